@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod clock;
+pub mod error;
+pub mod policy;
+pub mod store;
+pub mod user;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
+pub use policy::{HashParams, Policy, RateLimit};
+pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+pub use user::{User, UserId};

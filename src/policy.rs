@@ -1,0 +1,190 @@
+//! Limits, lifetimes and windows. `Policy::default()` is the safe choice.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB (default 19456, OWASP's minimum for Argon2id).
+    pub memory_kib: u32,
+    /// Iterations (default 2).
+    pub iterations: u32,
+    /// Lanes (default 1).
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// A fixed-window rate limit: at most `max` events per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Events allowed per window.
+    pub max: u32,
+    /// The window's length.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// `max` events per `window`.
+    pub const fn new(max: u32, window: Duration) -> Self {
+        RateLimit { max, window }
+    }
+}
+
+/// Every tunable of the authenticator. Build with `Policy::default()` and
+/// change fields; `AuthenticatorBuilder::build` validates the result.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Minimum password length in characters (default 8; NIST 800-63B).
+    pub password_min_chars: usize,
+    /// Maximum password length in bytes after NFKC (default 1024; at least 64).
+    pub password_max_bytes: usize,
+    /// Argon2id parameters for new hashes; weaker stored hashes are upgraded at login.
+    pub hash: HashParams,
+    /// How many password hashes may run at once (default: the number of cores).
+    pub hash_concurrency: usize,
+    /// Consecutive failures before each new failure adds a delay (default 5).
+    pub delay_after_failures: u32,
+    /// The first delay; it doubles with every further failure (default 1 s).
+    pub delay_base: Duration,
+    /// The longest delay (default 5 min).
+    pub delay_max: Duration,
+    /// Consecutive failures that lock the account (default 20; never above 100).
+    pub lock_after_failures: u32,
+    /// How long a lock lasts; it ends by time alone (default 15 min).
+    pub lock_duration: Duration,
+    /// How long the consecutive-failure count is remembered without a new failure (default 24 h).
+    pub failure_memory: Duration,
+    /// Lifetime of a pending login (default 10 min).
+    pub challenge_ttl: Duration,
+    /// Code attempts per pending login (default 5).
+    pub challenge_max_attempts: u32,
+    /// Lifetime of a password reset token (default 1 h).
+    pub reset_token_ttl: Duration,
+    /// Password reset requests per email address (default 3 per hour).
+    pub reset_requests: RateLimit,
+    /// Lifetime of a locally generated SMS code (default 10 min).
+    pub sms_code_ttl: Duration,
+    /// SMS sends per phone number (default 5 per hour).
+    pub sms_per_phone: RateLimit,
+    /// SMS sends per account (default 10 per day).
+    pub sms_per_account: RateLimit,
+    /// SMS sends across the whole application (default 1000 per hour).
+    pub sms_global: RateLimit,
+    /// Minimum time between two sends on one challenge (default 30 s).
+    pub resend_interval: Duration,
+    /// TOTP steps accepted before the current one (default 1).
+    pub totp_skew_back: u8,
+    /// TOTP steps accepted after the current one (default 0).
+    pub totp_skew_forward: u8,
+    /// Number of recovery codes generated (default 10).
+    pub recovery_codes: usize,
+    /// Default region for phone numbers written without `+country` (default none: require E.164).
+    pub default_phone_region: Option<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            password_min_chars: 8,
+            password_max_bytes: 1024,
+            hash: HashParams::default(),
+            hash_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            delay_after_failures: 5,
+            delay_base: Duration::from_secs(1),
+            delay_max: Duration::from_secs(300),
+            lock_after_failures: 20,
+            lock_duration: Duration::from_secs(15 * 60),
+            failure_memory: Duration::from_secs(24 * 3600),
+            challenge_ttl: Duration::from_secs(600),
+            challenge_max_attempts: 5,
+            reset_token_ttl: Duration::from_secs(3600),
+            reset_requests: RateLimit::new(3, Duration::from_secs(3600)),
+            sms_code_ttl: Duration::from_secs(600),
+            sms_per_phone: RateLimit::new(5, Duration::from_secs(3600)),
+            sms_per_account: RateLimit::new(10, Duration::from_secs(24 * 3600)),
+            sms_global: RateLimit::new(1000, Duration::from_secs(3600)),
+            resend_interval: Duration::from_secs(30),
+            totp_skew_back: 1,
+            totp_skew_forward: 0,
+            recovery_codes: 10,
+            default_phone_region: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Checks that the policy is coherent and no weaker than the crate's floor.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(format!("policy: {m}")));
+        if self.password_min_chars < 8 {
+            return bad("password_min_chars must be at least 8");
+        }
+        if self.password_max_bytes < 64 || self.password_max_bytes > 4096 {
+            return bad("password_max_bytes must be between 64 and 4096");
+        }
+        if self.password_min_chars > self.password_max_bytes {
+            return bad("password_min_chars exceeds password_max_bytes");
+        }
+        let h = self.hash;
+        if h.memory_kib < 19_456 && !(h.memory_kib >= 7_168 && h.iterations >= 5) {
+            return bad("argon2 parameters are weaker than OWASP's minimum (m=19456, t=2)");
+        }
+        if h.iterations < 1 || h.parallelism < 1 || h.parallelism > 64 || h.memory_kib > 4 * 1024 * 1024 {
+            return bad("argon2 parameters are out of range");
+        }
+        if self.hash_concurrency == 0 || self.hash_concurrency > 1024 {
+            return bad("hash_concurrency must be between 1 and 1024");
+        }
+        if self.lock_after_failures == 0 || self.lock_after_failures > 100 {
+            return bad("lock_after_failures must be between 1 and 100");
+        }
+        if self.delay_after_failures > self.lock_after_failures {
+            return bad("delay_after_failures exceeds lock_after_failures");
+        }
+        if self.lock_duration.is_zero() || self.challenge_ttl.is_zero() || self.reset_token_ttl.is_zero() || self.sms_code_ttl.is_zero() {
+            return bad("durations must be positive");
+        }
+        if self.challenge_ttl > Duration::from_secs(3600) {
+            return bad("challenge_ttl must be at most one hour");
+        }
+        if self.challenge_max_attempts == 0 || self.challenge_max_attempts > 10 {
+            return bad("challenge_max_attempts must be between 1 and 10");
+        }
+        for (name, r) in [
+            ("reset_requests", self.reset_requests),
+            ("sms_per_phone", self.sms_per_phone),
+            ("sms_per_account", self.sms_per_account),
+            ("sms_global", self.sms_global),
+        ] {
+            if r.max == 0 || r.window.is_zero() {
+                return bad(&format!("{name} must allow at least one event in a positive window"));
+            }
+        }
+        if self.totp_skew_back > 10 || self.totp_skew_forward > 10 {
+            return bad("TOTP skew must be at most 10 steps");
+        }
+        if self.recovery_codes == 0 || self.recovery_codes > 100 {
+            return bad("recovery_codes must be between 1 and 100");
+        }
+        if let Some(r) = &self.default_phone_region {
+            if r.parse::<phonenumber::country::Id>().is_err() {
+                return bad("default_phone_region is not a known region code");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::user::UserId;
+
+/// An in-process store for tests, demos and single-instance apps.
+///
+/// Implements both [`UserStore`] and [`StateStore`]; clones share the same
+/// data. Nothing survives a restart, and two processes do not share it: use
+/// `SqliteStore` or `PostgresStore` for that.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: i64,
+    users: HashMap<i64, UserRecord>,
+    recovery: HashMap<i64, HashSet<[u8; 32]>>,
+    state: HashMap<String, (Vec<u8>, Timestamp)>,
+    puts_since_sweep: usize,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| Error::Internal("memory store lock poisoned".into()))
+    }
+}
+
+impl Inner {
+    fn check_unique(&self, except: Option<i64>, username_key: &str, email: &str) -> Result<()> {
+        for u in self.users.values() {
+            if Some(u.id.0) == except {
+                continue;
+            }
+            if u.username_key == username_key {
+                return Err(Error::UsernameTaken);
+            }
+            if u.email == email {
+                return Err(Error::EmailTaken);
+            }
+        }
+        Ok(())
+    }
+
+    fn user_mut(&mut self, id: UserId) -> Result<&mut UserRecord> {
+        self.users.get_mut(&id.0).ok_or(Error::UserNotFound)
+    }
+
+    fn live(&self, key: &str, now: Timestamp) -> Option<&Vec<u8>> {
+        self.state.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)
+    }
+
+    fn insert(&mut self, key: &str, value: Vec<u8>, expires_at: Timestamp, now: Timestamp) {
+        self.puts_since_sweep += 1;
+        if self.puts_since_sweep >= 1024 {
+            self.puts_since_sweep = 0;
+            self.state.retain(|_, (_, exp)| *exp > now);
+        }
+        self.state.insert(key.to_owned(), (value, expires_at));
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord> {
+        let mut g = self.lock()?;
+        g.check_unique(None, &user.username_key, &user.email)?;
+        g.next_id += 1;
+        let rec = UserRecord {
+            id: UserId(g.next_id),
+            username: user.username,
+            username_key: user.username_key,
+            email: user.email,
+            password_hash: user.password_hash,
+            phone: None,
+            totp: None,
+            created_at: user.created_at,
+        };
+        g.users.insert(rec.id.0, rec.clone());
+        Ok(rec)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {
+        Ok(self.lock()?.users.get(&id.0).cloned())
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>> {
+        Ok(self.lock()?.users.values().find(|u| u.username_key == username_key).cloned())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        Ok(self.lock()?.users.values().find(|u| u.email == email).cloned())
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool> {
+        let mut g = self.lock()?;
+        match g.users.get_mut(&id.0) {
+            Some(u) => {
+                u.password_hash = hash.to_owned();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn replace_password_hash(&self, id: UserId, expected: &str, hash: &str) -> Result<bool> {
+        let mut g = self.lock()?;
+        match g.users.get_mut(&id.0) {
+            Some(u) if u.password_hash == expected => {
+                u.password_hash = hash.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn update_profile(&self, id: UserId, username: &str, username_key: &str, email: &str) -> Result<()> {
+        let mut g = self.lock()?;
+        if !g.users.contains_key(&id.0) {
+            return Err(Error::UserNotFound);
+        }
+        g.check_unique(Some(id.0), username_key, email)?;
+        let u = g.user_mut(id)?;
+        u.username = username.to_owned();
+        u.username_key = username_key.to_owned();
+        u.email = email.to_owned();
+        Ok(())
+    }
+
+    async fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<()> {
+        self.lock()?.user_mut(id)?.phone = phone.map(str::to_owned);
+        Ok(())
+    }
+
+    async fn set_totp(&self, id: UserId, secret: Option<&StoredSecret>) -> Result<()> {
+        self.lock()?.user_mut(id)?.totp = secret.cloned();
+        Ok(())
+    }
+
+    async fn replace_recovery_codes(&self, id: UserId, hashes: &[[u8; 32]]) -> Result<()> {
+        let mut g = self.lock()?;
+        g.user_mut(id)?;
+        g.recovery.insert(id.0, hashes.iter().copied().collect());
+        Ok(())
+    }
+
+    async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32]) -> Result<bool> {
+        let mut g = self.lock()?;
+        Ok(g.recovery.get_mut(&id.0).is_some_and(|set| set.remove(hash)))
+    }
+
+    async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
+        Ok(self.lock()?.recovery.get(&id.0).map_or(0, HashSet::len))
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
+        let mut g = self.lock()?;
+        // Sweeping uses the entry's own expiry as "now" lower bound; harmless.
+        g.insert(key, value.to_vec(), expires_at, Timestamp::from_millis(i64::MIN));
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8], expires_at: Timestamp, now: Timestamp) -> Result<bool> {
+        let mut g = self.lock()?;
+        if g.live(key, now).is_some() {
+            return Ok(false);
+        }
+        g.insert(key, value.to_vec(), expires_at, now);
+        Ok(true)
+    }
+
+    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock()?.live(key, now).cloned())
+    }
+
+    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        let mut g = self.lock()?;
+        Ok(g.state.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.lock()?.state.remove(key);
+        Ok(())
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration, extend: bool, now: Timestamp) -> Result<Counter> {
+        let mut g = self.lock()?;
+        let fresh_exp = now.plus(ttl);
+        let (count, exp) = match g.state.get(key).filter(|(_, exp)| *exp > now) {
+            Some((v, exp)) => {
+                let n = decode_u64(v).saturating_add(1);
+                (n, if extend { fresh_exp } else { *exp })
+            }
+            None => (1, fresh_exp),
+        };
+        g.insert(key, count.to_be_bytes().to_vec(), exp, now);
+        Ok(Counter { count, expires_at: exp })
+    }
+
+    async fn advance(&self, key: &str, value: i64, expires_at: Timestamp, now: Timestamp) -> Result<bool> {
+        let mut g = self.lock()?;
+        if let Some(v) = g.live(key, now) {
+            if decode_i64(v) >= value {
+                return Ok(false);
+            }
+        }
+        g.insert(key, value.to_be_bytes().to_vec(), expires_at, now);
+        Ok(true)
+    }
+}
+
+fn decode_u64(v: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(v).map(u64::from_be_bytes).unwrap_or(0)
+}
+
+fn decode_i64(v: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(v).map(i64::from_be_bytes).unwrap_or(i64::MIN)
+}

@@ -1,0 +1,195 @@
+//! Where users and short-lived state live.
+//!
+//! Two traits, both `#[async_trait]`, dyn-compatible and `Send + Sync`:
+//! [`UserStore`] for identities and their factors, [`StateStore`] for
+//! short-lived state with atomic operations. Every operation documented as
+//! atomic must be atomic across processes sharing the store (many app
+//! instances on one database behave as one). The conformance suite in
+//! `tests/support/` checks any implementation.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::user::{User, UserId};
+
+mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "postgres")]
+pub use sql::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sql::SqliteStore;
+
+/// A user as stored, including the password hash and factor data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The store's id.
+    pub id: UserId,
+    /// Display username.
+    pub username: String,
+    /// Lower-case username, unique.
+    pub username_key: String,
+    /// Lower-case email, unique.
+    pub email: String,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// E.164 phone of the enabled SMS factor.
+    pub phone: Option<String>,
+    /// Encrypted TOTP secret of the enabled authenticator-app factor.
+    pub totp: Option<StoredSecret>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl UserRecord {
+    /// The application-facing view (no hash, no secret).
+    pub fn to_user(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            totp_enabled: self.totp.is_some(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("phone", &self.phone.as_deref().map(crate::user::mask_phone))
+            .field("totp", &self.totp)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A secret encrypted at rest (AEAD), with the id of the key that sealed it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSecret {
+    /// Which application key sealed it (for key rotation).
+    pub key_id: u32,
+    /// Nonce followed by ciphertext and tag.
+    pub sealed: Vec<u8>,
+}
+
+impl fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("key_id", &self.key_id)
+            .field("sealed", &format_args!("[{} bytes]", self.sealed.len()))
+            .finish()
+    }
+}
+
+/// What `UserStore::create_user` needs.
+#[derive(Clone)]
+pub struct NewUser {
+    /// Display username.
+    pub username: String,
+    /// Lower-case username (unique).
+    pub username_key: String,
+    /// Lower-case email (unique).
+    pub email: String,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Identities and their factors.
+///
+/// Uniqueness of `username_key` and `email` must be enforced by the store
+/// itself (a unique constraint), reported as `Error::UsernameTaken` /
+/// `Error::EmailTaken`, so two racing registrations cannot both win.
+#[async_trait]
+pub trait UserStore: Send + Sync + fmt::Debug {
+    /// Inserts a user; fails with `UsernameTaken` or `EmailTaken` on a duplicate.
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>>;
+    /// The user with this lower-case username.
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>>;
+    /// The user with this lower-case email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    /// Replaces the password hash. Returns false if the user does not exist.
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool>;
+    /// Replaces the password hash only if the current one equals `expected`
+    /// (atomic compare-and-set; used by rehash-on-login and reset). Returns
+    /// whether it was replaced.
+    async fn replace_password_hash(&self, id: UserId, expected: &str, hash: &str) -> Result<bool>;
+    /// Changes username and email; `UsernameTaken`/`EmailTaken` on a duplicate,
+    /// `UserNotFound` if the user is gone.
+    async fn update_profile(&self, id: UserId, username: &str, username_key: &str, email: &str) -> Result<()>;
+    /// Sets or clears the SMS factor's phone number.
+    async fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<()>;
+    /// Sets or clears the encrypted TOTP secret.
+    async fn set_totp(&self, id: UserId, secret: Option<&StoredSecret>) -> Result<()>;
+    /// Replaces all recovery codes of the user with these keyed hashes.
+    async fn replace_recovery_codes(&self, id: UserId, hashes: &[[u8; 32]]) -> Result<()>;
+    /// Atomically removes the recovery code with this hash; true if it existed
+    /// (exactly one of many concurrent callers gets true).
+    async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32]) -> Result<bool>;
+    /// How many unused recovery codes the user has.
+    async fn recovery_codes_left(&self, id: UserId) -> Result<usize>;
+}
+
+/// Short-lived state: pending logins, counters, single-use markers, TOTP steps.
+///
+/// Keys are ASCII strings of at most 200 bytes chosen by the crate; values
+/// are small byte strings. Every entry has an expiry time; an entry whose
+/// expiry is at or before `now` must behave exactly as if absent. Stores may
+/// delete expired entries at any time.
+#[async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    /// Sets `key` to `value` until `expires_at`, replacing any previous entry.
+    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
+    /// Sets `key` only if it is absent (or expired). Atomic: of concurrent
+    /// callers exactly one gets `true`.
+    async fn put_if_absent(&self, key: &str, value: &[u8], expires_at: Timestamp, now: Timestamp) -> Result<bool>;
+    /// The live value of `key`.
+    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// Atomically removes `key` and returns its live value: of concurrent
+    /// callers at most one gets `Some`.
+    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// Removes `key` (no error if absent).
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Atomically increments the counter at `key` and returns the new count
+    /// and the counter's expiry. An absent or expired counter starts at 1
+    /// and expires at `now + ttl`; a live one keeps its expiry unless
+    /// `extend` is true, in which case the expiry moves to `now + ttl`.
+    async fn increment(&self, key: &str, ttl: std::time::Duration, extend: bool, now: Timestamp) -> Result<Counter>;
+    /// Atomically raises the number at `key` to `value` if `value` is greater
+    /// than the live stored number (or none is stored); returns whether it did.
+    /// Used to accept each TOTP step at most once.
+    async fn advance(&self, key: &str, value: i64, expires_at: Timestamp, now: Timestamp) -> Result<bool>;
+}
+
+/// The result of [`StateStore::increment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// The count after this increment.
+    pub count: u64,
+    /// When the counter expires (its window ends).
+    pub expires_at: Timestamp,
+}
