@@ -14,3 +14,6 @@ pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakP
 pub use policy::{HashParams, Policy, RateLimit};
 pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
 pub use user::{User, UserId};
+pub(crate) mod crypto;
+pub mod factor;
+pub use factor::{SmsContext, SmsVerifier};

@@ -1,0 +1,71 @@
+//! Keyed hashes, random tokens and constant-time comparison.
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The application's secret key, from which every keyed hash is derived.
+#[derive(Clone)]
+pub(crate) struct Keys {
+    master: SecretSlice<u8>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys([redacted])")
+    }
+}
+
+impl Keys {
+    pub(crate) fn new(master: SecretSlice<u8>) -> Self {
+        Keys { master }
+    }
+
+    /// HMAC-SHA-256 under the master key, domain-separated by `purpose`.
+    pub(crate) fn mac(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        self.mac_parts(purpose, &[data])
+    }
+
+    /// Like [`mac`](Self::mac) over several length-prefixed parts.
+    pub(crate) fn mac_parts(&self, purpose: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length; this cannot fail.
+        let mut m = match HmacSha256::new_from_slice(self.master.expose_secret()) {
+            Ok(m) => m,
+            Err(_) => return [0; 32],
+        };
+        m.update(&(purpose.len() as u64).to_be_bytes());
+        m.update(purpose);
+        for p in parts {
+            m.update(&(p.len() as u64).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// A state-store key for a secret token: `prefix:` + hex of its keyed hash.
+    pub(crate) fn state_key(&self, prefix: &str, token: &[u8]) -> String {
+        let h = self.mac(prefix.as_bytes(), token);
+        format!("{prefix}:{}", data_encoding::HEXLOWER.encode(&h))
+    }
+}
+
+/// `n` random bytes from the thread's CSPRNG (seeded from the OS).
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+/// A random URL-safe token of `N` bytes of entropy.
+pub(crate) fn random_token<const N: usize>() -> String {
+    data_encoding::BASE64URL_NOPAD.encode(&random_bytes::<N>())
+}
+
+/// Constant-time equality of two byte strings.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
