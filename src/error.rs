@@ -174,7 +174,9 @@ impl ProviderError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            ProviderErrorKind::Unavailable | ProviderErrorKind::Timeout | ProviderErrorKind::Throttled
+            ProviderErrorKind::Unavailable
+                | ProviderErrorKind::Timeout
+                | ProviderErrorKind::Throttled
         )
     }
 }

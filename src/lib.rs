@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod clock;
 pub mod error;
@@ -17,3 +20,11 @@ pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
 pub use factor::{SmsContext, SmsVerifier};
+pub mod authenticator;
+pub mod event;
+pub mod password;
+pub use authenticator::{
+    Authenticator, AuthenticatorBuilder, Challenge, Login, ResetToken, SmsDelivery, SmsEnrollment,
+    StepUp,
+};
+pub use event::{AuthEvent, EventSink, Factor, RecordingSink, TracingSink};

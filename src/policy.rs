@@ -143,7 +143,11 @@ impl Policy {
         if h.memory_kib < 19_456 && !(h.memory_kib >= 7_168 && h.iterations >= 5) {
             return bad("argon2 parameters are weaker than OWASP's minimum (m=19456, t=2)");
         }
-        if h.iterations < 1 || h.parallelism < 1 || h.parallelism > 64 || h.memory_kib > 4 * 1024 * 1024 {
+        if h.iterations < 1
+            || h.parallelism < 1
+            || h.parallelism > 64
+            || h.memory_kib > 4 * 1024 * 1024
+        {
             return bad("argon2 parameters are out of range");
         }
         if self.hash_concurrency == 0 || self.hash_concurrency > 1024 {
@@ -155,7 +159,11 @@ impl Policy {
         if self.delay_after_failures > self.lock_after_failures {
             return bad("delay_after_failures exceeds lock_after_failures");
         }
-        if self.lock_duration.is_zero() || self.challenge_ttl.is_zero() || self.reset_token_ttl.is_zero() || self.sms_code_ttl.is_zero() {
+        if self.lock_duration.is_zero()
+            || self.challenge_ttl.is_zero()
+            || self.reset_token_ttl.is_zero()
+            || self.sms_code_ttl.is_zero()
+        {
             return bad("durations must be positive");
         }
         if self.challenge_ttl > Duration::from_secs(3600) {
@@ -171,7 +179,9 @@ impl Policy {
             ("sms_global", self.sms_global),
         ] {
             if r.max == 0 || r.window.is_zero() {
-                return bad(&format!("{name} must allow at least one event in a positive window"));
+                return bad(&format!(
+                    "{name} must allow at least one event in a positive window"
+                ));
             }
         }
         if self.totp_skew_back > 10 || self.totp_skew_forward > 10 {

@@ -8,7 +8,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
 /// A user's stable identifier, assigned by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct UserId(pub i64);
 
 impl fmt::Display for UserId {
@@ -68,7 +70,13 @@ pub fn mask_phone(phone: &str) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < keep_head || i + keep_tail >= n { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_head || i + keep_tail >= n {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -87,7 +95,9 @@ pub(crate) fn normalize_username(raw: &str) -> Result<(String, String)> {
         return Err(Error::InvalidUsername("it must be at most 64 characters"));
     }
     if s.chars().any(|c| c.is_control() || c == '@') {
-        return Err(Error::InvalidUsername("it must not contain '@' or control characters"));
+        return Err(Error::InvalidUsername(
+            "it must not contain '@' or control characters",
+        ));
     }
     if s.chars().any(char::is_whitespace) {
         return Err(Error::InvalidUsername("it must not contain spaces"));
@@ -110,7 +120,13 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Error::InvalidEmail);
     };
-    if local.is_empty() || local.len() > 64 || domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+    if local.is_empty()
+        || local.len() > 64
+        || domain.is_empty()
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
         return Err(Error::InvalidEmail);
     }
     Ok(s)
@@ -123,15 +139,27 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
     }
     let region = default_region.and_then(|r| r.parse::<phonenumber::country::Id>().ok());
     let parsed = phonenumber::parse(region, raw.trim()).map_err(|_| {
-        Error::InvalidPhoneNumber("not a phone number; use the international format, e.g. +14155552671".into())
+        Error::InvalidPhoneNumber(
+            "not a phone number; use the international format, e.g. +14155552671".into(),
+        )
     })?;
     if !phonenumber::is_valid(&parsed) {
-        return Err(Error::InvalidPhoneNumber("this number does not exist in its country's numbering plan".into()));
+        return Err(Error::InvalidPhoneNumber(
+            "this number does not exist in its country's numbering plan".into(),
+        ));
     }
     use phonenumber::Type;
     match parsed.number_type(&phonenumber::metadata::DATABASE) {
-        Type::Mobile | Type::FixedLineOrMobile | Type::Voip | Type::PersonalNumber | Type::Unknown => {}
-        _ => return Err(Error::InvalidPhoneNumber("this number cannot receive text messages".into())),
+        Type::Mobile
+        | Type::FixedLineOrMobile
+        | Type::Voip
+        | Type::PersonalNumber
+        | Type::Unknown => {}
+        _ => {
+            return Err(Error::InvalidPhoneNumber(
+                "this number cannot receive text messages".into(),
+            ));
+        }
     }
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
@@ -148,7 +176,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(normalize_username("  Alice ").unwrap(), ("Alice".into(), "alice".into()));
+        assert_eq!(
+            normalize_username("  Alice ").unwrap(),
+            ("Alice".into(), "alice".into())
+        );
         assert!(normalize_username("").is_err());
         assert!(normalize_username("a b").is_err());
         assert!(normalize_username("a@b").is_err());
@@ -160,16 +191,27 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email(" Bob@Example.COM ").unwrap(), "bob@example.com");
-        for bad in ["", "bob", "@x.com", "bob@", "a@b@c", "a b@c.d", "a@.com", "a@b..c"] {
+        assert_eq!(
+            normalize_email(" Bob@Example.COM ").unwrap(),
+            "bob@example.com"
+        );
+        for bad in [
+            "", "bob", "@x.com", "bob@", "a@b@c", "a b@c.d", "a@.com", "a@b..c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones() {
-        assert_eq!(normalize_phone("+1 415 555 2671", None).unwrap(), "+14155552671");
-        assert_eq!(normalize_phone("(415) 555-2671", Some("US")).unwrap(), "+14155552671");
+        assert_eq!(
+            normalize_phone("+1 415 555 2671", None).unwrap(),
+            "+14155552671"
+        );
+        assert_eq!(
+            normalize_phone("(415) 555-2671", Some("US")).unwrap(),
+            "+14155552671"
+        );
         assert!(normalize_phone("(415) 555-2671", None).is_err());
         assert!(normalize_phone("hello", None).is_err());
         assert!(normalize_phone("+1 000", None).is_err());

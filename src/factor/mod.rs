@@ -47,7 +47,9 @@ impl SmsContext<'_> {
 
 impl fmt::Debug for SmsContext<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmsContext").field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("SmsContext")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,13 @@ pub trait SmsVerifier: Send + Sync + fmt::Debug {
     /// `Ok(true)`: right code, and the verification is used up. `Ok(false)`:
     /// wrong code. `Err(Error::ChallengeExpired)`: the verification is gone
     /// (expired, used, cancelled).
-    async fn check(&self, phone: &str, handle: &str, code: &str, ctx: &SmsContext<'_>) -> Result<bool>;
+    async fn check(
+        &self,
+        phone: &str,
+        handle: &str,
+        code: &str,
+        ctx: &SmsContext<'_>,
+    ) -> Result<bool>;
 
     /// Cancels a pending verification (best effort; used when a challenge ends).
     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> Result<()>;

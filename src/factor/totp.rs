@@ -1,4 +1,294 @@
-//! stub
-/// stub
-#[derive(Debug)]
-pub struct TotpEnrollment;
+//! Authenticator-app codes (RFC 6238): secrets sealed with XChaCha20-Poly1305
+//! under the application's key (with a key id for rotation), and each time
+//! step accepted at most once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use totp_rs::{Algorithm, TOTP};
+use zeroize::Zeroizing;
+
+use crate::crypto::{ct_eq, random_bytes};
+use crate::error::{Error, Result};
+use crate::store::StoredSecret;
+use crate::user::UserId;
+
+/// Seconds per TOTP step.
+pub(crate) const STEP: u64 = 30;
+/// Digits per TOTP code.
+pub(crate) const DIGITS: usize = 6;
+
+/// What the user needs to add the account to an authenticator app. Shown
+/// once, during enrollment; `Debug` hides the secret.
+pub struct TotpEnrollment {
+    /// The `otpauth://totp/...` URI (contains the secret).
+    pub otpauth_uri: SecretString,
+    /// The secret in base32, for manual entry.
+    pub secret_base32: SecretString,
+    /// The QR code of the URI as a PNG image (feature `qr`).
+    #[cfg(feature = "qr")]
+    pub qr_png: Vec<u8>,
+    /// The QR code of the URI as an SVG document (feature `qr`).
+    #[cfg(feature = "qr")]
+    pub qr_svg: String,
+}
+
+impl TotpEnrollment {
+    /// The QR code as a `data:image/png;base64,...` URI for an `<img src>` (feature `qr`).
+    #[cfg(feature = "qr")]
+    pub fn qr_data_uri(&self) -> String {
+        format!(
+            "data:image/png;base64,{}",
+            data_encoding::BASE64.encode(&self.qr_png)
+        )
+    }
+
+    /// The secret in groups of four, easier to type: `ABCD EFGH ...`.
+    pub fn secret_grouped(&self) -> String {
+        self.secret_base32
+            .expose_secret()
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpEnrollment")
+            .field("otpauth_uri", &"[redacted]")
+            .field("secret_base32", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// AEAD keys for TOTP secrets, by key id. The highest id seals; any opens.
+#[derive(Clone)]
+pub(crate) struct SealKeys(BTreeMap<u32, std::sync::Arc<SecretBox<[u8; 32]>>>);
+
+impl fmt::Debug for SealKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealKeys(ids={:?})", self.0.keys().collect::<Vec<_>>())
+    }
+}
+
+impl SealKeys {
+    pub(crate) fn new(keys: BTreeMap<u32, std::sync::Arc<SecretBox<[u8; 32]>>>) -> Self {
+        SealKeys(keys)
+    }
+
+    fn aad(user: UserId, key_id: u32) -> Vec<u8> {
+        let mut aad = b"twofa-verify totp v1".to_vec();
+        aad.extend_from_slice(&user.0.to_be_bytes());
+        aad.extend_from_slice(&key_id.to_be_bytes());
+        aad
+    }
+
+    /// Encrypts `secret` for `user` under the newest key.
+    pub(crate) fn seal(&self, user: UserId, secret: &[u8]) -> Result<StoredSecret> {
+        let (id, key) = self
+            .0
+            .iter()
+            .next_back()
+            .ok_or_else(|| Error::Config("no TOTP encryption key".into()))?;
+        let cipher = XChaCha20Poly1305::new(key.expose_secret().into());
+        let nonce = random_bytes::<24>();
+        let ct = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: secret,
+                    aad: &Self::aad(user, *id),
+                },
+            )
+            .map_err(|_| Error::Internal("TOTP secret encryption failed".into()))?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&ct);
+        Ok(StoredSecret {
+            key_id: *id,
+            sealed,
+        })
+    }
+
+    /// Decrypts a stored secret of `user`.
+    pub(crate) fn open(&self, user: UserId, stored: &StoredSecret) -> Result<Zeroizing<Vec<u8>>> {
+        let key = self.0.get(&stored.key_id).ok_or_else(|| {
+            Error::Config(format!(
+                "TOTP secret sealed with unknown key id {}",
+                stored.key_id
+            ))
+        })?;
+        if stored.sealed.len() < 24 + 16 {
+            return Err(Error::Internal("stored TOTP secret is corrupt".into()));
+        }
+        let (nonce, ct) = stored.sealed.split_at(24);
+        let cipher = XChaCha20Poly1305::new(key.expose_secret().into());
+        cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &Self::aad(user, stored.key_id),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                Error::Internal(
+                    "stored TOTP secret failed authentication (wrong key or tampered)".into(),
+                )
+            })
+    }
+}
+
+/// A new random 160-bit secret.
+pub(crate) fn new_secret() -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(random_bytes::<20>().to_vec())
+}
+
+fn totp(secret: &[u8], issuer: &str, account: &str) -> TOTP {
+    // Neither may contain ':' in an otpauth label.
+    let issuer = issuer.replace(':', "");
+    let account = account.replace(':', "");
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        DIGITS,
+        0,
+        STEP,
+        secret.to_vec(),
+        Some(issuer),
+        account,
+    )
+}
+
+/// The enrollment view of a secret.
+pub(crate) fn enrollment(secret: &[u8], issuer: &str, account: &str) -> Result<TotpEnrollment> {
+    let t = totp(secret, issuer, account);
+    let uri = t.get_url();
+    #[cfg(feature = "qr")]
+    let (qr_png, qr_svg) = qr(&uri)?;
+    Ok(TotpEnrollment {
+        otpauth_uri: SecretString::from(uri),
+        secret_base32: SecretString::from(t.get_secret_base32()),
+        #[cfg(feature = "qr")]
+        qr_png,
+        #[cfg(feature = "qr")]
+        qr_svg,
+    })
+}
+
+#[cfg(feature = "qr")]
+fn qr(uri: &str) -> Result<(Vec<u8>, String)> {
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    let img = code
+        .render::<image::Luma<u8>>()
+        .min_dimensions(200, 200)
+        .build();
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Internal(format!("PNG: {e}")))?;
+    Ok((png, svg))
+}
+
+/// The code for `secret` at unix time `time` with the given step and digits
+/// (SHA-1). With `step = 1` this is HOTP (RFC 4226) at counter `time`.
+pub fn code_at(secret: &[u8], time: u64, step: u64, digits: usize) -> String {
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        digits,
+        0,
+        step.max(1),
+        secret.to_vec(),
+        None,
+        String::new(),
+    )
+    .generate(time)
+}
+
+/// Finds the time step in the window whose code equals `code`. Compares every
+/// candidate in constant time, so timing does not reveal which matched.
+pub(crate) fn matching_step(
+    secret: &[u8],
+    code: &str,
+    now_secs: u64,
+    back: u8,
+    forward: u8,
+) -> Option<u64> {
+    let current = now_secs / STEP;
+    let mut found = None;
+    for step in current.saturating_sub(u64::from(back))..=current + u64::from(forward) {
+        let candidate = code_at(secret, step * STEP, STEP, DIGITS);
+        if ct_eq(candidate.as_bytes(), code.as_bytes()) && found.is_none() {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_rotate_and_bind_to_user() {
+        let k1 = std::sync::Arc::new(SecretBox::new(Box::new([1u8; 32])));
+        let k2 = std::sync::Arc::new(SecretBox::new(Box::new([2u8; 32])));
+        let old = SealKeys::new(BTreeMap::from([(1, k1.clone())]));
+        let both = SealKeys::new(BTreeMap::from([(1, k1), (2, k2)]));
+        let s = old.seal(UserId(7), b"secret-bytes-here!!!").unwrap();
+        assert_eq!(s.key_id, 1);
+        assert_eq!(&*both.open(UserId(7), &s).unwrap(), b"secret-bytes-here!!!");
+        assert!(both.open(UserId(8), &s).is_err(), "bound to the user");
+        assert_eq!(
+            both.seal(UserId(7), b"x").unwrap().key_id,
+            2,
+            "newest key seals"
+        );
+        let mut tampered = s.clone();
+        tampered.sealed[30] ^= 1;
+        assert!(both.open(UserId(7), &tampered).is_err());
+        assert!(!format!("{:?}", s).contains("secret"));
+    }
+
+    #[test]
+    fn window_edges() {
+        let secret = b"12345678901234567890";
+        let now = 1_000_000_020; // step 33333334, 20 s into it... (1_000_000_020 / 30)
+        let cur = now / STEP;
+        let code = |s: u64| code_at(secret, s * STEP, STEP, DIGITS);
+        assert_eq!(matching_step(secret, &code(cur), now, 1, 0), Some(cur));
+        assert_eq!(
+            matching_step(secret, &code(cur - 1), now, 1, 0),
+            Some(cur - 1)
+        );
+        assert_eq!(matching_step(secret, &code(cur - 2), now, 1, 0), None);
+        assert_eq!(matching_step(secret, &code(cur + 1), now, 1, 0), None);
+        assert_eq!(
+            matching_step(secret, &code(cur + 1), now, 1, 1),
+            Some(cur + 1)
+        );
+        assert_eq!(matching_step(secret, &code(cur - 1), now, 0, 0), None);
+    }
+
+    #[test]
+    fn enrollment_uri_has_issuer_and_secret() {
+        let e = enrollment(b"12345678901234567890", "My:App", "alice").unwrap();
+        let uri = e.otpauth_uri.expose_secret();
+        assert!(uri.starts_with("otpauth://totp/MyApp:alice?"), "{uri}");
+        assert!(uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
+        assert_eq!(
+            e.secret_grouped(),
+            "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ"
+        );
+        assert!(!format!("{e:?}").contains("GEZD"));
+    }
+}

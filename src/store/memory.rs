@@ -68,7 +68,10 @@ impl Inner {
     }
 
     fn live(&self, key: &str, now: Timestamp) -> Option<&Vec<u8>> {
-        self.state.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)
+        self.state
+            .get(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v)
     }
 
     fn insert(&mut self, key: &str, value: Vec<u8>, expires_at: Timestamp, now: Timestamp) {
@@ -106,11 +109,21 @@ impl UserStore for MemoryStore {
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>> {
-        Ok(self.lock()?.users.values().find(|u| u.username_key == username_key).cloned())
+        Ok(self
+            .lock()?
+            .users
+            .values()
+            .find(|u| u.username_key == username_key)
+            .cloned())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        Ok(self.lock()?.users.values().find(|u| u.email == email).cloned())
+        Ok(self
+            .lock()?
+            .users
+            .values()
+            .find(|u| u.email == email)
+            .cloned())
     }
 
     async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool> {
@@ -135,7 +148,13 @@ impl UserStore for MemoryStore {
         }
     }
 
-    async fn update_profile(&self, id: UserId, username: &str, username_key: &str, email: &str) -> Result<()> {
+    async fn update_profile(
+        &self,
+        id: UserId,
+        username: &str,
+        username_key: &str,
+        email: &str,
+    ) -> Result<()> {
         let mut g = self.lock()?;
         if !g.users.contains_key(&id.0) {
             return Err(Error::UserNotFound);
@@ -167,7 +186,9 @@ impl UserStore for MemoryStore {
 
     async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32]) -> Result<bool> {
         let mut g = self.lock()?;
-        Ok(g.recovery.get_mut(&id.0).is_some_and(|set| set.remove(hash)))
+        Ok(g.recovery
+            .get_mut(&id.0)
+            .is_some_and(|set| set.remove(hash)))
     }
 
     async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
@@ -180,11 +201,22 @@ impl StateStore for MemoryStore {
     async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
         let mut g = self.lock()?;
         // Sweeping uses the entry's own expiry as "now" lower bound; harmless.
-        g.insert(key, value.to_vec(), expires_at, Timestamp::from_millis(i64::MIN));
+        g.insert(
+            key,
+            value.to_vec(),
+            expires_at,
+            Timestamp::from_millis(i64::MIN),
+        );
         Ok(())
     }
 
-    async fn put_if_absent(&self, key: &str, value: &[u8], expires_at: Timestamp, now: Timestamp) -> Result<bool> {
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut g = self.lock()?;
         if g.live(key, now).is_some() {
             return Ok(false);
@@ -199,7 +231,10 @@ impl StateStore for MemoryStore {
 
     async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
         let mut g = self.lock()?;
-        Ok(g.state.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v))
+        Ok(g.state
+            .remove(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -207,7 +242,13 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn increment(&self, key: &str, ttl: Duration, extend: bool, now: Timestamp) -> Result<Counter> {
+    async fn increment(
+        &self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter> {
         let mut g = self.lock()?;
         let fresh_exp = now.plus(ttl);
         let (count, exp) = match g.state.get(key).filter(|(_, exp)| *exp > now) {
@@ -218,10 +259,19 @@ impl StateStore for MemoryStore {
             None => (1, fresh_exp),
         };
         g.insert(key, count.to_be_bytes().to_vec(), exp, now);
-        Ok(Counter { count, expires_at: exp })
+        Ok(Counter {
+            count,
+            expires_at: exp,
+        })
     }
 
-    async fn advance(&self, key: &str, value: i64, expires_at: Timestamp, now: Timestamp) -> Result<bool> {
+    async fn advance(
+        &self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut g = self.lock()?;
         if let Some(v) = g.live(key, now) {
             if decode_i64(v) >= value {
@@ -238,5 +288,7 @@ fn decode_u64(v: &[u8]) -> u64 {
 }
 
 fn decode_i64(v: &[u8]) -> i64 {
-    <[u8; 8]>::try_from(v).map(i64::from_be_bytes).unwrap_or(i64::MIN)
+    <[u8; 8]>::try_from(v)
+        .map(i64::from_be_bytes)
+        .unwrap_or(i64::MIN)
 }

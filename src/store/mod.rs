@@ -140,7 +140,13 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn replace_password_hash(&self, id: UserId, expected: &str, hash: &str) -> Result<bool>;
     /// Changes username and email; `UsernameTaken`/`EmailTaken` on a duplicate,
     /// `UserNotFound` if the user is gone.
-    async fn update_profile(&self, id: UserId, username: &str, username_key: &str, email: &str) -> Result<()>;
+    async fn update_profile(
+        &self,
+        id: UserId,
+        username: &str,
+        username_key: &str,
+        email: &str,
+    ) -> Result<()>;
     /// Sets or clears the SMS factor's phone number.
     async fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<()>;
     /// Sets or clears the encrypted TOTP secret.
@@ -166,7 +172,13 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
     /// Sets `key` only if it is absent (or expired). Atomic: of concurrent
     /// callers exactly one gets `true`.
-    async fn put_if_absent(&self, key: &str, value: &[u8], expires_at: Timestamp, now: Timestamp) -> Result<bool>;
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
     /// The live value of `key`.
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
     /// Atomically removes `key` and returns its live value: of concurrent
@@ -178,11 +190,23 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// and the counter's expiry. An absent or expired counter starts at 1
     /// and expires at `now + ttl`; a live one keeps its expiry unless
     /// `extend` is true, in which case the expiry moves to `now + ttl`.
-    async fn increment(&self, key: &str, ttl: std::time::Duration, extend: bool, now: Timestamp) -> Result<Counter>;
+    async fn increment(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter>;
     /// Atomically raises the number at `key` to `value` if `value` is greater
     /// than the live stored number (or none is stored); returns whether it did.
     /// Used to accept each TOTP step at most once.
-    async fn advance(&self, key: &str, value: i64, expires_at: Timestamp, now: Timestamp) -> Result<bool>;
+    async fn advance(
+        &self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
 }
 
 /// The result of [`StateStore::increment`].

@@ -1,0 +1,1178 @@
+//! The [`Authenticator`]: every flow of the crate, over pluggable stores and providers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::crypto::{Keys, ct_eq, random_token};
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, EventSink, Factor, TracingSink};
+use crate::factor::{SmsContext, SmsVerifier, recovery};
+use crate::password::{self, Hasher, Verified};
+use crate::policy::{Policy, RateLimit};
+use crate::store::{StateStore, UserRecord, UserStore};
+use crate::user::{User, UserId, mask_phone, normalize_email, normalize_username};
+
+mod factors;
+
+/// The outcome of a password login.
+#[derive(Debug)]
+#[must_use]
+pub enum Login {
+    /// The user is logged in (no second factor enabled).
+    Complete(User),
+    /// The password was right; now a second-factor code is needed. Keep the
+    /// challenge's token (e.g. in the session) and call
+    /// [`Authenticator::verify`].
+    SecondFactor(Challenge),
+}
+
+/// A pending login: the password was right and a second factor is due.
+///
+/// The token is an opaque 256-bit random string; the store keeps only its
+/// keyed hash. It expires (10 minutes by default), allows a few attempts,
+/// and works once. `Debug` hides it.
+#[derive(Clone)]
+pub struct Challenge {
+    token: SecretString,
+    /// When the challenge expires.
+    pub expires_at: Timestamp,
+    /// The factors the user may answer with.
+    pub methods: Vec<Factor>,
+    /// Where the SMS code went (masked), when one was sent.
+    pub sms: Option<SmsDelivery>,
+}
+
+impl Challenge {
+    /// The opaque token to keep (in the session) and pass to `verify`.
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenge")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("methods", &self.methods)
+            .field("sms", &self.sms)
+            .finish()
+    }
+}
+
+/// The state of the SMS code of a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmsDelivery {
+    /// A code was sent to this (masked) number.
+    Sent {
+        /// The masked destination, e.g. `+2547*****89`.
+        to: String,
+    },
+    /// SMS is possible but no code was sent yet (the user also has an
+    /// authenticator app); call [`Authenticator::resend`] to send one.
+    Available {
+        /// The masked destination.
+        to: String,
+    },
+    /// Sending failed or was rate limited; the user may use another factor
+    /// or try again later.
+    Deferred {
+        /// The masked destination.
+        to: String,
+        /// Why, in words safe to show.
+        reason: String,
+        /// When a retry may succeed.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Proof for sensitive changes (disable a factor, change the phone,
+/// regenerate recovery codes): the password plus, when a factor is enabled,
+/// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
+/// recovery code).
+pub struct StepUp {
+    /// The current password.
+    pub password: SecretString,
+    /// A current second-factor code.
+    pub code: Option<String>,
+}
+
+impl StepUp {
+    /// Password and code.
+    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: code.map(Into::into),
+        }
+    }
+}
+
+impl fmt::Debug for StepUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepUp")
+            .field("password", &"[redacted]")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// A password reset token to put in the emailed link. `Debug` hides it.
+pub struct ResetToken {
+    token: SecretString,
+    /// The account's email address (where to send the link).
+    pub email: String,
+    /// The account's username (for the email's greeting).
+    pub username: String,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+impl ResetToken {
+    /// The token text (URL-safe).
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl fmt::Debug for ResetToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResetToken")
+            .field("token", &"[redacted]")
+            .field("email", &self.email)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// An SMS enrollment in progress: a code went to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsEnrollment {
+    /// The masked number the code went to.
+    pub to: String,
+    /// When the code expires.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChallengeRecord {
+    user: UserId,
+    expires_at: Timestamp,
+    sms: Option<SentCode>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct SentCode {
+    phone: String,
+    handle: String,
+    sent_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingSms {
+    phone: String,
+    handle: String,
+    expires_at: Timestamp,
+}
+
+/// Builds an [`Authenticator`]; `build()` validates everything.
+#[derive(Default)]
+pub struct AuthenticatorBuilder {
+    users: Option<Arc<dyn UserStore>>,
+    state: Option<Arc<dyn StateStore>>,
+    secret: Option<SecretSlice<u8>>,
+    pepper: Option<SecretSlice<u8>>,
+    policy: Policy,
+    clock: Option<Arc<dyn Clock>>,
+    events: Option<Arc<dyn EventSink>>,
+    sms: Option<Arc<dyn SmsVerifier>>,
+    issuer: Option<String>,
+    #[cfg(feature = "totp")]
+    totp_keys: std::collections::BTreeMap<u32, Arc<secrecy::SecretBox<[u8; 32]>>>,
+}
+
+impl fmt::Debug for AuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("users", &self.users)
+            .field("state", &self.state)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
+            .field("policy", &self.policy)
+            .field("sms", &self.sms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthenticatorBuilder {
+    /// One store for both users and state (e.g. `MemoryStore`, `SqliteStore`).
+    pub fn store<S: UserStore + StateStore + Clone + 'static>(mut self, store: S) -> Self {
+        self.users = Some(Arc::new(store.clone()));
+        self.state = Some(Arc::new(store));
+        self
+    }
+    /// The user store.
+    pub fn user_store(mut self, store: impl UserStore + 'static) -> Self {
+        self.users = Some(Arc::new(store));
+        self
+    }
+    /// The state store.
+    pub fn state_store(mut self, store: impl StateStore + 'static) -> Self {
+        self.state = Some(Arc::new(store));
+        self
+    }
+    /// The application's secret key (at least 32 random bytes): keys every
+    /// token and code hash, and (unless [`totp_key`](Self::totp_key) is
+    /// given) the TOTP encryption key. Keep it stable across restarts and
+    /// identical on every instance.
+    pub fn secret_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(SecretSlice::from(key.into()));
+        self
+    }
+    /// An optional pepper mixed into every password hash (Argon2 secret).
+    /// Changing it invalidates every password.
+    pub fn pepper(mut self, pepper: impl Into<Vec<u8>>) -> Self {
+        self.pepper = Some(SecretSlice::from(pepper.into()));
+        self
+    }
+    /// Limits, lifetimes and windows (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+    /// Where events go (default: [`TracingSink`]).
+    pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
+        self.events = Some(Arc::new(sink));
+        self
+    }
+    /// The SMS provider: [`TwilioVerify`](crate::factor::TwilioVerify) or
+    /// [`LocalCodes`](crate::factor::LocalCodes). Without one, SMS is off.
+    pub fn sms(mut self, sms: impl SmsVerifier + 'static) -> Self {
+        self.sms = Some(Arc::new(sms));
+        self
+    }
+    /// The issuer shown in authenticator apps (default `twofa-verify`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// Adds a 32-byte TOTP encryption key with an id. The highest id
+    /// encrypts new secrets; every given id can decrypt, so keys can be
+    /// rotated by adding a new one and keeping the old.
+    #[cfg(feature = "totp")]
+    pub fn totp_key(mut self, id: u32, key: [u8; 32]) -> Self {
+        self.totp_keys
+            .insert(id, Arc::new(secrecy::SecretBox::new(Box::new(key))));
+        self
+    }
+
+    /// Validates the configuration and builds the authenticator.
+    pub fn build(self) -> Result<Authenticator> {
+        self.policy.validate()?;
+        let users = self
+            .users
+            .ok_or_else(|| Error::Config("a user store is required".into()))?;
+        let state = self
+            .state
+            .ok_or_else(|| Error::Config("a state store is required".into()))?;
+        let secret = self
+            .secret
+            .ok_or_else(|| Error::Config("a secret key is required (32+ random bytes)".into()))?;
+        if secret.expose_secret().len() < 32 {
+            return Err(Error::Config(
+                "the secret key must be at least 32 bytes".into(),
+            ));
+        }
+        if secret
+            .expose_secret()
+            .iter()
+            .all(|b| *b == secret.expose_secret()[0])
+        {
+            return Err(Error::Config(
+                "the secret key must be random, not a repeated byte".into(),
+            ));
+        }
+        if let Some(p) = &self.pepper {
+            if p.expose_secret().is_empty() || p.expose_secret().len() > 64 {
+                return Err(Error::Config("the pepper must be 1 to 64 bytes".into()));
+            }
+        }
+        let issuer = self.issuer.unwrap_or_else(|| "twofa-verify".into());
+        if issuer.trim().is_empty() || issuer.len() > 100 || issuer.contains(':') {
+            return Err(Error::Config(
+                "the issuer must be 1 to 100 characters without ':'".into(),
+            ));
+        }
+        let keys = Keys::new(secret);
+        #[cfg(feature = "totp")]
+        let seal = {
+            let mut k = self.totp_keys;
+            if k.is_empty() {
+                let derived = keys.mac(b"totp-seal-key", b"v0");
+                k.insert(0, Arc::new(secrecy::SecretBox::new(Box::new(derived))));
+            }
+            crate::factor::totp::SealKeys::new(k)
+        };
+        let hasher = Hasher::new(self.policy.hash, self.policy.hash_concurrency, self.pepper);
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                users,
+                state,
+                policy: self.policy,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                events: self.events.unwrap_or_else(|| Arc::new(TracingSink)),
+                sms: self.sms,
+                issuer,
+                keys,
+                hasher,
+                #[cfg(feature = "totp")]
+                seal,
+            }),
+        })
+    }
+}
+
+/// Password login plus optional second factors, over pluggable stores.
+///
+/// Cheap to clone (an `Arc`); share one per application. See the crate
+/// documentation for a walk-through.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    users: Arc<dyn UserStore>,
+    state: Arc<dyn StateStore>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    sms: Option<Arc<dyn SmsVerifier>>,
+    issuer: String,
+    keys: Keys,
+    hasher: Hasher,
+    #[cfg(feature = "totp")]
+    seal: crate::factor::totp::SealKeys,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Authenticator")
+            .field("users", &i.users)
+            .field("state", &i.state)
+            .field("policy", &i.policy)
+            .field("sms", &i.sms)
+            .field("issuer", &i.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a 6-digit or recovery-code answer was checked as.
+enum Answer {
+    Digits(String),
+    Recovery(String),
+}
+
+fn parse_answer(code: &str) -> Result<Answer> {
+    if code.len() > 64 {
+        return Err(Error::MalformedCode);
+    }
+    let digits: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Answer::Digits(digits));
+    }
+    recovery::normalize(code)
+        .map(Answer::Recovery)
+        .ok_or(Error::MalformedCode)
+}
+
+impl Authenticator {
+    /// Starts building an authenticator.
+    pub fn builder() -> AuthenticatorBuilder {
+        AuthenticatorBuilder::default()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// True when an SMS provider is configured.
+    pub fn sms_available(&self) -> bool {
+        self.inner.sms.is_some()
+    }
+
+    /// True when authenticator apps (TOTP) are supported (feature `totp`).
+    pub fn totp_available(&self) -> bool {
+        cfg!(feature = "totp")
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn emit(&self, e: AuthEvent) {
+        self.inner.events.emit(&e);
+    }
+
+    fn sms_ctx(&self) -> SmsContext<'_> {
+        SmsContext {
+            state: &*self.inner.state,
+            now: self.now(),
+            code_ttl: self.inner.policy.sms_code_ttl,
+            hasher: &self.inner.keys,
+        }
+    }
+
+    async fn record(&self, id: UserId) -> Result<UserRecord> {
+        self.inner
+            .users
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::UserNotFound)
+    }
+
+    // ---------------------------------------------------------------- users
+
+    /// Registers a user. The username and email must be unique; the password
+    /// must pass the policy (length, not common, not the username or email).
+    pub async fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<User> {
+        let (username, username_key) = normalize_username(username)?;
+        let email = normalize_email(email)?;
+        let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
+        // Cheap uniqueness pre-check so a taken name does not cost a hash;
+        // the store's unique constraint is what guarantees it.
+        if self
+            .inner
+            .users
+            .user_by_username(&username_key)
+            .await?
+            .is_some()
+        {
+            return Err(Error::UsernameTaken);
+        }
+        if self.inner.users.user_by_email(&email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let hash = self.inner.hasher.hash(pw).await?;
+        let rec = self
+            .inner
+            .users
+            .create_user(crate::store::NewUser {
+                username,
+                username_key,
+                email,
+                password_hash: hash,
+                created_at: self.now(),
+            })
+            .await?;
+        self.emit(AuthEvent::Registered { user: rec.id });
+        Ok(rec.to_user())
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.inner.users.user_by_id(id).await?.map(|r| r.to_user()))
+    }
+
+    /// The user with this username (case-insensitive).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let Ok((_, key)) = normalize_username(username) else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .users
+            .user_by_username(&key)
+            .await?
+            .map(|r| r.to_user()))
+    }
+
+    /// The user with this email address (case-insensitive).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let Ok(email) = normalize_email(email) else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .users
+            .user_by_email(&email)
+            .await?
+            .map(|r| r.to_user()))
+    }
+
+    /// Changes username and/or email (`None` keeps the current value).
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        username: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<User> {
+        let rec = self.record(id).await?;
+        let (username, key) = match username {
+            Some(u) => normalize_username(u)?,
+            None => (rec.username.clone(), rec.username_key.clone()),
+        };
+        let email = match email {
+            Some(e) => normalize_email(e)?,
+            None => rec.email.clone(),
+        };
+        self.inner
+            .users
+            .update_profile(id, &username, &key, &email)
+            .await?;
+        self.emit(AuthEvent::ProfileUpdated { user: id });
+        Ok(self.record(id).await?.to_user())
+    }
+
+    /// How many unused recovery codes the user has.
+    pub async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
+        self.inner.users.recovery_codes_left(id).await
+    }
+
+    // ------------------------------------------------------- failure counts
+
+    fn fail_key(&self, user: Option<UserId>, identifier: &str) -> String {
+        match user {
+            Some(id) => format!("u:{id}"),
+            None => self.inner.keys.state_key("i", identifier.as_bytes()),
+        }
+    }
+
+    async fn check_lock(&self, key: &str) -> Result<()> {
+        let now = self.now();
+        if let Some(v) = self.inner.state.get(&format!("lock:{key}"), now).await? {
+            let until = <[u8; 8]>::try_from(v.as_slice())
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MAX);
+            let retry_after = now.until(Timestamp::from_millis(until));
+            if !retry_after.is_zero() {
+                return Err(Error::Locked { retry_after });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one failure; sets a delay or a lock when due. Returns the count.
+    async fn record_failure(&self, key: &str, user: Option<UserId>) -> Result<u64> {
+        let p = &self.inner.policy;
+        let now = self.now();
+        let n = self
+            .inner
+            .state
+            .increment(&format!("fail:{key}"), p.failure_memory, true, now)
+            .await?
+            .count;
+        let wait = if n >= u64::from(p.lock_after_failures) {
+            Some(p.lock_duration)
+        } else if n >= u64::from(p.delay_after_failures) && p.delay_after_failures > 0 {
+            let exp = u32::try_from(n - u64::from(p.delay_after_failures))
+                .unwrap_or(u32::MAX)
+                .min(30);
+            Some(p.delay_base.saturating_mul(1u32 << exp).min(p.delay_max))
+        } else {
+            None
+        };
+        if let Some(d) = wait {
+            let until = now.plus(d);
+            self.inner
+                .state
+                .put(
+                    &format!("lock:{key}"),
+                    &until.as_millis().to_be_bytes(),
+                    until,
+                )
+                .await?;
+            if n >= u64::from(p.lock_after_failures) {
+                self.emit(AuthEvent::Locked {
+                    user,
+                    seconds: d.as_secs(),
+                });
+            }
+        }
+        Ok(n)
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<()> {
+        self.inner.state.delete(&format!("fail:{key}")).await?;
+        self.inner.state.delete(&format!("lock:{key}")).await
+    }
+
+    // ---------------------------------------------------------------- login
+
+    /// Logs in with a username or email and a password.
+    ///
+    /// Unknown user and wrong password give the same
+    /// [`Error::InvalidCredentials`] after the same work (a dummy verify).
+    /// Repeated failures delay, then lock, the account for a while
+    /// ([`Error::Locked`]). When the user has a second factor the result is
+    /// [`Login::SecondFactor`] (and an SMS code is sent when SMS is the only
+    /// factor).
+    pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
+        let ident: String = if identifier.len() > 1024 {
+            String::new()
+        } else {
+            identifier.nfkc().collect::<String>().trim().to_lowercase()
+        };
+        let rec = if ident.is_empty() {
+            None
+        } else if ident.contains('@') {
+            match normalize_email(&ident) {
+                Ok(e) => self.inner.users.user_by_email(&e).await?,
+                Err(_) => None,
+            }
+        } else {
+            self.inner.users.user_by_username(&ident).await?
+        };
+        let key = self.fail_key(rec.as_ref().map(|r| r.id), &ident);
+        self.check_lock(&key).await?;
+        let pw = password::normalize_for_verify(&self.inner.policy, password);
+        let verified = match (&rec, pw) {
+            (Some(r), Some(pw)) => self.inner.hasher.verify(pw, &r.password_hash).await?,
+            (_, pw) => {
+                let pw = pw.unwrap_or_else(|| SecretString::from(String::new()));
+                self.inner.hasher.dummy_verify(pw).await?;
+                Verified::No
+            }
+        };
+        let known = rec.as_ref().map(|r| r.id);
+        let (Some(rec), true) = (rec, verified != Verified::No) else {
+            let failures = self.record_failure(&key, known).await?;
+            self.emit(AuthEvent::LoginFailed {
+                user: known,
+                failures,
+            });
+            return Err(Error::InvalidCredentials);
+        };
+        if verified == Verified::YesRehash {
+            if let Some(pw) = password::normalize_for_verify(&self.inner.policy, password) {
+                let new = self.inner.hasher.hash(pw).await?;
+                if self
+                    .inner
+                    .users
+                    .replace_password_hash(rec.id, &rec.password_hash, &new)
+                    .await?
+                {
+                    self.emit(AuthEvent::PasswordRehashed { user: rec.id });
+                }
+            }
+        }
+        let user = rec.to_user();
+        if !self.second_factor_possible(&user) {
+            self.clear_failures(&key).await?;
+            self.emit(AuthEvent::LoginSucceeded {
+                user: user.id,
+                factor: None,
+            });
+            return Ok(Login::Complete(user));
+        }
+        self.emit(AuthEvent::SecondFactorRequired { user: user.id });
+        self.start_challenge(&user).await.map(Login::SecondFactor)
+    }
+
+    fn second_factor_possible(&self, user: &User) -> bool {
+        user.totp_enabled || user.phone.is_some()
+    }
+
+    fn methods(&self, user: &User) -> Vec<Factor> {
+        let mut m = Vec::new();
+        if user.totp_enabled {
+            m.push(Factor::Totp);
+        }
+        if user.phone.is_some() && self.inner.sms.is_some() {
+            m.push(Factor::Sms);
+        }
+        m.push(Factor::RecoveryCode);
+        m
+    }
+
+    async fn start_challenge(&self, user: &User) -> Result<Challenge> {
+        let now = self.now();
+        let token = random_token::<32>();
+        let key = self.inner.keys.state_key("ch", token.as_bytes());
+        let expires_at = now.plus(self.inner.policy.challenge_ttl);
+        let mut rec = ChallengeRecord {
+            user: user.id,
+            expires_at,
+            sms: None,
+        };
+        let mut delivery = None;
+        if let (Some(phone), true) = (&user.phone, self.inner.sms.is_some()) {
+            let to = mask_phone(phone);
+            delivery = Some(if user.totp_enabled {
+                SmsDelivery::Available { to }
+            } else {
+                match self.send_sms(user.id, phone).await {
+                    Ok(sent) => {
+                        rec.sms = Some(sent);
+                        SmsDelivery::Sent { to }
+                    }
+                    Err(e) if e.is_user_error() || matches!(e, Error::Provider(_)) => {
+                        SmsDelivery::Deferred {
+                            to,
+                            reason: e.to_string(),
+                            retry_after: e.retry_after(),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            });
+        }
+        self.put_challenge(&key, &rec).await?;
+        Ok(Challenge {
+            token: SecretString::from(token),
+            expires_at,
+            methods: self.methods(user),
+            sms: delivery,
+        })
+    }
+
+    async fn put_challenge(&self, key: &str, rec: &ChallengeRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(rec)
+            .map_err(|e| Error::Internal(format!("challenge encoding: {e}")))?;
+        // Kept an hour past expiry so an expired challenge says "expired", not "not found".
+        self.inner
+            .state
+            .put(key, &bytes, rec.expires_at.plus(Duration::from_secs(3600)))
+            .await
+    }
+
+    async fn load_challenge(&self, token: &str) -> Result<(String, ChallengeRecord)> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::ChallengeNotFound);
+        }
+        let key = self.inner.keys.state_key("ch", token.as_bytes());
+        let bytes = self
+            .inner
+            .state
+            .get(&key, self.now())
+            .await?
+            .ok_or(Error::ChallengeNotFound)?;
+        let rec: ChallengeRecord =
+            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
+        if rec.expires_at <= self.now() {
+            self.inner.state.delete(&key).await?;
+            return Err(Error::ChallengeExpired);
+        }
+        Ok((key, rec))
+    }
+
+    /// Checks the rate limits for one SMS and sends it.
+    async fn send_sms(&self, user: UserId, phone: &str) -> Result<SentCode> {
+        let sms = self
+            .inner
+            .sms
+            .as_ref()
+            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
+        let p = &self.inner.policy;
+        let phone_key = self.inner.keys.state_key("sms-p", phone.as_bytes());
+        for (key, limit) in [
+            (phone_key, p.sms_per_phone),
+            (format!("sms-a:{user}"), p.sms_per_account),
+            ("sms-g".to_owned(), p.sms_global),
+        ] {
+            if let Err(e) = self.hit(&key, limit).await {
+                self.emit(AuthEvent::SendLimited { user });
+                return Err(e);
+            }
+        }
+        let handle = sms.send(phone, &self.sms_ctx()).await?;
+        self.emit(AuthEvent::CodeSent {
+            user,
+            to: mask_phone(phone),
+        });
+        Ok(SentCode {
+            phone: phone.to_owned(),
+            handle,
+            sent_at: self.now(),
+        })
+    }
+
+    /// Counts one event against a fixed-window limit.
+    async fn hit(&self, key: &str, limit: RateLimit) -> Result<()> {
+        let now = self.now();
+        let c = self
+            .inner
+            .state
+            .increment(&format!("rl:{key}"), limit.window, false, now)
+            .await?;
+        if c.count > u64::from(limit.max) {
+            return Err(Error::RateLimited {
+                retry_after: now.until(c.expires_at).max(Duration::from_secs(1)),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends (or re-sends) the SMS code of a pending login. The new code
+    /// replaces the old one. Limited per challenge (one per
+    /// `resend_interval`), per phone, per account and globally.
+    pub async fn resend(&self, token: &str) -> Result<Challenge> {
+        let (key, mut rec) = self.load_challenge(token).await?;
+        let user = self.record(rec.user).await?.to_user();
+        let phone = match (&user.phone, &self.inner.sms) {
+            (Some(p), Some(_)) => p.clone(),
+            _ => {
+                return Err(Error::FactorUnavailable(
+                    "SMS is not enabled for this account",
+                ));
+            }
+        };
+        if let Some(prev) = &rec.sms {
+            let next = prev.sent_at.plus(self.inner.policy.resend_interval);
+            if next > self.now() {
+                return Err(Error::RateLimited {
+                    retry_after: self.now().until(next).max(Duration::from_secs(1)),
+                });
+            }
+        }
+        let sent = self.send_sms(user.id, &phone).await?;
+        if let (Some(prev), Some(sms)) = (rec.sms.take(), &self.inner.sms) {
+            if prev.handle != sent.handle {
+                // Best effort: the old code stops working.
+                let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
+            }
+        }
+        rec.sms = Some(sent);
+        self.put_challenge(&key, &rec).await?;
+        Ok(Challenge {
+            token: SecretString::from(token.to_owned()),
+            expires_at: rec.expires_at,
+            methods: self.methods(&user),
+            sms: Some(SmsDelivery::Sent {
+                to: mask_phone(&phone),
+            }),
+        })
+    }
+
+    /// Finishes a pending login with a second-factor code: an SMS code, an
+    /// authenticator-app code or a recovery code.
+    ///
+    /// Wrong codes give [`Error::InvalidCode`] with the attempts left, and
+    /// count against the account's failure counter. Success consumes the
+    /// challenge atomically: of concurrent calls with a right code, exactly
+    /// one succeeds, even across app instances sharing a store.
+    pub async fn verify(&self, token: &str, code: &str) -> Result<User> {
+        let answer = parse_answer(code)?;
+        let (key, rec) = self.load_challenge(token).await?;
+        let fail_key = self.fail_key(Some(rec.user), "");
+        self.check_lock(&fail_key).await?;
+        let max = u64::from(self.inner.policy.challenge_max_attempts);
+        let attempts = self
+            .inner
+            .state
+            .increment(
+                &format!("{key}:n"),
+                self.inner.policy.challenge_ttl + Duration::from_secs(3600),
+                false,
+                self.now(),
+            )
+            .await?
+            .count;
+        if attempts > max {
+            self.inner.state.delete(&key).await?;
+            return Err(Error::TooManyAttempts);
+        }
+        let user_rec = self.record(rec.user).await?;
+        let outcome = self
+            .check_answer(&user_rec, &answer, rec.sms.as_ref())
+            .await?;
+        let Some(factor) = outcome else {
+            self.record_failure(&fail_key, Some(rec.user)).await?;
+            let factor = match answer {
+                Answer::Recovery(_) => Factor::RecoveryCode,
+                Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
+                Answer::Digits(_) => Factor::Sms,
+            };
+            self.emit(AuthEvent::CodeRejected {
+                user: rec.user,
+                factor,
+            });
+            let left = max.saturating_sub(attempts);
+            if left == 0 {
+                self.inner.state.delete(&key).await?;
+                return Err(Error::TooManyAttempts);
+            }
+            return Err(Error::InvalidCode {
+                attempts_left: u32::try_from(left).unwrap_or(u32::MAX),
+            });
+        };
+        // Single use: of concurrent successes exactly one takes the challenge.
+        if self.inner.state.take(&key, self.now()).await?.is_none() {
+            return Err(Error::ChallengeNotFound);
+        }
+        self.inner.state.delete(&format!("{key}:n")).await?;
+        self.clear_failures(&fail_key).await?;
+        if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
+            let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
+        }
+        self.emit(AuthEvent::LoginSucceeded {
+            user: rec.user,
+            factor: Some(factor),
+        });
+        Ok(self.record(rec.user).await?.to_user())
+    }
+
+    /// Checks a code against the user's factors. `Ok(None)`: wrong code.
+    async fn check_answer(
+        &self,
+        user: &UserRecord,
+        answer: &Answer,
+        sms: Option<&SentCode>,
+    ) -> Result<Option<Factor>> {
+        match answer {
+            Answer::Recovery(code) => {
+                let h = recovery::hash(&self.inner.keys, code);
+                if self.inner.users.use_recovery_code(user.id, &h).await? {
+                    let remaining = self.inner.users.recovery_codes_left(user.id).await?;
+                    self.emit(AuthEvent::RecoveryCodeUsed {
+                        user: user.id,
+                        remaining,
+                    });
+                    return Ok(Some(Factor::RecoveryCode));
+                }
+                Ok(None)
+            }
+            Answer::Digits(code) => {
+                #[cfg(feature = "totp")]
+                if let Some(stored) = &user.totp {
+                    if self.check_totp(user.id, stored, code).await? {
+                        return Ok(Some(Factor::Totp));
+                    }
+                }
+                if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone) {
+                    if sent.phone == *phone {
+                        match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
+                            Ok(true) => return Ok(Some(Factor::Sms)),
+                            Ok(false) => {}
+                            // The code expired at the provider: a wrong answer now.
+                            Err(Error::ChallengeExpired | Error::ChallengeNotFound)
+                                if user.totp.is_some() => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Verifies a TOTP code and burns its step (replay refused, reported).
+    #[cfg(feature = "totp")]
+    async fn check_totp(
+        &self,
+        user: UserId,
+        stored: &crate::store::StoredSecret,
+        code: &str,
+    ) -> Result<bool> {
+        let secret = self.inner.seal.open(user, stored)?;
+        self.accept_totp(user, &secret, code).await
+    }
+
+    #[cfg(feature = "totp")]
+    async fn accept_totp(&self, user: UserId, secret: &[u8], code: &str) -> Result<bool> {
+        let now = self.now();
+        let secs = u64::try_from(now.as_secs()).unwrap_or(0);
+        let p = &self.inner.policy;
+        let Some(step) = crate::factor::totp::matching_step(
+            secret,
+            code,
+            secs,
+            p.totp_skew_back,
+            p.totp_skew_forward,
+        ) else {
+            return Ok(false);
+        };
+        let step_i = i64::try_from(step).unwrap_or(i64::MAX);
+        let keep = Duration::from_secs(
+            crate::factor::totp::STEP
+                * (u64::from(p.totp_skew_back) + u64::from(p.totp_skew_forward) + 2),
+        );
+        if self
+            .inner
+            .state
+            .advance(&format!("totp-step:{user}"), step_i, now.plus(keep), now)
+            .await?
+        {
+            Ok(true)
+        } else {
+            self.emit(AuthEvent::TotpReplayRefused { user });
+            Ok(false)
+        }
+    }
+
+    // ------------------------------------------------------------ passwords
+
+    /// Changes the password; the current one is required.
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<()> {
+        let rec = self.record(id).await?;
+        let key = self.fail_key(Some(id), "");
+        self.check_lock(&key).await?;
+        if !self.password_ok(&rec, current).await? {
+            self.record_failure(&key, Some(id)).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
+        let hash = self.inner.hasher.hash(pw).await?;
+        if !self
+            .inner
+            .users
+            .replace_password_hash(id, &rec.password_hash, &hash)
+            .await?
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        self.emit(AuthEvent::PasswordChanged {
+            user: id,
+            via_reset: false,
+        });
+        Ok(())
+    }
+
+    async fn password_ok(&self, rec: &UserRecord, password: &SecretString) -> Result<bool> {
+        match password::normalize_for_verify(&self.inner.policy, password) {
+            Some(pw) => Ok(self.inner.hasher.verify(pw, &rec.password_hash).await? != Verified::No),
+            None => Ok(false),
+        }
+    }
+
+    fn reset_mac(&self, id: UserId, expires: i64, password_hash: &str) -> [u8; 32] {
+        self.inner.keys.mac_parts(
+            b"password-reset",
+            &[
+                &id.0.to_be_bytes(),
+                &expires.to_be_bytes(),
+                password_hash.as_bytes(),
+            ],
+        )
+    }
+
+    /// Starts a password reset. Returns the token to email when the address
+    /// belongs to an account, `None` otherwise; the caller should answer the
+    /// same either way ("if that address is registered, we sent a link").
+    /// Limited per address (known or not), so it reveals nothing.
+    ///
+    /// The token expires (1 hour by default), works once, and dies when the
+    /// password changes.
+    pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
+        let email = normalize_email(email)?;
+        let rl = self.inner.keys.state_key("reset", email.as_bytes());
+        self.hit(&rl, self.inner.policy.reset_requests).await?;
+        let Some(rec) = self.inner.users.user_by_email(&email).await? else {
+            return Ok(None);
+        };
+        let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
+        let mac = self.reset_mac(rec.id, expires_at.as_millis(), &rec.password_hash);
+        let mut raw = Vec::with_capacity(48);
+        raw.extend_from_slice(&rec.id.0.to_be_bytes());
+        raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
+        raw.extend_from_slice(&mac);
+        self.emit(AuthEvent::PasswordResetRequested { user: rec.id });
+        Ok(Some(ResetToken {
+            token: SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&raw)),
+            email: rec.email,
+            username: rec.username,
+            expires_at,
+        }))
+    }
+
+    /// Checks a reset token without using it (to show the reset form only
+    /// for a valid link). Returns the user it belongs to.
+    pub async fn check_reset_token(&self, token: &str) -> Result<User> {
+        Ok(self.reset_target(token).await?.0.to_user())
+    }
+
+    async fn reset_target(&self, token: &str) -> Result<(UserRecord, [u8; 32], Timestamp)> {
+        if token.len() > 128 {
+            return Err(Error::InvalidResetToken);
+        }
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(token.trim().as_bytes())
+            .map_err(|_| Error::InvalidResetToken)?;
+        if raw.len() != 48 {
+            return Err(Error::InvalidResetToken);
+        }
+        let id = UserId(i64::from_be_bytes(
+            raw[0..8].try_into().map_err(|_| Error::InvalidResetToken)?,
+        ));
+        let expires = i64::from_be_bytes(
+            raw[8..16]
+                .try_into()
+                .map_err(|_| Error::InvalidResetToken)?,
+        );
+        let rec = self
+            .inner
+            .users
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::InvalidResetToken)?;
+        let mac = self.reset_mac(id, expires, &rec.password_hash);
+        if !ct_eq(&mac, &raw[16..48]) {
+            return Err(Error::InvalidResetToken);
+        }
+        let expires_at = Timestamp::from_millis(expires);
+        if expires_at <= self.now() {
+            return Err(Error::InvalidResetToken);
+        }
+        Ok((rec, mac, expires_at))
+    }
+
+    /// Sets a new password with a reset token. The token is used up; the
+    /// second factor stays enabled (the next login still asks for it).
+    pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
+        let (rec, mac, expires_at) = self.reset_target(token).await?;
+        let pw = password::check_password(
+            &self.inner.policy,
+            new_password,
+            &[&rec.username, &rec.email],
+        )?;
+        let hash = self.inner.hasher.hash(pw).await?;
+        let used = format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac));
+        if !self
+            .inner
+            .state
+            .put_if_absent(&used, &[1], expires_at, self.now())
+            .await?
+        {
+            return Err(Error::InvalidResetToken);
+        }
+        if !self
+            .inner
+            .users
+            .replace_password_hash(rec.id, &rec.password_hash, &hash)
+            .await?
+        {
+            return Err(Error::InvalidResetToken);
+        }
+        self.emit(AuthEvent::PasswordChanged {
+            user: rec.id,
+            via_reset: true,
+        });
+        Ok(self.record(rec.id).await?.to_user())
+    }
+}

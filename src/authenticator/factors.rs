@@ -1,0 +1,333 @@
+//! Enrolling, proving and removing second factors.
+
+use std::time::Duration;
+
+use super::{
+    Answer, Authenticator, PendingSms, SentCode, SmsDelivery, SmsEnrollment, StepUp, parse_answer,
+};
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, Factor};
+use crate::factor::{RecoveryCodes, recovery};
+use crate::store::UserRecord;
+use crate::user::{UserId, mask_phone, normalize_phone};
+
+impl Authenticator {
+    /// Starts enabling SMS (or changing the phone): parses the number to
+    /// E.164, sends a code, and waits for
+    /// [`confirm_sms_enrollment`](Self::confirm_sms_enrollment). The factor is
+    /// enabled only after the code is confirmed. Changing an enabled phone
+    /// needs a [`StepUp`].
+    pub async fn start_sms_enrollment(
+        &self,
+        id: UserId,
+        phone: &str,
+        step_up: Option<&StepUp>,
+    ) -> Result<SmsEnrollment> {
+        if self.inner.sms.is_none() {
+            return Err(Error::FactorUnavailable("SMS is not configured"));
+        }
+        let phone = normalize_phone(phone, self.inner.policy.default_phone_region.as_deref())?;
+        let rec = self.record(id).await?;
+        if rec.phone.is_some() {
+            self.verify_step_up(&rec, step_up.ok_or(Error::StepUpRequired)?)
+                .await?;
+        }
+        let sent = self.send_sms(id, &phone).await?;
+        let expires_at = self.now().plus(self.inner.policy.challenge_ttl);
+        let pending = PendingSms {
+            phone: phone.clone(),
+            handle: sent.handle,
+            expires_at,
+        };
+        let bytes = serde_json::to_vec(&pending)
+            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
+        self.inner
+            .state
+            .put(&format!("enroll-sms:{id}"), &bytes, expires_at)
+            .await?;
+        self.inner
+            .state
+            .delete(&format!("enroll-sms:{id}:n"))
+            .await?;
+        Ok(SmsEnrollment {
+            to: mask_phone(&phone),
+            expires_at,
+        })
+    }
+
+    /// Confirms an SMS enrollment with the code sent. Returns recovery codes
+    /// (show them once) when this is the user's first factor.
+    pub async fn confirm_sms_enrollment(
+        &self,
+        id: UserId,
+        code: &str,
+    ) -> Result<Option<RecoveryCodes>> {
+        let Answer::Digits(code) = parse_answer(code)? else {
+            return Err(Error::MalformedCode);
+        };
+        let key = format!("enroll-sms:{id}");
+        let now = self.now();
+        let bytes = self
+            .inner
+            .state
+            .get(&key, now)
+            .await?
+            .ok_or(Error::ChallengeNotFound)?;
+        let pending: PendingSms =
+            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
+        self.count_enrollment_attempt(&key).await?;
+        let sms = self
+            .inner
+            .sms
+            .as_ref()
+            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
+        if !sms
+            .check(&pending.phone, &pending.handle, &code, &self.sms_ctx())
+            .await?
+        {
+            return Err(self.enrollment_miss(&key).await);
+        }
+        if self.inner.state.take(&key, now).await?.is_none() {
+            return Err(Error::ChallengeNotFound);
+        }
+        let rec = self.record(id).await?;
+        let first = rec.phone.is_none() && rec.totp.is_none();
+        self.inner.users.set_phone(id, Some(&pending.phone)).await?;
+        self.emit(if rec.phone.is_some() {
+            AuthEvent::PhoneChanged { user: id }
+        } else {
+            AuthEvent::FactorEnabled {
+                user: id,
+                factor: Factor::Sms,
+            }
+        });
+        self.first_factor_codes(id, first).await
+    }
+
+    /// Counts an attempt on a pending enrollment; too many ends it.
+    async fn count_enrollment_attempt(&self, key: &str) -> Result<()> {
+        let n = self
+            .inner
+            .state
+            .increment(
+                &format!("{key}:n"),
+                self.inner.policy.challenge_ttl,
+                false,
+                self.now(),
+            )
+            .await?
+            .count;
+        if n > u64::from(self.inner.policy.challenge_max_attempts) {
+            self.inner.state.delete(key).await?;
+            return Err(Error::TooManyAttempts);
+        }
+        Ok(())
+    }
+
+    async fn enrollment_miss(&self, key: &str) -> Error {
+        let n = match self.inner.state.get(&format!("{key}:n"), self.now()).await {
+            Ok(Some(v)) => <[u8; 8]>::try_from(v.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let left = u64::from(self.inner.policy.challenge_max_attempts).saturating_sub(n);
+        Error::InvalidCode {
+            attempts_left: u32::try_from(left).unwrap_or(0),
+        }
+    }
+
+    async fn first_factor_codes(&self, id: UserId, first: bool) -> Result<Option<RecoveryCodes>> {
+        if !first {
+            return Ok(None);
+        }
+        let (codes, hashes) =
+            recovery::generate(&self.inner.keys, self.inner.policy.recovery_codes);
+        self.inner.users.replace_recovery_codes(id, &hashes).await?;
+        self.emit(AuthEvent::RecoveryCodesGenerated { user: id });
+        Ok(Some(codes))
+    }
+
+    /// Starts enabling an authenticator app: returns the otpauth URI, the
+    /// QR code (feature `qr`) and the base32 secret for manual entry. The
+    /// factor is enabled only after
+    /// [`confirm_totp_enrollment`](Self::confirm_totp_enrollment) with a
+    /// correct code. Calling it again replaces the pending secret.
+    #[cfg(feature = "totp")]
+    pub async fn start_totp_enrollment(&self, id: UserId) -> Result<crate::factor::TotpEnrollment> {
+        let rec = self.record(id).await?;
+        if rec.totp.is_some() {
+            return Err(Error::FactorUnavailable(
+                "an authenticator app is already enabled; disable it first",
+            ));
+        }
+        let secret = crate::factor::totp::new_secret();
+        let sealed = self.inner.seal.seal(id, &secret)?;
+        let bytes = serde_json::to_vec(&sealed)
+            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
+        let key = format!("enroll-totp:{id}");
+        self.inner
+            .state
+            .put(
+                &key,
+                &bytes,
+                self.now().plus(self.inner.policy.challenge_ttl),
+            )
+            .await?;
+        self.inner.state.delete(&format!("{key}:n")).await?;
+        crate::factor::totp::enrollment(&secret, &self.inner.issuer, &rec.username)
+    }
+
+    /// Confirms an authenticator-app enrollment with a current code. Returns
+    /// recovery codes when this is the user's first factor.
+    #[cfg(feature = "totp")]
+    pub async fn confirm_totp_enrollment(
+        &self,
+        id: UserId,
+        code: &str,
+    ) -> Result<Option<RecoveryCodes>> {
+        let Answer::Digits(code) = parse_answer(code)? else {
+            return Err(Error::MalformedCode);
+        };
+        let key = format!("enroll-totp:{id}");
+        let now = self.now();
+        let bytes = self
+            .inner
+            .state
+            .get(&key, now)
+            .await?
+            .ok_or(Error::ChallengeNotFound)?;
+        let sealed: crate::store::StoredSecret =
+            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
+        self.count_enrollment_attempt(&key).await?;
+        let secret = self.inner.seal.open(id, &sealed)?;
+        if !self.accept_totp(id, &secret, &code).await? {
+            return Err(self.enrollment_miss(&key).await);
+        }
+        if self.inner.state.take(&key, now).await?.is_none() {
+            return Err(Error::ChallengeNotFound);
+        }
+        let rec = self.record(id).await?;
+        let first = rec.phone.is_none() && rec.totp.is_none();
+        self.inner.users.set_totp(id, Some(&sealed)).await?;
+        self.emit(AuthEvent::FactorEnabled {
+            user: id,
+            factor: Factor::Totp,
+        });
+        self.first_factor_codes(id, first).await
+    }
+
+    /// Sends an SMS code for a step-up (to disable a factor, change the
+    /// phone or regenerate recovery codes) to a user whose factor is SMS.
+    pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {
+        let rec = self.record(id).await?;
+        let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(
+            "SMS is not enabled for this account",
+        ))?;
+        let key = format!("stepup-sms:{id}");
+        if let Some(prev) = self.inner.state.get(&key, self.now()).await? {
+            if let Ok(prev) = serde_json::from_slice::<SentCode>(&prev) {
+                let next = prev.sent_at.plus(self.inner.policy.resend_interval);
+                if next > self.now() {
+                    return Err(Error::RateLimited {
+                        retry_after: self.now().until(next).max(Duration::from_secs(1)),
+                    });
+                }
+            }
+        }
+        let sent = self.send_sms(id, &phone).await?;
+        let bytes = serde_json::to_vec(&sent)
+            .map_err(|e| Error::Internal(format!("step-up encoding: {e}")))?;
+        self.inner
+            .state
+            .put(
+                &key,
+                &bytes,
+                self.now().plus(self.inner.policy.sms_code_ttl),
+            )
+            .await?;
+        Ok(SmsDelivery::Sent {
+            to: mask_phone(&phone),
+        })
+    }
+
+    /// Checks a step-up: the password, plus a current factor code when the
+    /// user has one. Failures count against the account.
+    pub(super) async fn verify_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<()> {
+        let key = self.fail_key(Some(rec.id), "");
+        self.check_lock(&key).await?;
+        if !self.password_ok(rec, &step_up.password).await? {
+            self.record_failure(&key, Some(rec.id)).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        if rec.phone.is_none() && rec.totp.is_none() {
+            return Ok(());
+        }
+        let code = step_up
+            .code
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .ok_or(Error::StepUpRequired)?;
+        let answer = parse_answer(code)?;
+        let sk = format!("stepup-sms:{}", rec.id);
+        let sent = match self.inner.state.get(&sk, self.now()).await? {
+            Some(b) => serde_json::from_slice::<SentCode>(&b).ok(),
+            None => None,
+        };
+        if self
+            .check_answer(rec, &answer, sent.as_ref())
+            .await?
+            .is_none()
+        {
+            let n = self.record_failure(&key, Some(rec.id)).await?;
+            let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
+            return Err(Error::InvalidCode {
+                attempts_left: u32::try_from(left).unwrap_or(0),
+            });
+        }
+        self.inner.state.delete(&sk).await?;
+        Ok(())
+    }
+
+    /// Disables a factor after a step-up. Removing the last factor also
+    /// removes the recovery codes.
+    pub async fn disable_factor(&self, id: UserId, factor: Factor, step_up: &StepUp) -> Result<()> {
+        let rec = self.record(id).await?;
+        let enabled = match factor {
+            Factor::Sms => rec.phone.is_some(),
+            Factor::Totp => rec.totp.is_some(),
+            Factor::RecoveryCode => false,
+        };
+        if !enabled {
+            return Err(Error::FactorUnavailable("this factor is not enabled"));
+        }
+        self.verify_step_up(&rec, step_up).await?;
+        match factor {
+            Factor::Sms => self.inner.users.set_phone(id, None).await?,
+            _ => self.inner.users.set_totp(id, None).await?,
+        }
+        let rec = self.record(id).await?;
+        if rec.phone.is_none() && rec.totp.is_none() {
+            self.inner.users.replace_recovery_codes(id, &[]).await?;
+        }
+        self.emit(AuthEvent::FactorDisabled { user: id, factor });
+        Ok(())
+    }
+
+    /// Replaces the user's recovery codes after a step-up; the old ones stop
+    /// working. Requires an enabled factor.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        id: UserId,
+        step_up: &StepUp,
+    ) -> Result<RecoveryCodes> {
+        let rec = self.record(id).await?;
+        if rec.phone.is_none() && rec.totp.is_none() {
+            return Err(Error::FactorUnavailable("enable a second factor first"));
+        }
+        self.verify_step_up(&rec, step_up).await?;
+        self.first_factor_codes(id, true)
+            .await?
+            .ok_or_else(|| Error::Internal("no codes generated".into()))
+    }
+}

@@ -1,0 +1,195 @@
+//! Audit events: what happened, to whom, never with a secret.
+
+use std::fmt;
+
+use crate::user::UserId;
+
+/// Which second factor an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Factor {
+    /// A code sent by SMS (or call / WhatsApp).
+    Sms,
+    /// An authenticator-app code.
+    Totp,
+    /// A recovery code.
+    RecoveryCode,
+}
+
+impl fmt::Display for Factor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Factor::Sms => "sms",
+            Factor::Totp => "totp",
+            Factor::RecoveryCode => "recovery_code",
+        })
+    }
+}
+
+/// Something security-relevant that happened. Holds ids, never secrets;
+/// phone numbers appear masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthEvent {
+    /// A user registered.
+    Registered {
+        /// The new user.
+        user: UserId,
+    },
+    /// Password accepted and no second factor needed, or second factor passed.
+    LoginSucceeded {
+        /// The user.
+        user: UserId,
+        /// The factor that completed the login, if any.
+        factor: Option<Factor>,
+    },
+    /// Password accepted; a second factor is now required.
+    SecondFactorRequired {
+        /// The user.
+        user: UserId,
+    },
+    /// A login attempt failed (unknown user or wrong password: `user` is
+    /// `None` when the account does not exist).
+    LoginFailed {
+        /// The account, when it exists.
+        user: Option<UserId>,
+        /// Consecutive failures so far.
+        failures: u64,
+    },
+    /// A wrong second-factor code.
+    CodeRejected {
+        /// The user.
+        user: UserId,
+        /// The factor tried.
+        factor: Factor,
+    },
+    /// A TOTP code was refused because its time step was already used.
+    TotpReplayRefused {
+        /// The user.
+        user: UserId,
+    },
+    /// The account was locked after too many failures.
+    Locked {
+        /// The account, when it exists.
+        user: Option<UserId>,
+        /// Lock length in seconds.
+        seconds: u64,
+    },
+    /// A code was sent by SMS.
+    CodeSent {
+        /// The user.
+        user: UserId,
+        /// The destination, masked.
+        to: String,
+    },
+    /// A send was refused by a rate limit.
+    SendLimited {
+        /// The user.
+        user: UserId,
+    },
+    /// A second factor was enabled.
+    FactorEnabled {
+        /// The user.
+        user: UserId,
+        /// The factor.
+        factor: Factor,
+    },
+    /// A second factor was disabled.
+    FactorDisabled {
+        /// The user.
+        user: UserId,
+        /// The factor.
+        factor: Factor,
+    },
+    /// The SMS factor's phone number changed.
+    PhoneChanged {
+        /// The user.
+        user: UserId,
+    },
+    /// A recovery code was used.
+    RecoveryCodeUsed {
+        /// The user.
+        user: UserId,
+        /// Codes left.
+        remaining: usize,
+    },
+    /// Recovery codes were (re)generated.
+    RecoveryCodesGenerated {
+        /// The user.
+        user: UserId,
+    },
+    /// The password was changed (by the user or by a reset).
+    PasswordChanged {
+        /// The user.
+        user: UserId,
+        /// True when through a reset link.
+        via_reset: bool,
+    },
+    /// A password reset was requested for an existing account.
+    PasswordResetRequested {
+        /// The user.
+        user: UserId,
+    },
+    /// A stored password hash was upgraded to the policy's parameters.
+    PasswordRehashed {
+        /// The user.
+        user: UserId,
+    },
+    /// The username or email changed.
+    ProfileUpdated {
+        /// The user.
+        user: UserId,
+    },
+}
+
+/// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work
+/// (emails, notifications) to a queue.
+pub trait EventSink: Send + Sync + fmt::Debug {
+    /// Handles one event.
+    fn emit(&self, event: &AuthEvent);
+}
+
+/// The default sink: logs every event through `tracing` at INFO (WARN for
+/// failures, locks and replays), target `twofa_verify::audit`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingSink;
+
+impl EventSink for TracingSink {
+    fn emit(&self, event: &AuthEvent) {
+        match event {
+            AuthEvent::LoginFailed { .. }
+            | AuthEvent::CodeRejected { .. }
+            | AuthEvent::TotpReplayRefused { .. }
+            | AuthEvent::Locked { .. }
+            | AuthEvent::SendLimited { .. } => {
+                tracing::warn!(target: "twofa_verify::audit", event = ?event)
+            }
+            _ => tracing::info!(target: "twofa_verify::audit", event = ?event),
+        }
+    }
+}
+
+/// A sink that keeps every event in memory: for tests and for apps that
+/// want to inspect what happened.
+#[derive(Debug, Default, Clone)]
+pub struct RecordingSink(std::sync::Arc<std::sync::Mutex<Vec<AuthEvent>>>);
+
+impl RecordingSink {
+    /// A new, empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The events so far.
+    pub fn events(&self) -> Vec<AuthEvent> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for RecordingSink {
+    fn emit(&self, event: &AuthEvent) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+    }
+}
