@@ -1,0 +1,311 @@
+//! Set-up shared by the example apps (`axum_app`, `cli`): the store, the SMS
+//! provider, the mailer and the application's secret key, all chosen from
+//! the environment with a zero-configuration default (a SQLite file, codes
+//! and emails printed to the console).
+#![allow(dead_code)]
+
+use std::error::Error as StdError;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use twofa_verify::factor::{ConsoleSms, LocalCodes};
+use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore};
+
+/// Boxed error for example set-up.
+pub type SetupError = Box<dyn StdError + Send + Sync>;
+
+/// What the examples run on.
+pub struct Backend {
+    /// The authenticator.
+    pub auth: Authenticator,
+    /// The console SMS outbox when codes are printed (no Twilio configured).
+    pub console_sms: Option<ConsoleSms>,
+    /// Where emails go.
+    pub mailer: Mailer,
+    /// Human-readable description of the set-up, for the start-up log.
+    pub summary: String,
+}
+
+/// Options the examples pass in (from flags or tests).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `:memory:`, a SQLite path or URL, or a `postgres://` URL.
+    pub db: String,
+    /// Record console SMS and emails without printing them (tests).
+    pub quiet: bool,
+    /// Never use Twilio or SMTP even if their variables are set (tests).
+    pub force_console: bool,
+}
+
+/// The database to use: `DATABASE_URL`, else `app.db`.
+pub fn default_db() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "app.db".into())
+}
+
+/// Loads `.env` if present (ignored when absent).
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+/// Builds the backend described by `opts` and the environment.
+pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
+    let key = secret_key(&opts.db)?;
+    let mut builder = Authenticator::builder().secret_key(key).issuer(
+        std::env::var("APP_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "twofa-verify demo".into()),
+    );
+    let mut parts = Vec::new();
+
+    let twilio = if opts.force_console {
+        None
+    } else {
+        twilio_from_env()?
+    };
+    let console_sms = match twilio {
+        Some(t) => {
+            builder = builder.sms(t);
+            parts.push("SMS: Twilio Verify".to_owned());
+            None
+        }
+        None => {
+            let sms = if opts.quiet {
+                ConsoleSms::quiet()
+            } else {
+                ConsoleSms::new()
+            };
+            builder = builder.sms(LocalCodes::new(sms.clone()).app_name("twofa-verify demo"));
+            parts.push(
+                "SMS: codes printed to this console (set TWILIO_* to send real texts)".to_owned(),
+            );
+            Some(sms)
+        }
+    };
+
+    let mailer = if opts.force_console {
+        None
+    } else {
+        Mailer::from_env()?
+    };
+    let mailer = match mailer {
+        Some(m) => {
+            parts.push("email: SMTP".to_owned());
+            m
+        }
+        None => {
+            parts.push("email: printed to this console (set SMTP_* to send real mail)".to_owned());
+            Mailer::Console(ConsoleMail {
+                quiet: opts.quiet,
+                ..ConsoleMail::default()
+            })
+        }
+    };
+
+    let (builder, store) = with_store(builder, &opts.db).await?;
+    parts.insert(0, format!("store: {store}"));
+    Ok(Backend {
+        auth: builder.build()?,
+        console_sms,
+        mailer,
+        summary: parts.join("; "),
+    })
+}
+
+async fn with_store(
+    builder: AuthenticatorBuilder,
+    db: &str,
+) -> Result<(AuthenticatorBuilder, String), SetupError> {
+    // PLACEHOLDER until the SQL stores land: every database is in memory.
+    let _ = db;
+    Ok((builder.store(MemoryStore::new()), "in memory".into()))
+}
+
+#[cfg(feature = "twilio")]
+fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, SetupError> {
+    Ok(twofa_verify::factor::TwilioVerify::from_env()?)
+}
+
+#[cfg(not(feature = "twilio"))]
+fn twilio_from_env() -> Result<Option<LocalCodes<ConsoleSms>>, SetupError> {
+    Ok(None)
+}
+
+/// The secret key: `TWOFA_SECRET_KEY` (64 hex characters), else a random key
+/// kept in a file beside the database (`<db>.key`, created on first run), so
+/// restarts keep reset links and authenticator apps working. An in-memory
+/// database gets a fresh random key.
+pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
+    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY") {
+        if !hex.is_empty() {
+            let key = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(hex.trim().as_bytes())
+                .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
+            if key.len() < 32 {
+                return Err(
+                    "TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into(),
+                );
+            }
+            return Ok(key);
+        }
+    }
+    let random = || {
+        use rand::RngCore;
+        let mut k = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut k);
+        k
+    };
+    if db == ":memory:" || db.contains("://") {
+        if db.contains("://") && !db.starts_with("sqlite:") {
+            return Err("set TWOFA_SECRET_KEY (64 hex characters) when using a database server, so every instance shares it".into());
+        }
+        if db == ":memory:" {
+            return Ok(random());
+        }
+    }
+    let path = format!(
+        "{}.key",
+        db.trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+    );
+    let path = Path::new(&path);
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let key = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(text.trim().as_bytes())
+            .map_err(|_| format!("{} is not a hex key", path.display()))?;
+        if key.len() >= 32 {
+            return Ok(key);
+        }
+        return Err(format!("{} holds a key shorter than 32 bytes", path.display()).into());
+    }
+    let key = random();
+    write_private(path, data_encoding::HEXLOWER.encode(&key).as_bytes())?;
+    Ok(key)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(data)
+}
+
+/// An email the console mailer "sent".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMail {
+    /// Recipient.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+/// Prints emails and keeps them in an outbox tests can read.
+#[derive(Clone, Default)]
+pub struct ConsoleMail {
+    outbox: Arc<Mutex<Vec<SentMail>>>,
+    quiet: bool,
+}
+
+impl ConsoleMail {
+    /// Every email so far.
+    pub fn messages(&self) -> Vec<SentMail> {
+        self.outbox.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// Where the examples send email.
+#[derive(Clone)]
+pub enum Mailer {
+    /// Printed to the console.
+    Console(ConsoleMail),
+    /// Sent over SMTP with lettre.
+    Smtp {
+        /// The transport.
+        transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+        /// The sender.
+        from: lettre::message::Mailbox,
+    },
+}
+
+impl Mailer {
+    /// SMTP from `SMTP_HOST`, `SMTP_PORT` (587), `SMTP_USERNAME`,
+    /// `SMTP_PASSWORD`, `SMTP_FROM`, `SMTP_TLS` (`starttls`, `tls` or `none`);
+    /// `None` when `SMTP_HOST` is unset.
+    pub fn from_env() -> Result<Option<Self>, SetupError> {
+        use lettre::transport::smtp::authentication::Credentials;
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        let Some(host) = var("SMTP_HOST") else {
+            return Ok(None);
+        };
+        let from: lettre::message::Mailbox = var("SMTP_FROM")
+            .ok_or("SMTP_FROM is required when SMTP_HOST is set")?
+            .parse()
+            .map_err(|_| "SMTP_FROM is not a valid address")?;
+        let tls = var("SMTP_TLS").unwrap_or_else(|| "starttls".into());
+        let mut b = match tls.as_str() {
+            "starttls" => {
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::starttls_relay(&host)?
+            }
+            "tls" => lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::relay(&host)?,
+            "none" => {
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&host)
+            }
+            _ => return Err("SMTP_TLS must be starttls, tls or none".into()),
+        };
+        if let Some(port) = var("SMTP_PORT") {
+            b = b.port(port.parse().map_err(|_| "SMTP_PORT must be a number")?);
+        }
+        if let (Some(u), Some(p)) = (var("SMTP_USERNAME"), var("SMTP_PASSWORD")) {
+            b = b.credentials(Credentials::new(u, p));
+        }
+        Ok(Some(Mailer::Smtp {
+            transport: b.build(),
+            from,
+        }))
+    }
+
+    /// Sends a plain-text email.
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), SetupError> {
+        match self {
+            Mailer::Console(c) => {
+                if !c.quiet {
+                    println!("[email to {to}] {subject}\n{body}\n[end of email]");
+                }
+                if let Ok(mut v) = c.outbox.lock() {
+                    v.push(SentMail {
+                        to: to.into(),
+                        subject: subject.into(),
+                        body: body.into(),
+                    });
+                }
+                Ok(())
+            }
+            Mailer::Smtp { transport, from } => {
+                use lettre::AsyncTransport;
+                let msg = lettre::Message::builder()
+                    .from(from.clone())
+                    .to(to.parse().map_err(|_| "invalid recipient address")?)
+                    .subject(subject)
+                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                    .body(body.to_owned())?;
+                transport.send(msg).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The console outbox, when emails are printed.
+    pub fn console(&self) -> Option<&ConsoleMail> {
+        match self {
+            Mailer::Console(c) => Some(c),
+            Mailer::Smtp { .. } => None,
+        }
+    }
+}
