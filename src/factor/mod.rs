@@ -20,7 +20,7 @@ pub use twilio::{Channel, TwilioVerify, TwilioVerifyBuilder};
 #[cfg(feature = "totp")]
 pub(crate) mod totp;
 #[cfg(feature = "totp")]
-pub use totp::TotpEnrollment;
+pub use totp::{TotpEnrollment, code_at as totp_code};
 
 pub(crate) mod recovery;
 pub use recovery::RecoveryCodes;
