@@ -19,7 +19,9 @@ pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRec
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
-pub use factor::{SmsContext, SmsVerifier};
+#[cfg(feature = "totp")]
+pub use factor::TotpEnrollment;
+pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsContext, SmsSender, SmsVerifier};
 pub mod authenticator;
 pub mod event;
 pub mod password;

@@ -1,0 +1,838 @@
+//! Second factors: SMS (local codes), TOTP, recovery codes, the pending
+//! login, step-up, limits, concurrency and failing closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use twofa_verify::factor::{ConsoleSms, LocalCodes, SmsContext, SmsVerifier};
+use twofa_verify::*;
+
+const GOOD: &str = "correct horse battery";
+const PHONE: &str = "+14155552671";
+
+fn pw(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+struct Fx {
+    auth: Authenticator,
+    clock: ManualClock,
+    sms: ConsoleSms,
+    events: RecordingSink,
+    user: User,
+}
+
+async fn fixture_with(policy: Policy) -> Fx {
+    let sms = ConsoleSms::quiet();
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let events = RecordingSink::new();
+    let auth = Authenticator::builder()
+        .store(MemoryStore::new())
+        .secret_key(b"0123456789abcdef0123456789abcdef-2fa-key".to_vec())
+        .clock(clock.clone())
+        .events(events.clone())
+        .sms(LocalCodes::new(sms.clone()).app_name("Test"))
+        .issuer("Test App")
+        .policy(policy)
+        .build()
+        .unwrap();
+    let user = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    Fx {
+        auth,
+        clock,
+        sms,
+        events,
+        user,
+    }
+}
+
+async fn fixture() -> Fx {
+    fixture_with(Policy::default()).await
+}
+
+impl Fx {
+    fn code(&self) -> String {
+        self.sms.last_code_for(PHONE).expect("a code was sent")
+    }
+
+    async fn enable_sms(&self) -> RecoveryCodes {
+        self.auth
+            .start_sms_enrollment(self.user.id, PHONE, None)
+            .await
+            .unwrap();
+        self.auth
+            .confirm_sms_enrollment(self.user.id, &self.code())
+            .await
+            .unwrap()
+            .expect("first factor gives codes")
+    }
+
+    async fn challenge(&self) -> Challenge {
+        match self.auth.login("alice", &pw(GOOD)).await.unwrap() {
+            Login::SecondFactor(c) => c,
+            Login::Complete(_) => panic!("expected a second factor"),
+        }
+    }
+
+    /// Enrolls TOTP and returns the secret bytes.
+    async fn enable_totp(&self) -> (Vec<u8>, Option<RecoveryCodes>) {
+        let e = self.auth.start_totp_enrollment(self.user.id).await.unwrap();
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(e.secret_base32.expose_secret().as_bytes())
+            .unwrap();
+        let codes = self
+            .auth
+            .confirm_totp_enrollment(self.user.id, &self.totp(&secret, 0))
+            .await
+            .unwrap();
+        (secret, codes)
+    }
+
+    /// The TOTP code `offset` steps from now.
+    fn totp(&self, secret: &[u8], offset: i64) -> String {
+        let t = (self.clock.now().as_secs() + offset * 30) as u64;
+        factor::totp_code(secret, t, 30, 6)
+    }
+}
+
+fn sms_sent(c: &Challenge) -> bool {
+    matches!(c.sms, Some(SmsDelivery::Sent { .. }))
+}
+
+#[tokio::test]
+async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
+    let fx = fixture().await;
+    for junk in [
+        "",
+        "hello",
+        "+1 000",
+        "12345",
+        &"9".repeat(500),
+        "+999 123456789",
+    ] {
+        assert!(
+            matches!(
+                fx.auth.start_sms_enrollment(fx.user.id, junk, None).await,
+                Err(Error::InvalidPhoneNumber(_))
+            ),
+            "{junk:.20}"
+        );
+    }
+    let e = fx
+        .auth
+        .start_sms_enrollment(fx.user.id, "+1 (415) 555-2671", None)
+        .await
+        .unwrap();
+    assert_eq!(e.to, "+1415*****71");
+    // Not enabled before confirmation.
+    assert!(
+        fx.auth
+            .user(fx.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .phone
+            .is_none()
+    );
+    let code = fx.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(matches!(
+        fx.auth.confirm_sms_enrollment(fx.user.id, wrong).await,
+        Err(Error::InvalidCode { attempts_left: 4 })
+    ));
+    assert!(matches!(
+        fx.auth.confirm_sms_enrollment(fx.user.id, "abc").await,
+        Err(Error::MalformedCode)
+    ));
+    let codes = fx
+        .auth
+        .confirm_sms_enrollment(fx.user.id, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 10);
+    let u = fx.auth.user(fx.user.id).await.unwrap().unwrap();
+    assert_eq!(u.phone.as_deref(), Some(PHONE));
+    assert!(fx.events.events().contains(&AuthEvent::FactorEnabled {
+        user: u.id,
+        factor: Factor::Sms
+    }));
+    // The code was single use.
+    assert!(matches!(
+        fx.auth.confirm_sms_enrollment(fx.user.id, &code).await,
+        Err(Error::ChallengeNotFound)
+    ));
+}
+
+#[tokio::test]
+async fn login_with_sms_code() {
+    let fx = fixture().await;
+    fx.enable_sms().await;
+    let c = fx.challenge().await;
+    assert!(sms_sent(&c));
+    assert_eq!(
+        c.sms,
+        Some(SmsDelivery::Sent {
+            to: "+1415*****71".into()
+        })
+    );
+    assert_eq!(c.methods, vec![Factor::Sms, Factor::RecoveryCode]);
+    assert!(!format!("{c:?}").contains(c.token()));
+    assert!(c.token().len() >= 22, "128+ bits");
+    let code = fx.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(matches!(
+        fx.auth.verify(c.token(), wrong).await,
+        Err(Error::InvalidCode { attempts_left: 4 })
+    ));
+    let u = fx.auth.verify(c.token(), &code).await.unwrap();
+    assert_eq!(u.id, fx.user.id);
+    assert!(fx.events.events().contains(&AuthEvent::LoginSucceeded {
+        user: u.id,
+        factor: Some(Factor::Sms)
+    }));
+    // Single use.
+    assert!(matches!(
+        fx.auth.verify(c.token(), &code).await,
+        Err(Error::ChallengeNotFound)
+    ));
+}
+
+#[tokio::test]
+async fn challenge_expires() {
+    let fx = fixture().await;
+    fx.enable_sms().await;
+    let c = fx.challenge().await;
+    fx.clock.advance(Duration::from_secs(600));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.code()).await,
+        Err(Error::ChallengeExpired)
+    ));
+}
+
+#[tokio::test]
+async fn at_most_five_attempts_per_challenge() {
+    let fx = fixture().await;
+    fx.enable_sms().await;
+    let c = fx.challenge().await;
+    let code = fx.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..5).rev() {
+        assert!(
+            matches!(fx.auth.verify(c.token(), wrong).await, Err(Error::InvalidCode { attempts_left }) if attempts_left == left)
+        );
+    }
+    assert!(matches!(
+        fx.auth.verify(c.token(), wrong).await,
+        Err(Error::TooManyAttempts)
+    ));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &code).await,
+        Err(Error::ChallengeNotFound)
+    ));
+}
+
+#[tokio::test]
+async fn resend_is_limited_and_replaces_the_code() {
+    let fx = fixture().await;
+    fx.enable_sms().await;
+    let c = fx.challenge().await;
+    let first = fx.code();
+    assert!(
+        matches!(fx.auth.resend(c.token()).await, Err(Error::RateLimited { retry_after }) if retry_after == Duration::from_secs(30))
+    );
+    fx.clock.advance(Duration::from_secs(30));
+    let c2 = fx.auth.resend(c.token()).await.unwrap();
+    assert!(sms_sent(&c2));
+    let second = fx.code();
+    if first != second {
+        let err = fx.auth.verify(c.token(), &first).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+    }
+    fx.auth.verify(c.token(), &second).await.unwrap();
+}
+
+#[tokio::test]
+async fn sms_sends_are_limited_per_phone_account_and_globally() {
+    let mut p = Policy::default();
+    p.sms_per_phone = RateLimit::new(3, Duration::from_secs(3600));
+    p.resend_interval = Duration::from_secs(1);
+    let fx = fixture_with(p).await;
+    fx.enable_sms().await; // 1 send
+    let c = fx.challenge().await; // 2
+    fx.clock.advance(Duration::from_secs(1));
+    fx.auth.resend(c.token()).await.unwrap(); // 3
+    fx.clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        fx.auth.resend(c.token()).await,
+        Err(Error::RateLimited { .. })
+    ));
+    // A new login still gets a challenge; the SMS is deferred with the reason.
+    let c2 = fx.challenge().await;
+    assert!(
+        matches!(
+            &c2.sms,
+            Some(SmsDelivery::Deferred {
+                retry_after: Some(_),
+                ..
+            })
+        ),
+        "{:?}",
+        c2.sms
+    );
+    assert!(
+        fx.events
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuthEvent::SendLimited { .. }))
+    );
+
+    let mut p = Policy::default();
+    p.sms_global = RateLimit::new(2, Duration::from_secs(60));
+    let fx = fixture_with(p).await;
+    fx.enable_sms().await;
+    fx.challenge().await;
+    assert!(matches!(
+        fx.challenge().await.sms,
+        Some(SmsDelivery::Deferred { .. })
+    ));
+    fx.clock.advance(Duration::from_secs(60));
+    assert!(sms_sent(&fx.challenge().await));
+
+    let mut p = Policy::default();
+    p.sms_per_account = RateLimit::new(1, Duration::from_secs(60));
+    let fx = fixture_with(p).await;
+    fx.enable_sms().await;
+    assert!(matches!(
+        fx.challenge().await.sms,
+        Some(SmsDelivery::Deferred { .. })
+    ));
+}
+
+#[tokio::test]
+async fn totp_enroll_login_and_replay_refused() {
+    let fx = fixture().await;
+    let e = fx.auth.start_totp_enrollment(fx.user.id).await.unwrap();
+    let uri = e.otpauth_uri.expose_secret().to_owned();
+    assert!(uri.starts_with("otpauth://totp/Test%20App:alice?"), "{uri}");
+    assert!(e.qr_png.starts_with(b"\x89PNG"));
+    assert!(e.qr_svg.contains("<svg"));
+    assert!(e.qr_data_uri().starts_with("data:image/png;base64,"));
+    assert!(!format!("{e:?}").contains(e.secret_base32.expose_secret()));
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(e.secret_base32.expose_secret().as_bytes())
+        .unwrap();
+    assert_eq!(secret.len(), 20, "160 bits");
+    // Not enabled before a correct code.
+    assert!(
+        !fx.auth
+            .user(fx.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+    assert!(
+        matches!(
+            fx.auth.confirm_totp_enrollment(fx.user.id, "000000").await,
+            Err(Error::InvalidCode { .. })
+        ) || fx.totp(&secret, 0) == "000000"
+    );
+    let codes = fx
+        .auth
+        .confirm_totp_enrollment(fx.user.id, &fx.totp(&secret, 0))
+        .await
+        .unwrap();
+    assert_eq!(codes.map(|c| c.len()), Some(10));
+    assert!(
+        fx.auth
+            .user(fx.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+
+    // The enrollment code's step is burnt: the same code cannot log in.
+    let c = fx.challenge().await;
+    assert_eq!(c.methods, vec![Factor::Totp, Factor::RecoveryCode]);
+    assert!(c.sms.is_none());
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        Err(Error::InvalidCode { .. })
+    ));
+    assert!(
+        fx.events
+            .events()
+            .contains(&AuthEvent::TotpReplayRefused { user: fx.user.id })
+    );
+    fx.clock.advance(Duration::from_secs(30));
+    fx.auth
+        .verify(c.token(), &fx.totp(&secret, 0))
+        .await
+        .unwrap();
+    // Replay of a used code in a fresh login is refused.
+    let c = fx.challenge().await;
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        Err(Error::InvalidCode { .. })
+    ));
+    // An earlier step than the last accepted one is refused too.
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.totp(&secret, -1)).await,
+        Err(Error::InvalidCode { .. })
+    ));
+}
+
+#[tokio::test]
+async fn totp_window_edges() {
+    let fx = fixture().await;
+    let (secret, _) = fx.enable_totp().await;
+    fx.clock.advance(Duration::from_secs(120));
+    let c = fx.challenge().await;
+    // Two steps back and one step ahead are outside the default window.
+    for off in [-2, 1] {
+        assert!(
+            matches!(
+                fx.auth.verify(c.token(), &fx.totp(&secret, off)).await,
+                Err(Error::InvalidCode { .. })
+            ),
+            "{off}"
+        );
+    }
+    // The previous step is inside it.
+    fx.auth
+        .verify(c.token(), &fx.totp(&secret, -1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn recovery_codes_work_once_and_are_counted() {
+    let fx = fixture().await;
+    let codes = fx.enable_sms().await;
+    let code = codes.codes()[3].to_owned();
+    let c = fx.challenge().await;
+    // Typed in upper case with spaces: still accepted.
+    fx.auth
+        .verify(c.token(), &code.to_uppercase().replace('-', " "))
+        .await
+        .unwrap();
+    assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 9);
+    assert!(fx.events.events().contains(&AuthEvent::RecoveryCodeUsed {
+        user: fx.user.id,
+        remaining: 9
+    }));
+    let c = fx.challenge().await;
+    assert!(matches!(
+        fx.auth.verify(c.token(), &code).await,
+        Err(Error::InvalidCode { .. })
+    ));
+    assert!(!format!("{codes:?}").contains(&code));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_code_submitted_20_times_at_once_lets_exactly_one_in() {
+    // The 19 losers count as failures; keep the account unlocked for the test.
+    let mut p = Policy::default();
+    p.delay_after_failures = 100;
+    p.lock_after_failures = 100;
+    let fx = fixture_with(p.clone()).await;
+    let codes = fx.enable_sms().await;
+    let c = fx.challenge().await;
+    assert_eq!(race(&fx.auth, c.token(), &fx.code()).await, 1, "sms");
+    let c = fx.challenge().await;
+    assert_eq!(
+        race(&fx.auth, c.token(), codes.codes()[0]).await,
+        1,
+        "recovery code"
+    );
+
+    let fx = fixture_with(p).await;
+    let (secret, _) = fx.enable_totp().await;
+    fx.clock.advance(Duration::from_secs(30));
+    let code = fx.totp(&secret, 0);
+    let c = fx.challenge().await;
+    assert_eq!(race(&fx.auth, c.token(), &code).await, 1, "totp");
+    // And across 20 separate challenges (20 logins) the same TOTP code still wins once.
+    fx.clock.advance(Duration::from_secs(30));
+    let code = fx.totp(&secret, 0);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let c = fx.challenge().await;
+        let (auth, code) = (fx.auth.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            auth.verify(c.token(), &code).await.is_ok()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1, "totp across challenges");
+}
+
+async fn race(auth: &Authenticator, token: &str, code: &str) -> usize {
+    let tok = Arc::new(token.to_owned());
+    let code = Arc::new(code.to_owned());
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (auth, tok, code) = (auth.clone(), tok.clone(), code.clone());
+        tasks.push(tokio::spawn(async move { auth.verify(&tok, &code).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(
+                Error::ChallengeNotFound
+                | Error::InvalidCode { .. }
+                | Error::TooManyAttempts
+                | Error::ChallengeExpired,
+            ) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    ok
+}
+
+#[tokio::test]
+async fn code_failures_lock_the_account_and_the_lock_ends() {
+    let fx = fixture().await;
+    let codes = fx.enable_sms().await;
+    let p = Policy::default();
+    let mut failures = 0;
+    'outer: loop {
+        let c = match fx.auth.login("alice", &pw(GOOD)).await {
+            Ok(Login::SecondFactor(c)) => c,
+            Err(Error::Locked { retry_after }) => {
+                fx.clock.advance(retry_after);
+                continue;
+            }
+            other => panic!("{other:?}"),
+        };
+        let code = fx.code();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            match fx.auth.verify(c.token(), wrong).await {
+                Err(Error::InvalidCode { .. } | Error::TooManyAttempts) => failures += 1,
+                Err(Error::Locked { retry_after }) => {
+                    if failures >= p.lock_after_failures {
+                        assert_eq!(retry_after, p.lock_duration);
+                        break 'outer;
+                    }
+                    fx.clock.advance(retry_after);
+                }
+                // Waiting out the delays outlived this challenge: log in again.
+                Err(Error::ChallengeExpired | Error::ChallengeNotFound) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        fx.clock.advance(Duration::from_secs(31));
+    }
+    // Even the right code is refused while locked; the lock ends by time.
+    assert!(matches!(
+        fx.auth.login("alice", &pw(GOOD)).await,
+        Err(Error::Locked { .. })
+    ));
+    fx.clock.advance(p.lock_duration);
+    let c = fx.challenge().await;
+    // (The SMS budget for the day is spent by now; a recovery code still works.)
+    fx.auth.verify(c.token(), codes.codes()[0]).await.unwrap();
+}
+
+#[tokio::test]
+async fn step_up_guards_disable_phone_change_and_regenerate() {
+    let fx = fixture().await;
+    let codes = fx.enable_sms().await;
+    let id = fx.user.id;
+    // Changing the phone needs a step-up.
+    assert!(matches!(
+        fx.auth.start_sms_enrollment(id, "+14155550123", None).await,
+        Err(Error::StepUpRequired)
+    ));
+    // Password alone is not enough once a factor is on.
+    assert!(matches!(
+        fx.auth
+            .disable_factor(id, Factor::Sms, &StepUp::new(GOOD, None::<String>))
+            .await,
+        Err(Error::StepUpRequired)
+    ));
+    assert!(matches!(
+        fx.auth
+            .disable_factor(id, Factor::Sms, &StepUp::new("wrong pw", Some("123456")))
+            .await,
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        fx.auth
+            .disable_factor(id, Factor::Totp, &StepUp::new(GOOD, Some("123456")))
+            .await,
+        Err(Error::FactorUnavailable(_))
+    ));
+    // SMS step-up code.
+    fx.clock.advance(Duration::from_secs(31));
+    fx.auth.send_step_up_code(id).await.unwrap();
+    let new_codes = fx
+        .auth
+        .regenerate_recovery_codes(id, &StepUp::new(GOOD, Some(fx.code())))
+        .await
+        .unwrap();
+    assert!(
+        fx.events
+            .events()
+            .contains(&AuthEvent::RecoveryCodesGenerated { user: id })
+    );
+    // Old recovery codes are dead; new ones work for a step-up.
+    assert!(matches!(
+        fx.auth
+            .disable_factor(id, Factor::Sms, &StepUp::new(GOOD, Some(codes.codes()[0])))
+            .await,
+        Err(Error::InvalidCode { .. })
+    ));
+    fx.auth
+        .start_sms_enrollment(
+            id,
+            "+14155550123",
+            Some(&StepUp::new(GOOD, Some(new_codes.codes()[0]))),
+        )
+        .await
+        .unwrap();
+    let code = fx.sms.last_code_for("+14155550123").unwrap();
+    assert!(
+        fx.auth
+            .confirm_sms_enrollment(id, &code)
+            .await
+            .unwrap()
+            .is_none(),
+        "not the first factor: no new codes"
+    );
+    assert!(
+        fx.events
+            .events()
+            .contains(&AuthEvent::PhoneChanged { user: id })
+    );
+    fx.auth
+        .disable_factor(
+            id,
+            Factor::Sms,
+            &StepUp::new(GOOD, Some(new_codes.codes()[1])),
+        )
+        .await
+        .unwrap();
+    assert!(fx.events.events().contains(&AuthEvent::FactorDisabled {
+        user: id,
+        factor: Factor::Sms
+    }));
+    let u = fx.auth.user(id).await.unwrap().unwrap();
+    assert!(!u.has_second_factor());
+    assert_eq!(fx.auth.recovery_codes_left(id).await.unwrap(), 0);
+    assert!(matches!(
+        fx.auth.login("alice", &pw(GOOD)).await.unwrap(),
+        Login::Complete(_)
+    ));
+}
+
+#[tokio::test]
+async fn totp_step_up_and_password_reset_keeps_the_factor() {
+    let fx = fixture().await;
+    let (secret, _) = fx.enable_totp().await;
+    let t = fx
+        .auth
+        .request_password_reset("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    fx.auth
+        .reset_password(t.token(), &pw("brand new passphrase"))
+        .await
+        .unwrap();
+    match fx
+        .auth
+        .login("alice", &pw("brand new passphrase"))
+        .await
+        .unwrap()
+    {
+        Login::SecondFactor(_) => {}
+        Login::Complete(_) => panic!("a reset must not remove the second factor"),
+    }
+    fx.clock.advance(Duration::from_secs(30));
+    fx.auth
+        .disable_factor(
+            fx.user.id,
+            Factor::Totp,
+            &StepUp::new("brand new passphrase", Some(fx.totp(&secret, 0))),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !fx.auth
+            .user(fx.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+}
+
+#[tokio::test]
+async fn both_factors_sms_is_sent_on_request() {
+    let fx = fixture().await;
+    fx.enable_sms().await;
+    fx.enable_totp().await;
+    let sent_before = fx.sms.messages().len();
+    let c = fx.challenge().await;
+    assert!(matches!(c.sms, Some(SmsDelivery::Available { .. })));
+    assert_eq!(fx.sms.messages().len(), sent_before);
+    fx.auth.resend(c.token()).await.unwrap();
+    fx.auth.verify(c.token(), &fx.code()).await.unwrap();
+}
+
+/// An SMS provider that always fails, to show failures stay closed.
+#[derive(Debug)]
+struct Broken;
+
+#[async_trait]
+impl SmsVerifier for Broken {
+    async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<String> {
+        Ok("handle".into())
+    }
+    async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<bool> {
+        Err(Error::Provider(ProviderError::new(
+            ProviderErrorKind::Unavailable,
+        )))
+    }
+    async fn cancel(&self, _: &str, _: &str, _: &SmsContext<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn provider_failure_never_lets_anyone_in() {
+    let store = MemoryStore::new();
+    let sms = ConsoleSms::quiet();
+    let key = b"0123456789abcdef0123456789abcdef-2fa-key".to_vec();
+    let good = Authenticator::builder()
+        .store(store.clone())
+        .secret_key(key.clone())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let u = good
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    good.start_sms_enrollment(u.id, PHONE, None).await.unwrap();
+    good.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
+        .await
+        .unwrap();
+    let broken = Authenticator::builder()
+        .store(store)
+        .secret_key(key)
+        .sms(Broken)
+        .build()
+        .unwrap();
+    let Login::SecondFactor(c) = broken.login("alice", &pw(GOOD)).await.unwrap() else {
+        panic!()
+    };
+    for code in ["123456", "000000"] {
+        assert!(matches!(
+            broken.verify(c.token(), code).await,
+            Err(Error::Provider(_))
+        ));
+    }
+}
+
+/// A state store whose atomic take fails, to show store errors stay closed.
+#[derive(Debug, Clone)]
+struct FailingTake(MemoryStore);
+
+#[async_trait]
+impl StateStore for FailingTake {
+    async fn put(&self, k: &str, v: &[u8], e: Timestamp) -> Result<()> {
+        self.0.put(k, v, e).await
+    }
+    async fn put_if_absent(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.0.put_if_absent(k, v, e, n).await
+    }
+    async fn get(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.0.get(k, n).await
+    }
+    async fn take(&self, _: &str, _: Timestamp) -> Result<Option<Vec<u8>>> {
+        Err(Error::store(std::io::Error::other("database is gone")))
+    }
+    async fn delete(&self, k: &str) -> Result<()> {
+        self.0.delete(k).await
+    }
+    async fn increment(&self, k: &str, t: Duration, x: bool, n: Timestamp) -> Result<Counter> {
+        self.0.increment(k, t, x, n).await
+    }
+    async fn advance(&self, k: &str, v: i64, e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.0.advance(k, v, e, n).await
+    }
+}
+
+#[tokio::test]
+async fn store_failure_never_lets_anyone_in() {
+    let store = MemoryStore::new();
+    let sms = ConsoleSms::quiet();
+    let auth = Authenticator::builder()
+        .user_store(store.clone())
+        .state_store(FailingTake(store))
+        .secret_key(b"0123456789abcdef0123456789abcdef-2fa-key".to_vec())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let u = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    auth.start_sms_enrollment(u.id, PHONE, None).await.unwrap();
+    assert!(matches!(
+        auth.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
+            .await,
+        Err(Error::Store(_))
+    ));
+    assert!(
+        auth.user(u.id).await.unwrap().unwrap().phone.is_none(),
+        "nothing enabled on a store error"
+    );
+}
+
+#[test]
+fn rfc_6238_appendix_b_sha1_vectors() {
+    let secret = b"12345678901234567890";
+    for (t, want) in [
+        (59u64, "94287082"),
+        (1111111109, "07081804"),
+        (1111111111, "14050471"),
+        (1234567890, "89005924"),
+        (2000000000, "69279037"),
+        (20000000000, "65353130"),
+    ] {
+        assert_eq!(factor::totp_code(secret, t, 30, 8), want, "T={t}");
+    }
+}
+
+#[test]
+fn rfc_4226_appendix_d_hotp_vectors() {
+    let secret = b"12345678901234567890";
+    let want = [
+        "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+        "520489",
+    ];
+    for (counter, w) in want.iter().enumerate() {
+        // TOTP with a one-second step is HOTP at counter = time.
+        assert_eq!(
+            factor::totp_code(secret, counter as u64, 1, 6),
+            *w,
+            "counter {counter}"
+        );
+    }
+}
