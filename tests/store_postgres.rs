@@ -1,0 +1,260 @@
+//! The conformance suite against `PostgresStore`, each test in its own fresh
+//! schema with a random name (dropped afterwards), plus PostgreSQL-specific
+//! checks. Needs `DATABASE_URL`, e.g.
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test`; without it every
+//! test prints a loud SKIPPED line and passes.
+#![cfg(feature = "postgres")]
+
+#[macro_use]
+mod support;
+
+use twofa_verify::store::{PostgresStore, StateStore, UserStore};
+use twofa_verify::{Error, Timestamp};
+
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Written to stderr directly (not `eprintln!`), so that the test
+            // harness's output capture cannot hide it.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: DATABASE_URL not set; PostgresStore tests did not run \
+                 (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)"
+            );
+            None
+        }
+    }
+}
+
+fn random_schema() -> String {
+    format!("twofa_test_{:016x}", rand::random::<u64>())
+}
+
+/// A store in a fresh random schema, or `None` (skip) without `DATABASE_URL`.
+async fn fresh() -> Option<PostgresStore> {
+    let url = database_url()?;
+    Some(
+        PostgresStore::connect_with_schema(&url, &random_schema())
+            .await
+            .expect("connect to DATABASE_URL"),
+    )
+}
+
+/// Drops the store's schema and closes its pool.
+async fn drop_schema(store: PostgresStore) {
+    if let Some(schema) = store.schema() {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .expect("drop test schema");
+    }
+    store.pool().close().await;
+}
+
+conformance_suite!(fresh(), drop_schema);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_in_one_schema_per_check() {
+    if database_url().is_none() {
+        return;
+    }
+    // Each check gets a fresh schema; the previous one is dropped (and its
+    // pool closed) when the next is made, so connections do not pile up.
+    let previous = std::sync::Arc::new(tokio::sync::Mutex::new(None::<PostgresStore>));
+    let prev = previous.clone();
+    support::run_all(move || {
+        let prev = prev.clone();
+        async move {
+            let mut prev = prev.lock().await;
+            if let Some(old) = prev.take() {
+                drop_schema(old).await;
+            }
+            let store = fresh().await.expect("DATABASE_URL is set");
+            *prev = Some(store.clone());
+            store
+        }
+    })
+    .await;
+    if let Some(last) = previous.lock().await.take() {
+        drop_schema(last).await;
+    }
+}
+
+/// Two stores on one schema (two app instances) share state, atomically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_one_schema() {
+    let Some(url) = database_url() else { return };
+    let schema = random_schema();
+    let a = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    let b = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    a.put("challenge", b"x", support::at(1000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.take("challenge", support::T0).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(won, 1);
+    let alice = a.create_user(support::new_user("alice")).await.unwrap();
+    assert_eq!(b.user_by_username("alice").await.unwrap(), Some(alice));
+    assert!(matches!(
+        b.create_user(support::new_user("alice")).await,
+        Err(Error::UsernameTaken)
+    ));
+    b.pool().close().await;
+    drop_schema(a).await;
+}
+
+/// Different schemas do not see each other's data.
+#[tokio::test]
+async fn schemas_are_isolated() {
+    let Some(url) = database_url() else { return };
+    let a = PostgresStore::connect_with_schema(&url, &random_schema())
+        .await
+        .unwrap();
+    let b = PostgresStore::connect_with_schema(&url, &random_schema())
+        .await
+        .unwrap();
+    a.create_user(support::new_user("alice")).await.unwrap();
+    a.put("k", b"a", support::at(1000)).await.unwrap();
+    assert_eq!(b.user_by_username("alice").await.unwrap(), None);
+    assert_eq!(b.get("k", support::T0).await.unwrap(), None);
+    b.create_user(support::new_user("alice")).await.unwrap();
+    drop_schema(a).await;
+    drop_schema(b).await;
+}
+
+/// Mixed-case schema names work (they are quoted everywhere); hostile ones
+/// are refused before reaching the database.
+#[tokio::test]
+async fn schema_names() {
+    let Some(url) = database_url() else { return };
+    let schema = format!("Twofa_Mixed_{:08x}", rand::random::<u32>());
+    let store = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    assert_eq!(store.schema(), Some(schema.as_str()));
+    let current: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(current, schema);
+    store.put("k", b"v", support::at(1000)).await.unwrap();
+    // Reconnecting to the existing schema: migrations already applied.
+    let again = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.get("k", support::T0).await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM twofa_migrations")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(own >= 1);
+    again.pool().close().await;
+    drop_schema(store).await;
+
+    for bad in [
+        "",
+        "a\"b",
+        "x; DROP SCHEMA public CASCADE",
+        "1abc",
+        "a b",
+        "ä",
+    ] {
+        let err = PostgresStore::connect_with_schema(&url, bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{bad:?}: {err:?}");
+    }
+}
+
+/// `Debug` shows where the store points, never the password or URL.
+#[tokio::test]
+async fn debug_hides_the_password() {
+    let Some(url) = database_url() else { return };
+    // Add a password to the URL (trust authentication ignores it).
+    let with_password = match url.split_once("://") {
+        Some((scheme, rest))
+            if !rest.split('@').next().unwrap_or("").contains(':') && rest.contains('@') =>
+        {
+            format!("{scheme}://{}", rest.replacen('@', ":Sup3rS3cretPw@", 1))
+        }
+        _ => url.clone(),
+    };
+    let store = match PostgresStore::connect_with_schema(&with_password, &random_schema()).await {
+        Ok(s) => s,
+        // Password authentication in place: fall back to the given URL.
+        Err(_) => PostgresStore::connect_with_schema(&url, &random_schema())
+            .await
+            .unwrap(),
+    };
+    let debug = format!("{store:?}");
+    assert!(debug.starts_with("PostgresStore"), "{debug}");
+    assert!(!debug.contains("Sup3rS3cretPw"), "{debug}");
+    assert!(!debug.contains("postgres://"), "{debug}");
+    assert!(debug.contains("twofa_test_"), "{debug}");
+    drop_schema(store).await;
+}
+
+#[tokio::test]
+async fn purge_expired_removes_only_expired_rows() {
+    let Some(store) = fresh().await else { return };
+    store.put("old", b"1", support::at(10)).await.unwrap();
+    store.put("edge", b"2", support::at(20)).await.unwrap();
+    store.put("live", b"3", support::at(30)).await.unwrap();
+    assert_eq!(store.purge_expired(support::at(20)).await.unwrap(), 2);
+    assert_eq!(
+        store.get("live", support::at(20)).await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(store.purge_expired(support::at(20)).await.unwrap(), 0);
+    drop_schema(store).await;
+}
+
+/// Failures surface as `Error::Store`: unreachable server, closed pool,
+/// missing tables.
+#[tokio::test]
+async fn failures_give_store_errors() {
+    let Some(store) = fresh().await else { return };
+    // Nothing listens on port 1.
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    let err = PostgresStore::connect("not a url").await.unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+
+    sqlx::query("DROP TABLE twofa_state")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get("k", support::T0).await,
+        Err(Error::Store(_))
+    ));
+    let closed = PostgresStore::from_pool(store.pool().clone());
+    drop_schema(store).await;
+    assert!(matches!(
+        closed.get("k", Timestamp::from_millis(0)).await,
+        Err(Error::Store(_))
+    ));
+    assert!(matches!(
+        closed.create_user(support::new_user("x")).await,
+        Err(Error::Store(_))
+    ));
+}
