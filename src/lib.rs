@@ -14,6 +14,7 @@ pub mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
+pub use password::{Hasher, Verified};
 pub use policy::{HashParams, Policy, RateLimit};
 pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
 pub use user::{User, UserId};
@@ -30,3 +31,7 @@ pub use authenticator::{
     StepUp,
 };
 pub use event::{AuthEvent, EventSink, Factor, RecordingSink, TracingSink};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;

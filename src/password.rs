@@ -97,7 +97,7 @@ pub(crate) fn normalize_for_verify(
 
 /// The outcome of verifying a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verified {
+pub enum Verified {
     /// Wrong password (or unusable hash).
     No,
     /// Right password, stored parameters are as strong as the policy.
@@ -106,8 +106,11 @@ pub(crate) enum Verified {
     YesRehash,
 }
 
-/// Argon2id hashing on the blocking pool, bounded, with pooled memory.
-pub(crate) struct Hasher {
+/// Argon2id hashing on tokio's blocking pool, bounded by a semaphore, with
+/// pooled memory buffers. The [`Authenticator`](crate::Authenticator) uses
+/// one internally; it is public for apps that hash other secrets the same
+/// way, and for benchmarks.
+pub struct Hasher {
     params: HashParams,
     pepper: Option<Arc<SecretSlice<u8>>>,
     permits: Arc<Semaphore>,
@@ -129,22 +132,20 @@ impl std::fmt::Debug for Hasher {
 const MAX_VERIFY_KIB: u32 = 4 * 1024 * 1024;
 
 impl Hasher {
-    pub(crate) fn new(
-        params: HashParams,
-        concurrency: usize,
-        pepper: Option<SecretSlice<u8>>,
-    ) -> Self {
+    /// A hasher with these parameters, at most `concurrency` hashes at once
+    /// (at least 1), and an optional pepper (Argon2 secret).
+    pub fn new(params: HashParams, concurrency: usize, pepper: Option<SecretSlice<u8>>) -> Self {
         Hasher {
             params,
             pepper: pepper.map(Arc::new),
-            permits: Arc::new(Semaphore::new(concurrency)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
             buffers: Arc::new(Mutex::new(Vec::new())),
             dummy: OnceCell::new(),
         }
     }
 
-    /// Hashes `password` (already normalised) into a PHC string.
-    pub(crate) async fn hash(&self, password: SecretString) -> Result<String> {
+    /// Hashes `password` (normalise it first) into a PHC string.
+    pub async fn hash(&self, password: SecretString) -> Result<String> {
         let params = self.params;
         let pepper = self.pepper.clone();
         let buffers = self.buffers.clone();
@@ -184,8 +185,8 @@ impl Hasher {
         .await
     }
 
-    /// Verifies `password` (already normalised) against a PHC string.
-    pub(crate) async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
+    /// Verifies `password` against a PHC string (any Argon2 variant).
+    pub async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
         let phc = phc.to_owned();
         let policy = self.params;
         let pepper = self.pepper.clone();

@@ -119,9 +119,20 @@ async fn with_store(
     builder: AuthenticatorBuilder,
     db: &str,
 ) -> Result<(AuthenticatorBuilder, String), SetupError> {
-    // PLACEHOLDER until the SQL stores land: every database is in memory.
-    let _ = db;
-    Ok((builder.store(MemoryStore::new()), "in memory".into()))
+    if db == ":memory:" {
+        return Ok((builder.store(MemoryStore::new()), "in memory".into()));
+    }
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            let store = twofa_verify::store::PostgresStore::connect(db).await?;
+            return Ok((builder.store(store), "PostgreSQL".into()));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+    }
+    let store = twofa_verify::store::SqliteStore::open(db).await?;
+    Ok((builder.store(store), format!("SQLite file {db}")))
 }
 
 #[cfg(feature = "twilio")]
