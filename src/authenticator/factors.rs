@@ -217,6 +217,26 @@ impl Authenticator {
         self.first_factor_codes(id, first).await
     }
 
+    /// Checks a current authenticator-app code of a logged-in user (e.g. to
+    /// confirm a sensitive action). Each time step is accepted once; wrong
+    /// codes count against the account like any other failure.
+    #[cfg(feature = "totp")]
+    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<bool> {
+        let Answer::Digits(code) = parse_answer(code)? else {
+            return Err(Error::MalformedCode);
+        };
+        let key = self.fail_key(Some(id), "");
+        self.check_lock(&key).await?;
+        let rec = self.record(id).await?;
+        let stored = rec.totp.as_ref().ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
+        if self.check_totp(id, stored, &code).await? {
+            return Ok(true);
+        }
+        self.record_failure(&key, Some(id)).await?;
+        self.emit(AuthEvent::CodeRejected { user: id, factor: Factor::Totp });
+        Ok(false)
+    }
+
     /// Sends an SMS code for a step-up (to disable a factor, change the
     /// phone or regenerate recovery codes) to a user whose factor is SMS.
     pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {

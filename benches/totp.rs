@@ -1,0 +1,69 @@
+//! TOTP verification: the library's `verify_totp` (user lookup, secret
+//! decryption, window check, replay check in the MemoryStore) against a raw
+//! totp-rs `check` of the same code, in the same run. Prints the ratio.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group};
+use secrecy::{ExposeSecret, SecretString};
+use totp_rs::{Algorithm, TOTP};
+use twofa_verify::{Authenticator, Clock, ManualClock, MemoryStore, Timestamp, factor::totp_code};
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let auth = Authenticator::builder()
+        .store(MemoryStore::new())
+        .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (id, secret) = rt.block_on(async {
+        let u = auth.register("bench", "bench@example.com", &SecretString::from("correct horse battery")).await.unwrap();
+        let e = auth.start_totp_enrollment(u.id).await.unwrap();
+        let secret = data_encoding::BASE32_NOPAD.decode(e.secret_base32.expose_secret().as_bytes()).unwrap();
+        let now = clock.now().as_secs() as u64;
+        auth.confirm_totp_enrollment(u.id, &totp_code(&secret, now, 30, 6)).await.unwrap();
+        (u.id, secret)
+    });
+    let raw = TOTP::new(Algorithm::SHA1, 6, 1, 30, secret.clone(), None, String::new()).unwrap();
+
+    let mut g = c.benchmark_group("totp_verify");
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("raw_totp_rs_check", |b| {
+        let t = clock.now().as_secs() as u64;
+        let code = raw.generate(t);
+        b.iter(|| black_box(raw.check(&code, t)))
+    });
+    g.bench_function("library_verify_totp_with_replay_check", |b| {
+        b.iter_batched(
+            || {
+                // Each iteration answers a fresh time step (a used step is refused).
+                clock.advance(Duration::from_secs(30));
+                totp_code(&secret, clock.now().as_secs() as u64, 30, 6)
+            },
+            |code| assert!(rt.block_on(auth.verify_totp(id, &code)).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn mean_ns(id: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_owned());
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/criterion/totp_verify/{id}/new/estimates.json")).ok()?).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if let (Some(raw), Some(lib)) = (mean_ns("raw_totp_rs_check"), mean_ns("library_verify_totp_with_replay_check")) {
+        println!("\n== TOTP verify, same run ==");
+        println!("raw totp-rs check: {:.2} µs; library verify_totp (incl. replay check): {:.2} µs", raw / 1e3, lib / 1e3);
+        println!("ratio: {:.2}x (target <= 3x); library under 5 µs: {}", lib / raw, lib < 5_000.0);
+    }
+}
