@@ -144,18 +144,45 @@ impl Default for TwilioVerifyBuilder {
 impl fmt::Debug for TwilioVerifyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TwilioVerifyBuilder")
-            .field("account_sid", &self.account_sid)
+            .field(
+                "account_sid",
+                &self.account_sid.as_deref().map(|s| SidDebug(s, "AC")),
+            )
             .field("auth_token", &self.auth_token.as_ref().map(|_| Redacted))
-            .field("api_key_sid", &self.api_key.as_ref().map(|(sid, _)| sid))
+            .field(
+                "api_key_sid",
+                &self.api_key.as_ref().map(|(sid, _)| SidDebug(sid, "SK")),
+            )
             .field("api_key_secret", &self.api_key.as_ref().map(|_| Redacted))
-            .field("service_sid", &self.service_sid)
+            .field(
+                "service_sid",
+                &self.service_sid.as_deref().map(|s| SidDebug(s, "VA")),
+            )
             .field("channel", &self.channel)
             .field("locale", &self.locale)
-            .field("base_url", &self.base_url)
+            // Shown only when valid (an invalid one might hold credentials).
+            .field(
+                "base_url",
+                &parse_base_url(&self.base_url).unwrap_or_else(|_| "[invalid]".into()),
+            )
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .finish()
+    }
+}
+
+/// A SID in `Debug` output of the builder: shown only when well-formed, so
+/// that a secret pasted into the wrong setting is never printed.
+struct SidDebug<'a>(&'a str, &'static str);
+
+impl fmt::Debug for SidDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_sid(self.0, self.1) {
+            fmt::Debug::fmt(self.0, f)
+        } else {
+            f.write_str("[malformed]")
+        }
     }
 }
 
@@ -285,6 +312,15 @@ impl TwilioVerifyBuilder {
         };
         if secret.expose_secret().is_empty() {
             return Err(config("the Twilio auth token or API key secret is empty"));
+        }
+        if secret
+            .expose_secret()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(config(
+                "the Twilio auth token or API key secret contains whitespace or control characters",
+            ));
         }
         let auth_header = basic_auth(user, secret.expose_secret()).ok_or_else(|| {
             config("the Twilio auth token or API key secret contains invalid characters")
