@@ -200,7 +200,8 @@ async fn check_pending_is_false() {
 
 #[tokio::test]
 async fn check_other_statuses_are_errors() {
-    let cases: [(&str, bool, fn(&Error) -> bool); 6] = [
+    type StatusCase = (&'static str, bool, fn(&Error) -> bool);
+    let cases: [StatusCase; 6] = [
         ("canceled", false, |e| matches!(e, Error::ChallengeExpired)),
         ("expired", false, |e| matches!(e, Error::ChallengeExpired)),
         ("deleted", false, |e| matches!(e, Error::ChallengeExpired)),
@@ -321,7 +322,7 @@ async fn garbage_2xx_on_send_is_unexpected() {
         ),
         (
             "application/json",
-            &"{\"sid\": \"VEaaaabbbbccccddddeeeeffff00001111\", \"status\": 3}",
+            "{\"sid\": \"VEaaaabbbbccccddddeeeeffff00001111\", \"status\": 3}",
         ),
         ("application/json", ""),
     ];
@@ -940,10 +941,10 @@ fn serve_connection(stream: TcpStream) {
             if line == "\r\n" {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0; len];

@@ -326,12 +326,12 @@ impl TwilioVerifyBuilder {
             config("the Twilio auth token or API key secret contains invalid characters")
         })?;
 
-        if let Some(locale) = &self.locale {
-            if !is_locale(locale) {
-                return Err(config(
-                    "Twilio Verify locale is malformed: expected a language tag such as `en` or `pt-BR`",
-                ));
-            }
+        if let Some(locale) = &self.locale
+            && !is_locale(locale)
+        {
+            return Err(config(
+                "Twilio Verify locale is malformed: expected a language tag such as `en` or `pt-BR`",
+            ));
         }
         let base_url = parse_base_url(&self.base_url)?;
         if self.connect_timeout.is_zero() || self.timeout.is_zero() {
