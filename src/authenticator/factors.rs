@@ -228,12 +228,18 @@ impl Authenticator {
         let key = self.fail_key(Some(id), "");
         self.check_lock(&key).await?;
         let rec = self.record(id).await?;
-        let stored = rec.totp.as_ref().ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
+        let stored = rec
+            .totp
+            .as_ref()
+            .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
         if self.check_totp(id, stored, &code).await? {
             return Ok(true);
         }
         self.record_failure(&key, Some(id)).await?;
-        self.emit(AuthEvent::CodeRejected { user: id, factor: Factor::Totp });
+        self.emit(AuthEvent::CodeRejected {
+            user: id,
+            factor: Factor::Totp,
+        });
         Ok(false)
     }
 

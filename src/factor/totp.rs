@@ -214,8 +214,28 @@ pub fn code_at(secret: &[u8], time: u64, step: u64, digits: usize) -> String {
     .generate(time)
 }
 
+/// HOTP (RFC 4226) of `counter` under a prepared HMAC-SHA-1 key, as a
+/// zero-padded decimal of `digits` digits (at most 9) written into `out`.
+fn hotp_into(mac: &hmac::Hmac<sha1::Sha1>, counter: u64, digits: u32, out: &mut [u8; 9]) -> usize {
+    use hmac::Mac;
+    let mut m = mac.clone();
+    m.update(&counter.to_be_bytes());
+    let h = m.finalize().into_bytes();
+    let off = usize::from(h[19] & 0x0f);
+    let bin = u32::from_be_bytes([h[off] & 0x7f, h[off + 1], h[off + 2], h[off + 3]]);
+    let digits = digits.min(9);
+    let mut v = bin % 10u32.pow(digits);
+    let n = digits as usize;
+    for i in (0..n).rev() {
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    n
+}
+
 /// Finds the time step in the window whose code equals `code`. Compares every
-/// candidate in constant time, so timing does not reveal which matched.
+/// candidate in constant time, so timing does not reveal which matched; the
+/// newest matching step wins (two steps can share a code).
 pub(crate) fn matching_step(
     secret: &[u8],
     code: &str,
@@ -223,11 +243,14 @@ pub(crate) fn matching_step(
     back: u8,
     forward: u8,
 ) -> Option<u64> {
+    use hmac::Mac;
+    let mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).ok()?;
     let current = now_secs / STEP;
     let mut found = None;
+    let mut buf = [0u8; 9];
     for step in current.saturating_sub(u64::from(back))..=current + u64::from(forward) {
-        let candidate = code_at(secret, step * STEP, STEP, DIGITS);
-        if ct_eq(candidate.as_bytes(), code.as_bytes()) && found.is_none() {
+        let n = hotp_into(&mac, step, DIGITS as u32, &mut buf);
+        if ct_eq(&buf[..n], code.as_bytes()) {
             found = Some(step);
         }
     }
@@ -257,6 +280,33 @@ mod tests {
         tampered.sealed[30] ^= 1;
         assert!(both.open(UserId(7), &tampered).is_err());
         assert!(!format!("{:?}", s).contains("secret"));
+    }
+
+    #[test]
+    fn fast_hotp_matches_totp_rs() {
+        use hmac::Mac;
+        let secret = b"12345678901234567890";
+        let mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).unwrap();
+        let mut buf = [0u8; 9];
+        for counter in [
+            0u64,
+            1,
+            9,
+            56_666_666,
+            1_111_111_109 / 30,
+            u64::from(u32::MAX),
+        ] {
+            let n = hotp_into(&mac, counter, 6, &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                code_at(secret, counter * STEP, STEP, 6)
+            );
+            let n = hotp_into(&mac, counter, 8, &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                code_at(secret, counter * STEP, STEP, 8)
+            );
+        }
     }
 
     #[test]
