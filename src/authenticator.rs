@@ -613,9 +613,10 @@ impl Authenticator {
         Ok(n)
     }
 
+    /// Resets the consecutive-failure count after a success. The lock entry
+    /// needs no delete: a success only happens when no lock is live.
     async fn clear_failures(&self, key: &str) -> Result<()> {
-        self.inner.state.delete(&format!("fail:{key}")).await?;
-        self.inner.state.delete(&format!("lock:{key}")).await
+        self.inner.state.delete(&format!("fail:{key}")).await
     }
 
     // ---------------------------------------------------------------- login
@@ -921,7 +922,7 @@ impl Authenticator {
         if self.inner.state.take(&key, self.now()).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
-        self.inner.state.delete(&format!("{key}:n")).await?;
+        // The attempt counter expires by itself; no statement spent on it.
         self.clear_failures(&fail_key).await?;
         if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
             let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
@@ -930,7 +931,7 @@ impl Authenticator {
             user: rec.user,
             factor: Some(factor),
         });
-        Ok(self.record(rec.user).await?.to_user())
+        Ok(user_rec.to_user())
     }
 
     /// Checks a code against the user's factors. `Ok(None)`: wrong code.

@@ -705,3 +705,42 @@ async fn debug_output_never_shows_secrets() {
         .unwrap_err();
     assert!(!format!("{err:?} {err}").contains("wrong-password-xyz"));
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_database_gone_mid_flow_is_a_store_error_and_no_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("gone.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let sms = ConsoleSms::quiet();
+    let auth = Authenticator::builder()
+        .store(store.clone())
+        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let u = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    auth.start_sms_enrollment(u.id, "+14155552671", None)
+        .await
+        .unwrap();
+    auth.confirm_sms_enrollment(u.id, &sms.last_code_for("+14155552671").unwrap())
+        .await
+        .unwrap();
+    let Login::SecondFactor(c) = auth.login("alice", &pw(GOOD)).await.unwrap() else {
+        panic!("expected 2FA")
+    };
+    store.pool().close().await;
+    let code = sms.last_code_for("+14155552671").unwrap();
+    assert!(matches!(
+        auth.verify(c.token(), &code).await,
+        Err(Error::Store(_))
+    ));
+    assert!(matches!(
+        auth.login("alice", &pw(GOOD)).await,
+        Err(Error::Store(_))
+    ));
+}
