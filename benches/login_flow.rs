@@ -1,0 +1,184 @@
+//! Login-with-challenge round trip (password + TOTP code) on SQLite and
+//! PostgreSQL against the same flow on MemoryStore, in one run: the store's
+//! share of the cost, and the number of store statements per login and per
+//! verify (each store operation is one SQL statement in the SQL stores).
+//!
+//! `cargo bench --bench login_flow` (PostgreSQL is included when
+//! `DATABASE_URL` is set).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use twofa_verify::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use twofa_verify::{Authenticator, Clock, Login, ManualClock, MemoryStore, Result, Timestamp, UserId, factor::totp_code};
+
+/// Counts every store operation.
+#[derive(Debug, Clone)]
+struct Counting<S> {
+    inner: S,
+    ops: Arc<AtomicU64>,
+}
+
+impl<S> Counting<S> {
+    fn tick(&self) {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl<S: UserStore + Clone> UserStore for Counting<S> {
+    async fn create_user(&self, u: NewUser) -> Result<UserRecord> {
+        self.tick();
+        self.inner.create_user(u).await
+    }
+    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {
+        self.tick();
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_username(&self, k: &str) -> Result<Option<UserRecord>> {
+        self.tick();
+        self.inner.user_by_username(k).await
+    }
+    async fn user_by_email(&self, e: &str) -> Result<Option<UserRecord>> {
+        self.tick();
+        self.inner.user_by_email(e).await
+    }
+    async fn set_password_hash(&self, id: UserId, h: &str) -> Result<bool> {
+        self.tick();
+        self.inner.set_password_hash(id, h).await
+    }
+    async fn replace_password_hash(&self, id: UserId, e: &str, h: &str) -> Result<bool> {
+        self.tick();
+        self.inner.replace_password_hash(id, e, h).await
+    }
+    async fn update_profile(&self, id: UserId, u: &str, k: &str, e: &str) -> Result<()> {
+        self.tick();
+        self.inner.update_profile(id, u, k, e).await
+    }
+    async fn set_phone(&self, id: UserId, p: Option<&str>) -> Result<()> {
+        self.tick();
+        self.inner.set_phone(id, p).await
+    }
+    async fn set_totp(&self, id: UserId, s: Option<&StoredSecret>) -> Result<()> {
+        self.tick();
+        self.inner.set_totp(id, s).await
+    }
+    async fn replace_recovery_codes(&self, id: UserId, h: &[[u8; 32]]) -> Result<()> {
+        self.tick();
+        self.inner.replace_recovery_codes(id, h).await
+    }
+    async fn use_recovery_code(&self, id: UserId, h: &[u8; 32]) -> Result<bool> {
+        self.tick();
+        self.inner.use_recovery_code(id, h).await
+    }
+    async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
+        self.tick();
+        self.inner.recovery_codes_left(id).await
+    }
+}
+
+#[async_trait]
+impl<S: StateStore + Clone> StateStore for Counting<S> {
+    async fn put(&self, k: &str, v: &[u8], e: Timestamp) -> Result<()> {
+        self.tick();
+        self.inner.put(k, v, e).await
+    }
+    async fn put_if_absent(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.put_if_absent(k, v, e, n).await
+    }
+    async fn get(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.get(k, n).await
+    }
+    async fn take(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.take(k, n).await
+    }
+    async fn delete(&self, k: &str) -> Result<()> {
+        self.tick();
+        self.inner.delete(k).await
+    }
+    async fn increment(&self, k: &str, t: Duration, x: bool, n: Timestamp) -> Result<Counter> {
+        self.tick();
+        self.inner.increment(k, t, x, n).await
+    }
+    async fn advance(&self, k: &str, v: i64, e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.advance(k, v, e, n).await
+    }
+}
+
+struct Row {
+    name: &'static str,
+    mean: Duration,
+    login_ops: f64,
+    verify_ops: f64,
+}
+
+async fn run<S: UserStore + StateStore + Clone + 'static>(name: &'static str, store: S, rounds: u32) -> Row {
+    let ops = Arc::new(AtomicU64::new(0));
+    let clock = ManualClock::starting_now();
+    let auth = Authenticator::builder()
+        .store(Counting { inner: store, ops: ops.clone() })
+        .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let pw = SecretString::from("correct horse battery");
+    let user = format!("bench{}", rand::random::<u32>());
+    let u = auth.register(&user, &format!("{user}@example.com"), &pw).await.unwrap();
+    let e = auth.start_totp_enrollment(u.id).await.unwrap();
+    let secret = data_encoding::BASE32_NOPAD.decode(e.secret_base32.expose_secret().as_bytes()).unwrap();
+    auth.confirm_totp_enrollment(u.id, &totp_code(&secret, clock.now().as_secs() as u64, 30, 6)).await.unwrap();
+    let (mut total, mut login_ops, mut verify_ops) = (Duration::ZERO, 0, 0);
+    for _ in 0..rounds {
+        clock.advance(Duration::from_secs(30));
+        let code = totp_code(&secret, clock.now().as_secs() as u64, 30, 6);
+        let start = Instant::now();
+        let before = ops.load(Ordering::Relaxed);
+        let Login::SecondFactor(ch) = auth.login(&user, &pw).await.unwrap() else { panic!("expected 2FA") };
+        let mid = ops.load(Ordering::Relaxed);
+        auth.verify(ch.token(), &code).await.unwrap();
+        total += start.elapsed();
+        login_ops += mid - before;
+        verify_ops += ops.load(Ordering::Relaxed) - mid;
+    }
+    Row { name, mean: total / rounds, login_ops: login_ops as f64 / f64::from(rounds), verify_ops: verify_ops as f64 / f64::from(rounds) }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rounds = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    // Interleave: memory, sqlite, (postgres), twice, and keep the better run of each.
+    for _pass in 0..2 {
+        rows.push(run("memory", MemoryStore::new(), rounds).await);
+        let sqlite = twofa_verify::SqliteStore::open(dir.path().join("bench.db").to_str().unwrap()).await.unwrap();
+        rows.push(run("sqlite", sqlite, rounds).await);
+        #[cfg(feature = "postgres")]
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            let schema = format!("twofa_bench_{:08x}", rand::random::<u32>());
+            let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await.unwrap();
+            rows.push(run("postgres", pg.clone(), rounds).await);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(pg.pool()).await;
+        }
+    }
+    let best = |n: &str| rows.iter().filter(|r| r.name == n).min_by_key(|r| r.mean);
+    let Some(mem) = best("memory") else { return };
+    println!("\n== login (password) + verify (TOTP) round trip, {rounds} rounds, best of 2 interleaved passes ==");
+    println!("{:<10} {:>10} {:>12} {:>14} {:>14}", "store", "mean ms", "store share", "ops per login", "ops per verify");
+    for name in ["memory", "sqlite", "postgres"] {
+        if let Some(r) = best(name) {
+            let share = 1.0 - mem.mean.as_secs_f64() / r.mean.as_secs_f64();
+            println!("{:<10} {:>10.2} {:>11.1}% {:>14.1} {:>14.1}", r.name, r.mean.as_secs_f64() * 1e3, share.max(0.0) * 100.0, r.login_ops, r.verify_ops);
+        }
+    }
+}
