@@ -1333,31 +1333,6 @@ async fn edit_profile(
         )
         .await;
     }
-    // The store enforces uniqueness; check first for a clear message.
-    if let Some(other) = state.auth.user_by_username(&f.username).await? {
-        if other.id != me.id {
-            return form_error(
-                &state,
-                &session,
-                "edit_profile.html",
-                FormError::from_auth(AuthError::UsernameTaken)?,
-                keep,
-            )
-            .await;
-        }
-    }
-    if let Some(other) = state.auth.user_by_email(&f.email).await? {
-        if other.id != me.id {
-            return form_error(
-                &state,
-                &session,
-                "edit_profile.html",
-                FormError::from_auth(AuthError::EmailTaken)?,
-                keep,
-            )
-            .await;
-        }
-    }
     match state
         .auth
         .update_profile(me.id, Some(&f.username), Some(&f.email))

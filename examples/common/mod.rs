@@ -145,18 +145,16 @@ fn twilio_from_env() -> Result<Option<LocalCodes<ConsoleSms>>, SetupError> {
 /// restarts keep reset links and authenticator apps working. An in-memory
 /// database gets a fresh random key.
 pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
-    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY") {
-        if !hex.is_empty() {
-            let key = data_encoding::HEXLOWER_PERMISSIVE
-                .decode(hex.trim().as_bytes())
-                .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
-            if key.len() < 32 {
-                return Err(
-                    "TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into(),
-                );
-            }
-            return Ok(key);
+    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY")
+        && !hex.trim().is_empty()
+    {
+        let key = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(hex.trim().as_bytes())
+            .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
+        if key.len() < 32 {
+            return Err("TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into());
         }
+        return Ok(key);
     }
     let random = || {
         use rand::RngCore;
@@ -228,6 +226,7 @@ impl ConsoleMail {
 
 /// Where the examples send email.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per process
 pub enum Mailer {
     /// Printed to the console.
     Console(ConsoleMail),
