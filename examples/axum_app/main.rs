@@ -89,7 +89,17 @@ fn parse_args() -> Result<Option<Args>, common::SetupError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), common::SetupError> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), common::SetupError> {
     common::load_dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(
