@@ -950,3 +950,13 @@ async fn step_up_sms_code_disables_sms() {
         .await
         .assert(StatusCode::OK, "Text-message codes are off");
 }
+
+#[tokio::test]
+async fn odd_usernames_get_working_profile_links() {
+    let mut c = Client::new().await;
+    c.register("o/neil?#").await;
+    c.login("o/neil?#").await.redirect("/user/o%2Fneil%3F%23");
+    let r = c.get("/user/o%2Fneil%3F%23").await;
+    r.assert(StatusCode::OK, "o&#x2f;neil?#")
+        .assert(StatusCode::OK, "href=\"&#x2f;user&#x2f;o%2Fneil%3F%23\"");
+}

@@ -565,6 +565,7 @@ pub fn human_duration(d: Duration) -> String {
 
 #[derive(Serialize)]
 struct NavUser {
+    url: String,
     username: String,
     email: String,
     has_2fa: bool,
@@ -592,6 +593,7 @@ async fn render_html(
     ctx: Value,
 ) -> Result<String, AppError> {
     let user = current_user(state, session).await?.map(|u| NavUser {
+        url: profile_url(&u.username),
         has_2fa: u.has_second_factor(),
         username: u.username,
         email: u.email,
