@@ -96,7 +96,7 @@ impl Browser {
         let start = Instant::now();
         loop {
             let p = self.path().await;
-            if p == path {
+            if p == path && self.loaded().await {
                 return;
             }
             if start.elapsed() > Duration::from_secs(15) {
@@ -105,6 +105,14 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// True when the current document has finished loading.
+    async fn loaded(&self) -> bool {
+        matches!(
+            self.c.execute("return document.readyState", vec![]).await,
+            Ok(serde_json::Value::String(s)) if s == "complete"
+        )
     }
 
     async fn fill(&self, css: &str, value: &str) {
@@ -123,19 +131,29 @@ impl Browser {
             .unwrap();
     }
 
-    async fn text(&self) -> String {
+    async fn text(&self) -> Option<String> {
         self.c
             .find(Locator::Css("body"))
             .await
-            .unwrap()
+            .ok()?
             .text()
             .await
-            .unwrap()
+            .ok()
     }
 
+    /// Waits (a page may still be loading) until the page shows `needle`.
     async fn expect_text(&self, needle: &str) {
-        let t = self.text().await;
-        assert!(t.contains(needle), "expected {needle:?} on the page:\n{t}");
+        let start = Instant::now();
+        loop {
+            let t = self.text().await.unwrap_or_default();
+            if t.contains(needle) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                panic!("expected {needle:?} on the page:\n{t}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn shot(&mut self, name: &str) -> PathBuf {
