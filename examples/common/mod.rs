@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
-use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore};
+use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore, Policy};
 
 /// Boxed error for example set-up.
 pub type SetupError = Box<dyn StdError + Send + Sync>;
@@ -35,6 +35,8 @@ pub struct Options {
     pub quiet: bool,
     /// Never use Twilio or SMTP even if their variables are set (tests).
     pub force_console: bool,
+    /// Limits and lifetimes (default: [`Policy::default`]).
+    pub policy: Option<Policy>,
 }
 
 /// The database to use: `DATABASE_URL`, else `app.db`.
@@ -53,12 +55,16 @@ pub fn load_dotenv() {
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = secret_key(&opts.db)?;
-    let mut builder = Authenticator::builder().secret_key(key).issuer(
-        std::env::var("APP_NAME")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "twofa-verify demo".into()),
-    );
+    let app_name = std::env::var("APP_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "twofa-verify demo".into());
+    let mut builder = Authenticator::builder()
+        .secret_key(key)
+        .issuer(app_name.clone());
+    if let Some(policy) = &opts.policy {
+        builder = builder.policy(policy.clone());
+    }
     let mut parts = Vec::new();
 
     let twilio = if opts.force_console {
@@ -78,7 +84,7 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
             } else {
                 ConsoleSms::new()
             };
-            builder = builder.sms(LocalCodes::new(sms.clone()).app_name("twofa-verify demo"));
+            builder = builder.sms(LocalCodes::new(sms.clone()).app_name(app_name.clone()));
             parts.push(
                 "SMS: codes printed to this console (set TWILIO_* to send real texts)".to_owned(),
             );
@@ -150,18 +156,16 @@ fn twilio_from_env() -> Result<Option<LocalCodes<ConsoleSms>>, SetupError> {
 /// restarts keep reset links and authenticator apps working. An in-memory
 /// database gets a fresh random key.
 pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
-    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY") {
-        if !hex.is_empty() {
-            let key = data_encoding::HEXLOWER_PERMISSIVE
-                .decode(hex.trim().as_bytes())
-                .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
-            if key.len() < 32 {
-                return Err(
-                    "TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into(),
-                );
-            }
-            return Ok(key);
+    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY")
+        && !hex.trim().is_empty()
+    {
+        let key = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(hex.trim().as_bytes())
+            .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
+        if key.len() < 32 {
+            return Err("TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into());
         }
+        return Ok(key);
     }
     let random = || {
         use rand::RngCore;
@@ -233,6 +237,7 @@ impl ConsoleMail {
 
 /// Where the examples send email.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per process
 pub enum Mailer {
     /// Printed to the console.
     Console(ConsoleMail),

@@ -1,0 +1,962 @@
+//! Handler tests of the axum example (`examples/axum_app`): every route and
+//! error path, driven in-process with `tower::ServiceExt::oneshot`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+#[path = "../examples/axum_app/app.rs"]
+mod app;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::response::IntoResponse;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const PW: &str = "correct horse battery staple";
+const PHONE: &str = "+14155552671";
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn assert(&self, status: StatusCode, needle: &str) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert!(
+            self.body.contains(needle),
+            "expected {needle:?} in the page:\n{}",
+            self.body
+        );
+        self
+    }
+    fn redirect(&self, to: &str) {
+        assert_eq!(self.status, StatusCode::SEE_OTHER, "body: {}", self.body);
+        assert_eq!(self.location(), to);
+    }
+}
+
+/// A browser-ish client: keeps the session cookie and the last CSRF token.
+struct Client {
+    router: Router,
+    state: app::AppState,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Client {
+    async fn new() -> Self {
+        let state = app::state_for_tests().await.unwrap();
+        Self::with_state(state)
+    }
+
+    fn with_state(state: app::AppState) -> Self {
+        Client {
+            router: app::router(state.clone()),
+            state,
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    /// Another browser on the same site.
+    fn other(&self) -> Self {
+        Client {
+            router: self.router.clone(),
+            state: self.state.clone(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        if let Some(c) = headers.get(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let pair = c.split(';').next().unwrap().to_owned();
+            self.cookie = Some(pair);
+        }
+        let body = String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        if let Some(t) = find_attr(&body, "name=\"csrf_token\" value=\"") {
+            self.csrf = Some(t);
+        }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(c) = &self.cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b
+    }
+
+    async fn get(&mut self, path: &str) -> Resp {
+        let req = self.request("GET", path).body(Body::empty()).unwrap();
+        self.send(req).await
+    }
+
+    /// Posts a form with the session's CSRF token (fetched when unknown).
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        if self.csrf.is_none() {
+            self.get("/logout").await;
+        }
+        let token = self.csrf.clone().unwrap();
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &serde_urlencoded::to_string(&all).unwrap())
+            .await
+    }
+
+    async fn post_raw(&mut self, path: &str, body: &str) -> Resp {
+        let req = self
+            .request("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let r = self.send(req).await;
+        if r.status == StatusCode::SEE_OTHER {
+            // The token may have been rotated (login): fetch it again.
+            self.csrf = None;
+        }
+        r
+    }
+
+    fn sms_code(&self) -> String {
+        self.state
+            .console_sms
+            .as_ref()
+            .unwrap()
+            .last_code_for(PHONE)
+            .expect("a code was texted")
+    }
+
+    async fn register(&mut self, name: &str) {
+        let email = format!("{name}@example.com");
+        self.post(
+            "/register",
+            &[
+                ("username", name),
+                ("email", &email),
+                ("password", PW),
+                ("password2", PW),
+            ],
+        )
+        .await
+        .redirect("/login");
+    }
+
+    async fn login(&mut self, name: &str) -> Resp {
+        self.post("/login", &[("username", name), ("password", PW)])
+            .await
+    }
+
+    /// Registers, logs in and enables SMS; returns the recovery codes.
+    async fn user_with_sms(&mut self, name: &str) -> Vec<String> {
+        self.register(name).await;
+        self.login(name).await.redirect(&format!("/user/{name}"));
+        self.post("/enable_2fa", &[("phone", "+1 415 555 2671")])
+            .await
+            .redirect("/enable_2fa/verify");
+        let code = self.sms_code();
+        let r = self.post("/enable_2fa/verify", &[("code", &code)]).await;
+        r.assert(StatusCode::OK, "Your recovery codes");
+        recovery_codes(&r.body)
+    }
+}
+
+fn find_attr(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)? + prefix.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+fn recovery_codes(body: &str) -> Vec<String> {
+    let list = &body[body.find("id=\"recovery-codes\"").unwrap()..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    list.split("<code>")
+        .skip(1)
+        .map(|s| s[..s.find("</code>").unwrap()].to_owned())
+        .collect()
+}
+
+fn totp_code(secret_b32: &str, unix: u64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
+        .to_bytes()
+        .unwrap();
+    let t =
+        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into());
+    t.generate(unix)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn home_static_and_headers() {
+    let mut c = Client::new().await;
+    let r = c.get("/").await;
+    r.assert(StatusCode::OK, "Create an account");
+    assert!(r.body.contains("/static/styles.css"));
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers["x-frame-options"], "DENY");
+    assert!(
+        r.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let css = c.get("/static/styles.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.body.contains(".card"));
+    for page in ["/register", "/login", "/reset_password_request", "/logout"] {
+        let r = c.get(page).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}");
+        assert!(r.body.contains("name=\"csrf_token\""), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn session_cookie_flags_and_rotation() {
+    let mut c = Client::new().await;
+    let r = c.get("/login").await;
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("twofa_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let before = c.cookie.clone();
+    c.register("rota").await;
+    c.login("rota").await.redirect("/user/rota");
+    assert_ne!(c.cookie, before, "the session id changes at login");
+
+    // Secure when configured (COOKIE_SECURE=1 or an https BASE_URL).
+    let mut state = app::state_for_tests().await.unwrap();
+    state.config = std::sync::Arc::new(app::Config {
+        cookie_secure: true,
+        ..(*state.config).clone()
+    });
+    let mut s = Client::with_state(state);
+    let r = s.get("/login").await;
+    assert!(
+        r.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+}
+
+#[tokio::test]
+async fn not_found_and_method_not_allowed_pages() {
+    let mut c = Client::new().await;
+    c.get("/no/such/page")
+        .await
+        .assert(StatusCode::NOT_FOUND, "Page not found");
+    let r = c.get("/verify_2fa/resend").await;
+    r.assert(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+    assert!(r.body.contains("<html"), "a full page");
+    c.register("nf").await;
+    c.login("nf").await;
+    c.get("/user/ghost")
+        .await
+        .assert(StatusCode::NOT_FOUND, "There is no user called");
+}
+
+#[tokio::test]
+async fn internal_errors_render_the_500_page() {
+    let resp = app::AppError::Internal("db on fire".into()).into_response();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("Something went wrong"));
+    assert!(!text.contains("db on fire"), "details stay in the log");
+}
+
+#[tokio::test]
+async fn csrf_missing_or_wrong_is_403() {
+    let mut c = Client::new().await;
+    c.get("/login").await;
+    let r = c
+        .post_raw("/login", "username=a&password=correct+horse")
+        .await;
+    r.assert(StatusCode::FORBIDDEN, "This form has expired");
+    let r = c
+        .post_raw("/login", "csrf_token=forged&username=a&password=b")
+        .await;
+    r.assert(StatusCode::FORBIDDEN, "Form expired");
+    // Without any session at all.
+    let mut fresh = c.other();
+    fresh
+        .post_raw("/register", "csrf_token=x&username=a")
+        .await
+        .assert(StatusCode::FORBIDDEN, "Form expired");
+    // Every POST route is covered, logout too.
+    for path in ["/logout", "/verify_2fa", "/enable_2fa", "/reset_password/x"] {
+        let r = c.post_raw(path, "").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn register_errors_are_friendly() {
+    let mut c = Client::new().await;
+    c.register("alice").await;
+    c.get("/login")
+        .await
+        .assert(StatusCode::OK, "you are now registered");
+    let form = |u: &'static str, e: &'static str, p: &'static str, p2: &'static str| {
+        [
+            ("username", u),
+            ("email", e),
+            ("password", p),
+            ("password2", p2),
+        ]
+    };
+    c.post("/register", &form("ALICE", "other@example.com", PW, PW))
+        .await
+        .assert(StatusCode::CONFLICT, "username is already taken");
+    c.post("/register", &form("bob", "alice@example.com", PW, PW))
+        .await
+        .assert(StatusCode::CONFLICT, "email address is already registered");
+    c.post(
+        "/register",
+        &form("bob", "bob@example.com", PW, "other one"),
+    )
+    .await
+    .assert(StatusCode::UNPROCESSABLE_ENTITY, "do not match");
+    c.post(
+        "/register",
+        &form("bob", "bob@example.com", "password", "password"),
+    )
+    .await
+    .assert(StatusCode::UNPROCESSABLE_ENTITY, "commonly used");
+    c.post("/register", &form("bob", "not-an-email", PW, PW))
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email address");
+    c.post("/register", &form("b o b", "bob@example.com", PW, PW))
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid username");
+    c.post("/register", &[("username", "bob")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "fill in every field");
+    // What the user typed stays in the form, escaped.
+    let r = c
+        .post(
+            "/register",
+            &form("<b>x</b>", "bob@example.com", PW, "nope nope"),
+        )
+        .await;
+    assert!(r.body.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || r.body.contains("&lt;b&gt;"));
+    assert!(!r.body.contains("<b>x</b>"));
+    // A form that cannot be read: 400 page, not a bare error.
+    let token = c.csrf.clone().unwrap();
+    c.post_raw(
+        "/register",
+        &format!("csrf_token={token}&username=a&username=b"),
+    )
+    .await
+    .assert(StatusCode::BAD_REQUEST, "could not be read");
+}
+
+#[tokio::test]
+async fn login_logout_and_login_required() {
+    let mut c = Client::new().await;
+    c.get("/user/carol")
+        .await
+        .redirect("/login?next=%2Fuser%2Fcarol");
+    c.get("/edit_profile")
+        .await
+        .redirect("/login?next=%2Fedit_profile");
+    c.register("carol").await;
+    c.post(
+        "/login",
+        &[("username", "carol"), ("password", "wrong password")],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    c.post("/login", &[("username", "nobody"), ("password", PW)])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    c.post("/login", &[("username", ""), ("password", "")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Please enter");
+    // `next` is followed for local paths only.
+    c.post(
+        "/login",
+        &[
+            ("username", "carol@example.com"),
+            ("password", PW),
+            ("next", "https://evil.example/"),
+        ],
+    )
+    .await
+    .redirect("/user/carol");
+    c.get("/user/carol")
+        .await
+        .assert(StatusCode::OK, "Welcome, carol!")
+        .assert(StatusCode::OK, "carol@example.com");
+    c.get("/login").await.redirect("/");
+    c.post("/logout", &[]).await.redirect("/");
+    c.get("/")
+        .await
+        .assert(StatusCode::OK, "You have been logged out");
+    c.get("/user/carol")
+        .await
+        .redirect("/login?next=%2Fuser%2Fcarol");
+    c.post(
+        "/login",
+        &[
+            ("username", "carol"),
+            ("password", PW),
+            ("next", "/edit_profile"),
+        ],
+    )
+    .await
+    .redirect("/edit_profile");
+}
+
+#[tokio::test]
+async fn lockout_answers_429_with_retry_after() {
+    let mut c = Client::new().await;
+    c.register("dave").await;
+    // Default policy: a growing delay from the 5th failure in a row.
+    for _ in 0..5 {
+        c.post(
+            "/login",
+            &[("username", "dave"), ("password", "wrong password")],
+        )
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    }
+    let r = c.login("dave").await;
+    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
+    let secs: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs >= 1);
+}
+
+#[tokio::test]
+async fn edit_profile_and_change_password() {
+    let mut c = Client::new().await;
+    c.register("erin").await;
+    c.other().register("frank").await;
+    c.login("erin").await;
+    c.get("/edit_profile")
+        .await
+        .assert(StatusCode::OK, "erin@example.com");
+    c.post(
+        "/edit_profile",
+        &[("username", "frank"), ("email", "erin@example.com")],
+    )
+    .await
+    .assert(StatusCode::CONFLICT, "already taken");
+    c.post(
+        "/edit_profile",
+        &[("username", "erin2"), ("email", "frank@example.com")],
+    )
+    .await
+    .assert(StatusCode::CONFLICT, "already registered");
+    c.post("/edit_profile", &[("username", "erin2"), ("email", "bad")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email");
+    c.post(
+        "/edit_profile",
+        &[("username", "erin2"), ("email", "erin2@example.com")],
+    )
+    .await
+    .redirect("/user/erin2");
+    c.get("/user/erin2")
+        .await
+        .assert(StatusCode::OK, "Your changes have been saved");
+    // Others see the username, not the email.
+    let mut f = c.other();
+    f.login("frank").await;
+    let r = f.get("/user/erin2").await;
+    r.assert(StatusCode::OK, "erin2");
+    assert!(!r.body.contains("erin2@example.com"));
+
+    c.post(
+        "/change_password",
+        &[
+            ("current", "nope nope"),
+            ("password", "a new passphrase"),
+            ("password2", "a new passphrase"),
+        ],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "current password is not right");
+    c.post(
+        "/change_password",
+        &[
+            ("current", PW),
+            ("password", "a new passphrase"),
+            ("password2", "different"),
+        ],
+    )
+    .await
+    .assert(StatusCode::UNPROCESSABLE_ENTITY, "do not match");
+    c.post(
+        "/change_password",
+        &[
+            ("current", PW),
+            ("password", "a new passphrase"),
+            ("password2", "a new passphrase"),
+        ],
+    )
+    .await
+    .redirect("/user/erin2");
+}
+
+#[tokio::test]
+async fn sms_enrollment_and_login_with_code() {
+    let mut c = Client::new().await;
+    c.register("gina").await;
+    c.login("gina").await;
+    c.get("/enable_2fa")
+        .await
+        .assert(StatusCode::OK, "Mobile number");
+    c.get("/enable_2fa/verify").await.redirect("/enable_2fa");
+    c.post("/enable_2fa", &[("phone", "hello")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid phone number");
+    c.post("/enable_2fa", &[("phone", "")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "mobile number");
+    c.post("/enable_2fa", &[("phone", PHONE)])
+        .await
+        .redirect("/enable_2fa/verify");
+    c.get("/enable_2fa/verify").await.assert(
+        StatusCode::OK,
+        "We sent a code by text message to +1415*****71",
+    );
+    c.post("/enable_2fa/verify", &[("code", "12345x")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "6-digit code");
+    let good = c.sms_code();
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    c.post("/enable_2fa/verify", &[("code", wrong)])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "attempts left");
+    let r = c.post("/enable_2fa/verify", &[("code", &good)]).await;
+    r.assert(StatusCode::OK, "shown only once");
+    let codes = recovery_codes(&r.body);
+    assert_eq!(codes.len(), 10);
+    c.get("/user/gina")
+        .await
+        .assert(StatusCode::OK, "Codes go to +1415*****71")
+        .assert(StatusCode::OK, "10 unused");
+    c.get("/enable_2fa").await.redirect("/user/gina");
+
+    // Log out and in again: now the code is due.
+    c.post("/logout", &[]).await;
+    c.login("gina").await.redirect("/verify_2fa");
+    c.get("/verify_2fa").await.assert(
+        StatusCode::OK,
+        "We sent a code by text message to +1415*****71",
+    );
+    let wrong = if c.sms_code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    c.post("/verify_2fa", &[("code", wrong)])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "4 attempts left");
+    c.post("/verify_2fa", &[("code", "")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "enter the code");
+    // Resending at once is rate limited: 429, Retry-After, and when.
+    let r = c.post("/verify_2fa/resend", &[]).await;
+    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    let code = c.sms_code();
+    let before = c.cookie.clone();
+    c.post("/verify_2fa", &[("code", &code)])
+        .await
+        .redirect("/user/gina");
+    assert_ne!(
+        c.cookie, before,
+        "the session id changes after the second factor"
+    );
+    c.get("/user/gina")
+        .await
+        .assert(StatusCode::OK, "Welcome, gina!");
+    c.get("/verify_2fa").await.redirect("/login");
+}
+
+#[tokio::test]
+async fn half_logged_in_session_reaches_only_the_verify_page() {
+    let mut c = Client::new().await;
+    c.user_with_sms("hank").await;
+    c.post("/logout", &[]).await;
+    c.login("hank").await.redirect("/verify_2fa");
+    for path in [
+        "/",
+        "/user/hank",
+        "/edit_profile",
+        "/enable_totp",
+        "/disable_2fa",
+        "/recovery_codes",
+        "/login",
+        "/register",
+        "/reset_password_request",
+        "/change_password",
+        "/no/such/page",
+    ] {
+        c.get(path).await.redirect("/verify_2fa");
+    }
+    for path in ["/edit_profile", "/disable_2fa", "/login", "/enable_2fa"] {
+        c.post(path, &[("username", "x"), ("email", "x@example.com")])
+            .await
+            .redirect("/verify_2fa");
+    }
+    c.get("/verify_2fa")
+        .await
+        .assert(StatusCode::OK, "Two-factor authentication")
+        .assert(StatusCode::OK, "Cancel");
+    assert!(c.get("/static/styles.css").await.status.is_success());
+    // Cancel = log out: the pending login is dropped.
+    c.post("/logout", &[]).await.redirect("/");
+    c.get("/user/hank")
+        .await
+        .redirect("/login?next=%2Fuser%2Fhank");
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_end_the_pending_login() {
+    let mut c = Client::new().await;
+    c.user_with_sms("ivy").await;
+    c.post("/logout", &[]).await;
+    c.login("ivy").await.redirect("/verify_2fa");
+    let good = c.sms_code();
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for left in [4, 3, 2, 1] {
+        c.post("/verify_2fa", &[("code", wrong)])
+            .await
+            .assert(StatusCode::UNAUTHORIZED, &format!("{left} attempt"));
+    }
+    c.post("/verify_2fa", &[("code", wrong)])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Too many attempts")
+        .assert(StatusCode::UNAUTHORIZED, "Log in");
+    // Gone: the right code no longer works, the session is back to anonymous.
+    c.get("/verify_2fa").await.redirect("/login");
+    c.get("/").await.assert(StatusCode::OK, "Create an account");
+}
+
+#[tokio::test]
+async fn recovery_code_login_and_regeneration() {
+    let mut c = Client::new().await;
+    let codes = c.user_with_sms("jack").await;
+    c.post("/logout", &[]).await;
+    c.login("jack").await;
+    c.get("/verify_2fa?method=recovery")
+        .await
+        .assert(StatusCode::OK, "Recovery code");
+    c.post(
+        "/verify_2fa",
+        &[("code", "aaaaa-bbbbb-ccccc-ddddd"), ("method", "recovery")],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "not right");
+    c.post(
+        "/verify_2fa",
+        &[("code", &codes[0].to_uppercase()), ("method", "recovery")],
+    )
+    .await
+    .redirect("/user/jack");
+    c.get("/user/jack")
+        .await
+        .assert(StatusCode::OK, "You used a recovery code; 9 left")
+        .assert(StatusCode::OK, "9 unused");
+    // The same code again does not work.
+    c.post("/logout", &[]).await;
+    c.login("jack").await;
+    c.post("/verify_2fa", &[("code", &codes[0])])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "not right");
+    c.post("/verify_2fa", &[("code", &codes[1])])
+        .await
+        .redirect("/user/jack");
+
+    // Regenerate: step-up with the password and a code.
+    c.get("/recovery_codes")
+        .await
+        .assert(StatusCode::OK, "8</strong> unused");
+    c.post(
+        "/recovery_codes",
+        &[("password", "wrong password"), ("code", &codes[2])],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "Your password is not right");
+    c.post("/recovery_codes", &[("password", PW), ("code", "")])
+        .await
+        .assert(StatusCode::FORBIDDEN, "password and a current code");
+    c.post("/recovery_codes", &[("password", "")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "enter your password");
+    c.post("/send_step_up_code", &[("next", "recovery_codes")])
+        .await
+        .redirect("/recovery_codes");
+    let sms = c.sms_code();
+    let r = c
+        .post("/recovery_codes", &[("password", PW), ("code", &sms)])
+        .await;
+    r.assert(StatusCode::OK, "shown only once");
+    let fresh = recovery_codes(&r.body);
+    assert_eq!(fresh.len(), 10);
+    assert!(!fresh.contains(&codes[3]));
+    c.get("/user/jack")
+        .await
+        .assert(StatusCode::OK, "10 unused");
+}
+
+#[tokio::test]
+async fn totp_enrollment_and_disable_with_step_up() {
+    let mut c = Client::new().await;
+    c.register("kate").await;
+    c.login("kate").await;
+    c.get("/recovery_codes").await.redirect("/user/kate");
+    c.get("/disable_2fa").await.redirect("/user/kate");
+    let r = c.get("/enable_totp").await;
+    r.assert(StatusCode::OK, "<img src=\"data:image&#x2f;png;base64,")
+        .assert(StatusCode::OK, "id=\"totp-secret\"");
+    let secret = find_attr(&r.body, "data-secret=\"").unwrap();
+    c.post("/enable_totp", &[("code", "abc")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "6-digit code");
+    let good = totp_code(&secret, now());
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let r = c.post("/enable_totp", &[("code", wrong)]).await;
+    r.assert(StatusCode::UNAUTHORIZED, "not right")
+        .assert(StatusCode::UNAUTHORIZED, "start over");
+    assert!(!r.body.contains(&secret), "the secret is not shown again");
+    let r = c.post("/enable_totp", &[("code", &good)]).await;
+    r.assert(StatusCode::OK, "shown only once");
+    let codes = recovery_codes(&r.body);
+    c.get("/enable_totp").await.redirect("/user/kate");
+    c.get("/user/kate")
+        .await
+        .assert(StatusCode::OK, "Authenticator app")
+        .assert(StatusCode::OK, "id=\"twofa-status\">On");
+    // The same TOTP step again is refused (replay).
+    c.post("/logout", &[]).await;
+    c.login("kate").await.redirect("/verify_2fa");
+    c.get("/verify_2fa")
+        .await
+        .assert(StatusCode::OK, "authenticator app");
+    c.post("/verify_2fa", &[("code", &good), ("method", "totp")])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "not right");
+    c.post("/verify_2fa", &[("code", &codes[0])])
+        .await
+        .redirect("/user/kate");
+
+    // Disable: password plus a code.
+    c.get("/disable_2fa")
+        .await
+        .assert(StatusCode::OK, "Turn off");
+    c.post(
+        "/disable_2fa",
+        &[
+            ("factor", "totp"),
+            ("password", "wrong password"),
+            ("code", &codes[1]),
+        ],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "Your password is not right");
+    c.post(
+        "/disable_2fa",
+        &[("factor", "totp"), ("password", PW), ("code", "")],
+    )
+    .await
+    .assert(StatusCode::FORBIDDEN, "a current code");
+    c.post(
+        "/disable_2fa",
+        &[("factor", "sms"), ("password", PW), ("code", &codes[1])],
+    )
+    .await
+    .assert(StatusCode::CONFLICT, "not enabled");
+    c.post("/disable_2fa", &[("factor", "bogus"), ("password", PW)])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "choose");
+    c.post(
+        "/disable_2fa",
+        &[("factor", "totp"), ("password", PW), ("code", &codes[1])],
+    )
+    .await
+    .redirect("/user/kate");
+    c.get("/user/kate")
+        .await
+        .assert(StatusCode::OK, "Two-factor authentication is disabled")
+        .assert(StatusCode::OK, "id=\"twofa-status\">Off");
+    c.post("/logout", &[]).await;
+    c.login("kate").await.redirect("/user/kate");
+}
+
+#[tokio::test]
+async fn password_reset_by_email_link() {
+    let mut c = Client::new().await;
+    c.user_with_sms("liam").await;
+    c.post("/logout", &[]).await;
+    c.post(
+        "/reset_password_request",
+        &[("email", "nobody@example.com")],
+    )
+    .await
+    .redirect("/login");
+    c.post("/reset_password_request", &[("email", "")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "enter your email");
+    c.post("/reset_password_request", &[("email", "not an email")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email");
+    c.post("/reset_password_request", &[("email", "LIAM@example.com")])
+        .await
+        .redirect("/login");
+    c.get("/login")
+        .await
+        .assert(StatusCode::OK, "If that address belongs to an account");
+    let outbox = c.state.mailer.console().unwrap().clone();
+    let mut mail = None;
+    for _ in 0..100 {
+        mail = outbox.messages().into_iter().last();
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mail = mail.expect("a reset email");
+    assert_eq!(outbox.messages().len(), 1, "none for the unknown address");
+    assert_eq!(mail.to, "liam@example.com");
+    let prefix = "http://127.0.0.1:8000/reset_password/";
+    let start = mail.body.find(prefix).unwrap();
+    let link = mail.body[start..].split_whitespace().next().unwrap();
+    let path = &link["http://127.0.0.1:8000".len()..];
+
+    c.get("/reset_password/garbage").await.assert(
+        StatusCode::BAD_REQUEST,
+        "invalid, was already used or has expired",
+    );
+    c.get(path)
+        .await
+        .assert(StatusCode::OK, "Choose a new password");
+    c.post(
+        path,
+        &[("password", "brand new passphrase"), ("password2", "other")],
+    )
+    .await
+    .assert(StatusCode::UNPROCESSABLE_ENTITY, "do not match");
+    c.post(path, &[("password", "password"), ("password2", "password")])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "commonly used");
+    c.post(
+        path,
+        &[
+            ("password", "brand new passphrase"),
+            ("password2", "brand new passphrase"),
+        ],
+    )
+    .await
+    .redirect("/login");
+    c.get("/login")
+        .await
+        .assert(StatusCode::OK, "Your password has been reset");
+    // Single use.
+    c.get(path)
+        .await
+        .assert(StatusCode::BAD_REQUEST, "Link not valid");
+    // The second factor stays on.
+    c.post(
+        "/login",
+        &[("username", "liam"), ("password", "brand new passphrase")],
+    )
+    .await
+    .redirect("/verify_2fa");
+    c.post("/logout", &[]).await;
+    // Rate limited per address: 3 an hour.
+    for _ in 0..2 {
+        c.post("/reset_password_request", &[("email", "liam@example.com")])
+            .await
+            .redirect("/login");
+    }
+    let r = c
+        .post("/reset_password_request", &[("email", "liam@example.com")])
+        .await;
+    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
+async fn step_up_sms_code_disables_sms() {
+    let mut c = Client::new().await;
+    c.user_with_sms("mia").await;
+    c.get("/disable_2fa")
+        .await
+        .assert(StatusCode::OK, "Text a code to +1415*****71");
+    c.post("/send_step_up_code", &[("next", "disable_2fa")])
+        .await
+        .redirect("/disable_2fa");
+    // Asking again at once: 429.
+    c.post("/send_step_up_code", &[("next", "disable_2fa")])
+        .await
+        .assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
+    let code = c.sms_code();
+    c.post("/disable_2fa", &[("password", PW), ("code", &code)])
+        .await
+        .redirect("/user/mia");
+    c.get("/user/mia")
+        .await
+        .assert(StatusCode::OK, "Text-message codes are off");
+}
+
+#[tokio::test]
+async fn odd_usernames_get_working_profile_links() {
+    let mut c = Client::new().await;
+    c.register("o/neil?#").await;
+    c.login("o/neil?#").await.redirect("/user/o%2Fneil%3F%23");
+    let r = c.get("/user/o%2Fneil%3F%23").await;
+    r.assert(StatusCode::OK, "o&#x2f;neil?#")
+        .assert(StatusCode::OK, "href=\"&#x2f;user&#x2f;o%2Fneil%3F%23\"");
+}

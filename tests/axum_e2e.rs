@@ -1,0 +1,435 @@
+//! End-to-end test of the axum example in headless Chromium, driven with
+//! fantoccini through chromedriver: register, SMS 2FA, login with the code,
+//! an authenticator app, a recovery code, a password reset through the
+//! emailed link, and disabling 2FA. A screenshot of each page lands in
+//! `target/e2e-screenshots/`; with `UPDATE_README_SCREENSHOT=1` the profile
+//! page is also copied to `docs/screenshot.png`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`; override with `CHROMIUM` / `CHROMEDRIVER`).
+//! Without them the test prints SKIPPED and passes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+#[path = "../examples/axum_app/app.rs"]
+mod app;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const PW: &str = "correct horse battery staple";
+const NEW_PW: &str = "a whole new passphrase";
+const PHONE: &str = "+14155552671";
+
+/// chromedriver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn exe(var: &str, default: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
+    p.exists().then_some(p)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn totp_code(secret_b32: &str, unix: u64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into())
+        .generate(unix)
+}
+
+struct Browser {
+    c: Client,
+    base: String,
+    shots: PathBuf,
+    n: u32,
+}
+
+impl Browser {
+    async fn go(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let u = self.c.current_url().await.unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        }
+    }
+
+    /// Waits until the browser is on `path` (after a click or a submit).
+    async fn wait_path(&self, path: &str) {
+        let start = Instant::now();
+        loop {
+            let p = self.path().await;
+            if p == path && self.loaded().await {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let src = self.c.source().await.unwrap_or_default();
+                panic!("expected to be on {path}, still on {p}:\n{src}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// True when the current document has finished loading.
+    async fn loaded(&self) -> bool {
+        matches!(
+            self.c.execute("return document.readyState", vec![]).await,
+            Ok(serde_json::Value::String(s)) if s == "complete"
+        )
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let e = self.c.find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self) -> Option<String> {
+        self.c
+            .find(Locator::Css("body"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    }
+
+    /// Waits (a page may still be loading) until the page shows `needle`.
+    async fn expect_text(&self, needle: &str) {
+        let start = Instant::now();
+        loop {
+            let t = self.text().await.unwrap_or_default();
+            if t.contains(needle) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                panic!("expected {needle:?} on the page:\n{t}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn shot(&mut self, name: &str) -> PathBuf {
+        self.n += 1;
+        let png = self.c.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{:02}-{name}.png", self.n));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Submits the form whose action is `action` with its submit button.
+    async fn submit(&self, action: &str) {
+        self.click(&format!("form[action=\"{action}\"] button[type=submit]"))
+            .await;
+    }
+
+    async fn log_out(&self) {
+        self.click("header form[action=\"/logout\"] button").await;
+        self.wait_path("/").await;
+    }
+
+    async fn log_in(&self, username: &str, password: &str, then: &str) {
+        self.go("/login").await;
+        self.fill("input[name=username]", username).await;
+        self.fill("input[name=password]", password).await;
+        self.submit("/login").await;
+        self.wait_path(then).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_walkthrough() {
+    let (Some(chromium), Some(chromedriver)) = (
+        exe("CHROMIUM", "/usr/bin/chromium"),
+        exe("CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) else {
+        eprintln!(
+            "\n\n*** SKIPPED axum_e2e: chromium and/or chromedriver not found \
+             (apt-get install -y chromium chromium-driver) ***\n\n"
+        );
+        return;
+    };
+
+    // The site, in-process, on a random port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut state = app::state_for_tests().await.unwrap();
+    state.config = Arc::new(app::Config {
+        base_url: base.clone(),
+        ..(*state.config).clone()
+    });
+    let sms = state.console_sms.clone().unwrap();
+    let mail = state.mailer.console().unwrap().clone();
+    let router = app::router(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    // chromedriver on a free port.
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let c = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect to chromedriver");
+    let shots = target_dir().join("e2e-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut b = Browser {
+        c,
+        base,
+        shots,
+        n: 0,
+    };
+    let result = walkthrough(&mut b, &sms, &mail).await;
+    let _ = b.c.clone().close().await;
+    result.unwrap();
+}
+
+async fn walkthrough(
+    b: &mut Browser,
+    sms: &twofa_verify::factor::ConsoleSms,
+    mail: &common::ConsoleMail,
+) -> Result<(), String> {
+    // Home, register.
+    b.go("/").await;
+    b.expect_text("Two-factor authentication, done right").await;
+    b.shot("home").await;
+    b.click("a[href=\"/register\"].button").await;
+    b.wait_path("/register").await;
+    b.fill("input[name=username]", "susan").await;
+    b.fill("input[name=email]", "susan@example.com").await;
+    b.fill("input[name=password]", PW).await;
+    b.fill("input[name=password2]", PW).await;
+    b.shot("register").await;
+    b.submit("/register").await;
+    b.wait_path("/login").await;
+    b.expect_text("you are now registered").await;
+
+    // Log in (password only), profile.
+    b.fill("input[name=username]", "susan").await;
+    b.fill("input[name=password]", PW).await;
+    b.shot("login").await;
+    b.submit("/login").await;
+    b.wait_path("/user/susan").await;
+    b.expect_text("Welcome, susan!").await;
+    b.shot("profile-without-2fa").await;
+
+    // Enable SMS: phone form, code form, recovery codes.
+    b.click("#enable-sms").await;
+    b.wait_path("/enable_2fa").await;
+    b.fill("input[name=phone]", "+1 415 555 2671").await;
+    b.shot("enable-sms-phone").await;
+    b.submit("/enable_2fa").await;
+    b.wait_path("/enable_2fa/verify").await;
+    b.shot("enable-sms-code").await;
+    let code = sms.last_code_for(PHONE).ok_or("no enrollment code")?;
+    b.fill("#code", &code).await;
+    b.submit("/enable_2fa/verify").await;
+    b.expect_text("shown only once").await;
+    let mut codes = Vec::new();
+    for e in
+        b.c.find_all(Locator::Css("#recovery-codes code"))
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        codes.push(e.text().await.map_err(|e| e.to_string())?);
+    }
+    assert_eq!(codes.len(), 10);
+    b.shot("recovery-codes").await;
+    b.click("a.button[href=\"/user/susan\"]").await;
+    b.wait_path("/user/susan").await;
+
+    // Log out, log in with the texted code.
+    b.log_out().await;
+    b.log_in("susan", PW, "/verify_2fa").await;
+    b.expect_text("+1415*****71").await;
+    b.shot("verify-sms").await;
+    let code = sms.last_code_for(PHONE).ok_or("no login code")?;
+    b.fill("#code", &code).await;
+    b.submit("/verify_2fa").await;
+    b.wait_path("/user/susan").await;
+
+    // Authenticator app: QR code and key; the code is computed from the key.
+    b.click("#enable-totp").await;
+    b.wait_path("/enable_totp").await;
+    assert!(b.c.find(Locator::Css("img#qr")).await.is_ok());
+    b.shot("enable-totp").await;
+    let secret =
+        b.c.find(Locator::Css("#totp-secret"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?
+            .replace(' ', "");
+    let enrolled_at = now();
+    b.fill("#code", &totp_code(&secret, enrolled_at)).await;
+    b.submit("/enable_totp").await;
+    b.wait_path("/user/susan").await;
+    b.expect_text("Your authenticator app is set up").await;
+
+    // Log in with a recovery code.
+    b.log_out().await;
+    b.log_in("susan", PW, "/verify_2fa").await;
+    b.expect_text("authenticator app").await;
+    b.shot("verify-totp").await;
+    b.click("#use-recovery").await;
+    b.wait_path("/verify_2fa?method=recovery").await;
+    b.fill("#code", &codes[0]).await;
+    b.shot("verify-recovery").await;
+    b.submit("/verify_2fa").await;
+    b.wait_path("/user/susan").await;
+    b.expect_text("You used a recovery code; 9 left").await;
+    let profile_shot = b.shot("profile-with-2fa").await;
+    if std::env::var_os("UPDATE_README_SCREENSHOT").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
+        std::fs::copy(&profile_shot, docs.join("screenshot.png")).map_err(|e| e.to_string())?;
+    }
+
+    // Forgot the password: the emailed link, a new password.
+    b.log_out().await;
+    b.go("/login").await;
+    b.click("a[href=\"/reset_password_request\"]").await;
+    b.wait_path("/reset_password_request").await;
+    b.fill("input[name=email]", "susan@example.com").await;
+    b.shot("reset-request").await;
+    b.submit("/reset_password_request").await;
+    b.wait_path("/login").await;
+    b.expect_text("If that address belongs to an account").await;
+    let mut link = None;
+    for _ in 0..100 {
+        link = mail.messages().iter().rev().find_map(|m| {
+            let start = m.body.find(&format!("{}/reset_password/", b.base))?;
+            m.body[start..].split_whitespace().next().map(str::to_owned)
+        });
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let link = link.ok_or("no reset email")?;
+    b.c.goto(&link).await.map_err(|e| e.to_string())?;
+    b.expect_text("Choose a new password").await;
+    b.fill("input[name=password]", NEW_PW).await;
+    b.fill("input[name=password2]", NEW_PW).await;
+    b.shot("reset-password").await;
+    b.click("form button[type=submit]").await;
+    b.wait_path("/login").await;
+    b.expect_text("Your password has been reset").await;
+
+    // The second factor stays on: a fresh authenticator-app code (a step
+    // already used is refused, so wait for the next one if needed).
+    b.log_in("susan", NEW_PW, "/verify_2fa").await;
+    while now() / 30 <= enrolled_at / 30 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    b.fill("#code", &totp_code(&secret, now())).await;
+    b.submit("/verify_2fa").await;
+    b.wait_path("/user/susan").await;
+
+    // Disable both factors, each with the password and a texted step-up code.
+    for factor in ["totp", "sms"] {
+        b.click("#disable-2fa").await;
+        b.wait_path("/disable_2fa").await;
+        b.click("#send-code").await;
+        b.wait_path("/disable_2fa").await;
+        b.expect_text("We sent a code by text message").await;
+        if factor == "totp" {
+            b.click("input[name=factor][value=totp]").await;
+        }
+        b.fill("form[action=\"/disable_2fa\"] input[name=password]", NEW_PW)
+            .await;
+        let code = sms.last_code_for(PHONE).ok_or("no step-up code")?;
+        b.fill("form[action=\"/disable_2fa\"] input[name=code]", &code)
+            .await;
+        b.shot(&format!("disable-{factor}")).await;
+        b.submit("/disable_2fa").await;
+        b.wait_path("/user/susan").await;
+    }
+    b.expect_text("Two-factor authentication is disabled").await;
+    b.shot("profile-2fa-off").await;
+
+    // The 404 page.
+    b.go("/no/such/page").await;
+    b.expect_text("Page not found").await;
+    b.shot("not-found").await;
+    Ok(())
+}
