@@ -241,8 +241,8 @@ fn with_codes(mut o: Outcome, codes: Option<Codes>) -> Outcome {
         let list = codes.codes();
         let _ = write!(
             o.text,
-            "\n\nSave these recovery codes somewhere safe. Each works once, when \
-             no second factor is at hand; they are not shown again:\n"
+            "\n\nSave these recovery codes somewhere safe: each works once, when no\n\
+             second factor is at hand. They are not shown again.\n"
         );
         for c in &list {
             let _ = writeln!(o.text, "  {c}");
@@ -913,15 +913,13 @@ async fn reset_request(ctx: &mut Ctx, email: &str) -> Result<Outcome, CliError> 
             t.username,
             t.token()
         );
-        if let Ok(base) = std::env::var("BASE_URL") {
-            if !base.is_empty() {
-                let _ = write!(
-                    body,
-                    "or open this link:\n\n    {}/reset_password/{}\n\n",
-                    base.trim_end_matches('/'),
-                    t.token()
-                );
-            }
+        if let Some(base) = std::env::var("BASE_URL").ok().filter(|b| !b.is_empty()) {
+            let _ = write!(
+                body,
+                "or open this link:\n\n    {}/reset_password/{}\n\n",
+                base.trim_end_matches('/'),
+                t.token()
+            );
         }
         let _ = write!(
             body,

@@ -60,9 +60,12 @@ impl Prompter for Terminal {
     }
 }
 
+/// A reader of passwords, one per line, and its name for messages.
+pub type PasswordSource = (Box<dyn BufRead>, String);
+
 /// Passwords and codes for one command.
 pub struct Input {
-    passwords: Option<(Box<dyn BufRead>, String)>,
+    passwords: Option<PasswordSource>,
     prompter: Box<dyn Prompter>,
 }
 
@@ -88,7 +91,7 @@ fn strip_newline(mut s: String) -> String {
 impl Input {
     /// Passwords from `passwords` (named `source` in messages) when given,
     /// else from the prompter.
-    pub fn new(passwords: Option<(Box<dyn BufRead>, String)>, prompter: Box<dyn Prompter>) -> Self {
+    pub fn new(passwords: Option<PasswordSource>, prompter: Box<dyn Prompter>) -> Self {
         Input {
             passwords,
             prompter,
@@ -163,10 +166,7 @@ fn non_empty(p: String) -> Result<SecretString, CliError> {
 
 /// The password source named by the flags: standard input, or a file
 /// descriptor opened through `/dev/fd/N` (no unsafe code needed).
-pub fn password_source(
-    stdin: bool,
-    fd: Option<u32>,
-) -> Result<Option<(Box<dyn BufRead>, String)>, CliError> {
+pub fn password_source(stdin: bool, fd: Option<u32>) -> Result<Option<PasswordSource>, CliError> {
     if stdin {
         return Ok(Some((
             Box::new(io::BufReader::new(io::stdin())),
