@@ -1,0 +1,212 @@
+//! The CLI's "who am I": a small session file written by `login`.
+//!
+//! A terminal has no cookie, so `login` writes a file (mode 0600) holding
+//! the user id, an expiry ([`SESSION_TTL`] ahead) and an HMAC-SHA-256 of
+//! both under a key derived from the application's secret key: editing the
+//! file (another user id, a later expiry) makes it invalid. `logout` deletes
+//! it. The file also keeps a pending login (the challenge token of a login
+//! waiting for its second-factor code) so that `login --code` can finish it
+//! in a later invocation.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use twofa_verify::{Timestamp, UserId};
+
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The file's contents.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SessionFile {
+    /// The logged-in user, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+    /// A login waiting for its second-factor code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// A signed session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// The user's id.
+    pub user: i64,
+    /// Expiry, milliseconds since the epoch.
+    pub expires_at: i64,
+    nonce: String,
+    mac: String,
+}
+
+/// A login waiting for its code.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The username or email the login was started with.
+    pub user: String,
+    /// The challenge token (secret; the file is private to its owner).
+    pub token: String,
+    /// When the challenge expires, milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("user", &self.user)
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Reads, writes and checks the session file.
+pub struct Sessions {
+    path: PathBuf,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn mac(key: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, String> {
+    let mut m = HmacSha256::new_from_slice(key).map_err(|e| format!("session key: {e}"))?;
+    for p in parts {
+        m.update(&(p.len() as u64).to_be_bytes());
+        m.update(p);
+    }
+    Ok(m)
+}
+
+impl Sessions {
+    /// The session file at `path`, signed with a key derived from `secret`.
+    pub fn new(path: PathBuf, secret: &[u8]) -> Result<Self, String> {
+        let derived = mac(secret, &[b"twofa-verify cli session key v1"])?.finalize();
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&derived.into_bytes());
+        Ok(Sessions { path, key })
+    }
+
+    /// The default file for a database: `<db file>.session` beside a SQLite
+    /// file, else `.twofa-cli-session` in the current directory.
+    pub fn default_path(db: &str) -> PathBuf {
+        let file = db
+            .strip_prefix("sqlite://")
+            .or_else(|| db.strip_prefix("sqlite:"))
+            .unwrap_or(db);
+        let file = file.split('?').next().unwrap_or(file);
+        if db.contains("://") && !db.starts_with("sqlite:") || file.is_empty() || file == ":memory:"
+        {
+            PathBuf::from(".twofa-cli-session")
+        } else {
+            PathBuf::from(format!("{file}.session"))
+        }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's contents; empty when absent or unreadable as a session.
+    pub fn load(&self) -> io::Result<SessionFile> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(SessionFile::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the file (private to its owner, replaced atomically), or
+    /// removes it when there is nothing to keep.
+    pub fn save(&self, file: &SessionFile) -> io::Result<()> {
+        if file.session.is_none() && file.pending.is_none() {
+            return self.remove();
+        }
+        let bytes = serde_json::to_vec_pretty(file).map_err(io::Error::other)?;
+        let mut suffix = [0u8; 8];
+        rand::rng().fill_bytes(&mut suffix);
+        let tmp = PathBuf::from(format!(
+            "{}.tmp-{}",
+            self.path.display(),
+            data_encoding::HEXLOWER.encode(&suffix)
+        ));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let written = opts.open(&tmp).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        });
+        match written.and_then(|()| std::fs::rename(&tmp, &self.path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes the file (no error when absent).
+    pub fn remove(&self) -> io::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn tag(&self, user: i64, expires_at: i64, nonce: &[u8]) -> Result<HmacSha256, String> {
+        mac(
+            &self.key,
+            &[
+                b"session v1",
+                &user.to_be_bytes(),
+                &expires_at.to_be_bytes(),
+                nonce,
+            ],
+        )
+    }
+
+    /// A new session for `user`, valid for [`SESSION_TTL`] from `now`.
+    pub fn issue(&self, user: UserId, now: Timestamp) -> Result<Session, String> {
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let expires_at = now.plus(SESSION_TTL).as_millis();
+        let tag = self
+            .tag(user.0, expires_at, &nonce)?
+            .finalize()
+            .into_bytes();
+        Ok(Session {
+            user: user.0,
+            expires_at,
+            nonce: data_encoding::HEXLOWER.encode(&nonce),
+            mac: data_encoding::HEXLOWER.encode(&tag),
+        })
+    }
+
+    /// The user of a session that is intact and not expired.
+    pub fn check(&self, s: &Session, now: Timestamp) -> Option<UserId> {
+        if s.expires_at <= now.as_millis() {
+            return None;
+        }
+        let nonce = data_encoding::HEXLOWER.decode(s.nonce.as_bytes()).ok()?;
+        let tag = data_encoding::HEXLOWER.decode(s.mac.as_bytes()).ok()?;
+        self.tag(s.user, s.expires_at, &nonce)
+            .ok()?
+            .verify_slice(&tag)
+            .ok()?;
+        Some(UserId(s.user))
+    }
+}

@@ -1,0 +1,947 @@
+//! In-process tests of the commands: one authenticator (in memory, on a
+//! manual clock) shared by successive "invocations", each with its own
+//! input, as a persistent store would be shared by successive processes.
+
+use std::collections::VecDeque;
+use std::io::{self, Cursor, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::Value;
+use twofa_verify::factor::{ConsoleSms, LocalCodes};
+use twofa_verify::{Authenticator, ManualClock, MemoryStore, Timestamp};
+
+use crate::Cli;
+use crate::commands::{self, Ctx};
+use crate::common::{Backend, ConsoleMail, Mailer};
+use crate::input::{Input, Prompter};
+use crate::output::{CliError, Exit, Outcome};
+use crate::session::Sessions;
+
+const PW: &str = "correct horse battery";
+const PHONE: &str = "+14155552671";
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+type LineFn = Box<dyn FnMut(&str) -> Option<String>>;
+
+/// A person at a terminal, played by the test.
+struct Scripted {
+    secrets: VecDeque<String>,
+    lines: LineFn,
+}
+
+impl Prompter for Scripted {
+    fn interactive(&self) -> bool {
+        true
+    }
+    fn secret(&mut self, _prompt: &str) -> io::Result<Option<String>> {
+        Ok(self.secrets.pop_front())
+    }
+    fn line(&mut self, prompt: &str) -> io::Result<Option<String>> {
+        Ok((self.lines)(prompt))
+    }
+}
+
+/// No terminal (a script).
+struct NoTerminal;
+
+impl Prompter for NoTerminal {
+    fn interactive(&self) -> bool {
+        false
+    }
+    fn secret(&mut self, _: &str) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+    fn line(&mut self, _: &str) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+struct H {
+    ctx: Ctx,
+    sms: ConsoleSms,
+    mail: ConsoleMail,
+    clock: ManualClock,
+    notes: Buf,
+    dir: tempfile::TempDir,
+}
+
+fn harness() -> H {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let sms = ConsoleSms::quiet();
+    let key: Vec<u8> = (1..=32).collect();
+    let auth = Authenticator::builder()
+        .store(MemoryStore::new())
+        .secret_key(key.clone())
+        .clock(clock.clone())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let mail = ConsoleMail::default();
+    let backend = Backend {
+        auth,
+        console_sms: Some(sms.clone()),
+        mailer: Mailer::Console(mail.clone()),
+        summary: "store: in memory (test)".into(),
+    };
+    let sessions = Sessions::new(dir.path().join("app.db.session"), &key).unwrap();
+    let notes = Buf::default();
+    let ctx = Ctx::new(
+        "app.db".into(),
+        backend,
+        sessions,
+        Arc::new(clock.clone()),
+        Input::new(None, Box::new(NoTerminal)),
+        Box::new(notes.clone()),
+        Box::new(io::sink()),
+    );
+    H {
+        ctx,
+        sms,
+        mail,
+        clock,
+        notes,
+        dir,
+    }
+}
+
+fn parse(args: &[&str]) -> Cli {
+    Cli::try_parse_from(std::iter::once("cli").chain(args.iter().copied())).unwrap()
+}
+
+impl H {
+    /// One scripted invocation: passwords from "stdin", no terminal.
+    async fn run(&mut self, args: &[&str], stdin: &str) -> Result<Outcome, CliError> {
+        let cli = parse(args);
+        self.ctx.input = Input::new(
+            Some((Box::new(Cursor::new(stdin.to_owned())), "stdin".into())),
+            Box::new(NoTerminal),
+        );
+        commands::run(&cli.command, &mut self.ctx).await
+    }
+
+    /// One interactive invocation.
+    async fn run_tty(
+        &mut self,
+        args: &[&str],
+        secrets: &[&str],
+        lines: LineFn,
+    ) -> Result<Outcome, CliError> {
+        let cli = parse(args);
+        self.ctx.input = Input::new(
+            None,
+            Box::new(Scripted {
+                secrets: secrets.iter().map(|s| s.to_string()).collect(),
+                lines,
+            }),
+        );
+        commands::run(&cli.command, &mut self.ctx).await
+    }
+
+    async fn ok(&mut self, args: &[&str], stdin: &str) -> Outcome {
+        match self.run(args, stdin).await {
+            Ok(o) => {
+                assert_eq!(o.exit(), Exit::Ok, "{args:?}: {o:?}");
+                o
+            }
+            Err(e) => panic!("{args:?} failed: {e:?}"),
+        }
+    }
+
+    async fn pending(&mut self, args: &[&str], stdin: &str) -> Outcome {
+        let o = self.run(args, stdin).await.unwrap();
+        assert_eq!(o.exit(), Exit::Pending, "{args:?}: {o:?}");
+        assert!(o.to_json()["next"].is_string());
+        o
+    }
+
+    async fn err(&mut self, args: &[&str], stdin: &str, exit: Exit, kind: &str) -> CliError {
+        match self.run(args, stdin).await {
+            Ok(o) => panic!("{args:?} succeeded: {o:?}"),
+            Err(e) => {
+                assert_eq!((e.exit, e.kind), (exit, kind), "{args:?}: {e:?}");
+                e
+            }
+        }
+    }
+
+    fn sms_code(&self, phone: &str) -> String {
+        self.sms.last_code_for(phone).expect("an SMS code")
+    }
+
+    fn totp(&self, uri: &str) -> String {
+        let t = totp_rs::TOTP::from_url(uri).unwrap();
+        let secs = u64::try_from(twofa_verify::Clock::now(&self.clock).as_secs()).unwrap();
+        t.generate(secs)
+    }
+
+    async fn register_and_login(&mut self, name: &str) {
+        let email = format!("{name}@example.com");
+        self.ok(
+            &["register", "--username", name, "--email", &email],
+            &format!("{PW}\n"),
+        )
+        .await;
+        let o = self
+            .ok(&["login", "--user", name], &format!("{PW}\n"))
+            .await;
+        assert_eq!(o.status, "logged_in");
+    }
+}
+
+fn a_wrong_code(right: &str) -> &'static str {
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+#[tokio::test]
+async fn tutorial_flow_as_a_script() {
+    let mut h = harness();
+    let o = h
+        .ok(
+            &[
+                "register",
+                "--username",
+                "alice",
+                "--email",
+                "alice@example.com",
+            ],
+            &format!("{PW}\n"),
+        )
+        .await;
+    assert_eq!(o.status, "registered");
+    assert_eq!(o.get("user")["username"], "alice");
+
+    let o = h
+        .ok(&["login", "--user", "alice"], &format!("{PW}\n"))
+        .await;
+    assert_eq!(o.status, "logged_in");
+    assert!(o.get("session_expires_at").is_i64());
+    let o = h.ok(&["whoami"], "").await;
+    assert_eq!(o.get("user")["two_factor"], false);
+
+    // SMS, in two invocations: send, then confirm.
+    let o = h
+        .pending(&["2fa", "enable-sms", "--phone", "+1 415 555 2671"], "")
+        .await;
+    assert_eq!(o.status, "code_sent");
+    assert_eq!(o.get("to"), "+1415*****71");
+    let code = h.sms_code(PHONE);
+    let o = h.ok(&["2fa", "enable-sms", "--code", &code], "").await;
+    assert_eq!(o.status, "sms_enabled");
+    assert_eq!(o.get("recovery_codes").as_array().unwrap().len(), 10);
+    assert_eq!(o.get("user")["sms_enabled"], true);
+
+    // Login with the SMS code, in two invocations.
+    h.ok(&["logout"], "").await;
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+    let o = h
+        .pending(&["login", "--user", "alice"], &format!("{PW}\n"))
+        .await;
+    assert_eq!(o.status, "code_required");
+    assert_eq!(o.get("sms")["state"], "sent");
+    assert_eq!(
+        o.get("methods"),
+        &serde_json::json!(["sms", "recovery_code"])
+    );
+    let code = h.sms_code(PHONE);
+    let e = h
+        .err(
+            &["login", "--code", a_wrong_code(&code)],
+            "",
+            Exit::Auth,
+            "invalid_code",
+        )
+        .await;
+    assert_eq!(e.attempts_left, Some(4));
+    let o = h.ok(&["login", "--code", &code], "").await;
+    assert_eq!(o.status, "logged_in");
+    // The pending login is used up.
+    h.err(
+        &["login", "--code", &code],
+        "",
+        Exit::Auth,
+        "no_pending_login",
+    )
+    .await;
+
+    // Authenticator app.
+    let o = h.pending(&["2fa", "enable-totp"], "").await;
+    assert_eq!(o.status, "code_required");
+    let uri = o.get("otpauth_uri").as_str().unwrap().to_owned();
+    assert!(uri.starts_with("otpauth://totp/"));
+    assert!(o.text.contains('█') || o.text.contains('▀') || o.text.contains('▄'));
+    let o = h
+        .ok(&["2fa", "enable-totp", "--code", &h.totp(&uri)], "")
+        .await;
+    assert_eq!(o.status, "totp_enabled");
+    assert_eq!(
+        o.get("recovery_codes"),
+        &Value::Null,
+        "not the first factor"
+    );
+
+    // Login with the app's code, in one invocation (no SMS is sent).
+    h.clock.advance(Duration::from_secs(30));
+    h.ok(&["logout"], "").await;
+    let sent = h.sms.messages().len();
+    let code = h.totp(&uri);
+    let o = h
+        .ok(
+            &["login", "--user", "alice", "--code", &code],
+            &format!("{PW}\n"),
+        )
+        .await;
+    assert_eq!(o.status, "logged_in");
+    assert_eq!(h.sms.messages().len(), sent);
+
+    // Disable: step-up with the password and a current code.
+    h.clock.advance(Duration::from_secs(30));
+    h.err(&["2fa", "disable"], "", Exit::BadInput, "factor_required")
+        .await;
+    let e = h
+        .err(
+            &[
+                "2fa",
+                "disable",
+                "--factor",
+                "totp",
+                "--code",
+                &h.totp(&uri),
+            ],
+            "wrong password\n",
+            Exit::Auth,
+            "invalid_credentials",
+        )
+        .await;
+    assert!(e.message.contains("invalid"));
+    let o = h
+        .ok(
+            &[
+                "2fa",
+                "disable",
+                "--factor",
+                "totp",
+                "--code",
+                &h.totp(&uri),
+            ],
+            &format!("{PW}\n"),
+        )
+        .await;
+    assert_eq!(o.get("factors"), &serde_json::json!(["sms"]));
+    // SMS step-up in two invocations.
+    let o = h.pending(&["2fa", "disable"], "").await;
+    assert_eq!(o.status, "code_sent");
+    let code = h.sms_code(PHONE);
+    let o = h
+        .ok(&["2fa", "disable", "--code", &code], &format!("{PW}\n"))
+        .await;
+    assert_eq!(o.status, "disabled");
+    assert_eq!(o.get("user")["two_factor"], false);
+    let o = h.ok(&["whoami"], "").await;
+    assert_eq!(o.get("recovery_codes_left"), 0);
+}
+
+#[tokio::test]
+async fn interactive_prompts() {
+    let mut h = harness();
+    h.register_and_login("bob").await;
+
+    // enable-sms asks for the code in the same invocation.
+    let sms = h.sms.clone();
+    let o = h
+        .run_tty(
+            &["2fa", "enable-sms", "--phone", PHONE],
+            &[],
+            Box::new(move |_| sms.last_code_for(PHONE)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.status, o.exit()), ("sms_enabled", Exit::Ok));
+
+    // Login: password and code prompted; a wrong code is asked again.
+    h.ok(&["logout"], "").await;
+    let sms = h.sms.clone();
+    let mut tries = 0;
+    let o = h
+        .run_tty(
+            &["login"],
+            &[PW],
+            Box::new(move |prompt| {
+                if prompt.starts_with("Username") {
+                    return Some("BOB".into());
+                }
+                tries += 1;
+                let right = sms.last_code_for(PHONE)?;
+                Some(if tries == 1 {
+                    a_wrong_code(&right).into()
+                } else {
+                    right
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.status, "logged_in");
+    assert_eq!(o.get("user")["username"], "bob");
+
+    // enable-totp shows the QR and key, then asks for a code.
+    let notes = h.notes.clone();
+    let clock = h.clock.clone();
+    let o = h
+        .run_tty(
+            &["2fa", "enable-totp"],
+            &[],
+            Box::new(move |_| {
+                let text = notes.text();
+                let key_line = text.lines().find(|l| l.starts_with("    "))?;
+                let secret = key_line.replace(' ', "");
+                let t = totp_rs::TOTP::new(
+                    totp_rs::Algorithm::SHA1,
+                    6,
+                    1,
+                    30,
+                    totp_rs::Secret::Encoded(secret).to_bytes().ok()?,
+                    None,
+                    "bob".into(),
+                )
+                .ok()?;
+                let secs = u64::try_from(twofa_verify::Clock::now(&clock).as_secs()).ok()?;
+                Some(t.generate(secs))
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.status, o.exit()), ("totp_enabled", Exit::Ok));
+    assert!(h.notes.text().contains("Scan the QR code"));
+
+    // Step-up prompts: password, then the code sent by SMS (--sms).
+    let sms = h.sms.clone();
+    let o = h
+        .run_tty(
+            &["recovery-codes", "regenerate", "--sms"],
+            &[PW],
+            Box::new(move |_| sms.last_code_for(PHONE)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.get("recovery_codes").as_array().unwrap().len(), 10);
+
+    // Register prompts twice and refuses a mismatch.
+    let e = h
+        .run_tty(
+            &[
+                "register",
+                "--username",
+                "carol",
+                "--email",
+                "c@example.com",
+            ],
+            &[PW, "something else"],
+            Box::new(|_| None),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.exit, e.kind), (Exit::BadInput, "password_mismatch"));
+}
+
+#[tokio::test]
+async fn bad_input_for_every_argument() {
+    let mut h = harness();
+    let pw = format!("{PW}\n");
+    let reg = |u: &'static str, e: &'static str| ["register", "--username", u, "--email", e];
+    h.err(
+        &reg("dave", "not-an-email"),
+        &pw,
+        Exit::BadInput,
+        "invalid_email",
+    )
+    .await;
+    h.err(
+        &reg("da ve", "d@example.com"),
+        &pw,
+        Exit::BadInput,
+        "invalid_username",
+    )
+    .await;
+    h.err(
+        &reg("da@ve", "d@example.com"),
+        &pw,
+        Exit::BadInput,
+        "invalid_username",
+    )
+    .await;
+    h.err(
+        &reg("dave", "d@example.com"),
+        "password\n",
+        Exit::BadInput,
+        "weak_password",
+    )
+    .await;
+    h.err(
+        &reg("dave", "d@example.com"),
+        "short\n",
+        Exit::BadInput,
+        "weak_password",
+    )
+    .await;
+    h.err(
+        &reg("dave", "d@example.com"),
+        "",
+        Exit::BadInput,
+        "missing_password",
+    )
+    .await;
+    h.err(
+        &reg("dave", "d@example.com"),
+        "\n",
+        Exit::BadInput,
+        "missing_password",
+    )
+    .await;
+    h.ok(&reg("dave", "d@example.com"), &pw).await;
+    h.err(
+        &reg("DAVE", "x@example.com"),
+        &pw,
+        Exit::BadInput,
+        "username_taken",
+    )
+    .await;
+    h.err(
+        &reg("eve", "D@example.com"),
+        &pw,
+        Exit::BadInput,
+        "email_taken",
+    )
+    .await;
+
+    // Login.
+    h.err(
+        &["login", "--user", "nobody"],
+        &pw,
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    h.err(
+        &["login", "--user", "dave"],
+        "nope nope nope\n",
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    h.err(&["login"], &pw, Exit::BadInput, "missing_user").await;
+    for bad in ["abc", "12345", "1234567", "12a456"] {
+        h.err(
+            &["login", "--code", bad],
+            "",
+            Exit::BadInput,
+            "malformed_code",
+        )
+        .await;
+    }
+    h.err(
+        &["login", "--code", "123456"],
+        "",
+        Exit::Auth,
+        "no_pending_login",
+    )
+    .await;
+
+    // Commands that need a session.
+    for args in [
+        &["whoami"][..],
+        &["edit-profile", "--username", "x"],
+        &["2fa", "enable-totp"],
+        &["2fa", "enable-sms", "--phone", PHONE],
+        &["2fa", "disable"],
+        &["recovery-codes", "regenerate"],
+        &["password", "change"],
+    ] {
+        h.err(args, &pw, Exit::Auth, "not_logged_in").await;
+    }
+
+    h.ok(&["login", "--user", "d@example.com"], &pw).await;
+    for bad in ["12", "not a phone", "+1 555 0100", "+44 20 7946 0958"] {
+        h.err(
+            &["2fa", "enable-sms", "--phone", bad],
+            "",
+            Exit::BadInput,
+            "invalid_phone",
+        )
+        .await;
+    }
+    h.err(
+        &["2fa", "enable-sms", "--code", "12"],
+        "",
+        Exit::BadInput,
+        "malformed_code",
+    )
+    .await;
+    h.err(
+        &["2fa", "enable-sms", "--code", "123456"],
+        "",
+        Exit::Auth,
+        "no_enrollment",
+    )
+    .await;
+    h.err(
+        &["2fa", "enable-totp", "--code", "x"],
+        "",
+        Exit::BadInput,
+        "malformed_code",
+    )
+    .await;
+    h.err(
+        &["2fa", "enable-totp", "--code", "123456"],
+        "",
+        Exit::Auth,
+        "no_enrollment",
+    )
+    .await;
+    h.err(&["2fa", "disable"], "", Exit::BadInput, "not_enabled")
+        .await;
+    h.err(
+        &["2fa", "disable", "--factor", "sms"],
+        "",
+        Exit::BadInput,
+        "not_enabled",
+    )
+    .await;
+    h.err(
+        &["recovery-codes", "regenerate"],
+        &pw,
+        Exit::BadInput,
+        "not_enabled",
+    )
+    .await;
+    h.err(
+        &["edit-profile", "--email", "nope"],
+        "",
+        Exit::BadInput,
+        "invalid_email",
+    )
+    .await;
+    h.err(
+        &["edit-profile", "--username", ""],
+        "",
+        Exit::BadInput,
+        "invalid_username",
+    )
+    .await;
+    h.err(
+        &["password", "change"],
+        &pw,
+        Exit::BadInput,
+        "missing_password",
+    )
+    .await;
+    h.err(
+        &["password", "change"],
+        &format!("{PW}\npassword\n"),
+        Exit::BadInput,
+        "weak_password",
+    )
+    .await;
+    h.err(
+        &["password", "reset", "complete", "--token", "garbage"],
+        &pw,
+        Exit::Auth,
+        "invalid_reset_token",
+    )
+    .await;
+    h.err(
+        &["password", "reset", "request", "--email", "bad"],
+        "",
+        Exit::BadInput,
+        "invalid_email",
+    )
+    .await;
+
+    // Argument errors are clap's (exit 2).
+    for args in [
+        &["edit-profile"][..],
+        &["2fa", "enable-sms", "--phone", PHONE, "--code", "123456"],
+        &["login", "--code", "123456", "--recovery-code", "abc"],
+        &["2fa", "disable", "--factor", "email"],
+        &["register", "--username", "x"],
+        &["login", "--password-stdin", "--password-fd", "3"],
+        &["frobnicate"],
+    ] {
+        let e =
+            Cli::try_parse_from(std::iter::once("cli").chain(args.iter().copied())).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_signed_and_expire() {
+    let mut h = harness();
+    h.register_and_login("frank").await;
+    h.register_and_login("grace").await;
+    let path = h.dir.path().join("app.db.session");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let o = h.ok(&["whoami"], "").await;
+    assert_eq!(o.get("user")["username"], "grace");
+
+    // Another user id in the file: refused.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["session"]["user"] = 1.into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+    // A later expiry: refused.
+    std::fs::write(&path, &text).unwrap();
+    h.ok(&["whoami"], "").await;
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["session"]["expires_at"] = (v["session"]["expires_at"].as_i64().unwrap() + 3_600_000).into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+    // Garbage: not logged in.
+    std::fs::write(&path, "garbage").unwrap();
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+
+    // Expiry after 30 minutes.
+    std::fs::write(&path, &text).unwrap();
+    h.clock.advance(Duration::from_secs(29 * 60));
+    h.ok(&["whoami"], "").await;
+    h.clock.advance(Duration::from_secs(60));
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+
+    // Logout removes the file.
+    h.ok(&["login", "--user", "grace"], &format!("{PW}\n"))
+        .await;
+    let o = h.ok(&["logout"], "").await;
+    assert_eq!(o.text, "Logged out.");
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn passwords_change_and_reset() {
+    let mut h = harness();
+    h.register_and_login("heidi").await;
+    let new = "a brand new passphrase";
+    h.err(
+        &["password", "change"],
+        &format!("wrong one!\n{new}\n"),
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    h.ok(&["password", "change"], &format!("{PW}\n{new}\n"))
+        .await;
+    h.err(
+        &["login", "--user", "heidi"],
+        &format!("{PW}\n"),
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    h.ok(&["login", "--user", "heidi"], &format!("{new}\n"))
+        .await;
+
+    // Reset: the same answer for unknown addresses, a token for known ones.
+    let o = h
+        .ok(
+            &[
+                "password",
+                "reset",
+                "request",
+                "--email",
+                "nobody@example.com",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(o.status, "reset_requested");
+    assert!(h.mail.messages().is_empty());
+    let o2 = h
+        .ok(
+            &[
+                "password",
+                "reset",
+                "request",
+                "--email",
+                "HEIDI@example.com",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(o.to_json(), o2.to_json());
+    let mail = h.mail.messages().pop().unwrap();
+    assert_eq!(mail.to, "heidi@example.com");
+    let token = mail
+        .body
+        .split_whitespace()
+        .skip_while(|w| *w != "--token")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let third = "third time lucky!";
+    h.err(
+        &["password", "reset", "complete", "--token", &token],
+        "password\n",
+        Exit::BadInput,
+        "weak_password",
+    )
+    .await;
+    let o = h
+        .ok(
+            &["password", "reset", "complete", "--token", &token],
+            &format!("{third}\n"),
+        )
+        .await;
+    assert_eq!(o.status, "password_reset");
+    h.err(
+        &["password", "reset", "complete", "--token", &token],
+        &format!("{third}\n"),
+        Exit::Auth,
+        "invalid_reset_token",
+    )
+    .await;
+    h.ok(&["login", "--user", "heidi"], &format!("{third}\n"))
+        .await;
+}
+
+#[tokio::test]
+async fn recovery_codes_log_in_and_regenerate() {
+    let mut h = harness();
+    h.register_and_login("ivan").await;
+    h.pending(&["2fa", "enable-sms", "--phone", "+254712345689"], "")
+        .await;
+    let code = h.sms_code("+254712345689");
+    let o = h.ok(&["2fa", "enable-sms", "--code", &code], "").await;
+    let codes: Vec<String> = o
+        .get("recovery_codes")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert!(o.text.contains(&codes[0]));
+
+    h.ok(&["logout"], "").await;
+    let o = h
+        .ok(
+            &["login", "--user", "ivan", "--recovery-code", &codes[0]],
+            &format!("{PW}\n"),
+        )
+        .await;
+    assert_eq!(o.status, "logged_in");
+    let o = h.ok(&["whoami"], "").await;
+    assert_eq!(o.get("recovery_codes_left"), 9);
+
+    // Regenerate with a recovery code as the step-up code.
+    let o = h
+        .ok(
+            &["recovery-codes", "regenerate", "--code", &codes[1]],
+            &format!("{PW}\n"),
+        )
+        .await;
+    assert_eq!(o.get("recovery_codes").as_array().unwrap().len(), 10);
+    h.ok(&["logout"], "").await;
+    h.pending(&["login", "--user", "ivan"], &format!("{PW}\n"))
+        .await;
+    h.err(
+        &["login", "--recovery-code", &codes[2]],
+        "",
+        Exit::Auth,
+        "invalid_code",
+    )
+    .await;
+    // --sms re-sends after the resend interval; the pending login goes on.
+    h.clock.advance(Duration::from_secs(31));
+    let before = h.sms.messages().len();
+    h.pending(&["login", "--sms"], "").await;
+    assert_eq!(h.sms.messages().len(), before + 1);
+    let code = h.sms_code("+254712345689");
+    h.ok(&["login", "--code", &code], "").await;
+}
+
+#[tokio::test]
+async fn failures_lock_with_exit_4() {
+    let mut h = harness();
+    h.register_and_login("judy").await;
+    let mut last = None;
+    for _ in 0..8 {
+        match h
+            .run(&["login", "--user", "judy"], "wrong password\n")
+            .await
+        {
+            Err(e) if e.exit == Exit::Limited => {
+                last = Some(e);
+                break;
+            }
+            Err(e) => assert_eq!(e.exit, Exit::Auth),
+            Ok(o) => panic!("{o:?}"),
+        }
+    }
+    let e = last.expect("locked or delayed");
+    assert_eq!(e.kind, "locked");
+    let j = e.to_json();
+    assert_eq!(j["exit_code"], 4);
+    assert!(j["error"]["retry_after_secs"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn json_shapes() {
+    let o = Outcome::pending("code_sent", "text").with("to", "+1***");
+    let j = o.to_json();
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["pending"], true);
+    assert_eq!(j["exit_code"], 6);
+    assert_eq!(j["status"], "code_sent");
+    let e: CliError = twofa_verify::Error::InvalidCode { attempts_left: 2 }.into();
+    let j = e.to_json();
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["exit_code"], 3);
+    assert_eq!(j["error"]["kind"], "invalid_code");
+    assert_eq!(j["error"]["attempts_left"], 2);
+    let e: CliError = twofa_verify::Error::store("disk on fire").into();
+    assert_eq!(e.exit, Exit::Service);
+}
+
+#[test]
+fn default_session_paths() {
+    let p = |db: &str| Sessions::default_path(db).display().to_string();
+    assert_eq!(p("app.db"), "app.db.session");
+    assert_eq!(p("sqlite://data/app.db"), "data/app.db.session");
+    assert_eq!(p("sqlite:app.db?mode=rwc"), "app.db.session");
+    assert_eq!(p(":memory:"), ".twofa-cli-session");
+    assert_eq!(p("postgres://u@h/db"), ".twofa-cli-session");
+}
+
+#[test]
+fn qr_renders_for_terminals() {
+    let q = commands::qr_text("otpauth://totp/x:alice?secret=GEZDGNBVGY3TQOJQ&issuer=x").unwrap();
+    assert!(q.lines().count() > 10);
+    assert!(q.contains('█'));
+}

@@ -1,0 +1,352 @@
+//! The tutorial's flows through the `cli` example, one process per step,
+//! as a person or a script would run them. These need a store that keeps
+//! state between processes (the SQLite store behind `--db FILE`); while the
+//! examples' set-up still keeps everything in memory, each test says so on
+//! stderr and returns early (`cli info` reports `"persistent": false`);
+//! with `CLI_FLOWS_REQUIRED=1` it fails instead.
+#![cfg(feature = "totp")]
+
+mod cli_support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cli_support::Dir;
+use serde_json::Value;
+
+const PW: &str = "correct horse battery\n";
+const PHONE: &str = "+14155552671";
+
+/// A temp database, or `None` (with a note) when state cannot persist.
+fn persistent_dir(test: &str) -> Option<Dir> {
+    let d = Dir::new();
+    let info = d.expect(&["info"], "", 0).json();
+    if info["persistent"] == true {
+        Some(d)
+    } else {
+        assert!(
+            std::env::var_os("CLI_FLOWS_REQUIRED").is_none(),
+            "CLI_FLOWS_REQUIRED is set but the store is not persistent: {}",
+            info["setup"]
+        );
+        eprintln!(
+            "SKIPPED {test}: the examples' store is in memory ({}); this test needs the SQL store",
+            info["setup"]
+        );
+        None
+    }
+}
+
+fn totp_now(uri: &str) -> String {
+    let t = totp_rs::TOTP::from_url(uri).expect("otpauth URI");
+    t.generate_current().expect("clock")
+}
+
+/// Waits for the next 30-second TOTP step (each step is accepted once).
+fn next_totp_step() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let left = 30_000 - (now % 30_000) as u64;
+    std::thread::sleep(Duration::from_millis(left + 200));
+}
+
+fn register_and_login(d: &Dir, name: &str) {
+    let email = format!("{name}@example.com");
+    d.expect(
+        &[
+            "register",
+            "--username",
+            name,
+            "--email",
+            &email,
+            "--password-stdin",
+        ],
+        PW,
+        0,
+    );
+    let j = d
+        .expect(&["login", "--user", name, "--password-stdin"], PW, 0)
+        .json();
+    assert_eq!(j["status"], "logged_in");
+}
+
+#[test]
+fn register_sms_login_totp_login_disable() {
+    let Some(d) = persistent_dir("register_sms_login_totp_login_disable") else {
+        return;
+    };
+    register_and_login(&d, "alice");
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["user"]["username"], "alice");
+    assert_eq!(j["user"]["two_factor"], false);
+
+    // Enable SMS: one invocation sends (exit 6), the next confirms.
+    let r = d.expect(&["2fa", "enable-sms", "--phone", "+1 415 555 2671"], "", 6);
+    assert_eq!(r.json()["status"], "code_sent");
+    let code = r.sms_code(PHONE);
+    let j = d
+        .expect(&["2fa", "enable-sms", "--code", &code], "", 0)
+        .json();
+    assert_eq!(j["status"], "sms_enabled");
+    let recovery: Vec<String> = j["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    // Login with the SMS code.
+    d.expect(&["logout"], "", 0);
+    d.fails(&["whoami"], "", 3, "not_logged_in");
+    let r = d.expect(&["login", "--user", "alice", "--password-stdin"], PW, 6);
+    let j = r.json();
+    assert_eq!(j["status"], "code_required");
+    assert_eq!(j["sms"]["state"], "sent");
+    let code = r.sms_code(PHONE);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let j = d.fails(&["login", "--code", wrong], "", 3, "invalid_code");
+    assert_eq!(j["error"]["attempts_left"], 4);
+    let j = d.expect(&["login", "--code", &code], "", 0).json();
+    assert_eq!(j["status"], "logged_in");
+
+    // Enable the authenticator app.
+    let r = d.expect(&["2fa", "enable-totp"], "", 6);
+    let j = r.json();
+    let uri = j["otpauth_uri"].as_str().expect("uri").to_owned();
+    assert!(j["secret"].is_string());
+    // In text mode the QR code and the key are printed.
+    let text = d.run(&["2fa", "enable-totp"], "");
+    assert_eq!(text.code, 6);
+    assert!(text.stdout.contains('█') && text.stdout.contains("enter this key"));
+    let uri2 = d.expect(&["2fa", "enable-totp"], "", 6).json()["otpauth_uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    assert_ne!(uri, uri2, "a new start replaces the pending secret");
+    let j = d
+        .expect(&["2fa", "enable-totp", "--code", &totp_now(&uri2)], "", 0)
+        .json();
+    assert_eq!(j["status"], "totp_enabled");
+    assert_eq!(j["user"]["totp_enabled"], true);
+
+    // Login with the app's code, in one invocation.
+    next_totp_step();
+    d.expect(&["logout"], "", 0);
+    let r = d.expect(
+        &[
+            "login",
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--code",
+            &totp_now(&uri2),
+        ],
+        PW,
+        0,
+    );
+    assert!(!r.stderr.contains("[sms to"), "no SMS when the app is on");
+
+    // Disable: the app with a recovery code as the current code, then SMS
+    // with a step-up code sent by SMS.
+    d.fails(&["2fa", "disable"], "", 2, "factor_required");
+    d.fails(
+        &[
+            "2fa",
+            "disable",
+            "--factor",
+            "totp",
+            "--code",
+            &recovery[0],
+            "--password-stdin",
+        ],
+        "not my password\n",
+        3,
+        "invalid_credentials",
+    );
+    let j = d
+        .expect(
+            &[
+                "2fa",
+                "disable",
+                "--factor",
+                "totp",
+                "--code",
+                &recovery[0],
+                "--password-stdin",
+            ],
+            PW,
+            0,
+        )
+        .json();
+    assert_eq!(j["factors"], serde_json::json!(["sms"]));
+    let r = d.expect(&["2fa", "disable"], "", 6);
+    assert_eq!(r.json()["status"], "code_sent");
+    let code = r.sms_code(PHONE);
+    let j = d
+        .expect(
+            &["2fa", "disable", "--code", &code, "--password-stdin"],
+            PW,
+            0,
+        )
+        .json();
+    assert_eq!(j["user"]["two_factor"], false);
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["recovery_codes_left"], 0);
+    // Login is one step again.
+    d.expect(&["logout"], "", 0);
+    d.expect(&["login", "--user", "alice", "--password-stdin"], PW, 0);
+}
+
+#[test]
+fn bad_input_with_a_session() {
+    let Some(d) = persistent_dir("bad_input_with_a_session") else {
+        return;
+    };
+    register_and_login(&d, "bob");
+    for phone in ["12", "not a phone", "+1 555 0100"] {
+        d.fails(
+            &["2fa", "enable-sms", "--phone", phone],
+            "",
+            2,
+            "invalid_phone",
+        );
+    }
+    d.fails(
+        &["2fa", "enable-sms", "--code", "12345"],
+        "",
+        2,
+        "malformed_code",
+    );
+    d.fails(
+        &["2fa", "enable-sms", "--code", "123456"],
+        "",
+        3,
+        "no_enrollment",
+    );
+    d.fails(
+        &["2fa", "enable-totp", "--code", "abcdef"],
+        "",
+        2,
+        "malformed_code",
+    );
+    d.fails(&["2fa", "disable"], "", 2, "not_enabled");
+    d.fails(
+        &["edit-profile", "--email", "not-an-email"],
+        "",
+        2,
+        "invalid_email",
+    );
+    register_and_login(&d, "carol");
+    d.fails(
+        &["edit-profile", "--username", "BOB"],
+        "",
+        2,
+        "username_taken",
+    );
+    let j = d
+        .expect(&["edit-profile", "--username", "caroline"], "", 0)
+        .json();
+    assert_eq!(j["user"]["username"], "caroline");
+    d.fails(
+        &["password", "change", "--password-stdin"],
+        "correct horse battery\npassword\n",
+        2,
+        "weak_password",
+    );
+}
+
+#[test]
+fn password_change_and_reset() {
+    let Some(d) = persistent_dir("password_change_and_reset") else {
+        return;
+    };
+    register_and_login(&d, "dave");
+    d.expect(
+        &["password", "change", "--password-stdin"],
+        "correct horse battery\na brand new passphrase\n",
+        0,
+    );
+    d.fails(
+        &["login", "--user", "dave", "--password-stdin"],
+        PW,
+        3,
+        "invalid_credentials",
+    );
+    let r = d.expect(
+        &[
+            "password",
+            "reset",
+            "request",
+            "--email",
+            "dave@example.com",
+        ],
+        "",
+        0,
+    );
+    assert!(r.stderr.contains("[email to dave@example.com]"), "{r:?}");
+    let token = r
+        .stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "--token")
+        .nth(1)
+        .expect("a token in the email")
+        .to_owned();
+    let j = d
+        .expect(
+            &[
+                "password",
+                "reset",
+                "complete",
+                "--token",
+                &token,
+                "--password-stdin",
+            ],
+            "third time lucky!\n",
+            0,
+        )
+        .json();
+    assert_eq!(j["status"], "password_reset");
+    d.fails(
+        &[
+            "password",
+            "reset",
+            "complete",
+            "--token",
+            &token,
+            "--password-stdin",
+        ],
+        "fourth time lucky!\n",
+        3,
+        "invalid_reset_token",
+    );
+    d.expect(
+        &["login", "--user", "dave", "--password-stdin"],
+        "third time lucky!\n",
+        0,
+    );
+}
+
+#[test]
+fn repeated_failures_exit_4() {
+    let Some(d) = persistent_dir("repeated_failures_exit_4") else {
+        return;
+    };
+    register_and_login(&d, "erin");
+    let mut last = Value::Null;
+    for _ in 0..8 {
+        let r = d.run(
+            &["--json", "login", "--user", "erin", "--password-stdin"],
+            "wrong password\n",
+        );
+        last = r.json();
+        if r.code == 4 {
+            break;
+        }
+        assert_eq!(r.code, 3, "{r:?}");
+    }
+    assert_eq!(last["exit_code"], 4, "{last}");
+    assert_eq!(last["error"]["kind"], "locked");
+    assert!(last["error"]["retry_after_secs"].as_u64().unwrap_or(0) >= 1);
+}
