@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
-use twofa_verify::{Authenticator, Clock, Login, ManualClock, MemoryStore, Result, Timestamp, UserId, factor::totp_code};
+use twofa_verify::{
+    Authenticator, Clock, Login, ManualClock, MemoryStore, Result, Timestamp, UserId,
+    factor::totp_code,
+};
 
 /// Counts every store operation.
 #[derive(Debug, Clone)]
@@ -119,35 +122,59 @@ struct Row {
     verify_ops: f64,
 }
 
-async fn run<S: UserStore + StateStore + Clone + 'static>(name: &'static str, store: S, rounds: u32) -> Row {
+async fn run<S: UserStore + StateStore + Clone + 'static>(
+    name: &'static str,
+    store: S,
+    rounds: u32,
+) -> Row {
     let ops = Arc::new(AtomicU64::new(0));
     let clock = ManualClock::starting_now();
     let auth = Authenticator::builder()
-        .store(Counting { inner: store, ops: ops.clone() })
+        .store(Counting {
+            inner: store,
+            ops: ops.clone(),
+        })
         .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
         .clock(clock.clone())
         .build()
         .unwrap();
     let pw = SecretString::from("correct horse battery");
     let user = format!("bench{}", rand::random::<u32>());
-    let u = auth.register(&user, &format!("{user}@example.com"), &pw).await.unwrap();
+    let u = auth
+        .register(&user, &format!("{user}@example.com"), &pw)
+        .await
+        .unwrap();
     let e = auth.start_totp_enrollment(u.id).await.unwrap();
-    let secret = data_encoding::BASE32_NOPAD.decode(e.secret_base32.expose_secret().as_bytes()).unwrap();
-    auth.confirm_totp_enrollment(u.id, &totp_code(&secret, clock.now().as_secs() as u64, 30, 6)).await.unwrap();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(e.secret_base32.expose_secret().as_bytes())
+        .unwrap();
+    auth.confirm_totp_enrollment(
+        u.id,
+        &totp_code(&secret, clock.now().as_secs() as u64, 30, 6),
+    )
+    .await
+    .unwrap();
     let (mut total, mut login_ops, mut verify_ops) = (Duration::ZERO, 0, 0);
     for _ in 0..rounds {
         clock.advance(Duration::from_secs(30));
         let code = totp_code(&secret, clock.now().as_secs() as u64, 30, 6);
         let start = Instant::now();
         let before = ops.load(Ordering::Relaxed);
-        let Login::SecondFactor(ch) = auth.login(&user, &pw).await.unwrap() else { panic!("expected 2FA") };
+        let Login::SecondFactor(ch) = auth.login(&user, &pw).await.unwrap() else {
+            panic!("expected 2FA")
+        };
         let mid = ops.load(Ordering::Relaxed);
         auth.verify(ch.token(), &code).await.unwrap();
         total += start.elapsed();
         login_ops += mid - before;
         verify_ops += ops.load(Ordering::Relaxed) - mid;
     }
-    Row { name, mean: total / rounds, login_ops: login_ops as f64 / f64::from(rounds), verify_ops: verify_ops as f64 / f64::from(rounds) }
+    Row {
+        name,
+        mean: total / rounds,
+        login_ops: login_ops as f64 / f64::from(rounds),
+        verify_ops: verify_ops as f64 / f64::from(rounds),
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -161,24 +188,44 @@ async fn main() {
     // Interleave: memory, sqlite, (postgres), twice, and keep the better run of each.
     for _pass in 0..2 {
         rows.push(run("memory", MemoryStore::new(), rounds).await);
-        let sqlite = twofa_verify::SqliteStore::open(dir.path().join("bench.db").to_str().unwrap()).await.unwrap();
+        let sqlite = twofa_verify::SqliteStore::open(dir.path().join("bench.db").to_str().unwrap())
+            .await
+            .unwrap();
         rows.push(run("sqlite", sqlite, rounds).await);
         #[cfg(feature = "postgres")]
         if let Ok(url) = std::env::var("DATABASE_URL") {
             let schema = format!("twofa_bench_{:08x}", rand::random::<u32>());
-            let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await.unwrap();
+            let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
+                .await
+                .unwrap();
             rows.push(run("postgres", pg.clone(), rounds).await);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(pg.pool()).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(pg.pool())
+            .await;
         }
     }
     let best = |n: &str| rows.iter().filter(|r| r.name == n).min_by_key(|r| r.mean);
     let Some(mem) = best("memory") else { return };
-    println!("\n== login (password) + verify (TOTP) round trip, {rounds} rounds, best of 2 interleaved passes ==");
-    println!("{:<10} {:>10} {:>12} {:>14} {:>14}", "store", "mean ms", "store share", "ops per login", "ops per verify");
+    println!(
+        "\n== login (password) + verify (TOTP) round trip, {rounds} rounds, best of 2 interleaved passes =="
+    );
+    println!(
+        "{:<10} {:>10} {:>12} {:>14} {:>14}",
+        "store", "mean ms", "store share", "ops per login", "ops per verify"
+    );
     for name in ["memory", "sqlite", "postgres"] {
         if let Some(r) = best(name) {
             let share = 1.0 - mem.mean.as_secs_f64() / r.mean.as_secs_f64();
-            println!("{:<10} {:>10.2} {:>11.1}% {:>14.1} {:>14.1}", r.name, r.mean.as_secs_f64() * 1e3, share.max(0.0) * 100.0, r.login_ops, r.verify_ops);
+            println!(
+                "{:<10} {:>10.2} {:>11.1}% {:>14.1} {:>14.1}",
+                r.name,
+                r.mean.as_secs_f64() * 1e3,
+                share.max(0.0) * 100.0,
+                r.login_ops,
+                r.verify_ops
+            );
         }
     }
 }

@@ -1,9 +1,6 @@
 //! The tutorial's flows through the `cli` example, one process per step,
-//! as a person or a script would run them. These need a store that keeps
-//! state between processes (the SQLite store behind `--db FILE`); while the
-//! examples' set-up still keeps everything in memory, each test says so on
-//! stderr and returns early (`cli info` reports `"persistent": false`);
-//! with `CLI_FLOWS_REQUIRED=1` it fails instead.
+//! as a person or a script would run them, on a SQLite file that keeps the
+//! state between processes.
 #![cfg(feature = "totp")]
 
 mod cli_support;
@@ -16,24 +13,16 @@ use serde_json::Value;
 const PW: &str = "correct horse battery\n";
 const PHONE: &str = "+14155552671";
 
-/// A temp database, or `None` (with a note) when state cannot persist.
-fn persistent_dir(test: &str) -> Option<Dir> {
+/// A temp database that keeps state between processes.
+fn persistent_dir(_test: &str) -> Option<Dir> {
     let d = Dir::new();
     let info = d.expect(&["info"], "", 0).json();
-    if info["persistent"] == true {
-        Some(d)
-    } else {
-        assert!(
-            std::env::var_os("CLI_FLOWS_REQUIRED").is_none(),
-            "CLI_FLOWS_REQUIRED is set but the store is not persistent: {}",
-            info["setup"]
-        );
-        eprintln!(
-            "SKIPPED {test}: the examples' store is in memory ({}); this test needs the SQL store",
-            info["setup"]
-        );
-        None
-    }
+    assert_eq!(
+        info["persistent"], true,
+        "the CLI must run on a persistent store: {}",
+        info["setup"]
+    );
+    Some(d)
 }
 
 fn totp_now(uri: &str) -> String {

@@ -71,6 +71,7 @@ impl Ctx {
             // Codes and emails are printed here, on stderr, not by `common`.
             quiet: true,
             force_console: false,
+            policy: None,
         };
         let backend = common::backend(&opts)
             .await
