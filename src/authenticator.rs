@@ -303,10 +303,10 @@ impl AuthenticatorBuilder {
                 "the secret key must be random, not a repeated byte".into(),
             ));
         }
-        if let Some(p) = &self.pepper {
-            if p.expose_secret().is_empty() || p.expose_secret().len() > 64 {
-                return Err(Error::Config("the pepper must be 1 to 64 bytes".into()));
-            }
+        if let Some(p) = &self.pepper
+            && (p.expose_secret().is_empty() || p.expose_secret().len() > 64)
+        {
+            return Err(Error::Config("the pepper must be 1 to 64 bytes".into()));
         }
         let issuer = self.issuer.unwrap_or_else(|| "twofa-verify".into());
         if issuer.trim().is_empty() || issuer.len() > 100 || issuer.contains(':') {
@@ -665,17 +665,17 @@ impl Authenticator {
             });
             return Err(Error::InvalidCredentials);
         };
-        if verified == Verified::YesRehash {
-            if let Some(pw) = password::normalize_for_verify(&self.inner.policy, password) {
-                let new = self.inner.hasher.hash(pw).await?;
-                if self
-                    .inner
-                    .users
-                    .replace_password_hash(rec.id, &rec.password_hash, &new)
-                    .await?
-                {
-                    self.emit(AuthEvent::PasswordRehashed { user: rec.id });
-                }
+        if verified == Verified::YesRehash
+            && let Some(pw) = password::normalize_for_verify(&self.inner.policy, password)
+        {
+            let new = self.inner.hasher.hash(pw).await?;
+            if self
+                .inner
+                .users
+                .replace_password_hash(rec.id, &rec.password_hash, &new)
+                .await?
+            {
+                self.emit(AuthEvent::PasswordRehashed { user: rec.id });
             }
         }
         let user = rec.to_user();
@@ -848,11 +848,11 @@ impl Authenticator {
             }
         }
         let sent = self.send_sms(user.id, &phone).await?;
-        if let (Some(prev), Some(sms)) = (rec.sms.take(), &self.inner.sms) {
-            if prev.handle != sent.handle {
-                // Best effort: the old code stops working.
-                let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
-            }
+        if let (Some(prev), Some(sms)) = (rec.sms.take(), &self.inner.sms)
+            && prev.handle != sent.handle
+        {
+            // Best effort: the old code stops working.
+            let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
         }
         rec.sms = Some(sent);
         self.put_challenge(&key, &rec).await?;
@@ -956,21 +956,21 @@ impl Authenticator {
             }
             Answer::Digits(code) => {
                 #[cfg(feature = "totp")]
-                if let Some(stored) = &user.totp {
-                    if self.check_totp(user.id, stored, code).await? {
-                        return Ok(Some(Factor::Totp));
-                    }
+                if let Some(stored) = &user.totp
+                    && self.check_totp(user.id, stored, code).await?
+                {
+                    return Ok(Some(Factor::Totp));
                 }
-                if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone) {
-                    if sent.phone == *phone {
-                        match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
-                            Ok(true) => return Ok(Some(Factor::Sms)),
-                            Ok(false) => {}
-                            // The code expired at the provider: a wrong answer now.
-                            Err(Error::ChallengeExpired | Error::ChallengeNotFound)
-                                if user.totp.is_some() => {}
-                            Err(e) => return Err(e),
-                        }
+                if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone)
+                    && sent.phone == *phone
+                {
+                    match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
+                        Ok(true) => return Ok(Some(Factor::Sms)),
+                        Ok(false) => {}
+                        // The code expired at the provider: a wrong answer now.
+                        Err(Error::ChallengeExpired | Error::ChallengeNotFound)
+                            if user.totp.is_some() => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 Ok(None)

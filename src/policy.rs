@@ -190,10 +190,10 @@ impl Policy {
         if self.recovery_codes == 0 || self.recovery_codes > 100 {
             return bad("recovery_codes must be between 1 and 100");
         }
-        if let Some(r) = &self.default_phone_region {
-            if r.parse::<phonenumber::country::Id>().is_err() {
-                return bad("default_phone_region is not a known region code");
-            }
+        if let Some(r) = &self.default_phone_region
+            && r.parse::<phonenumber::country::Id>().is_err()
+        {
+            return bad("default_phone_region is not a known region code");
         }
         Ok(())
     }

@@ -251,14 +251,14 @@ impl Authenticator {
             "SMS is not enabled for this account",
         ))?;
         let key = format!("stepup-sms:{id}");
-        if let Some(prev) = self.inner.state.get(&key, self.now()).await? {
-            if let Ok(prev) = serde_json::from_slice::<SentCode>(&prev) {
-                let next = prev.sent_at.plus(self.inner.policy.resend_interval);
-                if next > self.now() {
-                    return Err(Error::RateLimited {
-                        retry_after: self.now().until(next).max(Duration::from_secs(1)),
-                    });
-                }
+        if let Some(prev) = self.inner.state.get(&key, self.now()).await?
+            && let Ok(prev) = serde_json::from_slice::<SentCode>(&prev)
+        {
+            let next = prev.sent_at.plus(self.inner.policy.resend_interval);
+            if next > self.now() {
+                return Err(Error::RateLimited {
+                    retry_after: self.now().until(next).max(Duration::from_secs(1)),
+                });
             }
         }
         let sent = self.send_sms(id, &phone).await?;

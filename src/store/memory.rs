@@ -273,10 +273,10 @@ impl StateStore for MemoryStore {
         now: Timestamp,
     ) -> Result<bool> {
         let mut g = self.lock()?;
-        if let Some(v) = g.live(key, now) {
-            if decode_i64(v) >= value {
-                return Ok(false);
-            }
+        if let Some(v) = g.live(key, now)
+            && decode_i64(v) >= value
+        {
+            return Ok(false);
         }
         g.insert(key, value.to_be_bytes().to_vec(), expires_at, now);
         Ok(true)
