@@ -77,7 +77,7 @@ pub enum Error {
     #[error("please confirm with your password and a current code")]
     StepUpRequired,
     /// The operation needs a second factor that is not enabled or not configured.
-    #[error("this second factor is not available: {0}")]
+    #[error("{0}")]
     FactorUnavailable(&'static str),
     /// The SMS/verification provider failed. Never lets anyone in.
     #[error("verification provider error: {0}")]
