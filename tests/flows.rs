@@ -744,3 +744,40 @@ async fn a_database_gone_mid_flow_is_a_store_error_and_no_login() {
         Err(Error::Store(_))
     ));
 }
+
+#[test]
+fn debug_of_records_and_helpers_hides_secrets() {
+    let new = NewUser {
+        username: "zed".into(),
+        username_key: "zed".into(),
+        email: "zed@example.com".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$secret-hash-bytes".into(),
+        created_at: Timestamp::from_millis(0),
+    };
+    assert!(!format!("{new:?}").contains("secret-hash-bytes"));
+    let sealed = StoredSecret {
+        key_id: 3,
+        sealed: b"sealed-secret-bytes".to_vec(),
+    };
+    let dbg = format!("{sealed:?}");
+    assert!(
+        !dbg.contains("115, 101") && !dbg.contains("sealed-secret"),
+        "{dbg}"
+    );
+    let hasher = Hasher::new(
+        HashParams::default(),
+        1,
+        Some(secrecy::SecretSlice::from(b"pepper-secret".to_vec())),
+    );
+    assert!(!format!("{hasher:?}").contains("pepper-secret"));
+    let sms = twofa_verify::factor::SentSms {
+        to: "+14155552671".into(),
+        body: "Your code is 424242".into(),
+    };
+    let dbg = format!("{sms:?}");
+    assert!(
+        !dbg.contains("424242") && !dbg.contains("+14155552671"),
+        "{dbg}"
+    );
+    assert_eq!(sms.code(), Some("424242"));
+}
