@@ -781,3 +781,43 @@ fn debug_of_records_and_helpers_hides_secrets() {
     );
     assert_eq!(sms.code(), Some("424242"));
 }
+
+/// The attempts left on an SMS enrollment are counted by the store, whichever
+/// store it is (the SQL stores keep counters apart from values).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn enrollment_attempts_left_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("e.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let sms = ConsoleSms::quiet();
+    let auth = Authenticator::builder()
+        .store(store)
+        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let u = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    auth.start_sms_enrollment(u.id, "+14155552671", None)
+        .await
+        .unwrap();
+    let code = sms.last_code_for("+14155552671").unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        assert!(
+            matches!(auth.confirm_sms_enrollment(u.id, wrong).await, Err(Error::InvalidCode { attempts_left }) if attempts_left == left)
+        );
+    }
+    assert!(matches!(
+        auth.confirm_sms_enrollment(u.id, wrong).await,
+        Err(Error::TooManyAttempts)
+    ));
+    assert!(matches!(
+        auth.confirm_sms_enrollment(u.id, &code).await,
+        Err(Error::ChallengeNotFound)
+    ));
+}

@@ -75,7 +75,7 @@ impl Authenticator {
             .ok_or(Error::ChallengeNotFound)?;
         let pending: PendingSms =
             serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self.count_enrollment_attempt(&key).await?;
         let sms = self
             .inner
             .sms
@@ -85,7 +85,7 @@ impl Authenticator {
             .check(&pending.phone, &pending.handle, &code, &self.sms_ctx())
             .await?
         {
-            return Err(self.enrollment_miss(&key).await);
+            return Err(Error::InvalidCode { attempts_left });
         }
         if self.inner.state.take(&key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -104,8 +104,9 @@ impl Authenticator {
         self.first_factor_codes(id, first).await
     }
 
-    /// Counts an attempt on a pending enrollment; too many ends it.
-    async fn count_enrollment_attempt(&self, key: &str) -> Result<()> {
+    /// Counts an attempt on a pending enrollment; too many ends it. Returns
+    /// the attempts left after this one.
+    async fn count_enrollment_attempt(&self, key: &str) -> Result<u32> {
         let n = self
             .inner
             .state
@@ -117,24 +118,12 @@ impl Authenticator {
             )
             .await?
             .count;
-        if n > u64::from(self.inner.policy.challenge_max_attempts) {
+        let max = u64::from(self.inner.policy.challenge_max_attempts);
+        if n > max {
             self.inner.state.delete(key).await?;
             return Err(Error::TooManyAttempts);
         }
-        Ok(())
-    }
-
-    async fn enrollment_miss(&self, key: &str) -> Error {
-        let n = match self.inner.state.get(&format!("{key}:n"), self.now()).await {
-            Ok(Some(v)) => <[u8; 8]>::try_from(v.as_slice())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0),
-            _ => 0,
-        };
-        let left = u64::from(self.inner.policy.challenge_max_attempts).saturating_sub(n);
-        Error::InvalidCode {
-            attempts_left: u32::try_from(left).unwrap_or(0),
-        }
+        Ok(u32::try_from(max - n).unwrap_or(0))
     }
 
     async fn first_factor_codes(&self, id: UserId, first: bool) -> Result<Option<RecoveryCodes>> {
@@ -199,10 +188,10 @@ impl Authenticator {
             .ok_or(Error::ChallengeNotFound)?;
         let sealed: crate::store::StoredSecret =
             serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self.count_enrollment_attempt(&key).await?;
         let secret = self.inner.seal.open(id, &sealed)?;
         if !self.accept_totp(id, &secret, &code).await? {
-            return Err(self.enrollment_miss(&key).await);
+            return Err(Error::InvalidCode { attempts_left });
         }
         if self.inner.state.take(&key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
