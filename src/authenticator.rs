@@ -830,6 +830,8 @@ impl Authenticator {
     /// `resend_interval`), per phone, per account and globally.
     pub async fn resend(&self, token: &str) -> Result<Challenge> {
         let (key, mut rec) = self.load_challenge(token).await?;
+        // No texts (which cost money) while the account is locked.
+        self.check_lock(&self.fail_key(Some(rec.user), "")).await?;
         let user = self.record(rec.user).await?.to_user();
         let phone = match (&user.phone, &self.inner.sms) {
             (Some(p), Some(_)) => p.clone(),

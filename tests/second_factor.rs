@@ -836,3 +836,26 @@ fn rfc_4226_appendix_d_hotp_vectors() {
         );
     }
 }
+
+#[tokio::test]
+async fn no_resend_while_locked() {
+    let mut p = Policy::default();
+    p.delay_after_failures = 1;
+    p.lock_after_failures = 2;
+    let fx = fixture_with(p).await;
+    fx.enable_sms().await;
+    let c = fx.challenge().await;
+    let code = fx.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(matches!(
+        fx.auth.verify(c.token(), wrong).await,
+        Err(Error::InvalidCode { .. })
+    ));
+    fx.clock.advance(Duration::from_secs(31));
+    let sent = fx.sms.messages().len();
+    assert!(matches!(
+        fx.auth.resend(c.token()).await,
+        Err(Error::Locked { .. })
+    ));
+    assert_eq!(fx.sms.messages().len(), sent, "nothing sent while locked");
+}
