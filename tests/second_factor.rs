@@ -841,7 +841,7 @@ fn rfc_4226_appendix_d_hotp_vectors() {
 async fn no_resend_while_locked() {
     let mut p = Policy::default();
     p.delay_after_failures = 1;
-    p.lock_after_failures = 2;
+    p.lock_after_failures = 1;
     let fx = fixture_with(p).await;
     fx.enable_sms().await;
     let c = fx.challenge().await;
