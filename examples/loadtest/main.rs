@@ -70,7 +70,8 @@ usage: loadtest [--flows N] [--quick] [--connections N] [--fresh-sessions]
   --fresh-sessions   every flow is a new browser (no logout): the server keeps
                      one logged-in session per flow (shows session growth)
   --stores LIST      which stores to run (default: memory,sqlite and postgres
-                     when DATABASE_URL is set)";
+                     when DATABASE_URL is set)
+  --storm-only       only the raw argon2 figures and the login storm";
 
 struct Args {
     flows: usize,
@@ -85,6 +86,7 @@ fn parse_args() -> Res<Option<Args>> {
     let mut quick = false;
     let mut connections = 64;
     let mut fresh_sessions = false;
+    let mut storm_only = false;
     let mut stores: Option<Vec<String>> = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -107,6 +109,7 @@ fn parse_args() -> Res<Option<Args>> {
             }
             "--quick" => quick = true,
             "--fresh-sessions" => fresh_sessions = true,
+            "--storm-only" => storm_only = true,
             "--stores" => stores = Some(value()?.split(',').map(|s| s.trim().to_owned()).collect()),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -120,6 +123,7 @@ fn parse_args() -> Res<Option<Args>> {
     if !(1..=1000).contains(&connections) {
         return Err("--connections must be between 1 and 1000".into());
     }
+    let stores = if storm_only { Some(Vec::new()) } else { stores };
     let stores = stores.unwrap_or_else(|| {
         let mut s = vec!["memory".to_owned(), "sqlite".to_owned()];
         if database_url().is_some() {
@@ -156,7 +160,7 @@ fn run() -> Res<()> {
     let Some(args) = parse_args()? else {
         return Ok(());
     };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = cores();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -222,6 +226,10 @@ fn run() -> Res<()> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("\nwrote {}", path.display());
     Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn target_dir() -> String {
@@ -406,14 +414,21 @@ fn raw_verify_samples(n: usize) -> Res<Vec<f64>> {
     Ok(out)
 }
 
-/// Raw verifies per second with `threads` threads at once.
+/// Raw verifies per second with `threads` threads at once (set-up, which
+/// hashes once, is outside the timing).
 fn raw_parallel_rate(threads: usize, per_thread: usize) -> Res<f64> {
-    let start = Instant::now();
-    let results: Vec<Res<()>> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
+    let mut verifiers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        verifiers.push(RawVerifier::new()?);
+    }
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let (results, secs) = std::thread::scope(|s| {
+        let hs: Vec<_> = verifiers
+            .into_iter()
+            .map(|mut v| {
+                let barrier = &barrier;
                 s.spawn(move || -> Res<()> {
-                    let mut v = RawVerifier::new()?;
+                    barrier.wait();
                     for _ in 0..per_thread {
                         v.verify()?;
                     }
@@ -421,19 +436,25 @@ fn raw_parallel_rate(threads: usize, per_thread: usize) -> Res<f64> {
                 })
             })
             .collect();
-        hs.into_iter()
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<Res<()>> = hs
+            .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
-            .collect()
+            .collect();
+        (results, start.elapsed().as_secs_f64())
     });
     for r in results {
         r?;
     }
-    Ok((threads * per_thread) as f64 / start.elapsed().as_secs_f64())
+    Ok((threads * per_thread) as f64 / secs)
 }
 
 // ------------------------------------------------------------------- storm
 
 struct Storm {
+    /// `Hasher::verify` alone, same concurrency: (per s, cores ours, cores others).
+    hasher: (f64, f64, f64),
     logins: usize,
     secs: f64,
     /// Cores used by this process and by others during the storm.
@@ -450,6 +471,9 @@ impl Storm {
         json!({
             "concurrency": STORM_CONCURRENCY,
             "of_raw_parallel": self.rate() / raw_parallel,
+            "hasher_only_per_s": self.hasher.0,
+            "hasher_only_own_cores": self.hasher.1,
+            "hasher_only_other_processes_cores": self.hasher.2,
             "own_cores": self.cpu.0,
             "other_processes_cores": self.cpu.1,
             "logins": self.logins,
@@ -550,8 +574,36 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
         .map_err(|e| format!("probe thread: {e}"))?
         .map_err(|_| "probe thread panicked")??;
 
-    // The storm, with the probe running beside it.
+    // The hasher alone (no store, no login logic), same concurrency.
     let rounds = if args.quick { 1 } else { 4 };
+    let hasher = Arc::new(twofa_verify::Hasher::new(
+        HashParams::default(),
+        cores(),
+        None,
+    ));
+    let phc = hasher.hash(pw.clone()).await?;
+    let watch = CpuWatch::start();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..STORM_CONCURRENCY {
+        let (hasher, pw, phc) = (hasher.clone(), pw.clone(), phc.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..rounds {
+                if hasher.verify(pw.clone(), &phc).await? != twofa_verify::Verified::Yes {
+                    return Err("hasher verify failed".into());
+                }
+            }
+            Res::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("hasher task: {e}"))??;
+    }
+    let hasher_rate = (STORM_CONCURRENCY * rounds) as f64 / start.elapsed().as_secs_f64();
+    let hcpu = watch.stop();
+    drop(hasher);
+
+    // The storm, with the probe running beside it.
     let stop = Arc::new(AtomicBool::new(false));
     let (h, p, s) = (handle.clone(), probe.clone(), stop.clone());
     let prober = std::thread::spawn(move || probe_loop(&h, &p, &s, usize::MAX));
@@ -582,6 +634,7 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
         .map_err(|e| format!("probe thread: {e}"))?
         .map_err(|_| "probe thread panicked")??;
     Ok(Storm {
+        hasher: (hasher_rate, hcpu.0, hcpu.1),
         logins: STORM_CONCURRENCY * rounds,
         secs,
         cpu,
@@ -1053,6 +1106,13 @@ fn print_storm(s: &Storm, ceiling: f64, raw_parallel: f64) {
         s.rate() / raw_parallel,
         s.cpu.0,
         s.cpu.1
+    );
+    println!(
+        "  Hasher::verify alone, same concurrency: {:.1}/s = {:.2} of ceiling; cores used: ours {:.2}, others {:.2}",
+        s.hasher.0,
+        s.hasher.0 / ceiling,
+        s.hasher.1,
+        s.hasher.2
     );
     println!(
         "  verify_totp probe p50/p99/max: idle {:.2}/{:.2}/{:.2} ms, during storm {:.2}/{:.2}/{:.2} ms (target p99 <= 5 ms)",
