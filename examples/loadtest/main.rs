@@ -453,8 +453,6 @@ fn raw_parallel_rate(threads: usize, per_thread: usize) -> Res<f64> {
 // ------------------------------------------------------------------- storm
 
 struct Storm {
-    /// `Hasher::verify` alone, same concurrency: (per s, cores ours, cores others).
-    hasher: (f64, f64, f64),
     logins: usize,
     secs: f64,
     /// Cores used by this process and by others during the storm.
@@ -471,9 +469,6 @@ impl Storm {
         json!({
             "concurrency": STORM_CONCURRENCY,
             "of_raw_parallel": self.rate() / raw_parallel,
-            "hasher_only_per_s": self.hasher.0,
-            "hasher_only_own_cores": self.hasher.1,
-            "hasher_only_other_processes_cores": self.hasher.2,
             "own_cores": self.cpu.0,
             "other_processes_cores": self.cpu.1,
             "logins": self.logins,
@@ -574,35 +569,7 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
         .map_err(|e| format!("probe thread: {e}"))?
         .map_err(|_| "probe thread panicked")??;
 
-    // The hasher alone (no store, no login logic), same concurrency.
     let rounds = if args.quick { 1 } else { 4 };
-    let hasher = Arc::new(twofa_verify::Hasher::new(
-        HashParams::default(),
-        cores(),
-        None,
-    ));
-    let phc = hasher.hash(pw.clone()).await?;
-    let watch = CpuWatch::start();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..STORM_CONCURRENCY {
-        let (hasher, pw, phc) = (hasher.clone(), pw.clone(), phc.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..rounds {
-                if hasher.verify(pw.clone(), &phc).await? != twofa_verify::Verified::Yes {
-                    return Err("hasher verify failed".into());
-                }
-            }
-            Res::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(|e| format!("hasher task: {e}"))??;
-    }
-    let hasher_rate = (STORM_CONCURRENCY * rounds) as f64 / start.elapsed().as_secs_f64();
-    let hcpu = watch.stop();
-    drop(hasher);
-
     // The storm, with the probe running beside it.
     let stop = Arc::new(AtomicBool::new(false));
     let (h, p, s) = (handle.clone(), probe.clone(), stop.clone());
@@ -634,7 +601,6 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
         .map_err(|e| format!("probe thread: {e}"))?
         .map_err(|_| "probe thread panicked")??;
     Ok(Storm {
-        hasher: (hasher_rate, hcpu.0, hcpu.1),
         logins: STORM_CONCURRENCY * rounds,
         secs,
         cpu,
@@ -648,8 +614,10 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
 struct Http {
     store: String,
     flows: usize,
+    /// Flows completed after the warm-up.
     steady_flows: usize,
     steady_secs: f64,
+    /// Latency of the flows started after the warm-up.
     lat: Lat,
     rss_start_kib: u64,
     rss_warm_kib: u64,
@@ -1069,7 +1037,9 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
     Ok(Http {
         store: store.to_owned(),
         flows: total,
-        steady_flows: lats.len(),
+        // Flows completed after the warm-up point (those in flight then
+        // count: they completed in the steady window).
+        steady_flows: total - warm,
         steady_secs: (end - t_warm).as_secs_f64(),
         lat: Lat::of(lats),
         rss_start_kib,
@@ -1106,13 +1076,6 @@ fn print_storm(s: &Storm, ceiling: f64, raw_parallel: f64) {
         s.rate() / raw_parallel,
         s.cpu.0,
         s.cpu.1
-    );
-    println!(
-        "  Hasher::verify alone, same concurrency: {:.1}/s = {:.2} of ceiling; cores used: ours {:.2}, others {:.2}",
-        s.hasher.0,
-        s.hasher.0 / ceiling,
-        s.hasher.1,
-        s.hasher.2
     );
     println!(
         "  verify_totp probe p50/p99/max: idle {:.2}/{:.2}/{:.2} ms, during storm {:.2}/{:.2}/{:.2} ms (target p99 <= 5 ms)",
