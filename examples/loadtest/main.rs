@@ -123,6 +123,10 @@ fn parse_args() -> Res<Option<Args>> {
     if !(1..=1000).contains(&connections) {
         return Err("--connections must be between 1 and 1000".into());
     }
+    let flows = flows.unwrap_or(if quick { 600 } else { 10_000 });
+    if flows < 2 * connections {
+        return Err("--flows must be at least twice --connections (warm-up)".into());
+    }
     let stores = if storm_only { Some(Vec::new()) } else { stores };
     let stores = stores.unwrap_or_else(|| {
         let mut s = vec!["memory".to_owned(), "sqlite".to_owned()];
@@ -132,7 +136,7 @@ fn parse_args() -> Res<Option<Args>> {
         s
     });
     Ok(Some(Args {
-        flows: flows.unwrap_or(if quick { 600 } else { 10_000 }),
+        flows,
         quick,
         connections,
         fresh_sessions,
