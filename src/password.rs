@@ -1,16 +1,20 @@
 //! Password policy and Argon2id hashing off the async runtime.
 //!
-//! Hashes run on tokio's blocking pool behind a semaphore sized to the cores,
-//! each reusing a pooled Argon2 memory buffer (page-faulting 19 MiB per hash
-//! costs ~40% of a verify).
+//! Hashes run on tokio's blocking pool: a FIFO queue drained by at most
+//! `concurrency` blocking threads (the cores by default), each reusing a
+//! pooled Argon2 memory buffer (page-faulting 19 MiB per hash costs ~40% of
+//! a verify). A thread that finishes a hash takes the next one at once, with
+//! no trip through the async runtime in between (a semaphore released on a
+//! worker left cores idle between hashes under load: see the load test).
 
 use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, oneshot};
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
@@ -106,14 +110,15 @@ pub enum Verified {
     YesRehash,
 }
 
-/// Argon2id hashing on tokio's blocking pool, bounded by a semaphore, with
-/// pooled memory buffers. The [`Authenticator`](crate::Authenticator) uses
+/// Argon2id hashing on tokio's blocking pool, at most `concurrency` at once
+/// (a FIFO queue), with pooled memory buffers. The [`Authenticator`](crate::Authenticator) uses
 /// one internally; it is public for apps that hash other secrets the same
 /// way, and for benchmarks.
 pub struct Hasher {
     params: HashParams,
     pepper: Option<Arc<SecretSlice<u8>>>,
-    permits: Arc<Semaphore>,
+    queue: Arc<Mutex<Queue>>,
+    concurrency: usize,
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
     dummy: OnceCell<String>,
 }
@@ -138,7 +143,8 @@ impl Hasher {
         Hasher {
             params,
             pepper: pepper.map(Arc::new),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            queue: Arc::new(Mutex::new(Queue::default())),
+            concurrency: concurrency.max(1),
             buffers: Arc::new(Mutex::new(Vec::new())),
             dummy: OnceCell::new(),
         }
@@ -221,15 +227,59 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("hasher closed".into()))?;
-        tokio::task::spawn_blocking(f)
-            .await
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller gave up (its future was dropped): skip the work.
+            if !tx.is_closed() {
+                let _ = tx.send(f());
+            }
+        });
+        let start_drainer = {
+            let mut q = self
+                .queue
+                .lock()
+                .map_err(|_| Error::Internal("hasher queue poisoned".into()))?;
+            q.jobs.push_back(job);
+            let start = q.drainers < self.concurrency;
+            if start {
+                q.drainers += 1;
+            }
+            start
+        };
+        if start_drainer {
+            let queue = self.queue.clone();
+            tokio::task::spawn_blocking(move || drain(&queue));
+        }
+        rx.await
             .map_err(|_| Error::Internal("password hashing task failed".into()))?
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes waiting for a thread, and how many threads are draining them.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    drainers: usize,
+}
+
+/// Runs queued hashes one after another until the queue is empty.
+fn drain(queue: &Mutex<Queue>) {
+    loop {
+        let job = {
+            let Ok(mut q) = queue.lock() else { return };
+            match q.jobs.pop_front() {
+                Some(job) => job,
+                None => {
+                    q.drainers -= 1;
+                    return;
+                }
+            }
+        };
+        // A panicking hash fails its own caller (the sender is dropped), not
+        // the drainer.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
 }
 
@@ -410,6 +460,52 @@ mod tests {
         assert_eq!(
             h.verify(s("long enough pw"), &ph).await.unwrap(),
             Verified::No
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queue_bounds_concurrency_and_runs_every_job() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let h = Arc::new(Hasher::new(HashParams::default(), 2, None));
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut tasks = Vec::new();
+        for i in 0..40usize {
+            let (h, now, peak) = (h.clone(), now.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                h.run(move || {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    if i == 7 {
+                        panic!("a failing job");
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            if i == 7 {
+                assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+            } else {
+                assert_eq!(r.unwrap(), i);
+            }
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        // The drainers finish (just after their last result is delivered)
+        // and the hasher still works after the panic.
+        let mut waited = 0;
+        while h.queue.lock().unwrap().drainers > 0 && waited < 1000 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            waited += 1;
+        }
+        assert_eq!(h.queue.lock().unwrap().drainers, 0);
+        let phc = h.hash(s("long enough pw")).await.unwrap();
+        assert_eq!(
+            h.verify(s("long enough pw"), &phc).await.unwrap(),
+            Verified::Yes
         );
     }
 
