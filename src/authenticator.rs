@@ -893,7 +893,9 @@ impl Authenticator {
             .await?
             .count;
         if attempts > max {
-            self.inner.state.delete(&key).await?;
+            // Not deleted here: an earlier attempt of the same burst may be
+            // checking a right code and must still be able to take it. The
+            // counter stays above the cap, so nothing else gets through.
             return Err(Error::TooManyAttempts);
         }
         let user_rec = self.record(rec.user).await?;
