@@ -710,20 +710,7 @@ async fn debug_output_never_shows_secrets() {
 #[tokio::test]
 async fn a_database_gone_mid_flow_is_a_store_error_and_no_login() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("gone.db").to_str().unwrap())
-        .await
-        .unwrap();
-    let sms = ConsoleSms::quiet();
-    let auth = Authenticator::builder()
-        .store(store.clone())
-        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
-        .sms(LocalCodes::new(sms.clone()))
-        .build()
-        .unwrap();
-    let u = auth
-        .register("alice", "alice@example.com", &pw(GOOD))
-        .await
-        .unwrap();
+    let (store, sms, auth, u) = sqlite_with_local_sms(&dir).await;
     auth.start_sms_enrollment(u.id, "+14155552671", None)
         .await
         .unwrap();
@@ -788,20 +775,7 @@ fn debug_of_records_and_helpers_hides_secrets() {
 #[tokio::test]
 async fn enrollment_attempts_left_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("e.db").to_str().unwrap())
-        .await
-        .unwrap();
-    let sms = ConsoleSms::quiet();
-    let auth = Authenticator::builder()
-        .store(store)
-        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
-        .sms(LocalCodes::new(sms.clone()))
-        .build()
-        .unwrap();
-    let u = auth
-        .register("alice", "alice@example.com", &pw(GOOD))
-        .await
-        .unwrap();
+    let (_store, sms, auth, u) = sqlite_with_local_sms(&dir).await;
     auth.start_sms_enrollment(u.id, "+14155552671", None)
         .await
         .unwrap();
@@ -820,4 +794,27 @@ async fn enrollment_attempts_left_on_sqlite() {
         auth.confirm_sms_enrollment(u.id, &code).await,
         Err(Error::ChallengeNotFound)
     ));
+}
+
+/// A SQLite store in `dir`, an authenticator with console SMS codes on it,
+/// and a registered user `alice`.
+#[cfg(feature = "sqlite")]
+async fn sqlite_with_local_sms(
+    dir: &tempfile::TempDir,
+) -> (SqliteStore, ConsoleSms, Authenticator, User) {
+    let store = SqliteStore::open(dir.path().join("app.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let sms = ConsoleSms::quiet();
+    let auth = Authenticator::builder()
+        .store(store.clone())
+        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let u = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    (store, sms, auth, u)
 }
