@@ -265,6 +265,16 @@ impl StateStore for MemoryStore {
         })
     }
 
+    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
+        let mut g = self.lock()?;
+        if let Some((v, exp)) = g.state.get_mut(key)
+            && *exp > now
+        {
+            *v = decode_u64(v).saturating_sub(1).to_be_bytes().to_vec();
+        }
+        Ok(())
+    }
+
     async fn advance(
         &self,
         key: &str,

@@ -197,6 +197,19 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         extend: bool,
         now: Timestamp,
     ) -> Result<Counter>;
+    /// Atomically takes one back from the live counter at `key` (never below
+    /// zero; an absent or expired counter stays absent). Used to hand back a
+    /// reservation made by [`increment`](Self::increment) that turned out not
+    /// to be needed: an attempt refused by another limit, or one that
+    /// succeeded.
+    ///
+    /// The default does nothing, which errs on the safe side: a store that
+    /// cannot decrement keeps the reservation, so limits trip early, never
+    /// late. The crate's stores implement it.
+    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
+        let _ = (key, now);
+        Ok(())
+    }
     /// Atomically raises the number at `key` to `value` if `value` is greater
     /// than the live stored number (or none is stored); returns whether it did.
     /// Used to accept each TOTP step at most once.

@@ -478,6 +478,18 @@ impl StateStore for PostgresStore {
         })
     }
 
+    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE twofa_state SET num = num - 1 WHERE key = $1 AND expires_at > $2 AND num > 0",
+        )
+        .bind(key.to_owned())
+        .bind(now.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::store)?;
+        Ok(())
+    }
+
     async fn advance(
         &self,
         key: &str,
