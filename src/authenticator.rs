@@ -9,16 +9,22 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::context::RequestContext;
 use crate::crypto::{Keys, ct_eq, random_token};
 use crate::error::{Error, Result};
-use crate::event::{AuthEvent, EventSink, Factor, TracingSink};
+use crate::event::{AuthEvent, EventSink, Factor, LimitedAction, TracingSink};
 use crate::factor::{SmsContext, SmsVerifier, recovery};
 use crate::password::{self, Hasher, Verified};
-use crate::policy::{Policy, RateLimit};
+use crate::policy::{Policy, Registration};
 use crate::store::{StateStore, UserRecord, UserStore};
 use crate::user::{User, UserId, mask_phone, normalize_email, normalize_username};
 
 mod factors;
+mod limits;
+mod lockout;
+mod registration;
+
+pub use registration::{RegistrationMail, RegistrationStart};
 
 /// The outcome of a password login.
 #[derive(Debug)]
@@ -181,6 +187,14 @@ struct PendingSms {
     expires_at: Timestamp,
 }
 
+/// Whether a phone number is a verified factor of the account or one being
+/// enrolled: they spend separate SMS budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhoneStatus {
+    Verified,
+    Unverified,
+}
+
 /// Builds an [`Authenticator`]; `build()` validates everything.
 #[derive(Default)]
 pub struct AuthenticatorBuilder {
@@ -326,6 +340,7 @@ impl AuthenticatorBuilder {
         };
         let hasher = Hasher::new(self.policy.hash, self.policy.hash_concurrency, self.pepper);
         Ok(Authenticator {
+            ctx: Arc::new(RequestContext::default()),
             inner: Arc::new(Inner {
                 users,
                 state,
@@ -350,6 +365,8 @@ impl AuthenticatorBuilder {
 #[derive(Clone)]
 pub struct Authenticator {
     inner: Arc<Inner>,
+    /// The client behind the calls made through this handle.
+    ctx: Arc<RequestContext>,
 }
 
 struct Inner {
@@ -375,6 +392,7 @@ impl fmt::Debug for Authenticator {
             .field("policy", &i.policy)
             .field("sms", &i.sms)
             .field("issuer", &i.issuer)
+            .field("context", &self.ctx)
             .finish_non_exhaustive()
     }
 }
@@ -407,6 +425,33 @@ impl Authenticator {
         AuthenticatorBuilder::default()
     }
 
+    /// A handle for calls on behalf of one client: per-client limits
+    /// ([`Policy::client_failures`] and the others) apply to them, and their
+    /// events carry the context. Cheap (two `Arc` clones); make one per
+    /// request. Calls on a handle without a context skip the per-client
+    /// limits; the per-account, per-phone and global ones always apply.
+    ///
+    /// ```
+    /// # fn f(auth: &twofa_verify::Authenticator) {
+    /// use twofa_verify::RequestContext;
+    /// let ctx = RequestContext::new()
+    ///     .with_ip("203.0.113.7".parse().unwrap())
+    ///     .with_user_agent("Mozilla/5.0");
+    /// let for_client = auth.with_context(ctx);
+    /// # let _ = for_client; }
+    /// ```
+    pub fn with_context(&self, context: RequestContext) -> Authenticator {
+        Authenticator {
+            inner: Arc::clone(&self.inner),
+            ctx: Arc::new(context),
+        }
+    }
+
+    /// The client behind this handle's calls (empty when none was given).
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
@@ -427,7 +472,7 @@ impl Authenticator {
     }
 
     fn emit(&self, e: AuthEvent) {
-        self.inner.events.emit(&e);
+        self.inner.events.emit_with_context(&e, &self.ctx);
     }
 
     fn sms_ctx(&self) -> SmsContext<'_> {
@@ -451,15 +496,26 @@ impl Authenticator {
 
     /// Registers a user. The username and email must be unique; the password
     /// must pass the policy (length, not common, not the username or email).
+    ///
+    /// Limited per client ([`Policy::client_registrations`]) before any
+    /// lookup or hash. Refused with [`Error::Config`] under
+    /// [`Registration::EmailConfirmed`]: use
+    /// [`start_registration`](Self::start_registration) there.
     pub async fn register(
         &self,
         username: &str,
         email: &str,
         password: &SecretString,
     ) -> Result<User> {
+        if self.inner.policy.registration == Registration::EmailConfirmed {
+            return Err(Error::Config(
+                "this site confirms email addresses: use start_registration".into(),
+            ));
+        }
         let (username, username_key) = normalize_username(username)?;
         let email = normalize_email(email)?;
         let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
+        let _counted = self.reserve_registration().await?;
         // Cheap uniqueness pre-check so a taken name does not cost a hash;
         // the store's unique constraint is what guarantees it.
         if self
@@ -550,75 +606,6 @@ impl Authenticator {
         self.inner.users.recovery_codes_left(id).await
     }
 
-    // ------------------------------------------------------- failure counts
-
-    fn fail_key(&self, user: Option<UserId>, identifier: &str) -> String {
-        match user {
-            Some(id) => format!("u:{id}"),
-            None => self.inner.keys.state_key("i", identifier.as_bytes()),
-        }
-    }
-
-    async fn check_lock(&self, key: &str) -> Result<()> {
-        let now = self.now();
-        if let Some(v) = self.inner.state.get(&format!("lock:{key}"), now).await? {
-            let until = <[u8; 8]>::try_from(v.as_slice())
-                .map(i64::from_be_bytes)
-                .unwrap_or(i64::MAX);
-            let retry_after = now.until(Timestamp::from_millis(until));
-            if !retry_after.is_zero() {
-                return Err(Error::Locked { retry_after });
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts one failure; sets a delay or a lock when due. Returns the count.
-    async fn record_failure(&self, key: &str, user: Option<UserId>) -> Result<u64> {
-        let p = &self.inner.policy;
-        let now = self.now();
-        let n = self
-            .inner
-            .state
-            .increment(&format!("fail:{key}"), p.failure_memory, true, now)
-            .await?
-            .count;
-        let wait = if n >= u64::from(p.lock_after_failures) {
-            Some(p.lock_duration)
-        } else if n >= u64::from(p.delay_after_failures) && p.delay_after_failures > 0 {
-            let exp = u32::try_from(n - u64::from(p.delay_after_failures))
-                .unwrap_or(u32::MAX)
-                .min(30);
-            Some(p.delay_base.saturating_mul(1u32 << exp).min(p.delay_max))
-        } else {
-            None
-        };
-        if let Some(d) = wait {
-            let until = now.plus(d);
-            self.inner
-                .state
-                .put(
-                    &format!("lock:{key}"),
-                    &until.as_millis().to_be_bytes(),
-                    until,
-                )
-                .await?;
-            if n >= u64::from(p.lock_after_failures) {
-                self.emit(AuthEvent::Locked {
-                    user,
-                    seconds: d.as_secs(),
-                });
-            }
-        }
-        Ok(n)
-    }
-
-    /// Resets the consecutive-failure count after a success. The lock entry
-    /// needs no delete: a success only happens when no lock is live.
-    async fn clear_failures(&self, key: &str) -> Result<()> {
-        self.inner.state.delete(&format!("fail:{key}")).await
-    }
-
     // ---------------------------------------------------------------- login
 
     /// Logs in with a username or email and a password.
@@ -645,26 +632,49 @@ impl Authenticator {
         } else {
             self.inner.users.user_by_username(&ident).await?
         };
-        let key = self.fail_key(rec.as_ref().map(|r| r.id), &ident);
+        let known = rec.as_ref().map(|r| r.id);
+        let key = self.fail_key(known, &ident);
+        // Reserve, then check: the client's and the account's places are
+        // taken before the hash, so a burst cannot outrun either limit.
         self.check_lock(&key).await?;
-        let pw = password::normalize_for_verify(&self.inner.policy, password);
-        let verified = match (&rec, pw) {
-            (Some(r), Some(pw)) => self.inner.hasher.verify(pw, &r.password_hash).await?,
-            (_, pw) => {
-                let pw = pw.unwrap_or_else(|| SecretString::from(String::new()));
-                self.inner.hasher.dummy_verify(pw).await?;
-                Verified::No
+        let client = self.reserve_client_failure().await?;
+        let attempt = match self.reserve_attempt(key, known).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.release_budgets(client).await?;
+                return Err(e);
             }
         };
-        let known = rec.as_ref().map(|r| r.id);
+        let pw = password::normalize_for_verify(&self.inner.policy, password);
+        let verified = match (&rec, pw) {
+            (Some(r), Some(pw)) => self.inner.hasher.verify(pw, &r.password_hash).await,
+            (_, pw) => {
+                let pw = pw.unwrap_or_else(|| SecretString::from(String::new()));
+                self.inner
+                    .hasher
+                    .dummy_verify(pw)
+                    .await
+                    .map(|()| Verified::No)
+            }
+        };
+        let verified = match verified {
+            Ok(v) => v,
+            Err(e) => {
+                // Nothing was decided: the places go back, nobody is let in.
+                self.release_budgets(client).await?;
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
         let (Some(rec), true) = (rec, verified != Verified::No) else {
-            let failures = self.record_failure(&key, known).await?;
+            let failures = self.attempt_failed(attempt);
             self.emit(AuthEvent::LoginFailed {
                 user: known,
                 failures,
             });
             return Err(Error::InvalidCredentials);
         };
+        self.release_budgets(client).await?;
         if verified == Verified::YesRehash
             && let Some(pw) = password::normalize_for_verify(&self.inner.policy, password)
         {
@@ -680,13 +690,15 @@ impl Authenticator {
         }
         let user = rec.to_user();
         if !self.second_factor_possible(&user) {
-            self.clear_failures(&key).await?;
+            self.attempt_succeeded(attempt).await?;
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,
             });
             return Ok(Login::Complete(user));
         }
+        // Earlier failures still count until the second factor is passed.
+        self.attempt_released(attempt).await?;
         self.emit(AuthEvent::SecondFactorRequired { user: user.id });
         self.start_challenge(&user).await.map(Login::SecondFactor)
     }
@@ -723,7 +735,7 @@ impl Authenticator {
             delivery = Some(if user.totp_enabled {
                 SmsDelivery::Available { to }
             } else {
-                match self.send_sms(user.id, phone).await {
+                match self.send_sms(user.id, phone, PhoneStatus::Verified).await {
                     Ok(sent) => {
                         rec.sms = Some(sent);
                         SmsDelivery::Sent { to }
@@ -778,24 +790,49 @@ impl Authenticator {
         Ok((key, rec))
     }
 
-    /// Checks the rate limits for one SMS and sends it.
-    async fn send_sms(&self, user: UserId, phone: &str) -> Result<SentCode> {
+    /// Reserves a place in every budget one SMS spends, then sends it.
+    ///
+    /// A text to an account's verified phone spends that phone's, the
+    /// account's and the site's login budgets; a text to a number that is not
+    /// verified yet (an enrollment) spends the separate unverified budgets
+    /// of that number and of the site instead, so enrolling someone else's
+    /// number never uses up the owner's login codes. Both spend the
+    /// client's budget, which is far smaller than the site's.
+    async fn send_sms(&self, user: UserId, phone: &str, status: PhoneStatus) -> Result<SentCode> {
         let sms = self
             .inner
             .sms
             .as_ref()
             .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
         let p = &self.inner.policy;
-        let phone_key = self.inner.keys.state_key("sms-p", phone.as_bytes());
-        for (key, limit) in [
-            (phone_key, p.sms_per_phone),
-            (format!("sms-a:{user}"), p.sms_per_account),
-            ("sms-g".to_owned(), p.sms_global),
-        ] {
-            if let Err(e) = self.hit(&key, limit).await {
-                self.emit(AuthEvent::SendLimited { user });
-                return Err(e);
+        let (phone_scope, phone_limit, global_key, global_limit) = match status {
+            PhoneStatus::Verified => ("sms-p", p.sms_per_phone, "sms-g", p.sms_global),
+            PhoneStatus::Unverified => (
+                "sms-pu",
+                p.sms_unverified_per_phone,
+                "sms-ug",
+                p.sms_unverified_global,
+            ),
+        };
+        let mut budgets = vec![(
+            self.inner.keys.state_key(phone_scope, phone.as_bytes()),
+            phone_limit,
+        )];
+        let client = self.client_budget("cs", p.client_sms);
+        let client_limited = client.is_some();
+        budgets.extend(client);
+        budgets.push((format!("sms-a:{user}"), p.sms_per_account));
+        budgets.push((global_key.to_owned(), global_limit));
+        if let Err(e) = self.reserve_budgets(budgets).await {
+            self.emit(AuthEvent::SendLimited { user });
+            if client_limited {
+                // Which budget refused is not told apart: any refusal from a
+                // client with a known address is reported with it.
+                self.emit(AuthEvent::ClientLimited {
+                    action: LimitedAction::SmsSend,
+                });
             }
+            return Err(e);
         }
         let handle = sms.send(phone, &self.sms_ctx()).await?;
         self.emit(AuthEvent::CodeSent {
@@ -807,22 +844,6 @@ impl Authenticator {
             handle,
             sent_at: self.now(),
         })
-    }
-
-    /// Counts one event against a fixed-window limit.
-    async fn hit(&self, key: &str, limit: RateLimit) -> Result<()> {
-        let now = self.now();
-        let c = self
-            .inner
-            .state
-            .increment(&format!("rl:{key}"), limit.window, false, now)
-            .await?;
-        if c.count > u64::from(limit.max) {
-            return Err(Error::RateLimited {
-                retry_after: now.until(c.expires_at).max(Duration::from_secs(1)),
-            });
-        }
-        Ok(())
     }
 
     /// Sends (or re-sends) the SMS code of a pending login. The new code
@@ -849,7 +870,9 @@ impl Authenticator {
                 });
             }
         }
-        let sent = self.send_sms(user.id, &phone).await?;
+        let sent = self
+            .send_sms(user.id, &phone, PhoneStatus::Verified)
+            .await?;
         if let (Some(prev), Some(sms)) = (rec.sms.take(), &self.inner.sms)
             && prev.handle != sent.handle
         {
@@ -879,6 +902,7 @@ impl Authenticator {
         let answer = parse_answer(code)?;
         let (key, rec) = self.load_challenge(token).await?;
         let fail_key = self.fail_key(Some(rec.user), "");
+        // A locked account spends no attempt of the challenge.
         self.check_lock(&fail_key).await?;
         let max = u64::from(self.inner.policy.challenge_max_attempts);
         let attempts = self
@@ -898,12 +922,34 @@ impl Authenticator {
             // counter stays above the cap, so nothing else gets through.
             return Err(Error::TooManyAttempts);
         }
-        let user_rec = self.record(rec.user).await?;
-        let outcome = self
-            .check_answer(&user_rec, &answer, rec.sms.as_ref())
-            .await?;
+        // Reserve, then check: the account-wide and client budgets too.
+        let client = self.reserve_client_failure().await?;
+        let attempt = match self.reserve_attempt(fail_key, Some(rec.user)).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.release_budgets(client).await?;
+                return Err(e);
+            }
+        };
+        let checked = match self.record(rec.user).await {
+            Ok(user_rec) => self
+                .check_answer(&user_rec, &answer, rec.sms.as_ref())
+                .await
+                .map(|outcome| (user_rec, outcome)),
+            Err(e) => Err(e),
+        };
+        let (user_rec, outcome) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                // A store or provider failure decides nothing and lets
+                // nobody in; the reservations go back.
+                self.release_budgets(client).await?;
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
         let Some(factor) = outcome else {
-            self.record_failure(&fail_key, Some(rec.user)).await?;
+            self.attempt_failed(attempt);
             let factor = match answer {
                 Answer::Recovery(_) => Factor::RecoveryCode,
                 Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
@@ -922,12 +968,14 @@ impl Authenticator {
                 attempts_left: u32::try_from(left).unwrap_or(u32::MAX),
             });
         };
+        self.release_budgets(client).await?;
         // Single use: of concurrent successes exactly one takes the challenge.
         if self.inner.state.take(&key, self.now()).await?.is_none() {
+            self.attempt_released(attempt).await?;
             return Err(Error::ChallengeNotFound);
         }
-        // The attempt counter expires by itself; no statement spent on it.
-        self.clear_failures(&fail_key).await?;
+        // The per-challenge counter expires by itself; no statement spent on it.
+        self.attempt_succeeded(attempt).await?;
         if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
             let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
         }
@@ -1036,13 +1084,8 @@ impl Authenticator {
         new: &SecretString,
     ) -> Result<()> {
         let rec = self.record(id).await?;
-        let key = self.fail_key(Some(id), "");
-        self.check_lock(&key).await?;
-        if !self.password_ok(&rec, current).await? {
-            self.record_failure(&key, Some(id)).await?;
-            return Err(Error::InvalidCredentials);
-        }
         let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
+        self.check_current_password(&rec, current).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner
@@ -1057,6 +1100,30 @@ impl Authenticator {
             via_reset: false,
         });
         Ok(())
+    }
+
+    /// Checks the current password of a logged-in user (a change, a
+    /// step-up), reserving a place in the account's failure counter first.
+    /// A wrong one counts as a failure; a right one hands the place back.
+    async fn check_current_password(
+        &self,
+        rec: &UserRecord,
+        password: &SecretString,
+    ) -> Result<()> {
+        let attempt = self
+            .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
+            .await?;
+        match self.password_ok(rec, password).await {
+            Ok(true) => self.attempt_released(attempt).await,
+            Ok(false) => {
+                self.attempt_failed(attempt);
+                Err(Error::InvalidCredentials)
+            }
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                Err(e)
+            }
+        }
     }
 
     async fn password_ok(&self, rec: &UserRecord, password: &SecretString) -> Result<bool> {
@@ -1086,8 +1153,22 @@ impl Authenticator {
     /// password changes.
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
-        let rl = self.inner.keys.state_key("reset", email.as_bytes());
-        self.hit(&rl, self.inner.policy.reset_requests).await?;
+        let p = &self.inner.policy;
+        let mut budgets = vec![(
+            self.inner.keys.state_key("reset", email.as_bytes()),
+            p.reset_requests,
+        )];
+        let client = self.client_budget("crr", p.client_reset_requests);
+        let client_limited = client.is_some();
+        budgets.extend(client);
+        if let Err(e) = self.reserve_budgets(budgets).await {
+            if client_limited {
+                self.emit(AuthEvent::ClientLimited {
+                    action: LimitedAction::PasswordReset,
+                });
+            }
+            return Err(e);
+        }
         let Some(rec) = self.inner.users.user_by_email(&email).await? else {
             return Ok(None);
         };
@@ -1156,7 +1237,9 @@ impl Authenticator {
             new_password,
             &[&rec.username, &rec.email],
         )?;
-        let hash = self.inner.hasher.hash(pw).await?;
+        // Single use, reserved before the hash: of a burst with one token,
+        // one request hashes and the rest are refused at once. A failure
+        // after this point burns the token; the user asks for a new link.
         let used = format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac));
         if !self
             .inner
@@ -1166,6 +1249,7 @@ impl Authenticator {
         {
             return Err(Error::InvalidResetToken);
         }
+        let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner
             .users

@@ -70,6 +70,9 @@ pub enum Error {
     /// The reset token is invalid, expired, already used, or the password changed since.
     #[error("this password reset link is invalid or has expired")]
     InvalidResetToken,
+    /// The email-confirmation link is invalid, expired or already used.
+    #[error("this confirmation link is invalid or has expired")]
+    InvalidConfirmationToken,
     /// The user does not exist (lookups by id, profile updates).
     #[error("user not found")]
     UserNotFound,

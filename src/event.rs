@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::context::RequestContext;
 use crate::user::UserId;
 
 /// Which second factor an event is about.
@@ -25,6 +26,20 @@ impl fmt::Display for Factor {
             Factor::RecoveryCode => "recovery_code",
         })
     }
+}
+
+/// What a client was doing when a per-client limit refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitedAction {
+    /// Password or code attempts (failures across accounts).
+    Login,
+    /// Registrations.
+    Register,
+    /// Password reset requests.
+    PasswordReset,
+    /// SMS sends.
+    SmsSend,
 }
 
 /// Something security-relevant that happened. Holds ids, never secrets;
@@ -88,6 +103,19 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
+    /// A per-client limit refused a request (password spraying, mass
+    /// registration, reset or SMS flooding from one client).
+    ClientLimited {
+        /// What the client tried to do.
+        action: LimitedAction,
+    },
+    /// A registration awaiting email confirmation was started. When the
+    /// address already belongs to an account, `existing_user` names it (the
+    /// visitor is told nothing; the owner gets a notice).
+    RegistrationStarted {
+        /// The account that already holds the address, if any.
+        existing_user: Option<UserId>,
+    },
     /// A second factor was enabled.
     FactorEnabled {
         /// The user.
@@ -148,6 +176,16 @@ pub enum AuthEvent {
 pub trait EventSink: Send + Sync + fmt::Debug {
     /// Handles one event.
     fn emit(&self, event: &AuthEvent);
+
+    /// Handles one event with the client behind it (empty when the call
+    /// was made without [`Authenticator::with_context`]). The default
+    /// forwards to [`emit`](Self::emit); override it to keep the client.
+    ///
+    /// [`Authenticator::with_context`]: crate::Authenticator::with_context
+    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+        let _ = context;
+        self.emit(event);
+    }
 }
 
 /// The default sink: logs every event through `tracing` at INFO (WARN for
@@ -157,15 +195,22 @@ pub struct TracingSink;
 
 impl EventSink for TracingSink {
     fn emit(&self, event: &AuthEvent) {
+        self.emit_with_context(event, &RequestContext::default());
+    }
+
+    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+        let ip = context.ip().map(tracing::field::display);
+        let user_agent = context.user_agent();
         match event {
             AuthEvent::LoginFailed { .. }
             | AuthEvent::CodeRejected { .. }
             | AuthEvent::TotpReplayRefused { .. }
             | AuthEvent::Locked { .. }
-            | AuthEvent::SendLimited { .. } => {
-                tracing::warn!(target: "twofa_verify::audit", event = ?event)
+            | AuthEvent::SendLimited { .. }
+            | AuthEvent::ClientLimited { .. } => {
+                tracing::warn!(target: "twofa_verify::audit", event = ?event, ip, user_agent)
             }
-            _ => tracing::info!(target: "twofa_verify::audit", event = ?event),
+            _ => tracing::info!(target: "twofa_verify::audit", event = ?event, ip, user_agent),
         }
     }
 }
@@ -173,7 +218,7 @@ impl EventSink for TracingSink {
 /// A sink that keeps every event in memory: for tests and for apps that
 /// want to inspect what happened.
 #[derive(Debug, Default, Clone)]
-pub struct RecordingSink(std::sync::Arc<std::sync::Mutex<Vec<AuthEvent>>>);
+pub struct RecordingSink(std::sync::Arc<std::sync::Mutex<Vec<(AuthEvent, RequestContext)>>>);
 
 impl RecordingSink {
     /// A new, empty recorder.
@@ -182,14 +227,25 @@ impl RecordingSink {
     }
     /// The events so far.
     pub fn events(&self) -> Vec<AuthEvent> {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(e, _)| e.clone()).collect())
+            .unwrap_or_default()
+    }
+    /// The events so far, each with the client behind it.
+    pub fn events_with_context(&self) -> Vec<(AuthEvent, RequestContext)> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
 impl EventSink for RecordingSink {
     fn emit(&self, event: &AuthEvent) {
+        self.emit_with_context(event, &RequestContext::default());
+    }
+
+    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
         if let Ok(mut v) = self.0.lock() {
-            v.push(event.clone());
+            v.push((event.clone(), context.clone()));
         }
     }
 }

@@ -7,15 +7,17 @@
 )]
 
 pub mod clock;
+pub mod context;
 pub mod error;
 pub mod policy;
 pub mod store;
 pub mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use context::RequestContext;
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
 pub use password::{Hasher, Verified};
-pub use policy::{HashParams, Policy, RateLimit};
+pub use policy::{HashParams, Policy, RateLimit, Registration};
 pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
@@ -27,10 +29,10 @@ pub mod authenticator;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, Login, ResetToken, SmsDelivery, SmsEnrollment,
-    StepUp,
+    Authenticator, AuthenticatorBuilder, Challenge, Login, RegistrationMail, RegistrationStart,
+    ResetToken, SmsDelivery, SmsEnrollment, StepUp,
 };
-pub use event::{AuthEvent, EventSink, Factor, RecordingSink, TracingSink};
+pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -92,6 +92,47 @@ pub struct Policy {
     pub recovery_codes: usize,
     /// Default region for phone numbers written without `+country` (default none: require E.164).
     pub default_phone_region: Option<String>,
+    /// Failed logins and wrong codes from one client (IP, or IPv6 /64)
+    /// across every account (default 50 per 15 min): password spraying.
+    /// Applies to calls made with a [`RequestContext`](crate::RequestContext).
+    pub client_failures: RateLimit,
+    /// Registrations from one client (default 10 per hour).
+    pub client_registrations: RateLimit,
+    /// Password reset requests from one client (default 10 per hour).
+    pub client_reset_requests: RateLimit,
+    /// SMS sends triggered by one client, for any account (default 10 per
+    /// hour). It trips long before `sms_global`, so one client cannot spend
+    /// the whole site's budget.
+    pub client_sms: RateLimit,
+    /// Sends to one phone number that is not yet a verified factor, i.e.
+    /// enrollments (default 3 per hour). Kept apart from `sms_per_phone`, so
+    /// enrolling someone else's number never spends the budget of that
+    /// number's own logins.
+    pub sms_unverified_per_phone: RateLimit,
+    /// Sends to unverified numbers across the application (default 200 per
+    /// hour), apart from `sms_global`: a pumping attack through enrollments
+    /// cannot stop the site's login codes.
+    pub sms_unverified_global: RateLimit,
+    /// How accounts are created (default [`Registration::Immediate`]).
+    pub registration: Registration,
+    /// Lifetime of an email-confirmation link (default 24 h).
+    pub registration_token_ttl: Duration,
+}
+
+/// How [`Authenticator`](crate::Authenticator) creates accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Registration {
+    /// `register` creates the account at once and says when the username or
+    /// email is taken (the tutorial's behaviour; it tells a visitor whether
+    /// an address has an account).
+    #[default]
+    Immediate,
+    /// `start_registration` answers a new and a taken email address alike:
+    /// a new address gets a confirmation link, a taken one a notice to its
+    /// owner, and the account exists once the link is followed. `register`
+    /// is refused, so nothing bypasses the confirmation.
+    EmailConfirmed,
 }
 
 impl Default for Policy {
@@ -122,6 +163,14 @@ impl Default for Policy {
             totp_skew_forward: 0,
             recovery_codes: 10,
             default_phone_region: None,
+            client_failures: RateLimit::new(50, Duration::from_secs(15 * 60)),
+            client_registrations: RateLimit::new(10, Duration::from_secs(3600)),
+            client_reset_requests: RateLimit::new(10, Duration::from_secs(3600)),
+            client_sms: RateLimit::new(10, Duration::from_secs(3600)),
+            sms_unverified_per_phone: RateLimit::new(3, Duration::from_secs(3600)),
+            sms_unverified_global: RateLimit::new(200, Duration::from_secs(3600)),
+            registration: Registration::Immediate,
+            registration_token_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -163,6 +212,7 @@ impl Policy {
             || self.challenge_ttl.is_zero()
             || self.reset_token_ttl.is_zero()
             || self.sms_code_ttl.is_zero()
+            || self.registration_token_ttl.is_zero()
         {
             return bad("durations must be positive");
         }
@@ -177,6 +227,12 @@ impl Policy {
             ("sms_per_phone", self.sms_per_phone),
             ("sms_per_account", self.sms_per_account),
             ("sms_global", self.sms_global),
+            ("client_failures", self.client_failures),
+            ("client_registrations", self.client_registrations),
+            ("client_reset_requests", self.client_reset_requests),
+            ("client_sms", self.client_sms),
+            ("sms_unverified_per_phone", self.sms_unverified_per_phone),
+            ("sms_unverified_global", self.sms_unverified_global),
         ] {
             if r.max == 0 || r.window.is_zero() {
                 return bad(&format!(

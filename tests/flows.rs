@@ -790,9 +790,10 @@ async fn enrollment_attempts_left_on_sqlite() {
         auth.confirm_sms_enrollment(u.id, wrong).await,
         Err(Error::TooManyAttempts)
     ));
+    // Past the cap even the right code is refused: the enrollment is spent.
     assert!(matches!(
         auth.confirm_sms_enrollment(u.id, &code).await,
-        Err(Error::ChallengeNotFound)
+        Err(Error::TooManyAttempts)
     ));
 }
 

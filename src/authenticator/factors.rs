@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    Answer, Authenticator, PendingSms, SentCode, SmsDelivery, SmsEnrollment, StepUp, parse_answer,
+    Answer, Authenticator, PendingSms, PhoneStatus, SentCode, SmsDelivery, SmsEnrollment, StepUp,
+    parse_answer,
 };
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
@@ -32,7 +33,13 @@ impl Authenticator {
             self.verify_step_up(&rec, step_up.ok_or(Error::StepUpRequired)?)
                 .await?;
         }
-        let sent = self.send_sms(id, &phone).await?;
+        // A number the account has not proven spends the unverified budgets.
+        let status = if rec.phone.as_deref() == Some(phone.as_str()) {
+            PhoneStatus::Verified
+        } else {
+            PhoneStatus::Unverified
+        };
+        let sent = self.send_sms(id, &phone, status).await?;
         let expires_at = self.now().plus(self.inner.policy.challenge_ttl);
         let pending = PendingSms {
             phone: phone.clone(),
@@ -120,7 +127,8 @@ impl Authenticator {
             .count;
         let max = u64::from(self.inner.policy.challenge_max_attempts);
         if n > max {
-            self.inner.state.delete(key).await?;
+            // Not deleted: an earlier attempt of the same burst may hold the
+            // right code. The counter stays above the cap until it expires.
             return Err(Error::TooManyAttempts);
         }
         Ok(u32::try_from(max - n).unwrap_or(0))
@@ -214,17 +222,27 @@ impl Authenticator {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
-        let key = self.fail_key(Some(id), "");
-        self.check_lock(&key).await?;
         let rec = self.record(id).await?;
         let stored = rec
             .totp
             .as_ref()
             .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
-        if self.check_totp(id, stored, &code).await? {
-            return Ok(true);
+        let attempt = self
+            .reserve_attempt(self.fail_key(Some(id), ""), Some(id))
+            .await?;
+        match self.check_totp(id, stored, &code).await {
+            Ok(true) => {
+                self.attempt_released(attempt).await?;
+                return Ok(true);
+            }
+            Ok(false) => {
+                self.attempt_failed(attempt);
+            }
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
         }
-        self.record_failure(&key, Some(id)).await?;
         self.emit(AuthEvent::CodeRejected {
             user: id,
             factor: Factor::Totp,
@@ -250,7 +268,7 @@ impl Authenticator {
                 });
             }
         }
-        let sent = self.send_sms(id, &phone).await?;
+        let sent = self.send_sms(id, &phone, PhoneStatus::Verified).await?;
         let bytes = serde_json::to_vec(&sent)
             .map_err(|e| Error::Internal(format!("step-up encoding: {e}")))?;
         self.inner
@@ -269,12 +287,7 @@ impl Authenticator {
     /// Checks a step-up: the password, plus a current factor code when the
     /// user has one. Failures count against the account.
     pub(super) async fn verify_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<()> {
-        let key = self.fail_key(Some(rec.id), "");
-        self.check_lock(&key).await?;
-        if !self.password_ok(rec, &step_up.password).await? {
-            self.record_failure(&key, Some(rec.id)).await?;
-            return Err(Error::InvalidCredentials);
-        }
+        self.check_current_password(rec, &step_up.password).await?;
         if rec.phone.is_none() && rec.totp.is_none() {
             return Ok(());
         }
@@ -289,16 +302,22 @@ impl Authenticator {
             Some(b) => serde_json::from_slice::<SentCode>(&b).ok(),
             None => None,
         };
-        if self
-            .check_answer(rec, &answer, sent.as_ref())
-            .await?
-            .is_none()
-        {
-            let n = self.record_failure(&key, Some(rec.id)).await?;
-            let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
-            return Err(Error::InvalidCode {
-                attempts_left: u32::try_from(left).unwrap_or(0),
-            });
+        let attempt = self
+            .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
+            .await?;
+        match self.check_answer(rec, &answer, sent.as_ref()).await {
+            Ok(Some(_)) => self.attempt_released(attempt).await?,
+            Ok(None) => {
+                let n = self.attempt_failed(attempt);
+                let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
+                return Err(Error::InvalidCode {
+                    attempts_left: u32::try_from(left).unwrap_or(0),
+                });
+            }
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
         }
         self.inner.state.delete(&sk).await?;
         Ok(())
