@@ -1102,6 +1102,59 @@ pub async fn concurrent_increment<S: TestStore>(store: S) {
     assert_eq!(next.count, INCREMENTERS as u64 + 1);
 }
 
+/// `release`: takes one back from a live counter, never below zero, never
+/// reviving an expired or absent one; the window is kept.
+pub async fn release<S: TestStore>(store: S) {
+    let ttl = Duration::from_secs(60);
+    for _ in 0..3 {
+        store.increment("r", ttl, false, T0).await.unwrap();
+    }
+    store.release("r", at(1)).await.unwrap();
+    let c = store.increment("r", ttl, false, at(2)).await.unwrap();
+    assert_eq!((c.count, c.expires_at), (3, at(60_000)));
+    for _ in 0..10 {
+        store.release("r", at(3)).await.unwrap();
+    }
+    assert_eq!(
+        store.increment("r", ttl, false, at(4)).await.unwrap().count,
+        1
+    );
+    // Absent or expired: nothing happens, the next increment starts afresh.
+    store.release("absent", T0).await.unwrap();
+    assert_eq!(
+        store
+            .increment("absent", ttl, false, T0)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    store.release("r", at(60_000)).await.unwrap();
+    let c = store.increment("r", ttl, false, at(60_000)).await.unwrap();
+    assert_eq!((c.count, c.expires_at), (1, at(120_000)));
+}
+
+/// `INCREMENTERS` concurrent increments interleaved with as many releases
+/// of one counter leave it where it started: no update is lost.
+pub async fn concurrent_release<S: TestStore>(store: S) {
+    let ttl = Duration::from_secs(60);
+    for _ in 0..INCREMENTERS {
+        store.increment("hot", ttl, false, T0).await.unwrap();
+    }
+    race(&store, INCREMENTERS * 2, |s, i| async move {
+        if i % 2 == 0 {
+            s.increment("hot", Duration::from_secs(60), false, T0)
+                .await
+                .unwrap();
+        } else {
+            s.release("hot", T0).await.unwrap();
+        }
+    })
+    .await;
+    let c = store.increment("hot", ttl, false, T0).await.unwrap();
+    assert_eq!(c.count, INCREMENTERS as u64 + 1);
+}
+
 /// `advance`: accepts only strictly greater values while live; an expired
 /// value counts as absent.
 pub async fn advance<S: TestStore>(store: S) {
@@ -1238,6 +1291,8 @@ where
     concurrent_put_if_absent(make().await).await;
     increment(make().await).await;
     concurrent_increment(make().await).await;
+    release(make().await).await;
+    concurrent_release(make().await).await;
     advance(make().await).await;
     concurrent_advance(make().await).await;
     hostile_state_keys(make().await).await;
@@ -1258,7 +1313,7 @@ macro_rules! conformance_suite {
             create_and_lookup uniqueness concurrent_create_same_username password_hash
             update_profile phone_and_totp recovery_codes concurrent_recovery_code
             hostile_user_strings put_get_delete put_if_absent take concurrent_take
-            concurrent_put_if_absent increment concurrent_increment advance
+            concurrent_put_if_absent increment concurrent_increment release concurrent_release advance
             concurrent_advance hostile_state_keys);
     };
     (@tests ($make:expr) ($finish:expr) $($name:ident)*) => {

@@ -1,0 +1,672 @@
+//! Every "at most N" and "exactly one" promise, under a burst: hundreds of
+//! calls held back and released together, on the memory store, on SQLite
+//! (two pools on one file) and on PostgreSQL (two pools, i.e. two app
+//! instances). PostgreSQL needs `DATABASE_URL`; without it those cases
+//! print SKIPPED and pass.
+//!
+//! The clock is frozen (`ManualClock`), so a delay earned during a burst
+//! never runs out in the middle of it and the counts are exact.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::Barrier;
+use twofa_verify::{
+    AuthEvent, Authenticator, ConsoleSms, Error, LocalCodes, Login, ManualClock, MemoryStore,
+    Policy, RateLimit, RecordingSink, RequestContext, SmsDelivery, User,
+};
+
+const GOOD: &str = "correct horse battery";
+const BAD: &str = "wrong horse battery";
+const KEY: &[u8] = b"burst-test-secret-key-0123456789abcdef";
+const BURST: usize = 200;
+
+fn pw(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+/// Two app instances over one store, sharing a frozen clock, an SMS outbox
+/// and an event recorder.
+struct Site {
+    instances: Vec<Authenticator>,
+    sms: ConsoleSms,
+    events: RecordingSink,
+    clock: ManualClock,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Site {
+    /// Instance `i % 2`: bursts alternate between the two.
+    fn at(&self, i: usize) -> &Authenticator {
+        &self.instances[i % self.instances.len()]
+    }
+
+    async fn user(&self, name: &str) -> User {
+        self.at(0)
+            .register(name, &format!("{name}@example.com"), &pw(GOOD))
+            .await
+            .unwrap()
+    }
+
+    /// Turns on SMS for `user` with `phone`; returns the recovery codes.
+    async fn with_sms(&self, user: &User, phone: &str) -> Vec<String> {
+        self.at(0)
+            .start_sms_enrollment(user.id, phone, None)
+            .await
+            .unwrap();
+        let code = self.sms.last_code_for(phone).unwrap();
+        let codes = self
+            .at(0)
+            .confirm_sms_enrollment(user.id, &code)
+            .await
+            .unwrap()
+            .unwrap();
+        codes.codes().iter().map(|c| c.to_string()).collect()
+    }
+
+    fn count(&self, pred: impl Fn(&AuthEvent) -> bool) -> usize {
+        self.events.events().iter().filter(|e| pred(e)).count()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+const KINDS: [Kind; 3] = [Kind::Memory, Kind::Sqlite, Kind::Postgres];
+
+fn policy() -> Policy {
+    let mut p = Policy::default();
+    // SMS budgets out of the way unless a test is about them.
+    p.sms_per_phone = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.sms_per_account = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.client_sms = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.sms_unverified_per_phone = RateLimit::new(10_000, Duration::from_secs(3600));
+    p
+}
+
+fn database_url() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+async fn site(kind: Kind, policy: Policy) -> Option<Site> {
+    let sms = ConsoleSms::quiet();
+    let events = RecordingSink::new();
+    let clock = ManualClock::starting_now();
+    let build = |store_users: Box<
+        dyn FnOnce(twofa_verify::AuthenticatorBuilder) -> twofa_verify::AuthenticatorBuilder,
+    >| {
+        store_users(
+            Authenticator::builder()
+                .secret_key(KEY.to_vec())
+                .sms(LocalCodes::new(sms.clone()))
+                .policy(policy.clone())
+                .clock(clock.clone())
+                .events(events.clone()),
+        )
+        .build()
+        .unwrap()
+    };
+    let mut dir = None;
+    let instances = match kind {
+        Kind::Memory => {
+            let store = MemoryStore::new();
+            (0..2)
+                .map(|_| {
+                    let s = store.clone();
+                    build(Box::new(move |b| b.store(s)))
+                })
+                .collect()
+        }
+        Kind::Sqlite => {
+            let d = tempfile::tempdir().unwrap();
+            let path = d.path().join("app.db").to_str().unwrap().to_owned();
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let s = twofa_verify::SqliteStore::open(&path).await.unwrap();
+                v.push(build(Box::new(move |b| b.store(s))));
+            }
+            dir = Some(d);
+            v
+        }
+        Kind::Postgres => {
+            let Some(url) = database_url() else {
+                eprintln!("SKIPPED: DATABASE_URL not set; PostgreSQL burst case did not run");
+                return None;
+            };
+            let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let s = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
+                    .await
+                    .unwrap();
+                v.push(build(Box::new(move |b| b.store(s))));
+            }
+            v
+        }
+    };
+    Some(Site {
+        instances,
+        sms,
+        events,
+        clock,
+        _dir: dir,
+    })
+}
+
+/// Runs `n` calls of `f(i)` on their own tasks, held at a barrier and
+/// released together; returns their results in order.
+async fn burst<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let gate = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let gate = gate.clone();
+            let fut = f(i);
+            tokio::spawn(async move {
+                gate.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn client(last: u8) -> RequestContext {
+    RequestContext::new().with_ip(IpAddr::from([198, 51, 100, last]))
+}
+
+/// 200 wrong passwords and the right one, released together: no more are
+/// evaluated than the policy allows before its first delay (5), every other
+/// one is refused without a hash, and afterwards the right password is
+/// refused while the delay holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_burst_evaluates_at_most_the_policy() {
+    for kind in KINDS {
+        let Some(site) = site(kind, policy()).await else {
+            continue;
+        };
+        site.user("alice").await;
+        let results = burst(BURST + 1, |i| {
+            let auth = site.at(i).clone();
+            async move {
+                let p = if i == BURST / 2 { GOOD } else { BAD };
+                auth.login("alice", &pw(p)).await
+            }
+        })
+        .await;
+        let wrong = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+            .count();
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::Locked { .. })))
+            .count();
+        assert_eq!(wrong + ok + refused, BURST + 1, "{kind:?}: {results:?}");
+        let evaluated = wrong + ok;
+        assert!(evaluated <= 5, "{kind:?}: {evaluated} evaluated");
+        assert!(evaluated >= 1, "{kind:?}: nothing evaluated");
+        let failed_events = site.count(|e| matches!(e, AuthEvent::LoginFailed { .. }));
+        assert_eq!(failed_events, wrong, "{kind:?}");
+
+        // A second burst of wrong ones only, then the right password.
+        site.user("bob").await;
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).clone();
+            async move { auth.login("bob", &pw(BAD)).await }
+        })
+        .await;
+        let wrong = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+            .count();
+        assert_eq!(
+            wrong, 5,
+            "{kind:?}: exactly the free attempts plus the gate"
+        );
+        assert!(
+            matches!(
+                site.at(1).login("bob", &pw(GOOD)).await,
+                Err(Error::Locked { .. })
+            ),
+            "{kind:?}: the right password must be refused while delayed"
+        );
+        // Once the delay has run out, the right password works again.
+        site.clock.advance(Duration::from_secs(2));
+        assert!(site.at(0).login("bob", &pw(GOOD)).await.is_ok(), "{kind:?}");
+    }
+}
+
+/// Unknown usernames lock the same way under a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_user_burst_is_held_the_same() {
+    for kind in KINDS {
+        let Some(site) = site(kind, policy()).await else {
+            continue;
+        };
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).clone();
+            async move { auth.login("nobody", &pw(BAD)).await }
+        })
+        .await;
+        let evaluated = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+            .count();
+        assert_eq!(evaluated, 5, "{kind:?}");
+    }
+}
+
+/// 40 pending logins × 5 wrong codes each, released together: the
+/// account-wide counter holds (5 evaluated), and then even a right recovery
+/// code is refused while the delay holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_factor_burst_holds_the_account_limit() {
+    for kind in KINDS {
+        let Some(site) = site(kind, policy()).await else {
+            continue;
+        };
+        let alice = site.user("alice").await;
+        let recovery = site.with_sms(&alice, "+14155552671").await;
+        let mut tokens = Vec::new();
+        for i in 0..40 {
+            match site.at(i).login("alice", &pw(GOOD)).await.unwrap() {
+                Login::SecondFactor(ch) => tokens.push(ch.token().to_owned()),
+                Login::Complete(_) => panic!("a second factor is enabled"),
+            }
+        }
+        let tokens = Arc::new(tokens);
+        let results = burst(tokens.len() * 5, |i| {
+            let auth = site.at(i).clone();
+            let tokens = tokens.clone();
+            async move { auth.verify(&tokens[i % tokens.len()], "000000").await }
+        })
+        .await;
+        let evaluated = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Err(Error::InvalidCode { .. }) | Err(Error::TooManyAttempts)
+                )
+            })
+            .count();
+        let rejected_events = site.count(|e| matches!(e, AuthEvent::CodeRejected { .. }));
+        assert_eq!(rejected_events, 5, "{kind:?}: codes checked");
+        assert!(evaluated >= 5, "{kind:?}");
+        assert!(
+            results.iter().all(|r| r.is_err()),
+            "{kind:?}: a wrong code let someone in"
+        );
+        // The right answer, on a fresh challenge, is refused while delayed.
+        assert!(matches!(
+            site.at(1).verify(&tokens[0], &recovery[0]).await,
+            Err(Error::Locked { .. })
+        ));
+        site.clock.advance(Duration::from_secs(2));
+        assert!(site.at(0).verify(&tokens[0], &recovery[0]).await.is_ok());
+    }
+}
+
+/// One client spraying one password over 200 usernames: only the client's
+/// failure budget is evaluated; another client is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_spraying_from_one_client_is_cut_off() {
+    let mut p = policy();
+    p.client_failures = RateLimit::new(20, Duration::from_secs(900));
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        site.user("carol").await;
+        let attacker = client(7);
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).with_context(attacker.clone());
+            async move { auth.login(&format!("user{i}"), &pw(BAD)).await }
+        })
+        .await;
+        let evaluated = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+            .count();
+        let limited = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::RateLimited { .. })))
+            .count();
+        assert_eq!(evaluated, 20, "{kind:?}");
+        assert_eq!(limited, BURST - 20, "{kind:?}");
+        assert!(site.count(|e| matches!(e, AuthEvent::ClientLimited { .. })) >= 1);
+        // Events carry the client.
+        let with_ip = site
+            .events
+            .events_with_context()
+            .iter()
+            .filter(|(e, c)| matches!(e, AuthEvent::LoginFailed { .. }) && c.ip() == attacker.ip())
+            .count();
+        assert_eq!(with_ip, 20, "{kind:?}");
+        // The attacker is refused even with the right password of a real
+        // account; another client logs in.
+        assert!(matches!(
+            site.at(0)
+                .with_context(attacker.clone())
+                .login("carol", &pw(GOOD))
+                .await,
+            Err(Error::RateLimited { .. })
+        ));
+        assert!(
+            site.at(1)
+                .with_context(client(8))
+                .login("carol", &pw(GOOD))
+                .await
+                .is_ok()
+        );
+    }
+}
+
+/// A successful login gives its place in the client's failure budget back.
+#[tokio::test]
+async fn successes_do_not_spend_the_client_failure_budget() {
+    let mut p = policy();
+    p.client_failures = RateLimit::new(3, Duration::from_secs(900));
+    let site = site(Kind::Memory, p).await.unwrap();
+    site.user("dave").await;
+    let auth = site.at(0).with_context(client(9));
+    for _ in 0..10 {
+        assert!(auth.login("dave", &pw(GOOD)).await.is_ok());
+    }
+    for _ in 0..3 {
+        assert!(matches!(
+            auth.login("nobody", &pw(BAD)).await,
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    assert!(matches!(
+        auth.login("dave", &pw(GOOD)).await,
+        Err(Error::RateLimited { .. })
+    ));
+}
+
+/// One client registering many accounts at once: at most its budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_burst_from_one_client() {
+    let mut p = policy();
+    p.client_registrations = RateLimit::new(5, Duration::from_secs(3600));
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        let results = burst(60, |i| {
+            let auth = site.at(i).with_context(client(10));
+            async move {
+                auth.register(
+                    &format!("bot{i}"),
+                    &format!("bot{i}@example.com"),
+                    &pw(GOOD),
+                )
+                .await
+            }
+        })
+        .await;
+        let created = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(created, 5, "{kind:?}");
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(Error::RateLimited { .. }))),
+            "{kind:?}"
+        );
+    }
+}
+
+/// Reset requests from one client across many addresses stop at its budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reset_request_burst_from_one_client() {
+    let mut p = policy();
+    p.client_reset_requests = RateLimit::new(10, Duration::from_secs(3600));
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).with_context(client(11));
+            async move {
+                auth.request_password_reset(&format!("someone{i}@example.com"))
+                    .await
+            }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10, "{kind:?}");
+    }
+}
+
+/// 200 concurrent resets with one token: exactly one changes the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reset_token_burst_has_one_winner() {
+    for kind in KINDS {
+        let Some(site) = site(kind, policy()).await else {
+            continue;
+        };
+        site.user("erin").await;
+        let token = site
+            .at(0)
+            .request_password_reset("erin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let token = Arc::new(token.token().to_owned());
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).clone();
+            let token = token.clone();
+            async move {
+                auth.reset_password(&token, &pw(&format!("a brand new password {i}")))
+                    .await
+            }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{kind:?}");
+        assert_eq!(
+            site.count(|e| matches!(e, AuthEvent::PasswordChanged { .. })),
+            1
+        );
+    }
+}
+
+/// SMS pumping through enrollments: other accounts enrolling the victim's
+/// verified number spend the unverified budget, never the victim's login
+/// codes; one client cannot spend the site's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_pumping_cannot_stop_the_owners_codes() {
+    let mut p = Policy::default();
+    p.sms_unverified_per_phone = RateLimit::new(3, Duration::from_secs(3600));
+    p.sms_per_phone = RateLimit::new(5, Duration::from_secs(3600));
+    p.client_sms = RateLimit::new(10, Duration::from_secs(3600));
+    p.sms_global = RateLimit::new(50, Duration::from_secs(3600));
+    p.sms_unverified_global = RateLimit::new(40, Duration::from_secs(3600));
+    p.client_registrations = RateLimit::new(1000, Duration::from_secs(3600));
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        let victim_phone = "+14155552671";
+        let victim = site.user("victim").await;
+        site.with_sms(&victim, victim_phone).await;
+
+        // Attackers enroll the victim's number from many accounts, a burst.
+        let mut attackers = Vec::new();
+        for i in 0..20 {
+            attackers.push(site.user(&format!("mallory{i}")).await);
+        }
+        let attackers = Arc::new(attackers);
+        let results = burst(attackers.len(), |i| {
+            let auth = site.at(i).with_context(client(100 + i as u8));
+            let attackers = attackers.clone();
+            async move {
+                auth.start_sms_enrollment(attackers[i].id, victim_phone, None)
+                    .await
+            }
+        })
+        .await;
+        // The victim's own enrollment spent one of the number's three.
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            2,
+            "{kind:?}: the unverified budget of the number: {results:?}"
+        );
+        // The victim's own login still texts a code.
+        match site.at(0).login("victim", &pw(GOOD)).await.unwrap() {
+            Login::SecondFactor(ch) => assert!(
+                matches!(ch.sms, Some(SmsDelivery::Sent { .. })),
+                "{kind:?}: {:?}",
+                ch.sms
+            ),
+            Login::Complete(_) => panic!("SMS is enabled"),
+        }
+
+        // One client with many throwaway accounts and numbers: its own budget
+        // trips, far below the site's.
+        let pumper = client(200);
+        let results = burst(attackers.len(), |i| {
+            let auth = site.at(i).with_context(pumper.clone());
+            let attackers = attackers.clone();
+            async move {
+                auth.start_sms_enrollment(
+                    attackers[i].id,
+                    &format!("+1415555{:04}", 3000 + i),
+                    None,
+                )
+                .await
+            }
+        })
+        .await;
+        let sent = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(sent, 10, "{kind:?}: {results:?}");
+
+        // Many clients pumping many numbers exhaust only the unverified
+        // budget of the site; login codes still go out.
+        let results = burst(60, |i| {
+            let auth = site.at(i).with_context(client(i as u8));
+            let attackers = attackers.clone();
+            async move {
+                auth.start_sms_enrollment(
+                    attackers[i % attackers.len()].id,
+                    &format!("+1415555{:04}", 4000 + i),
+                    None,
+                )
+                .await
+            }
+        })
+        .await;
+        let sent_more = results.iter().filter(|r| r.is_ok()).count();
+        assert!(sent + sent_more + 3 <= 40, "{kind:?}: unverified budget");
+        let ch = match site.at(1).login("victim", &pw(GOOD)).await.unwrap() {
+            Login::SecondFactor(ch) => ch,
+            Login::Complete(_) => panic!("SMS is enabled"),
+        };
+        assert!(
+            matches!(ch.sms, Some(SmsDelivery::Sent { .. })),
+            "{kind:?}: {:?}",
+            ch.sms
+        );
+    }
+}
+
+/// Email-confirmed registration: a taken address answers like a new one,
+/// and one confirmation link creates exactly one account under a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirmed_registration_is_single_use_and_silent() {
+    use twofa_verify::{Registration, RegistrationStart};
+    let mut p = policy();
+    p.registration = Registration::EmailConfirmed;
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        assert!(matches!(
+            site.at(0).register("x", "x@example.com", &pw(GOOD)).await,
+            Err(Error::Config(_))
+        ));
+        let mail = match site
+            .at(0)
+            .start_registration("frank", "frank@example.com", &pw(GOOD))
+            .await
+            .unwrap()
+        {
+            RegistrationStart::Confirm(m) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(!format!("{mail:?}").contains(mail.token()));
+        let token = Arc::new(mail.token().to_owned());
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).clone();
+            let token = token.clone();
+            async move { auth.confirm_registration(&token).await }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{kind:?}");
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(Error::InvalidConfirmationToken)))
+        );
+        // The same address again: no error, no account, a notice for the owner.
+        match site
+            .at(1)
+            .start_registration("frank2", "Frank@Example.com", &pw(GOOD))
+            .await
+            .unwrap()
+        {
+            RegistrationStart::AlreadyRegistered { email, username } => {
+                assert_eq!(
+                    (email.as_str(), username.as_str()),
+                    ("frank@example.com", "frank")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            site.at(0)
+                .user_by_username("frank2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            site.at(0).confirm_registration("not-a-token").await,
+            Err(Error::InvalidConfirmationToken)
+        ));
+        // Expired links stop working.
+        let mail = match site
+            .at(0)
+            .start_registration("gina", "gina@example.com", &pw(GOOD))
+            .await
+            .unwrap()
+        {
+            RegistrationStart::Confirm(m) => m,
+            other => panic!("{other:?}"),
+        };
+        site.clock.advance(Duration::from_secs(25 * 3600));
+        assert!(matches!(
+            site.at(0).confirm_registration(mail.token()).await,
+            Err(Error::InvalidConfirmationToken)
+        ));
+    }
+}
