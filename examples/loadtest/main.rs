@@ -683,6 +683,11 @@ fn http_policy(users: usize) -> Policy {
     let lots = RateLimit::new(10_000_000, Duration::from_secs(3600));
     p.sms_per_phone = lots;
     p.sms_per_account = lots;
+    // Every connection comes from 127.0.0.1: one client, as far as the
+    // per-client limits can tell.
+    p.client_sms = lots;
+    p.client_failures = lots;
+    p.client_registrations = lots;
     p.sms_global = RateLimit::new(
         u32::try_from(users)
             .unwrap_or(u32::MAX)
