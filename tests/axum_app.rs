@@ -1052,6 +1052,11 @@ async fn login_page_ignores_unsafe_next() {
         assert!(!r.body.contains("name=\"next\""), "{next}");
         assert!(!r.body.contains("Please log in to see this page"), "{next}");
     }
+    // A protected page whose address cannot come back as `next`: the plain
+    // login page, never the home page or an error.
+    let long = format!("/user/{}", "a".repeat(600));
+    c.get(&long).await.redirect("/login");
+    c.get("/user/a%09b").await.redirect("/login");
     // Repeated keys are no error either; the first one counts.
     let r = c.get("/login?next=%2Fedit_profile&next=x").await;
     r.assert(StatusCode::OK, "Please log in to see this page");

@@ -55,7 +55,7 @@ use twofa_verify::{Authenticator, Error as AuthError, Factor, Login, StepUp, Use
 use crate::common::{self, Mailer, SetupError};
 
 pub use self::csrf::{AnonCsrf, CsrfKey};
-pub use self::redirect::{safe_next, see_other};
+pub use self::redirect::{LocalPath, safe_next, see_other};
 pub use self::session_store::CountingStore;
 
 // ------------------------------------------------------------------ state
@@ -979,12 +979,15 @@ impl FromRequestParts<AppState> for CurrentUser {
             // No flash (it would need a session): the login page says why
             // when it has a `next`.
             Ok(None) => {
-                let next = parts
+                // Back here after the login, unless the way back is not a
+                // path `next` would follow (or too long to carry).
+                let back = parts
                     .uri
                     .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                Err(see_other(&format!("/login?next={}", urlencode(next))))
+                    .and_then(|p| safe_next(Some(p.as_str())))
+                    .map(|p| format!("/login?next={}", urlencode(&p)))
+                    .filter(|to| LocalPath::parse(to).is_some());
+                Err(see_other(back.as_deref().unwrap_or("/login")))
             }
             Err(e) => Err(e.into_response()),
         }
