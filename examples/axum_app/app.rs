@@ -976,11 +976,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(IntoResponse::into_response)?;
         match current_user(state, &session).await {
             Ok(Some(u)) => Ok(CurrentUser(u)),
-            // No flash (it would need a session): the login page says why
-            // when it has a `next`.
+            // No flash, which would need a session: the login page says why
+            // when it has a `next`. That is the way back here, unless it is
+            // not a path `next` would follow (or too long to carry).
             Ok(None) => {
-                // Back here after the login, unless the way back is not a
-                // path `next` would follow (or too long to carry).
                 let back = parts
                     .uri
                     .path_and_query()
