@@ -46,11 +46,12 @@ impl Resp {
     }
 }
 
-/// A browser-ish client: keeps the session cookie and the last CSRF token.
+/// A browser-ish client: keeps its cookies (session, CSRF nonce) and the
+/// last CSRF token.
 struct Client {
     router: Router,
     state: app::AppState,
-    cookie: Option<String>,
+    cookies: std::collections::BTreeMap<String, String>,
     csrf: Option<String>,
 }
 
@@ -64,7 +65,7 @@ impl Client {
         Client {
             router: app::router(state.clone()),
             state,
-            cookie: None,
+            cookies: Default::default(),
             csrf: None,
         }
     }
@@ -74,7 +75,7 @@ impl Client {
         Client {
             router: self.router.clone(),
             state: self.state.clone(),
-            cookie: None,
+            cookies: Default::default(),
             csrf: None,
         }
     }
@@ -83,10 +84,14 @@ impl Client {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        if let Some(c) = headers.get(header::SET_COOKIE) {
+        for c in headers.get_all(header::SET_COOKIE) {
             let c = c.to_str().unwrap();
-            let pair = c.split(';').next().unwrap().to_owned();
-            self.cookie = Some(pair);
+            let (name, value) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if value.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
         }
         let body = String::from_utf8(
             resp.into_body()
@@ -109,10 +114,20 @@ impl Client {
 
     fn request(&self, method: &str, path: &str) -> axum::http::request::Builder {
         let mut b = Request::builder().method(method).uri(path);
-        if let Some(c) = &self.cookie {
-            b = b.header(header::COOKIE, c);
+        if !self.cookies.is_empty() {
+            let all: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            b = b.header(header::COOKIE, all.join("; "));
         }
         b
+    }
+
+    /// The session cookie's value, if any.
+    fn session(&self) -> Option<String> {
+        self.cookies.get("twofa_session").cloned()
     }
 
     async fn get(&mut self, path: &str) -> Resp {
@@ -253,19 +268,41 @@ async fn home_static_and_headers() {
     }
 }
 
+/// The `Set-Cookie` header of the response for cookie `name`.
+fn set_cookie(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
 #[tokio::test]
 async fn session_cookie_flags_and_rotation() {
     let mut c = Client::new().await;
     let r = c.get("/login").await;
-    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("twofa_session="), "{cookie}");
+    // An anonymous form page: a CSRF nonce cookie, no session.
+    assert_eq!(set_cookie(&r, "twofa_session"), None);
+    let nonce = set_cookie(&r, "twofa_csrf").expect("a nonce cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(nonce.contains(flag), "{nonce}");
+    }
+    assert!(!nonce.contains("Secure"), "{nonce}");
+    // Once set, it is not sent again.
+    assert_eq!(set_cookie(&c.get("/register").await, "twofa_csrf"), None);
+    c.register("rota").await;
+    let before = c.session();
+    assert!(
+        before.is_some(),
+        "the flash after registering needs a session"
+    );
+    let r = c.login("rota").await;
+    r.redirect("/user/rota");
+    let cookie = set_cookie(&r, "twofa_session").expect("a session cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "{cookie}");
-    let before = c.cookie.clone();
-    c.register("rota").await;
-    c.login("rota").await.redirect("/user/rota");
-    assert_ne!(c.cookie, before, "the session id changes at login");
+    assert_ne!(c.session(), before, "the session id changes at login");
 
     // Secure when configured (COOKIE_SECURE=1 or an https BASE_URL).
     let mut state = app::state_for_tests().await.unwrap();
@@ -275,12 +312,11 @@ async fn session_cookie_flags_and_rotation() {
     });
     let mut s = Client::with_state(state);
     let r = s.get("/login").await;
-    assert!(
-        r.headers[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .contains("Secure")
-    );
+    assert!(set_cookie(&r, "twofa_csrf").unwrap().contains("Secure"));
+    s.register("sec").await;
+    let r = s.login("sec").await;
+    r.redirect("/user/sec");
+    assert!(set_cookie(&r, "twofa_session").unwrap().contains("Secure"));
 }
 
 #[tokio::test]
@@ -610,12 +646,13 @@ async fn sms_enrollment_and_login_with_code() {
     r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
     assert!(r.headers.contains_key(header::RETRY_AFTER));
     let code = c.sms_code();
-    let before = c.cookie.clone();
+    let before = c.session();
     c.post("/verify_2fa", &[("code", &code)])
         .await
         .redirect("/user/gina");
     assert_ne!(
-        c.cookie, before,
+        c.session(),
+        before,
         "the session id changes after the second factor"
     );
     c.get("/user/gina")
@@ -959,4 +996,286 @@ async fn odd_usernames_get_working_profile_links() {
     let r = c.get("/user/o%2Fneil%3F%23").await;
     r.assert(StatusCode::OK, "o&#x2f;neil?#")
         .assert(StatusCode::OK, "href=\"&#x2f;user&#x2f;o%2Fneil%3F%23\"");
+}
+
+// ------------------------------------------------------ hardened edges
+
+impl Client {
+    /// A POST with this `Content-Type` (none when `None`) and raw body.
+    async fn post_as(&mut self, path: &str, content_type: Option<&str>, body: &str) -> Resp {
+        let mut b = self.request("POST", path);
+        if let Some(ct) = content_type {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        self.send(b.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    /// The CSRF token of a fresh form page.
+    async fn token(&mut self) -> String {
+        self.get("/login").await;
+        self.csrf.clone().unwrap()
+    }
+}
+
+/// `next` values (form-encoded) that must not be followed: controls and
+/// whitespace, raw and percent-encoded, other hosts, and bytes that are
+/// not UTF-8.
+const BAD_NEXT: &[&str] = &[
+    "%2F%09%2Fevil.example",
+    "%2F%250A",
+    "%2F%250D",
+    "%2F%2500",
+    "%2F%2509%2Fevil.example",
+    "%2F%0A",
+    "%2F%0D%0ASet-Cookie%3A+x%3D1",
+    "%2F%00",
+    "%2F%FF",
+    "%2Fuser%2F%FF%0A",
+    "%FF",
+    "%2F%2Fevil.example",
+    "%2F%5Cevil.example",
+    "%2F%255Cevil.example",
+    "https%3A%2F%2Fevil.example%2F",
+];
+
+#[tokio::test]
+async fn login_page_ignores_unsafe_next() {
+    let mut c = Client::new().await;
+    // The reported one, as a browser sends it.
+    let r = c.get("/login?next=/%09/evil.com").await;
+    r.assert(StatusCode::OK, "Log in");
+    assert!(!r.body.contains("name=\"next\""), "{}", r.body);
+    for next in BAD_NEXT {
+        let r = c.get(&format!("/login?next={next}")).await;
+        r.assert(StatusCode::OK, "Log in");
+        assert!(!r.body.contains("name=\"next\""), "{next}");
+        assert!(!r.body.contains("Please log in to see this page"), "{next}");
+    }
+    // A protected page whose address cannot come back as `next`: the plain
+    // login page, never the home page or an error.
+    let long = format!("/user/{}", "a".repeat(600));
+    c.get(&long).await.redirect("/login");
+    c.get("/user/a%09b").await.redirect("/login");
+    // Repeated keys are no error either; the first one counts.
+    let r = c.get("/login?next=%2Fedit_profile&next=x").await;
+    r.assert(StatusCode::OK, "Please log in to see this page");
+    assert!(
+        r.body
+            .contains("name=\"next\" value=\"&#x2f;edit_profile\"")
+    );
+}
+
+#[tokio::test]
+async fn unsafe_next_after_login_redirects_home_and_keeps_the_session() {
+    let mut c = Client::new().await;
+    c.register("nina").await;
+    for next in BAD_NEXT {
+        let mut b = c.other();
+        let token = b.token().await;
+        let r = b
+            .post_raw(
+                "/login",
+                &format!(
+                    "csrf_token={token}&username=nina&password={}&next={next}",
+                    PW.replace(' ', "+")
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next}: {}", r.body);
+        assert_eq!(r.location(), "/user/nina", "{next}");
+        // Still logged in: the session was saved.
+        b.get("/edit_profile")
+            .await
+            .assert(StatusCode::OK, "Edit profile");
+    }
+    // A good `next` still works.
+    let mut b = c.other();
+    let token = b.token().await;
+    b.post_raw(
+        "/login",
+        &format!(
+            "csrf_token={token}&username=nina&password={}&next=%2Fedit_profile%3Fa%3D1",
+            PW.replace(' ', "+")
+        ),
+    )
+    .await
+    .redirect("/edit_profile?a=1");
+}
+
+#[tokio::test]
+async fn unsafe_next_after_the_second_factor_redirects_to_the_profile() {
+    let mut c = Client::new().await;
+    c.user_with_sms("olga").await;
+    c.post("/logout", &[]).await.redirect("/");
+    let token = c.token().await;
+    c.post_raw(
+        "/login",
+        &format!(
+            "csrf_token={token}&username=olga&password={}&next=%2F%0D%0A",
+            PW.replace(' ', "+")
+        ),
+    )
+    .await
+    .redirect("/verify_2fa");
+    // Odd query strings on the code page: no error page.
+    for q in ["?method=sms&method=totp", "?method=%FF", "?method=%0A"] {
+        c.get(&format!("/verify_2fa{q}"))
+            .await
+            .assert(StatusCode::OK, "Two-factor authentication");
+    }
+    let code = c.sms_code();
+    c.post("/verify_2fa", &[("code", &code)])
+        .await
+        .redirect("/user/olga");
+    c.get("/edit_profile")
+        .await
+        .assert(StatusCode::OK, "Edit profile");
+}
+
+#[tokio::test]
+async fn anonymous_visitors_get_no_server_session() {
+    let c = Client::new().await;
+    let pages = [
+        "/",
+        "/login",
+        "/register",
+        "/reset_password_request",
+        "/reset_password/not-a-token",
+        "/logout",
+        "/login?next=%2Fedit_profile",
+        "/edit_profile",
+        "/user/nobody",
+        "/verify_2fa",
+        "/no/such/page",
+    ];
+    for i in 0..1000 {
+        let page = pages[i % pages.len()];
+        let mut v = c.other();
+        let r = v.get(page).await;
+        assert!(!r.status.is_server_error(), "{page}: {}", r.status);
+        assert_eq!(set_cookie(&r, "twofa_session"), None, "{page}");
+        if r.status == StatusCode::OK && page != "/" {
+            // A form page: its token comes with a nonce cookie.
+            assert!(v.csrf.is_some(), "{page}");
+            assert!(set_cookie(&r, "twofa_csrf").is_some(), "{page}");
+        }
+    }
+    assert_eq!(c.state.session_count().await, 0);
+    // What needs a session still gets one: logging in works.
+    let mut u = c.other();
+    u.register("pia").await;
+    u.login("pia").await.redirect("/user/pia");
+    u.get("/edit_profile")
+        .await
+        .assert(StatusCode::OK, "Edit profile");
+    assert_eq!(c.state.session_count().await, 1, "the login session");
+    u.post("/logout", &[]).await.redirect("/");
+    u.get("/")
+        .await
+        .assert(StatusCode::OK, "You have been logged out");
+    assert_eq!(c.state.session_count().await, 0, "the flash was shown");
+}
+
+#[tokio::test]
+async fn anonymous_csrf_token_must_match_the_nonce_cookie() {
+    let mut a = Client::new().await;
+    a.register("quin").await;
+    let mut b = a.other();
+    let a_token = a.token().await;
+    let b_token = b.token().await;
+    assert_ne!(a_token, b_token);
+    let a_nonce = a.cookies["twofa_csrf"].clone();
+    let form = |t: &str| format!("csrf_token={t}&username=quin&password=x");
+    // Missing, forged, another visitor's, the nonce itself: 403.
+    for body in [
+        "username=quin&password=x".to_owned(),
+        form("forged"),
+        form(""),
+        form(&b_token),
+        form(&a_nonce),
+    ] {
+        a.post_raw("/login", &body)
+            .await
+            .assert(StatusCode::FORBIDDEN, "Form expired");
+    }
+    // The right token without its cookie: 403.
+    let mut bare = a.other();
+    bare.post_raw("/login", &form(&a_token))
+        .await
+        .assert(StatusCode::FORBIDDEN, "Form expired");
+    // A forged nonce cookie with someone else's token: 403.
+    bare.cookies.insert("twofa_csrf".into(), "A".repeat(43));
+    bare.post_raw("/login", &form(&a_token))
+        .await
+        .assert(StatusCode::FORBIDDEN, "Form expired");
+    // Another instance (another secret key) does not take this one's tokens.
+    let mut other_site = Client::new().await;
+    other_site.cookies = a.cookies.clone();
+    other_site
+        .post_raw("/login", &form(&a_token))
+        .await
+        .assert(StatusCode::FORBIDDEN, "Form expired");
+    // The right pair passes the check (and reaches the login handler).
+    a.post_raw("/login", &form(&a_token))
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+
+    // Logged in, only the session's token counts.
+    a.login("quin").await.redirect("/user/quin");
+    a.post_raw("/logout", &format!("csrf_token={a_token}"))
+        .await
+        .assert(StatusCode::FORBIDDEN, "Form expired");
+    a.get("/edit_profile")
+        .await
+        .assert(StatusCode::OK, "Edit profile");
+}
+
+#[tokio::test]
+async fn posts_must_be_url_encoded_forms() {
+    let mut c = Client::new().await;
+    c.register("rosa").await;
+    let token = c.token().await;
+    let body = format!(
+        "csrf_token={token}&username=rosa&password={}",
+        PW.replace(' ', "+")
+    );
+    for ct in [
+        Some("application/json"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        Some("text/plain; charset=UTF-8"),
+        Some("application/x-www-form-urlencoded-x"),
+        Some("not a media type"),
+        None,
+    ] {
+        let r = c.post_as("/login", ct, &body).await;
+        r.assert(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported form");
+        assert!(r.body.contains("<html"), "a page: {ct:?}");
+        // Refused before the handler: nobody was logged in.
+        c.get("/edit_profile")
+            .await
+            .redirect("/login?next=%2Fedit_profile");
+    }
+    // Other POST routes too, whatever the CSRF token.
+    for path in ["/register", "/logout", "/reset_password_request"] {
+        c.post_as(path, Some("application/json"), "{}")
+            .await
+            .assert(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported form");
+    }
+    // Parameters and letter case do not matter.
+    for ct in [
+        "application/x-www-form-urlencoded; charset=UTF-8",
+        "Application/X-WWW-Form-URLEncoded",
+    ] {
+        let mut b = c.other();
+        let token = b.token().await;
+        let body = format!(
+            "csrf_token={token}&username=rosa&password={}",
+            PW.replace(' ', "+")
+        );
+        b.post_as("/login", Some(ct), &body)
+            .await
+            .redirect("/user/rosa");
+    }
 }

@@ -11,36 +11,52 @@
 //!   the second factor;
 //! - the session cookie is HttpOnly, SameSite=Lax, and Secure when
 //!   `COOKIE_SECURE=1` or `BASE_URL` is `https://...`;
-//! - every POST carries a synchronizer CSRF token kept in the session and
-//!   checked in constant time by [`csrf_guard`] (a missing or wrong token
-//!   gives a 403 page);
+//! - every POST carries a CSRF token checked in constant time by
+//!   [`csrf_guard`] (a missing or wrong token gives a 403 page): the
+//!   session's own token once there is a session that needs one (logged in
+//!   or half logged in), else a signed double-submit token (see `csrf.rs`),
+//!   so anonymous pages keep nothing on the server;
+//! - a POST must be a URL-encoded form, else 415 ([`require_form`]);
+//! - redirects go only to paths on this site (`redirect.rs`), and no header
+//!   is built from a value that could make it invalid;
 //! - a half-logged-in session (password right, code pending) reaches only
 //!   the verify page and logout ([`pending_guard`]);
 //! - pages are `Cache-Control: no-store`, `Referrer-Policy: no-referrer`
 //!   (reset links carry a token) and a strict Content-Security-Policy.
 #![allow(dead_code)]
 
+#[path = "csrf.rs"]
+mod csrf;
+#[path = "redirect.rs"]
+mod redirect;
+#[path = "session_store.rs"]
+mod session_store;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header, request::Parts};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use minijinja::{Environment, Value, context};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, MemoryStore as SessionStore, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, Error as AuthError, Factor, Login, StepUp, User, UserId};
 
 use crate::common::{self, Mailer, SetupError};
+
+pub use self::csrf::{AnonCsrf, CsrfKey};
+pub use self::redirect::{LocalPath, safe_next, see_other};
+pub use self::session_store::CountingStore;
 
 // ------------------------------------------------------------------ state
 
@@ -89,19 +105,41 @@ pub struct AppState {
     pub console_sms: Option<ConsoleSms>,
     /// Settings.
     pub config: Arc<Config>,
+    /// Signs the CSRF tokens of visitors without a session.
+    pub csrf_key: CsrfKey,
+    /// Where sessions are kept.
+    pub sessions: CountingStore,
     templates: Arc<Environment<'static>>,
 }
 
 impl AppState {
-    /// The state for a backend and settings.
+    /// The state for a backend and settings. Anonymous CSRF tokens are
+    /// signed with a random key until [`AppState::with_secret_key`] gives
+    /// the app's own (so they survive restarts and match across instances).
     pub fn new(backend: common::Backend, config: Config) -> Result<Self, SetupError> {
+        use rand::RngCore;
+        let mut random = zeroize::Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(random.as_mut());
         Ok(AppState {
             auth: backend.auth,
             mailer: backend.mailer,
             console_sms: backend.console_sms,
             config: Arc::new(config),
+            csrf_key: CsrfKey::derive(random.as_ref()),
+            sessions: CountingStore::default(),
             templates: Arc::new(templates()?),
         })
+    }
+
+    /// Derives the anonymous CSRF key from the app's secret key.
+    pub fn with_secret_key(mut self, secret_key: &[u8]) -> Self {
+        self.csrf_key = CsrfKey::derive(secret_key);
+        self
+    }
+
+    /// How many sessions the server holds.
+    pub async fn session_count(&self) -> usize {
+        self.sessions.len().await
     }
 }
 
@@ -189,7 +227,7 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
 
 /// The whole site.
 pub fn router(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(SessionStore::default())
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name("twofa_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -231,10 +269,15 @@ pub fn router(state: AppState) -> Router {
         .route("/static/styles.css", get(stylesheet))
         .fallback(not_found)
         .layer(middleware::from_fn(csrf_guard))
+        .layer(middleware::from_fn(require_form))
         .layer(middleware::from_fn(pending_guard))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn_with_state(state.clone(), error_pages))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::nonce_cookie,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
@@ -291,13 +334,35 @@ fn random_token() -> String {
     data_encoding::BASE64URL_NOPAD.encode(&b)
 }
 
-async fn csrf_token(session: &Session) -> Result<String, AppError> {
+/// Whether the session holds anything but flash messages.
+async fn holds_more_than_flashes(session: &Session) -> Result<bool, AppError> {
+    for key in [UID, PENDING, CSRF, ENROLL_PHONE] {
+        if session.get_value(key).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the session is a logged-in or half-logged-in one: those use a
+/// session-bound CSRF token, never the anonymous double submit.
+async fn is_authenticated(session: &Session) -> Result<bool, AppError> {
+    Ok(session.get_value(UID).await?.is_some() || session.get_value(PENDING).await?.is_some())
+}
+
+/// The CSRF token for the forms of a page: the session's own when the
+/// visitor is (half) logged in, else the anonymous double-submit token,
+/// which stores nothing on the server.
+async fn csrf_token(session: &Visitor) -> Result<String, AppError> {
     if let Some(t) = session.get::<String>(CSRF).await? {
         return Ok(t);
     }
-    let t = random_token();
-    session.insert(CSRF, &t).await?;
-    Ok(t)
+    if is_authenticated(session).await? {
+        let t = random_token();
+        session.insert(CSRF, &t).await?;
+        return Ok(t);
+    }
+    Ok(session.anon.token())
 }
 
 /// Makes the session a fresh, logged-in one: new id, new CSRF token, no
@@ -588,7 +653,7 @@ async fn current_user(state: &AppState, session: &Session) -> Result<Option<User
 
 async fn render_html(
     state: &AppState,
-    session: &Session,
+    session: &Visitor,
     name: &str,
     ctx: Value,
 ) -> Result<String, AppError> {
@@ -599,6 +664,11 @@ async fn render_html(
         email: u.email,
     });
     let flashes: Vec<Flash> = session.remove(FLASH).await?.unwrap_or_default();
+    if !flashes.is_empty() && !holds_more_than_flashes(session).await? {
+        // An anonymous session that only carried these messages: drop it
+        // rather than keep an empty record until it expires.
+        session.flush().await?;
+    }
     let pending = session.get_value(PENDING).await?.is_some();
     let base = context! {
         app_name => state.config.app_name.clone(),
@@ -613,7 +683,7 @@ async fn render_html(
 
 async fn render(
     state: &AppState,
-    session: &Session,
+    session: &Visitor,
     name: &str,
     status: StatusCode,
     ctx: Value,
@@ -625,7 +695,7 @@ async fn render(
 /// Shows a form again with the error of `e`.
 async fn form_error(
     state: &AppState,
-    session: &Session,
+    session: &Visitor,
     name: &str,
     e: FormError,
     ctx: Value,
@@ -640,10 +710,6 @@ async fn form_error(
     .await?;
     with_retry_after(&mut resp, e.retry_after);
     Ok(resp)
-}
-
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
 }
 
 fn profile_url(username: &str) -> String {
@@ -662,11 +728,15 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// Only same-site paths are followed after login (no open redirect).
-fn safe_next(next: Option<&str>) -> Option<String> {
-    let n = next?.trim();
-    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512)
-        .then(|| n.to_owned())
+/// The first value of `key` in the query string. Lenient where axum's
+/// `Query` is strict: repeated keys and bytes that are not UTF-8 (replaced)
+/// are no error.
+fn query_param(uri: &Uri, key: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query()?)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 // ------------------------------------------------------------- middleware
@@ -674,7 +744,7 @@ fn safe_next(next: Option<&str>) -> Option<String> {
 /// Renders error pages: responses marked with [`ErrorPage`], and bare 405s.
 async fn error_pages(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     req: Request,
     next: Next,
 ) -> Response {
@@ -710,12 +780,42 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// Checks the CSRF token of every state-changing request: the form field
-/// `csrf_token` (or header `X-CSRF-Token`) must equal the session's token,
-/// compared in constant time. The body is buffered (16 KiB at most) and
-/// passed on.
-async fn csrf_guard(session: Session, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+/// Whether a request may change state without these checks.
+fn is_safe_method(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether `content_type` is `application/x-www-form-urlencoded`, with any
+/// parameters (`; charset=UTF-8`).
+fn is_url_encoded_form(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.type_() == mime::APPLICATION && m.subtype() == mime::WWW_FORM_URLENCODED)
+}
+
+/// Every state-changing request must be a URL-encoded form (what the
+/// site's forms send); anything else gets a 415 page before any handler.
+async fn require_form(req: Request, next: Next) -> Response {
+    if is_safe_method(req.method()) || is_url_encoded_form(req.headers().get(header::CONTENT_TYPE))
+    {
+        return next.run(req).await;
+    }
+    AppError::page(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported form",
+        "This site accepts forms sent by its own pages only.",
+    )
+    .into_response()
+}
+
+/// Checks the CSRF token of every state-changing request, in constant time:
+/// the form field `csrf_token` (or header `X-CSRF-Token`) must equal the
+/// session's token when there is one, and a (half) logged-in session must
+/// have one; a visitor without such a session must send the token signed
+/// for its nonce cookie. The body is buffered (16 KiB at most) and passed on.
+async fn csrf_guard(session: Visitor, req: Request, next: Next) -> Response {
+    if is_safe_method(req.method()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -743,9 +843,13 @@ async fn csrf_guard(session: Session, req: Request, next: Next) -> Response {
         Ok(t) => t,
         Err(e) => return AppError::from(e).into_response(),
     };
-    let ok = match (sent, expected) {
-        (Some(s), Some(e)) => bool::from(s.as_bytes().ct_eq(e.as_bytes())),
-        _ => false,
+    let ok = match expected {
+        Some(e) => sent.is_some_and(|s| bool::from(s.as_bytes().ct_eq(e.as_bytes()))),
+        None => match is_authenticated(&session).await {
+            Ok(true) => false,
+            Ok(false) => session.anon.accepts(sent.as_deref()),
+            Err(e) => return e.into_response(),
+        },
     };
     if !ok {
         tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong");
@@ -803,6 +907,35 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 // ------------------------------------------------------------- extractors
 
+/// The visitor: the session, and the anonymous CSRF nonce of the request.
+/// Dereferences to the [`Session`].
+pub struct Visitor {
+    session: Session,
+    anon: AnonCsrf,
+}
+
+impl std::ops::Deref for Visitor {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let anon = parts.extensions.get::<AnonCsrf>().cloned().ok_or_else(|| {
+            AppError::Internal("the CSRF nonce layer is missing".into()).into_response()
+        })?;
+        Ok(Visitor { session, anon })
+    }
+}
+
 /// A URL-encoded form; bad input gives a friendly 400 page, not a bare 422.
 pub struct AppForm<T>(pub T);
 
@@ -843,16 +976,17 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(IntoResponse::into_response)?;
         match current_user(state, &session).await {
             Ok(Some(u)) => Ok(CurrentUser(u)),
+            // No flash, which would need a session: the login page says why
+            // when it has a `next`. That is the way back here, unless it is
+            // not a path `next` would follow (or too long to carry).
             Ok(None) => {
-                if let Err(e) = flash(&session, "info", "Please log in to see this page.").await {
-                    return Err(e.into_response());
-                }
-                let next = parts
+                let back = parts
                     .uri
                     .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                Err(see_other(&format!("/login?next={}", urlencode(next))))
+                    .and_then(|p| safe_next(Some(p.as_str())))
+                    .map(|p| format!("/login?next={}", urlencode(&p)))
+                    .filter(|to| LocalPath::parse(to).is_some());
+                Err(see_other(back.as_deref().unwrap_or("/login")))
             }
             Err(e) => Err(e.into_response()),
         }
@@ -878,7 +1012,7 @@ async fn not_found() -> AppError {
     AppError::not_found()
 }
 
-async fn index(State(state): State<AppState>, session: Session) -> Page {
+async fn index(State(state): State<AppState>, session: Visitor) -> Page {
     render(
         &state,
         &session,
@@ -900,7 +1034,7 @@ struct RegisterForm {
     password2: String,
 }
 
-async fn register_form(State(state): State<AppState>, session: Session) -> Page {
+async fn register_form(State(state): State<AppState>, session: Visitor) -> Page {
     if current_user(&state, &session).await?.is_some() {
         return Ok(see_other("/"));
     }
@@ -916,7 +1050,7 @@ async fn register_form(State(state): State<AppState>, session: Session) -> Page 
 
 async fn register(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     AppForm(f): AppForm<RegisterForm>,
 ) -> Page {
     let keep = context! { username => f.username.clone(), email => f.email.clone() };
@@ -952,33 +1086,24 @@ struct LoginForm {
     next: String,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct NextQuery {
-    next: Option<String>,
-}
-
-async fn login_form(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<NextQuery>,
-) -> Page {
+async fn login_form(State(state): State<AppState>, session: Visitor, uri: Uri) -> Page {
     if current_user(&state, &session).await?.is_some() {
         return Ok(see_other("/"));
     }
+    let next = safe_next(query_param(&uri, "next").as_deref());
     render(
         &state,
         &session,
         "login.html",
         StatusCode::OK,
-        context! { next => safe_next(q.next.as_deref()) },
+        context! { login_required => next.is_some(), next => next },
     )
     .await
 }
 
 async fn login(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     AppForm(f): AppForm<LoginForm>,
 ) -> Page {
     let next = safe_next(Some(&f.next));
@@ -1047,24 +1172,17 @@ async fn login(
     }
 }
 
-async fn logout_form(State(state): State<AppState>, session: Session) -> Page {
+async fn logout_form(State(state): State<AppState>, session: Visitor) -> Page {
     render(&state, &session, "logout.html", StatusCode::OK, context! {}).await
 }
 
 async fn logout(session: Session) -> Page {
     session.flush().await?;
-    session.insert(CSRF, random_token()).await?;
     flash(&session, "info", "You have been logged out.").await?;
     Ok(see_other("/"))
 }
 
 // -- second step of login
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct MethodQuery {
-    method: Option<String>,
-}
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -1098,15 +1216,11 @@ fn verify_ctx(p: &Pending, method: &str) -> Value {
     }
 }
 
-async fn verify_form(
-    State(state): State<AppState>,
-    session: Session,
-    Query(q): Query<MethodQuery>,
-) -> Page {
+async fn verify_form(State(state): State<AppState>, session: Visitor, uri: Uri) -> Page {
     let Some(p) = pending(&session).await? else {
         return Ok(see_other("/login"));
     };
-    let method = verify_method(&p, q.method.as_deref());
+    let method = verify_method(&p, query_param(&uri, "method").as_deref());
     render(
         &state,
         &session,
@@ -1119,7 +1233,7 @@ async fn verify_form(
 
 async fn verify(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let Some(p) = pending(&session).await? else {
@@ -1154,9 +1268,8 @@ async fn verify(
                 .await?;
             }
             Ok(see_other(
-                &p.next
-                    .clone()
-                    .unwrap_or_else(|| profile_url(&user.username)),
+                // Checked again: the session may predate today's rules.
+                &safe_next(p.next.as_deref()).unwrap_or_else(|| profile_url(&user.username)),
             ))
         }
         Err(
@@ -1189,7 +1302,7 @@ async fn verify(
     }
 }
 
-async fn verify_resend(State(state): State<AppState>, session: Session) -> Page {
+async fn verify_resend(State(state): State<AppState>, session: Visitor) -> Page {
     let Some(mut p) = pending(&session).await? else {
         return Ok(see_other("/login"));
     };
@@ -1245,7 +1358,7 @@ struct ProfileView {
 
 async fn profile(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     Path(username): Path<String>,
 ) -> Page {
@@ -1313,7 +1426,7 @@ struct ProfileForm {
 
 async fn edit_profile_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     render(
@@ -1328,7 +1441,7 @@ async fn edit_profile_form(
 
 async fn edit_profile(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<ProfileForm>,
 ) -> Page {
@@ -1377,7 +1490,7 @@ struct ChangePasswordForm {
 
 async fn change_password_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(_): CurrentUser,
 ) -> Page {
     render(
@@ -1392,7 +1505,7 @@ async fn change_password_form(
 
 async fn change_password(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<ChangePasswordForm>,
 ) -> Page {
@@ -1431,7 +1544,7 @@ struct PhoneForm {
 
 async fn enable_sms_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     if me.phone.is_some() {
@@ -1455,7 +1568,7 @@ async fn enable_sms_form(
 
 async fn enable_sms(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<PhoneForm>,
 ) -> Page {
@@ -1496,7 +1609,7 @@ async fn enable_sms(
 
 async fn enable_sms_verify_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(_): CurrentUser,
 ) -> Page {
     let Some(phone) = session.get::<String>(ENROLL_PHONE).await? else {
@@ -1514,7 +1627,7 @@ async fn enable_sms_verify_form(
 
 async fn enable_sms_verify(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
@@ -1561,7 +1674,7 @@ async fn enable_sms_verify(
 /// once, never stored in the session), else back to the profile.
 async fn enabled(
     state: &AppState,
-    session: &Session,
+    session: &Visitor,
     me: &User,
     what: &str,
     codes: Option<twofa_verify::factor::RecoveryCodes>,
@@ -1585,7 +1698,7 @@ async fn enabled(
 
 async fn show_codes(
     state: &AppState,
-    session: &Session,
+    session: &Visitor,
     me: &User,
     codes: &twofa_verify::factor::RecoveryCodes,
 ) -> Page {
@@ -1603,7 +1716,7 @@ async fn show_codes(
 
 async fn enable_totp_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     use secrecy::ExposeSecret;
@@ -1633,7 +1746,7 @@ async fn enable_totp_form(
 
 async fn enable_totp(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
@@ -1710,7 +1823,7 @@ fn step_up_error(e: AuthError) -> Result<FormError, AppError> {
 
 async fn disable_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     if !me.has_second_factor() {
@@ -1734,7 +1847,7 @@ async fn disable_form(
 
 async fn disable(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
@@ -1805,7 +1918,7 @@ struct SendCodeForm {
 
 async fn send_step_up_code(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<SendCodeForm>,
 ) -> Page {
@@ -1833,7 +1946,7 @@ async fn send_step_up_code(
 
 async fn regenerate_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     if !me.has_second_factor() {
@@ -1858,7 +1971,7 @@ async fn regenerate_form(
 
 async fn regenerate(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
@@ -1906,7 +2019,7 @@ struct EmailForm {
     email: String,
 }
 
-async fn reset_request_form(State(state): State<AppState>, session: Session) -> Page {
+async fn reset_request_form(State(state): State<AppState>, session: Visitor) -> Page {
     render(
         &state,
         &session,
@@ -1919,7 +2032,7 @@ async fn reset_request_form(State(state): State<AppState>, session: Session) -> 
 
 async fn reset_request(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     AppForm(f): AppForm<EmailForm>,
 ) -> Page {
     let keep = context! { email => f.email.clone() };
@@ -1992,7 +2105,7 @@ fn bad_reset_link() -> AppError {
 
 async fn reset_form(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     Path(token): Path<String>,
 ) -> Page {
     match state.auth.check_reset_token(&token).await {
@@ -2013,7 +2126,7 @@ async fn reset_form(
 
 async fn reset_password(
     State(state): State<AppState>,
-    session: Session,
+    session: Visitor,
     Path(token): Path<String>,
     AppForm(f): AppForm<ResetForm>,
 ) -> Page {

@@ -128,7 +128,10 @@ async fn run() -> Result<(), common::SetupError> {
     };
     let config = app::Config::from_env(&format!("http://{shown}"));
     tracing::info!(%summary, base_url = %config.base_url, secure_cookie = config.cookie_secure, "starting");
-    let state = app::AppState::new(backend, config)?;
+    // The same key the authenticator got (from TWOFA_SECRET_KEY or the key
+    // file beside the database), so anonymous CSRF tokens survive restarts.
+    let key = zeroize::Zeroizing::new(common::secret_key(&args.db)?);
+    let state = app::AppState::new(backend, config)?.with_secret_key(&key);
 
     println!("{summary}");
     println!("Serving the twofa-verify demo on http://{shown}/  (ctrl-c to stop)");
