@@ -23,8 +23,10 @@ mod factors;
 mod limits;
 mod lockout;
 mod registration;
+mod session;
 
 pub use registration::{RegistrationMail, RegistrationStart};
+pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 
 /// The outcome of a password login.
 #[derive(Debug)]
@@ -36,6 +38,19 @@ pub enum Login {
     /// challenge's token (e.g. in the session) and call
     /// [`Authenticator::verify`].
     SecondFactor(Challenge),
+}
+
+/// A second factor passed: who logged in, with what.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Verification {
+    /// The user, now logged in.
+    pub user: User,
+    /// The factor that was used.
+    pub factor: Factor,
+    /// When a recovery code was used: how many are left (tell the user to
+    /// make new ones when few remain).
+    pub recovery_codes_left: Option<usize>,
 }
 
 /// A pending login: the password was right and a second factor is due.
@@ -171,6 +186,10 @@ struct ChallengeRecord {
     user: UserId,
     expires_at: Timestamp,
     sms: Option<SentCode>,
+    /// The credential generation the password was checked at: a login
+    /// started before a reset or a factor change cannot be finished after it.
+    #[serde(default)]
+    generation: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -577,7 +596,11 @@ impl Authenticator {
             .map(|r| r.to_user()))
     }
 
-    /// Changes username and/or email (`None` keeps the current value).
+    /// Changes the username (`None` keeps it). The email address is
+    /// changed only by [`change_email`](Self::change_email), which needs a
+    /// re-authentication: an `email` that differs from the current one gives
+    /// [`Error::StepUpRequired`] (the same one is accepted, so a form can
+    /// send it back unchanged).
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -589,15 +612,40 @@ impl Authenticator {
             Some(u) => normalize_username(u)?,
             None => (rec.username.clone(), rec.username_key.clone()),
         };
-        let email = match email {
-            Some(e) => normalize_email(e)?,
-            None => rec.email.clone(),
-        };
+        if let Some(e) = email
+            && normalize_email(e)? != rec.email
+        {
+            return Err(Error::StepUpRequired);
+        }
         self.inner
             .users
-            .update_profile(id, &username, &key, &email)
+            .update_profile(id, &username, &key, &rec.email)
             .await?;
         self.emit(AuthEvent::ProfileUpdated { user: id });
+        Ok(self.record(id).await?.to_user())
+    }
+
+    /// Changes the email address after a re-authentication (the password,
+    /// plus a current code when a second factor is enabled). A stolen
+    /// session alone cannot move the account's reset emails elsewhere.
+    /// Every other session ends; [`AuthEvent::EmailChanged`] carries the old
+    /// address, which should be told.
+    pub async fn change_email(&self, id: UserId, email: &str, step_up: &StepUp) -> Result<User> {
+        let email = normalize_email(email)?;
+        let rec = self.record(id).await?;
+        if email == rec.email {
+            return Ok(rec.to_user());
+        }
+        self.verify_step_up(&rec, step_up).await?;
+        self.inner
+            .users
+            .update_profile(id, &rec.username, &rec.username_key, &email)
+            .await?;
+        self.credentials_changed(id).await?;
+        self.emit(AuthEvent::EmailChanged {
+            user: id,
+            old_email: rec.email,
+        });
         Ok(self.record(id).await?.to_user())
     }
 
@@ -617,6 +665,25 @@ impl Authenticator {
     /// [`Login::SecondFactor`] (and an SMS code is sent when SMS is the only
     /// factor).
     pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
+        self.login_with_device(identifier, password, None).await
+    }
+
+    /// Like [`login`](Self::login), from a device that may be remembered
+    /// ([`remember_device`](Self::remember_device)): when `device_token` is
+    /// a live token of this account, a right password completes the login
+    /// without the second factor.
+    ///
+    /// A remembered device also has a failure counter of its own ("smart
+    /// lockout"): a stranger who locks the account with wrong passwords
+    /// does not lock its owner out of a browser the owner trusts, and
+    /// failures from that browser do not count against the account's
+    /// counter. A wrong token is simply ignored.
+    pub async fn login_with_device(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+        device_token: Option<&str>,
+    ) -> Result<Login> {
         let ident: String = if identifier.len() > 1024 {
             String::new()
         } else {
@@ -633,7 +700,17 @@ impl Authenticator {
             self.inner.users.user_by_username(&ident).await?
         };
         let known = rec.as_ref().map(|r| r.id);
-        let key = self.fail_key(known, &ident);
+        let device = match &rec {
+            Some(r) => {
+                self.trusted_device(r.id, r.credential_generation, device_token)
+                    .await?
+            }
+            None => None,
+        };
+        let key = match &device {
+            Some(d) => format!("{}:d:{}", self.fail_key(known, &ident), d.id),
+            None => self.fail_key(known, &ident),
+        };
         // Reserve, then check: the client's and the account's places are
         // taken before the hash, so a burst cannot outrun either limit.
         self.check_lock(&key).await?;
@@ -689,6 +766,15 @@ impl Authenticator {
             }
         }
         let user = rec.to_user();
+        if let Some(d) = &device {
+            self.attempt_succeeded(attempt).await?;
+            self.inner.users.touch_device(&d.token_hash, self.now()).await?;
+            self.emit(AuthEvent::LoginSucceeded {
+                user: user.id,
+                factor: None,
+            });
+            return Ok(Login::Complete(user));
+        }
         if !self.second_factor_possible(&user) {
             self.attempt_succeeded(attempt).await?;
             self.emit(AuthEvent::LoginSucceeded {
@@ -728,6 +814,7 @@ impl Authenticator {
             user: user.id,
             expires_at,
             sms: None,
+            generation: user.generation,
         };
         let mut delivery = None;
         if let (Some(phone), true) = (&user.phone, self.inner.sms.is_some()) {
@@ -851,9 +938,9 @@ impl Authenticator {
     /// `resend_interval`), per phone, per account and globally.
     pub async fn resend(&self, token: &str) -> Result<Challenge> {
         let (key, mut rec) = self.load_challenge(token).await?;
+        let user = self.challenge_user(&key, &rec).await?.to_user();
         // No texts (which cost money) while the account is locked.
         self.check_lock(&self.fail_key(Some(rec.user), "")).await?;
-        let user = self.record(rec.user).await?.to_user();
         let phone = match (&user.phone, &self.inner.sms) {
             (Some(p), Some(_)) => p.clone(),
             _ => {
@@ -897,10 +984,14 @@ impl Authenticator {
     /// Wrong codes give [`Error::InvalidCode`] with the attempts left, and
     /// count against the account's failure counter. Success consumes the
     /// challenge atomically: of concurrent calls with a right code, exactly
-    /// one succeeds, even across app instances sharing a store.
-    pub async fn verify(&self, token: &str, code: &str) -> Result<User> {
+    /// one succeeds, even across app instances sharing a store. A pending
+    /// login started before a change of the account's credentials (a reset,
+    /// a factor change, "sign out everywhere") is void:
+    /// [`Error::ChallengeNotFound`].
+    pub async fn verify(&self, token: &str, code: &str) -> Result<Verification> {
         let answer = parse_answer(code)?;
         let (key, rec) = self.load_challenge(token).await?;
+        let user_rec = self.challenge_user(&key, &rec).await?;
         let fail_key = self.fail_key(Some(rec.user), "");
         // A locked account spends no attempt of the challenge.
         self.check_lock(&fail_key).await?;
@@ -931,14 +1022,10 @@ impl Authenticator {
                 return Err(e);
             }
         };
-        let checked = match self.record(rec.user).await {
-            Ok(user_rec) => self
-                .check_answer(&user_rec, &answer, rec.sms.as_ref())
-                .await
-                .map(|outcome| (user_rec, outcome)),
-            Err(e) => Err(e),
-        };
-        let (user_rec, outcome) = match checked {
+        let outcome = match self
+            .check_answer(&user_rec, &answer, rec.sms.as_ref())
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 // A store or provider failure decides nothing and lets
@@ -983,7 +1070,26 @@ impl Authenticator {
             user: rec.user,
             factor: Some(factor),
         });
-        Ok(user_rec.to_user())
+        let recovery_codes_left = match factor {
+            Factor::RecoveryCode => Some(self.inner.users.recovery_codes_left(rec.user).await?),
+            _ => None,
+        };
+        Ok(Verification {
+            user: user_rec.to_user(),
+            factor,
+            recovery_codes_left,
+        })
+    }
+
+    /// The user of a pending login, if the login is still valid for the
+    /// user's current credentials; a stale one is removed.
+    async fn challenge_user(&self, key: &str, rec: &ChallengeRecord) -> Result<UserRecord> {
+        let user = self.record(rec.user).await?;
+        if user.credential_generation != rec.generation {
+            self.inner.state.delete(key).await?;
+            return Err(Error::ChallengeNotFound);
+        }
+        Ok(user)
     }
 
     /// Checks a code against the user's factors. `Ok(None)`: wrong code.
@@ -1076,13 +1182,15 @@ impl Authenticator {
 
     // ------------------------------------------------------------ passwords
 
-    /// Changes the password; the current one is required.
+    /// Changes the password; the current one is required. Every other
+    /// session and pending login of the user ends; stamp this session anew
+    /// from the returned user.
     pub async fn change_password(
         &self,
         id: UserId,
         current: &SecretString,
         new: &SecretString,
-    ) -> Result<()> {
+    ) -> Result<User> {
         let rec = self.record(id).await?;
         let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
         self.check_current_password(&rec, current).await?;
@@ -1095,11 +1203,12 @@ impl Authenticator {
         {
             return Err(Error::InvalidCredentials);
         }
+        self.credentials_changed(id).await?;
         self.emit(AuthEvent::PasswordChanged {
             user: id,
             via_reset: false,
         });
-        Ok(())
+        Ok(self.record(id).await?.to_user())
     }
 
     /// Checks the current password of a logged-in user (a change, a
@@ -1133,13 +1242,18 @@ impl Authenticator {
         }
     }
 
-    fn reset_mac(&self, id: UserId, expires: i64, password_hash: &str) -> [u8; 32] {
+    /// The MAC of a reset token: it covers what must not have changed
+    /// since the link was sent (the password, the address it went to, the
+    /// credential generation), so any of those changes voids the link.
+    fn reset_mac(&self, rec: &UserRecord, expires: i64) -> [u8; 32] {
         self.inner.keys.mac_parts(
             b"password-reset",
             &[
-                &id.0.to_be_bytes(),
+                &rec.id.0.to_be_bytes(),
                 &expires.to_be_bytes(),
-                password_hash.as_bytes(),
+                rec.password_hash.as_bytes(),
+                rec.email.as_bytes(),
+                &rec.credential_generation.to_be_bytes(),
             ],
         )
     }
@@ -1173,7 +1287,7 @@ impl Authenticator {
             return Ok(None);
         };
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
-        let mac = self.reset_mac(rec.id, expires_at.as_millis(), &rec.password_hash);
+        let mac = self.reset_mac(&rec, expires_at.as_millis());
         let mut raw = Vec::with_capacity(48);
         raw.extend_from_slice(&rec.id.0.to_be_bytes());
         raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
@@ -1217,7 +1331,7 @@ impl Authenticator {
             .user_by_id(id)
             .await?
             .ok_or(Error::InvalidResetToken)?;
-        let mac = self.reset_mac(id, expires, &rec.password_hash);
+        let mac = self.reset_mac(&rec, expires);
         if !ct_eq(&mac, &raw[16..48]) {
             return Err(Error::InvalidResetToken);
         }
@@ -1258,6 +1372,7 @@ impl Authenticator {
         {
             return Err(Error::InvalidResetToken);
         }
+        self.credentials_changed(rec.id).await?;
         self.emit(AuthEvent::PasswordChanged {
             user: rec.id,
             via_reset: true,

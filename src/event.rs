@@ -164,8 +164,31 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
-    /// The username or email changed.
+    /// The username changed.
     ProfileUpdated {
+        /// The user.
+        user: UserId,
+    },
+    /// The email address changed (after a re-authentication). Tell the old
+    /// address: if the owner did not do it, this is how they learn.
+    EmailChanged {
+        /// The user.
+        user: UserId,
+        /// The address before the change.
+        old_email: String,
+    },
+    /// Every session, pending login and remembered device of the user ended.
+    SignedOutEverywhere {
+        /// The user.
+        user: UserId,
+    },
+    /// A device was remembered: its next logins skip the second factor.
+    DeviceRemembered {
+        /// The user.
+        user: UserId,
+    },
+    /// One or all remembered devices were forgotten.
+    DeviceForgotten {
         /// The user.
         user: UserId,
     },

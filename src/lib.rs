@@ -18,7 +18,9 @@ pub use context::RequestContext;
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
 pub use password::{Hasher, Verified};
 pub use policy::{HashParams, Policy, RateLimit, Registration};
-pub use store::{Counter, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+pub use store::{
+    Counter, DeviceRecord, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
@@ -29,8 +31,9 @@ pub mod authenticator;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, Login, RegistrationMail, RegistrationStart,
-    ResetToken, SmsDelivery, SmsEnrollment, StepUp,
+    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, Login, RegistrationMail,
+    RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment,
+    StepUp, Verification,
 };
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]

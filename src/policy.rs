@@ -117,6 +117,12 @@ pub struct Policy {
     pub registration: Registration,
     /// Lifetime of an email-confirmation link (default 24 h).
     pub registration_token_ttl: Duration,
+    /// How long a remembered device skips the second factor (default 30
+    /// days). A password or factor change ends it sooner.
+    pub remember_device_for: Duration,
+    /// How long a "remember me" login lasts instead of a browser session
+    /// (default 30 days); still ended by a credential change.
+    pub remember_me_for: Duration,
 }
 
 /// How [`Authenticator`](crate::Authenticator) creates accounts.
@@ -171,6 +177,8 @@ impl Default for Policy {
             sms_unverified_global: RateLimit::new(200, Duration::from_secs(3600)),
             registration: Registration::Immediate,
             registration_token_ttl: Duration::from_secs(24 * 3600),
+            remember_device_for: Duration::from_secs(30 * 24 * 3600),
+            remember_me_for: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -213,8 +221,16 @@ impl Policy {
             || self.reset_token_ttl.is_zero()
             || self.sms_code_ttl.is_zero()
             || self.registration_token_ttl.is_zero()
+            || self.remember_device_for.is_zero()
+            || self.remember_me_for.is_zero()
         {
             return bad("durations must be positive");
+        }
+        if self.remember_device_for > Duration::from_secs(400 * 24 * 3600)
+            || self.remember_me_for > Duration::from_secs(400 * 24 * 3600)
+        {
+            // Browsers cap cookie lifetimes at 400 days anyway.
+            return bad("remember_device_for and remember_me_for must be at most 400 days");
         }
         if self.challenge_ttl > Duration::from_secs(3600) {
             return bad("challenge_ttl must be at most one hour");

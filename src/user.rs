@@ -34,6 +34,9 @@ pub struct User {
     pub totp_enabled: bool,
     /// When the account was created.
     pub created_at: Timestamp,
+    /// The credential generation this view was read at (see
+    /// [`Authenticator::session_stamp`](crate::Authenticator::session_stamp)).
+    pub(crate) generation: i64,
 }
 
 impl User {

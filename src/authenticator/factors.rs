@@ -16,23 +16,23 @@ impl Authenticator {
     /// Starts enabling SMS (or changing the phone): parses the number to
     /// E.164, sends a code, and waits for
     /// [`confirm_sms_enrollment`](Self::confirm_sms_enrollment). The factor is
-    /// enabled only after the code is confirmed. Changing an enabled phone
-    /// needs a [`StepUp`].
+    /// enabled only after the code is confirmed.
+    ///
+    /// Adding the factor or changing the phone needs a [`StepUp`]: the
+    /// password, plus a current code when a factor is already enabled, so a
+    /// stolen session alone cannot put an attacker's phone on the account.
     pub async fn start_sms_enrollment(
         &self,
         id: UserId,
         phone: &str,
-        step_up: Option<&StepUp>,
+        step_up: &StepUp,
     ) -> Result<SmsEnrollment> {
         if self.inner.sms.is_none() {
             return Err(Error::FactorUnavailable("SMS is not configured"));
         }
         let phone = normalize_phone(phone, self.inner.policy.default_phone_region.as_deref())?;
         let rec = self.record(id).await?;
-        if rec.phone.is_some() {
-            self.verify_step_up(&rec, step_up.ok_or(Error::StepUpRequired)?)
-                .await?;
-        }
+        self.verify_step_up(&rec, step_up).await?;
         // A number the account has not proven spends the unverified budgets.
         let status = if rec.phone.as_deref() == Some(phone.as_str()) {
             PhoneStatus::Verified
@@ -100,6 +100,7 @@ impl Authenticator {
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none();
         self.inner.users.set_phone(id, Some(&pending.phone)).await?;
+        self.credentials_changed(id).await?;
         self.emit(if rec.phone.is_some() {
             AuthEvent::PhoneChanged { user: id }
         } else {
@@ -150,14 +151,23 @@ impl Authenticator {
     /// factor is enabled only after
     /// [`confirm_totp_enrollment`](Self::confirm_totp_enrollment) with a
     /// correct code. Calling it again replaces the pending secret.
+    ///
+    /// Needs a [`StepUp`] (the password, plus a current code when a factor
+    /// is already enabled): a stolen session alone cannot add an attacker's
+    /// authenticator app.
     #[cfg(feature = "totp")]
-    pub async fn start_totp_enrollment(&self, id: UserId) -> Result<crate::factor::TotpEnrollment> {
+    pub async fn start_totp_enrollment(
+        &self,
+        id: UserId,
+        step_up: &StepUp,
+    ) -> Result<crate::factor::TotpEnrollment> {
         let rec = self.record(id).await?;
         if rec.totp.is_some() {
             return Err(Error::FactorUnavailable(
                 "an authenticator app is already enabled; disable it first",
             ));
         }
+        self.verify_step_up(&rec, step_up).await?;
         let secret = crate::factor::totp::new_secret();
         let sealed = self.inner.seal.seal(id, &secret)?;
         let bytes = serde_json::to_vec(&sealed)
@@ -207,6 +217,7 @@ impl Authenticator {
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none();
         self.inner.users.set_totp(id, Some(&sealed)).await?;
+        self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorEnabled {
             user: id,
             factor: Factor::Totp,
@@ -344,6 +355,7 @@ impl Authenticator {
         if rec.phone.is_none() && rec.totp.is_none() {
             self.inner.users.replace_recovery_codes(id, &[]).await?;
         }
+        self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorDisabled { user: id, factor });
         Ok(())
     }

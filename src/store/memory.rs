@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use super::{Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::UserId;
@@ -24,6 +24,7 @@ struct Inner {
     next_id: i64,
     users: HashMap<i64, UserRecord>,
     recovery: HashMap<i64, HashSet<[u8; 32]>>,
+    devices: HashMap<[u8; 32], DeviceRecord>,
     state: HashMap<String, (Vec<u8>, Timestamp)>,
     puts_since_sweep: usize,
 }
@@ -99,6 +100,7 @@ impl UserStore for MemoryStore {
             phone: None,
             totp: None,
             created_at: user.created_at,
+            credential_generation: 0,
         };
         g.users.insert(rec.id.0, rec.clone());
         Ok(rec)
@@ -193,6 +195,58 @@ impl UserStore for MemoryStore {
 
     async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
         Ok(self.lock()?.recovery.get(&id.0).map_or(0, HashSet::len))
+    }
+
+    async fn bump_credential_generation(&self, id: UserId) -> Result<i64> {
+        let mut g = self.lock()?;
+        let u = g.user_mut(id)?;
+        u.credential_generation = u.credential_generation.saturating_add(1);
+        Ok(u.credential_generation)
+    }
+
+    async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
+        let mut g = self.lock()?;
+        g.user_mut(device.user)?;
+        g.devices.insert(device.token_hash, device.clone());
+        Ok(())
+    }
+
+    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
+        Ok(self.lock()?.devices.get(token_hash).cloned())
+    }
+
+    async fn touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        if let Some(d) = self.lock()?.devices.get_mut(token_hash) {
+            d.last_used_at = now;
+        }
+        Ok(())
+    }
+
+    async fn devices(&self, user: UserId) -> Result<Vec<DeviceRecord>> {
+        let mut v: Vec<DeviceRecord> = self
+            .lock()?
+            .devices
+            .values()
+            .filter(|d| d.user == user)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(v)
+    }
+
+    async fn remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
+        let mut g = self.lock()?;
+        let before = g.devices.len();
+        g.devices
+            .retain(|_, d| !(d.user == user && d.id == device_id));
+        Ok(g.devices.len() < before)
+    }
+
+    async fn remove_devices(&self, user: UserId) -> Result<u64> {
+        let mut g = self.lock()?;
+        let before = g.devices.len();
+        g.devices.retain(|_, d| d.user != user);
+        Ok((before - g.devices.len()) as u64)
     }
 }
 

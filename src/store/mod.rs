@@ -12,7 +12,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::user::{User, UserId};
 
 mod memory;
@@ -44,6 +44,10 @@ pub struct UserRecord {
     pub totp: Option<StoredSecret>,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Goes up by one at every change of a credential or factor and at
+    /// "sign out everywhere"; sessions, pending logins and remembered
+    /// devices made under an older value are void.
+    pub credential_generation: i64,
 }
 
 impl UserRecord {
@@ -56,6 +60,7 @@ impl UserRecord {
             phone: self.phone.clone(),
             totp_enabled: self.totp.is_some(),
             created_at: self.created_at,
+            generation: self.credential_generation,
         }
     }
 }
@@ -70,6 +75,44 @@ impl fmt::Debug for UserRecord {
             .field("phone", &self.phone.as_deref().map(crate::user::mask_phone))
             .field("totp", &self.totp)
             .field("created_at", &self.created_at)
+            .field("credential_generation", &self.credential_generation)
+            .finish()
+    }
+}
+
+/// A remembered device ("remember this device"): the keyed hash of its
+/// token, never the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Public id, for listing and revoking (random, not derived from the token).
+    pub id: String,
+    /// The account.
+    pub user: UserId,
+    /// Keyed hash of the device token.
+    pub token_hash: [u8; 32],
+    /// The account's credential generation when it was remembered.
+    pub credential_generation: i64,
+    /// A label from the user agent, e.g. "Firefox on Linux".
+    pub label: String,
+    /// When it was remembered.
+    pub created_at: Timestamp,
+    /// When it last skipped a second factor.
+    pub last_used_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("token_hash", &"[redacted]")
+            .field("credential_generation", &self.credential_generation)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .field("last_used_at", &self.last_used_at)
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -158,6 +201,44 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32]) -> Result<bool>;
     /// How many unused recovery codes the user has.
     async fn recovery_codes_left(&self, id: UserId) -> Result<usize>;
+    /// Atomically adds one to the user's credential generation and returns
+    /// the new value; `UserNotFound` if the user is gone.
+    async fn bump_credential_generation(&self, id: UserId) -> Result<i64>;
+
+    /// Stores a remembered device. The default refuses: a store without
+    /// devices simply offers no "remember this device".
+    async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
+        let _ = device;
+        Err(Error::FactorUnavailable(
+            "this store does not keep remembered devices",
+        ))
+    }
+    /// The device with this token hash, if any (expired ones included; the
+    /// caller checks).
+    async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
+        let _ = token_hash;
+        Ok(None)
+    }
+    /// Records a use of the device.
+    async fn touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        let _ = (token_hash, now);
+        Ok(())
+    }
+    /// The user's devices, oldest first.
+    async fn devices(&self, user: UserId) -> Result<Vec<DeviceRecord>> {
+        let _ = user;
+        Ok(Vec::new())
+    }
+    /// Removes one device of the user; true if it existed.
+    async fn remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
+        let _ = (user, device_id);
+        Ok(false)
+    }
+    /// Removes every device of the user; returns how many.
+    async fn remove_devices(&self, user: UserId) -> Result<u64> {
+        let _ = user;
+        Ok(0)
+    }
 }
 
 /// Short-lived state: pending logins, counters, single-use markers, TOTP steps.

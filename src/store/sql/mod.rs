@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{StoredSecret, UserRecord};
+use crate::store::{DeviceRecord, StoredSecret, UserRecord};
 use crate::user::UserId;
 
 #[cfg(feature = "postgres")]
@@ -39,7 +39,7 @@ const PURGE_EVERY: u64 = 1024;
 /// The columns of `twofa_users`, in the order [`UserRow`] reads them.
 macro_rules! user_columns {
     () => {
-        "id, username, username_key, email, password_hash, phone, totp_key_id, totp_sealed, created_at"
+        "id, username, username_key, email, password_hash, phone, totp_key_id, totp_sealed, created_at, credential_generation"
     };
 }
 pub(crate) use user_columns;
@@ -56,6 +56,7 @@ struct UserRow {
     totp_key_id: Option<i64>,
     totp_sealed: Option<Vec<u8>>,
     created_at: i64,
+    credential_generation: i64,
 }
 
 impl UserRow {
@@ -84,9 +85,152 @@ impl UserRow {
             phone: self.phone,
             totp,
             created_at: Timestamp::from_millis(self.created_at),
+            credential_generation: self.credential_generation,
         })
     }
 }
+
+/// A row of `twofa_devices`.
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    token_hash: Vec<u8>,
+    id: String,
+    user_id: i64,
+    credential_generation: i64,
+    label: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+}
+
+impl DeviceRow {
+    fn into_record(self) -> Result<DeviceRecord> {
+        let token_hash = <[u8; 32]>::try_from(self.token_hash.as_slice())
+            .map_err(|_| Error::Internal(format!("device {}: bad token hash", self.id)))?;
+        Ok(DeviceRecord {
+            id: self.id,
+            user: UserId(self.user_id),
+            token_hash,
+            credential_generation: self.credential_generation,
+            label: self.label,
+            created_at: Timestamp::from_millis(self.created_at),
+            last_used_at: Timestamp::from_millis(self.last_used_at),
+            expires_at: Timestamp::from_millis(self.expires_at),
+        })
+    }
+}
+
+/// The credential-generation and remembered-device statements, identical
+/// for both SQL stores (they use `$n` parameters, which SQLite also reads, in
+/// order), as inherent methods of `$store`; the `UserStore` impls forward to
+/// them (`#[async_trait]` cannot see into a macro).
+macro_rules! session_methods {
+    ($store:ty) => {
+    impl $store {
+        async fn sql_bump_credential_generation(&self, id: UserId) -> Result<i64> {
+            let g: Option<i64> = sqlx::query_scalar(
+                "UPDATE twofa_users SET credential_generation = credential_generation + 1 \
+                 WHERE id = $1 RETURNING credential_generation",
+            )
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::store)?;
+            g.ok_or(Error::UserNotFound)
+        }
+
+        async fn sql_add_device(&self, d: &crate::store::DeviceRecord) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO twofa_devices (token_hash, id, user_id, credential_generation, \
+                 label, created_at, last_used_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(d.token_hash.to_vec())
+            .bind(d.id.clone())
+            .bind(d.user.0)
+            .bind(d.credential_generation)
+            .bind(d.label.clone())
+            .bind(d.created_at.as_millis())
+            .bind(d.last_used_at.as_millis())
+            .bind(d.expires_at.as_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(super::user_write_error)?;
+            Ok(())
+        }
+
+        async fn sql_device_by_token(
+            &self,
+            token_hash: &[u8; 32],
+        ) -> Result<Option<crate::store::DeviceRecord>> {
+            sqlx::query_as::<_, super::DeviceRow>(concat!(
+                "SELECT ",
+                super::device_columns!(),
+                " FROM twofa_devices WHERE token_hash = $1"
+            ))
+            .bind(token_hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::store)?
+            .map(super::DeviceRow::into_record)
+            .transpose()
+        }
+
+        async fn sql_touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+            sqlx::query("UPDATE twofa_devices SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now.as_millis())
+                .bind(token_hash.to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(Error::store)?;
+            Ok(())
+        }
+
+        async fn sql_devices(&self, user: UserId) -> Result<Vec<crate::store::DeviceRecord>> {
+            sqlx::query_as::<_, super::DeviceRow>(concat!(
+                "SELECT ",
+                super::device_columns!(),
+                " FROM twofa_devices WHERE user_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::store)?
+            .into_iter()
+            .map(super::DeviceRow::into_record)
+            .collect()
+        }
+
+        async fn sql_remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
+            let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1 AND id = $2")
+                .bind(user.0)
+                .bind(device_id.to_owned())
+                .execute(&self.pool)
+                .await
+                .map_err(Error::store)?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn sql_remove_devices(&self, user: UserId) -> Result<u64> {
+            let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1")
+                .bind(user.0)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::store)?;
+            Ok(done.rows_affected())
+        }
+    }
+    };
+}
+pub(crate) use session_methods;
+
+/// The columns of `twofa_devices`, in the order [`DeviceRow`] reads them.
+macro_rules! device_columns {
+    () => {
+        "token_hash, id, user_id, credential_generation, label, created_at, last_used_at, expires_at"
+    };
+}
+pub(crate) use device_columns;
 
 /// Maps an error of a statement that writes `username_key` / `email`:
 /// unique violations become `UsernameTaken` / `EmailTaken`, a foreign-key

@@ -197,6 +197,7 @@ impl UserStore for SqliteStore {
             phone: None,
             totp: None,
             created_at: user.created_at,
+            credential_generation: 0,
         })
     }
 
@@ -351,6 +352,33 @@ impl UserStore for SqliteStore {
                 .map_err(Error::store)?;
         usize::try_from(n).map_err(Error::store)
     }
+
+    // The statements are shared with the other SQL store: `session_methods!`.
+    async fn bump_credential_generation(&self, id: UserId) -> Result<i64> {
+        self.sql_bump_credential_generation(id).await
+    }
+    async fn add_device(&self, d: &crate::store::DeviceRecord) -> Result<()> {
+        self.sql_add_device(d).await
+    }
+    async fn device_by_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<crate::store::DeviceRecord>> {
+        self.sql_device_by_token(token_hash).await
+    }
+    async fn touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+        self.sql_touch_device(token_hash, now).await
+    }
+    async fn devices(&self, user: UserId) -> Result<Vec<crate::store::DeviceRecord>> {
+        self.sql_devices(user).await
+    }
+    async fn remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
+        self.sql_remove_device(user, device_id).await
+    }
+    async fn remove_devices(&self, user: UserId) -> Result<u64> {
+        self.sql_remove_devices(user).await
+    }
+
 }
 
 #[async_trait]
@@ -488,3 +516,5 @@ impl StateStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 }
+
+super::session_methods!(SqliteStore);

@@ -1,0 +1,249 @@
+//! Sessions that end when credentials change, and remembered devices.
+//!
+//! Every account has a credential generation that goes up at each change of
+//! the password, the email, a factor or the phone, and at "sign out
+//! everywhere". A [`SessionStamp`] is a keyed MAC over the user id and that
+//! generation: an application keeps it in the session at login and checks
+//! it on every request with [`Authenticator::session_user`], so every other
+//! session of the user ends at its next request after a change. Pending
+//! logins and remembered devices carry the generation too.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Authenticator, Verification};
+use crate::clock::Timestamp;
+use crate::crypto::{ct_eq, random_bytes, random_token};
+use crate::error::Result;
+use crate::event::AuthEvent;
+use crate::store::DeviceRecord;
+use crate::user::{User, UserId};
+
+/// Binds a session to the user's current credentials. Keep it in the
+/// session next to the user id; [`Authenticator::session_user`] checks it.
+/// Opaque and URL-safe; `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SessionStamp(String);
+
+impl SessionStamp {
+    /// The stamp as text, to store in a session.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionStamp([redacted])")
+    }
+}
+
+/// The token of a remembered device, to keep in a long-lived, `HttpOnly`
+/// cookie (or a file). 256 random bits; the store keeps only its keyed hash.
+/// `Debug` hides it.
+pub struct DeviceToken {
+    token: SecretString,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl DeviceToken {
+    /// The token text (URL-safe).
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceToken")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A remembered device as the user sees it in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RememberedDevice {
+    /// Id to revoke it with [`Authenticator::forget_device`].
+    pub id: String,
+    /// From the user agent, e.g. "Firefox on Linux".
+    pub label: String,
+    /// When it was remembered.
+    pub created_at: Timestamp,
+    /// When it last skipped the second factor.
+    pub last_used_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// A label for a device from its user agent: "Browser on OS".
+fn device_label(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else {
+        return "Unknown device".into();
+    };
+    match woothee::parser::Parser::new().parse(ua) {
+        Some(r) if r.name != "UNKNOWN" && r.os != "UNKNOWN" => format!("{} on {}", r.name, r.os),
+        Some(r) if r.name != "UNKNOWN" => r.name.to_owned(),
+        _ => "Unknown device".into(),
+    }
+}
+
+impl Authenticator {
+    /// The stamp of `user` as read now. Store it in the session at login
+    /// and again after a change made in this session (the change moves the
+    /// generation on; re-read the user and stamp it anew).
+    pub fn session_stamp(&self, user: &User) -> SessionStamp {
+        SessionStamp(data_encoding::BASE64URL_NOPAD.encode(&self.stamp_mac(user.id, user.generation)))
+    }
+
+    fn stamp_mac(&self, id: UserId, generation: i64) -> [u8; 32] {
+        self.inner.keys.mac_parts(
+            b"session-stamp",
+            &[&id.0.to_be_bytes(), &generation.to_be_bytes()],
+        )
+    }
+
+    /// The user of a session, if the session's stamp still matches the
+    /// user's credentials (compared in constant time). `None` when the user
+    /// is gone or anything changed since the stamp was made: the
+    /// application then ends the session.
+    pub async fn session_user(&self, id: UserId, stamp: &str) -> Result<Option<User>> {
+        let Some(rec) = self.inner.users.user_by_id(id).await? else {
+            return Ok(None);
+        };
+        let expected = self.stamp_mac(id, rec.credential_generation);
+        let given = data_encoding::BASE64URL_NOPAD
+            .decode(stamp.as_bytes())
+            .unwrap_or_default();
+        Ok(ct_eq(&expected, &given).then(|| rec.to_user()))
+    }
+
+    /// Ends every session, pending login and remembered device of the user
+    /// (including the caller's own session: log in again, or stamp it anew
+    /// from [`user`](Self::user)).
+    pub async fn sign_out_everywhere(&self, id: UserId) -> Result<()> {
+        self.credentials_changed(id).await?;
+        self.inner.users.remove_devices(id).await?;
+        self.emit(AuthEvent::SignedOutEverywhere { user: id });
+        Ok(())
+    }
+
+    /// Moves the credential generation on after a change of a credential
+    /// or factor: other sessions, pending logins and devices are void.
+    pub(super) async fn credentials_changed(&self, id: UserId) -> Result<()> {
+        self.inner.users.bump_credential_generation(id).await?;
+        Ok(())
+    }
+
+    /// Remembers the device that just passed the second factor, so that
+    /// the next login from it needs only the password
+    /// ([`login_with_device`](Self::login_with_device)) for
+    /// [`Policy::remember_device_for`](crate::Policy::remember_device_for).
+    /// The label comes from the call's user agent. Taking the
+    /// [`Verification`] makes sure a second factor was passed.
+    pub async fn remember_device(&self, verification: &Verification) -> Result<DeviceToken> {
+        let user = &verification.user;
+        let token = random_token::<32>();
+        let now = self.now();
+        let expires_at = now.plus(self.inner.policy.remember_device_for);
+        let device = DeviceRecord {
+            id: data_encoding::HEXLOWER.encode(&random_bytes::<12>()),
+            user: user.id,
+            token_hash: self.inner.keys.mac(b"device", token.as_bytes()),
+            credential_generation: user.generation,
+            label: device_label(self.ctx.user_agent()),
+            created_at: now,
+            last_used_at: now,
+            expires_at,
+        };
+        self.inner.users.add_device(&device).await?;
+        self.emit(AuthEvent::DeviceRemembered { user: user.id });
+        Ok(DeviceToken {
+            token: SecretString::from(token),
+            expires_at,
+        })
+    }
+
+    /// The user's remembered devices that still work, oldest first.
+    pub async fn devices(&self, id: UserId) -> Result<Vec<RememberedDevice>> {
+        let rec = self.record(id).await?;
+        let now = self.now();
+        Ok(self
+            .inner
+            .users
+            .devices(id)
+            .await?
+            .into_iter()
+            .filter(|d| d.expires_at > now && d.credential_generation == rec.credential_generation)
+            .map(|d| RememberedDevice {
+                id: d.id,
+                label: d.label,
+                created_at: d.created_at,
+                last_used_at: d.last_used_at,
+                expires_at: d.expires_at,
+            })
+            .collect())
+    }
+
+    /// Forgets one remembered device; true if it was the user's.
+    pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<bool> {
+        let gone = self.inner.users.remove_device(id, device_id).await?;
+        if gone {
+            self.emit(AuthEvent::DeviceForgotten { user: id });
+        }
+        Ok(gone)
+    }
+
+    /// Forgets every remembered device of the user; returns how many.
+    pub async fn forget_all_devices(&self, id: UserId) -> Result<u64> {
+        let n = self.inner.users.remove_devices(id).await?;
+        if n > 0 {
+            self.emit(AuthEvent::DeviceForgotten { user: id });
+        }
+        Ok(n)
+    }
+
+    /// The device of `token` if it is remembered for `user`, unexpired and
+    /// of the user's current credential generation.
+    pub(super) async fn trusted_device(
+        &self,
+        user: UserId,
+        generation: i64,
+        token: Option<&str>,
+    ) -> Result<Option<DeviceRecord>> {
+        let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 128) else {
+            return Ok(None);
+        };
+        let hash = self.inner.keys.mac(b"device", token.as_bytes());
+        let Some(d) = self.inner.users.device_by_token(&hash).await? else {
+            return Ok(None);
+        };
+        let valid = d.user == user
+            && d.expires_at > self.now()
+            && d.credential_generation == generation
+            && ct_eq(&d.token_hash, &hash);
+        Ok(valid.then_some(d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_label;
+
+    #[test]
+    fn labels_from_user_agents() {
+        assert_eq!(
+            device_label(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            )),
+            "Firefox on Linux"
+        );
+        assert_eq!(device_label(None), "Unknown device");
+        assert_eq!(device_label(Some("\u{0}\u{202e}")), "Unknown device");
+    }
+}
