@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use twofa_verify::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use twofa_verify::store::{
+    Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+};
 use twofa_verify::{
-    Authenticator, Clock, Login, ManualClock, MemoryStore, Result, Timestamp, UserId,
+    Authenticator, Clock, Login, ManualClock, MemoryStore, Result, StepUp, Timestamp, UserId,
     factor::totp_code,
 };
 
@@ -81,6 +83,14 @@ impl<S: UserStore + Clone> UserStore for Counting<S> {
         self.tick();
         self.inner.recovery_codes_left(id).await
     }
+    async fn bump_credential_generation(&self, id: UserId) -> Result<i64> {
+        self.tick();
+        self.inner.bump_credential_generation(id).await
+    }
+    async fn device_by_token(&self, h: &[u8; 32]) -> Result<Option<DeviceRecord>> {
+        self.tick();
+        self.inner.device_by_token(h).await
+    }
 }
 
 #[async_trait]
@@ -92,6 +102,10 @@ impl<S: StateStore + Clone> StateStore for Counting<S> {
     async fn put_if_absent(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
         self.tick();
         self.inner.put_if_absent(k, v, e, n).await
+    }
+    async fn release(&self, k: &str, n: Timestamp) -> Result<()> {
+        self.tick();
+        self.inner.release(k, n).await
     }
     async fn get(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
         self.tick();
@@ -144,7 +158,10 @@ async fn run<S: UserStore + StateStore + Clone + 'static>(
         .register(&user, &format!("{user}@example.com"), &pw)
         .await
         .unwrap();
-    let e = auth.start_totp_enrollment(u.id).await.unwrap();
+    let e = auth
+        .start_totp_enrollment(u.id, &StepUp::password(pw.expose_secret()))
+        .await
+        .unwrap();
     let secret = data_encoding::BASE32_NOPAD
         .decode(e.secret_base32.expose_secret().as_bytes())
         .unwrap();

@@ -8,7 +8,9 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group};
 use secrecy::{ExposeSecret, SecretString};
 use totp_rs::{Algorithm, TOTP};
-use twofa_verify::{Authenticator, Clock, ManualClock, MemoryStore, Timestamp, factor::totp_code};
+use twofa_verify::{
+    Authenticator, Clock, ManualClock, MemoryStore, StepUp, Timestamp, factor::totp_code,
+};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -31,7 +33,10 @@ fn bench(c: &mut Criterion) {
             )
             .await
             .unwrap();
-        let e = auth.start_totp_enrollment(u.id).await.unwrap();
+        let e = auth
+            .start_totp_enrollment(u.id, &StepUp::password("correct horse battery"))
+            .await
+            .unwrap();
         let secret = data_encoding::BASE32_NOPAD
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();

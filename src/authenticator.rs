@@ -126,6 +126,14 @@ pub struct StepUp {
 }
 
 impl StepUp {
+    /// The password alone: enough while the user has no second factor.
+    pub fn password(password: impl Into<String>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: None,
+        }
+    }
+
     /// Password and code.
     pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
         StepUp {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::sync::Barrier;
+use twofa_verify::StepUp;
 use twofa_verify::{
     AuthEvent, Authenticator, ConsoleSms, Error, LocalCodes, Login, ManualClock, MemoryStore,
     Policy, RateLimit, RecordingSink, RequestContext, SmsDelivery, User,
@@ -55,7 +56,7 @@ impl Site {
     /// Turns on SMS for `user` with `phone`; returns the recovery codes.
     async fn with_sms(&self, user: &User, phone: &str) -> Vec<String> {
         self.at(0)
-            .start_sms_enrollment(user.id, phone, None)
+            .start_sms_enrollment(user.id, phone, &StepUp::password(GOOD))
             .await
             .unwrap();
         let code = self.sms.last_code_for(phone).unwrap();
@@ -519,7 +520,7 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
             let auth = site.at(i).with_context(client(100 + i as u8));
             let attackers = attackers.clone();
             async move {
-                auth.start_sms_enrollment(attackers[i].id, victim_phone, None)
+                auth.start_sms_enrollment(attackers[i].id, victim_phone, &StepUp::password(GOOD))
                     .await
             }
         })
@@ -550,7 +551,7 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
                 auth.start_sms_enrollment(
                     attackers[i].id,
                     &format!("+1415555{:04}", 3000 + i),
-                    None,
+                    &StepUp::password(GOOD),
                 )
                 .await
             }
@@ -568,7 +569,7 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
                 auth.start_sms_enrollment(
                     attackers[i % attackers.len()].id,
                     &format!("+1415555{:04}", 4000 + i),
-                    None,
+                    &StepUp::password(GOOD),
                 )
                 .await
             }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use twofa_verify::StepUp;
 use twofa_verify::*;
 
 fn pw(s: &str) -> SecretString {
@@ -711,7 +712,7 @@ async fn debug_output_never_shows_secrets() {
 async fn a_database_gone_mid_flow_is_a_store_error_and_no_login() {
     let dir = tempfile::tempdir().unwrap();
     let (store, sms, auth, u) = sqlite_with_local_sms(&dir).await;
-    auth.start_sms_enrollment(u.id, "+14155552671", None)
+    auth.start_sms_enrollment(u.id, "+14155552671", &StepUp::password(GOOD))
         .await
         .unwrap();
     auth.confirm_sms_enrollment(u.id, &sms.last_code_for("+14155552671").unwrap())
@@ -776,7 +777,7 @@ fn debug_of_records_and_helpers_hides_secrets() {
 async fn enrollment_attempts_left_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, sms, auth, u) = sqlite_with_local_sms(&dir).await;
-    auth.start_sms_enrollment(u.id, "+14155552671", None)
+    auth.start_sms_enrollment(u.id, "+14155552671", &StepUp::password(GOOD))
         .await
         .unwrap();
     let code = sms.last_code_for("+14155552671").unwrap();

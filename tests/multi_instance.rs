@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use twofa_verify::StepUp;
 use twofa_verify::{Authenticator, ConsoleSms, Error, LocalCodes, Login, Policy, PostgresStore};
 
 const GOOD: &str = "correct horse battery";
@@ -91,7 +92,7 @@ impl Cluster {
             .await
             .unwrap();
         self.a
-            .start_sms_enrollment(u.id, PHONE, None)
+            .start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD))
             .await
             .unwrap();
         // Confirmed on the other instance.
@@ -116,7 +117,7 @@ async fn login_on_one_instance_finishes_on_the_other() {
         c.b.verify(ch.token(), &c.sms.last_code_for(PHONE).unwrap())
             .await
             .unwrap();
-    assert_eq!(got.id, u.id);
+    assert_eq!(got.user.id, u.id);
     // Used up everywhere.
     assert!(matches!(
         c.a.verify(ch.token(), &c.sms.last_code_for(PHONE).unwrap())

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use twofa_verify::StepUp;
 use twofa_verify::factor::{ConsoleSms, LocalCodes, SmsContext, SmsVerifier};
 use twofa_verify::*;
 
@@ -62,7 +63,7 @@ impl Fx {
 
     async fn enable_sms(&self) -> RecoveryCodes {
         self.auth
-            .start_sms_enrollment(self.user.id, PHONE, None)
+            .start_sms_enrollment(self.user.id, PHONE, &StepUp::password(GOOD))
             .await
             .unwrap();
         self.auth
@@ -81,7 +82,7 @@ impl Fx {
 
     /// Enrolls TOTP and returns the secret bytes.
     async fn enable_totp(&self) -> (Vec<u8>, Option<RecoveryCodes>) {
-        let e = self.auth.start_totp_enrollment(self.user.id).await.unwrap();
+        let e = self.auth.start_totp_enrollment(self.user.id, &StepUp::password(GOOD)).await.unwrap();
         let secret = data_encoding::BASE32_NOPAD
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();
@@ -117,7 +118,7 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     ] {
         assert!(
             matches!(
-                fx.auth.start_sms_enrollment(fx.user.id, junk, None).await,
+                fx.auth.start_sms_enrollment(fx.user.id, junk, &StepUp::password(GOOD)).await,
                 Err(Error::InvalidPhoneNumber(_))
             ),
             "{junk:.20}"
@@ -125,7 +126,7 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     }
     let e = fx
         .auth
-        .start_sms_enrollment(fx.user.id, "+1 (415) 555-2671", None)
+        .start_sms_enrollment(fx.user.id, "+1 (415) 555-2671", &StepUp::password(GOOD))
         .await
         .unwrap();
     assert_eq!(e.to, "+1415*****71");
@@ -191,7 +192,9 @@ async fn login_with_sms_code() {
         fx.auth.verify(c.token(), wrong).await,
         Err(Error::InvalidCode { attempts_left: 4 })
     ));
-    let u = fx.auth.verify(c.token(), &code).await.unwrap();
+    let v = fx.auth.verify(c.token(), &code).await.unwrap();
+    assert_eq!((v.factor, v.recovery_codes_left), (Factor::Sms, None));
+    let u = v.user;
     assert_eq!(u.id, fx.user.id);
     assert!(fx.events.events().contains(&AuthEvent::LoginSucceeded {
         user: u.id,
@@ -318,7 +321,7 @@ async fn sms_sends_are_limited_per_phone_account_and_globally() {
 #[tokio::test]
 async fn totp_enroll_login_and_replay_refused() {
     let fx = fixture().await;
-    let e = fx.auth.start_totp_enrollment(fx.user.id).await.unwrap();
+    let e = fx.auth.start_totp_enrollment(fx.user.id, &StepUp::password(GOOD)).await.unwrap();
     let uri = e.otpauth_uri.expose_secret().to_owned();
     assert!(uri.starts_with("otpauth://totp/Test%20App:alice?"), "{uri}");
     assert!(e.qr_png.starts_with(b"\x89PNG"));
@@ -554,7 +557,7 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
     let id = fx.user.id;
     // Changing the phone needs a step-up.
     assert!(matches!(
-        fx.auth.start_sms_enrollment(id, "+14155550123", None).await,
+        fx.auth.start_sms_enrollment(id, "+14155550123", &StepUp::password(GOOD)).await,
         Err(Error::StepUpRequired)
     ));
     // Password alone is not enough once a factor is on.
@@ -600,7 +603,7 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
         .start_sms_enrollment(
             id,
             "+14155550123",
-            Some(&StepUp::new(GOOD, Some(new_codes.codes()[0]))),
+            &StepUp::new(GOOD, Some(new_codes.codes()[0])),
         )
         .await
         .unwrap();
@@ -728,7 +731,7 @@ async fn provider_failure_never_lets_anyone_in() {
         .register("alice", "alice@example.com", &pw(GOOD))
         .await
         .unwrap();
-    good.start_sms_enrollment(u.id, PHONE, None).await.unwrap();
+    good.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD)).await.unwrap();
     good.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
         .await
         .unwrap();
@@ -793,7 +796,7 @@ async fn store_failure_never_lets_anyone_in() {
         .register("alice", "alice@example.com", &pw(GOOD))
         .await
         .unwrap();
-    auth.start_sms_enrollment(u.id, PHONE, None).await.unwrap();
+    auth.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD)).await.unwrap();
     assert!(matches!(
         auth.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
             .await,

@@ -47,6 +47,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use twofa_verify::StepUp;
 use twofa_verify::factor::{ConsoleSms, totp_code};
 use twofa_verify::{
     Authenticator, Clock, HashParams, Login, ManualClock, MemoryStore, Policy, RateLimit, UserId,
@@ -551,7 +552,7 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
             .await?;
     }
     let u = auth.register("probe", "probe@example.com", &pw).await?;
-    let e = auth.start_totp_enrollment(u.id).await?;
+    let e = auth.start_totp_enrollment(u.id, &StepUp::password(PW)).await?;
     let secret = data_encoding::BASE32_NOPAD
         .decode(e.secret_base32.expose_secret().as_bytes())
         .map_err(|e| format!("TOTP secret: {e}"))?;
@@ -954,7 +955,7 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
             .register(&username, &format!("{username}@example.com"), &pw)
             .await?;
         let phone = format!("+1415555{:04}", 2000 + i);
-        state.auth.start_sms_enrollment(u.id, &phone, None).await?;
+        state.auth.start_sms_enrollment(u.id, &phone, &StepUp::password(PW)).await?;
         let code = sms
             .last_code_for(&phone)
             .ok_or_else(|| format!("no enrollment code for {phone}"))?;
