@@ -776,7 +776,10 @@ impl Authenticator {
         let user = rec.to_user();
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
-            self.inner.users.touch_device(&d.token_hash, self.now()).await?;
+            self.inner
+                .users
+                .touch_device(&d.token_hash, self.now())
+                .await?;
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,

@@ -82,7 +82,11 @@ impl Fx {
 
     /// Enrolls TOTP and returns the secret bytes.
     async fn enable_totp(&self) -> (Vec<u8>, Option<RecoveryCodes>) {
-        let e = self.auth.start_totp_enrollment(self.user.id, &StepUp::password(GOOD)).await.unwrap();
+        let e = self
+            .auth
+            .start_totp_enrollment(self.user.id, &StepUp::password(GOOD))
+            .await
+            .unwrap();
         let secret = data_encoding::BASE32_NOPAD
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();
@@ -118,7 +122,9 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     ] {
         assert!(
             matches!(
-                fx.auth.start_sms_enrollment(fx.user.id, junk, &StepUp::password(GOOD)).await,
+                fx.auth
+                    .start_sms_enrollment(fx.user.id, junk, &StepUp::password(GOOD))
+                    .await,
                 Err(Error::InvalidPhoneNumber(_))
             ),
             "{junk:.20}"
@@ -321,7 +327,11 @@ async fn sms_sends_are_limited_per_phone_account_and_globally() {
 #[tokio::test]
 async fn totp_enroll_login_and_replay_refused() {
     let fx = fixture().await;
-    let e = fx.auth.start_totp_enrollment(fx.user.id, &StepUp::password(GOOD)).await.unwrap();
+    let e = fx
+        .auth
+        .start_totp_enrollment(fx.user.id, &StepUp::password(GOOD))
+        .await
+        .unwrap();
     let uri = e.otpauth_uri.expose_secret().to_owned();
     assert!(uri.starts_with("otpauth://totp/Test%20App:alice?"), "{uri}");
     assert!(e.qr_png.starts_with(b"\x89PNG"));
@@ -557,7 +567,9 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
     let id = fx.user.id;
     // Changing the phone needs a step-up.
     assert!(matches!(
-        fx.auth.start_sms_enrollment(id, "+14155550123", &StepUp::password(GOOD)).await,
+        fx.auth
+            .start_sms_enrollment(id, "+14155550123", &StepUp::password(GOOD))
+            .await,
         Err(Error::StepUpRequired)
     ));
     // Password alone is not enough once a factor is on.
@@ -731,7 +743,9 @@ async fn provider_failure_never_lets_anyone_in() {
         .register("alice", "alice@example.com", &pw(GOOD))
         .await
         .unwrap();
-    good.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD)).await.unwrap();
+    good.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD))
+        .await
+        .unwrap();
     good.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
         .await
         .unwrap();
@@ -796,7 +810,9 @@ async fn store_failure_never_lets_anyone_in() {
         .register("alice", "alice@example.com", &pw(GOOD))
         .await
         .unwrap();
-    auth.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD)).await.unwrap();
+    auth.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD))
+        .await
+        .unwrap();
     assert!(matches!(
         auth.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
             .await,

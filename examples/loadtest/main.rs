@@ -552,7 +552,9 @@ async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
             .await?;
     }
     let u = auth.register("probe", "probe@example.com", &pw).await?;
-    let e = auth.start_totp_enrollment(u.id, &StepUp::password(PW)).await?;
+    let e = auth
+        .start_totp_enrollment(u.id, &StepUp::password(PW))
+        .await?;
     let secret = data_encoding::BASE32_NOPAD
         .decode(e.secret_base32.expose_secret().as_bytes())
         .map_err(|e| format!("TOTP secret: {e}"))?;
@@ -955,7 +957,10 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
             .register(&username, &format!("{username}@example.com"), &pw)
             .await?;
         let phone = format!("+1415555{:04}", 2000 + i);
-        state.auth.start_sms_enrollment(u.id, &phone, &StepUp::password(PW)).await?;
+        state
+            .auth
+            .start_sms_enrollment(u.id, &phone, &StepUp::password(PW))
+            .await?;
         let code = sms
             .last_code_for(&phone)
             .ok_or_else(|| format!("no enrollment code for {phone}"))?;

@@ -98,7 +98,9 @@ impl Authenticator {
     /// and again after a change made in this session (the change moves the
     /// generation on; re-read the user and stamp it anew).
     pub fn session_stamp(&self, user: &User) -> SessionStamp {
-        SessionStamp(data_encoding::BASE64URL_NOPAD.encode(&self.stamp_mac(user.id, user.generation)))
+        SessionStamp(
+            data_encoding::BASE64URL_NOPAD.encode(&self.stamp_mac(user.id, user.generation)),
+        )
     }
 
     fn stamp_mac(&self, id: UserId, generation: i64) -> [u8; 32] {
@@ -128,15 +130,16 @@ impl Authenticator {
     /// from [`user`](Self::user)).
     pub async fn sign_out_everywhere(&self, id: UserId) -> Result<()> {
         self.credentials_changed(id).await?;
-        self.inner.users.remove_devices(id).await?;
         self.emit(AuthEvent::SignedOutEverywhere { user: id });
         Ok(())
     }
 
     /// Moves the credential generation on after a change of a credential
-    /// or factor: other sessions, pending logins and devices are void.
+    /// or factor: other sessions and pending logins are void, and the
+    /// remembered devices (void too) are removed.
     pub(super) async fn credentials_changed(&self, id: UserId) -> Result<()> {
         self.inner.users.bump_credential_generation(id).await?;
+        self.inner.users.remove_devices(id).await?;
         Ok(())
     }
 
@@ -148,8 +151,14 @@ impl Authenticator {
     /// [`Verification`] makes sure a second factor was passed.
     pub async fn remember_device(&self, verification: &Verification) -> Result<DeviceToken> {
         let user = &verification.user;
-        let token = random_token::<32>();
         let now = self.now();
+        // Expired and voided devices of the user go first.
+        for d in self.inner.users.devices(user.id).await? {
+            if d.expires_at <= now || d.credential_generation != user.generation {
+                self.inner.users.remove_device(user.id, &d.id).await?;
+            }
+        }
+        let token = random_token::<32>();
         let expires_at = now.plus(self.inner.policy.remember_device_for);
         let device = DeviceRecord {
             id: data_encoding::HEXLOWER.encode(&random_bytes::<12>()),
@@ -199,7 +208,8 @@ impl Authenticator {
         Ok(gone)
     }
 
-    /// Forgets every remembered device of the user; returns how many.
+    /// Forgets every remembered device of the user; returns how many
+    /// entries were removed (expired ones not yet pruned included).
     pub async fn forget_all_devices(&self, id: UserId) -> Result<u64> {
         let n = self.inner.users.remove_devices(id).await?;
         if n > 0 {

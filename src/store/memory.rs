@@ -207,6 +207,11 @@ impl UserStore for MemoryStore {
     async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
         let mut g = self.lock()?;
         g.user_mut(device.user)?;
+        if g.devices.contains_key(&device.token_hash)
+            || g.devices.values().any(|d| d.id == device.id)
+        {
+            return Err(Error::store("a device with this token or id exists"));
+        }
         g.devices.insert(device.token_hash, device.clone());
         Ok(())
     }

@@ -23,7 +23,9 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use twofa_verify::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use twofa_verify::store::{
+    Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+};
 use twofa_verify::{Error, Timestamp, UserId};
 
 /// What a store under test must be: both traits, cloneable (clones share the
@@ -555,6 +557,94 @@ pub async fn phone_and_totp<S: TestStore>(store: S) {
 
     // Other users untouched.
     assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob));
+}
+
+/// The credential generation starts at 0 and each bump adds exactly one,
+/// even when many run at once; a missing user is `UserNotFound`.
+pub async fn credential_generation<S: TestStore>(store: S) {
+    let alice = store.create_user(new_user("Alice")).await.unwrap();
+    let bob = store.create_user(new_user("Bob")).await.unwrap();
+    assert_eq!(alice.credential_generation, 0);
+    assert_eq!(store.bump_credential_generation(alice.id).await.unwrap(), 1);
+    let bumps = race(&store, 50, move |s, _| async move {
+        s.bump_credential_generation(alice.id).await.unwrap()
+    })
+    .await;
+    let mut seen: Vec<i64> = bumps;
+    seen.sort_unstable();
+    assert_eq!(seen, (2..=51).collect::<Vec<_>>());
+    let got = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(got.credential_generation, 51);
+    assert_eq!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_generation,
+        0
+    );
+    assert!(matches!(
+        store.bump_credential_generation(UserId(i64::MAX)).await,
+        Err(Error::UserNotFound)
+    ));
+}
+
+fn device(user: UserId, n: u8, created: i64) -> DeviceRecord {
+    DeviceRecord {
+        id: format!("dev-{n}"),
+        user,
+        token_hash: code(n),
+        credential_generation: 3,
+        label: format!("Browser {n} on OS 'quoted' \u{202e}"),
+        created_at: at(created),
+        last_used_at: at(created),
+        expires_at: at(created + 1_000_000),
+    }
+}
+
+/// Remembered devices: add, find by token hash, touch, list oldest first,
+/// remove one (only the owner's) or all; a duplicate token hash or a
+/// missing user is refused.
+pub async fn devices<S: TestStore>(store: S) {
+    let alice = store.create_user(new_user("Alice")).await.unwrap();
+    let bob = store.create_user(new_user("Bob")).await.unwrap();
+    let (a1, a2, b1) = (
+        device(alice.id, 1, 20),
+        device(alice.id, 2, 10),
+        device(bob.id, 3, 5),
+    );
+    for d in [&a1, &a2, &b1] {
+        store.add_device(d).await.unwrap();
+    }
+    assert!(store.add_device(&device(bob.id, 1, 30)).await.is_err());
+    assert!(
+        store
+            .add_device(&device(UserId(i64::MAX), 9, 1))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.device_by_token(&code(1)).await.unwrap(),
+        Some(a1.clone())
+    );
+    assert_eq!(store.device_by_token(&code(42)).await.unwrap(), None);
+    store.touch_device(&code(1), at(99)).await.unwrap();
+    store.touch_device(&code(42), at(99)).await.unwrap();
+    let listed = store.devices(alice.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dev-2", "dev-1"]
+    );
+    assert_eq!(listed[1].last_used_at, at(99));
+    assert_eq!(listed[0], a2);
+    // Bob cannot remove Alice's device by its id.
+    assert!(!store.remove_device(bob.id, "dev-1").await.unwrap());
+    assert!(store.remove_device(alice.id, "dev-1").await.unwrap());
+    assert!(!store.remove_device(alice.id, "dev-1").await.unwrap());
+    assert_eq!(store.remove_devices(alice.id).await.unwrap(), 1);
+    assert!(store.devices(alice.id).await.unwrap().is_empty());
+    assert_eq!(store.devices(bob.id).await.unwrap(), vec![b1]);
 }
 
 /// Recovery codes: replace, use once, count, per-user isolation.
@@ -1282,6 +1372,8 @@ where
     update_profile(make().await).await;
     phone_and_totp(make().await).await;
     recovery_codes(make().await).await;
+    credential_generation(make().await).await;
+    devices(make().await).await;
     concurrent_recovery_code(make().await).await;
     hostile_user_strings(make().await).await;
     put_get_delete(make().await).await;
@@ -1311,7 +1403,8 @@ macro_rules! conformance_suite {
     ($make:expr, $finish:expr) => {
         $crate::conformance_suite!(@tests ($make) ($finish)
             create_and_lookup uniqueness concurrent_create_same_username password_hash
-            update_profile phone_and_totp recovery_codes concurrent_recovery_code
+            update_profile phone_and_totp recovery_codes credential_generation devices
+            concurrent_recovery_code
             hostile_user_strings put_get_delete put_if_absent take concurrent_take
             concurrent_put_if_absent increment concurrent_increment release concurrent_release advance
             concurrent_advance hostile_state_keys);

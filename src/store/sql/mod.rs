@@ -126,100 +126,100 @@ impl DeviceRow {
 /// them (`#[async_trait]` cannot see into a macro).
 macro_rules! session_methods {
     ($store:ty) => {
-    impl $store {
-        async fn sql_bump_credential_generation(&self, id: UserId) -> Result<i64> {
-            let g: Option<i64> = sqlx::query_scalar(
-                "UPDATE twofa_users SET credential_generation = credential_generation + 1 \
+        impl $store {
+            async fn sql_bump_credential_generation(&self, id: UserId) -> Result<i64> {
+                let g: Option<i64> = sqlx::query_scalar(
+                    "UPDATE twofa_users SET credential_generation = credential_generation + 1 \
                  WHERE id = $1 RETURNING credential_generation",
-            )
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::store)?;
-            g.ok_or(Error::UserNotFound)
-        }
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::store)?;
+                g.ok_or(Error::UserNotFound)
+            }
 
-        async fn sql_add_device(&self, d: &crate::store::DeviceRecord) -> Result<()> {
-            sqlx::query(
-                "INSERT INTO twofa_devices (token_hash, id, user_id, credential_generation, \
+            async fn sql_add_device(&self, d: &crate::store::DeviceRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO twofa_devices (token_hash, id, user_id, credential_generation, \
                  label, created_at, last_used_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(d.token_hash.to_vec())
-            .bind(d.id.clone())
-            .bind(d.user.0)
-            .bind(d.credential_generation)
-            .bind(d.label.clone())
-            .bind(d.created_at.as_millis())
-            .bind(d.last_used_at.as_millis())
-            .bind(d.expires_at.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(super::user_write_error)?;
-            Ok(())
-        }
+                )
+                .bind(d.token_hash.to_vec())
+                .bind(d.id.clone())
+                .bind(d.user.0)
+                .bind(d.credential_generation)
+                .bind(d.label.clone())
+                .bind(d.created_at.as_millis())
+                .bind(d.last_used_at.as_millis())
+                .bind(d.expires_at.as_millis())
+                .execute(&self.pool)
+                .await
+                .map_err(super::user_write_error)?;
+                Ok(())
+            }
 
-        async fn sql_device_by_token(
-            &self,
-            token_hash: &[u8; 32],
-        ) -> Result<Option<crate::store::DeviceRecord>> {
-            sqlx::query_as::<_, super::DeviceRow>(concat!(
-                "SELECT ",
-                super::device_columns!(),
-                " FROM twofa_devices WHERE token_hash = $1"
-            ))
-            .bind(token_hash.to_vec())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::store)?
-            .map(super::DeviceRow::into_record)
-            .transpose()
-        }
-
-        async fn sql_touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
-            sqlx::query("UPDATE twofa_devices SET last_used_at = $1 WHERE token_hash = $2")
-                .bind(now.as_millis())
+            async fn sql_device_by_token(
+                &self,
+                token_hash: &[u8; 32],
+            ) -> Result<Option<crate::store::DeviceRecord>> {
+                sqlx::query_as::<_, super::DeviceRow>(concat!(
+                    "SELECT ",
+                    super::device_columns!(),
+                    " FROM twofa_devices WHERE token_hash = $1"
+                ))
                 .bind(token_hash.to_vec())
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await
-                .map_err(Error::store)?;
-            Ok(())
-        }
+                .map_err(Error::store)?
+                .map(super::DeviceRow::into_record)
+                .transpose()
+            }
 
-        async fn sql_devices(&self, user: UserId) -> Result<Vec<crate::store::DeviceRecord>> {
-            sqlx::query_as::<_, super::DeviceRow>(concat!(
-                "SELECT ",
-                super::device_columns!(),
-                " FROM twofa_devices WHERE user_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(user.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(Error::store)?
-            .into_iter()
-            .map(super::DeviceRow::into_record)
-            .collect()
-        }
+            async fn sql_touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE twofa_devices SET last_used_at = $1 WHERE token_hash = $2")
+                    .bind(now.as_millis())
+                    .bind(token_hash.to_vec())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                Ok(())
+            }
 
-        async fn sql_remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
-            let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1 AND id = $2")
+            async fn sql_devices(&self, user: UserId) -> Result<Vec<crate::store::DeviceRecord>> {
+                sqlx::query_as::<_, super::DeviceRow>(concat!(
+                    "SELECT ",
+                    super::device_columns!(),
+                    " FROM twofa_devices WHERE user_id = $1 ORDER BY created_at, id"
+                ))
                 .bind(user.0)
-                .bind(device_id.to_owned())
-                .execute(&self.pool)
+                .fetch_all(&self.pool)
                 .await
-                .map_err(Error::store)?;
-            Ok(done.rows_affected() == 1)
-        }
+                .map_err(Error::store)?
+                .into_iter()
+                .map(super::DeviceRow::into_record)
+                .collect()
+            }
 
-        async fn sql_remove_devices(&self, user: UserId) -> Result<u64> {
-            let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1")
-                .bind(user.0)
-                .execute(&self.pool)
-                .await
-                .map_err(Error::store)?;
-            Ok(done.rows_affected())
+            async fn sql_remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1 AND id = $2")
+                    .bind(user.0)
+                    .bind(device_id.to_owned())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn sql_remove_devices(&self, user: UserId) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM twofa_devices WHERE user_id = $1")
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                Ok(done.rows_affected())
+            }
         }
-    }
     };
 }
 pub(crate) use session_methods;

@@ -378,7 +378,6 @@ impl UserStore for SqliteStore {
     async fn remove_devices(&self, user: UserId) -> Result<u64> {
         self.sql_remove_devices(user).await
     }
-
 }
 
 #[async_trait]

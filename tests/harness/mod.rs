@@ -1,0 +1,186 @@
+//! Shared by the flow tests that run on every store: a "site" of two app
+//! instances over one store (memory, SQLite on one file, PostgreSQL with two
+//! pools), with a frozen clock, and a burst runner.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::Barrier;
+use twofa_verify::{
+    AuthEvent, Authenticator, ConsoleSms, LocalCodes, ManualClock, MemoryStore, Policy, RateLimit,
+    RecordingSink, RequestContext, StepUp, User,
+};
+
+pub const GOOD: &str = "correct horse battery";
+pub const BAD: &str = "wrong horse battery";
+const KEY: &[u8] = b"burst-test-secret-key-0123456789abcdef";
+
+pub fn pw(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+/// Two app instances over one store, sharing a frozen clock, an SMS outbox
+/// and an event recorder.
+pub struct Site {
+    pub instances: Vec<Authenticator>,
+    pub sms: ConsoleSms,
+    pub events: RecordingSink,
+    pub clock: ManualClock,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Site {
+    /// Instance `i % 2`: bursts alternate between the two.
+    pub fn at(&self, i: usize) -> &Authenticator {
+        &self.instances[i % self.instances.len()]
+    }
+
+    pub async fn user(&self, name: &str) -> User {
+        self.at(0)
+            .register(name, &format!("{name}@example.com"), &pw(GOOD))
+            .await
+            .unwrap()
+    }
+
+    /// Turns on SMS for `user` with `phone`; returns the recovery codes.
+    pub async fn with_sms(&self, user: &User, phone: &str) -> Vec<String> {
+        self.at(0)
+            .start_sms_enrollment(user.id, phone, &StepUp::password(GOOD))
+            .await
+            .unwrap();
+        let code = self.sms.last_code_for(phone).unwrap();
+        let codes = self
+            .at(0)
+            .confirm_sms_enrollment(user.id, &code)
+            .await
+            .unwrap()
+            .unwrap();
+        codes.codes().iter().map(|c| c.to_string()).collect()
+    }
+
+    pub fn count(&self, pred: impl Fn(&AuthEvent) -> bool) -> usize {
+        self.events.events().iter().filter(|e| pred(e)).count()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+pub const KINDS: [Kind; 3] = [Kind::Memory, Kind::Sqlite, Kind::Postgres];
+
+pub fn policy() -> Policy {
+    let mut p = Policy::default();
+    // SMS budgets out of the way unless a test is about them.
+    p.sms_per_phone = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.sms_per_account = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.client_sms = RateLimit::new(10_000, Duration::from_secs(3600));
+    p.sms_unverified_per_phone = RateLimit::new(10_000, Duration::from_secs(3600));
+    p
+}
+
+fn database_url() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
+    let sms = ConsoleSms::quiet();
+    let events = RecordingSink::new();
+    let clock = ManualClock::starting_now();
+    let build = |store_users: Box<
+        dyn FnOnce(twofa_verify::AuthenticatorBuilder) -> twofa_verify::AuthenticatorBuilder,
+    >| {
+        store_users(
+            Authenticator::builder()
+                .secret_key(KEY.to_vec())
+                .sms(LocalCodes::new(sms.clone()))
+                .policy(policy.clone())
+                .clock(clock.clone())
+                .events(events.clone()),
+        )
+        .build()
+        .unwrap()
+    };
+    let mut dir = None;
+    let instances = match kind {
+        Kind::Memory => {
+            let store = MemoryStore::new();
+            (0..2)
+                .map(|_| {
+                    let s = store.clone();
+                    build(Box::new(move |b| b.store(s)))
+                })
+                .collect()
+        }
+        Kind::Sqlite => {
+            let d = tempfile::tempdir().unwrap();
+            let path = d.path().join("app.db").to_str().unwrap().to_owned();
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let s = twofa_verify::SqliteStore::open(&path).await.unwrap();
+                v.push(build(Box::new(move |b| b.store(s))));
+            }
+            dir = Some(d);
+            v
+        }
+        Kind::Postgres => {
+            let Some(url) = database_url() else {
+                eprintln!("SKIPPED: DATABASE_URL not set; PostgreSQL burst case did not run");
+                return None;
+            };
+            let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let s = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
+                    .await
+                    .unwrap();
+                v.push(build(Box::new(move |b| b.store(s))));
+            }
+            v
+        }
+    };
+    Some(Site {
+        instances,
+        sms,
+        events,
+        clock,
+        _dir: dir,
+    })
+}
+
+/// Runs `n` calls of `f(i)` on their own tasks, held at a barrier and
+/// released together; returns their results in order.
+pub async fn burst<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let gate = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let gate = gate.clone();
+            let fut = f(i);
+            tokio::spawn(async move {
+                gate.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+pub fn client(last: u8) -> RequestContext {
+    RequestContext::new().with_ip(IpAddr::from([198, 51, 100, last]))
+}
