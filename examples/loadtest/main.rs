@@ -717,6 +717,7 @@ async fn backend_for(
                 quiet: true,
                 force_console: true,
                 policy: Some(policy),
+                confirm_email: false,
             })
             .await?;
             Ok((b, None))
@@ -941,6 +942,7 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
             app_name: "twofa-verify load test".into(),
             base_url: "http://127.0.0.1".into(),
             cookie_secure: false,
+            trust_proxy: false,
         },
     )?;
 
@@ -966,11 +968,15 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        axum::serve(listener, app::router(state))
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
+        // As `main.rs` serves it: the socket's address is the client's.
+        axum::serve(
+            listener,
+            app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .into_future(),
     );
 
     // RSS sampler.
