@@ -81,7 +81,7 @@ impl Client {
     }
 
     /// The same browser, its requests coming from `peer`.
-    fn from_peer(mut self, peer: &str) -> Self {
+    fn at_peer(mut self, peer: &str) -> Self {
         self.peer = Some(peer.parse().unwrap());
         self
     }
@@ -1485,7 +1485,7 @@ async fn a_burst_from_one_client_is_cut_at_its_failure_budget() {
     sam.register("sam").await;
 
     // 30 wrong passwords for 30 names, all at once, from one address.
-    let mut attacker = sam.other().from_peer("203.0.113.5:40000");
+    let mut attacker = sam.other().at_peer("203.0.113.5:40000");
     let token = attacker.token().await;
     let requests: Vec<_> = (0..30)
         .map(|i| {
@@ -1529,7 +1529,7 @@ async fn a_burst_from_one_client_is_cut_at_its_failure_budget() {
     // ...while another address logs in, and so does a request with no
     // address at all (no per-client limit then).
     sam.other()
-        .from_peer("198.51.100.7:50000")
+        .at_peer("198.51.100.7:50000")
         .login("sam")
         .await
         .redirect("/user/sam");
@@ -1554,7 +1554,7 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     // Not trusted (the default): the header is ignored; the socket counts.
     let mut c = site(policy.clone(), false, false)
         .await
-        .from_peer("10.0.0.1:1000");
+        .at_peer("10.0.0.1:1000");
     assert_eq!(
         wrong_login(&mut c, Some("192.0.2.1"), "a").await,
         StatusCode::UNAUTHORIZED
@@ -1565,7 +1565,7 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     );
 
     // Trusted: the right-most address, the one the proxy appended.
-    let mut p = site(policy, false, true).await.from_peer("10.0.0.1:1000");
+    let mut p = site(policy, false, true).await.at_peer("10.0.0.1:1000");
     let cases = [
         (Some("198.51.100.1, 192.0.2.1"), StatusCode::UNAUTHORIZED),
         // The same client writing anything to the left: the same budget.
@@ -1621,7 +1621,7 @@ async fn per_client_refusals_are_friendly_form_pages() {
 
     let mut c = site(policy.clone(), false, false)
         .await
-        .from_peer("203.0.113.9:1234");
+        .at_peer("203.0.113.9:1234");
     c.register("uma").await;
     let r = c
         .post("/register", &registration("vic", "vic@example.com"))
@@ -1652,9 +1652,7 @@ async fn per_client_refusals_are_friendly_form_pages() {
         .assert(too_many, "action=\"/enable_2fa\"");
 
     // With confirmed registration too.
-    let mut d = site(policy, true, false)
-        .await
-        .from_peer("203.0.113.9:1234");
+    let mut d = site(policy, true, false).await.at_peer("203.0.113.9:1234");
     d.post("/register", &registration("wes", "wes@example.com"))
         .await
         .assert(StatusCode::OK, "Check your inbox");
