@@ -59,9 +59,16 @@ impl<S: UserStore + Clone> UserStore for Counting<S> {
         self.tick();
         self.inner.replace_password_hash(id, e, h).await
     }
-    async fn update_profile(&self, id: UserId, u: &str, k: &str, e: &str) -> Result<()> {
+    async fn update_profile(
+        &self,
+        id: UserId,
+        u: &str,
+        k: &str,
+        s: Option<&str>,
+        e: &str,
+    ) -> Result<()> {
         self.tick();
-        self.inner.update_profile(id, u, k, e).await
+        self.inner.update_profile(id, u, k, s, e).await
     }
     async fn set_phone(&self, id: UserId, p: Option<&str>) -> Result<()> {
         self.tick();

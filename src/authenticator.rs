@@ -17,7 +17,9 @@ use crate::factor::{SmsContext, SmsVerifier, recovery};
 use crate::password::{self, Hasher, Verified};
 use crate::policy::{Policy, Registration};
 use crate::store::{StateStore, UserRecord, UserStore};
-use crate::user::{User, UserId, mask_phone, normalize_email, normalize_username};
+use crate::user::{
+    User, UserId, mask_phone, normalize_email, normalize_username, username_lookup_keys,
+};
 
 mod factors;
 mod limits;
@@ -539,12 +541,13 @@ impl Authenticator {
                 "this site confirms email addresses: use start_registration".into(),
             ));
         }
-        let (username, username_key) = normalize_username(username)?;
+        let (username, username_key, username_skeleton) = normalize_username(username)?;
         let email = normalize_email(email)?;
         let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
         let _counted = self.reserve_registration().await?;
         // Cheap uniqueness pre-check so a taken name does not cost a hash;
-        // the store's unique constraint is what guarantees it.
+        // the store's unique constraints (key and confusable skeleton) are
+        // what guarantee it.
         if self
             .inner
             .users
@@ -564,6 +567,7 @@ impl Authenticator {
             .create_user(crate::store::NewUser {
                 username,
                 username_key,
+                username_skeleton,
                 email,
                 password_hash: hash,
                 created_at: self.now(),
@@ -580,15 +584,18 @@ impl Authenticator {
 
     /// The user with this username (case-insensitive).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let Ok((_, key)) = normalize_username(username) else {
-            return Ok(None);
-        };
-        Ok(self
-            .inner
-            .users
-            .user_by_username(&key)
-            .await?
-            .map(|r| r.to_user()))
+        Ok(self.find_by_username(username).await?.map(|r| r.to_user()))
+    }
+
+    /// The record stored under the key of `raw`, or under the key it had
+    /// before RFC 8265 when that differs (accounts created earlier).
+    async fn find_by_username(&self, raw: &str) -> Result<Option<UserRecord>> {
+        for key in username_lookup_keys(raw) {
+            if let Some(rec) = self.inner.users.user_by_username(&key).await? {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
     }
 
     /// The user with this email address (case-insensitive).
@@ -609,6 +616,9 @@ impl Authenticator {
     /// re-authentication: an `email` that differs from the current one gives
     /// [`Error::StepUpRequired`] (the same one is accepted, so a form can
     /// send it back unchanged).
+    ///
+    /// The current username given again is kept even if it predates
+    /// today's username rules.
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -616,9 +626,24 @@ impl Authenticator {
         email: Option<&str>,
     ) -> Result<User> {
         let rec = self.record(id).await?;
-        let (username, key) = match username {
-            Some(u) => normalize_username(u)?,
-            None => (rec.username.clone(), rec.username_key.clone()),
+        let keep = || {
+            (
+                rec.username.clone(),
+                rec.username_key.clone(),
+                rec.username_skeleton.clone(),
+            )
+        };
+        let (username, key, skeleton) = match username {
+            Some(u) if u.trim() == rec.username => keep(),
+            Some(u) => match normalize_username(u)? {
+                // Same key, other case: the skeleton (of the key) is the
+                // current one, even if a legacy look-alike left it empty.
+                (name, key, _) if key == rec.username_key => {
+                    (name, key, rec.username_skeleton.clone())
+                }
+                (name, key, skeleton) => (name, key, Some(skeleton)),
+            },
+            None => keep(),
         };
         if let Some(e) = email
             && normalize_email(e)? != rec.email
@@ -627,7 +652,7 @@ impl Authenticator {
         }
         self.inner
             .users
-            .update_profile(id, &username, &key, &rec.email)
+            .update_profile(id, &username, &key, skeleton.as_deref(), &rec.email)
             .await?;
         self.emit(AuthEvent::ProfileUpdated { user: id });
         Ok(self.record(id).await?.to_user())
@@ -647,7 +672,13 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         self.inner
             .users
-            .update_profile(id, &rec.username, &rec.username_key, &email)
+            .update_profile(
+                id,
+                &rec.username,
+                &rec.username_key,
+                rec.username_skeleton.as_deref(),
+                &email,
+            )
             .await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::EmailChanged {
@@ -705,7 +736,7 @@ impl Authenticator {
                 Err(_) => None,
             }
         } else {
-            self.inner.users.user_by_username(&ident).await?
+            self.find_by_username(identifier).await?
         };
         let known = rec.as_ref().map(|r| r.id);
         let device = match &rec {

@@ -49,13 +49,15 @@ pub enum Error {
     /// The new password breaks the password policy; the reason says why.
     #[error("weak password: {0}")]
     WeakPassword(WeakPassword),
-    /// The username is malformed (empty, too long, control characters).
+    /// The username breaks the username rules (RFC 8265, Unicode TR39; see
+    /// `user::Username`); the reason says which, in words for the user.
     #[error("invalid username: {0}")]
     InvalidUsername(&'static str),
     /// The email address is malformed.
     #[error("invalid email address")]
     InvalidEmail,
-    /// Another account already has this username.
+    /// Another account already has this username, or one that looks the
+    /// same (equal Unicode TR39 confusable skeleton).
     #[error("this username is already taken")]
     UsernameTaken,
     /// Another account already has this email address.

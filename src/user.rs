@@ -2,7 +2,12 @@
 
 use std::fmt;
 
+use icu_properties::CodePointSetData;
+use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint};
+use precis_core::profile::{Profile, Rules};
+use precis_profiles::{UsernameCaseMapped, UsernameCasePreserved};
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::{MixedScript, RestrictionLevel, RestrictionLevelDetection};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -24,7 +29,7 @@ impl fmt::Display for UserId {
 pub struct User {
     /// The store's id.
     pub id: UserId,
-    /// Display username (NFKC-normalised, case kept).
+    /// Display username (RFC 8265 `UsernameCasePreserved`).
     pub username: String,
     /// Email address (lower case).
     pub email: String,
@@ -83,30 +88,170 @@ pub fn mask_phone(phone: &str) -> String {
         .collect()
 }
 
-/// Validates and normalises a username: NFKC, trimmed, 1 to 64 characters,
-/// no control characters, no `@` (so it can never look like an email).
-/// Returns the display form and the lookup key (lower case).
-pub(crate) fn normalize_username(raw: &str) -> Result<(String, String)> {
-    if raw.len() > 1024 {
-        return Err(Error::InvalidUsername("it is too long"));
+/// Most characters (Unicode scalar values) in a username.
+pub const USERNAME_MAX_CHARS: usize = 64;
+
+/// A username checked against RFC 8265 (PRECIS `UsernameCasePreserved` for
+/// the display form, `UsernameCaseMapped` for the lookup key) and Unicode
+/// TR39 (no invisible or text-direction characters, no mixing of scripts
+/// beyond TR39's "highly restrictive" level, and a confusable skeleton).
+///
+/// Refused: empty names, more than [`USERNAME_MAX_CHARS`] characters,
+/// control, bidi-control and default-ignorable (invisible) characters,
+/// spaces, `@` (a username never looks like an email address) and `:` (it
+/// separates issuer and account in authenticator-app labels). Leading and
+/// trailing whitespace is trimmed; fullwidth forms become their ordinary
+/// forms (`ＡＢＣ` is `ABC`). ASCII names keep the key they always had: the
+/// name in lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username {
+    display: String,
+    key: String,
+    skeleton: String,
+}
+
+impl Username {
+    /// Validates `raw`; `Error::InvalidUsername` says what is wrong.
+    pub fn parse(raw: &str) -> Result<Self> {
+        // Bounds the work below whatever the input.
+        if raw.len() > 1024 {
+            return Err(Error::InvalidUsername("it is too long"));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(Error::InvalidUsername("it must not be empty"));
+        }
+        // Width mapping first, so that fullwidth `＠`, `：` or the
+        // ideographic space are refused like their ordinary forms.
+        let mapped = UsernameCasePreserved::new()
+            .width_mapping_rule(trimmed)
+            .map_err(precis_error)?;
+        check_characters(&mapped)?;
+        let display = UsernameCasePreserved::new()
+            .enforce(mapped)
+            .map_err(precis_error)?
+            .into_owned();
+        if display.chars().count() > USERNAME_MAX_CHARS {
+            return Err(Error::InvalidUsername("it must be at most 64 characters"));
+        }
+        if mixes_scripts(&display) {
+            return Err(Error::InvalidUsername(
+                "it mixes letters from different scripts",
+            ));
+        }
+        let key = UsernameCaseMapped::new()
+            .enforce(display.as_str())
+            .map_err(precis_error)?
+            .into_owned();
+        let skeleton = username_skeleton(&key);
+        Ok(Username {
+            display,
+            key,
+            skeleton,
+        })
     }
-    let s: String = raw.nfkc().collect::<String>().trim().to_string();
-    if s.is_empty() {
-        return Err(Error::InvalidUsername("it must not be empty"));
+
+    /// The display form (case kept), as stored in `User::username`.
+    pub fn as_str(&self) -> &str {
+        &self.display
     }
-    if s.chars().count() > 64 {
-        return Err(Error::InvalidUsername("it must be at most 64 characters"));
+
+    /// The lookup key (case-mapped), unique per store.
+    pub fn key(&self) -> &str {
+        &self.key
     }
-    if s.chars().any(|c| c.is_control() || c == '@') {
-        return Err(Error::InvalidUsername(
-            "it must not contain '@' or control characters",
-        ));
+
+    /// The TR39 confusable skeleton of the key, unique per store.
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
-    if s.chars().any(char::is_whitespace) {
-        return Err(Error::InvalidUsername("it must not contain spaces"));
+
+    /// The display form, key and skeleton.
+    pub fn into_parts(self) -> (String, String, String) {
+        (self.display, self.key, self.skeleton)
     }
-    let key = s.to_lowercase();
-    Ok((s, key))
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+/// The Unicode TR39 confusable skeleton of a username key: two keys with
+/// the same skeleton look alike (`alice` and all-Cyrillic `аӏісе`, `mary` and
+/// `rnary`). Stores keep it unique; a store filling in skeletons for rows
+/// written before they existed must compute them with this function.
+pub fn username_skeleton(username_key: &str) -> String {
+    unicode_security::skeleton(username_key).collect()
+}
+
+/// Refuses, each with its own message, the characters RFC 8265 would
+/// refuse without saying why, and `@` and `:` which it allows.
+fn check_characters(s: &str) -> Result<()> {
+    let bidi = CodePointSetData::new::<BidiControl>();
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    for c in s.chars() {
+        let reason = if c.is_control() {
+            "it must not contain control characters"
+        } else if bidi.contains(c) {
+            "it must not contain characters that change the text direction"
+        } else if ignorable.contains(c) {
+            "it must not contain invisible characters"
+        } else if c.is_whitespace() {
+            "it must not contain spaces"
+        } else if c == '@' {
+            "it must not contain '@'"
+        } else if c == ':' {
+            "it must not contain ':'"
+        } else {
+            continue;
+        };
+        return Err(Error::InvalidUsername(reason));
+    }
+    Ok(())
+}
+
+/// True when `s` mixes scripts beyond TR39's "highly restrictive" level
+/// (one script, or Latin with Han and Japanese kana, Han and Bopomofo, or
+/// Han and Hangul). Digits and punctuation belong to every script.
+fn mixes_scripts(s: &str) -> bool {
+    !s.is_single_script() && s.detect_restriction_level() > RestrictionLevel::HighlyRestrictive
+}
+
+/// What a PRECIS refusal means for the user.
+fn precis_error(e: precis_core::Error) -> Error {
+    Error::InvalidUsername(match e {
+        precis_core::Error::BadCodepoint(_) => {
+            "it contains a character that is not allowed in usernames"
+        }
+        precis_core::Error::Invalid => {
+            "it mixes right-to-left and left-to-right text in a way that can display misleadingly"
+        }
+        precis_core::Error::Unexpected(_) => "it could not be checked",
+    })
+}
+
+/// Validates a username; returns its display form, lookup key and skeleton.
+pub(crate) fn normalize_username(raw: &str) -> Result<(String, String, String)> {
+    Username::parse(raw).map(Username::into_parts)
+}
+
+/// The keys under which a user typing `raw` may be stored: the key of the
+/// valid username, then the key usernames had before RFC 8265 (NFKC, lower
+/// case), when it differs, so that accounts created earlier are still found.
+pub(crate) fn username_lookup_keys(raw: &str) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
+    if let Ok(name) = Username::parse(raw) {
+        keys.push(name.key);
+    }
+    if raw.len() <= 1024 {
+        let legacy = raw.nfkc().collect::<String>().trim().to_lowercase();
+        if !legacy.is_empty() && !keys.contains(&legacy) {
+            keys.push(legacy);
+        }
+    }
+    keys
 }
 
 /// Validates and normalises an email address: trimmed, lower case, one `@`,
@@ -177,19 +322,162 @@ mod tests {
         assert_eq!(mask_phone("+1"), "+1");
     }
 
+    fn refused(raw: &str) -> &'static str {
+        match Username::parse(raw) {
+            Err(Error::InvalidUsername(why)) => why,
+            other => panic!("{raw:?} was not refused: {other:?}"),
+        }
+    }
+
+    fn parts(raw: &str) -> (String, String, String) {
+        match normalize_username(raw) {
+            Ok(p) => p,
+            Err(e) => panic!("{raw:?} was refused: {e}"),
+        }
+    }
+
     #[test]
     fn usernames() {
         assert_eq!(
-            normalize_username("  Alice ").unwrap(),
-            ("Alice".into(), "alice".into())
+            parts("  Alice "),
+            ("Alice".into(), "alice".into(), "alice".into())
         );
-        assert!(normalize_username("").is_err());
-        assert!(normalize_username("a b").is_err());
-        assert!(normalize_username("a@b").is_err());
-        assert!(normalize_username("a\u{0}b").is_err());
-        assert!(normalize_username(&"x".repeat(65)).is_err());
-        // NFKC: fullwidth letters fold to ASCII
-        assert_eq!(normalize_username("ＡＢＣ").unwrap().1, "abc");
+        assert_eq!(refused(""), "it must not be empty");
+        assert_eq!(refused("   "), "it must not be empty");
+        assert_eq!(refused("a b"), "it must not contain spaces");
+        assert_eq!(refused("a\u{3000}b"), "it must not contain spaces");
+        assert_eq!(refused("a@b"), "it must not contain '@'");
+        assert_eq!(refused("a\u{ff20}b"), "it must not contain '@'");
+        assert_eq!(refused("a\u{0}b"), "it must not contain control characters");
+        assert_eq!(
+            refused("a\u{7f}b"),
+            "it must not contain control characters"
+        );
+        assert_eq!(refused(&"x".repeat(65)), "it must be at most 64 characters");
+        assert_eq!(refused(&"x".repeat(2000)), "it is too long");
+        assert_eq!(parts(&"x".repeat(64)).1, "x".repeat(64));
+        // Symbols RFC 8265 refuses (IdentifierClass), compatibility forms.
+        for bad in ["🦀crab", "a\u{fb01}b", "x\u{b2}", "\u{2167}"] {
+            assert_eq!(
+                refused(bad),
+                "it contains a character that is not allowed in usernames",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_keys_are_unchanged() {
+        // The key usernames had before RFC 8265: NFKC, trimmed, lower case.
+        for name in ["alice", "Bob_99", "X.Y-z", "O'Brien", "a!#$%&*+=?^`{|}~"] {
+            let (display, key, _) = parts(name);
+            assert_eq!(display, name);
+            assert_eq!(key, name.to_lowercase());
+            assert_eq!(username_lookup_keys(name), vec![key]);
+        }
+    }
+
+    #[test]
+    fn fullwidth_folds_to_ascii() {
+        assert_eq!(
+            parts("\u{ff21}\u{ff22}\u{ff23}"),
+            ("ABC".into(), "abc".into(), "abc".into())
+        );
+        assert_eq!(parts("ＡＢＣ"), ("ABC".into(), "abc".into(), "abc".into()));
+    }
+
+    #[test]
+    fn hostile_look_alikes_are_refused() {
+        // Cyrillic а (U+0430) before Latin "lice".
+        assert_eq!(
+            refused("\u{430}lice"),
+            "it mixes letters from different scripts"
+        );
+        // Cyrillic а, і, с, е around a Latin l: still two scripts.
+        assert_eq!(
+            refused("\u{430}l\u{456}\u{441}\u{435}"),
+            "it mixes letters from different scripts"
+        );
+        assert_eq!(
+            refused("alice\u{200b}"),
+            "it must not contain invisible characters"
+        );
+        assert_eq!(
+            refused("al\u{ad}ice"),
+            "it must not contain invisible characters"
+        );
+        assert_eq!(
+            refused("a\u{200d}b"),
+            "it must not contain invisible characters"
+        );
+        assert_eq!(
+            refused("\u{feff}alice"),
+            "it must not contain invisible characters"
+        );
+        for bidi in [
+            '\u{202e}', '\u{202a}', '\u{200e}', '\u{200f}', '\u{2066}', '\u{61c}',
+        ] {
+            assert_eq!(
+                refused(&format!("alice{bidi}")),
+                "it must not contain characters that change the text direction",
+                "{bidi:?}"
+            );
+        }
+        assert_eq!(refused("carol:x"), "it must not contain ':'");
+        assert_eq!(refused("carol\u{ff1a}x"), "it must not contain ':'");
+    }
+
+    #[test]
+    fn whole_script_confusables_share_a_skeleton() {
+        // All Cyrillic: а ӏ і с е (U+0430 U+04CF U+0456 U+0441 U+0435).
+        let cyrillic = "\u{430}\u{4cf}\u{456}\u{441}\u{435}";
+        let (_, key, skeleton) = parts(cyrillic);
+        assert_ne!(key, "alice");
+        assert_eq!(skeleton, parts("alice").2);
+        assert_eq!(parts("ALICE").2, parts("alice").2);
+        // Confusables inside one script too.
+        assert_eq!(parts("a1ice").2, parts("alice").2);
+        assert_eq!(parts("mary").2, parts("rnary").2);
+        assert_ne!(parts("alice").2, parts("alicia").2);
+        assert_ne!(parts("bob").2, parts("alice").2);
+    }
+
+    #[test]
+    fn legitimate_names_pass() {
+        for (name, key) in [
+            ("José", "josé"),
+            ("Jose\u{301}", "josé"), // decomposed input is composed (NFC)
+            ("Zoë", "zoë"),
+            ("김민준", "김민준"),
+            ("Дмитрий", "дмитрий"),
+            ("Δημήτρης", "δημήτρης"),
+            ("山田たろう", "山田たろう"),
+            ("Tarō_山田", "tarō_山田"),
+            ("محمد", "محمد"),
+            ("Ünïcödé-ß", "ünïcödé-ß"),
+            ("user123", "user123"),
+        ] {
+            let (display, got, skeleton) = parts(name);
+            assert_eq!(got, key, "{name:?}");
+            assert!(!skeleton.is_empty());
+            assert_eq!(display.chars().count(), key.chars().count());
+        }
+        assert_eq!(parts("José").0, "José");
+    }
+
+    #[test]
+    fn lookup_keys() {
+        assert_eq!(username_lookup_keys(" Alice "), vec!["alice".to_owned()]);
+        // Not a valid name any more, but an account may predate the rules.
+        assert_eq!(username_lookup_keys("Carol:X"), vec!["carol:x".to_owned()]);
+        // RFC 8265 lower-cases letter by letter; the old key used the final
+        // sigma. Both are tried, the RFC 8265 one first.
+        assert_eq!(
+            username_lookup_keys("ΟΔΟΣ"),
+            vec!["οδοσ".to_owned(), "οδος".to_owned()]
+        );
+        assert!(username_lookup_keys("").is_empty());
+        assert!(username_lookup_keys(&"x".repeat(2000)).is_empty());
     }
 
     #[test]

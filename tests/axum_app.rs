@@ -8,8 +8,11 @@ mod common;
 #[path = "../examples/axum_app/app.rs"]
 mod app;
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
@@ -53,6 +56,11 @@ struct Client {
     state: app::AppState,
     cookies: std::collections::BTreeMap<String, String>,
     csrf: Option<String>,
+    /// The socket address the requests come from, as `main.rs` serves the
+    /// site (`ConnectInfo`); `None` like a plain `oneshot`: no client IP.
+    peer: Option<SocketAddr>,
+    /// An `X-Forwarded-For` header to send.
+    forwarded_for: Option<String>,
 }
 
 impl Client {
@@ -67,7 +75,15 @@ impl Client {
             state,
             cookies: Default::default(),
             csrf: None,
+            peer: None,
+            forwarded_for: None,
         }
+    }
+
+    /// The same browser, its requests coming from `peer`.
+    fn at_peer(mut self, peer: &str) -> Self {
+        self.peer = Some(peer.parse().unwrap());
+        self
     }
 
     /// Another browser on the same site.
@@ -77,14 +93,14 @@ impl Client {
             state: self.state.clone(),
             cookies: Default::default(),
             csrf: None,
+            peer: None,
+            forwarded_for: None,
         }
     }
 
     async fn send(&mut self, req: Request<Body>) -> Resp {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        for c in headers.get_all(header::SET_COOKIE) {
+        let r = read(self.router.clone().oneshot(req).await.unwrap()).await;
+        for c in r.headers.get_all(header::SET_COOKIE) {
             let c = c.to_str().unwrap();
             let (name, value) = c.split(';').next().unwrap().split_once('=').unwrap();
             if value.is_empty() || c.contains("Max-Age=0") {
@@ -93,27 +109,20 @@ impl Client {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let body = String::from_utf8(
-            resp.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap();
-        if let Some(t) = find_attr(&body, "name=\"csrf_token\" value=\"") {
+        if let Some(t) = find_attr(&r.body, "name=\"csrf_token\" value=\"") {
             self.csrf = Some(t);
         }
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        r
     }
 
     fn request(&self, method: &str, path: &str) -> axum::http::request::Builder {
         let mut b = Request::builder().method(method).uri(path);
+        if let Some(peer) = self.peer {
+            b = b.extension(ConnectInfo(peer));
+        }
+        if let Some(xff) = &self.forwarded_for {
+            b = b.header("x-forwarded-for", xff);
+        }
         if !self.cookies.is_empty() {
             let all: Vec<String> = self
                 .cookies
@@ -201,6 +210,25 @@ impl Client {
         let r = self.post("/enable_2fa/verify", &[("code", &code)]).await;
         r.assert(StatusCode::OK, "Your recovery codes");
         recovery_codes(&r.body)
+    }
+}
+
+async fn read(resp: axum::response::Response) -> Resp {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    Resp {
+        status,
+        headers,
+        body,
     }
 }
 
@@ -1278,4 +1306,358 @@ async fn posts_must_be_url_encoded_forms() {
             .await
             .redirect("/user/rosa");
     }
+}
+
+// ------------------------------------------- who is asking, registration
+
+/// A state with this policy (and email-confirmed registration when asked).
+async fn site(policy: twofa_verify::Policy, confirm_email: bool, trust_proxy: bool) -> Client {
+    let state = app::state_for_tests_with(
+        common::Options {
+            policy: Some(policy),
+            confirm_email,
+            ..Default::default()
+        },
+        app::Config {
+            trust_proxy,
+            ..app::Config::for_tests()
+        },
+    )
+    .await
+    .unwrap();
+    Client::with_state(state)
+}
+
+fn hourly(max: u32) -> twofa_verify::RateLimit {
+    twofa_verify::RateLimit::new(max, std::time::Duration::from_secs(3600))
+}
+
+/// The outbox once it holds `n` emails (they are sent in the background).
+async fn mails(c: &Client, n: usize) -> Vec<common::SentMail> {
+    let outbox = c.state.mailer.console().unwrap().clone();
+    for _ in 0..500 {
+        let all = outbox.messages();
+        if all.len() >= n {
+            return all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} emails, got {:?}", outbox.messages());
+}
+
+/// The path of the confirmation link in an email.
+fn confirm_path(body: &str) -> String {
+    let prefix = "http://127.0.0.1:8000/confirm_email/";
+    let start = body.find(prefix).expect("a confirmation link");
+    let link = body[start..].split_whitespace().next().unwrap();
+    link["http://127.0.0.1:8000".len()..].to_owned()
+}
+
+/// The page with every CSRF token replaced by the same text.
+fn without_csrf_tokens(body: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let (mut out, mut rest) = (String::new(), body);
+    while let Some(i) = rest.find(marker) {
+        let start = i + marker.len();
+        out.push_str(&rest[..start]);
+        out.push_str("TOKEN");
+        rest = &rest[start + rest[start..].find('"').unwrap()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("username", username),
+        ("email", email),
+        ("password", PW),
+        ("password2", PW),
+    ]
+}
+
+#[tokio::test]
+async fn confirmed_registration_answers_new_and_taken_addresses_alike() {
+    let mut owner = site(Default::default(), true, false).await;
+    assert_eq!(
+        owner.state.auth.policy().registration,
+        twofa_verify::Registration::EmailConfirmed
+    );
+    // The first account, through its link.
+    owner
+        .post("/register", &registration("owner", "owner@example.com"))
+        .await
+        .assert(
+            StatusCode::OK,
+            "Check your inbox: we sent a link to confirm your address",
+        );
+    let link = confirm_path(&mails(&owner, 1).await[0].body);
+    owner
+        .login("owner")
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    owner.get(&link).await.redirect("/login");
+    owner.get("/login").await.assert(
+        StatusCode::OK,
+        "Your address is confirmed; you can log in now",
+    );
+    owner.login("owner").await.redirect("/user/owner");
+
+    // A new and a taken address, each from a fresh browser: the same answer.
+    let mut newbie = owner.other();
+    let new = newbie
+        .post("/register", &registration("newbie", "newbie@example.com"))
+        .await;
+    let mut mallory = owner.other();
+    let taken = mallory
+        .post("/register", &registration("mallory", "OWNER@example.com"))
+        .await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+    assert_eq!(taken.status, new.status);
+    assert_eq!(
+        without_csrf_tokens(&taken.body),
+        without_csrf_tokens(&new.body)
+    );
+    let names = |r: &Resp| {
+        r.headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(names(&taken), names(&new));
+    assert!(!new.body.contains("newbie@example.com"));
+
+    // A link for the new address, a notice (no link) for the taken one.
+    let all = mails(&owner, 3).await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    let to_new = all.iter().find(|m| m.to == "newbie@example.com").unwrap();
+    let notice = &all[1..]
+        .iter()
+        .find(|m| m.to == "owner@example.com")
+        .expect("a notice to the owner");
+    assert!(
+        notice.body.contains("Someone tried to register"),
+        "{notice:?}"
+    );
+    assert!(notice.body.contains("/reset_password_request"));
+    assert!(!notice.body.contains("/confirm_email/"));
+    // Nothing was created for the taken address.
+    mallory
+        .login("mallory")
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+
+    // The link creates the account, once; it does not log anyone in.
+    let link = confirm_path(&to_new.body);
+    newbie
+        .login("newbie")
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    newbie.get(&link).await.redirect("/login");
+    newbie
+        .get("/edit_profile")
+        .await
+        .redirect("/login?next=%2Fedit_profile");
+    newbie.login("newbie").await.redirect("/user/newbie");
+    let mut again = owner.other();
+    let r = again.get(&link).await;
+    r.assert(
+        StatusCode::BAD_REQUEST,
+        "invalid, was already used or has expired",
+    );
+    assert!(r.body.contains("href=\"/register\""), "{}", r.body);
+    again
+        .get("/confirm_email/garbage")
+        .await
+        .assert(StatusCode::BAD_REQUEST, "Link not valid");
+    // A taken username is still said to be taken.
+    again
+        .post("/register", &registration("Owner", "someone@example.com"))
+        .await
+        .assert(StatusCode::CONFLICT, "username is already taken");
+}
+
+#[tokio::test]
+async fn a_burst_from_one_client_is_cut_at_its_failure_budget() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.client_failures = twofa_verify::RateLimit::new(10, std::time::Duration::from_secs(900));
+    let mut sam = site(policy, false, false).await;
+    sam.register("sam").await;
+
+    // 30 wrong passwords for 30 names, all at once, from one address.
+    let mut attacker = sam.other().at_peer("203.0.113.5:40000");
+    let token = attacker.token().await;
+    let requests: Vec<_> = (0..30)
+        .map(|i| {
+            let name = format!("user{i}");
+            let body = serde_urlencoded::to_string([
+                ("csrf_token", token.as_str()),
+                ("username", &name),
+                ("password", "wrong password"),
+            ])
+            .unwrap();
+            let req = attacker
+                .request("POST", "/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            let router = attacker.router.clone();
+            async move { read(router.oneshot(req).await.unwrap()).await }
+        })
+        .collect();
+    let answers = futures::future::join_all(requests).await;
+    let count = |s: StatusCode| answers.iter().filter(|r| r.status == s).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 10);
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 20);
+    for r in &answers {
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            r.assert(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests. Please try again in",
+            )
+            .assert(StatusCode::TOO_MANY_REQUESTS, "action=\"/login\"");
+            assert!(r.headers.contains_key(header::RETRY_AFTER));
+        } else {
+            r.assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+        }
+    }
+    // The address is spent, even for a right password...
+    attacker
+        .login("sam")
+        .await
+        .assert(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+    // ...while another address logs in, and so does a request with no
+    // address at all (no per-client limit then).
+    sam.other()
+        .at_peer("198.51.100.7:50000")
+        .login("sam")
+        .await
+        .redirect("/user/sam");
+    sam.other().login("sam").await.redirect("/user/sam");
+}
+
+/// A wrong password for `name`, with this `X-Forwarded-For`.
+async fn wrong_login(c: &mut Client, xff: Option<&str>, name: &str) -> StatusCode {
+    c.forwarded_for = xff.map(str::to_owned);
+    c.post(
+        "/login",
+        &[("username", name), ("password", "wrong password")],
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.client_failures = hourly(1);
+    // Not trusted (the default): the header is ignored; the socket counts.
+    let mut c = site(policy.clone(), false, false)
+        .await
+        .at_peer("10.0.0.1:1000");
+    assert_eq!(
+        wrong_login(&mut c, Some("192.0.2.1"), "a").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login(&mut c, Some("192.0.2.2"), "b").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Trusted: the right-most address, the one the proxy appended.
+    let mut p = site(policy, false, true).await.at_peer("10.0.0.1:1000");
+    let cases = [
+        (Some("198.51.100.1, 192.0.2.1"), StatusCode::UNAUTHORIZED),
+        // The same client writing anything to the left: the same budget.
+        (
+            Some("203.0.113.99, 192.0.2.1"),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        (Some("192.0.2.1"), StatusCode::TOO_MANY_REQUESTS),
+        // Another client behind the same proxy.
+        (Some("192.0.2.1, 192.0.2.2"), StatusCode::UNAUTHORIZED),
+        // Unparsable, then absent: the socket's address (the proxy's).
+        (Some("not an address"), StatusCode::UNAUTHORIZED),
+        (None, StatusCode::TOO_MANY_REQUESTS),
+    ];
+    for (i, (xff, want)) in cases.into_iter().enumerate() {
+        let got = wrong_login(&mut p, xff, &format!("user{i}")).await;
+        assert_eq!(got, want, "X-Forwarded-For {xff:?}");
+    }
+}
+
+#[test]
+fn client_context_from_socket_and_headers() {
+    use axum::http::HeaderMap;
+    let peer = Some("10.0.0.1".parse().unwrap());
+    let mut h = HeaderMap::new();
+    h.append(
+        "x-forwarded-for",
+        "198.51.100.1, 192.0.2.1".parse().unwrap(),
+    );
+    // A proxy that adds a header line of its own: the last line counts.
+    h.append("x-forwarded-for", "2001:db8::7".parse().unwrap());
+    h.insert(header::USER_AGENT, "Mozilla/5.0 (X11)".parse().unwrap());
+    let trusted = app::Client::from_parts(&h, peer, true).0;
+    assert_eq!(trusted.ip(), Some("2001:db8::7".parse().unwrap()));
+    assert_eq!(trusted.user_agent(), Some("Mozilla/5.0 (X11)"));
+    assert_eq!(app::Client::from_parts(&h, peer, false).0.ip(), peer);
+    // No socket address (a test's `oneshot`) and no header: no IP, no error.
+    let bare = app::Client::from_parts(&HeaderMap::new(), None, true).0;
+    assert_eq!((bare.ip(), bare.user_agent()), (None, None));
+    let mut port = HeaderMap::new();
+    port.insert("x-forwarded-for", "192.0.2.1:8080".parse().unwrap());
+    assert_eq!(app::Client::from_parts(&port, peer, true).0.ip(), peer);
+}
+
+#[tokio::test]
+async fn per_client_refusals_are_friendly_form_pages() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.client_registrations = hourly(1);
+    policy.client_reset_requests = hourly(1);
+    policy.client_sms = hourly(1);
+    let too_many = StatusCode::TOO_MANY_REQUESTS;
+    let friendly = "Too many requests. Please try again in";
+
+    let mut c = site(policy.clone(), false, false)
+        .await
+        .at_peer("203.0.113.9:1234");
+    c.register("uma").await;
+    let r = c
+        .post("/register", &registration("vic", "vic@example.com"))
+        .await;
+    r.assert(too_many, friendly)
+        .assert(too_many, "action=\"/register\"")
+        .assert(too_many, "value=\"vic\"");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+
+    c.post("/reset_password_request", &[("email", "uma@example.com")])
+        .await
+        .redirect("/login");
+    c.post(
+        "/reset_password_request",
+        &[("email", "nobody@example.com")],
+    )
+    .await
+    .assert(too_many, friendly)
+    .assert(too_many, "action=\"/reset_password_request\"");
+
+    c.login("uma").await.redirect("/user/uma");
+    c.post("/enable_2fa", &[("phone", PHONE)])
+        .await
+        .redirect("/enable_2fa/verify");
+    c.post("/enable_2fa", &[("phone", "+14155552672")])
+        .await
+        .assert(too_many, friendly)
+        .assert(too_many, "action=\"/enable_2fa\"");
+
+    // With confirmed registration too.
+    let mut d = site(policy, true, false).await.at_peer("203.0.113.9:1234");
+    d.post("/register", &registration("wes", "wes@example.com"))
+        .await
+        .assert(StatusCode::OK, "Check your inbox");
+    d.post("/register", &registration("xia", "xia@example.com"))
+        .await
+        .assert(too_many, friendly)
+        .assert(too_many, "action=\"/register\"");
 }

@@ -247,6 +247,72 @@ async fn duplicates_are_refused_and_lose_nothing() {
 }
 
 #[tokio::test]
+async fn usernames_are_checked_and_look_alikes_refused() {
+    let fx = fixture();
+    let a = alice(&fx).await;
+    let register = |name: &'static str, n: u32| {
+        let auth = fx.auth.clone();
+        async move {
+            auth.register(name, &format!("u{n}@example.com"), &pw(GOOD))
+                .await
+        }
+    };
+    for (name, why) in [
+        ("\u{430}lice", "it mixes letters from different scripts"),
+        ("alice\u{200b}", "it must not contain invisible characters"),
+        ("al\u{ad}ice", "it must not contain invisible characters"),
+        (
+            "alice\u{202e}",
+            "it must not contain characters that change the text direction",
+        ),
+        ("carol:x", "it must not contain ':'"),
+    ] {
+        match register(name, 1).await {
+            Err(Error::InvalidUsername(got)) => assert_eq!(got, why, "{name:?}"),
+            other => panic!("{name:?}: {other:?}"),
+        }
+    }
+    // Same key (fullwidth, other case), or another key with alice's skeleton.
+    for name in [
+        "\u{ff21}LICE",
+        "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+        "a1ice",
+    ] {
+        assert!(
+            matches!(register(name, 2).await, Err(Error::UsernameTaken)),
+            "{name:?}"
+        );
+    }
+    let d = register("Дмитрий", 3).await.unwrap();
+    assert_eq!(d.username, "Дмитрий");
+    assert_eq!(
+        complete(fx.auth.login("ДМИТРИЙ", &pw(GOOD)).await.unwrap()).id,
+        d.id
+    );
+    assert_eq!(
+        fx.auth
+            .user_by_username("дмитрий")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(d.id)
+    );
+    assert!(matches!(
+        fx.auth.update_profile(d.id, Some("a1ice"), None).await,
+        Err(Error::UsernameTaken)
+    ));
+    // Another case of one's own name keeps one's own skeleton.
+    let u = fx
+        .auth
+        .update_profile(a.id, Some("ALICE"), None)
+        .await
+        .unwrap();
+    assert_eq!(u.username, "ALICE");
+    let rec = fx.store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(rec.username_skeleton.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
 async fn profile_updates_check_uniqueness() {
     let fx = fixture();
     let a = alice(&fx).await;
@@ -738,6 +804,7 @@ fn debug_of_records_and_helpers_hides_secrets() {
     let new = NewUser {
         username: "zed".into(),
         username_key: "zed".into(),
+        username_skeleton: "zed".into(),
         email: "zed@example.com".into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$secret-hash-bytes".into(),
         created_at: Timestamp::from_millis(0),

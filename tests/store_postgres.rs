@@ -8,7 +8,7 @@
 #[macro_use]
 mod support;
 
-use twofa_verify::store::{PostgresStore, StateStore, UserStore};
+use twofa_verify::store::{NewUser, PostgresStore, StateStore, UserStore};
 use twofa_verify::{Error, Timestamp};
 
 fn database_url() -> Option<String> {
@@ -257,4 +257,51 @@ async fn failures_give_store_errors() {
         closed.create_user(support::new_user("x")).await,
         Err(Error::Store(_))
     ));
+}
+
+/// Rows without a skeleton (written before skeletons existed) get theirs
+/// from `migrate()`, oldest first; a younger look-alike keeps NULL; running
+/// it again changes nothing.
+#[tokio::test]
+async fn migrate_backfills_legacy_skeletons() {
+    let Some(store) = fresh().await else { return };
+    for name in ["alice", "user1", "userl"] {
+        store
+            .create_user(NewUser {
+                username_skeleton: format!("placeholder-{name}"),
+                ..support::new_user(name)
+            })
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE twofa_users SET username_skeleton = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let skeletons = || async {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT username_key, username_skeleton FROM twofa_users ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    };
+    let expected = vec![
+        ("alice".to_owned(), Some("alice".to_owned())),
+        ("user1".to_owned(), Some("userl".to_owned())),
+        ("userl".to_owned(), None),
+    ];
+    assert_eq!(skeletons().await, expected);
+    assert_eq!(store.backfill_skeletons().await.unwrap(), 0);
+    assert_eq!(skeletons().await, expected);
+    let err = store
+        .create_user(NewUser {
+            username_skeleton: "alice".into(),
+            ..support::new_user("a1ice")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UsernameTaken), "got {err:?}");
+    drop_schema(store).await;
 }

@@ -8,10 +8,11 @@ mod support;
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 use twofa_verify::store::SqliteStore;
 use twofa_verify::store::{NewUser, StateStore, UserStore};
-use twofa_verify::{Error, Timestamp, UserId};
+use twofa_verify::{Authenticator, Error, Login, Timestamp, UserId};
 
 /// A store in a fresh temporary directory, deleted when the guard drops.
 async fn temp_store() -> (SqliteStore, TempDir) {
@@ -197,7 +198,7 @@ async fn closed_database_gives_store_errors() {
     );
     check(
         "update_profile",
-        store.update_profile(id, "A", "a", "a@x").await,
+        store.update_profile(id, "A", "a", Some("a"), "a@x").await,
     );
     check("set_phone", store.set_phone(id, None).await);
     check("set_totp", store.set_totp(id, None).await);
@@ -295,4 +296,111 @@ async fn two_pools_race_for_one_username() {
         }
     }
     assert_eq!(won, 1);
+}
+
+/// The skeleton of every user as stored, by username key.
+async fn skeletons(store: &SqliteStore) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT username_key, username_skeleton FROM twofa_users ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Rows written before skeletons existed (NULL skeleton) get theirs when the
+/// store opens, oldest first; a younger look-alike of an older name keeps
+/// NULL and still works; running it again changes nothing; a legacy name
+/// holding ':' still logs in, can be kept, and shows exactly in the
+/// authenticator-app label.
+#[tokio::test]
+async fn open_backfills_legacy_skeletons() {
+    let (store, dir) = temp_store().await;
+    let path = dir.path().join("twofa.db");
+    let auth = |store: SqliteStore| {
+        Authenticator::builder()
+            .store(store)
+            .secret_key(b"sqlite-backfill-test-secret-key-0123456789".to_vec())
+            .build()
+            .unwrap()
+    };
+    let password = SecretString::from("correct horse battery");
+    {
+        let auth = auth(store.clone());
+        for name in ["alice", "mary", "user1", "carol"] {
+            let email = format!("{name}@example.com");
+            auth.register(name, &email, &password).await.unwrap();
+        }
+    }
+    // `userl` looks like `user1`: only a row from before skeletons can hold it.
+    store
+        .create_user(NewUser {
+            username_skeleton: "placeholder".into(),
+            ..support::new_user("userl")
+        })
+        .await
+        .unwrap();
+    // What the code before skeletons wrote: no skeleton, and ':' allowed.
+    sqlx::query(
+        "UPDATE twofa_users SET username = 'Carol:X', username_key = 'carol:x' \
+         WHERE username_key = 'carol'",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE twofa_users SET username_skeleton = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let expected = vec![
+        ("alice".to_owned(), Some("alice".to_owned())),
+        ("mary".to_owned(), Some("rnary".to_owned())),
+        ("user1".to_owned(), Some("userl".to_owned())),
+        ("carol:x".to_owned(), Some(support::sk("carol:x"))),
+        ("userl".to_owned(), None),
+    ];
+    assert_eq!(skeletons(&store).await, expected);
+    assert_eq!(store.backfill_skeletons().await.unwrap(), 0);
+    store.migrate().await.unwrap();
+    assert_eq!(skeletons(&store).await, expected);
+
+    let auth = auth(store.clone());
+    // The backfilled skeletons are enforced.
+    for look_alike in [support::CYRILLIC_ALICE, "a1ice", "rnary", "USERL"] {
+        let email = format!("new-{}@example.com", look_alike.len());
+        assert!(
+            matches!(
+                auth.register(look_alike, &email, &password).await,
+                Err(Error::UsernameTaken)
+            ),
+            "{look_alike:?}"
+        );
+    }
+    // The legacy look-alike without a skeleton keeps working.
+    let userl = auth.user_by_username("userl").await.unwrap().unwrap();
+    auth.update_profile(userl.id, Some("userl"), Some("l@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(skeletons(&store).await[4], ("userl".to_owned(), None));
+
+    // The legacy name with ':' logs in and may be kept, not newly chosen.
+    let carol = match auth.login("Carol:X", &password).await.unwrap() {
+        Login::Complete(user) => user,
+        Login::SecondFactor(_) => panic!("no second factor was enabled"),
+    };
+    assert_eq!(carol.username, "Carol:X");
+    auth.update_profile(carol.id, Some("Carol:X"), Some("c@example.com"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.update_profile(carol.id, Some("Carol:Y"), None).await,
+        Err(Error::InvalidUsername("it must not contain ':'"))
+    ));
+    let enrollment = auth.start_totp_enrollment(carol.id).await.unwrap();
+    let uri = enrollment.otpauth_uri.expose_secret();
+    assert!(
+        uri.starts_with("otpauth://totp/twofa-verify:Carol%3AX?"),
+        "{uri}"
+    );
 }

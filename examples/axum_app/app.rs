@@ -22,13 +22,21 @@
 //! - a half-logged-in session (password right, code pending) reaches only
 //!   the verify page and logout ([`pending_guard`]);
 //! - pages are `Cache-Control: no-store`, `Referrer-Policy: no-referrer`
-//!   (reset links carry a token) and a strict Content-Security-Policy.
+//!   (reset links carry a token) and a strict Content-Security-Policy;
+//! - every call made for a visitor goes through
+//!   `state.auth.with_context(client.0)`, the [`Client`] extractor's
+//!   address and user agent, so the library's per-client limits apply
+//!   (`client.rs`; `X-Forwarded-For` only with `TRUST_PROXY=1`).
 #![allow(dead_code)]
 
+#[path = "client.rs"]
+mod client;
 #[path = "csrf.rs"]
 mod csrf;
 #[path = "redirect.rs"]
 mod redirect;
+#[path = "registration.rs"]
+mod registration;
 #[path = "session_store.rs"]
 mod session_store;
 
@@ -50,10 +58,13 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use twofa_verify::factor::ConsoleSms;
-use twofa_verify::{Authenticator, Error as AuthError, Factor, Login, StepUp, User, UserId};
+use twofa_verify::{
+    Authenticator, Error as AuthError, Factor, Login, Registration, StepUp, User, UserId,
+};
 
 use crate::common::{self, Mailer, SetupError};
 
+pub use self::client::Client;
 pub use self::csrf::{AnonCsrf, CsrfKey};
 pub use self::redirect::{LocalPath, safe_next, see_other};
 pub use self::session_store::CountingStore;
@@ -70,11 +81,16 @@ pub struct Config {
     /// Whether the session cookie is `Secure` (`COOKIE_SECURE=1`, or
     /// `BASE_URL` starting with `https://`).
     pub cookie_secure: bool,
+    /// Whether the client's IP comes from the right-most `X-Forwarded-For`
+    /// address rather than the socket (`TRUST_PROXY=1`; only behind a
+    /// reverse proxy that appends it, see `client.rs`).
+    pub trust_proxy: bool,
 }
 
 impl Config {
-    /// From the environment; `default_base_url` is used when `BASE_URL` is unset.
-    pub fn from_env(default_base_url: &str) -> Self {
+    /// From the environment; `default_base_url` is used when `BASE_URL` is
+    /// unset. Fails on a `TRUST_PROXY` that is not a yes or a no.
+    pub fn from_env(default_base_url: &str) -> Result<Self, SetupError> {
         let var = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
         let base_url = var("BASE_URL")
             .unwrap_or_else(|| default_base_url.to_owned())
@@ -86,10 +102,21 @@ impl Config {
             Some("0" | "false" | "no" | "off") => false,
             _ => base_url.starts_with("https://"),
         };
-        Config {
+        Ok(Config {
             app_name: var("APP_NAME").unwrap_or_else(|| "twofa-verify demo".into()),
             base_url,
             cookie_secure,
+            trust_proxy: common::env_flag("TRUST_PROXY")?.unwrap_or(false),
+        })
+    }
+
+    /// The settings of the test sites: http://127.0.0.1:8000, no proxy.
+    pub fn for_tests() -> Self {
+        Config {
+            app_name: "twofa-verify demo".into(),
+            base_url: "http://127.0.0.1:8000".into(),
+            cookie_secure: false,
+            trust_proxy: false,
         }
     }
 }
@@ -146,21 +173,24 @@ impl AppState {
 /// A fresh in-memory site with quiet console outboxes (no Twilio, no SMTP,
 /// whatever the environment says), for tests.
 pub async fn state_for_tests() -> Result<AppState, SetupError> {
+    state_for_tests_with(common::Options::default(), Config::for_tests()).await
+}
+
+/// Like [`state_for_tests`], with a policy, email-confirmed registration
+/// and settings of the test's choosing (`options.db`, `quiet` and
+/// `force_console` are overridden).
+pub async fn state_for_tests_with(
+    options: common::Options,
+    config: Config,
+) -> Result<AppState, SetupError> {
     let backend = common::backend(&common::Options {
         db: ":memory:".into(),
         quiet: true,
         force_console: true,
-        ..Default::default()
+        ..options
     })
     .await?;
-    AppState::new(
-        backend,
-        Config {
-            app_name: "twofa-verify demo".into(),
-            base_url: "http://127.0.0.1:8000".into(),
-            cookie_secure: false,
-        },
-    )
+    AppState::new(backend, config)
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -209,6 +239,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/reset_password.html"),
     ),
     ("error.html", include_str!("templates/error.html")),
+    (
+        "check_inbox.html",
+        include_str!("templates/check_inbox.html"),
+    ),
+    (
+        "confirm_email_invalid.html",
+        include_str!("templates/confirm_email_invalid.html"),
+    ),
     ("_macros.html", include_str!("templates/_macros.html")),
 ];
 
@@ -239,6 +277,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/register", get(register_form).post(register))
+        .route("/confirm_email/{token}", get(registration::confirm_email))
         .route("/login", get(login_form).post(login))
         .route("/logout", get(logout_form).post(logout))
         .route("/verify_2fa", get(verify_form).post(verify))
@@ -1051,6 +1090,7 @@ async fn register_form(State(state): State<AppState>, session: Visitor) -> Page 
 async fn register(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     AppForm(f): AppForm<RegisterForm>,
 ) -> Page {
     let keep = context! { username => f.username.clone(), email => f.email.clone() };
@@ -1062,7 +1102,12 @@ async fn register(
         return fail(FormError::invalid("The two passwords do not match.")).await;
     }
     let pw = SecretString::from(f.password);
-    match state.auth.register(&f.username, &f.email, &pw).await {
+    let auth = state.auth.with_context(client.0);
+    if auth.policy().registration == Registration::EmailConfirmed {
+        return registration::start(&state, &session, &auth, &f.username, &f.email, &pw, keep)
+            .await;
+    }
+    match auth.register(&f.username, &f.email, &pw).await {
         Ok(_) => {
             flash(
                 &session,
@@ -1104,6 +1149,7 @@ async fn login_form(State(state): State<AppState>, session: Visitor, uri: Uri) -
 async fn login(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     AppForm(f): AppForm<LoginForm>,
 ) -> Page {
     let next = safe_next(Some(&f.next));
@@ -1119,7 +1165,12 @@ async fn login(
         .await;
     }
     let pw = SecretString::from(f.password);
-    match state.auth.login(&f.username, &pw).await {
+    match state
+        .auth
+        .with_context(client.0)
+        .login(&f.username, &pw)
+        .await
+    {
         Ok(Login::Complete(user)) => {
             log_in(&session, &user).await?;
             flash(&session, "success", format!("Welcome, {}!", user.username)).await?;
@@ -1234,6 +1285,7 @@ async fn verify_form(State(state): State<AppState>, session: Visitor, uri: Uri) 
 async fn verify(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let Some(p) = pending(&session).await? else {
@@ -1252,12 +1304,13 @@ async fn verify(
         .await;
     }
     let looks_recovery = f.code.chars().filter(char::is_ascii_alphabetic).count() > 0;
-    match state.auth.verify(&p.token, &f.code).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.verify(&p.token, &f.code).await {
         Ok(user) => {
             log_in(&session, &user).await?;
             flash(&session, "success", format!("Welcome, {}!", user.username)).await?;
             if looks_recovery {
-                let left = state.auth.recovery_codes_left(user.id).await?;
+                let left = auth.recovery_codes_left(user.id).await?;
                 flash(
                     &session,
                     "warning",
@@ -1302,11 +1355,11 @@ async fn verify(
     }
 }
 
-async fn verify_resend(State(state): State<AppState>, session: Visitor) -> Page {
+async fn verify_resend(State(state): State<AppState>, session: Visitor, client: Client) -> Page {
     let Some(mut p) = pending(&session).await? else {
         return Ok(see_other("/login"));
     };
-    match state.auth.resend(&p.token).await {
+    match state.auth.with_context(client.0).resend(&p.token).await {
         Ok(ch) => {
             let to = match ch.sms {
                 Some(twofa_verify::SmsDelivery::Sent { to }) => to,
@@ -1442,6 +1495,7 @@ async fn edit_profile_form(
 async fn edit_profile(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<ProfileForm>,
 ) -> Page {
@@ -1458,6 +1512,7 @@ async fn edit_profile(
     }
     match state
         .auth
+        .with_context(client.0)
         .update_profile(me.id, Some(&f.username), Some(&f.email))
         .await
     {
@@ -1506,6 +1561,7 @@ async fn change_password_form(
 async fn change_password(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<ChangePasswordForm>,
 ) -> Page {
@@ -1517,7 +1573,8 @@ async fn change_password(
         SecretString::from(f.current),
         SecretString::from(f.password),
     );
-    match state.auth.change_password(me.id, &cur, &new).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.change_password(me.id, &cur, &new).await {
         Ok(()) => {
             session.cycle_id().await?;
             flash(&session, "success", "Your password has been changed.").await?;
@@ -1569,6 +1626,7 @@ async fn enable_sms_form(
 async fn enable_sms(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<PhoneForm>,
 ) -> Page {
@@ -1583,7 +1641,8 @@ async fn enable_sms(
         )
         .await;
     }
-    match state.auth.start_sms_enrollment(me.id, &f.phone, None).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.start_sms_enrollment(me.id, &f.phone, None).await {
         Ok(sent) => {
             session.insert(ENROLL_PHONE, f.phone.trim()).await?;
             flash(
@@ -1628,12 +1687,14 @@ async fn enable_sms_verify_form(
 async fn enable_sms_verify(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let phone: Option<String> = session.get(ENROLL_PHONE).await?;
     let keep = context! { phone => phone.clone() };
-    match state.auth.confirm_sms_enrollment(me.id, &f.code).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.confirm_sms_enrollment(me.id, &f.code).await {
         Ok(codes) => {
             session.remove_value(ENROLL_PHONE).await?;
             enabled(&state, &session, &me, "Text-message codes are on.", codes).await
@@ -1717,6 +1778,7 @@ async fn show_codes(
 async fn enable_totp_form(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
 ) -> Page {
     use secrecy::ExposeSecret;
@@ -1724,7 +1786,11 @@ async fn enable_totp_form(
         flash(&session, "info", "An authenticator app is already enabled.").await?;
         return Ok(see_other(&profile_url(&me.username)));
     }
-    let e = state.auth.start_totp_enrollment(me.id).await?;
+    let e = state
+        .auth
+        .with_context(client.0)
+        .start_totp_enrollment(me.id)
+        .await?;
     #[cfg(feature = "qr")]
     let qr = Some(e.qr_data_uri());
     #[cfg(not(feature = "qr"))]
@@ -1747,10 +1813,12 @@ async fn enable_totp_form(
 async fn enable_totp(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
-    match state.auth.confirm_totp_enrollment(me.id, &f.code).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.confirm_totp_enrollment(me.id, &f.code).await {
         Ok(codes) => {
             enabled(
                 &state,
@@ -1848,6 +1916,7 @@ async fn disable_form(
 async fn disable(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
@@ -1878,14 +1947,14 @@ async fn disable(
         .await;
     }
     let step_up = StepUp::new(f.password, Some(f.code));
-    match state.auth.disable_factor(me.id, factor, &step_up).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.disable_factor(me.id, factor, &step_up).await {
         Ok(()) => {
             let what = match factor {
                 Factor::Sms => "Text-message codes are off.",
                 _ => "Your authenticator app is removed.",
             };
-            let still = state
-                .auth
+            let still = auth
                 .user(me.id)
                 .await?
                 .is_some_and(|u| u.has_second_factor());
@@ -1919,6 +1988,7 @@ struct SendCodeForm {
 async fn send_step_up_code(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<SendCodeForm>,
 ) -> Page {
@@ -1926,7 +1996,8 @@ async fn send_step_up_code(
         "recovery_codes" => ("/recovery_codes", "regenerate_codes.html"),
         _ => ("/disable_2fa", "disable_2fa.html"),
     };
-    match state.auth.send_step_up_code(me.id).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.send_step_up_code(me.id).await {
         Ok(_) => {
             let to = me.masked_phone().unwrap_or_default();
             flash(
@@ -1938,7 +2009,7 @@ async fn send_step_up_code(
             Ok(see_other(back))
         }
         Err(e) => {
-            let ctx = context! { codes_left => state.auth.recovery_codes_left(me.id).await?, ..step_up_ctx(&me) };
+            let ctx = context! { codes_left => auth.recovery_codes_left(me.id).await?, ..step_up_ctx(&me) };
             form_error(&state, &session, tpl, FormError::from_auth(e)?, ctx).await
         }
     }
@@ -1972,10 +2043,12 @@ async fn regenerate_form(
 async fn regenerate(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     CurrentUser(me): CurrentUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
-    let left = state.auth.recovery_codes_left(me.id).await?;
+    let auth = state.auth.with_context(client.0);
+    let left = auth.recovery_codes_left(me.id).await?;
     let ctx = context! { codes_left => left, ..step_up_ctx(&me) };
     if f.password.is_empty() {
         return form_error(
@@ -1988,7 +2061,7 @@ async fn regenerate(
         .await;
     }
     let step_up = StepUp::new(f.password, Some(f.code));
-    match state.auth.regenerate_recovery_codes(me.id, &step_up).await {
+    match auth.regenerate_recovery_codes(me.id, &step_up).await {
         Ok(codes) => {
             flash(
                 &session,
@@ -2033,6 +2106,7 @@ async fn reset_request_form(State(state): State<AppState>, session: Visitor) -> 
 async fn reset_request(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     AppForm(f): AppForm<EmailForm>,
 ) -> Page {
     let keep = context! { email => f.email.clone() };
@@ -2046,14 +2120,15 @@ async fn reset_request(
         )
         .await;
     }
-    match state.auth.request_password_reset(&f.email).await {
+    let auth = state.auth.with_context(client.0);
+    match auth.request_password_reset(&f.email).await {
         Ok(token) => {
             if let Some(t) = token {
                 let link = format!("{}/reset_password/{}", state.config.base_url, t.token());
                 let body = format!(
                     "Dear {},\n\nTo reset your password, open this link:\n\n{link}\n\nThe link works once and expires in {}.\nIf you did not ask for a password reset, ignore this message.\n\n{}\n",
                     t.username,
-                    human_duration(state.auth.policy().reset_token_ttl),
+                    human_duration(auth.policy().reset_token_ttl),
                     state.config.app_name,
                 );
                 let subject = format!("[{}] Reset your password", state.config.app_name);
@@ -2106,9 +2181,15 @@ fn bad_reset_link() -> AppError {
 async fn reset_form(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     Path(token): Path<String>,
 ) -> Page {
-    match state.auth.check_reset_token(&token).await {
+    match state
+        .auth
+        .with_context(client.0)
+        .check_reset_token(&token)
+        .await
+    {
         Ok(user) => {
             render(
                 &state,
@@ -2127,10 +2208,12 @@ async fn reset_form(
 async fn reset_password(
     State(state): State<AppState>,
     session: Visitor,
+    client: Client,
     Path(token): Path<String>,
     AppForm(f): AppForm<ResetForm>,
 ) -> Page {
-    let user = match state.auth.check_reset_token(&token).await {
+    let auth = state.auth.with_context(client.0);
+    let user = match auth.check_reset_token(&token).await {
         Ok(u) => u,
         Err(AuthError::InvalidResetToken) => return Err(bad_reset_link()),
         Err(e) => return Err(e.into()),
@@ -2146,8 +2229,7 @@ async fn reset_password(
         )
         .await;
     }
-    match state
-        .auth
+    match auth
         .reset_password(&token, &SecretString::from(f.password))
         .await
     {

@@ -112,6 +112,7 @@ async fn run() -> Result<(), common::SetupError> {
     };
     let backend = common::backend(&common::Options {
         db: args.db.clone(),
+        confirm_email: common::env_flag("REGISTRATION_CONFIRM_EMAIL")?.unwrap_or(false),
         ..Default::default()
     })
     .await?;
@@ -126,8 +127,17 @@ async fn run() -> Result<(), common::SetupError> {
     } else {
         local
     };
-    let config = app::Config::from_env(&format!("http://{shown}"));
-    tracing::info!(%summary, base_url = %config.base_url, secure_cookie = config.cookie_secure, "starting");
+    let config = app::Config::from_env(&format!("http://{shown}"))?;
+    let confirm_email =
+        backend.auth.policy().registration == twofa_verify::Registration::EmailConfirmed;
+    tracing::info!(
+        %summary,
+        base_url = %config.base_url,
+        secure_cookie = config.cookie_secure,
+        trust_proxy = config.trust_proxy,
+        confirm_email,
+        "starting"
+    );
     // The same key the authenticator got (from TWOFA_SECRET_KEY or the key
     // file beside the database), so anonymous CSRF tokens survive restarts.
     let key = zeroize::Zeroizing::new(common::secret_key(&args.db)?);
@@ -135,9 +145,13 @@ async fn run() -> Result<(), common::SetupError> {
 
     println!("{summary}");
     println!("Serving the twofa-verify demo on http://{shown}/  (ctrl-c to stop)");
-    axum::serve(listener, app::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The socket's address reaches the handlers (see `client.rs`).
+    axum::serve(
+        listener,
+        app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -72,6 +72,8 @@ impl Ctx {
             quiet: true,
             force_console: false,
             policy: None,
+            // `register` here creates the account at once.
+            confirm_email: false,
         };
         let backend = common::backend(&opts)
             .await

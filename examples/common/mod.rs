@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
-use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore, Policy};
+use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore, Policy, Registration};
 
 /// Boxed error for example set-up.
 pub type SetupError = Box<dyn StdError + Send + Sync>;
@@ -37,6 +37,11 @@ pub struct Options {
     pub force_console: bool,
     /// Limits and lifetimes (default: [`Policy::default`]).
     pub policy: Option<Policy>,
+    /// Accounts are created from an emailed link
+    /// ([`Registration::EmailConfirmed`], whatever `policy` says); the web
+    /// demo sets it from `REGISTRATION_CONFIRM_EMAIL`. The CLI registers
+    /// at once and does not support it.
+    pub confirm_email: bool,
 }
 
 /// The database to use: `DATABASE_URL`, else `app.db`.
@@ -52,6 +57,21 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
+/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`,
+/// `off` (any case); `None` when unset or empty. Anything else is an error
+/// rather than a guess, since these settings change what the site trusts.
+pub fn env_flag(name: &str) -> Result<Option<bool>, SetupError> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(format!("{name} must be 1 or 0 (or true/false), not {value:?}").into()),
+    }
+}
+
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = secret_key(&opts.db)?;
@@ -62,8 +82,12 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let mut builder = Authenticator::builder()
         .secret_key(key)
         .issuer(app_name.clone());
-    if let Some(policy) = &opts.policy {
-        builder = builder.policy(policy.clone());
+    if opts.policy.is_some() || opts.confirm_email {
+        let mut policy = opts.policy.clone().unwrap_or_default();
+        if opts.confirm_email {
+            policy.registration = Registration::EmailConfirmed;
+        }
+        builder = builder.policy(policy);
     }
     let mut parts = Vec::new();
 

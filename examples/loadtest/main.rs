@@ -540,13 +540,21 @@ fn probe_loop(
 
 async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<Storm> {
     let clock = ManualClock::starting_now();
+    let users = 16;
+    // 256 tasks share 16 accounts, so up to 16 logins of one account are in
+    // flight at once, and each counts as a failure until it is decided
+    // (reserve, then check): the default delay from the 5th would refuse
+    // most of the storm. Delays are not what is measured here.
+    let mut policy = Policy::default();
+    policy.delay_after_failures = 2 * STORM_CONCURRENCY.div_ceil(users) as u32;
+    policy.lock_after_failures = policy.delay_after_failures;
     let auth = Authenticator::builder()
         .store(MemoryStore::new())
         .secret_key(random_key())
         .clock(clock.clone())
+        .policy(policy)
         .build()?;
     let pw = SecretString::from(PW);
-    let users = 16;
     for i in 0..users {
         auth.register(&format!("storm{i}"), &format!("storm{i}@example.com"), &pw)
             .await?;
@@ -720,6 +728,7 @@ async fn backend_for(
                 quiet: true,
                 force_console: true,
                 policy: Some(policy),
+                confirm_email: false,
             })
             .await?;
             Ok((b, None))
@@ -944,6 +953,7 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
             app_name: "twofa-verify load test".into(),
             base_url: "http://127.0.0.1".into(),
             cookie_secure: false,
+            trust_proxy: false,
         },
     )?;
 
@@ -972,11 +982,15 @@ async fn http_store(store: &str, args: &Args) -> Res<Http> {
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        axum::serve(listener, app::router(state))
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
+        // As `main.rs` serves it: the socket's address is the client's.
+        axum::serve(
+            listener,
+            app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .into_future(),
     );
 
     // RSS sampler.

@@ -74,6 +74,7 @@ impl fmt::Debug for RegistrationMail {
 struct PendingRegistration {
     username: String,
     username_key: String,
+    username_skeleton: String,
     email: String,
     password_hash: String,
 }
@@ -106,7 +107,7 @@ impl Authenticator {
         email: &str,
         password: &SecretString,
     ) -> Result<RegistrationStart> {
-        let (username, username_key) = normalize_username(username)?;
+        let (username, username_key, username_skeleton) = normalize_username(username)?;
         let email = normalize_email(email)?;
         let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
         let _counted = self.reserve_registration().await?;
@@ -126,6 +127,7 @@ impl Authenticator {
         let pending = PendingRegistration {
             username: username.clone(),
             username_key,
+            username_skeleton,
             email: email.clone(),
             password_hash,
         };
@@ -186,6 +188,7 @@ impl Authenticator {
             .create_user(NewUser {
                 username: pending.username,
                 username_key: pending.username_key,
+                username_skeleton: pending.username_skeleton,
                 email: pending.email,
                 password_hash: pending.password_hash,
                 created_at: self.now(),

@@ -159,9 +159,11 @@ pub(crate) fn new_secret() -> Zeroizing<Vec<u8>> {
 }
 
 fn totp(secret: &[u8], issuer: &str, account: &str) -> TOTP {
-    // Neither may contain ':' in an otpauth label.
+    // The label is `issuer:account`, split at its first colon by apps. The
+    // issuer has none (the builder refuses them; dropped here as well). The
+    // account is kept exact: `get_url` percent-encodes it (RFC 3986), so a
+    // ':' in a username from before colons were refused becomes `%3A`.
     let issuer = issuer.replace(':', "");
-    let account = account.replace(':', "");
     TOTP::new_unchecked(
         Algorithm::SHA1,
         DIGITS,
@@ -169,7 +171,7 @@ fn totp(secret: &[u8], issuer: &str, account: &str) -> TOTP {
         STEP,
         secret.to_vec(),
         Some(issuer),
-        account,
+        account.to_owned(),
     )
 }
 
@@ -348,5 +350,45 @@ mod tests {
             "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ"
         );
         assert!(!format!("{e:?}").contains("GEZD"));
+    }
+
+    /// The issuer and account as an app reads them: the label split at its
+    /// first literal colon, each part percent-decoded.
+    fn label(uri: &str) -> (String, String) {
+        let rest = uri.strip_prefix("otpauth://totp/").unwrap();
+        let label = &rest[..rest.find('?').unwrap()];
+        assert_eq!(label.matches(':').count(), 1, "{label}");
+        let (issuer, account) = label.split_once(':').unwrap();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .unwrap()
+                .into_owned()
+        };
+        (decode(issuer), decode(account))
+    }
+
+    #[test]
+    fn account_names_round_trip_exactly_in_the_label() {
+        for name in [
+            "alice",
+            "carol:x",
+            "a:b:c",
+            "100%25 & co?#/+=",
+            "Jos\u{e9}",
+            "\u{414}\u{43c}\u{438}\u{442}\u{440}\u{438}\u{439}",
+            "\u{ae40}\u{bbfc}\u{c900}",
+        ] {
+            let e = enrollment(b"12345678901234567890", "My App", name).unwrap();
+            let uri = e.otpauth_uri.expose_secret();
+            assert!(uri.is_ascii(), "{uri}");
+            assert_eq!(label(uri), ("My App".to_owned(), name.to_owned()), "{uri}");
+        }
+        let e = enrollment(b"12345678901234567890", "x", "carol:x").unwrap();
+        assert!(
+            e.otpauth_uri
+                .expose_secret()
+                .starts_with("otpauth://totp/x:carol%3Ax?")
+        );
     }
 }

@@ -49,12 +49,21 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn check_unique(&self, except: Option<i64>, username_key: &str, email: &str) -> Result<()> {
+    fn check_unique(
+        &self,
+        except: Option<i64>,
+        username_key: &str,
+        username_skeleton: Option<&str>,
+        email: &str,
+    ) -> Result<()> {
         for u in self.users.values() {
             if Some(u.id.0) == except {
                 continue;
             }
-            if u.username_key == username_key {
+            if u.username_key == username_key
+                || (username_skeleton.is_some()
+                    && u.username_skeleton.as_deref() == username_skeleton)
+            {
                 return Err(Error::UsernameTaken);
             }
             if u.email == email {
@@ -89,12 +98,18 @@ impl Inner {
 impl UserStore for MemoryStore {
     async fn create_user(&self, user: NewUser) -> Result<UserRecord> {
         let mut g = self.lock()?;
-        g.check_unique(None, &user.username_key, &user.email)?;
+        g.check_unique(
+            None,
+            &user.username_key,
+            Some(&user.username_skeleton),
+            &user.email,
+        )?;
         g.next_id += 1;
         let rec = UserRecord {
             id: UserId(g.next_id),
             username: user.username,
             username_key: user.username_key,
+            username_skeleton: Some(user.username_skeleton),
             email: user.email,
             password_hash: user.password_hash,
             phone: None,
@@ -155,16 +170,18 @@ impl UserStore for MemoryStore {
         id: UserId,
         username: &str,
         username_key: &str,
+        username_skeleton: Option<&str>,
         email: &str,
     ) -> Result<()> {
         let mut g = self.lock()?;
         if !g.users.contains_key(&id.0) {
             return Err(Error::UserNotFound);
         }
-        g.check_unique(Some(id.0), username_key, email)?;
+        g.check_unique(Some(id.0), username_key, username_skeleton, email)?;
         let u = g.user_mut(id)?;
         u.username = username.to_owned();
         u.username_key = username_key.to_owned();
+        u.username_skeleton = username_skeleton.map(str::to_owned);
         u.email = email.to_owned();
         Ok(())
     }

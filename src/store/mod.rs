@@ -32,8 +32,12 @@ pub struct UserRecord {
     pub id: UserId,
     /// Display username.
     pub username: String,
-    /// Lower-case username, unique.
+    /// Case-mapped username (RFC 8265), unique.
     pub username_key: String,
+    /// TR39 confusable skeleton of `username_key`, unique when present.
+    /// `None` only for a row written before skeletons existed whose
+    /// skeleton equals an older user's (the store's backfill leaves it empty).
+    pub username_skeleton: Option<String>,
     /// Lower-case email, unique.
     pub email: String,
     /// PHC string of the password hash.
@@ -140,8 +144,11 @@ impl fmt::Debug for StoredSecret {
 pub struct NewUser {
     /// Display username.
     pub username: String,
-    /// Lower-case username (unique).
+    /// Case-mapped username (RFC 8265), unique.
     pub username_key: String,
+    /// TR39 confusable skeleton of `username_key`
+    /// ([`username_skeleton`](crate::user::username_skeleton)), unique.
+    pub username_skeleton: String,
     /// Lower-case email (unique).
     pub email: String,
     /// PHC string of the password hash.
@@ -154,6 +161,7 @@ impl fmt::Debug for NewUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewUser")
             .field("username", &self.username)
+            .field("username_skeleton", &self.username_skeleton)
             .field("email", &self.email)
             .field("password_hash", &"[redacted]")
             .finish()
@@ -162,12 +170,15 @@ impl fmt::Debug for NewUser {
 
 /// Identities and their factors.
 ///
-/// Uniqueness of `username_key` and `email` must be enforced by the store
-/// itself (a unique constraint), reported as `Error::UsernameTaken` /
-/// `Error::EmailTaken`, so two racing registrations cannot both win.
+/// Uniqueness of `username_key`, `username_skeleton` (among the rows that
+/// have one) and `email` must be enforced by the store itself (a unique
+/// constraint, or a check under the store's lock), reported as
+/// `Error::UsernameTaken` (key or skeleton) / `Error::EmailTaken`, so two
+/// racing registrations of look-alike names cannot both win.
 #[async_trait]
 pub trait UserStore: Send + Sync + fmt::Debug {
-    /// Inserts a user; fails with `UsernameTaken` or `EmailTaken` on a duplicate.
+    /// Inserts a user; fails with `UsernameTaken` (same key or skeleton) or
+    /// `EmailTaken` on a duplicate.
     async fn create_user(&self, user: NewUser) -> Result<UserRecord>;
     /// The user with this id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>>;
@@ -181,13 +192,15 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     /// (atomic compare-and-set; used by rehash-on-login and reset). Returns
     /// whether it was replaced.
     async fn replace_password_hash(&self, id: UserId, expected: &str, hash: &str) -> Result<bool>;
-    /// Changes username and email; `UsernameTaken`/`EmailTaken` on a duplicate,
-    /// `UserNotFound` if the user is gone.
+    /// Changes username, its key and skeleton, and email (all stored as
+    /// given; `None` stores no skeleton); `UsernameTaken`/`EmailTaken` on a
+    /// duplicate of another user's, `UserNotFound` if the user is gone.
     async fn update_profile(
         &self,
         id: UserId,
         username: &str,
         username_key: &str,
+        username_skeleton: Option<&str>,
         email: &str,
     ) -> Result<()>;
     /// Sets or clears the SMS factor's phone number.

@@ -23,10 +23,12 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use twofa_verify::store::{
     Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
 };
-use twofa_verify::{Error, Timestamp, UserId};
+use twofa_verify::user::{Username, username_skeleton};
+use twofa_verify::{Authenticator, Error, Timestamp, UserId};
 
 /// What a store under test must be: both traits, cloneable (clones share the
 /// data) and `'static`, so that racing tasks can each own a clone.
@@ -35,6 +37,8 @@ impl<S: UserStore + StateStore + Clone + 'static> TestStore for S {}
 
 /// How many tasks race in the concurrency checks.
 pub const RACERS: usize = 20;
+/// How many registrations of look-alike names race through an Authenticator.
+pub const BURST: usize = 100;
 /// How many tasks increment one counter at once.
 pub const INCREMENTERS: usize = 50;
 
@@ -66,11 +70,17 @@ pub const HOSTILE: &[&str] = &[
     "tab\tnew\nline\r",
 ];
 
-/// A `NewUser` whose username key and email are derived from `name`.
+/// The confusable skeleton of a username key (shorthand).
+pub fn sk(key: &str) -> String {
+    username_skeleton(key)
+}
+
+/// A `NewUser` whose username key, skeleton and email are derived from `name`.
 pub fn new_user(name: &str) -> NewUser {
     NewUser {
         username: name.to_owned(),
         username_key: name.to_lowercase(),
+        username_skeleton: sk(&name.to_lowercase()),
         email: format!("{}@example.com", name.to_lowercase()),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${name}"),
         created_at: at(0),
@@ -126,6 +136,7 @@ pub async fn create_and_lookup<S: TestStore>(store: S) {
     let alice = create(&store, "Alice").await;
     assert_eq!(alice.username, "Alice");
     assert_eq!(alice.username_key, "alice");
+    assert_eq!(alice.username_skeleton.as_deref(), Some("alice"));
     assert_eq!(alice.email, "alice@example.com");
     assert_eq!(alice.password_hash, new_user("Alice").password_hash);
     assert_eq!(alice.phone, None);
@@ -225,6 +236,7 @@ pub async fn uniqueness<S: TestStore>(store: S) {
         .create_user(NewUser {
             username: "Alicé".into(),
             username_key: "alicé".into(),
+            username_skeleton: sk("alicé"),
             email: "alicé@example.com".into(),
             ..new_user("x")
         })
@@ -275,6 +287,173 @@ pub async fn concurrent_create_same_username<S: TestStore>(store: S) {
         if let Err(e) = r {
             assert!(matches!(e, Error::EmailTaken), "got {e:?}");
         }
+    }
+}
+
+/// All-Cyrillic а ӏ і с е: another key than `alice`, the same skeleton.
+pub const CYRILLIC_ALICE: &str = "\u{430}\u{4cf}\u{456}\u{441}\u{435}";
+
+/// Names with one confusable skeleton are one name: another key with the
+/// skeleton of an existing user is refused with `UsernameTaken`, by create
+/// and by update, and nothing is stored; rows without a skeleton (written
+/// before skeletons existed) never conflict with each other.
+pub async fn skeleton_uniqueness<S: TestStore>(store: S) {
+    let alice = create(&store, "alice").await;
+    assert_eq!(sk(CYRILLIC_ALICE), sk("alice"));
+    let err = store
+        .create_user(NewUser {
+            username: CYRILLIC_ALICE.into(),
+            username_key: CYRILLIC_ALICE.into(),
+            username_skeleton: sk(CYRILLIC_ALICE),
+            email: "cyril@example.com".into(),
+            ..new_user("x")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UsernameTaken), "got {err:?}");
+    assert_eq!(store.user_by_username(CYRILLIC_ALICE).await.unwrap(), None);
+    assert_eq!(
+        store.user_by_email("cyril@example.com").await.unwrap(),
+        None
+    );
+
+    // Renaming to a look-alike of another user: refused, nothing changes.
+    let bob = create(&store, "bob").await;
+    let err = store
+        .update_profile(bob.id, "a1ice", "a1ice", Some(&sk("a1ice")), &bob.email)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UsernameTaken), "got {err:?}");
+    assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
+
+    // No skeleton: any number of users, stored as NULL / None.
+    store
+        .update_profile(bob.id, "bob", "bob", None, &bob.email)
+        .await
+        .unwrap();
+    let carol = create(&store, "carol").await;
+    store
+        .update_profile(carol.id, "carol", "carol", None, &carol.email)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username_skeleton,
+        None
+    );
+    // ... and bob's former skeleton is free for another key.
+    store
+        .create_user(NewUser {
+            username_skeleton: "bob".into(),
+            ..new_user("b0b")
+        })
+        .await
+        .unwrap();
+    // One's own skeleton again is no conflict.
+    store
+        .update_profile(alice.id, "ALICE", "alice", Some("alice"), &alice.email)
+        .await
+        .unwrap();
+}
+
+/// `RACERS` concurrent creations of different keys with one skeleton:
+/// exactly one wins, the others get `UsernameTaken`.
+pub async fn concurrent_create_same_skeleton<S: TestStore>(store: S) {
+    let results = race(&store, RACERS, |s, i| async move {
+        s.create_user(NewUser {
+            username_skeleton: "racer".into(),
+            ..new_user(&format!("racer{i}"))
+        })
+        .await
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, Error::UsernameTaken), "got {e:?}");
+        }
+    }
+}
+
+/// Distinct valid usernames (per [`Username::parse`]) whose skeleton is
+/// `alice`'s: Latin, Cyrillic, look-alike digits and letters, both cases.
+pub fn alice_look_alikes() -> Vec<String> {
+    let choices: [&[char]; 5] = [
+        &['a', 'A', '\u{251}', '\u{430}', '\u{410}'],
+        &['l', 'L', '1', '\u{4cf}', '\u{4c0}'],
+        &['i', 'I', '\u{131}', '\u{456}', '\u{406}'],
+        &['c', 'C', '\u{1d04}', '\u{441}', '\u{421}'],
+        &['e', 'E', '\u{435}', '\u{415}'],
+    ];
+    let target = sk("alice");
+    let mut names = vec![String::new()];
+    for options in choices {
+        names = names
+            .iter()
+            .flat_map(|prefix| options.iter().map(move |c| format!("{prefix}{c}")))
+            .collect();
+    }
+    names.retain(|n| Username::parse(n).is_ok_and(|u| u.skeleton() == target));
+    names
+}
+
+/// `BURST` concurrent registrations through an [`Authenticator`] of
+/// look-alikes of one name (many keys, one skeleton): exactly one wins, all
+/// others get `UsernameTaken`.
+pub async fn concurrent_confusable_registrations<S: TestStore>(store: S) {
+    let names = alice_look_alikes();
+    let keys: HashSet<String> = names
+        .iter()
+        .filter_map(|n| Username::parse(n).ok())
+        .map(|u| u.key().to_owned())
+        .collect();
+    assert!(
+        keys.len() >= 12 && keys.contains(CYRILLIC_ALICE) && keys.contains("alice"),
+        "too few look-alikes: {keys:?}"
+    );
+    let auth = Authenticator::builder()
+        .store(store.clone())
+        .secret_key(b"conformance-suite-secret-key-0123456789".to_vec())
+        .build()
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
+    let handles: Vec<_> = (0..BURST)
+        .map(|i| {
+            // Spread over the look-alikes: every kind of variant races.
+            let name = names[i * names.len() / BURST % names.len()].clone();
+            let (auth, barrier) = (auth.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let password = SecretString::from("correct horse battery");
+                let email = format!("burst{i}@example.com");
+                (name.clone(), auth.register(&name, &email, &password).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for h in handles {
+        let (name, result) = h.await.expect("registering task panicked");
+        match result {
+            Ok(user) => winners.push((name, user)),
+            Err(Error::UsernameTaken) => {}
+            Err(e) => panic!("{name:?}: {e:?}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one look-alike must win: {winners:?}"
+    );
+    let (name, user) = &winners[0];
+    assert_eq!(&user.username, name);
+    let winner_key = Username::parse(name).unwrap().key().to_owned();
+    for key in &keys {
+        let found = store.user_by_username(key).await.unwrap();
+        assert_eq!(found.is_some(), key == &winner_key, "{key:?}");
     }
 }
 
@@ -390,7 +569,13 @@ pub async fn update_profile<S: TestStore>(store: S) {
     let bob = create(&store, "bob").await;
 
     store
-        .update_profile(alice.id, "Alicia", "alicia", "alicia@example.org")
+        .update_profile(
+            alice.id,
+            "Alicia",
+            "alicia",
+            Some(&sk("alicia")),
+            "alicia@example.org",
+        )
         .await
         .unwrap();
     let got = store.user_by_id(alice.id).await.unwrap().unwrap();
@@ -398,9 +583,10 @@ pub async fn update_profile<S: TestStore>(store: S) {
         (
             got.username.as_str(),
             got.username_key.as_str(),
+            got.username_skeleton.as_deref(),
             got.email.as_str()
         ),
-        ("Alicia", "alicia", "alicia@example.org")
+        ("Alicia", "alicia", Some("alicia"), "alicia@example.org")
     );
     assert_eq!(got.password_hash, alice.password_hash);
     assert_eq!(store.user_by_username("alice").await.unwrap(), None);
@@ -422,16 +608,28 @@ pub async fn update_profile<S: TestStore>(store: S) {
         alice.id
     );
 
-    // The freed username and email can be taken by someone else.
+    // The freed username, skeleton and email can be taken by someone else.
     create(&store, "alice").await;
 
     // Own values again, or only the display case: no conflict.
     store
-        .update_profile(alice.id, "Alicia", "alicia", "alicia@example.org")
+        .update_profile(
+            alice.id,
+            "Alicia",
+            "alicia",
+            Some(&sk("alicia")),
+            "alicia@example.org",
+        )
         .await
         .unwrap();
     store
-        .update_profile(alice.id, "ALICIA", "alicia", "alicia@example.org")
+        .update_profile(
+            alice.id,
+            "ALICIA",
+            "alicia",
+            Some(&sk("alicia")),
+            "alicia@example.org",
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -441,17 +639,23 @@ pub async fn update_profile<S: TestStore>(store: S) {
 
     // Another user's username or email.
     let err = store
-        .update_profile(alice.id, "Bob", "bob", "new@example.org")
+        .update_profile(alice.id, "Bob", "bob", Some(&sk("bob")), "new@example.org")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UsernameTaken), "got {err:?}");
     let err = store
-        .update_profile(alice.id, "Alicia", "alicia", &bob.email)
+        .update_profile(
+            alice.id,
+            "Alicia",
+            "alicia",
+            Some(&sk("alicia")),
+            &bob.email,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::EmailTaken), "got {err:?}");
     let err = store
-        .update_profile(alice.id, "Bob", "bob", &bob.email)
+        .update_profile(alice.id, "Bob", "bob", Some(&sk("bob")), &bob.email)
         .await
         .unwrap_err();
     assert!(
@@ -468,7 +672,7 @@ pub async fn update_profile<S: TestStore>(store: S) {
 
     let missing = UserId(alice.id.0.wrapping_add(1_000_000));
     let err = store
-        .update_profile(missing, "Zed", "zed", "zed@example.org")
+        .update_profile(missing, "Zed", "zed", Some("zed"), "zed@example.org")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UserNotFound), "got {err:?}");
@@ -734,6 +938,7 @@ pub async fn hostile_user_strings<S: TestStore>(store: S) {
         let user = NewUser {
             username: (*s).to_owned(),
             username_key: format!("{s}#{i}"),
+            username_skeleton: format!("{s}#{i}"),
             email: format!("{s}@{i}.example"),
             password_hash: (*s).to_owned(),
             created_at: at(i as i64),
@@ -748,6 +953,10 @@ pub async fn hostile_user_strings<S: TestStore>(store: S) {
             .unwrap();
         assert_eq!(got.username, *s);
         assert_eq!(got.username_key, user.username_key);
+        assert_eq!(
+            got.username_skeleton.as_ref(),
+            Some(&user.username_skeleton)
+        );
         assert_eq!(got.email, user.email);
         assert_eq!(got.password_hash, *s);
         assert_eq!(got.phone.as_deref(), Some(*s));
@@ -771,18 +980,22 @@ pub async fn hostile_user_strings<S: TestStore>(store: S) {
             format!("{s}'new")
         );
         store
-            .update_profile(rec.id, s, &format!("{s}~{i}"), &format!("{s}~{i}@x"))
+            .update_profile(
+                rec.id,
+                s,
+                &format!("{s}~{i}"),
+                Some(&format!("{s}~{i}")),
+                &format!("{s}~{i}@x"),
+            )
             .await
             .unwrap();
-        assert_eq!(
-            store
-                .user_by_username(&format!("{s}~{i}"))
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
-            rec.id
-        );
+        let got = store
+            .user_by_username(&format!("{s}~{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.id, rec.id);
+        assert_eq!(got.username_skeleton, Some(format!("{s}~{i}")));
     }
     // Nothing was dropped or wiped: every user is still there.
     for (i, s) in HOSTILE.iter().enumerate() {
@@ -809,6 +1022,7 @@ pub async fn hostile_user_strings<S: TestStore>(store: S) {
         .create_user(NewUser {
             username: long_name.clone(),
             username_key: long_name.clone(),
+            username_skeleton: long_name.clone(),
             email: long_email.clone(),
             password_hash: long_hash.clone(),
             created_at: Timestamp::from_millis(i64::MAX),
@@ -1368,6 +1582,9 @@ where
     create_and_lookup(make().await).await;
     uniqueness(make().await).await;
     concurrent_create_same_username(make().await).await;
+    skeleton_uniqueness(make().await).await;
+    concurrent_create_same_skeleton(make().await).await;
+    concurrent_confusable_registrations(make().await).await;
     password_hash(make().await).await;
     update_profile(make().await).await;
     phone_and_totp(make().await).await;
@@ -1402,7 +1619,8 @@ macro_rules! conformance_suite {
     };
     ($make:expr, $finish:expr) => {
         $crate::conformance_suite!(@tests ($make) ($finish)
-            create_and_lookup uniqueness concurrent_create_same_username password_hash
+            create_and_lookup uniqueness concurrent_create_same_username skeleton_uniqueness
+            concurrent_create_same_skeleton concurrent_confusable_registrations password_hash
             update_profile phone_and_totp recovery_codes credential_generation devices
             concurrent_recovery_code
             hostile_user_strings put_get_delete put_if_absent take concurrent_take

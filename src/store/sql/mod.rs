@@ -39,7 +39,7 @@ const PURGE_EVERY: u64 = 1024;
 /// The columns of `twofa_users`, in the order [`UserRow`] reads them.
 macro_rules! user_columns {
     () => {
-        "id, username, username_key, email, password_hash, phone, totp_key_id, totp_sealed, created_at, credential_generation"
+        "id, username, username_key, username_skeleton, email, password_hash, phone, totp_key_id, totp_sealed, created_at, credential_generation"
     };
 }
 pub(crate) use user_columns;
@@ -50,6 +50,7 @@ struct UserRow {
     id: i64,
     username: String,
     username_key: String,
+    username_skeleton: Option<String>,
     email: String,
     password_hash: String,
     phone: Option<String>,
@@ -80,6 +81,7 @@ impl UserRow {
             id: UserId(self.id),
             username: self.username,
             username_key: self.username_key,
+            username_skeleton: self.username_skeleton,
             email: self.email,
             password_hash: self.password_hash,
             phone: self.phone,
@@ -232,8 +234,9 @@ macro_rules! device_columns {
 }
 pub(crate) use device_columns;
 
-/// Maps an error of a statement that writes `username_key` / `email`:
-/// unique violations become `UsernameTaken` / `EmailTaken`, a foreign-key
+/// Maps an error of a statement that writes `username_key`,
+/// `username_skeleton` or `email`: unique violations become `UsernameTaken`
+/// (key or skeleton) / `EmailTaken`, a foreign-key
 /// violation `UserNotFound`, anything else `Error::Store`.
 fn user_write_error(err: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &err {
@@ -242,8 +245,10 @@ fn user_write_error(err: sqlx::Error) -> Error {
             // message ("UNIQUE constraint failed: twofa_users.username_key").
             let constraint = db.constraint().unwrap_or_default();
             let message = db.message();
-            if constraint.contains("username_key") || message.contains("username_key") {
-                return Error::UsernameTaken;
+            for column in ["username_key", "username_skeleton"] {
+                if constraint.contains(column) || message.contains(column) {
+                    return Error::UsernameTaken;
+                }
             }
             if constraint.contains("email") || message.contains("email") {
                 return Error::EmailTaken;
@@ -253,6 +258,24 @@ fn user_write_error(err: sqlx::Error) -> Error {
         }
     }
     Error::store(err)
+}
+
+/// What filling in one legacy row's skeleton did: `Ok(true)` if it was
+/// written, `Ok(false)` if another user already holds that skeleton (two
+/// look-alike names registered before skeletons existed; the older one keeps
+/// it and this row stays NULL), or the store error.
+fn backfill_outcome(id: i64, done: Result<u64, sqlx::Error>) -> Result<bool> {
+    match done.map_err(user_write_error) {
+        Ok(rows) => Ok(rows == 1),
+        Err(Error::UsernameTaken) => {
+            tracing::warn!(
+                user = id,
+                "this username looks like an older user's; it has no confusable skeleton"
+            );
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Converts a stored count to the trait's `u64`.

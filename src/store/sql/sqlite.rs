@@ -14,7 +14,7 @@ use super::{PurgeTicker, UserRow, count_from_db, user_columns, user_write_error}
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
-use crate::user::UserId;
+use crate::user::{UserId, username_skeleton};
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -113,12 +113,45 @@ impl SqliteStore {
         }
     }
 
-    /// Applies the crate's pending migrations (idempotent). They are tracked
-    /// in the table `twofa_migrations`.
+    /// Applies the crate's pending migrations (idempotent), tracked in the
+    /// table `twofa_migrations`, then [fills in](Self::backfill_skeletons)
+    /// the username skeletons of rows written before they existed.
     pub async fn migrate(&self) -> Result<()> {
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(super::MIGRATIONS_TABLE);
-        migrator.run(&self.pool).await.map_err(Error::store)
+        migrator.run(&self.pool).await.map_err(Error::store)?;
+        self.backfill_skeletons().await?;
+        Ok(())
+    }
+
+    /// Gives every user without a username skeleton the skeleton of its
+    /// `username_key`, oldest first; returns how many it filled.
+    /// Idempotent. A row whose skeleton another user already holds (two
+    /// look-alike names from before skeletons existed) stays without one,
+    /// with a warning; both accounts keep working.
+    pub async fn backfill_skeletons(&self) -> Result<u64> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, username_key FROM twofa_users WHERE username_skeleton IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::store)?;
+        let mut filled = 0;
+        for (id, key) in rows {
+            let done = sqlx::query(
+                "UPDATE twofa_users SET username_skeleton = ?1 \
+                 WHERE id = ?2 AND username_skeleton IS NULL",
+            )
+            .bind(username_skeleton(&key))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|d| d.rows_affected());
+            if super::backfill_outcome(id, done)? {
+                filled += 1;
+            }
+        }
+        Ok(filled)
     }
 
     /// The underlying connection pool.
@@ -176,11 +209,13 @@ impl SqliteStore {
 impl UserStore for SqliteStore {
     async fn create_user(&self, user: NewUser) -> Result<UserRecord> {
         let row = sqlx::query(
-            "INSERT INTO twofa_users (username, username_key, email, password_hash, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO twofa_users \
+             (username, username_key, username_skeleton, email, password_hash, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         )
         .bind(&user.username)
         .bind(&user.username_key)
+        .bind(&user.username_skeleton)
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.created_at.as_millis())
@@ -192,6 +227,7 @@ impl UserStore for SqliteStore {
             id: UserId(id),
             username: user.username,
             username_key: user.username_key,
+            username_skeleton: Some(user.username_skeleton),
             email: user.email,
             password_hash: user.password_hash,
             phone: None,
@@ -265,14 +301,17 @@ impl UserStore for SqliteStore {
         id: UserId,
         username: &str,
         username_key: &str,
+        username_skeleton: Option<&str>,
         email: &str,
     ) -> Result<()> {
         self.update_user(
             sqlx::query(
-                "UPDATE twofa_users SET username = ?1, username_key = ?2, email = ?3 WHERE id = ?4",
+                "UPDATE twofa_users SET username = ?1, username_key = ?2, \
+                 username_skeleton = ?3, email = ?4 WHERE id = ?5",
             )
             .bind(username.to_owned())
             .bind(username_key.to_owned())
+            .bind(username_skeleton.map(str::to_owned))
             .bind(email.to_owned())
             .bind(id.0),
         )

@@ -1,0 +1,160 @@
+//! Registration confirmed by email (`REGISTRATION_CONFIRM_EMAIL=1`, which
+//! sets `Policy::registration` to `Registration::EmailConfirmed`).
+//!
+//! POST /register answers a new and an already registered address with the
+//! same "check your inbox" page; only the email differs: a confirmation
+//! link for a new address, a notice to the owner of a taken one. The
+//! account exists once GET /confirm_email/{token} is opened, which sends
+//! the visitor to the login page: a link in an email never logs anyone in.
+//! A taken username is still said to be taken (usernames are public on
+//! profile pages).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use minijinja::{Value, context};
+use secrecy::SecretString;
+use twofa_verify::{Authenticator, Error as AuthError, RegistrationStart};
+
+use super::client::Client;
+use super::{
+    AppError, AppState, FormError, Page, Visitor, flash, form_error, human_duration, render,
+    see_other,
+};
+
+/// A mail to send after the page is answered.
+struct Mail {
+    to: String,
+    subject: String,
+    body: String,
+}
+
+/// The confirmation link's email.
+fn confirm_mail(
+    state: &AppState,
+    auth: &Authenticator,
+    to: String,
+    username: &str,
+    token: &str,
+) -> Mail {
+    let app = &state.config.app_name;
+    let link = format!("{}/confirm_email/{token}", state.config.base_url);
+    Mail {
+        to,
+        subject: format!("[{app}] Confirm your email address"),
+        body: format!(
+            "Dear {username},\n\nTo finish creating your account, open this link:\n\n{link}\n\nThe link works once and expires in {}.\nIf you did not register, ignore this message: no account is created without the link.\n\n{app}\n",
+            human_duration(auth.policy().registration_token_ttl),
+        ),
+    }
+}
+
+/// The notice to the owner of an address someone tried to register again.
+fn notice_mail(state: &AppState, to: String, username: &str) -> Mail {
+    let app = &state.config.app_name;
+    let base = &state.config.base_url;
+    Mail {
+        to,
+        subject: format!("[{app}] Someone tried to register with your address"),
+        body: format!(
+            "Dear {username},\n\nSomeone tried to register a new account with this email address. It already has yours, so nothing was created.\n\nIf it was you, log in at {base}/login, or reset your password at {base}/reset_password_request if you have forgotten it.\nIf it was not you, ignore this message: nothing has changed.\n\n{app}\n"
+        ),
+    }
+}
+
+/// The email-confirmed branch of POST /register, after the form's own
+/// checks (every field filled, the passwords match). `keep` refills the
+/// form when it is shown again.
+pub(super) async fn start(
+    state: &AppState,
+    session: &Visitor,
+    auth: &Authenticator,
+    username: &str,
+    email: &str,
+    password: &SecretString,
+    keep: Value,
+) -> Page {
+    let mail = match auth.start_registration(username, email, password).await {
+        Ok(RegistrationStart::Confirm(m)) => {
+            confirm_mail(state, auth, m.email.clone(), &m.username, m.token())
+        }
+        Ok(RegistrationStart::AlreadyRegistered { email, username }) => {
+            notice_mail(state, email, &username)
+        }
+        Ok(_) => {
+            return Err(AppError::Internal(
+                "an unknown kind of registration start".into(),
+            ));
+        }
+        Err(e) => {
+            return form_error(
+                state,
+                session,
+                "register.html",
+                FormError::from_auth(e)?,
+                keep,
+            )
+            .await;
+        }
+    };
+    // Sent in the background, so a slow mail server does not show in the
+    // answer's timing (which would tell the two cases apart).
+    let mailer = state.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(&mail.to, &mail.subject, &mail.body).await {
+            tracing::error!(error = %e, "could not send the registration email");
+        }
+    });
+    // The same page either way: nothing on it depends on the address.
+    render(
+        state,
+        session,
+        "check_inbox.html",
+        StatusCode::OK,
+        context! { ttl => human_duration(auth.policy().registration_token_ttl) },
+    )
+    .await
+}
+
+/// GET /confirm_email/{token}: creates the account, then the login page.
+pub(super) async fn confirm_email(
+    State(state): State<AppState>,
+    session: Visitor,
+    client: Client,
+    Path(token): Path<String>,
+) -> Page {
+    let auth = state.auth.with_context(client.0);
+    let (status, message) = match auth.confirm_registration(&token).await {
+        Ok(_) => {
+            flash(
+                &session,
+                "success",
+                "Your address is confirmed; you can log in now.",
+            )
+            .await?;
+            return Ok(see_other("/login"));
+        }
+        Err(AuthError::InvalidConfirmationToken) => (
+            StatusCode::BAD_REQUEST,
+            "This confirmation link is invalid, was already used or has expired. If you have confirmed your address already, log in; otherwise, please register again.",
+        ),
+        // Only the address's owner has the link, so saying this tells
+        // nobody else anything.
+        Err(AuthError::EmailTaken) => (
+            StatusCode::CONFLICT,
+            "This address got an account in the meantime. Please log in, or reset your password if you have forgotten it.",
+        ),
+        Err(AuthError::UsernameTaken) => (
+            StatusCode::CONFLICT,
+            "Someone took this username before you confirmed. Please register again with another one.",
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    render(
+        &state,
+        &session,
+        "confirm_email_invalid.html",
+        status,
+        context! { message => message },
+    )
+    .await
+}
