@@ -76,13 +76,13 @@ pub async fn remember_this_device(
         expires_at: token.expires_at.as_millis(),
     });
     ctx.sessions.save(file)?;
-    let days = ctx.now().until(token.expires_at).as_secs() / 86_400;
+    let lasts = roughly(ctx.now().until(token.expires_at));
     let mut o = o
         .with("device_id", id)
         .with("device_expires_at", token.expires_at.as_millis());
     let _ = write!(
         o.text,
-        "\nThis terminal is remembered for {days} days: logins here skip the code \
+        "\nThis terminal is remembered for {lasts}: logins here skip the code \
          (until the password or a factor changes; `cli devices` lists remembered devices)."
     );
     Ok(o)
@@ -95,6 +95,8 @@ pub fn device_token(file: &SessionFile) -> Option<String> {
 
 // ------------------------------------------------------------ passwords
 
+/// `password change`: the current password, then the new one; this session
+/// stays, every other one ends.
 pub async fn change_password(ctx: &mut Ctx) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     let current = ctx.input.password("Current password: ")?;
@@ -111,6 +113,8 @@ pub async fn change_password(ctx: &mut Ctx) -> Result<Outcome, CliError> {
     ))
 }
 
+/// `password reset request`: emails a token (the same answer for unknown
+/// addresses).
 pub async fn reset_request(ctx: &mut Ctx, email: &str) -> Result<Outcome, CliError> {
     let token = ctx.backend.auth.request_password_reset(email).await?;
     if let Some(t) = token {
@@ -148,6 +152,7 @@ pub async fn reset_request(ctx: &mut Ctx, email: &str) -> Result<Outcome, CliErr
     .with("next", "cli password reset complete --token TOKEN"))
 }
 
+/// `password reset complete`: a new password with the emailed token.
 pub async fn reset_complete(ctx: &mut Ctx, token: &str) -> Result<Outcome, CliError> {
     // Check the token before asking for a password.
     let user = ctx.backend.auth.check_reset_token(token).await?;
@@ -167,6 +172,8 @@ pub async fn reset_complete(ctx: &mut Ctx, token: &str) -> Result<Outcome, CliEr
 
 // ------------------------------------------------------------ account
 
+/// `edit-profile`: the username freely; a new email address after a
+/// step-up (the password, plus a current code when 2FA is on).
 pub async fn edit_profile(ctx: &mut Ctx, a: &ProfileArgs) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     let auth = ctx.backend.auth.clone();
@@ -204,6 +211,8 @@ pub async fn edit_profile(ctx: &mut Ctx, a: &ProfileArgs) -> Result<Outcome, Cli
     .with("user", user_json(&user)))
 }
 
+/// `sign-out-everywhere`: ends every session and remembered device of the
+/// user, this session included.
 pub async fn sign_out_everywhere(ctx: &mut Ctx) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     ctx.backend.auth.sign_out_everywhere(user.id).await?;
@@ -224,18 +233,19 @@ pub async fn sign_out_everywhere(ctx: &mut Ctx) -> Result<Outcome, CliError> {
     ))
 }
 
-/// "3 days", "5 minutes": how long, roughly.
+/// "30 days", "5 minutes": how long, rounded to the nearest unit.
 fn roughly(d: Duration) -> String {
     let s = d.as_secs();
     let (n, unit) = match s {
-        0..120 => (s, "second"),
-        120..7_200 => (s / 60, "minute"),
-        7_200..172_800 => (s / 3_600, "hour"),
-        _ => (s / 86_400, "day"),
+        0..60 => return "less than a minute".to_owned(),
+        60..7_200 => ((s + 30) / 60, "minute"),
+        7_200..172_800 => ((s + 1_800) / 3_600, "hour"),
+        _ => ((s + 43_200) / 86_400, "day"),
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// `devices`: lists the remembered devices; `devices forget ID|--all`.
 pub async fn devices(ctx: &mut Ctx, a: &DevicesArgs) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     let mut file = ctx.sessions.load()?;
@@ -256,7 +266,7 @@ pub async fn devices(ctx: &mut Ctx, a: &DevicesArgs) -> Result<Outcome, CliError
             for d in &list {
                 let _ = writeln!(
                     text,
-                    "{}  {}{}  used {} ago, expires in {}",
+                    "{}  {}{}  last used {} ago, expires in {}",
                     d.id,
                     d.label,
                     if here.as_deref() == Some(d.id.as_str()) {

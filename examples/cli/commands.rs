@@ -382,16 +382,17 @@ async fn login(ctx: &mut Ctx, a: &LoginArgs) -> Result<Outcome, CliError> {
         .await?
     {
         Login::Complete(user) => {
-            let o = logged_in(ctx, &mut file, &user)?;
+            let mut o = logged_in(ctx, &mut file, &user)?;
             // A login with 2FA on completes at once only from a remembered device.
-            Ok(if user.has_second_factor() {
-                let mut o = o.with("device", "remembered");
+            if user.has_second_factor() {
+                o = o.with("device", "remembered");
                 o.text
                     .push_str("\nNo code needed: this terminal is remembered.");
-                o
-            } else {
-                o
-            })
+            } else if a.remember_device {
+                o.text
+                    .push_str("\n(--remember-device: nothing to remember without 2FA.)");
+            }
+            Ok(o)
         }
         Login::SecondFactor(mut ch) => {
             if a.sms && matches!(ch.sms, Some(SmsDelivery::Available { .. })) {
