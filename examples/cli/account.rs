@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::json;
-use twofa_verify::{Error, User, Verification};
+use twofa_verify::{Error, Timestamp, User, Verification};
 
 use crate::commands::{Ctx, Proof, step_up, user_json};
 use crate::output::{CliError, Outcome};
@@ -49,13 +49,40 @@ impl Ctx {
 
 /// Remembers this terminal after a login with a second factor: the device
 /// token goes into the session file (it outlives `logout`), replacing the
-/// one of any other user. Returns the outcome with the device's fields.
+/// one of any other user. The login stands either way: a failure here is
+/// told in the outcome, not returned.
 pub async fn remember_this_device(
     ctx: &mut Ctx,
     file: &mut SessionFile,
     v: &Verification,
     o: Outcome,
-) -> Result<Outcome, CliError> {
+) -> Outcome {
+    match remember(ctx, file, v).await {
+        Ok((id, expires_at)) => {
+            let lasts = roughly(ctx.now().until(expires_at));
+            let mut o = o
+                .with("device_id", id)
+                .with("device_expires_at", expires_at.as_millis());
+            let _ = write!(
+                o.text,
+                "\nThis terminal is remembered for {lasts}: logins here skip the code \
+                 (until the password or a factor changes; `cli devices` lists remembered devices)."
+            );
+            o
+        }
+        Err(e) => {
+            let mut o = o.with("device_error", &e.message);
+            let _ = write!(o.text, "\nThis terminal could not be remembered: {e}");
+            o
+        }
+    }
+}
+
+async fn remember(
+    ctx: &mut Ctx,
+    file: &mut SessionFile,
+    v: &Verification,
+) -> Result<(String, Timestamp), CliError> {
     let token = ctx.backend.auth.remember_device(v).await?;
     // The token does not name its device; the one just added expires at
     // exactly the token's expiry.
@@ -76,16 +103,7 @@ pub async fn remember_this_device(
         expires_at: token.expires_at.as_millis(),
     });
     ctx.sessions.save(file)?;
-    let lasts = roughly(ctx.now().until(token.expires_at));
-    let mut o = o
-        .with("device_id", id)
-        .with("device_expires_at", token.expires_at.as_millis());
-    let _ = write!(
-        o.text,
-        "\nThis terminal is remembered for {lasts}: logins here skip the code \
-         (until the password or a factor changes; `cli devices` lists remembered devices)."
-    );
-    Ok(o)
+    Ok((id, token.expires_at))
 }
 
 /// The device token this terminal holds, for the next login.

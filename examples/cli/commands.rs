@@ -462,7 +462,7 @@ async fn finish_login(
                 if !remember {
                     return Ok(o);
                 }
-                return account::remember_this_device(ctx, file, &v, o).await;
+                return Ok(account::remember_this_device(ctx, file, &v, o).await);
             }
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
