@@ -18,8 +18,10 @@ fn help_lists_the_commands_and_exit_codes() {
         "register",
         "login",
         "logout",
+        "sign-out-everywhere",
         "whoami",
         "edit-profile",
+        "devices",
         "2fa",
         "recovery-codes",
         "password",
@@ -41,9 +43,19 @@ fn help_lists_the_commands_and_exit_codes() {
         assert!(r.stdout.contains(word), "{}", r.stdout);
     }
     let r = d.run(&["login", "--help"], "");
-    for word in ["--code", "--recovery-code", "--user"] {
+    for word in ["--code", "--recovery-code", "--user", "--remember-device"] {
         assert!(r.stdout.contains(word), "{}", r.stdout);
     }
+    let r = d.run(&["2fa", "enable-totp", "--help"], "");
+    for word in ["--code", "--current-code", "--sms"] {
+        assert!(r.stdout.contains(word), "{}", r.stdout);
+    }
+    let r = d.run(&["edit-profile", "--help"], "");
+    for word in ["--email", "--current-code", "--sms"] {
+        assert!(r.stdout.contains(word), "{}", r.stdout);
+    }
+    let r = d.run(&["devices", "--help"], "");
+    assert!(r.stdout.contains("forget"), "{}", r.stdout);
     // No command: usage, exit 2.
     assert_eq!(d.run(&[], "").code, 2);
 }
@@ -129,6 +141,23 @@ fn bad_input_exits_2() {
         ],
         &["2fa", "disable", "--factor", "email"],
         &["login", "--password-stdin", "--password-fd", "0"],
+        &[
+            "2fa",
+            "enable-totp",
+            "--code",
+            "123456",
+            "--current-code",
+            "654321",
+        ],
+        &[
+            "edit-profile",
+            "--username",
+            "bob",
+            "--current-code",
+            "123456",
+        ],
+        &["devices", "forget"],
+        &["devices", "forget", "abc", "--all"],
         &["frobnicate"],
     ] {
         let j = d.fails(args, "", 2, "usage");
@@ -168,6 +197,9 @@ fn authentication_failures_exit_3() {
         &["recovery-codes", "regenerate"],
         &["password", "change"],
         &["edit-profile", "--email", "x@example.com"],
+        &["sign-out-everywhere"],
+        &["devices"],
+        &["devices", "forget", "--all"],
     ] {
         d.fails(args, "", 3, "not_logged_in");
     }

@@ -25,6 +25,17 @@ fn persistent_dir(_test: &str) -> Option<Dir> {
     Some(d)
 }
 
+/// `2fa enable-totp` with a current code and the password on stdin.
+fn enable_totp(current: &str) -> [&str; 5] {
+    [
+        "2fa",
+        "enable-totp",
+        "--current-code",
+        current,
+        "--password-stdin",
+    ]
+}
+
 fn totp_now(uri: &str) -> String {
     let t = totp_rs::TOTP::from_url(uri).expect("otpauth URI");
     t.generate_current().expect("clock")
@@ -71,7 +82,17 @@ fn register_sms_login_totp_login_disable() {
     assert_eq!(j["user"]["two_factor"], false);
 
     // Enable SMS: one invocation sends (exit 6), the next confirms.
-    let r = d.expect(&["2fa", "enable-sms", "--phone", "+1 415 555 2671"], "", 6);
+    let r = d.expect(
+        &[
+            "2fa",
+            "enable-sms",
+            "--phone",
+            "+1 415 555 2671",
+            "--password-stdin",
+        ],
+        PW,
+        6,
+    );
     assert_eq!(r.json()["status"], "code_sent");
     let code = r.sms_code(PHONE);
     let j = d
@@ -100,16 +121,21 @@ fn register_sms_login_totp_login_disable() {
     let j = d.expect(&["login", "--code", &code], "", 0).json();
     assert_eq!(j["status"], "logged_in");
 
-    // Enable the authenticator app.
+    // Enable the authenticator app: SMS is on, so the password and a
+    // current code are needed; the first invocation texts the code.
     let r = d.expect(&["2fa", "enable-totp"], "", 6);
-    let j = r.json();
+    assert_eq!(r.json()["status"], "code_sent");
+    let code = r.sms_code(PHONE);
+    let j = d.expect(&enable_totp(&code), PW, 6).json();
     let uri = j["otpauth_uri"].as_str().expect("uri").to_owned();
     assert!(j["secret"].is_string());
-    // In text mode the QR code and the key are printed.
-    let text = d.run(&["2fa", "enable-totp"], "");
-    assert_eq!(text.code, 6);
+    // In text mode the QR code and the key are printed (a recovery code
+    // as the current code this time: the SMS one was used up).
+    d.fails(&enable_totp(&code), PW, 3, "invalid_code");
+    let text = d.run(&enable_totp(&recovery[1]), PW);
+    assert_eq!(text.code, 6, "{text:?}");
     assert!(text.stdout.contains('█') && text.stdout.contains("enter this key"));
-    let uri2 = d.expect(&["2fa", "enable-totp"], "", 6).json()["otpauth_uri"]
+    let uri2 = d.expect(&enable_totp(&recovery[2]), PW, 6).json()["otpauth_uri"]
         .as_str()
         .expect("uri")
         .to_owned();
@@ -196,8 +222,8 @@ fn bad_input_with_a_session() {
     register_and_login(&d, "bob");
     for phone in ["12", "not a phone", "+1 555 0100"] {
         d.fails(
-            &["2fa", "enable-sms", "--phone", phone],
-            "",
+            &["2fa", "enable-sms", "--phone", phone, "--password-stdin"],
+            PW,
             2,
             "invalid_phone",
         );
@@ -338,4 +364,190 @@ fn repeated_failures_exit_4() {
     assert_eq!(last["exit_code"], 4, "{last}");
     assert_eq!(last["error"]["kind"], "locked");
     assert!(last["error"]["retry_after_secs"].as_u64().unwrap_or(0) >= 1);
+}
+
+/// `--session FILE ARGS`: the same user in another terminal.
+fn in_terminal<'a>(file: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--session", file];
+    v.extend_from_slice(args);
+    v
+}
+
+fn enable_sms(d: &Dir) {
+    let r = d.expect(
+        &["2fa", "enable-sms", "--phone", PHONE, "--password-stdin"],
+        PW,
+        6,
+    );
+    let code = r.sms_code(PHONE);
+    d.expect(&["2fa", "enable-sms", "--code", &code], "", 0);
+}
+
+#[test]
+fn a_password_change_in_one_terminal_ends_the_other() {
+    let Some(d) = persistent_dir("a_password_change_in_one_terminal_ends_the_other") else {
+        return;
+    };
+    register_and_login(&d, "frank");
+    let other = d.dir.path().join("other.session");
+    let other = other.to_str().expect("utf-8 path");
+    d.expect(
+        &in_terminal(other, &["login", "--user", "frank", "--password-stdin"]),
+        PW,
+        0,
+    );
+    d.expect(&in_terminal(other, &["whoami"]), "", 0);
+
+    // The first terminal changes the password: it stays logged in, the
+    // other one is out, and its file loses the session.
+    let new = "a brand new passphrase\n";
+    d.expect(
+        &["password", "change", "--password-stdin"],
+        &format!("{PW}{new}"),
+        0,
+    );
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["user"]["username"], "frank");
+    d.fails(&in_terminal(other, &["whoami"]), "", 3, "not_logged_in");
+    assert!(
+        !std::path::Path::new(other).exists(),
+        "the ended session is removed from its file"
+    );
+
+    // Logged in again there; then "sign out everywhere" from the first
+    // terminal ends both.
+    d.expect(
+        &in_terminal(other, &["login", "--user", "frank", "--password-stdin"]),
+        new,
+        0,
+    );
+    d.expect(&in_terminal(other, &["whoami"]), "", 0);
+    let j = d.expect(&["sign-out-everywhere"], "", 0).json();
+    assert_eq!(j["status"], "signed_out_everywhere");
+    d.fails(&["whoami"], "", 3, "not_logged_in");
+    d.fails(&in_terminal(other, &["whoami"]), "", 3, "not_logged_in");
+}
+
+#[test]
+fn enable_totp_needs_the_password() {
+    let Some(d) = persistent_dir("enable_totp_needs_the_password") else {
+        return;
+    };
+    register_and_login(&d, "gina");
+    // No terminal, no password source; then an empty one; then a wrong one.
+    d.fails(&["2fa", "enable-totp"], "", 2, "missing_password");
+    d.fails(
+        &["2fa", "enable-totp", "--password-stdin"],
+        "",
+        2,
+        "missing_password",
+    );
+    d.fails(
+        &["2fa", "enable-totp", "--password-stdin"],
+        "wrong password\n",
+        3,
+        "invalid_credentials",
+    );
+    // None of them started an enrollment.
+    d.fails(
+        &["2fa", "enable-totp", "--code", "123456"],
+        "",
+        3,
+        "no_enrollment",
+    );
+    let j = d
+        .expect(&["2fa", "enable-totp", "--password-stdin"], PW, 6)
+        .json();
+    let uri = j["otpauth_uri"].as_str().expect("uri").to_owned();
+    let j = d
+        .expect(&["2fa", "enable-totp", "--code", &totp_now(&uri)], "", 0)
+        .json();
+    assert_eq!(j["user"]["totp_enabled"], true);
+    // Still logged in: the change was made here.
+    d.expect(&["whoami"], "", 0);
+}
+
+#[test]
+fn a_remembered_device_skips_the_code_until_the_password_changes() {
+    let Some(d) = persistent_dir("a_remembered_device_skips_the_code_until_the_password_changes")
+    else {
+        return;
+    };
+    register_and_login(&d, "hank");
+    enable_sms(&d);
+    d.expect(&["logout"], "", 0);
+    let login = ["login", "--user", "hank", "--password-stdin"];
+
+    let mut args = login.to_vec();
+    args.push("--remember-device");
+    let r = d.expect(&args, PW, 6);
+    let code = r.sms_code(PHONE);
+    let j = d.expect(&["login", "--code", &code], "", 0).json();
+    let id = j["device_id"].as_str().expect("a device id").to_owned();
+    d.expect(&["logout"], "", 0);
+
+    // Password only: no code asked, none sent.
+    let r = d.expect(&login, PW, 0);
+    assert_eq!(r.json()["device"], "remembered");
+    assert!(!r.stderr.contains("[sms to"), "{r:?}");
+    let j = d.expect(&["devices"], "", 0).json();
+    assert_eq!(j["devices"][0]["id"], id.as_str());
+    assert_eq!(j["devices"][0]["this_terminal"], true);
+
+    // A password change ends every remembered device, this one included.
+    let new = "a brand new passphrase\n";
+    d.expect(
+        &["password", "change", "--password-stdin"],
+        &format!("{PW}{new}"),
+        0,
+    );
+    let j = d.expect(&["devices"], "", 0).json();
+    assert_eq!(j["devices"], serde_json::json!([]));
+    d.expect(&["logout"], "", 0);
+    let r = d.expect(&login, new, 6);
+    assert_eq!(r.json()["status"], "code_required");
+    assert_eq!(r.sms_code(PHONE).len(), 6);
+}
+
+#[test]
+fn an_email_change_needs_a_step_up() {
+    let Some(d) = persistent_dir("an_email_change_needs_a_step_up") else {
+        return;
+    };
+    register_and_login(&d, "ivy");
+    let change = |email: &'static str| ["edit-profile", "--email", email, "--password-stdin"];
+    d.fails(
+        &["edit-profile", "--email", "ivy2@example.com"],
+        "",
+        2,
+        "missing_password",
+    );
+    d.fails(
+        &change("ivy2@example.com"),
+        "wrong password\n",
+        3,
+        "invalid_credentials",
+    );
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["user"]["email"], "ivy@example.com");
+    let j = d.expect(&change("ivy2@example.com"), PW, 0).json();
+    assert_eq!(j["user"]["email"], "ivy2@example.com");
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["user"]["email"], "ivy2@example.com");
+
+    // With SMS on, the password alone is not enough: a code is texted,
+    // and the change goes through with it.
+    enable_sms(&d);
+    let r = d.expect(&change("ivy3@example.com"), PW, 6);
+    assert_eq!(r.json()["status"], "code_sent");
+    let code = r.sms_code(PHONE);
+    let mut args = change("ivy3@example.com").to_vec();
+    args.extend(["--current-code", &code]);
+    let j = d.expect(&args, PW, 0).json();
+    assert_eq!(j["user"]["email"], "ivy3@example.com");
+    // The username alone needs nothing more.
+    let j = d
+        .expect(&["edit-profile", "--username", "ivy_r"], "", 0)
+        .json();
+    assert_eq!(j["user"]["username"], "ivy_r");
 }

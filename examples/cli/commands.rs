@@ -11,11 +11,12 @@ use twofa_verify::{
     Challenge, Clock, Error, Factor, Login, SmsDelivery, StepUp, SystemClock, Timestamp, User,
 };
 
+use crate::account;
 use crate::common::{self, Backend};
 use crate::input::{Input, Terminal, password_source};
 use crate::output::{CliError, Outcome};
 use crate::session::{Pending, SessionFile, Sessions};
-use crate::{Cli, Command, FactorArg, Password, RecoveryCodes, Reset, TwoFa};
+use crate::{Cli, Command, FactorArg, LoginArgs, Password, RecoveryCodes, Reset, TwoFa};
 
 /// Everything a command runs with.
 pub struct Ctx {
@@ -103,7 +104,7 @@ impl Ctx {
         ))
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -139,15 +140,26 @@ impl Ctx {
         let _ = self.console.flush();
     }
 
-    /// The logged-in user.
-    async fn current_user(&mut self) -> Result<User, CliError> {
-        let file = self.sessions.load()?;
-        let id = file
+    /// The logged-in user: a signed, unexpired session whose stamp still
+    /// matches the user's credentials. A session ended by a change made
+    /// elsewhere (or a deleted account) is removed from the file.
+    pub(crate) async fn current_user(&mut self) -> Result<User, CliError> {
+        let mut file = self.sessions.load()?;
+        let (id, stamp) = file
             .session
             .as_ref()
-            .and_then(|s| self.sessions.check(s, self.now()))
+            .and_then(|s| Some((self.sessions.check(s, self.now())?, s.stamp.clone())))
             .ok_or_else(not_logged_in)?;
-        self.backend.auth.user(id).await?.ok_or_else(not_logged_in)
+        if let Some(user) = self.backend.auth.session_user(id, &stamp).await? {
+            return Ok(user);
+        }
+        file.session = None;
+        self.sessions.save(&file)?;
+        Err(CliError::auth(
+            "not_logged_in",
+            "the session ended: the password, email address or two-factor settings changed, \
+             or every session was signed out. Log in again: `cli login --user NAME`",
+        ))
     }
 
     /// Asks for a code when someone can answer.
@@ -176,7 +188,7 @@ impl Ctx {
     }
 }
 
-fn not_logged_in() -> CliError {
+pub(crate) fn not_logged_in() -> CliError {
     CliError::auth(
         "not_logged_in",
         "not logged in (or the session expired): run `cli login --user NAME`",
@@ -197,7 +209,7 @@ fn six_digits(code: &str) -> Result<String, CliError> {
 }
 
 /// A user as JSON (the phone masked).
-pub fn user_json(u: &User) -> Value {
+pub(crate) fn user_json(u: &User) -> Value {
     json!({
         "id": u.id.0,
         "username": u.username,
@@ -261,10 +273,10 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::Register { username, email } => register(ctx, username, email).await,
         Command::Login(a) => login(ctx, a).await,
         Command::Logout => logout(ctx),
+        Command::SignOutEverywhere => account::sign_out_everywhere(ctx).await,
         Command::Whoami => whoami(ctx).await,
-        Command::EditProfile { username, email } => {
-            edit_profile(ctx, username.as_deref(), email.as_deref()).await
-        }
+        Command::EditProfile(a) => account::edit_profile(ctx, a).await,
+        Command::Devices(a) => account::devices(ctx, a).await,
         Command::TwoFa(TwoFa::EnableSms {
             phone,
             code,
@@ -280,21 +292,24 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
             )
             .await
         }
-        Command::TwoFa(TwoFa::EnableTotp { code, no_qr }) => {
-            enable_totp(ctx, code.as_deref(), *no_qr).await
-        }
+        Command::TwoFa(TwoFa::EnableTotp {
+            code,
+            no_qr,
+            current_code,
+            sms,
+        }) => enable_totp(ctx, code.as_deref(), *no_qr, current_code.as_deref(), *sms).await,
         Command::TwoFa(TwoFa::Disable { factor, code, sms }) => {
             disable(ctx, *factor, code.as_deref(), *sms).await
         }
         Command::RecoveryCodes(RecoveryCodes::Regenerate { code, sms }) => {
             regenerate(ctx, code.as_deref(), *sms).await
         }
-        Command::Password(Password::Change) => change_password(ctx).await,
+        Command::Password(Password::Change) => account::change_password(ctx).await,
         Command::Password(Password::Reset(Reset::Request { email })) => {
-            reset_request(ctx, email).await
+            account::reset_request(ctx, email).await
         }
         Command::Password(Password::Reset(Reset::Complete { token })) => {
-            reset_complete(ctx, token).await
+            account::reset_complete(ctx, token).await
         }
         Command::Info => Ok(info(ctx)),
     }
@@ -315,7 +330,7 @@ async fn register(ctx: &mut Ctx, username: &str, email: &str) -> Result<Outcome,
 
 // ---------------------------------------------------------------- login
 
-async fn login(ctx: &mut Ctx, a: &crate::LoginArgs) -> Result<Outcome, CliError> {
+async fn login(ctx: &mut Ctx, a: &LoginArgs) -> Result<Outcome, CliError> {
     let code = match (&a.code, &a.recovery_code) {
         (Some(c), _) => Some(six_digits(c)?),
         (None, Some(r)) => Some(r.trim().to_owned()),
@@ -345,7 +360,8 @@ async fn login(ctx: &mut Ctx, a: &crate::LoginArgs) -> Result<Outcome, CliError>
                     }
                 }
             };
-            return finish_login(ctx, &mut file, &p.token, code, "Code: ").await;
+            let remember = a.remember_device || p.remember;
+            return finish_login(ctx, &mut file, &p.token, code, "Code: ", remember).await;
         }
         if code.is_some() && a.user.is_none() {
             return Err(CliError::auth(
@@ -361,8 +377,25 @@ async fn login(ctx: &mut Ctx, a: &crate::LoginArgs) -> Result<Outcome, CliError>
         })?,
     };
     let pw = ctx.input.password("Password: ")?;
-    match ctx.backend.auth.login(&ident, &pw).await? {
-        Login::Complete(user) => logged_in(ctx, &mut file, &user),
+    let device = account::device_token(&file);
+    let auth = ctx.backend.auth.clone();
+    match auth
+        .login_with_device(&ident, &pw, device.as_deref())
+        .await?
+    {
+        Login::Complete(user) => {
+            let mut o = logged_in(ctx, &mut file, &user)?;
+            // A login with 2FA on completes at once only from a remembered device.
+            if user.has_second_factor() {
+                o = o.with("device", "remembered");
+                o.text
+                    .push_str("\nNo code needed: this terminal is remembered.");
+            } else if a.remember_device {
+                o.text
+                    .push_str("\n(--remember-device: nothing to remember without 2FA.)");
+            }
+            Ok(o)
+        }
         Login::SecondFactor(mut ch) => {
             if a.sms && matches!(ch.sms, Some(SmsDelivery::Available { .. })) {
                 ch = ctx.backend.auth.resend(ch.token()).await?;
@@ -374,6 +407,7 @@ async fn login(ctx: &mut Ctx, a: &crate::LoginArgs) -> Result<Outcome, CliError>
                 user: ident.clone(),
                 token: token.clone(),
                 expires_at: ch.expires_at.as_millis(),
+                remember: a.remember_device,
             });
             ctx.sessions.save(&file)?;
             let prompt = code_prompt(&ch);
@@ -384,7 +418,7 @@ async fn login(ctx: &mut Ctx, a: &crate::LoginArgs) -> Result<Outcome, CliError>
                     None => return Ok(pending_login(&ident, &ch)),
                 },
             };
-            finish_login(ctx, &mut file, &token, code, &prompt).await
+            finish_login(ctx, &mut file, &token, code, &prompt, a.remember_device).await
         }
     }
 }
@@ -416,11 +450,22 @@ async fn finish_login(
     token: &str,
     mut code: String,
     prompt: &str,
+    remember: bool,
 ) -> Result<Outcome, CliError> {
     loop {
         let r = ctx.backend.auth.verify(token, &code).await;
         match r {
-            Ok(user) => return logged_in(ctx, file, &user),
+            Ok(v) => {
+                let mut o = logged_in(ctx, file, &v.user)?;
+                if let Some(n) = v.recovery_codes_left {
+                    o = o.with("recovery_codes_left", n);
+                    let _ = write!(o.text, "\n{n} recovery codes left.");
+                }
+                if !remember {
+                    return Ok(o);
+                }
+                return Ok(account::remember_this_device(ctx, file, &v, o).await);
+            }
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
                 None => return forget_dead_pending(ctx, file, Err(e)),
@@ -430,9 +475,10 @@ async fn finish_login(
 }
 
 fn logged_in(ctx: &mut Ctx, file: &mut SessionFile, user: &User) -> Result<Outcome, CliError> {
+    let stamp = ctx.backend.auth.session_stamp(user);
     let session = ctx
         .sessions
-        .issue(user.id, ctx.now())
+        .issue(user.id, stamp.as_str(), ctx.now())
         .map_err(|e| CliError::service("session_error", e))?;
     let expires_at = session.expires_at;
     file.session = Some(session);
@@ -489,8 +535,12 @@ fn pending_login(ident: &str, ch: &Challenge) -> Outcome {
 }
 
 fn logout(ctx: &mut Ctx) -> Result<Outcome, CliError> {
-    let was = ctx.sessions.load()?.session.is_some();
-    ctx.sessions.remove()?;
+    let mut file = ctx.sessions.load()?;
+    let was = file.session.is_some();
+    // The remembered device stays: it is this terminal's, not the session's.
+    file.session = None;
+    file.pending = None;
+    ctx.sessions.save(&file)?;
     Ok(Outcome::done(
         "logged_out",
         if was { "Logged out." } else { "Not logged in." },
@@ -519,27 +569,9 @@ async fn whoami(ctx: &mut Ctx) -> Result<Outcome, CliError> {
         .with("recovery_codes_left", left))
 }
 
-async fn edit_profile(
-    ctx: &mut Ctx,
-    username: Option<&str>,
-    email: Option<&str>,
-) -> Result<Outcome, CliError> {
-    let user = ctx.current_user().await?;
-    let user = ctx
-        .backend
-        .auth
-        .update_profile(user.id, username, email)
-        .await?;
-    Ok(Outcome::done(
-        "profile_updated",
-        format!("Profile updated: {} <{}>", user.username, user.email),
-    )
-    .with("user", user_json(&user)))
-}
-
 // ------------------------------------------------------------ step-up
 
-enum Proof {
+pub(crate) enum Proof {
     Ready(StepUp),
     Pending(Outcome),
 }
@@ -548,7 +580,7 @@ enum Proof {
 /// asked for (sending an SMS first when SMS is the factor, or `sms`).
 /// Without a terminal and without `code`, stops after sending: the caller
 /// returns the pending outcome (exit 6) and `next` says how to go on.
-async fn step_up(
+pub(crate) async fn step_up(
     ctx: &mut Ctx,
     user: &User,
     code: Option<&str>,
@@ -641,19 +673,15 @@ async fn enable_sms(
                 CliError::bad_input("missing_phone", "--phone is required (e.g. +15551234567)")
             })?,
     };
-    let proof = if user.phone.is_some() {
-        let next = format!("cli 2fa enable-sms --phone {phone} --current-code CODE");
-        match step_up(ctx, &user, current_code, sms, &next).await? {
-            Proof::Ready(s) => Some(s),
-            Proof::Pending(o) => return Ok(o),
-        }
-    } else {
-        None
+    let next = format!("cli 2fa enable-sms --phone {phone} --current-code CODE");
+    let proof = match step_up(ctx, &user, current_code, sms, &next).await? {
+        Proof::Ready(s) => s,
+        Proof::Pending(o) => return Ok(o),
     };
     let started = ctx
         .backend
         .auth
-        .start_sms_enrollment(user.id, &phone, proof.as_ref())
+        .start_sms_enrollment(user.id, &phone, &proof)
         .await;
     ctx.show_outbox();
     let enrollment = started?;
@@ -706,12 +734,7 @@ async fn confirm_sms(
             },
         }
     };
-    let user = ctx
-        .backend
-        .auth
-        .user(user.id)
-        .await?
-        .ok_or_else(not_logged_in)?;
+    let user = ctx.restamp_from_store(user).await?;
     let o = Outcome::done(
         "sms_enabled",
         format!(
@@ -737,13 +760,35 @@ pub fn qr_text(data: &str) -> Result<String, CliError> {
         .build())
 }
 
-async fn enable_totp(ctx: &mut Ctx, code: Option<&str>, no_qr: bool) -> Result<Outcome, CliError> {
+async fn enable_totp(
+    ctx: &mut Ctx,
+    code: Option<&str>,
+    no_qr: bool,
+    current_code: Option<&str>,
+    sms: bool,
+) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     if let Some(code) = code {
         let code = six_digits(code)?;
         return confirm_totp(ctx, &user, code, "Code: ").await;
     }
-    let e = ctx.backend.auth.start_totp_enrollment(user.id).await?;
+    if user.totp_enabled {
+        // Before asking for anything.
+        return Err(Error::FactorUnavailable(
+            "an authenticator app is already enabled; disable it first",
+        )
+        .into());
+    }
+    let next = "cli 2fa enable-totp --current-code CODE";
+    let proof = match step_up(ctx, &user, current_code, sms, next).await? {
+        Proof::Ready(s) => s,
+        Proof::Pending(o) => return Ok(o),
+    };
+    let e = ctx
+        .backend
+        .auth
+        .start_totp_enrollment(user.id, &proof)
+        .await?;
     let uri = e.otpauth_uri.expose_secret();
     let mut text = String::new();
     if !no_qr {
@@ -789,12 +834,7 @@ async fn confirm_totp(
             },
         }
     };
-    let user = ctx
-        .backend
-        .auth
-        .user(user.id)
-        .await?
-        .ok_or_else(not_logged_in)?;
+    let user = ctx.restamp_from_store(user).await?;
     let o = Outcome::done(
         "totp_enabled",
         "Authenticator app is on: logins now ask for its code.",
@@ -846,12 +886,7 @@ async fn disable(
         FactorArg::Totp => Factor::Totp,
     };
     ctx.backend.auth.disable_factor(user.id, f, &proof).await?;
-    let user = ctx
-        .backend
-        .auth
-        .user(user.id)
-        .await?
-        .ok_or_else(not_logged_in)?;
+    let user = ctx.restamp_from_store(&user).await?;
     let mut text = format!("{} is off.", factor_label(factor));
     if !user.has_second_factor() {
         text.push_str(" Two-factor authentication is off; your recovery codes were deleted.");
@@ -892,73 +927,6 @@ async fn regenerate(ctx: &mut Ctx, code: Option<&str>, sms: bool) -> Result<Outc
         "New recovery codes; the old ones no longer work.",
     );
     Ok(with_codes(o, Some(codes)))
-}
-
-// ------------------------------------------------------------ passwords
-
-async fn change_password(ctx: &mut Ctx) -> Result<Outcome, CliError> {
-    let user = ctx.current_user().await?;
-    let current = ctx.input.password("Current password: ")?;
-    let new = ctx.input.new_password("New password: ")?;
-    ctx.backend
-        .auth
-        .change_password(user.id, &current, &new)
-        .await?;
-    Ok(Outcome::done("password_changed", "Password changed."))
-}
-
-async fn reset_request(ctx: &mut Ctx, email: &str) -> Result<Outcome, CliError> {
-    let token = ctx.backend.auth.request_password_reset(email).await?;
-    if let Some(t) = token {
-        let minutes = ctx.backend.auth.policy().reset_token_ttl.as_secs() / 60;
-        let mut body = format!(
-            "Dear {},\n\nTo reset your password, run:\n\n    cli password reset complete --token {}\n\n",
-            t.username,
-            t.token()
-        );
-        if let Some(base) = std::env::var("BASE_URL").ok().filter(|b| !b.is_empty()) {
-            let _ = write!(
-                body,
-                "or open this link:\n\n    {}/reset_password/{}\n\n",
-                base.trim_end_matches('/'),
-                t.token()
-            );
-        }
-        let _ = write!(
-            body,
-            "The token works once and expires in {minutes} minutes.\nIf you did not ask for a password reset, ignore this message.\n"
-        );
-        ctx.backend
-            .mailer
-            .send(&t.email, "Reset your password", &body)
-            .await
-            .map_err(|e| {
-                CliError::service("mail_error", format!("could not send the email: {e}"))
-            })?;
-    }
-    Ok(Outcome::done(
-        "reset_requested",
-        "If this address belongs to an account, a reset token was emailed to it.\n\
-         Then run: cli password reset complete --token TOKEN",
-    )
-    .with("next", "cli password reset complete --token TOKEN"))
-}
-
-async fn reset_complete(ctx: &mut Ctx, token: &str) -> Result<Outcome, CliError> {
-    // Check the token before asking for a password.
-    let user = ctx.backend.auth.check_reset_token(token).await?;
-    let pw = ctx
-        .input
-        .new_password(&format!("New password for {}: ", user.username))?;
-    let user = ctx.backend.auth.reset_password(token, &pw).await?;
-    Ok(Outcome::done(
-        "password_reset",
-        format!(
-            "Password reset. Log in with: cli login --user {}",
-            user.username
-        ),
-    )
-    .with("user", user_json(&user)))
 }
 
 fn info(ctx: &Ctx) -> Outcome {

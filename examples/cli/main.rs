@@ -9,6 +9,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod account;
 mod commands;
 #[path = "../common/mod.rs"]
 #[allow(clippy::large_enum_variant)] // shared with the web example; not ours to reshape
@@ -31,10 +32,18 @@ const AFTER_HELP: &str = "\
 Sessions:
   `login` writes a session file (default: <db>.session beside the database,
   mode 0600; change it with --session or TWOFA_CLI_SESSION) holding your user
-  id, an expiry 30 minutes ahead and an HMAC of both under the app's secret
-  key. Later commands act as that user; `logout` deletes the file. Disabling
-  a factor, changing the phone, regenerating recovery codes and changing the
-  password still ask for the password (and a current code when 2FA is on).
+  id, a stamp of your credentials, an expiry 30 minutes ahead and an HMAC of
+  all three under the app's secret key. Later commands act as that user;
+  `logout` ends the session. A change of the password (or a reset), of the
+  email address or of a factor made anywhere else (another session file, the
+  web demo) ends this session: log in again. Changes made here keep it, and
+  `sign-out-everywhere` ends every session, this one included. Enabling or
+  disabling a factor, changing the phone or the email address, regenerating
+  recovery codes and changing the password ask for the password (and a
+  current code when 2FA is on: --current-code CODE, or --sms to get one).
+  `login --remember-device` keeps a device token in the same file (it
+  outlives `logout`): later logins here skip the code until the password or
+  a factor changes; `devices` lists and forgets remembered devices.
 
 Scripts:
   Passwords come from --password-stdin or --password-fd N, one per line
@@ -115,19 +124,17 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the session
     Logout,
+    /// End every session of your account, this one included, and forget
+    /// every remembered device
+    SignOutEverywhere,
     /// Show the logged-in user
     #[command(visible_alias = "profile")]
     Whoami,
-    /// Change your username and/or email address
-    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
-    EditProfile {
-        /// The new username
-        #[arg(long, group = "change")]
-        username: Option<String>,
-        /// The new email address
-        #[arg(long, group = "change")]
-        email: Option<String>,
-    },
+    /// Change your username and/or email address (a new email address asks
+    /// for the password, and a current code when 2FA is on)
+    EditProfile(ProfileArgs),
+    /// List the devices that skip the second factor, or forget them
+    Devices(DevicesArgs),
     /// Two-factor authentication: enable SMS or an authenticator app, disable
     #[command(name = "2fa", subcommand)]
     TwoFa(TwoFa),
@@ -157,34 +164,86 @@ pub struct LoginArgs {
     /// new code for a pending login)
     #[arg(long)]
     pub sms: bool,
+    /// After the code, remember this terminal: later logins here skip the
+    /// code (until the password or a factor changes)
+    #[arg(long)]
+    pub remember_device: bool,
+}
+
+/// `edit-profile`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+pub struct ProfileArgs {
+    /// The new username
+    #[arg(long, group = "change")]
+    pub username: Option<String>,
+    /// The new email address (asks for the password)
+    #[arg(long, group = "change")]
+    pub email: Option<String>,
+    /// Changing the email: a current code (authenticator app, SMS, recovery)
+    #[arg(long, requires = "email")]
+    pub current_code: Option<String>,
+    /// Changing the email: send the current code by SMS
+    #[arg(long, requires = "email")]
+    pub sms: bool,
+}
+
+/// `devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    pub action: Option<DeviceAction>,
+}
+
+/// `devices ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceAction {
+    /// Forget one remembered device (its next login asks for the code), or all
+    #[command(group = clap::ArgGroup::new("which").required(true))]
+    Forget {
+        /// The device's id, from `cli devices`
+        #[arg(group = "which")]
+        id: Option<String>,
+        /// Every remembered device of your account
+        #[arg(long, group = "which")]
+        all: bool,
+    },
 }
 
 /// `2fa ...`.
 #[derive(Debug, Subcommand)]
 pub enum TwoFa {
-    /// Add (or change) the phone for SMS codes: sends a code, then confirms it
+    /// Add (or change) the phone for SMS codes: asks for the password (and a
+    /// current code when 2FA is on), sends a code, then confirms it
     EnableSms {
         /// Mobile number in international format, e.g. +15551234567
         #[arg(long, conflicts_with = "code")]
         phone: Option<String>,
         /// Finish: the code sent to the new phone
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["current_code", "sms"])]
         code: Option<String>,
-        /// Changing the phone: a current code (authenticator app, SMS, recovery)
+        /// When 2FA is on: a current code (authenticator app, SMS, recovery)
         #[arg(long)]
         current_code: Option<String>,
-        /// Changing the phone: send the current code by SMS
+        /// When 2FA is on: send the current code by SMS
         #[arg(long)]
         sms: bool,
     },
-    /// Add an authenticator app: prints a QR code and a key, then confirms a code
+    /// Add an authenticator app: asks for the password (and a current code
+    /// when 2FA is on), prints a QR code and a key, then confirms a code
     EnableTotp {
         /// Finish: a code from the app
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["current_code", "sms"])]
         code: Option<String>,
         /// Do not print the QR code (the key is still printed)
         #[arg(long)]
         no_qr: bool,
+        /// When 2FA is on: a current code (SMS or recovery code)
+        #[arg(long)]
+        current_code: Option<String>,
+        /// When 2FA is on: send the current code by SMS
+        #[arg(long)]
+        sms: bool,
     },
     /// Turn a second factor off (asks for the password and a current code)
     Disable {

@@ -1,12 +1,16 @@
 //! The CLI's "who am I": a small session file written by `login`.
 //!
 //! A terminal has no cookie, so `login` writes a file (mode 0600) holding
-//! the user id, an expiry ([`SESSION_TTL`] ahead) and an HMAC-SHA-256 of
-//! both under a key derived from the application's secret key: editing the
-//! file (another user id, a later expiry) makes it invalid. `logout` deletes
-//! it. The file also keeps a pending login (the challenge token of a login
-//! waiting for its second-factor code) so that `login --code` can finish it
-//! in a later invocation.
+//! the user id, the session stamp of the user's credentials at login, an
+//! expiry ([`SESSION_TTL`] ahead) and an HMAC-SHA-256 of all three under a
+//! key derived from the application's secret key: editing the file (another
+//! user id, a later expiry, another stamp) makes it invalid. The stamp lets
+//! the authenticator end the session when the password or a factor changes
+//! anywhere else. `logout` removes the session. The file also keeps a
+//! pending login (the challenge token of a login waiting for its
+//! second-factor code) so that `login --code` can finish it in a later
+//! invocation, and the token of this terminal when it is remembered
+//! (`login --remember-device`), which outlives `logout`.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,10 @@ pub struct SessionFile {
     /// A login waiting for its second-factor code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// This terminal, remembered for a user: their next logins here skip
+    /// the second factor. Kept at logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
 }
 
 /// A signed session.
@@ -41,6 +49,11 @@ pub struct Session {
     pub user: i64,
     /// Expiry, milliseconds since the epoch.
     pub expires_at: i64,
+    /// The user's session stamp when the session was made (or last
+    /// re-stamped after a change made through this CLI). Files from before
+    /// stamps existed have none and are refused.
+    #[serde(default)]
+    pub stamp: String,
     nonce: String,
     mac: String,
 }
@@ -54,12 +67,40 @@ pub struct Pending {
     pub token: String,
     /// When the challenge expires, milliseconds since the epoch.
     pub expires_at: i64,
+    /// `--remember-device` was given when the login started.
+    #[serde(default)]
+    pub remember: bool,
 }
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pending")
             .field("user", &self.user)
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("remember", &self.remember)
+            .finish()
+    }
+}
+
+/// This terminal as a remembered device of one user.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Device {
+    /// The user it is remembered for.
+    pub user: i64,
+    /// The device's id in `cli devices`.
+    pub id: String,
+    /// The device token (secret; the file is private to its owner).
+    pub token: String,
+    /// When it stops working, milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("user", &self.user)
+            .field("id", &self.id)
             .field("token", &"[redacted]")
             .field("expires_at", &self.expires_at)
             .finish()
@@ -131,7 +172,7 @@ impl Sessions {
     /// Writes the file (private to its owner, replaced atomically), or
     /// removes it when there is nothing to keep.
     pub fn save(&self, file: &SessionFile) -> io::Result<()> {
-        if file.session.is_none() && file.pending.is_none() {
+        if file.session.is_none() && file.pending.is_none() && file.device.is_none() {
             return self.remove();
         }
         let bytes = serde_json::to_vec_pretty(file).map_err(io::Error::other)?;
@@ -167,43 +208,63 @@ impl Sessions {
         }
     }
 
-    fn tag(&self, user: i64, expires_at: i64, nonce: &[u8]) -> Result<HmacSha256, String> {
+    fn tag(
+        &self,
+        user: i64,
+        expires_at: i64,
+        stamp: &str,
+        nonce: &[u8],
+    ) -> Result<HmacSha256, String> {
         mac(
             &self.key,
             &[
-                b"session v1",
+                b"session v2",
                 &user.to_be_bytes(),
                 &expires_at.to_be_bytes(),
+                stamp.as_bytes(),
                 nonce,
             ],
         )
     }
 
-    /// A new session for `user`, valid for [`SESSION_TTL`] from `now`.
-    pub fn issue(&self, user: UserId, now: Timestamp) -> Result<Session, String> {
+    /// A new session for `user` with the user's session `stamp`, valid for
+    /// [`SESSION_TTL`] from `now`.
+    pub fn issue(&self, user: UserId, stamp: &str, now: Timestamp) -> Result<Session, String> {
+        self.issue_until(user, stamp, now.plus(SESSION_TTL).as_millis())
+    }
+
+    /// The same session with a new stamp, after a change made through this
+    /// CLI (the change moved the user's credentials on). The expiry stays.
+    pub fn restamp(&self, s: &Session, stamp: &str) -> Result<Session, String> {
+        self.issue_until(UserId(s.user), stamp, s.expires_at)
+    }
+
+    fn issue_until(&self, user: UserId, stamp: &str, expires_at: i64) -> Result<Session, String> {
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
-        let expires_at = now.plus(SESSION_TTL).as_millis();
         let tag = self
-            .tag(user.0, expires_at, &nonce)?
+            .tag(user.0, expires_at, stamp, &nonce)?
             .finalize()
             .into_bytes();
         Ok(Session {
             user: user.0,
             expires_at,
+            stamp: stamp.to_owned(),
             nonce: data_encoding::HEXLOWER.encode(&nonce),
             mac: data_encoding::HEXLOWER.encode(&tag),
         })
     }
 
-    /// The user of a session that is intact and not expired.
+    /// The user of a session that is intact and not expired. Whether its
+    /// stamp still matches the user's credentials is the authenticator's
+    /// to say ([`session_user`](twofa_verify::Authenticator::session_user)).
     pub fn check(&self, s: &Session, now: Timestamp) -> Option<UserId> {
         if s.expires_at <= now.as_millis() {
             return None;
         }
         let nonce = data_encoding::HEXLOWER.decode(s.nonce.as_bytes()).ok()?;
         let tag = data_encoding::HEXLOWER.decode(s.mac.as_bytes()).ok()?;
-        self.tag(s.user, s.expires_at, &nonce)
+        self.tag(s.user, s.expires_at, &s.stamp, &nonce)
             .ok()?
             .verify_slice(&tag)
             .ok()?;

@@ -19,6 +19,9 @@ use crate::input::{Input, Prompter};
 use crate::output::{CliError, Exit, Outcome};
 use crate::session::Sessions;
 
+#[path = "tests_sessions.rs"]
+mod sessions;
+
 const PW: &str = "correct horse battery";
 const PHONE: &str = "+14155552671";
 
@@ -243,9 +246,19 @@ async fn tutorial_flow_as_a_script() {
     let o = h.ok(&["whoami"], "").await;
     assert_eq!(o.get("user")["two_factor"], false);
 
-    // SMS, in two invocations: send, then confirm.
+    // SMS, in two invocations: send, then confirm. The password is asked.
+    h.err(
+        &["2fa", "enable-sms", "--phone", "+1 415 555 2671"],
+        "",
+        Exit::BadInput,
+        "missing_password",
+    )
+    .await;
     let o = h
-        .pending(&["2fa", "enable-sms", "--phone", "+1 415 555 2671"], "")
+        .pending(
+            &["2fa", "enable-sms", "--phone", "+1 415 555 2671"],
+            &format!("{PW}\n"),
+        )
         .await;
     assert_eq!(o.status, "code_sent");
     assert_eq!(o.get("to"), "+1415*****71");
@@ -288,8 +301,25 @@ async fn tutorial_flow_as_a_script() {
     )
     .await;
 
-    // Authenticator app.
+    // Authenticator app: SMS is on, so the step-up needs a current code,
+    // sent by SMS in a first invocation.
     let o = h.pending(&["2fa", "enable-totp"], "").await;
+    assert_eq!(o.status, "code_sent");
+    assert_eq!(o.get("next"), "cli 2fa enable-totp --current-code CODE");
+    let code = h.sms_code(PHONE);
+    h.err(
+        &["2fa", "enable-totp", "--current-code", &code],
+        "wrong password\n",
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    let o = h
+        .pending(
+            &["2fa", "enable-totp", "--current-code", &code],
+            &format!("{PW}\n"),
+        )
+        .await;
     assert_eq!(o.status, "code_required");
     let uri = o.get("otpauth_uri").as_str().unwrap().to_owned();
     assert!(uri.starts_with("otpauth://totp/"));
@@ -370,12 +400,12 @@ async fn interactive_prompts() {
     let mut h = harness();
     h.register_and_login("bob").await;
 
-    // enable-sms asks for the code in the same invocation.
+    // enable-sms asks for the password, then the code, in one invocation.
     let sms = h.sms.clone();
     let o = h
         .run_tty(
             &["2fa", "enable-sms", "--phone", PHONE],
-            &[],
+            &[PW],
             Box::new(move |_| sms.last_code_for(PHONE)),
         )
         .await
@@ -408,14 +438,19 @@ async fn interactive_prompts() {
     assert_eq!(o.status, "logged_in");
     assert_eq!(o.get("user")["username"], "bob");
 
-    // enable-totp shows the QR and key, then asks for a code.
+    // enable-totp asks for the password and a current code (sent by SMS),
+    // shows the QR and key, then asks for a code from the app.
     let notes = h.notes.clone();
     let clock = h.clock.clone();
+    let sms = h.sms.clone();
     let o = h
         .run_tty(
             &["2fa", "enable-totp"],
-            &[],
-            Box::new(move |_| {
+            &[PW],
+            Box::new(move |prompt| {
+                if prompt.starts_with("Code sent to") {
+                    return sms.last_code_for(PHONE);
+                }
                 let text = notes.text();
                 let key_line = text.lines().find(|l| l.starts_with("    "))?;
                 let secret = key_line.replace(' ', "");
@@ -588,7 +623,7 @@ async fn bad_input_for_every_argument() {
     for bad in ["12", "not a phone", "+1 555 0100", "+44 20 7946 0958"] {
         h.err(
             &["2fa", "enable-sms", "--phone", bad],
-            "",
+            &pw,
             Exit::BadInput,
             "invalid_phone",
         )
@@ -835,8 +870,11 @@ async fn passwords_change_and_reset() {
 async fn recovery_codes_log_in_and_regenerate() {
     let mut h = harness();
     h.register_and_login("ivan").await;
-    h.pending(&["2fa", "enable-sms", "--phone", "+254712345689"], "")
-        .await;
+    h.pending(
+        &["2fa", "enable-sms", "--phone", "+254712345689"],
+        &format!("{PW}\n"),
+    )
+    .await;
     let code = h.sms_code("+254712345689");
     let o = h.ok(&["2fa", "enable-sms", "--code", &code], "").await;
     let codes: Vec<String> = o
@@ -856,6 +894,7 @@ async fn recovery_codes_log_in_and_regenerate() {
         )
         .await;
     assert_eq!(o.status, "logged_in");
+    assert_eq!(o.get("recovery_codes_left"), 9, "told at login");
     let o = h.ok(&["whoami"], "").await;
     assert_eq!(o.get("recovery_codes_left"), 9);
 
