@@ -3,14 +3,15 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, header, request::Parts};
 
 use crate::context::RequestContext;
 
 /// The [`RequestContext`] of a request: the IP address of the socket peer
 /// (axum's [`ConnectInfo<SocketAddr>`], present when the app is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()`) and the
-/// `User-Agent` header.
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or a test's
+/// [`MockConnectInfo<SocketAddr>`]) and the `User-Agent` header.
 ///
 /// With `trust_proxy`, the right-most address of the last `X-Forwarded-For`
 /// header is used instead of the socket's: that is the one the app's own
@@ -23,7 +24,13 @@ pub fn request_context(parts: &Parts, trust_proxy: bool) -> RequestContext {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .map(|ConnectInfo(addr)| addr.ip())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(addr)| addr.ip())
+        });
     context_from(&parts.headers, peer, trust_proxy)
 }
 

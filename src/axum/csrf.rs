@@ -44,7 +44,7 @@ use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::response::WebError;
-use super::session::{CSRF_KEY, PENDING_KEY, USER_KEY};
+use super::session::{CSRF_KEY, PENDING_KEY, USER_KEY, keep_deadline};
 use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
 
 /// The form field that carries the token.
@@ -67,6 +67,7 @@ pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
     }
     let t = random_token::<32>();
     session.insert(CSRF_KEY, &t).await?;
+    keep_deadline(session).await?;
     Ok(t)
 }
 

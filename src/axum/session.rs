@@ -93,7 +93,8 @@ impl AuthConfig {
 struct SignedIn {
     id: UserId,
     stamp: SessionStamp,
-    remember_me: bool,
+    /// The end of a remember-me session; `None` for a browser session.
+    until: Option<Timestamp>,
     /// Last request (browser sessions), written at most once a minute.
     seen: Timestamp,
 }
@@ -151,6 +152,12 @@ impl fmt::Debug for PendingLogin {
 ///
 /// Every method that changes who is logged in also gives the session a new
 /// id (against session fixation) and a new CSRF token.
+///
+/// tower-sessions gives every loaded session the expiry of its layer, and
+/// writes it into the cookie when the session changes. Extracting an
+/// `AuthSession` (or [`csrf_token`](super::csrf_token)) sets a remember-me
+/// login's own deadline again; a handler that changes the session's data
+/// without either would turn a remember-me cookie into a browser one.
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
@@ -224,13 +231,31 @@ async fn read<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// Sets the session's expiry again to the deadline of a remember-me login,
+/// if it is one: tower-sessions gives a loaded session the layer's expiry,
+/// which a change of the session would otherwise write into the record and
+/// the cookie.
+pub(super) async fn keep_deadline(session: &Session) -> Result<(), WebError> {
+    if let Some(until) = read::<SignedIn>(session, USER_KEY)
+        .await?
+        .and_then(|s| s.until)
+    {
+        session.set_expiry(Some(Expiry::AtDateTime(to_offset(until))));
+    }
+    Ok(())
+}
+
 impl AuthSession {
     async fn load(&mut self) -> Result<(), WebError> {
         let now = self.auth.now();
         if let Some(mut signed) = read::<SignedIn>(&self.session, USER_KEY).await? {
             let idle = now.as_millis().saturating_sub(signed.seen.as_millis());
             let idle = Duration::from_millis(u64::try_from(idle).unwrap_or(0));
-            let user = if !signed.remember_me && idle > self.config.inactivity {
+            let over = match signed.until {
+                Some(until) => until <= now,
+                None => idle > self.config.inactivity,
+            };
+            let user = if over {
                 None
             } else {
                 self.auth
@@ -241,12 +266,22 @@ impl AuthSession {
                 self.session.flush().await?;
                 return Ok(());
             };
-            // Writing on every request would cost a store write each; once
-            // a minute (or a quarter of a short inactivity) is enough.
-            let touch_every = (self.config.inactivity / 4).min(Duration::from_secs(60));
-            if !signed.remember_me && idle >= touch_every {
-                signed.seen = now;
-                self.session.insert(USER_KEY, &signed).await?;
+            match signed.until {
+                // As in `keep_deadline`, so that any change of the session
+                // in this request keeps it (at the price of a store write
+                // per request for these sessions).
+                Some(until) => self
+                    .session
+                    .set_expiry(Some(Expiry::AtDateTime(to_offset(until)))),
+                // Writing on every request would cost a store write each;
+                // once a minute (or a quarter of a short inactivity) is enough.
+                None => {
+                    let touch_every = (self.config.inactivity / 4).min(Duration::from_secs(60));
+                    if idle >= touch_every {
+                        signed.seen = now;
+                        self.session.insert(USER_KEY, &signed).await?;
+                    }
+                }
             }
             self.user = Some(user);
         }
@@ -282,15 +317,6 @@ impl AuthSession {
         &self.session
     }
 
-    fn expiry(&self, remember_me: bool) -> Expiry {
-        if remember_me {
-            let until = self.auth.now().plus(self.auth.policy().remember_me_for);
-            Expiry::AtDateTime(to_offset(until))
-        } else {
-            Expiry::OnSessionEnd
-        }
-    }
-
     /// Starts a new session id for a change of who is logged in: the
     /// previous user's data goes when another user (or nobody) follows,
     /// and the CSRF token is renewed either way.
@@ -304,13 +330,17 @@ impl AuthSession {
         Ok(())
     }
 
-    async fn store_user(&mut self, user: &User, remember_me: bool) -> Result<(), WebError> {
+    async fn store_user(&mut self, user: &User, until: Option<Timestamp>) -> Result<(), WebError> {
         let signed = SignedIn {
             id: user.id,
             stamp: self.auth.session_stamp(user),
-            remember_me,
+            until,
             seen: self.auth.now(),
         };
+        self.session.set_expiry(Some(match until {
+            Some(t) => Expiry::AtDateTime(to_offset(t)),
+            None => Expiry::OnSessionEnd,
+        }));
         self.session.insert(USER_KEY, &signed).await?;
         self.user = Some(user.clone());
         Ok(())
@@ -318,15 +348,17 @@ impl AuthSession {
 
     /// Logs `user` in (after [`Login::Complete`](crate::Login::Complete)).
     /// With `remember_me` the session (and its cookie) lasts
-    /// [`Policy::remember_me_for`](crate::Policy::remember_me_for);
-    /// otherwise it is a browser session (the cookie has no expiry) that
-    /// ends after [`AuthConfig::inactivity`] without a request.
+    /// [`Policy::remember_me_for`](crate::Policy::remember_me_for) from
+    /// now, idle or not (it is written back at every request, so that its
+    /// cookie keeps that expiry); otherwise it is a browser session (the
+    /// cookie has no expiry) that ends after [`AuthConfig::inactivity`]
+    /// without a request.
     pub async fn login(&mut self, user: &User, remember_me: bool) -> Result<(), WebError> {
         self.rotate(Some(user.id)).await?;
         self.session.remove_value(PENDING_KEY).await?;
         self.pending = None;
-        self.session.set_expiry(Some(self.expiry(remember_me)));
-        self.store_user(user, remember_me).await
+        let until = remember_me.then(|| self.auth.now().plus(self.auth.policy().remember_me_for));
+        self.store_user(user, until).await
     }
 
     /// Keeps a pending login (after
@@ -375,11 +407,11 @@ impl AuthSession {
         if self.user.as_ref().map(|u| u.id) != Some(user.id) {
             return Err(WebError::LoginRequired { redirect: None });
         }
-        let remember_me = read::<SignedIn>(&self.session, USER_KEY)
+        let until = read::<SignedIn>(&self.session, USER_KEY)
             .await?
-            .is_some_and(|s| s.remember_me);
+            .and_then(|s| s.until);
         self.rotate(Some(user.id)).await?;
-        self.store_user(user, remember_me).await
+        self.store_user(user, until).await
     }
 
     /// Logs out: the session and its data are deleted and the cookie is

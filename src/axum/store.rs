@@ -68,8 +68,8 @@ impl fmt::Debug for StateSessionStore {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stored {
     data: HashMap<String, serde_json::Value>,
-    /// Milliseconds since the Unix epoch.
-    expires: i64,
+    /// The record's expiry, in nanoseconds since the Unix epoch (exact).
+    expiry_ns: i128,
 }
 
 impl StateSessionStore {
@@ -114,7 +114,7 @@ impl StateSessionStore {
         let expires = to_timestamp(record.expiry_date);
         let stored = Stored {
             data: record.data.clone(),
-            expires: expires.as_millis(),
+            expiry_ns: record.expiry_date.unix_timestamp_nanos(),
         };
         let bytes =
             serde_json::to_vec(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))?;
@@ -182,14 +182,15 @@ impl tower_sessions::SessionStore for StateSessionStore {
         };
         let stored: Stored = serde_json::from_slice(&bytes)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let expires = Timestamp::from_millis(stored.expires);
-        if expires <= now {
+        let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(stored.expiry_ns)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        if to_timestamp(expiry_date) <= now {
             return Ok(None);
         }
         Ok(Some(Record {
             id: *id,
             data: stored.data,
-            expiry_date: to_offset(expires),
+            expiry_date,
         }))
     }
 
