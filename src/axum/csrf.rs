@@ -323,10 +323,11 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
         next.run(Request::from_parts(parts, Body::from(bytes)))
             .await
     };
-    if let Some(a) = anonymous.filter(|a| a.fresh && a.used.load(Ordering::Relaxed)) {
-        if let Some(v) = a.cookie(csrf.0.secure_cookie) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(v) = anonymous
+        .filter(|a| a.fresh && a.used.load(Ordering::Relaxed))
+        .and_then(|a| a.cookie(csrf.0.secure_cookie))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
 }

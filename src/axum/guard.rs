@@ -54,7 +54,10 @@ where
 /// Keeps a half-logged-in session (password right, second factor pending,
 /// see [`AuthSession::begin_second_factor`]) on the code page: any other
 /// path gets a `303 See Other` to it, except the paths allowed here
-/// (logout, stylesheets, ...). Used with [`pending_guard`].
+/// (logout, stylesheets, ...). Used with [`pending_guard`]. A pending
+/// login past its expiry is dropped when the code page extracts
+/// [`AuthSession`], whose [`pending`](AuthSession::pending) is then `None`
+/// (send the visitor back to the login form), and the fence lifts.
 ///
 /// ```
 /// use axum::{Router, middleware, routing::get};
