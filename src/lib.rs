@@ -28,6 +28,8 @@ pub mod factor;
 pub use factor::TotpEnrollment;
 pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsContext, SmsSender, SmsVerifier};
 pub mod authenticator;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod event;
 pub mod password;
 pub use authenticator::{

@@ -1,0 +1,90 @@
+//! axum integration (feature `axum`), in the manner of axum-login: small,
+//! over tower-sessions, with the core untouched.
+//!
+//! - [`StateSessionStore`]: a tower-sessions store over any
+//!   [`StateStore`](crate::StateStore) (memory, SQLite, PostgreSQL), with
+//!   keyed-hash keys.
+//! - [`AuthSession`]: the extractor for the logged-in user, checked on every
+//!   request against the account's credentials (a session is logged out at
+//!   its next request after a password change elsewhere), with
+//!   [`login`](AuthSession::login), the second-factor steps, remember-me
+//!   and [`logout`](AuthSession::logout), and the [`Authenticator`](crate::Authenticator) with the
+//!   request's client ([`request_context`]).
+//! - [`RequireUser`]: the logged-in user or 401 / a redirect to the login
+//!   page; [`PendingGuard`] keeps half-logged-in sessions on the code page.
+//! - [`csrf`]: session-bound CSRF tokens and a middleware that checks them,
+//!   with signed double-submit tokens for visitors without a session.
+//! - [`Error`](crate::Error) answers with a status of its own
+//!   ([`error_status`]) and `Retry-After`.
+//!
+//! ```
+//! use axum::{Extension, Form, Router, middleware, response::Redirect, routing::{get, post}};
+//! use secrecy::SecretString;
+//! use tower_sessions::SessionManagerLayer;
+//! use twofa_verify::axum::{
+//!     AuthConfig, AuthSession, Csrf, PendingGuard, RequireUser, StateSessionStore, WebError,
+//!     csrf_guard, pending_guard,
+//! };
+//! use twofa_verify::{Authenticator, Login, MemoryStore};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct LoginForm { username: String, password: String, remember_me: Option<String> }
+//!
+//! async fn login(mut s: AuthSession, Form(f): Form<LoginForm>) -> Result<Redirect, WebError> {
+//!     let remember = f.remember_me.is_some();
+//!     match s.auth().login(&f.username, &SecretString::from(f.password)).await? {
+//!         Login::Complete(user) => s.login(&user, remember).await?,
+//!         Login::SecondFactor(challenge) => {
+//!             s.begin_second_factor(&challenge, remember).await?;
+//!             return Ok(Redirect::to("/code"));
+//!         }
+//!     }
+//!     Ok(Redirect::to("/"))
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct CodeForm { code: String }
+//!
+//! async fn code(mut s: AuthSession, Form(f): Form<CodeForm>) -> Result<Redirect, WebError> {
+//!     let Some(pending) = s.pending() else { return Ok(Redirect::to("/login")) };
+//!     let verification = s.auth().verify(pending.token(), &f.code).await?;
+//!     s.complete(&verification).await?;
+//!     Ok(Redirect::to("/"))
+//! }
+//!
+//! async fn home(RequireUser(user): RequireUser) -> String {
+//!     format!("hello {}", user.username)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = b"32+ random bytes from your secret manager!".to_vec();
+//! let store = MemoryStore::new(); // or SqliteStore / PostgresStore
+//! let auth = Authenticator::builder().store(store.clone()).secret_key(key.clone()).build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(home))
+//!     .route("/login", post(login))
+//!     .route("/code", post(code))
+//!     .layer(middleware::from_fn_with_state(Csrf::new().anonymous_tokens(&key), csrf_guard))
+//!     .layer(middleware::from_fn_with_state(PendingGuard::new("/code").allow("/logout"), pending_guard))
+//!     .layer(Extension(AuthConfig::new().login_url("/login")))
+//!     .layer(SessionManagerLayer::new(StateSessionStore::new(store, key)?))
+//!     .with_state(auth);
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
+//! that per-client limits see the client's address.
+
+mod client;
+pub mod csrf;
+mod guard;
+mod response;
+mod session;
+mod store;
+
+pub use client::request_context;
+pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
+pub use guard::{PendingGuard, RequireUser, pending_guard};
+pub use response::{WebError, error_status};
+pub use session::{AuthConfig, AuthSession, PendingLogin};
+pub use store::StateSessionStore;

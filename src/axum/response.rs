@@ -1,0 +1,233 @@
+//! HTTP answers for the crate's errors and for this module's own.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::error::Error;
+
+/// The HTTP status for an [`Error`]:
+///
+/// | Error | Status |
+/// |---|---|
+/// | `InvalidCredentials`, `InvalidCode` | 401 Unauthorized |
+/// | `ChallengeNotFound`, `ChallengeExpired`, `TooManyAttempts` | 410 Gone: the pending login is over, log in again (401 stays "wrong, try again") |
+/// | `Locked`, `RateLimited` | 429 Too Many Requests, with `Retry-After` |
+/// | `StepUpRequired` | 403 Forbidden |
+/// | `WeakPassword`, `InvalidUsername`, `InvalidEmail`, `InvalidPhoneNumber`, `MalformedCode` | 422 Unprocessable Content |
+/// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable` | 409 Conflict (with the account's or the site's state) |
+/// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
+/// | `UserNotFound` | 404 Not Found |
+/// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
+/// | `Config`, `Internal` | 500 Internal Server Error |
+pub fn error_status(err: &Error) -> StatusCode {
+    match err {
+        Error::InvalidCredentials | Error::InvalidCode { .. } => StatusCode::UNAUTHORIZED,
+        Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => {
+            StatusCode::GONE
+        }
+        Error::Locked { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::StepUpRequired => StatusCode::FORBIDDEN,
+        Error::WeakPassword(_)
+        | Error::InvalidUsername(_)
+        | Error::InvalidEmail
+        | Error::InvalidPhoneNumber(_)
+        | Error::MalformedCode => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::UsernameTaken | Error::EmailTaken | Error::FactorUnavailable(_) => {
+            StatusCode::CONFLICT
+        }
+        Error::InvalidResetToken | Error::InvalidConfirmationToken => StatusCode::BAD_REQUEST,
+        Error::UserNotFound => StatusCode::NOT_FOUND,
+        Error::Provider(_) | Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The body of 503 answers: no detail about the provider or the store.
+const UNAVAILABLE: &str = "the service is temporarily unavailable; please try again later";
+/// The body of 500 answers.
+const INTERNAL: &str = "internal server error";
+
+/// A plain-text answer with [`error_status`]. User errors carry their
+/// `Display` text (it never holds a secret); provider and store failures
+/// answer a generic text and configuration and internal errors a generic
+/// 500, their detail going to the log (`tracing`, level error). Rate
+/// limits, locks and provider failures that say when to retry carry
+/// `Retry-After` in whole seconds, rounded up.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = error_status(&self);
+        let body = if self.is_user_error() {
+            self.to_string()
+        } else {
+            tracing::error!(error = %self, status = status.as_u16(), "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                UNAVAILABLE.to_owned()
+            } else {
+                INTERNAL.to_owned()
+            }
+        };
+        let mut resp = (status, body).into_response();
+        if let Some(wait) = self.retry_after() {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
+    }
+}
+
+/// A failure of this module's extractors and session methods.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebError {
+    /// An [`Authenticator`](crate::Authenticator) call failed.
+    #[error(transparent)]
+    Auth(#[from] Error),
+    /// The session could not be loaded or written (store failure, or data
+    /// this module wrote that no longer decodes).
+    #[error("session error: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    /// The request has no session: the `SessionManagerLayer` is missing.
+    #[error("no session: is the SessionManagerLayer installed?")]
+    NoSessionLayer,
+    /// The request needs a logged-in user. `redirect` is the login page
+    /// (with `next=`) for HTML apps, `None` for a plain 401.
+    #[error("login required")]
+    LoginRequired {
+        /// Where to send the browser, when a login URL is configured.
+        redirect: Option<String>,
+    },
+}
+
+/// `Auth` answers as the [`Error`] does; `LoginRequired` is a
+/// `303 See Other` to the login page or a 401; the others are a generic 500
+/// (logged).
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Auth(e) => e.into_response(),
+            WebError::LoginRequired {
+                redirect: Some(url),
+            } => Redirect::to(&url).into_response(),
+            WebError::LoginRequired { redirect: None } => {
+                (StatusCode::UNAUTHORIZED, "login required").into_response()
+            }
+            e @ (WebError::Session(_) | WebError::NoSessionLayer) => {
+                tracing::error!(error = %e, "session failure");
+                (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL).into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::{ProviderError, ProviderErrorKind};
+
+    async fn body(resp: Response) -> String {
+        let bytes = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn statuses_bodies_and_retry_after() {
+        let r = Error::InvalidCode { attempts_left: 3 }.into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body(r).await, "invalid code (3 attempts left)");
+
+        let r = Error::Locked {
+            retry_after: Duration::from_millis(90_200),
+        }
+        .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "91");
+
+        let r = Error::RateLimited {
+            retry_after: Duration::ZERO,
+        }
+        .into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+
+        let mut p = ProviderError::new(ProviderErrorKind::Throttled);
+        p.code = Some(20429);
+        p.retry_after = Some(Duration::from_secs(30));
+        let r = Error::Provider(p).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "30");
+        let text = body(r).await;
+        assert!(
+            !text.contains("20429") && !text.contains("throttl"),
+            "{text}"
+        );
+
+        for e in [
+            Error::Config("TWILIO_AUTH_TOKEN=abc is wrong".into()),
+            Error::Internal("record 42 is corrupt".into()),
+        ] {
+            let r = e.into_response();
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(r.headers().get(header::RETRY_AFTER).is_none());
+            assert_eq!(body(r).await, INTERNAL);
+        }
+        let r = Error::store("connection refused at db.internal:5432").into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body(r).await, UNAVAILABLE);
+    }
+
+    #[test]
+    fn every_user_error_is_4xx_and_every_other_5xx() {
+        let all = [
+            Error::InvalidCredentials,
+            Error::InvalidCode { attempts_left: 1 },
+            Error::ChallengeExpired,
+            Error::ChallengeNotFound,
+            Error::TooManyAttempts,
+            Error::Locked {
+                retry_after: Duration::from_secs(1),
+            },
+            Error::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+            Error::WeakPassword(crate::WeakPassword::Common),
+            Error::InvalidUsername("empty"),
+            Error::InvalidEmail,
+            Error::UsernameTaken,
+            Error::EmailTaken,
+            Error::InvalidPhoneNumber("x".into()),
+            Error::MalformedCode,
+            Error::InvalidResetToken,
+            Error::InvalidConfirmationToken,
+            Error::UserNotFound,
+            Error::StepUpRequired,
+            Error::FactorUnavailable("no"),
+            Error::Provider(ProviderError::new(ProviderErrorKind::Timeout)),
+            Error::store("down"),
+            Error::Config("x".into()),
+            Error::Internal("x".into()),
+        ];
+        for e in all {
+            let s = error_status(&e);
+            assert_eq!(e.is_user_error(), s.is_client_error(), "{e:?} → {s}");
+            assert_eq!(!e.is_user_error(), s.is_server_error(), "{e:?} → {s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn web_errors() {
+        let r = WebError::LoginRequired {
+            redirect: Some("/login?next=%2Fa".into()),
+        }
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[header::LOCATION], "/login?next=%2Fa");
+        let r = WebError::LoginRequired { redirect: None }.into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = WebError::NoSessionLayer.into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let r = WebError::from(Error::StepUpRequired).into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+}

@@ -1,0 +1,319 @@
+//! Web sessions in a [`StateStore`]: memory, SQLite or PostgreSQL.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::SecretSlice;
+use tower_sessions::cookie::time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::store::StateStore;
+
+/// The state-key prefix (and keyed-hash purpose) of web sessions.
+const PREFIX: &str = "websession";
+
+/// How many fresh ids `create` tries before giving up. A collision of two
+/// random 128-bit ids is never expected; the bound only keeps a store that
+/// wrongly answers "taken" from looping forever.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// A [`tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
+/// so web sessions live where the rest of the state lives (memory, SQLite,
+/// PostgreSQL), survive a restart and are shared by every app instance on
+/// the same database.
+///
+/// - The state key is a keyed hash (HMAC-SHA-256 under the secret key) of
+///   the session id, and the stored value holds only the session's data and
+///   expiry, so a copy of the database does not reveal a live session id.
+///   Every instance must use the same secret key (the authenticator's is
+///   fine: the hash is domain-separated).
+/// - The entry expires with the record's `expiry_date`; an expired session
+///   loads as none.
+/// - `create` never overwrites a live session: it inserts with
+///   [`StateStore::put_if_absent`] and draws a new id on a collision.
+///
+/// ```
+/// # fn f() -> twofa_verify::Result<()> {
+/// use tower_sessions::SessionManagerLayer;
+/// use twofa_verify::{MemoryStore, axum::StateSessionStore};
+/// let store = MemoryStore::new(); // the same store the Authenticator uses
+/// let sessions = StateSessionStore::new(store, b"32+ random bytes from your secret manager!".to_vec())?;
+/// let layer = SessionManagerLayer::new(sessions);
+/// # let _ = layer; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct StateSessionStore {
+    state: Arc<dyn StateStore>,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for StateSessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateSessionStore")
+            .field("state", &self.state)
+            .field("keys", &self.keys)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// What is stored under the hashed key: no id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    data: HashMap<String, serde_json::Value>,
+    /// The record's expiry, in nanoseconds since the Unix epoch (exact).
+    expiry_ns: i128,
+}
+
+impl StateSessionStore {
+    /// A session store over `state`, keyed with `secret_key` (at least 32
+    /// random bytes; the same on every instance). Fails with
+    /// [`Error::Config`] on a short or constant key.
+    pub fn new(state: impl StateStore + 'static, secret_key: impl Into<Vec<u8>>) -> Result<Self> {
+        Self::from_arc(Arc::new(state), secret_key)
+    }
+
+    /// Like [`new`](Self::new), over a shared store.
+    pub fn from_arc(state: Arc<dyn StateStore>, secret_key: impl Into<Vec<u8>>) -> Result<Self> {
+        let key = secret_key.into();
+        if key.len() < 32 {
+            return Err(Error::Config(
+                "the session key must be at least 32 bytes".into(),
+            ));
+        }
+        if key.iter().all(|b| *b == key[0]) {
+            return Err(Error::Config(
+                "the session key must be random, not a repeated byte".into(),
+            ));
+        }
+        Ok(StateSessionStore {
+            state,
+            keys: Keys::new(SecretSlice::from(key)),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Uses `clock` for "now" when checking expiry (tests).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn key(&self, id: &Id) -> String {
+        self.keys.state_key(PREFIX, &id.0.to_le_bytes())
+    }
+
+    fn encode(record: &Record) -> session_store::Result<(Vec<u8>, Timestamp)> {
+        let expires = to_timestamp(record.expiry_date);
+        let stored = Stored {
+            data: record.data.clone(),
+            expiry_ns: record.expiry_date.unix_timestamp_nanos(),
+        };
+        let bytes =
+            serde_json::to_vec(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        Ok((bytes, expires))
+    }
+}
+
+/// An `OffsetDateTime` as a [`Timestamp`] (milliseconds, saturating).
+fn to_timestamp(t: OffsetDateTime) -> Timestamp {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    Timestamp::from_millis(i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX }))
+}
+
+/// A [`Timestamp`] as an `OffsetDateTime` (clamped to the range `time` supports).
+pub(crate) fn to_offset(t: Timestamp) -> OffsetDateTime {
+    let nanos = i128::from(t.as_millis()) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        // The far end of what a cookie can say; nothing lives that long.
+        OffsetDateTime::UNIX_EPOCH
+            .saturating_add(tower_sessions::cookie::time::Duration::days(365 * 400))
+    })
+}
+
+fn backend(e: Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl tower_sessions::SessionStore for StateSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let (bytes, expires) = Self::encode(record)?;
+        for _ in 0..CREATE_ATTEMPTS {
+            let now = self.clock.now();
+            let key = self.key(&record.id);
+            if self
+                .state
+                .put_if_absent(&key, &bytes, expires, now)
+                .await
+                .map_err(backend)?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+        Err(session_store::Error::Backend(
+            "no free session id after several attempts".into(),
+        ))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let (bytes, expires) = Self::encode(record)?;
+        let key = self.key(&record.id);
+        if expires <= self.clock.now() {
+            return self.state.delete(&key).await.map_err(backend);
+        }
+        self.state.put(&key, &bytes, expires).await.map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = self.clock.now();
+        let Some(bytes) = self.state.get(&self.key(id), now).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        let stored: Stored = serde_json::from_slice(&bytes)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(stored.expiry_ns)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        if to_timestamp(expiry_date) <= now {
+            return Ok(None);
+        }
+        Ok(Some(Record {
+            id: *id,
+            data: stored.data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.state.delete(&self.key(id)).await.map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tower_sessions::SessionStore;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
+
+    const KEY: &[u8] = b"session-store-test-key-0123456789abcdef";
+
+    fn record(clock: &ManualClock, ttl: Duration, value: &str) -> Record {
+        let mut data = HashMap::new();
+        data.insert("k".to_owned(), serde_json::Value::from(value));
+        Record {
+            id: Id::default(),
+            data,
+            expiry_date: to_offset(clock.now().plus(ttl)),
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_hide_the_id_and_values_hold_no_id() {
+        let mem = MemoryStore::new();
+        let clock = ManualClock::starting_now();
+        let store = StateSessionStore::new(mem.clone(), KEY)
+            .unwrap()
+            .with_clock(clock.clone());
+        let mut rec = record(&clock, Duration::from_secs(60), "v");
+        store.create(&mut rec).await.unwrap();
+        let key = store.key(&rec.id);
+        assert!(key.starts_with("websession:"));
+        let id_text = rec.id.to_string();
+        assert!(!key.contains(&id_text));
+        let raw = mem.get(&key, clock.now()).await.unwrap().unwrap();
+        let raw = String::from_utf8(raw).unwrap();
+        assert!(!raw.contains(&id_text), "{raw}");
+        assert!(!raw.contains(&rec.id.0.to_string()), "{raw}");
+        // Another key maps the same id elsewhere.
+        let other = StateSessionStore::new(mem, b"another-session-key-0123456789abcdef".to_vec())
+            .unwrap()
+            .with_clock(clock);
+        assert_ne!(other.key(&rec.id), key);
+        assert_eq!(other.load(&rec.id).await.unwrap(), None);
+        assert_eq!(store.load(&rec.id).await.unwrap(), Some(rec));
+    }
+
+    #[tokio::test]
+    async fn create_never_overwrites_and_expiry_is_honoured() {
+        let clock = ManualClock::starting_now();
+        let store = StateSessionStore::new(MemoryStore::new(), KEY)
+            .unwrap()
+            .with_clock(clock.clone());
+        let mut first = record(&clock, Duration::from_secs(60), "first");
+        store.create(&mut first).await.unwrap();
+        let mut second = record(&clock, Duration::from_secs(60), "second");
+        second.id = first.id;
+        store.create(&mut second).await.unwrap();
+        assert_ne!(second.id, first.id, "a colliding id is replaced");
+        assert_eq!(store.load(&first.id).await.unwrap(), Some(first.clone()));
+        assert_eq!(store.load(&second.id).await.unwrap(), Some(second));
+
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.load(&first.id).await.unwrap(), None);
+        // An expired id is free again.
+        let mut third = record(&clock, Duration::from_secs(60), "third");
+        third.id = first.id;
+        store.create(&mut third).await.unwrap();
+        assert_eq!(third.id, first.id);
+
+        // Saving an expired record removes it.
+        third.expiry_date = to_offset(clock.now());
+        store.save(&third).await.unwrap();
+        assert_eq!(store.load(&third.id).await.unwrap(), None);
+        store.delete(&third.id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn garbage_is_a_decode_error_not_a_panic() {
+        let mem = MemoryStore::new();
+        let clock = ManualClock::starting_now();
+        let store = StateSessionStore::new(mem.clone(), KEY)
+            .unwrap()
+            .with_clock(clock.clone());
+        let id = Id::default();
+        mem.put(
+            &store.key(&id),
+            b"{not json",
+            clock.now().plus(Duration::from_secs(9)),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            store.load(&id).await,
+            Err(session_store::Error::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn keys_are_checked_and_not_shown() {
+        assert!(StateSessionStore::new(MemoryStore::new(), b"short".to_vec()).is_err());
+        assert!(StateSessionStore::new(MemoryStore::new(), vec![7; 64]).is_err());
+        let s = StateSessionStore::new(MemoryStore::new(), KEY).unwrap();
+        assert!(!format!("{s:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn times_convert_both_ways() {
+        let t = Timestamp::from_millis(1_700_000_000_123);
+        assert_eq!(to_timestamp(to_offset(t)), t);
+        assert_eq!(
+            to_offset(Timestamp::from_millis(i64::MIN)),
+            OffsetDateTime::UNIX_EPOCH
+        );
+        assert!(to_offset(Timestamp::from_millis(i64::MAX)) > OffsetDateTime::now_utc());
+    }
+}

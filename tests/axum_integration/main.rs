@@ -1,0 +1,369 @@
+//! The axum integration (feature `axum`) driven through a small app with
+//! `tower::ServiceExt::oneshot` and several cookie jars: sessions that end
+//! when credentials change elsewhere, the half-logged-in fence, remember-me
+//! against browser sessions, CSRF, error statuses; and the session store on
+//! memory, SQLite and PostgreSQL (`DATABASE_URL`, else SKIPPED).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod app;
+mod store;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use tower_sessions::cookie::Cookie;
+use twofa_verify::axum::AuthConfig;
+use twofa_verify::{AuthEvent, ConsoleSms, ManualClock, SqliteStore, StepUp};
+
+use app::{App, GOOD, Jar, PHONE, app, location, memory_app};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+// --------------------------------------------------------------- tests
+
+/// Jars A and B log in as alice; A changes the password: B is logged out
+/// at its next request (and its session deleted), A stays in with a new
+/// session id. Over memory and over two app instances on one SQLite file.
+#[tokio::test]
+async fn password_change_in_one_browser_ends_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db").to_str().unwrap().to_owned();
+    let clock = ManualClock::starting_now();
+    let sms = ConsoleSms::quiet();
+    let memory = memory_app(AuthConfig::new());
+    let sqlite = [
+        app(
+            SqliteStore::open(&path).await.unwrap(),
+            AuthConfig::new(),
+            clock.clone(),
+            sms.clone(),
+        ),
+        app(
+            SqliteStore::open(&path).await.unwrap(),
+            AuthConfig::new(),
+            clock,
+            sms,
+        ),
+    ];
+    for (a_app, b_app) in [(&memory, &memory), (&sqlite[0], &sqlite[1])] {
+        a_app.user("alice").await;
+        let (mut a, mut b) = (Jar::default(), Jar::default());
+        assert_eq!(a.home(a_app).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            a.login(a_app, "alice", false).await.0,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            b.login(b_app, "alice", false).await.0,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            a.home(b_app).await,
+            StatusCode::OK,
+            "A on the other instance"
+        );
+        assert_eq!(b.home(b_app).await, StatusCode::OK);
+
+        let before = a.session().unwrap().to_owned();
+        let (s, _, body) = a
+            .post(
+                a_app,
+                "/password",
+                &[("current", GOOD), ("new", "a brand new horse")],
+            )
+            .await;
+        assert_eq!((s, body.as_str()), (StatusCode::OK, "changed"));
+        assert_ne!(a.session().unwrap(), before, "new id after the change");
+
+        let b_cookie = b.session().unwrap().to_owned();
+        assert_eq!(b.home(b_app).await, StatusCode::UNAUTHORIZED);
+        assert!(
+            b.session().is_none(),
+            "B's cookie is removed: {:?}",
+            b.last_set
+        );
+        // The old session is gone from the store, not just ignored.
+        let mut c = Jar::default();
+        c.cookies.insert("id".into(), b_cookie);
+        assert_eq!(c.home(a_app).await, StatusCode::UNAUTHORIZED);
+
+        assert_eq!(a.home(a_app).await, StatusCode::OK);
+        assert_eq!(a.home(b_app).await, StatusCode::OK);
+        // Logging in with the old password fails; logout ends A.
+        let (s, _, _) = b
+            .post(
+                b_app,
+                "/login",
+                &[("username", "alice"), ("password", GOOD)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.post(a_app, "/logout", &[]).await.0, StatusCode::SEE_OTHER);
+        assert_eq!(a.home(a_app).await, StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// A half-logged-in session reaches the code page, logout and static files
+/// only; the second factor completes the login with a new session id.
+#[tokio::test]
+async fn pending_login_is_kept_on_the_code_page() {
+    let app = memory_app(AuthConfig::new().login_url("/login"));
+    let alice = app.user("alice").await;
+    app.with_sms(&alice).await;
+    let mut jar = Jar::default();
+    jar.get(&app, "/form").await; // an anonymous visitor: no session yet
+    assert!(jar.session().is_none());
+    let (s, h) = jar.login(&app, "alice", false).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/code"));
+    let pending_id = jar.session().unwrap().to_owned();
+
+    for path in ["/", "/password", "/elsewhere"] {
+        let (s, h, _) = jar.get(&app, path).await;
+        assert_eq!(
+            (s, location(&h)),
+            (StatusCode::SEE_OTHER, "/code"),
+            "{path}"
+        );
+    }
+    let (s, _, _) = jar
+        .post(&app, "/password", &[("current", GOOD), ("new", "x")])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(jar.get(&app, "/static/site.css").await.0, StatusCode::OK);
+    let (s, _, body) = jar.get(&app, "/code").await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "code sent to +1415*****71")
+    );
+
+    let (s, _, body) = jar.post(&app, "/code", &[("code", "000000")]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(body.starts_with("invalid code"), "{body}");
+    let (_, _, pending_token) = jar.get(&app, "/form").await;
+    let code = app.sms.last_code_for(PHONE).unwrap();
+    let (s, h, _) = jar.post(&app, "/code", &[("code", &code)]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/"));
+    assert_ne!(jar.session().unwrap(), pending_id);
+    // The CSRF token of the half-logged-in session is renewed at the login.
+    let fields = [
+        ("current", GOOD),
+        ("new", "a brand new horse"),
+        ("csrf_token", &pending_token),
+    ];
+    assert_eq!(
+        jar.post_raw(&app, "/password", &fields).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, body) = jar.get(&app, "/").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "hello alice"));
+    // The code page no longer applies.
+    assert_eq!(jar.get(&app, "/code").await.0, StatusCode::SEE_OTHER);
+
+    // A pending login past its expiry is dropped: the guard lets go.
+    let mut late = Jar::default();
+    assert_eq!(
+        late.login(&app, "alice", false).await.0,
+        StatusCode::SEE_OTHER
+    );
+    app.clock.advance(Duration::from_secs(11 * 60));
+    let (s, h, _) = late.get(&app, "/code").await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/login"));
+    let (s, h, _) = late.get(&app, "/?x=1&y=%C3%A9").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(location(&h), "/login?next=%2F%3Fx%3D1%26y%3D%25C3%25A9");
+}
+
+/// Remember-me: a cookie and a session that last `remember_me_for`, idle
+/// or not. Otherwise: a cookie without expiry and a session that ends
+/// after `inactivity` without a request (activity keeps it alive).
+#[tokio::test]
+async fn remember_me_against_browser_sessions() {
+    let app = memory_app(AuthConfig::new().inactivity(Duration::from_secs(3600)));
+    app.user("alice").await;
+    let max_age = |jar: &Jar| {
+        let line = jar.last_set.iter().find(|l| l.starts_with("id=")).unwrap();
+        let c = Cookie::parse(line.clone()).unwrap();
+        (c.max_age(), c.expires_datetime())
+    };
+
+    let mut remembered = Jar::default();
+    remembered.login(&app, "alice", true).await;
+    let (age, _) = max_age(&remembered);
+    let secs = age.unwrap().whole_seconds();
+    assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
+    // A later change of the session (a CSRF token here) keeps the deadline.
+    app.clock.advance(Duration::from_secs(3600));
+    remembered.get(&app, "/form").await;
+    let (age, _) = max_age(&remembered);
+    let secs = age.unwrap().whole_seconds();
+    assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
+
+    let mut browser = Jar::default();
+    browser.login(&app, "alice", false).await;
+    assert_eq!(max_age(&browser), (None, None), "{:?}", browser.last_set);
+
+    // Activity keeps the browser session: 50 min, a request, 50 min.
+    app.clock.advance(Duration::from_secs(50 * 60));
+    assert_eq!(browser.home(&app).await, StatusCode::OK);
+    app.clock.advance(Duration::from_secs(50 * 60));
+    assert_eq!(browser.home(&app).await, StatusCode::OK);
+    // An idle hour ends it; the remembered one stays.
+    app.clock.advance(Duration::from_secs(61 * 60));
+    assert_eq!(browser.home(&app).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(remembered.home(&app).await, StatusCode::OK);
+    // Until its 30 days are over (the store drops it).
+    app.clock.advance(30 * DAY);
+    assert_eq!(remembered.home(&app).await, StatusCode::UNAUTHORIZED);
+}
+
+/// Forms without the right token are refused (403): none, another
+/// visitor's, a JSON body, a token from before the login; the header works.
+#[tokio::test]
+async fn csrf_refusals() {
+    let app = memory_app(AuthConfig::new());
+    app.user("alice").await;
+    let creds = [("username", "alice"), ("password", GOOD)];
+    let mut mallory = Jar::default();
+    let (_, _, mallory_token) = mallory.get(&app, "/form").await;
+    assert!(mallory.cookies.contains_key("twofa_csrf"));
+
+    let mut alice = Jar::default();
+    assert_eq!(
+        alice.post_raw(&app, "/login", &creds).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let mut with_theirs = creds.to_vec();
+    with_theirs.push(("csrf_token", &mallory_token));
+    assert_eq!(
+        alice.post_raw(&app, "/login", &with_theirs).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, _, token) = alice.get(&app, "/form").await;
+    let json = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(r#"{{"csrf_token":"{token}"}}"#)))
+        .unwrap();
+    assert_eq!(alice.send(&app, json).await.0, StatusCode::FORBIDDEN);
+    let big = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("a=".repeat(20_000)))
+        .unwrap();
+    assert_eq!(alice.send(&app, big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The header carries it as well.
+    let req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-csrf-token", &token)
+        .body(Body::from(serde_urlencoded::to_string(creds).unwrap()))
+        .unwrap();
+    assert_eq!(alice.send(&app, req).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(alice.home(&app).await, StatusCode::OK);
+
+    // Logged in: the anonymous token is void, the session's works.
+    let pw_fields = [("current", GOOD), ("new", "a brand new horse")];
+    let mut old = pw_fields.to_vec();
+    old.push(("csrf_token", &token));
+    assert_eq!(
+        alice.post_raw(&app, "/password", &old).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, _, session_token) = alice.get(&app, "/form").await;
+    assert_ne!(session_token, token);
+    let mut theirs = pw_fields.to_vec();
+    theirs.push(("csrf_token", &mallory_token));
+    assert_eq!(
+        alice.post_raw(&app, "/password", &theirs).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        alice.post(&app, "/password", &pw_fields).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Error statuses through the handlers: 401 with the error's text, 429
+/// with `Retry-After` once the account slows down, 410 for a pending login
+/// that was voided; the client's IP comes from the socket, or from
+/// `X-Forwarded-For` only when trusted.
+#[tokio::test]
+async fn error_statuses_retry_after_and_client_address() {
+    let app = memory_app(AuthConfig::new());
+    let alice = app.user("alice").await;
+    let wrong = [("username", "alice"), ("password", "wrong horse battery")];
+    let mut jar = Jar::default();
+    let (s, _, body) = jar.post(&app, "/login", &wrong).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid username or password")
+    );
+    let mut limited = None;
+    for _ in 0..10 {
+        let (s, h, body) = jar.post(&app, "/login", &wrong).await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((h, body));
+            break;
+        }
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (h, body) = limited.expect("a delay after repeated failures");
+    let secs: u64 = h[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!(secs >= 1, "{secs}");
+    assert!(body.contains("try again in"), "{body}");
+
+    // A pending login voided by "sign out everywhere": 410.
+    let bob = app.user("bob").await;
+    app.auth
+        .start_sms_enrollment(bob.id, "+14155550100", &StepUp::password(GOOD))
+        .await
+        .unwrap();
+    let code = app.sms.last_code_for("+14155550100").unwrap();
+    app.auth
+        .confirm_sms_enrollment(bob.id, &code)
+        .await
+        .unwrap();
+    let mut bobs = Jar::default();
+    bobs.login(&app, "bob", false).await;
+    app.auth.sign_out_everywhere(bob.id).await.unwrap();
+    let code = app.sms.last_code_for("+14155550100").unwrap();
+    let (s, _, body) = bobs.post(&app, "/code", &[("code", &code)]).await;
+    assert_eq!(s, StatusCode::GONE, "{body}");
+    let _ = alice;
+
+    // Client address: socket unless the proxy is trusted.
+    for (trust, expect) in [(false, [10, 0, 0, 7]), (true, [203, 0, 113, 9])] {
+        let app = memory_app(AuthConfig::new().trust_proxy(trust));
+        app.user("carol").await;
+        let router = app
+            .router
+            .clone()
+            .layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 7], 4000))));
+        let app = App { router, ..app };
+        let mut jar = Jar::default();
+        let (_, _, token) = jar.get(&app, "/form").await;
+        let body = serde_urlencoded::to_string([
+            ("username", "carol"),
+            ("password", GOOD),
+            ("csrf_token", &token),
+        ])
+        .unwrap();
+        let req = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .header(header::USER_AGENT, "TestBrowser/1")
+            .body(Body::from(body))
+            .unwrap();
+        assert_eq!(jar.send(&app, req).await.0, StatusCode::SEE_OTHER);
+        let ctx = app
+            .events
+            .events_with_context()
+            .into_iter()
+            .find(|(e, _)| matches!(e, AuthEvent::LoginSucceeded { .. }))
+            .map(|(_, c)| c)
+            .unwrap();
+        assert_eq!(ctx.ip(), Some(expect.into()), "trust_proxy {trust}");
+        assert_eq!(ctx.user_agent(), Some("TestBrowser/1"));
+    }
+}

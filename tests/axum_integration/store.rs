@@ -1,0 +1,143 @@
+//! The session store shared by two store instances: memory, one SQLite
+//! file, PostgreSQL with two pools (`DATABASE_URL`, else SKIPPED).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use twofa_verify::axum::StateSessionStore;
+use twofa_verify::{MemoryStore, SqliteStore};
+
+use super::app::KEY;
+
+fn record(value: &str) -> Record {
+    let mut data = HashMap::new();
+    data.insert("k".to_owned(), serde_json::Value::from(value));
+    Record {
+        id: Id::default(),
+        data,
+        expiry_date: tower_sessions::cookie::time::OffsetDateTime::now_utc()
+            + tower_sessions::cookie::time::Duration::minutes(10),
+    }
+}
+
+/// A session created through one store instance loads through the other;
+/// its expiry is honoured; 200 concurrent creates give 200 distinct ids.
+async fn shared_store_checks(one: StateSessionStore, two: StateSessionStore, what: &str) {
+    let mut rec = record("first");
+    one.create(&mut rec).await.unwrap();
+    assert_eq!(
+        two.load(&rec.id).await.unwrap().as_ref(),
+        Some(&rec),
+        "{what}"
+    );
+    rec.data.insert("k".into(), "second".into());
+    two.save(&rec).await.unwrap();
+    assert_eq!(
+        one.load(&rec.id).await.unwrap().as_ref(),
+        Some(&rec),
+        "{what}"
+    );
+    one.delete(&rec.id).await.unwrap();
+    assert_eq!(two.load(&rec.id).await.unwrap(), None, "{what}");
+
+    let mut short = record("short");
+    short.expiry_date = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+        + tower_sessions::cookie::time::Duration::milliseconds(300);
+    one.create(&mut short).await.unwrap();
+    assert!(two.load(&short.id).await.unwrap().is_some(), "{what}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(two.load(&short.id).await.unwrap(), None, "{what}: expired");
+
+    let stores = [one, two];
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                let mut r = record(&i.to_string());
+                store.create(&mut r).await.unwrap();
+                r
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(
+            stores[1].load(&r.id).await.unwrap().as_ref(),
+            Some(&r),
+            "{what}"
+        );
+        ids.insert(r.id);
+    }
+    assert_eq!(ids.len(), 200, "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_store_on_memory_and_sqlite() {
+    let mem = MemoryStore::new();
+    shared_store_checks(
+        StateSessionStore::new(mem.clone(), KEY.to_vec()).unwrap(),
+        StateSessionStore::new(mem, KEY.to_vec()).unwrap(),
+        "memory",
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db").to_str().unwrap().to_owned();
+    let open = || async {
+        StateSessionStore::new(SqliteStore::open(&path).await.unwrap(), KEY.to_vec()).unwrap()
+    };
+    shared_store_checks(open().await, open().await, "sqlite").await;
+
+    // A restart: a new process (store) on the same file still has it.
+    let mut rec = record("kept");
+    open().await.create(&mut rec).await.unwrap();
+    let reopened = open().await;
+    assert_eq!(reopened.load(&rec.id).await.unwrap(), Some(rec));
+    // Another secret key sees nothing.
+    let other = StateSessionStore::new(
+        SqliteStore::open(&path).await.unwrap(),
+        b"another-key-another-key-another-key!".to_vec(),
+    )
+    .unwrap();
+    let mut r = record("x");
+    reopened.create(&mut r).await.unwrap();
+    assert_eq!(other.load(&r.id).await.unwrap(), None);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_store_on_postgres_across_two_pools() {
+    use twofa_verify::PostgresStore;
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: DATABASE_URL not set; the PostgreSQL session store test did not run"
+        );
+        return;
+    };
+    let schema = format!("twofa_websession_{:016x}", rand::random::<u64>());
+    let a = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    let b = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    shared_store_checks(
+        StateSessionStore::new(a.clone(), KEY.to_vec()).unwrap(),
+        StateSessionStore::new(b.clone(), KEY.to_vec()).unwrap(),
+        "postgres",
+    )
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(a.pool())
+    .await
+    .unwrap();
+    a.pool().close().await;
+    b.pool().close().await;
+}
