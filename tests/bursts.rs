@@ -286,12 +286,14 @@ async fn second_factor_burst_holds_the_account_limit() {
         let alice = site.user("alice").await;
         let recovery = site.with_sms(&alice, "+14155552671").await;
         let mut tokens = Vec::new();
-        for i in 0..40 {
+        for i in 0..41 {
             match site.at(i).login("alice", &pw(GOOD)).await.unwrap() {
                 Login::SecondFactor(ch) => tokens.push(ch.token().to_owned()),
                 Login::Complete(_) => panic!("a second factor is enabled"),
             }
         }
+        // One pending login stays out of the burst, for the right answer.
+        let spare = tokens.pop().unwrap();
         let tokens = Arc::new(tokens);
         let results = burst(tokens.len() * 5, |i| {
             let auth = site.at(i).clone();
@@ -317,11 +319,11 @@ async fn second_factor_burst_holds_the_account_limit() {
         );
         // The right answer, on a fresh challenge, is refused while delayed.
         assert!(matches!(
-            site.at(1).verify(&tokens[0], &recovery[0]).await,
+            site.at(1).verify(&spare, &recovery[0]).await,
             Err(Error::Locked { .. })
         ));
         site.clock.advance(Duration::from_secs(2));
-        assert!(site.at(0).verify(&tokens[0], &recovery[0]).await.is_ok());
+        assert!(site.at(0).verify(&spare, &recovery[0]).await.is_ok());
     }
 }
 
