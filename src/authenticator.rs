@@ -1181,3 +1181,6 @@ impl Authenticator {
         Ok(self.record(rec.id).await?.to_user())
     }
 }
+
+#[cfg(test)]
+mod proptests;

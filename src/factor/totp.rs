@@ -350,3 +350,6 @@ mod tests {
         assert!(!format!("{e:?}").contains("GEZD"));
     }
 }
+
+#[cfg(test)]
+mod proptests;
