@@ -102,7 +102,10 @@ pub(crate) fn normalize_username(raw: &str) -> Result<(String, String)> {
     if s.chars().any(char::is_whitespace) {
         return Err(Error::InvalidUsername("it must not contain spaces"));
     }
-    let key = s.to_lowercase();
+    // NFKC again after lower-casing: "J" + U+030C lower-cases to "j" +
+    // U+030C, which composes into U+01F0; without it the two spellings of
+    // one name would be two keys.
+    let key = s.to_lowercase().nfkc().collect();
     Ok((s, key))
 }
 
@@ -112,7 +115,15 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     if raw.len() > 1024 {
         return Err(Error::InvalidEmail);
     }
-    let s: String = raw.nfkc().collect::<String>().trim().to_lowercase();
+    // NFKC after lower-casing too (see `normalize_username`), so that the
+    // result is a fixed point and every spelling of an address finds it.
+    let s: String = raw
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_lowercase()
+        .nfkc()
+        .collect();
     if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::InvalidEmail);
     }
@@ -217,3 +228,6 @@ mod tests {
         assert!(normalize_phone("+1 000", None).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests;
