@@ -26,7 +26,7 @@ static STATE: LazyLock<(Fx, String)> = LazyLock::new(|| {
 fn edit(token: &str, op: u8, at: u16, text: &str) -> String {
     let chars: Vec<char> = token.chars().collect();
     let at = usize::from(at) % (chars.len() + 1);
-    let skip = if op % 2 == 0 { 1 } else { 0 };
+    let skip = usize::from(op.is_multiple_of(2));
     let head: String = chars[..at].iter().collect();
     let tail: String = chars[(at + skip).min(chars.len())..].iter().collect();
     format!("{head}{text}{tail}")
