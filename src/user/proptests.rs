@@ -38,7 +38,8 @@ proptest! {
     #[test]
     fn mask_keeps_length_and_reveals_at_most_five_then_two(phone in any::<String>()) {
         let masked = mask_phone(&phone);
-        let (input, output): (Vec<char>, Vec<char>) = (phone.chars().collect(), masked.chars().collect());
+        let input: Vec<char> = phone.chars().collect();
+        let output: Vec<char> = masked.chars().collect();
         let n = input.len();
         prop_assert_eq!(output.len(), n);
         for (i, (a, b)) in input.iter().zip(&output).enumerate() {
@@ -67,10 +68,16 @@ proptest! {
             let n = display.chars().count();
             prop_assert!((1..=64).contains(&n));
             prop_assert!(!display.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@'));
-            prop_assert_eq!(normalize_username(&display).ok(), Some((display.clone(), key.clone())));
+            let again = normalize_username(&display).ok();
+            prop_assert_eq!(again, Some((display.clone(), key.clone())));
             // The key finds itself, and every canonically equivalent spelling finds it.
             prop_assert_eq!(normalize_username(&key).map(|k| k.1).ok(), Some(key.clone()));
-            for form in [raw.nfc().collect::<String>(), raw.nfd().collect(), display.nfd().collect()] {
+            let forms = [
+                raw.nfc().collect::<String>(),
+                raw.nfd().collect(),
+                display.nfd().collect(),
+            ];
+            for form in forms {
                 prop_assert_eq!(normalize_username(&form).map(|k| k.1).ok(), Some(key.clone()));
             }
         }
@@ -83,7 +90,8 @@ proptest! {
             prop_assert!(email.len() <= 254);
             prop_assert_eq!(email.matches('@').count(), 1);
             prop_assert_eq!(normalize_email(&email).ok(), Some(email.clone()));
-            for form in [raw.nfc().collect::<String>(), raw.nfd().collect(), email.nfd().collect()] {
+            let forms = [raw.nfc().collect::<String>(), raw.nfd().collect(), email.nfd().collect()];
+            for form in forms {
                 prop_assert_eq!(normalize_email(&form).ok(), Some(email.clone()));
             }
         }

@@ -41,7 +41,10 @@ proptest! {
     }
 
     #[test]
-    fn the_current_code_always_matches(secret in vec(any::<u8>(), 1..64), now in 0u64..u64::MAX / 2) {
+    fn the_current_code_always_matches(
+        secret in vec(any::<u8>(), 1..64),
+        now in 0u64..u64::MAX / 2,
+    ) {
         let code = code_at(&secret, now, STEP, DIGITS);
         prop_assert_eq!(matching_step(&secret, &code, now, 0, 0), Some(now / STEP));
     }
@@ -52,7 +55,8 @@ proptest! {
         sealed in vec(any::<u8>(), 0..120),
         user in any::<i64>(),
     ) {
-        let keys = SealKeys::new(BTreeMap::from([(1, Arc::new(SecretBox::new(Box::new([9u8; 32]))))]));
+        let key = Arc::new(SecretBox::new(Box::new([9u8; 32])));
+        let keys = SealKeys::new(BTreeMap::from([(1, key)]));
         let stored = StoredSecret { key_id, sealed };
         prop_assert!(keys.open(UserId(user), &stored).is_err());
     }

@@ -229,9 +229,17 @@ proptest! {
     #[test]
     fn any_error_answer_maps_to_a_well_formed_error(
         status in any::<u16>(),
-        code in prop_oneof![Just(None), any::<u32>().prop_map(Some), (60_200u32..60_700).prop_map(Some)],
+        code in prop_oneof![
+            Just(None),
+            any::<u32>().prop_map(Some),
+            (60_200u32..60_700).prop_map(Some),
+        ],
         message in prop_oneof![Just(None), any::<String>().prop_map(|m| Some(sanitize(&m)))],
-        wait in prop_oneof![Just(None), any::<u64>().prop_map(|s| Some(Duration::from_secs(s).min(MAX_RETRY_AFTER)))],
+        // As `post_once` reads it: whole seconds, clamped.
+        wait in prop_oneof![
+            Just(None),
+            any::<u64>().prop_map(|s| Some(Duration::from_secs(s).min(MAX_RETRY_AFTER))),
+        ],
         op in select(&[Op::Start, Op::Check, Op::Cancel][..]),
     ) {
         let e = map_api_error(op, ApiError { status, code, message, retry_after: wait });
@@ -247,7 +255,8 @@ proptest! {
             prop_assert!(s.len() <= 16 && s[1..].bytes().all(|b| b.is_ascii_digit()));
         }
         if is_locale(&s) {
-            prop_assert!(s.len() <= 35 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            let tag = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
+            prop_assert!(s.len() <= 35 && s.bytes().all(tag));
         }
         let clean = sanitize(&s);
         prop_assert!(clean.chars().count() <= 200 && !clean.chars().any(char::is_control));
