@@ -644,7 +644,9 @@ impl Authenticator {
         let ident: String = if identifier.len() > 1024 {
             String::new()
         } else {
-            identifier.nfkc().collect::<String>().trim().to_lowercase()
+            // The same key as `normalize_username` makes.
+            let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
+            lower.nfkc().collect()
         };
         let rec = if ident.is_empty() {
             None
@@ -1289,3 +1291,6 @@ impl Authenticator {
         Ok(self.record(rec.id).await?.to_user())
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -1091,3 +1091,6 @@ mod tests {
         check.assert_calls_async(1).await;
     }
 }
+
+#[cfg(test)]
+mod proptests;
