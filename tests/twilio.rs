@@ -384,7 +384,7 @@ fn provider_err(e: &Error, kind: ProviderErrorKind, code: Option<u32>, status: u
     matches!(e, Error::Provider(p) if p.kind == kind && p.code == code && p.status == Some(status))
 }
 
-/// Every row of the error table in TWILIO-VERIFY.md, and a few more.
+/// Every code of the error table in `src/factor/twilio/errors.rs`, and a few more.
 #[tokio::test]
 async fn every_error_code_maps_to_a_typed_error() {
     use ProviderErrorKind as K;
