@@ -188,7 +188,7 @@ impl TwilioVerifyBuilder {
 
     /// Validates the settings and builds the provider (and its HTTP client).
     ///
-    /// Fails with [`Error::Config`] when a SID is missing or malformed, the
+    /// Fails with [`Error::Config`](crate::Error::Config) when a SID is missing or malformed, the
     /// credentials are missing or ambiguous, the base URL is not an http(s)
     /// URL, or a timeout is zero. No message ever contains a credential.
     pub fn build(self) -> Result<TwilioVerify> {
