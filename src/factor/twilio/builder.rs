@@ -40,6 +40,7 @@ pub struct TwilioVerifyBuilder {
     api_key: Option<(String, SecretString)>,
     service_sid: Option<String>,
     channel: Channel,
+    fallback_channel: Option<Channel>,
     locale: Option<String>,
     base_url: String,
     connect_timeout: Duration,
@@ -55,6 +56,7 @@ impl Default for TwilioVerifyBuilder {
             api_key: None,
             service_sid: None,
             channel: Channel::Sms,
+            fallback_channel: None,
             locale: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -82,6 +84,7 @@ impl fmt::Debug for TwilioVerifyBuilder {
                 &self.service_sid.as_deref().map(|s| SidDebug(s, "VA")),
             )
             .field("channel", &self.channel)
+            .field("fallback_channel", &self.fallback_channel)
             .field("locale", &self.locale)
             // Shown only when valid (an invalid one might hold credentials).
             .field(
@@ -152,6 +155,20 @@ impl TwilioVerifyBuilder {
         self
     }
 
+    /// A second channel, tried once when Twilio answers that the delivery
+    /// channel cannot reach the number: SMS to a landline (60205) or a number
+    /// that is not a mobile (21614), for which only [`Channel::Call`] is
+    /// tried, or a channel disabled for the service (60223). Nothing else
+    /// falls back: not a blocked number (Fraud Guard 60410, geo permissions
+    /// 60605), an invalid one, rate limits, credentials, timeouts or outages.
+    /// Default: none. It must differ from [`channel`](Self::channel).
+    ///
+    /// [`TwilioVerify::start`] tells which channel was used.
+    pub fn fallback_channel(mut self, channel: Channel) -> Self {
+        self.fallback_channel = Some(channel);
+        self
+    }
+
     /// The language of the message (`en`, `fr`, `pt-BR`, ...). Without it,
     /// Twilio picks one from the phone number's country.
     pub fn locale(mut self, locale: impl Into<String>) -> Self {
@@ -188,9 +205,10 @@ impl TwilioVerifyBuilder {
 
     /// Validates the settings and builds the provider (and its HTTP client).
     ///
-    /// Fails with [`Error::Config`](crate::Error::Config) when a SID is missing or malformed, the
-    /// credentials are missing or ambiguous, the base URL is not an http(s)
-    /// URL, or a timeout is zero. No message ever contains a credential.
+    /// Fails with [`Error::Config`](crate::Error::Config) when a SID is
+    /// missing or malformed, the credentials are missing or ambiguous, the
+    /// base URL is not an http(s) URL, a timeout is zero, or the fallback
+    /// channel is the channel. No message ever contains a credential.
     pub fn build(self) -> Result<TwilioVerify> {
         let account_sid = self
             .account_sid
@@ -256,6 +274,11 @@ impl TwilioVerifyBuilder {
                 "Twilio Verify locale is malformed: expected a language tag such as `en` or `pt-BR`",
             ));
         }
+        if self.fallback_channel == Some(self.channel) {
+            return Err(config(
+                "the Twilio Verify fallback channel must differ from the channel",
+            ));
+        }
         let base_url = parse_base_url(&self.base_url)?;
         if self.connect_timeout.is_zero() || self.timeout.is_zero() {
             return Err(config("Twilio timeouts must be greater than zero"));
@@ -279,6 +302,7 @@ impl TwilioVerifyBuilder {
             },
             auth_header,
             channel: self.channel,
+            fallback_channel: self.fallback_channel,
             locale: self.locale,
             base_url,
             connect_timeout: self.connect_timeout,

@@ -22,10 +22,14 @@
 //!
 //! Any other answer is [`ProviderErrorKind::Rejected`] (a 3xx, which is never
 //! followed, is [`ProviderErrorKind::UnexpectedResponse`]).
+//!
+//! [`allows_fallback`] decides which failed starts may be tried once more on
+//! the fallback channel.
 
 use std::fmt;
 use std::time::Duration;
 
+use super::Channel;
 use super::client::{ApiError, Op};
 use crate::error::{BoxError, Error, ProviderError, ProviderErrorKind};
 
@@ -57,6 +61,32 @@ pub(super) fn unexpected(what: &str) -> Error {
         source: Some(Box::new(Detail(format!("Twilio Verify: {what}")))),
         ..ProviderError::new(ProviderErrorKind::UnexpectedResponse)
     })
+}
+
+/// Whether a start that Twilio refused with `api` may be tried once more on
+/// the `fallback` channel: only when the refusal says the delivery channel
+/// cannot serve this number, which another channel may.
+///
+/// - 60223 (the channel is disabled for this service): any fallback, which
+///   the service may have enabled.
+/// - 60205 (SMS not supported: a landline) and 21614 (not a mobile number):
+///   a voice call only; a landline gets no WhatsApp message either.
+///
+/// Never on anything else, in particular: 60410 (Fraud Guard) and 60605
+/// (geo permissions), which refuse the number itself, and another channel
+/// would get around the block; 60200 and 21211 (invalid number); 20003
+/// (credentials); 20429, 60203 and 60212 (rate limits); 20404 (no such
+/// service); 5xx (trouble at Twilio, when it may have sent already); unknown
+/// codes. Timeouts and connection failures never reach here.
+pub(super) fn allows_fallback(api: &ApiError, fallback: Channel) -> bool {
+    if !(400..500).contains(&api.status) {
+        return false;
+    }
+    match api.code {
+        Some(60223) => true,
+        Some(60205 | 21614) => fallback == Channel::Call,
+        _ => false,
+    }
 }
 
 /// Maps a non-2xx Twilio answer to the crate's error (see the table above).
@@ -116,7 +146,7 @@ pub(super) fn map_api_error(op: Op, api: ApiError) -> Error {
             ProviderErrorKind::ChannelUnsupported,
             Some(
                 "Twilio error 60205: SMS is not supported for this number (probably a landline); \
-                 try the voice channel (Channel::Call)"
+                 try the voice channel (Channel::Call), or set it as the fallback channel"
                     .into(),
             ),
         ),

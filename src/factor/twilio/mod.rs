@@ -30,7 +30,10 @@
 //! - retries a check (and a cancel) on connection errors, 5xx and 20429, and
 //!   a start (which sends an SMS and costs money) only when the request
 //!   surely never reached Twilio (connection errors);
-//! - never lets anything secret appear in an error or in `Debug`.
+//! - never lets anything secret appear in an error or in `Debug`;
+//! - starts once more on the fallback channel, when one is set, only when
+//!   Twilio says the primary channel cannot reach this number or is disabled
+//!   for the service (see [`TwilioVerifyBuilder::fallback_channel`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -39,7 +42,7 @@ use async_trait::async_trait;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::{SmsContext, SmsVerifier};
+use super::{SentVerification, SmsContext, SmsVerifier};
 use crate::error::{Error, Result};
 
 mod builder;
@@ -54,7 +57,7 @@ pub use channel::Channel;
 
 use builder::Redacted;
 use client::Op;
-use errors::{map_api_error, unexpected};
+use errors::{allows_fallback, map_api_error, unexpected};
 use validate::{is_e164, is_sid};
 
 /// Twilio Verify v2 as an [`SmsVerifier`]: Twilio makes, sends, expires and
@@ -80,6 +83,7 @@ pub struct TwilioVerify {
     /// Precomputed `Basic …` header (marked sensitive).
     auth_header: HeaderValue,
     channel: Channel,
+    fallback_channel: Option<Channel>,
     locale: Option<String>,
     base_url: String,
     connect_timeout: Duration,
@@ -95,6 +99,7 @@ impl fmt::Debug for TwilioVerify {
             .field("api_key_sid", &self.api_key_sid)
             .field("credentials", &Redacted)
             .field("channel", &self.channel)
+            .field("fallback_channel", &self.fallback_channel)
             .field("locale", &self.locale)
             .field("base_url", &self.base_url)
             .field("connect_timeout", &self.connect_timeout)
@@ -102,6 +107,17 @@ impl fmt::Debug for TwilioVerify {
             .field("max_retries", &self.max_retries)
             .finish()
     }
+}
+
+/// A verification Twilio started: what [`TwilioVerify::start`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartedVerification {
+    /// The verification's `VE…` sid: the handle to check the code against.
+    pub sid: String,
+    /// The channel the code went out on: the configured one, or the fallback
+    /// channel when the configured one could not reach the number.
+    pub channel: Channel,
 }
 
 /// The fields of a verification (or verification check) we rely on.
@@ -123,28 +139,92 @@ impl TwilioVerify {
         self.channel
     }
 
+    /// The channel tried when the delivery channel cannot reach a number, if
+    /// one is set (see [`TwilioVerifyBuilder::fallback_channel`]).
+    pub fn fallback_channel(&self) -> Option<Channel> {
+        self.fallback_channel
+    }
+
     /// Starts a verification: Twilio sends a fresh code to `phone` (E.164,
     /// e.g. `+14155552671`) and answers with the verification's `VE…` sid,
     /// returned here. Starting again for the same number while one is pending
     /// re-sends on the same verification.
     ///
     /// This sends a message and costs money, so it is only retried when the
-    /// request surely never reached Twilio (connection errors).
+    /// request surely never reached Twilio (connection errors). With a
+    /// fallback channel set, the code may go out on it instead; use
+    /// [`start`](Self::start) to learn which channel was used.
     pub async fn start_verification(&self, phone: &str) -> Result<String> {
+        self.start(phone).await.map(|v| v.sid)
+    }
+
+    /// Starts a verification like
+    /// [`start_verification`](Self::start_verification), and tells which
+    /// channel the code went out on.
+    ///
+    /// When a [fallback channel](TwilioVerifyBuilder::fallback_channel) is
+    /// set and Twilio answers that the delivery channel cannot reach this
+    /// number or is disabled for the service, the verification is started
+    /// once more on the fallback channel; its sid is checked like any other.
+    /// Any other failure is returned as it is, without a second request. When
+    /// the fallback start fails too, its error is returned.
+    pub async fn start(&self, phone: &str) -> Result<StartedVerification> {
         if !is_e164(phone) {
             return Err(Error::InvalidPhoneNumber(
                 "expected an E.164 number such as +14155552671".into(),
             ));
         }
+        let api = match self.start_on(phone, self.channel).await? {
+            Ok(sid) => {
+                return Ok(StartedVerification {
+                    sid,
+                    channel: self.channel,
+                });
+            }
+            Err(api) => api,
+        };
+        let Some(fallback) = self
+            .fallback_channel
+            .filter(|&fallback| allows_fallback(&api, fallback))
+        else {
+            return Err(map_api_error(Op::Start, api));
+        };
+        let code = api.code;
+        let primary = map_api_error(Op::Start, api);
+        tracing::warn!(
+            code,
+            channel = %self.channel,
+            fallback = %fallback,
+            "Twilio Verify could not start on the delivery channel ({primary}); starting once on the fallback channel"
+        );
+        // One request (retried only on connection errors, like every start):
+        // whatever it answers is final, so the fallback never sends twice.
+        match self.start_on(phone, fallback).await? {
+            Ok(sid) => Ok(StartedVerification {
+                sid,
+                channel: fallback,
+            }),
+            Err(api) => Err(map_api_error(Op::Start, api)),
+        }
+    }
+
+    /// One start on `channel`. Outer error: transport failure or a 2xx answer
+    /// that is not a pending verification; inner `Err`: Twilio's refusal, not
+    /// yet mapped, so that the caller can decide on a fallback.
+    async fn start_on(
+        &self,
+        phone: &str,
+        channel: Channel,
+    ) -> Result<std::result::Result<String, client::ApiError>> {
         let mut form: Vec<(&str, &str)> = Vec::with_capacity(3);
         form.push(("To", phone));
-        form.push(("Channel", self.channel.as_str()));
+        form.push(("Channel", channel.as_str()));
         if let Some(locale) = &self.locale {
             form.push(("Locale", locale));
         }
         let body = match self.post(Op::Start, &self.verifications_url, &form).await? {
             Ok(body) => body,
-            Err(api) => return Err(map_api_error(Op::Start, api)),
+            Err(api) => return Ok(Err(api)),
         };
         let v: VerificationBody = parse_body(&body)?;
         let sid = match v.sid {
@@ -153,7 +233,7 @@ impl TwilioVerify {
             None => return Err(unexpected("the answer has no verification `sid`")),
         };
         match v.status.as_deref() {
-            Some("pending") => Ok(sid),
+            Some("pending") => Ok(Ok(sid)),
             Some(_) => Err(unexpected("a new verification is not `pending`")),
             None => Err(unexpected("the answer has no `status`")),
         }
@@ -225,6 +305,15 @@ impl SmsVerifier for TwilioVerify {
         self.start_verification(phone).await
     }
 
+    async fn send_verification(
+        &self,
+        phone: &str,
+        _ctx: &SmsContext<'_>,
+    ) -> Result<SentVerification> {
+        let started = self.start(phone).await?;
+        Ok(SentVerification::new(started.sid).with_channel(started.channel.as_str()))
+    }
+
     async fn check(
         &self,
         _phone: &str,
@@ -246,61 +335,4 @@ fn parse_body(body: &[u8]) -> Result<VerificationBody> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::Timestamp;
-    use crate::store::MemoryStore;
-    use httpmock::prelude::*;
-    use secrecy::SecretString;
-
-    const SID: &str = "VE0123456789abcdef0123456789abcdef";
-
-    /// The trait methods delegate to the inherent ones (the context is unused).
-    #[tokio::test]
-    async fn trait_delegates() {
-        let server = MockServer::start_async().await;
-        let start = server
-            .mock_async(|when, then| {
-                when.method(POST)
-                    .path("/Services/VA0123456789abcdef0123456789abcdef/Verifications");
-                then.status(201).json_body(
-                    serde_json::json!({"sid": SID, "status": "pending", "valid": false}),
-                );
-            })
-            .await;
-        let check = server
-            .mock_async(|when, then| {
-                when.method(POST)
-                    .path("/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck");
-                then.status(200).json_body(
-                    serde_json::json!({"sid": SID, "status": "approved", "valid": true}),
-                );
-            })
-            .await;
-        let twilio = TwilioVerify::builder()
-            .account_sid("AC0123456789abcdef0123456789abcdef")
-            .auth_token(SecretString::from("tok"))
-            .service_sid("VA0123456789abcdef0123456789abcdef")
-            .base_url(server.base_url())
-            .build()
-            .unwrap();
-        let store = MemoryStore::new();
-        let keys = crate::crypto::Keys::new(secrecy::SecretSlice::from(vec![7u8; 32]));
-        let ctx = SmsContext {
-            state: &store,
-            now: Timestamp::from_millis(1_700_000_000_000),
-            code_ttl: Duration::from_secs(600),
-            hasher: &keys,
-        };
-        let v: &dyn SmsVerifier = &twilio;
-        let handle = v.send("+14155552671", &ctx).await.unwrap();
-        assert_eq!(handle, SID);
-        assert!(
-            v.check("+14155552671", &handle, "123456", &ctx)
-                .await
-                .unwrap()
-        );
-        start.assert_calls_async(1).await;
-        check.assert_calls_async(1).await;
-    }
-}
+mod tests;
