@@ -11,7 +11,11 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 
+use super::client::{ApiError, MAX_RETRY_AFTER, Op, sanitize};
+use super::errors::{SEND_LIMIT_WAIT, map_api_error};
+use super::validate::is_locale;
 use super::*;
+use secrecy::SecretString;
 
 const SID: &str = "VE0123456789abcdef0123456789abcdef";
 const SERVICE: &str = "VA0123456789abcdef0123456789abcdef";
