@@ -730,7 +730,9 @@ impl Authenticator {
         let ident: String = if identifier.len() > 1024 {
             String::new()
         } else {
-            identifier.nfkc().collect::<String>().trim().to_lowercase()
+            // The same key as `normalize_username` makes.
+            let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
+            lower.nfkc().collect()
         };
         let rec = if ident.is_empty() {
             None
@@ -1426,3 +1428,6 @@ impl Authenticator {
         Ok(self.record(rec.id).await?.to_user())
     }
 }
+
+#[cfg(test)]
+mod proptests;

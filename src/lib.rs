@@ -26,7 +26,9 @@ pub(crate) mod crypto;
 pub mod factor;
 #[cfg(feature = "totp")]
 pub use factor::TotpEnrollment;
-pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsContext, SmsSender, SmsVerifier};
+pub use factor::{
+    ConsoleSms, LocalCodes, RecoveryCodes, SentVerification, SmsContext, SmsSender, SmsVerifier,
+};
 pub mod authenticator;
 #[cfg(feature = "axum")]
 pub mod axum;

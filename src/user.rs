@@ -260,7 +260,15 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String> {
     if raw.len() > 1024 {
         return Err(Error::InvalidEmail);
     }
-    let s: String = raw.nfkc().collect::<String>().trim().to_lowercase();
+    // NFKC after lower-casing too (see `normalize_username`), so that the
+    // result is a fixed point and every spelling of an address finds it.
+    let s: String = raw
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_lowercase()
+        .nfkc()
+        .collect();
     if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::InvalidEmail);
     }
@@ -508,3 +516,6 @@ mod tests {
         assert!(normalize_phone("+1 000", None).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests;

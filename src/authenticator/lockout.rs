@@ -12,6 +12,11 @@
 //! A failure then needs no further write (the gate already holds its
 //! delay); a success clears the counter and the gate.
 //!
+//! The delay a gate holds follows from how many gates were won before it
+//! (a counter only winners increment), not from the raw count: under a
+//! burst the raw count briefly includes refused attempts that have not yet
+//! handed their place back, and the delay must not depend on that.
+//!
 //! So whatever the concurrency, at most `delay_after_failures` attempts are
 //! evaluated before the first delay, and one per delay after it, on every
 //! store and across app instances sharing one.
@@ -124,7 +129,11 @@ impl Authenticator {
         if count < self.gate_threshold() {
             return Ok(attempt);
         }
-        let wait = self.wait_after(count).unwrap_or(p.delay_base);
+        // Provisional: the delay of the first gate; raised below once this
+        // attempt knows which gate it is.
+        let wait = self
+            .wait_after(self.gate_threshold())
+            .unwrap_or(p.delay_base);
         let until = now.plus(wait);
         let won = self
             .inner
@@ -146,6 +155,31 @@ impl Authenticator {
             return Err(Error::Locked { retry_after });
         }
         attempt.gated = true;
+        // The k-th gate since the last success stands for failure number
+        // threshold + k - 1; its delay is that failure's.
+        let k = self
+            .inner
+            .state
+            .increment(
+                &format!("gates:{}", attempt.key),
+                p.failure_memory,
+                true,
+                now,
+            )
+            .await?
+            .count;
+        attempt.count = self.gate_threshold() + k - 1;
+        if let Some(longer) = self.wait_after(attempt.count).filter(|w| *w > wait) {
+            let until = now.plus(longer);
+            self.inner
+                .state
+                .put(
+                    &format!("lock:{}", attempt.key),
+                    &until.as_millis().to_be_bytes(),
+                    until,
+                )
+                .await?;
+        }
         Ok(attempt)
     }
 
@@ -168,6 +202,12 @@ impl Authenticator {
             .state
             .delete(&format!("fail:{}", attempt.key))
             .await?;
+        if attempt.gated || attempt.count + 1 >= self.gate_threshold() {
+            self.inner
+                .state
+                .delete(&format!("gates:{}", attempt.key))
+                .await?;
+        }
         // Cleared even when this attempt did not hold it: a concurrent
         // failure's delay must not outlive the success that reset the count.
         self.inner
@@ -186,6 +226,10 @@ impl Authenticator {
             .release(&format!("fail:{}", attempt.key), now)
             .await?;
         if attempt.gated {
+            self.inner
+                .state
+                .release(&format!("gates:{}", attempt.key), now)
+                .await?;
             self.inner
                 .state
                 .delete(&format!("lock:{}", attempt.key))

@@ -15,7 +15,7 @@ pub use local::{ConsoleSms, LocalCodes, SentSms, SmsSender};
 #[cfg(feature = "twilio")]
 mod twilio;
 #[cfg(feature = "twilio")]
-pub use twilio::{Channel, TwilioVerify, TwilioVerifyBuilder};
+pub use twilio::{Channel, StartedVerification, TwilioVerify, TwilioVerifyBuilder};
 
 #[cfg(feature = "totp")]
 pub(crate) mod totp;
@@ -53,6 +53,35 @@ impl fmt::Debug for SmsContext<'_> {
     }
 }
 
+/// What [`SmsVerifier::send_verification`] reports about a code it sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentVerification {
+    /// The opaque handle of the verification, as [`SmsVerifier::send`]
+    /// returns it.
+    pub handle: String,
+    /// How the code was delivered, in the provider's words (Twilio: `sms`,
+    /// `call`, `whatsapp`), when the provider tells. It is not the
+    /// configured channel when the provider fell back to another one.
+    pub channel: Option<&'static str>,
+}
+
+impl SentVerification {
+    /// A sent code with `handle`, its channel untold.
+    pub fn new(handle: impl Into<String>) -> Self {
+        SentVerification {
+            handle: handle.into(),
+            channel: None,
+        }
+    }
+
+    /// The same, with the channel the code went out on.
+    pub fn with_channel(mut self, channel: &'static str) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+}
+
 /// Sends one-time codes by SMS (or call, WhatsApp) and checks them.
 ///
 /// Implemented by [`TwilioVerify`] (Twilio makes, sends and counts the code)
@@ -65,6 +94,20 @@ pub trait SmsVerifier: Send + Sync + fmt::Debug {
     /// this verification (Twilio's `VE…` sid, or a local id), kept with the
     /// pending login and passed back to [`check`](Self::check).
     async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> Result<String>;
+
+    /// Sends a code like [`send`](Self::send), and also tells the channel it
+    /// went out on, which may differ from the configured one when the
+    /// provider fell back to another (a voice call for a landline).
+    ///
+    /// The default calls `send` and leaves the channel untold; providers that
+    /// know it override this.
+    async fn send_verification(
+        &self,
+        phone: &str,
+        ctx: &SmsContext<'_>,
+    ) -> Result<SentVerification> {
+        self.send(phone, ctx).await.map(SentVerification::new)
+    }
 
     /// Checks `code` against the verification `handle` sent to `phone`.
     /// `Ok(true)`: right code, and the verification is used up. `Ok(false)`:
@@ -80,4 +123,51 @@ pub trait SmsVerifier: Send + Sync + fmt::Debug {
 
     /// Cancels a pending verification (best effort; used when a challenge ends).
     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// A provider that only implements `send`.
+    #[derive(Debug)]
+    struct Fixed;
+
+    #[async_trait]
+    impl SmsVerifier for Fixed {
+        async fn send(&self, _phone: &str, _ctx: &SmsContext<'_>) -> Result<String> {
+            Ok("handle-1".into())
+        }
+        async fn check(
+            &self,
+            _phone: &str,
+            _handle: &str,
+            _code: &str,
+            _ctx: &SmsContext<'_>,
+        ) -> Result<bool> {
+            Ok(false)
+        }
+        async fn cancel(&self, _phone: &str, _handle: &str, _ctx: &SmsContext<'_>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The default `send_verification` sends through `send` and leaves the
+    /// channel untold.
+    #[tokio::test]
+    async fn send_verification_defaults_to_send() {
+        let store = MemoryStore::new();
+        let keys = crate::crypto::Keys::new(secrecy::SecretSlice::from(vec![7u8; 32]));
+        let ctx = SmsContext {
+            state: &store,
+            now: Timestamp::from_millis(1_700_000_000_000),
+            code_ttl: std::time::Duration::from_secs(600),
+            hasher: &keys,
+        };
+        let v: &dyn SmsVerifier = &Fixed;
+        let sent = v.send_verification("+14155552671", &ctx).await.unwrap();
+        assert_eq!(sent.handle, "handle-1");
+        assert_eq!(sent.channel, None);
+    }
 }

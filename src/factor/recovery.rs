@@ -101,3 +101,6 @@ mod tests {
         assert!(normalize("abcde-fghij-klmno-pqrs1").is_none());
     }
 }
+
+#[cfg(test)]
+mod proptests;

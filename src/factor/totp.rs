@@ -392,3 +392,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;

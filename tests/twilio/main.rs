@@ -23,6 +23,8 @@ const TOKEN: &str = "Zq9-SUPER-SECRET-TOKEN-do-not-leak-7731";
 const PHONE: &str = "+14155552671";
 const FORM: &str = "application/x-www-form-urlencoded";
 
+mod fallback;
+
 fn start_path() -> String {
     format!("/Services/{SERVICE}/Verifications")
 }
@@ -384,7 +386,7 @@ fn provider_err(e: &Error, kind: ProviderErrorKind, code: Option<u32>, status: u
     matches!(e, Error::Provider(p) if p.kind == kind && p.code == code && p.status == Some(status))
 }
 
-/// Every row of the error table in TWILIO-VERIFY.md, and a few more.
+/// Every code of the error table in `src/factor/twilio/errors.rs`, and a few more.
 #[tokio::test]
 async fn every_error_code_maps_to_a_typed_error() {
     use ProviderErrorKind as K;
@@ -737,6 +739,10 @@ fn builder_validation() {
         ("zero connect timeout", ok().connect_timeout(Duration::ZERO)),
         ("too many retries", ok().max_retries(11)),
         ("bad locale", ok().locale("en_US")),
+        (
+            "fallback is the channel",
+            ok().fallback_channel(Channel::Sms),
+        ),
     ];
     for (what, b) in cases {
         assert_no_secret(&format!("{b:?}"));
@@ -776,6 +782,7 @@ fn from_env_behaviour() {
         "TWILIO_API_KEY_SID",
         "TWILIO_API_KEY_SECRET",
         "TWILIO_VERIFY_CHANNEL",
+        "TWILIO_VERIFY_FALLBACK_CHANNEL",
     ];
     let scenarios: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("none", vec![]),
@@ -844,6 +851,38 @@ fn from_env_behaviour() {
             ],
         ),
         (
+            "fallback",
+            vec![
+                ("TWILIO_ACCOUNT_SID", ACCOUNT),
+                ("TWILIO_AUTH_TOKEN", TOKEN),
+                ("TWILIO_VERIFY_SERVICE_SID", SERVICE),
+                ("TWILIO_VERIFY_FALLBACK_CHANNEL", "Call"),
+            ],
+        ),
+        (
+            "err:TWILIO_VERIFY_FALLBACK_CHANNEL",
+            vec![
+                ("TWILIO_ACCOUNT_SID", ACCOUNT),
+                ("TWILIO_AUTH_TOKEN", TOKEN),
+                ("TWILIO_VERIFY_SERVICE_SID", SERVICE),
+                ("TWILIO_VERIFY_FALLBACK_CHANNEL", "pigeon"),
+            ],
+        ),
+        (
+            "err:fallback is the channel",
+            vec![
+                ("TWILIO_ACCOUNT_SID", ACCOUNT),
+                ("TWILIO_AUTH_TOKEN", TOKEN),
+                ("TWILIO_VERIFY_SERVICE_SID", SERVICE),
+                ("TWILIO_VERIFY_CHANNEL", "call"),
+                ("TWILIO_VERIFY_FALLBACK_CHANNEL", "call"),
+            ],
+        ),
+        (
+            "err:TWILIO_ACCOUNT_SID",
+            vec![("TWILIO_VERIFY_FALLBACK_CHANNEL", "call")],
+        ),
+        (
             "err:malformed",
             vec![
                 ("TWILIO_ACCOUNT_SID", TOKEN),
@@ -890,7 +929,13 @@ fn from_env_child() {
         "sms" | "call" => {
             let t = r.unwrap().unwrap();
             assert_eq!(t.channel().as_str(), expect);
+            assert_eq!(t.fallback_channel(), None);
             assert_no_secret(&format!("{t:?}"));
+        }
+        "fallback" => {
+            let t = r.unwrap().unwrap();
+            assert_eq!(t.channel(), Channel::Sms);
+            assert_eq!(t.fallback_channel(), Some(Channel::Call));
         }
         other => {
             let e = r.unwrap_err();
