@@ -19,6 +19,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use secrecy::ExposeSecret;
+use twofa_verify::StepUp;
 use twofa_verify::user::mask_phone;
 use twofa_verify::*;
 use unicode_normalization::UnicodeNormalization;
@@ -60,7 +61,7 @@ fn any_token_is_refused_with_a_typed_error() {
     });
     // The live challenge was not disturbed.
     let user = rt.block_on(fx.auth.verify(live.token(), &right)).unwrap();
-    assert_eq!(user.id, tf.user.id);
+    assert_eq!(user.user.id, tf.user.id);
 }
 
 /// One edit (replace, insert, delete a character) of a real token.
@@ -108,7 +109,7 @@ fn an_edited_real_token_is_refused() {
         }
     });
     let user = rt.block_on(fx.auth.verify(live.token(), &right)).unwrap();
-    assert_eq!(user.id, tf.user.id);
+    assert_eq!(user.user.id, tf.user.id);
     let user = rt.block_on(fx.auth.check_reset_token(reset.token()));
     assert_eq!(user.unwrap().id, tf.user.id);
 }
@@ -153,14 +154,17 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
             );
             prop_assert_eq!(fx.auth.recovery_codes_left(tf.user.id).await.unwrap(), 10);
             // Enrollments in progress refuse it too.
-            fx.auth.start_totp_enrollment(bob.id).await.unwrap();
+            fx.auth
+                .start_totp_enrollment(bob.id, &StepUp::password(GOOD))
+                .await
+                .unwrap();
             let r = fx.auth.confirm_totp_enrollment(bob.id, &code).await;
             prop_assert!(
                 matches!(r, Err(Error::MalformedCode | Error::InvalidCode { .. })),
                 "{r:?}"
             );
             fx.auth
-                .start_sms_enrollment(bob.id, "+14155550100", None)
+                .start_sms_enrollment(bob.id, "+14155550100", &StepUp::password(GOOD))
                 .await
                 .unwrap();
             prop_assume!(fx.sms.last_code_for("+14155550100") != Some(norm(&code)));
@@ -173,7 +177,7 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
             prop_assert!(!u.has_second_factor());
             // The pending login still takes the right code.
             let u = fx.auth.verify(c.token(), &fx.totp_now(&tf.totp)).await;
-            prop_assert_eq!(u.map(|u| u.id).ok(), Some(tf.user.id));
+            prop_assert_eq!(u.map(|v| v.user.id).ok(), Some(tf.user.id));
             Ok(())
         }
     });
@@ -190,14 +194,18 @@ fn phone_numbers_parse_to_e164_or_a_typed_error() {
         check(&rt, 128, phone_input(), |raw| {
             let fx = &fx;
             async move {
-                match fx.auth.start_sms_enrollment(user.id, &raw, None).await {
+                match fx
+                    .auth
+                    .start_sms_enrollment(user.id, &raw, &StepUp::password(GOOD))
+                    .await
+                {
                     Ok(e) => {
                         let to = fx.sms.messages().last().unwrap().to.clone();
                         prop_assert!(is_e164(&to), "{raw:?} -> {to:?}");
                         prop_assert_eq!(e.to, mask_phone(&to));
                         // The E.164 form is a fixed point.
                         fx.auth
-                            .start_sms_enrollment(user.id, &to, None)
+                            .start_sms_enrollment(user.id, &to, &StepUp::password(GOOD))
                             .await
                             .unwrap();
                         let again = fx.sms.messages().last().unwrap().to.clone();
@@ -333,6 +341,15 @@ fn otpauth_label_round_trips_issuer_and_account() {
                 }
                 Err(e) => return Err(TestCaseError::fail(format!("{e:?}"))),
             };
+            // A real hash, so the step-up before the enrollment passes.
+            let carrier = fx.user("carrier").await;
+            let hash = fx
+                .store
+                .user_by_id(carrier.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash;
             // Straight into the store, as a third-party or older store may hold it.
             let rec = fx
                 .store
@@ -342,13 +359,17 @@ fn otpauth_label_round_trips_issuer_and_account() {
                     username_skeleton: twofa_verify::user::username_skeleton(
                         &username.to_lowercase(),
                     ),
-                    email: "a@example.com".into(),
-                    password_hash: "unused".into(),
+                    email: "hostile@example.com".into(),
+                    password_hash: hash,
                     created_at: Timestamp::from_millis(0),
                 })
                 .await
                 .unwrap();
-            let e = match fx.auth.start_totp_enrollment(rec.id).await {
+            let e = match fx
+                .auth
+                .start_totp_enrollment(rec.id, &StepUp::password(GOOD))
+                .await
+            {
                 Ok(e) => e,
                 // Only a name longer than any valid username can overflow a QR code.
                 Err(Error::Internal(_)) if username.len() > 256 => return Ok(()),

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use secrecy::{ExposeSecret, SecretString};
+use twofa_verify::StepUp;
 use twofa_verify::factor::{ConsoleSms, LocalCodes, totp_code};
 use twofa_verify::*;
 
@@ -172,7 +173,7 @@ impl Fx {
     pub async fn two_factor(&self, name: &str) -> TwoFactor {
         let user = self.user(name).await;
         self.auth
-            .start_sms_enrollment(user.id, PHONE, None)
+            .start_sms_enrollment(user.id, PHONE, &StepUp::password(GOOD))
             .await
             .unwrap();
         let code = self.sms.last_code_for(PHONE).unwrap();
@@ -184,7 +185,15 @@ impl Fx {
             .iter()
             .map(|c| norm(c))
             .collect();
-        let e = self.auth.start_totp_enrollment(user.id).await.unwrap();
+        // Adding the app needs the password and a current code: an SMS one
+        // (a recovery code would spend one of the ten).
+        self.auth.send_step_up_code(user.id).await.unwrap();
+        let sms_code = self.sms.last_code_for(PHONE).unwrap();
+        let e = self
+            .auth
+            .start_totp_enrollment(user.id, &StepUp::new(GOOD, Some(sms_code)))
+            .await
+            .unwrap();
         let totp = data_encoding::BASE32_NOPAD
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();
