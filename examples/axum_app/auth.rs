@@ -1,7 +1,6 @@
 //! Register, log in (remember me, remembered devices), the second factor,
 //! log out.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use minijinja::{Value, context};
@@ -12,7 +11,7 @@ use twofa_verify::axum::PendingLogin;
 use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
 
 use super::errors::{FormError, sentence};
-use super::render::{Page, Visitor, flash, form_error, ok, profile_url, query_param};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, query_param};
 use super::{AppState, DEVICE_COOKIE, registration, safe_next, see_other};
 
 /// Session keys of the app's own, next to the library's.
@@ -51,7 +50,7 @@ pub async fn register_form(State(state): State<AppState>, v: Visitor) -> Page {
 pub async fn register(
     State(state): State<AppState>,
     v: Visitor,
-    Form(f): Form<RegisterForm>,
+    AppForm(f): AppForm<RegisterForm>,
 ) -> Page {
     let keep = context! { username => f.username.clone(), email => f.email.clone() };
     let fail = |e: FormError| form_error(&state, &v, "register.html", e, keep.clone());
@@ -120,7 +119,7 @@ pub async fn login(
     State(state): State<AppState>,
     mut v: Visitor,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    AppForm(f): AppForm<LoginForm>,
 ) -> Page {
     let next = safe_next(Some(&f.next));
     let remember_me = f.remember_me.is_some();
@@ -239,7 +238,7 @@ fn device_set_cookie(state: &AppState, token: &twofa_verify::DeviceToken) -> Opt
 pub async fn verify(
     State(state): State<AppState>,
     mut v: Visitor,
-    Form(f): Form<CodeForm>,
+    AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let Some(p) = v.pending() else {
         flash(&v, "info", "Please log in first.").await?;

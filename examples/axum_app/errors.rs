@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use twofa_verify::Error as AuthError;
-use twofa_verify::axum::WebError;
+use twofa_verify::axum::{AuthSession, WebError};
 
 use super::AppState;
 use super::render::{Visitor, render_html};
@@ -266,7 +266,7 @@ pub fn human_duration(d: Duration) -> String {
 /// answers of the library's middleware and axum (403, 405, 413, 415, 500).
 pub async fn error_pages(
     State(state): State<AppState>,
-    visitor: Visitor,
+    session: AuthSession,
     req: Request,
     next: Next,
 ) -> Response {
@@ -303,6 +303,7 @@ pub async fn error_pages(
     };
     let status = resp.status();
     let ctx = context! { status => status.as_u16(), title => page.title.clone(), message => page.message.clone() };
+    let visitor = Visitor::without_csrf(session);
     match render_html(&state, &visitor, "error.html", ctx).await {
         Ok(html) => {
             let mut out = (status, axum::response::Html(html)).into_response();

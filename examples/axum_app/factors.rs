@@ -3,7 +3,6 @@
 //! current code when a factor is already on), so that a stolen session
 //! cannot add an attacker's phone or app.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use minijinja::{Value, context};
@@ -14,7 +13,7 @@ use twofa_verify::{Error as AuthError, Factor, User};
 
 use super::errors::{FormError, sentence};
 use super::profile::{refresh_current, step_up};
-use super::render::{Page, Visitor, flash, form_error, ok, profile_url};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
 /// Session key of the phone number being enrolled.
@@ -62,7 +61,7 @@ pub async fn enable_sms(
     State(state): State<AppState>,
     v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<PhoneForm>,
+    AppForm(f): AppForm<PhoneForm>,
 ) -> Page {
     let keep = context! {
         phone => f.phone.clone(),
@@ -118,7 +117,7 @@ pub async fn enable_sms_verify(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<CodeForm>,
+    AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
     let result = v.auth().confirm_sms_enrollment(me.id, &f.code).await;
@@ -213,7 +212,7 @@ pub async fn start_totp(
     State(state): State<AppState>,
     v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<StepUpForm>,
+    AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
     use secrecy::ExposeSecret;
     let proof = step_up(f.password, &f.code);
@@ -244,7 +243,7 @@ pub async fn enable_totp(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<CodeForm>,
+    AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let result = v.auth().confirm_totp_enrollment(me.id, &f.code).await;
     match result {
@@ -295,7 +294,7 @@ pub async fn disable(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<StepUpForm>,
+    AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
     let factor = match f.factor.as_str() {
         "sms" => Factor::Sms,
@@ -346,7 +345,7 @@ pub async fn send_step_up_code(
     State(state): State<AppState>,
     v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<SendCodeForm>,
+    AppForm(f): AppForm<SendCodeForm>,
 ) -> Page {
     let (back, tpl) = match f.next.as_str() {
         "recovery_codes" => ("/recovery_codes", "regenerate_codes.html"),
@@ -399,7 +398,7 @@ pub async fn regenerate(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<StepUpForm>,
+    AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
     let left = v.auth().recovery_codes_left(me.id).await?;
     let ctx = context! { codes_left => left, ..step_up_ctx(&me) };

@@ -5,7 +5,6 @@
 //! request (the library's session stamp); the handler then calls
 //! `AuthSession::refresh` so that the acting session stays in.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
@@ -15,7 +14,7 @@ use twofa_verify::axum::RequireUser;
 use twofa_verify::{StepUp, User};
 
 use super::errors::{AppError, FormError};
-use super::render::{Page, Visitor, civil_date, flash, form_error, ok, profile_url};
+use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
 #[derive(Serialize)]
@@ -137,7 +136,7 @@ pub async fn edit_profile(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<ProfileForm>,
+    AppForm(f): AppForm<ProfileForm>,
 ) -> Page {
     let keep = context! { username => f.username.clone() };
     if f.username.trim().is_empty() {
@@ -210,7 +209,7 @@ pub async fn change_email(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<EmailForm>,
+    AppForm(f): AppForm<EmailForm>,
 ) -> Page {
     let keep = email_ctx(&me, &f.email);
     if f.email.trim().is_empty() || f.password.is_empty() {
@@ -254,7 +253,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<ChangePasswordForm>,
+    AppForm(f): AppForm<ChangePasswordForm>,
 ) -> Page {
     if f.password != f.password2 {
         let e = FormError::invalid("The two new passwords do not match.");
@@ -271,8 +270,15 @@ pub async fn change_password(
             flash(&v, "success", "Your password has been changed.").await?;
             Ok(see_other(&profile_url(&me.username)))
         }
+        Err(twofa_verify::Error::InvalidCredentials) => {
+            let fe = FormError::new(
+                StatusCode::UNAUTHORIZED,
+                "Your current password is not right.",
+            );
+            form_error(&state, &v, "change_password.html", fe, context! {}).await
+        }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = FormError::from_auth(e)?;
             form_error(&state, &v, "change_password.html", fe, context! {}).await
         }
     }
@@ -288,7 +294,7 @@ pub struct DeviceForm {
 pub async fn forget_device(
     v: Visitor,
     RequireUser(me): RequireUser,
-    Form(f): Form<DeviceForm>,
+    AppForm(f): AppForm<DeviceForm>,
 ) -> Page {
     if v.auth().forget_device(me.id, &f.id).await? {
         flash(&v, "success", "That device will be asked for a code again.").await?;

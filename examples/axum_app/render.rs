@@ -1,11 +1,11 @@
 //! Pages: the templates, the [`Visitor`] every page is rendered for (its
 //! auth session and CSRF token), flash messages and small helpers.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, Uri, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use minijinja::{Environment, Value, context};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use twofa_verify::axum::{AuthSession, CsrfToken};
 
 use super::AppState;
@@ -103,7 +103,30 @@ pub async fn stylesheet() -> Response {
 pub struct Visitor {
     /// The auth session.
     pub session: AuthSession,
-    csrf: CsrfToken,
+    /// `None` outside the CSRF middleware (error pages): then only a
+    /// session with a login gets a token, its own.
+    csrf: Option<CsrfToken>,
+}
+
+impl Visitor {
+    /// The visitor of an error page rendered outside the CSRF middleware.
+    pub fn without_csrf(session: AuthSession) -> Self {
+        Visitor {
+            session,
+            csrf: None,
+        }
+    }
+
+    async fn csrf_value(&self) -> Result<String, AppError> {
+        Ok(match &self.csrf {
+            Some(t) => t.value().await?,
+            None if self.user().is_some() || self.pending().is_some() => {
+                twofa_verify::axum::csrf_token(self.session.session()).await?
+            }
+            // An anonymous error page has no form.
+            None => String::new(),
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -112,7 +135,10 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let session = AuthSession::from_request_parts(parts, state).await?;
         let Ok(csrf) = CsrfToken::from_request_parts(parts, state).await;
-        Ok(Visitor { session, csrf })
+        Ok(Visitor {
+            session,
+            csrf: Some(csrf),
+        })
     }
 }
 
@@ -127,6 +153,32 @@ impl std::ops::Deref for Visitor {
 impl std::ops::DerefMut for Visitor {
     fn deref_mut(&mut self) -> &mut AuthSession {
         &mut self.session
+    }
+}
+
+/// A URL-encoded form (the CSRF middleware has checked the media type and
+/// read the body): bad input gives a friendly 400 page, not a bare 422,
+/// and the media type's letter case does not matter, unlike axum's `Form`.
+pub struct AppForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, AppError> {
+        let bad = || {
+            AppError::page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "That form could not be read. Please go back and try again.",
+            )
+        };
+        // The CSRF middleware has read it already (16 KiB at most).
+        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .map_err(|_| bad())?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(AppForm)
+            .map_err(|_| bad())
     }
 }
 
@@ -173,15 +225,16 @@ pub async fn render_html(
     });
     let s = v.session.session();
     let flashes: Vec<Flash> = s.remove(FLASH).await?.unwrap_or_default();
-    if !flashes.is_empty() && s.is_empty().await {
-        // An anonymous session that only carried these messages: drop it
-        // rather than keep an empty record until it expires.
+    if !flashes.is_empty() && v.user().is_none() && v.pending().is_none() {
+        // An anonymous session that only carried these messages (the app
+        // keeps nothing else without a login): drop it rather than keep an
+        // empty record until it expires.
         s.flush().await?;
     }
     let base = context! {
         app_name => state.config.app_name.clone(),
         current_user => user,
-        csrf_token => v.csrf.value().await?,
+        csrf_token => v.csrf_value().await?,
         flashes => flashes,
         pending_login => v.pending().is_some(),
     };

@@ -1,6 +1,5 @@
 //! Password reset by an emailed link.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 use twofa_verify::Error as AuthError;
 
 use super::errors::{AppError, FormError, human_duration};
-use super::render::{Page, Visitor, flash, form_error, ok};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok};
 use super::{AppState, see_other};
 
 #[derive(Deserialize, Default)]
@@ -28,7 +27,7 @@ pub async fn reset_request_form(State(state): State<AppState>, v: Visitor) -> Pa
 pub async fn reset_request(
     State(state): State<AppState>,
     v: Visitor,
-    Form(f): Form<EmailForm>,
+    AppForm(f): AppForm<EmailForm>,
 ) -> Page {
     let keep = context! { email => f.email.clone() };
     if f.email.trim().is_empty() {
@@ -109,7 +108,7 @@ pub async fn reset_password(
     State(state): State<AppState>,
     mut v: Visitor,
     Path(token): Path<String>,
-    Form(f): Form<ResetForm>,
+    AppForm(f): AppForm<ResetForm>,
 ) -> Page {
     let user = match v.auth().check_reset_token(&token).await {
         Ok(u) => u,
