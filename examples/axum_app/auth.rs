@@ -221,8 +221,16 @@ pub async fn verify_form(State(state): State<AppState>, v: Visitor, uri: Uri) ->
 
 /// The long-lived cookie of a remembered device.
 fn device_set_cookie(state: &AppState, token: &twofa_verify::DeviceToken) -> Option<HeaderValue> {
-    let expires = OffsetDateTime::from_unix_timestamp(token.expires_at.as_secs()).ok()?;
-    let max_age = expires - OffsetDateTime::now_utc();
+    let millis = i128::from(token.expires_at.as_millis());
+    let expires = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
+    // Whole seconds, rounded up: a short lifetime must not become
+    // `Max-Age=0`, which deletes the cookie.
+    let left = (expires - OffsetDateTime::now_utc()).whole_milliseconds();
+    let max_age = tower_sessions::cookie::time::Duration::seconds(
+        i64::try_from((left + 999) / 1000)
+            .unwrap_or(i64::MAX)
+            .max(1),
+    );
     let cookie = Cookie::build((DEVICE_COOKIE, token.token().to_owned()))
         .path("/")
         .http_only(true)

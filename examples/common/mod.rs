@@ -52,6 +52,9 @@ pub struct Options {
     pub confirm_email: bool,
     /// Where the authenticator's events go (default: the log).
     pub events: Option<Arc<dyn EventSink>>,
+    /// The secret key, instead of `TWOFA_SECRET_KEY` or the key file
+    /// (tests of several instances on one database server).
+    pub secret_key: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 /// An [`EventSink`] behind an `Arc`, for the builder.
@@ -98,7 +101,10 @@ pub fn env_flag(name: &str) -> Result<Option<bool>, SetupError> {
 
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
-    let key = zeroize::Zeroizing::new(secret_key(&opts.db)?);
+    let key = match &opts.secret_key {
+        Some(k) => k.clone(),
+        None => zeroize::Zeroizing::new(secret_key(&opts.db)?),
+    };
     let app_name = std::env::var("APP_NAME")
         .ok()
         .filter(|s| !s.trim().is_empty())

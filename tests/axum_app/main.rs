@@ -2,10 +2,10 @@
 //! error path, driven in-process with `tower::ServiceExt::oneshot`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../examples/common/mod.rs"]
+#[path = "../../examples/common/mod.rs"]
 mod common;
 
-#[path = "../examples/axum_app/app.rs"]
+#[path = "../../examples/axum_app/app.rs"]
 mod app;
 
 use std::net::SocketAddr;
@@ -1776,3 +1776,5 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
     }
     panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
 }
+
+mod sessions;
