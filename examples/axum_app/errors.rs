@@ -263,7 +263,7 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Renders error pages: responses marked by [`AppError`], and the bare
-/// answers of the library's middleware and axum (403, 405, 413, 415, 500).
+/// answers of the library's CSRF middleware (403, 413) and axum (405).
 pub async fn error_pages(
     State(state): State<AppState>,
     session: AuthSession,
@@ -293,10 +293,6 @@ pub async fn error_pages(
             StatusCode::PAYLOAD_TOO_LARGE => ErrorPage {
                 title: "Too much data".into(),
                 message: "That form was too large.".into(),
-            },
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => ErrorPage {
-                title: "Bad request".into(),
-                message: "That form could not be read. Please go back and try again.".into(),
             },
             _ => return resp,
         },
