@@ -1031,8 +1031,7 @@ async fn password_reset_by_email_link() {
         mail = outbox
             .messages()
             .into_iter()
-            .filter(|m| m.subject.contains("Reset your password"))
-            .last();
+            .rfind(|m| m.subject.contains("Reset your password"));
         if mail.is_some() {
             break;
         }
