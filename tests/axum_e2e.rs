@@ -1,7 +1,8 @@
 //! End-to-end test of the axum example in headless Chromium, driven with
 //! fantoccini through chromedriver: register, SMS 2FA, login with the code,
 //! an authenticator app, a recovery code, a password reset through the
-//! emailed link, and disabling 2FA. A screenshot of each page lands in
+//! emailed link, and disabling 2FA; adding a factor asks for the password
+//! (and a current code) first. A screenshot of each page lands in
 //! `target/e2e-screenshots/`; with `UPDATE_README_SCREENSHOT=1` the profile
 //! page is also copied to `docs/screenshot.png`.
 //!
@@ -18,7 +19,6 @@ mod app;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -200,11 +200,15 @@ async fn browser_walkthrough() {
     // The site, in-process, on a random port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut state = app::state_for_tests().await.unwrap();
-    state.config = Arc::new(app::Config {
-        base_url: base.clone(),
-        ..(*state.config).clone()
-    });
+    let state = app::state_for_tests_with(
+        common::Options::default(),
+        app::Config {
+            base_url: base.clone(),
+            ..app::Config::for_tests()
+        },
+    )
+    .await
+    .unwrap();
     let sms = state.console_sms.clone().unwrap();
     let mail = state.mailer.console().unwrap().clone();
     // As `main.rs` serves it: the handlers see the browser's address.
@@ -296,6 +300,7 @@ async fn walkthrough(
     b.click("#enable-sms").await;
     b.wait_path("/enable_2fa").await;
     b.fill("input[name=phone]", "+1 415 555 2671").await;
+    b.fill("input[name=password]", PW).await;
     b.shot("enable-sms-phone").await;
     b.submit("/enable_2fa").await;
     b.wait_path("/enable_2fa/verify").await;
@@ -327,9 +332,16 @@ async fn walkthrough(
     b.submit("/verify_2fa").await;
     b.wait_path("/user/susan").await;
 
-    // Authenticator app: QR code and key; the code is computed from the key.
+    // Authenticator app: first the password and a current code (a
+    // recovery code here), then the QR code and key; the code is computed
+    // from the key.
     b.click("#enable-totp").await;
     b.wait_path("/enable_totp").await;
+    b.fill("input[name=password]", PW).await;
+    b.fill("#step-up-code", &codes[1]).await;
+    b.shot("enable-totp-step-up").await;
+    b.submit("/enable_totp/start").await;
+    b.wait_path("/enable_totp/start").await;
     assert!(b.c.find(Locator::Css("img#qr")).await.is_ok());
     b.shot("enable-totp").await;
     let secret =
@@ -357,7 +369,7 @@ async fn walkthrough(
     b.shot("verify-recovery").await;
     b.submit("/verify_2fa").await;
     b.wait_path("/user/susan").await;
-    b.expect_text("You used a recovery code; 9 left").await;
+    b.expect_text("You used a recovery code; 8 left").await;
     let profile_shot = b.shot("profile-with-2fa").await;
     if std::env::var_os("UPDATE_README_SCREENSHOT").is_some() {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");

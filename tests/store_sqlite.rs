@@ -379,7 +379,7 @@ async fn open_backfills_legacy_skeletons() {
     }
     // The legacy look-alike without a skeleton keeps working.
     let userl = auth.user_by_username("userl").await.unwrap().unwrap();
-    auth.update_profile(userl.id, Some("userl"), Some("l@example.com"))
+    auth.update_profile(userl.id, Some("userl"), None)
         .await
         .unwrap();
     assert_eq!(skeletons(&store).await[4], ("userl".to_owned(), None));
@@ -390,14 +390,18 @@ async fn open_backfills_legacy_skeletons() {
         Login::SecondFactor(_) => panic!("no second factor was enabled"),
     };
     assert_eq!(carol.username, "Carol:X");
-    auth.update_profile(carol.id, Some("Carol:X"), Some("c@example.com"))
+    auth.update_profile(carol.id, Some("Carol:X"), None)
         .await
         .unwrap();
     assert!(matches!(
         auth.update_profile(carol.id, Some("Carol:Y"), None).await,
         Err(Error::InvalidUsername("it must not contain ':'"))
     ));
-    let enrollment = auth.start_totp_enrollment(carol.id).await.unwrap();
+    let step_up = twofa_verify::StepUp::password(password.expose_secret());
+    let enrollment = auth
+        .start_totp_enrollment(carol.id, &step_up)
+        .await
+        .unwrap();
     let uri = enrollment.otpauth_uri.expose_secret();
     assert!(
         uri.starts_with("otpauth://totp/twofa-verify:Carol%3AX?"),

@@ -110,14 +110,11 @@ async fn run() -> Result<(), common::SetupError> {
     let Some(args) = parse_args()? else {
         return Ok(());
     };
-    let backend = common::backend(&common::Options {
+    let options = common::Options {
         db: args.db.clone(),
         confirm_email: common::env_flag("REGISTRATION_CONFIRM_EMAIL")?.unwrap_or(false),
         ..Default::default()
-    })
-    .await?;
-    let summary = backend.summary.clone();
-
+    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -128,8 +125,13 @@ async fn run() -> Result<(), common::SetupError> {
         local
     };
     let config = app::Config::from_env(&format!("http://{shown}"))?;
+    // Sessions go to the authenticator's store, and anonymous CSRF tokens
+    // are signed with its key (TWOFA_SECRET_KEY or the key file beside the
+    // database), so both survive restarts and are shared by instances.
+    let state = app::AppState::build(options, config.clone()).await?;
+    let summary = state.summary.clone();
     let confirm_email =
-        backend.auth.policy().registration == twofa_verify::Registration::EmailConfirmed;
+        state.auth.policy().registration == twofa_verify::Registration::EmailConfirmed;
     tracing::info!(
         %summary,
         base_url = %config.base_url,
@@ -138,14 +140,9 @@ async fn run() -> Result<(), common::SetupError> {
         confirm_email,
         "starting"
     );
-    // The same key the authenticator got (from TWOFA_SECRET_KEY or the key
-    // file beside the database), so anonymous CSRF tokens survive restarts.
-    let key = zeroize::Zeroizing::new(common::secret_key(&args.db)?);
-    let state = app::AppState::new(backend, config)?.with_secret_key(&key);
-
     println!("{summary}");
     println!("Serving the twofa-verify demo on http://{shown}/  (ctrl-c to stop)");
-    // The socket's address reaches the handlers (see `client.rs`).
+    // The socket's address reaches the handlers (per-client limits).
     axum::serve(
         listener,
         app::router(state).into_make_service_with_connect_info::<SocketAddr>(),

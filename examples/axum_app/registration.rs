@@ -15,11 +15,9 @@ use minijinja::{Value, context};
 use secrecy::SecretString;
 use twofa_verify::{Authenticator, Error as AuthError, RegistrationStart};
 
-use super::client::Client;
-use super::{
-    AppError, AppState, FormError, Page, Visitor, flash, form_error, human_duration, render,
-    see_other,
-};
+use super::errors::{AppError, FormError, human_duration};
+use super::render::{Page, Visitor, flash, form_error, render};
+use super::{AppState, see_other};
 
 /// A mail to send after the page is answered.
 struct Mail {
@@ -67,12 +65,12 @@ fn notice_mail(state: &AppState, to: String, username: &str) -> Mail {
 pub(super) async fn start(
     state: &AppState,
     session: &Visitor,
-    auth: &Authenticator,
     username: &str,
     email: &str,
     password: &SecretString,
     keep: Value,
 ) -> Page {
+    let auth = session.auth();
     let mail = match auth.start_registration(username, email, password).await {
         Ok(RegistrationStart::Confirm(m)) => {
             confirm_mail(state, auth, m.email.clone(), &m.username, m.token())
@@ -119,11 +117,9 @@ pub(super) async fn start(
 pub(super) async fn confirm_email(
     State(state): State<AppState>,
     session: Visitor,
-    client: Client,
     Path(token): Path<String>,
 ) -> Page {
-    let auth = state.auth.with_context(client.0);
-    let (status, message) = match auth.confirm_registration(&token).await {
+    let (status, message) = match session.auth().confirm_registration(&token).await {
         Ok(_) => {
             flash(
                 &session,

@@ -75,6 +75,7 @@ impl Ctx {
             policy: None,
             // `register` here creates the account at once.
             confirm_email: false,
+            ..Default::default()
         };
         let backend = common::backend(&opts)
             .await

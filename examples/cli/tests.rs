@@ -93,8 +93,9 @@ fn harness() -> H {
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let sms = ConsoleSms::quiet();
     let key: Vec<u8> = (1..=32).collect();
+    let store = MemoryStore::new();
     let auth = Authenticator::builder()
-        .store(MemoryStore::new())
+        .store(store.clone())
         .secret_key(key.clone())
         .clock(clock.clone())
         .sms(LocalCodes::new(sms.clone()))
@@ -106,6 +107,8 @@ fn harness() -> H {
         console_sms: Some(sms.clone()),
         mailer: Mailer::Console(mail.clone()),
         summary: "store: in memory (test)".into(),
+        state: std::sync::Arc::new(store),
+        secret_key: zeroize::Zeroizing::new(key.clone()),
     };
     let sessions = Sessions::new(dir.path().join("app.db.session"), &key).unwrap();
     let notes = Buf::default();

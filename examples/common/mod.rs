@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
-use twofa_verify::{Authenticator, AuthenticatorBuilder, MemoryStore, Policy, Registration};
+use twofa_verify::{
+    AuthEvent, Authenticator, AuthenticatorBuilder, EventSink, MemoryStore, Policy, Registration,
+    RequestContext, StateStore,
+};
 
 /// Boxed error for example set-up.
 pub type SetupError = Box<dyn StdError + Send + Sync>;
@@ -24,6 +27,11 @@ pub struct Backend {
     pub mailer: Mailer,
     /// Human-readable description of the set-up, for the start-up log.
     pub summary: String,
+    /// The authenticator's state store (the web demo keeps its sessions
+    /// there too).
+    pub state: Arc<dyn StateStore>,
+    /// The application's secret key (see [`secret_key`]).
+    pub secret_key: zeroize::Zeroizing<Vec<u8>>,
 }
 
 /// Options the examples pass in (from flags or tests).
@@ -42,6 +50,25 @@ pub struct Options {
     /// demo sets it from `REGISTRATION_CONFIRM_EMAIL`. The CLI registers
     /// at once and does not support it.
     pub confirm_email: bool,
+    /// Where the authenticator's events go (default: the log).
+    pub events: Option<Arc<dyn EventSink>>,
+    /// The secret key, instead of `TWOFA_SECRET_KEY` or the key file
+    /// (tests of several instances on one database server).
+    pub secret_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+/// An [`EventSink`] behind an `Arc`, for the builder.
+#[derive(Debug)]
+struct SharedSink(Arc<dyn EventSink>);
+
+impl EventSink for SharedSink {
+    fn emit(&self, event: &AuthEvent) {
+        self.0.emit(event);
+    }
+
+    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+        self.0.emit_with_context(event, context);
+    }
 }
 
 /// The database to use: `DATABASE_URL`, else `app.db`.
@@ -74,13 +101,16 @@ pub fn env_flag(name: &str) -> Result<Option<bool>, SetupError> {
 
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
-    let key = secret_key(&opts.db)?;
+    let key = match &opts.secret_key {
+        Some(k) => k.clone(),
+        None => zeroize::Zeroizing::new(secret_key(&opts.db)?),
+    };
     let app_name = std::env::var("APP_NAME")
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "twofa-verify demo".into());
     let mut builder = Authenticator::builder()
-        .secret_key(key)
+        .secret_key(key.to_vec())
         .issuer(app_name.clone());
     if opts.policy.is_some() || opts.confirm_email {
         let mut policy = opts.policy.clone().unwrap_or_default();
@@ -88,6 +118,9 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
             policy.registration = Registration::EmailConfirmed;
         }
         builder = builder.policy(policy);
+    }
+    if let Some(sink) = &opts.events {
+        builder = builder.events(SharedSink(sink.clone()));
     }
     let mut parts = Vec::new();
 
@@ -135,34 +168,39 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         }
     };
 
-    let (builder, store) = with_store(builder, &opts.db).await?;
+    let (builder, state, store) = with_store(builder, &opts.db).await?;
     parts.insert(0, format!("store: {store}"));
     Ok(Backend {
         auth: builder.build()?,
         console_sms,
         mailer,
         summary: parts.join("; "),
+        state,
+        secret_key: key,
     })
 }
 
-async fn with_store(
-    builder: AuthenticatorBuilder,
-    db: &str,
-) -> Result<(AuthenticatorBuilder, String), SetupError> {
+type WithStore = (AuthenticatorBuilder, Arc<dyn StateStore>, String);
+
+async fn with_store(builder: AuthenticatorBuilder, db: &str) -> Result<WithStore, SetupError> {
     if db == ":memory:" {
-        return Ok((builder.store(MemoryStore::new()), "in memory".into()));
+        let store = MemoryStore::new();
+        let state: Arc<dyn StateStore> = Arc::new(store.clone());
+        return Ok((builder.store(store), state, "in memory".into()));
     }
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
             let store = twofa_verify::store::PostgresStore::connect(db).await?;
-            return Ok((builder.store(store), "PostgreSQL".into()));
+            let state: Arc<dyn StateStore> = Arc::new(store.clone());
+            return Ok((builder.store(store), state, "PostgreSQL".into()));
         }
         #[cfg(not(feature = "postgres"))]
         return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
     }
     let store = twofa_verify::store::SqliteStore::open(db).await?;
-    Ok((builder.store(store), format!("SQLite file {db}")))
+    let state: Arc<dyn StateStore> = Arc::new(store.clone());
+    Ok((builder.store(store), state, format!("SQLite file {db}")))
 }
 
 #[cfg(feature = "twilio")]

@@ -728,7 +728,7 @@ async fn backend_for(
                 quiet: true,
                 force_console: true,
                 policy: Some(policy),
-                confirm_email: false,
+                ..Default::default()
             })
             .await?;
             Ok((b, None))
@@ -768,9 +768,10 @@ async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanu
     let schema = format!("twofa_load_{:08x}", rand::random::<u32>());
     let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await?;
     let sms = ConsoleSms::quiet();
+    let key = zeroize::Zeroizing::new(random_key());
     let auth = Authenticator::builder()
         .store(pg.clone())
-        .secret_key(random_key())
+        .secret_key(key.to_vec())
         .policy(policy)
         .sms(LocalCodes::new(sms.clone()))
         .build()?;
@@ -780,6 +781,8 @@ async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanu
             console_sms: Some(sms),
             mailer: common::Mailer::Console(common::ConsoleMail::default()),
             summary: format!("PostgreSQL schema {schema}"),
+            state: Arc::new(pg.clone()),
+            secret_key: key,
         },
         Some(Cleanup { pg, schema }),
     ))
@@ -790,11 +793,12 @@ async fn postgres_backend(_: Policy) -> Res<(common::Backend, Option<Cleanup>)> 
     Err("the postgres store needs --features postgres (or --all-features)".into())
 }
 
-/// A keep-alive browser: one connection, one cookie.
+/// A keep-alive browser: one connection, its cookies (the session's and
+/// the anonymous CSRF nonce).
 struct Browser {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
-    cookie: Option<String>,
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Resp {
@@ -812,7 +816,7 @@ impl Browser {
         Browser {
             client,
             base: base.to_owned(),
-            cookie: None,
+            cookies: Default::default(),
         }
     }
 
@@ -820,8 +824,13 @@ impl Browser {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            b = b.header(header::COOKIE, c);
+        if !self.cookies.is_empty() {
+            let all: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            b = b.header(header::COOKIE, all.join("; "));
         }
         let body = match form {
             Some(f) => {
@@ -832,8 +841,19 @@ impl Browser {
         };
         let resp = self.client.request(b.body(Full::new(body))?).await?;
         for c in resp.headers().get_all(header::SET_COOKIE) {
-            if let Some(pair) = c.to_str().ok().and_then(|c| c.split(';').next()) {
-                self.cookie = Some(pair.to_owned());
+            let Some((name, value)) = c
+                .to_str()
+                .ok()
+                .and_then(|c| c.split(';').next())
+                .and_then(|pair| pair.split_once('='))
+            else {
+                continue;
+            };
+            if value.is_empty() {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.to_owned());
             }
         }
         let status = resp.status();
@@ -923,7 +943,7 @@ async fn flow(b: &mut Browser, a: &Account, sms: &ConsoleSms) -> Res<String> {
 /// the cookie (a new browser next time; the server keeps the session).
 async fn end_session(b: &mut Browser, profile: &str, fresh: bool) -> Res<()> {
     if fresh {
-        b.cookie = None;
+        b.cookies.clear();
         return Ok(());
     }
     let page = b.expect("GET", profile, None, StatusCode::OK).await?;

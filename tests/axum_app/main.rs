@@ -2,10 +2,10 @@
 //! error path, driven in-process with `tower::ServiceExt::oneshot`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../examples/common/mod.rs"]
+#[path = "../../examples/common/mod.rs"]
 mod common;
 
-#[path = "../examples/axum_app/app.rs"]
+#[path = "../../examples/axum_app/app.rs"]
 mod app;
 
 use std::net::SocketAddr;
@@ -54,6 +54,7 @@ impl Resp {
 struct Client {
     router: Router,
     state: app::AppState,
+    sessions: Counting,
     cookies: std::collections::BTreeMap<String, String>,
     csrf: Option<String>,
     /// The socket address the requests come from, as `main.rs` serves the
@@ -70,9 +71,11 @@ impl Client {
     }
 
     fn with_state(state: app::AppState) -> Self {
+        let sessions = Counting::new(state.sessions.clone());
         Client {
-            router: app::router(state.clone()),
+            router: app::router_with_store(state.clone(), sessions.clone()),
             state,
+            sessions,
             cookies: Default::default(),
             csrf: None,
             peer: None,
@@ -91,6 +94,7 @@ impl Client {
         Client {
             router: self.router.clone(),
             state: self.state.clone(),
+            sessions: self.sessions.clone(),
             cookies: Default::default(),
             csrf: None,
             peer: None,
@@ -203,13 +207,74 @@ impl Client {
     async fn user_with_sms(&mut self, name: &str) -> Vec<String> {
         self.register(name).await;
         self.login(name).await.redirect(&format!("/user/{name}"));
-        self.post("/enable_2fa", &[("phone", "+1 415 555 2671")])
-            .await
-            .redirect("/enable_2fa/verify");
+        self.post(
+            "/enable_2fa",
+            &[("phone", "+1 415 555 2671"), ("password", PW)],
+        )
+        .await
+        .redirect("/enable_2fa/verify");
         let code = self.sms_code();
         let r = self.post("/enable_2fa/verify", &[("code", &code)]).await;
         r.assert(StatusCode::OK, "Your recovery codes");
         recovery_codes(&r.body)
+    }
+}
+
+/// The state's session store, counting the records it holds (ids seen
+/// created or saved, less those deleted).
+#[derive(Clone, Debug)]
+struct Counting {
+    inner: twofa_verify::axum::StateSessionStore,
+    ids: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<tower_sessions::session::Id>>>,
+}
+
+impl Counting {
+    fn new(inner: twofa_verify::axum::StateSessionStore) -> Self {
+        Counting {
+            inner,
+            ids: Default::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.lock().unwrap().len()
+    }
+}
+
+#[async_trait::async_trait]
+impl tower_sessions::SessionStore for Counting {
+    async fn create(
+        &self,
+        record: &mut tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.inner.create(record).await?;
+        self.ids.lock().unwrap().insert(record.id);
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        record: &tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.inner.save(record).await?;
+        self.ids.lock().unwrap().insert(record.id);
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        self.inner.load(id).await
+    }
+
+    async fn delete(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.inner.delete(id).await?;
+        self.ids.lock().unwrap().remove(id);
+        Ok(())
     }
 }
 
@@ -333,11 +398,15 @@ async fn session_cookie_flags_and_rotation() {
     assert_ne!(c.session(), before, "the session id changes at login");
 
     // Secure when configured (COOKIE_SECURE=1 or an https BASE_URL).
-    let mut state = app::state_for_tests().await.unwrap();
-    state.config = std::sync::Arc::new(app::Config {
-        cookie_secure: true,
-        ..(*state.config).clone()
-    });
+    let state = app::state_for_tests_with(
+        common::Options::default(),
+        app::Config {
+            cookie_secure: true,
+            ..app::Config::for_tests()
+        },
+    )
+    .await
+    .unwrap();
     let mut s = Client::with_state(state);
     let r = s.get("/login").await;
     assert!(set_cookie(&r, "twofa_csrf").unwrap().contains("Secure"));
@@ -547,31 +616,48 @@ async fn edit_profile_and_change_password() {
     c.login("erin").await;
     c.get("/edit_profile")
         .await
+        .assert(StatusCode::OK, "value=\"erin\"");
+    c.post("/edit_profile", &[("username", "frank")])
+        .await
+        .assert(StatusCode::CONFLICT, "already taken");
+    c.post("/edit_profile", &[("username", "erin2")])
+        .await
+        .redirect("/user/erin2");
+    // The email has its own page, with the password.
+    c.get("/change_email")
+        .await
         .assert(StatusCode::OK, "erin@example.com");
-    c.post(
-        "/edit_profile",
-        &[("username", "frank"), ("email", "erin@example.com")],
-    )
-    .await
-    .assert(StatusCode::CONFLICT, "already taken");
-    c.post(
-        "/edit_profile",
-        &[("username", "erin2"), ("email", "frank@example.com")],
-    )
-    .await
-    .assert(StatusCode::CONFLICT, "already registered");
-    c.post("/edit_profile", &[("username", "erin2"), ("email", "bad")])
+    let email = |e: &'static str, pw: &'static str| [("email", e), ("password", pw)];
+    c.post("/change_email", &email("frank@example.com", PW))
+        .await
+        .assert(StatusCode::CONFLICT, "already registered");
+    c.post("/change_email", &email("bad", PW))
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email");
     c.post(
-        "/edit_profile",
-        &[("username", "erin2"), ("email", "erin2@example.com")],
+        "/change_email",
+        &email("erin2@example.com", "wrong password"),
     )
     .await
-    .redirect("/user/erin2");
+    .assert(StatusCode::UNAUTHORIZED, "Your password is not right");
+    c.post("/change_email", &email("erin2@example.com", PW))
+        .await
+        .redirect("/user/erin2");
     c.get("/user/erin2")
         .await
-        .assert(StatusCode::OK, "Your changes have been saved");
+        .assert(StatusCode::OK, "Your email address has been changed")
+        .assert(StatusCode::OK, "erin2@example.com");
+    // The old address is told.
+    let notice = notice_to(
+        &c,
+        "erin@example.com",
+        "email address of your account was changed",
+    )
+    .await;
+    assert!(notice.body.contains("Dear erin2"));
+    c.get("/user/erin2")
+        .await
+        .assert(StatusCode::OK, "Member since");
     // Others see the username, not the email.
     let mut f = c.other();
     f.login("frank").await;
@@ -620,13 +706,22 @@ async fn sms_enrollment_and_login_with_code() {
         .await
         .assert(StatusCode::OK, "Mobile number");
     c.get("/enable_2fa/verify").await.redirect("/enable_2fa");
-    c.post("/enable_2fa", &[("phone", "hello")])
+    c.post("/enable_2fa", &[("phone", "hello"), ("password", PW)])
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid phone number");
-    c.post("/enable_2fa", &[("phone", "")])
+    c.post("/enable_2fa", &[("phone", ""), ("password", PW)])
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "mobile number");
     c.post("/enable_2fa", &[("phone", PHONE)])
+        .await
+        .assert(StatusCode::UNPROCESSABLE_ENTITY, "your password");
+    c.post(
+        "/enable_2fa",
+        &[("phone", PHONE), ("password", "wrong password")],
+    )
+    .await
+    .assert(StatusCode::UNAUTHORIZED, "Your password is not right");
+    c.post("/enable_2fa", &[("phone", PHONE), ("password", PW)])
         .await
         .redirect("/enable_2fa/verify");
     c.get("/enable_2fa/verify").await.assert(
@@ -823,7 +918,14 @@ async fn totp_enrollment_and_disable_with_step_up() {
     c.login("kate").await;
     c.get("/recovery_codes").await.redirect("/user/kate");
     c.get("/disable_2fa").await.redirect("/user/kate");
-    let r = c.get("/enable_totp").await;
+    // The QR code comes after the password.
+    c.get("/enable_totp")
+        .await
+        .assert(StatusCode::OK, "action=\"/enable_totp/start\"");
+    c.post("/enable_totp/start", &[("password", "wrong password")])
+        .await
+        .assert(StatusCode::UNAUTHORIZED, "Your password is not right");
+    let r = c.post("/enable_totp/start", &[("password", PW)]).await;
     r.assert(StatusCode::OK, "<img src=\"data:image&#x2f;png;base64,")
         .assert(StatusCode::OK, "id=\"totp-secret\"");
     let secret = find_attr(&r.body, "data-secret=\"").unwrap();
@@ -926,14 +1028,24 @@ async fn password_reset_by_email_link() {
     let outbox = c.state.mailer.console().unwrap().clone();
     let mut mail = None;
     for _ in 0..100 {
-        mail = outbox.messages().into_iter().last();
+        mail = outbox
+            .messages()
+            .into_iter()
+            .rfind(|m| m.subject.contains("Reset your password"));
         if mail.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let mail = mail.expect("a reset email");
-    assert_eq!(outbox.messages().len(), 1, "none for the unknown address");
+    let resets = || {
+        outbox
+            .messages()
+            .into_iter()
+            .filter(|m| m.subject.contains("Reset your password"))
+            .count()
+    };
+    assert_eq!(resets(), 1, "none for the unknown address");
     assert_eq!(mail.to, "liam@example.com");
     let prefix = "http://127.0.0.1:8000/reset_password/";
     let start = mail.body.find(prefix).unwrap();
@@ -968,6 +1080,8 @@ async fn password_reset_by_email_link() {
     c.get("/login")
         .await
         .assert(StatusCode::OK, "Your password has been reset");
+    let notice = notice_to(&c, "liam@example.com", "Your password was reset").await;
+    assert!(notice.body.contains("reset_password_request"));
     // Single use.
     c.get(path)
         .await
@@ -1083,8 +1197,14 @@ async fn login_page_ignores_unsafe_next() {
     // A protected page whose address cannot come back as `next`: the plain
     // login page, never the home page or an error.
     let long = format!("/user/{}", "a".repeat(600));
-    c.get(&long).await.redirect("/login");
-    c.get("/user/a%09b").await.redirect("/login");
+    for path in [long.as_str(), "/user/a%09b"] {
+        let r = c.get(path).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(r.location().starts_with("/login?next="), "{path}");
+        let r = c.get(r.location()).await;
+        r.assert(StatusCode::OK, "Log in");
+        assert!(!r.body.contains("name=\"next\""), "{path}");
+    }
     // Repeated keys are no error either; the first one counts.
     let r = c.get("/login?next=%2Fedit_profile&next=x").await;
     r.assert(StatusCode::OK, "Please log in to see this page");
@@ -1189,7 +1309,7 @@ async fn anonymous_visitors_get_no_server_session() {
             assert!(set_cookie(&r, "twofa_csrf").is_some(), "{page}");
         }
     }
-    assert_eq!(c.state.session_count().await, 0);
+    assert_eq!(c.sessions.len(), 0);
     // What needs a session still gets one: logging in works.
     let mut u = c.other();
     u.register("pia").await;
@@ -1197,12 +1317,12 @@ async fn anonymous_visitors_get_no_server_session() {
     u.get("/edit_profile")
         .await
         .assert(StatusCode::OK, "Edit profile");
-    assert_eq!(c.state.session_count().await, 1, "the login session");
+    assert_eq!(c.sessions.len(), 1, "the login session");
     u.post("/logout", &[]).await.redirect("/");
     u.get("/")
         .await
         .assert(StatusCode::OK, "You have been logged out");
-    assert_eq!(c.state.session_count().await, 0, "the flash was shown");
+    assert_eq!(c.sessions.len(), 0, "the flash was shown");
 }
 
 #[tokio::test]
@@ -1278,7 +1398,7 @@ async fn posts_must_be_url_encoded_forms() {
         None,
     ] {
         let r = c.post_as("/login", ct, &body).await;
-        r.assert(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported form");
+        r.assert(StatusCode::FORBIDDEN, "Form expired");
         assert!(r.body.contains("<html"), "a page: {ct:?}");
         // Refused before the handler: nobody was logged in.
         c.get("/edit_profile")
@@ -1289,7 +1409,7 @@ async fn posts_must_be_url_encoded_forms() {
     for path in ["/register", "/logout", "/reset_password_request"] {
         c.post_as(path, Some("application/json"), "{}")
             .await
-            .assert(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported form");
+            .assert(StatusCode::FORBIDDEN, "Form expired");
     }
     // Parameters and letter case do not matter.
     for ct in [
@@ -1586,30 +1706,6 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     }
 }
 
-#[test]
-fn client_context_from_socket_and_headers() {
-    use axum::http::HeaderMap;
-    let peer = Some("10.0.0.1".parse().unwrap());
-    let mut h = HeaderMap::new();
-    h.append(
-        "x-forwarded-for",
-        "198.51.100.1, 192.0.2.1".parse().unwrap(),
-    );
-    // A proxy that adds a header line of its own: the last line counts.
-    h.append("x-forwarded-for", "2001:db8::7".parse().unwrap());
-    h.insert(header::USER_AGENT, "Mozilla/5.0 (X11)".parse().unwrap());
-    let trusted = app::Client::from_parts(&h, peer, true).0;
-    assert_eq!(trusted.ip(), Some("2001:db8::7".parse().unwrap()));
-    assert_eq!(trusted.user_agent(), Some("Mozilla/5.0 (X11)"));
-    assert_eq!(app::Client::from_parts(&h, peer, false).0.ip(), peer);
-    // No socket address (a test's `oneshot`) and no header: no IP, no error.
-    let bare = app::Client::from_parts(&HeaderMap::new(), None, true).0;
-    assert_eq!((bare.ip(), bare.user_agent()), (None, None));
-    let mut port = HeaderMap::new();
-    port.insert("x-forwarded-for", "192.0.2.1:8080".parse().unwrap());
-    assert_eq!(app::Client::from_parts(&port, peer, true).0.ip(), peer);
-}
-
 #[tokio::test]
 async fn per_client_refusals_are_friendly_form_pages() {
     let mut policy = twofa_verify::Policy::default();
@@ -1643,13 +1739,16 @@ async fn per_client_refusals_are_friendly_form_pages() {
     .assert(too_many, "action=\"/reset_password_request\"");
 
     c.login("uma").await.redirect("/user/uma");
-    c.post("/enable_2fa", &[("phone", PHONE)])
+    c.post("/enable_2fa", &[("phone", PHONE), ("password", PW)])
         .await
         .redirect("/enable_2fa/verify");
-    c.post("/enable_2fa", &[("phone", "+14155552672")])
-        .await
-        .assert(too_many, friendly)
-        .assert(too_many, "action=\"/enable_2fa\"");
+    c.post(
+        "/enable_2fa",
+        &[("phone", "+14155552672"), ("password", PW)],
+    )
+    .await
+    .assert(too_many, friendly)
+    .assert(too_many, "action=\"/enable_2fa\"");
 
     // With confirmed registration too.
     let mut d = site(policy, true, false).await.at_peer("203.0.113.9:1234");
@@ -1661,3 +1760,20 @@ async fn per_client_refusals_are_friendly_form_pages() {
         .assert(too_many, friendly)
         .assert(too_many, "action=\"/register\"");
 }
+/// Waits for a security notice to `to` whose body says `what`.
+async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
+    let outbox = c.state.mailer.console().unwrap().clone();
+    for _ in 0..200 {
+        if let Some(m) = outbox
+            .messages()
+            .into_iter()
+            .find(|m| m.to == to && m.subject.contains("Security notice") && m.body.contains(what))
+        {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
+}
+
+mod sessions;

@@ -1,0 +1,427 @@
+//! Second factors: text messages, an authenticator app, recovery codes,
+//! turning a factor off. Adding a factor asks for the password first (and a
+//! current code when a factor is already on), so that a stolen session
+//! cannot add an attacker's phone or app.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use minijinja::{Value, context};
+use serde::Deserialize;
+use twofa_verify::axum::RequireUser;
+use twofa_verify::factor::RecoveryCodes;
+use twofa_verify::{Error as AuthError, Factor, User};
+
+use super::errors::{FormError, sentence};
+use super::profile::{refresh_current, step_up};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
+use super::{AppState, see_other};
+
+/// Session key of the phone number being enrolled.
+const ENROLL_PHONE: &str = "enroll_phone";
+
+/// What the step-up fields of a page need.
+fn step_up_ctx(me: &User) -> Value {
+    context! {
+        has_2fa => me.has_second_factor(),
+        sms => me.phone.is_some(),
+        totp => me.totp_enabled,
+        phone => me.masked_phone(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PhoneForm {
+    phone: String,
+    password: String,
+    code: String,
+}
+
+/// GET /enable_2fa
+pub async fn enable_sms_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
+    if me.phone.is_some() {
+        flash(
+            &v,
+            "info",
+            "Text-message codes are already on. To use another number, disable them first.",
+        )
+        .await?;
+        return Ok(see_other(&profile_url(&me.username)));
+    }
+    let ctx = context! { sms_available => state.auth.sms_available(), ..step_up_ctx(&me) };
+    ok(&state, &v, "enable_2fa.html", ctx).await
+}
+
+/// POST /enable_2fa: the phone number, after the password (and a code).
+pub async fn enable_sms(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<PhoneForm>,
+) -> Page {
+    let keep = context! {
+        phone => f.phone.clone(),
+        sms_available => state.auth.sms_available(),
+        ..step_up_ctx(&me)
+    };
+    if f.phone.trim().is_empty() || f.password.is_empty() {
+        let e = FormError::invalid("Please enter your mobile number and your password.");
+        return form_error(&state, &v, "enable_2fa.html", e, keep).await;
+    }
+    let proof = step_up(f.password, &f.code);
+    let result = v.auth().start_sms_enrollment(me.id, &f.phone, &proof).await;
+    match result {
+        Ok(sent) => {
+            v.session().insert(ENROLL_PHONE, f.phone.trim()).await?;
+            let text = format!("We sent a code by text message to {}.", sent.to);
+            flash(&v, "info", text).await?;
+            Ok(see_other("/enable_2fa/verify"))
+        }
+        Err(e) => {
+            let fe = FormError::from_step_up(e)?;
+            form_error(&state, &v, "enable_2fa.html", fe, keep).await
+        }
+    }
+}
+
+/// GET /enable_2fa/verify
+pub async fn enable_sms_verify_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(_): RequireUser,
+) -> Page {
+    let Some(phone) = v.session().get::<String>(ENROLL_PHONE).await? else {
+        return Ok(see_other("/enable_2fa"));
+    };
+    ok(
+        &state,
+        &v,
+        "enable_2fa_verify.html",
+        context! { phone => phone },
+    )
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// POST /enable_2fa/verify
+pub async fn enable_sms_verify(
+    State(state): State<AppState>,
+    mut v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<CodeForm>,
+) -> Page {
+    let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
+    let result = v.auth().confirm_sms_enrollment(me.id, &f.code).await;
+    match result {
+        Ok(codes) => {
+            v.session().remove_value(ENROLL_PHONE).await?;
+            enabled(&state, &mut v, &me, "Text-message codes are on.", codes).await
+        }
+        Err(
+            e @ (AuthError::TooManyAttempts
+            | AuthError::ChallengeExpired
+            | AuthError::ChallengeNotFound),
+        ) => {
+            v.session().remove_value(ENROLL_PHONE).await?;
+            let fe = FormError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{} Enter your number again.", sentence(&e.to_string())),
+            );
+            let ctx = context! {
+                phone => phone,
+                sms_available => state.auth.sms_available(),
+                ..step_up_ctx(&me)
+            };
+            form_error(&state, &v, "enable_2fa.html", fe, ctx).await
+        }
+        Err(e) => {
+            let ctx = context! { phone => phone };
+            let fe = FormError::from_auth(e)?;
+            form_error(&state, &v, "enable_2fa_verify.html", fe, ctx).await
+        }
+    }
+}
+
+/// After a factor is enabled: the session is stamped anew (the change ends
+/// the other sessions), then the recovery codes when they are new (shown
+/// once, never stored in the session), else the profile.
+async fn enabled(
+    state: &AppState,
+    v: &mut Visitor,
+    me: &User,
+    what: &str,
+    codes: Option<RecoveryCodes>,
+) -> Page {
+    refresh_current(v, me.id).await?;
+    match codes {
+        Some(codes) => {
+            let text = format!("{what} Two-factor authentication is enabled.");
+            flash(v, "success", text).await?;
+            show_codes(state, v, me, &codes).await
+        }
+        None => {
+            flash(v, "success", what).await?;
+            Ok(see_other(&profile_url(&me.username)))
+        }
+    }
+}
+
+async fn show_codes(state: &AppState, v: &Visitor, me: &User, codes: &RecoveryCodes) -> Page {
+    ok(
+        state,
+        v,
+        "recovery_codes.html",
+        context! { codes => codes.codes(), profile => profile_url(&me.username) },
+    )
+    .await
+}
+
+/// GET /enable_totp: the step-up form.
+pub async fn enable_totp_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
+    if me.totp_enabled {
+        flash(&v, "info", "An authenticator app is already enabled.").await?;
+        return Ok(see_other(&profile_url(&me.username)));
+    }
+    let ctx = context! { step_up => true, ..step_up_ctx(&me) };
+    ok(&state, &v, "enable_totp.html", ctx).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StepUpForm {
+    password: String,
+    code: String,
+    factor: String,
+}
+
+/// POST /enable_totp/start: after the step-up, a new secret and its QR code.
+pub async fn start_totp(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<StepUpForm>,
+) -> Page {
+    use secrecy::ExposeSecret;
+    let proof = step_up(f.password, &f.code);
+    let result = v.auth().start_totp_enrollment(me.id, &proof).await;
+    let e = match result {
+        Ok(e) => e,
+        Err(e) => {
+            let fe = FormError::from_step_up(e)?;
+            let ctx = context! { step_up => true, ..step_up_ctx(&me) };
+            return form_error(&state, &v, "enable_totp.html", fe, ctx).await;
+        }
+    };
+    #[cfg(feature = "qr")]
+    let qr = Some(e.qr_data_uri());
+    #[cfg(not(feature = "qr"))]
+    let qr: Option<String> = None;
+    let ctx = context! {
+        qr => qr,
+        secret => e.secret_grouped(),
+        secret_raw => e.secret_base32.expose_secret().to_owned(),
+        fresh => true,
+    };
+    ok(&state, &v, "enable_totp.html", ctx).await
+}
+
+/// POST /enable_totp: the first code from the app.
+pub async fn enable_totp(
+    State(state): State<AppState>,
+    mut v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<CodeForm>,
+) -> Page {
+    let result = v.auth().confirm_totp_enrollment(me.id, &f.code).await;
+    match result {
+        Ok(codes) => {
+            let what = "Your authenticator app is set up.";
+            enabled(&state, &mut v, &me, what, codes).await
+        }
+        Err(
+            e @ (AuthError::TooManyAttempts
+            | AuthError::ChallengeExpired
+            | AuthError::ChallengeNotFound),
+        ) => {
+            let text = format!("{} Please start again.", sentence(&e.to_string()));
+            flash(&v, "error", text).await?;
+            Ok(see_other("/enable_totp"))
+        }
+        // The secret is not kept in the session, so the retry page shows
+        // only the code form (and a link to start over with a new secret).
+        Err(e) => {
+            let fe = FormError::from_auth(e)?;
+            form_error(
+                &state,
+                &v,
+                "enable_totp.html",
+                fe,
+                context! { fresh => false },
+            )
+            .await
+        }
+    }
+}
+
+/// GET /disable_2fa
+pub async fn disable_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
+    if !me.has_second_factor() {
+        flash(&v, "info", "Two-factor authentication is not enabled.").await?;
+        return Ok(see_other(&profile_url(&me.username)));
+    }
+    ok(&state, &v, "disable_2fa.html", step_up_ctx(&me)).await
+}
+
+/// POST /disable_2fa
+pub async fn disable(
+    State(state): State<AppState>,
+    mut v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<StepUpForm>,
+) -> Page {
+    let factor = match f.factor.as_str() {
+        "sms" => Factor::Sms,
+        "totp" => Factor::Totp,
+        "" if me.phone.is_some() && !me.totp_enabled => Factor::Sms,
+        "" if me.totp_enabled && me.phone.is_none() => Factor::Totp,
+        _ => {
+            let e = FormError::invalid("Please choose what to turn off.");
+            return form_error(&state, &v, "disable_2fa.html", e, step_up_ctx(&me)).await;
+        }
+    };
+    if f.password.is_empty() {
+        let e = FormError::invalid("Please enter your password.");
+        return form_error(&state, &v, "disable_2fa.html", e, step_up_ctx(&me)).await;
+    }
+    let proof = step_up(f.password, &f.code);
+    let result = v.auth().disable_factor(me.id, factor, &proof).await;
+    match result {
+        Ok(()) => {
+            refresh_current(&mut v, me.id).await?;
+            let what = match factor {
+                Factor::Sms => "Text-message codes are off.",
+                _ => "Your authenticator app is removed.",
+            };
+            let msg = if v.user().is_some_and(User::has_second_factor) {
+                what.to_owned()
+            } else {
+                format!("{what} Two-factor authentication is disabled.")
+            };
+            flash(&v, "success", msg).await?;
+            Ok(see_other(&profile_url(&me.username)))
+        }
+        Err(e) => {
+            let fe = FormError::from_step_up(e)?;
+            form_error(&state, &v, "disable_2fa.html", fe, step_up_ctx(&me)).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SendCodeForm {
+    next: String,
+}
+
+/// POST /send_step_up_code: a text message with a code for a step-up form.
+pub async fn send_step_up_code(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<SendCodeForm>,
+) -> Page {
+    let (back, tpl) = match f.next.as_str() {
+        "recovery_codes" => ("/recovery_codes", "regenerate_codes.html"),
+        "change_email" => ("/change_email", "change_email.html"),
+        "enable_totp" => ("/enable_totp", "enable_totp.html"),
+        _ => ("/disable_2fa", "disable_2fa.html"),
+    };
+    let result = v.auth().send_step_up_code(me.id).await;
+    match result {
+        Ok(_) => {
+            let to = me.masked_phone().unwrap_or_default();
+            flash(
+                &v,
+                "info",
+                format!("We sent a code by text message to {to}."),
+            )
+            .await?;
+            Ok(see_other(back))
+        }
+        Err(e) => {
+            let left = v.auth().recovery_codes_left(me.id).await?;
+            let ctx = context! { codes_left => left, step_up => true, ..step_up_ctx(&me) };
+            form_error(&state, &v, tpl, FormError::from_auth(e)?, ctx).await
+        }
+    }
+}
+
+/// GET /recovery_codes
+pub async fn regenerate_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
+    if !me.has_second_factor() {
+        flash(
+            &v,
+            "info",
+            "Recovery codes come with two-factor authentication: enable it first.",
+        )
+        .await?;
+        return Ok(see_other(&profile_url(&me.username)));
+    }
+    let left = state.auth.recovery_codes_left(me.id).await?;
+    let ctx = context! { codes_left => left, ..step_up_ctx(&me) };
+    ok(&state, &v, "regenerate_codes.html", ctx).await
+}
+
+/// POST /recovery_codes
+pub async fn regenerate(
+    State(state): State<AppState>,
+    mut v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<StepUpForm>,
+) -> Page {
+    let left = v.auth().recovery_codes_left(me.id).await?;
+    let ctx = context! { codes_left => left, ..step_up_ctx(&me) };
+    if f.password.is_empty() {
+        let e = FormError::invalid("Please enter your password.");
+        return form_error(&state, &v, "regenerate_codes.html", e, ctx).await;
+    }
+    let proof = step_up(f.password, &f.code);
+    let result = v.auth().regenerate_recovery_codes(me.id, &proof).await;
+    match result {
+        Ok(codes) => {
+            refresh_current(&mut v, me.id).await?;
+            flash(
+                &v,
+                "success",
+                "New recovery codes are ready; the old ones no longer work.",
+            )
+            .await?;
+            show_codes(&state, &v, &me, &codes).await
+        }
+        Err(e) => {
+            let fe = FormError::from_step_up(e)?;
+            form_error(&state, &v, "regenerate_codes.html", fe, ctx).await
+        }
+    }
+}
