@@ -79,9 +79,13 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "twofa-verify demo".into());
+    // Users imported from the Flask tutorial app (`cli import-flask`) keep
+    // their Werkzeug hashes until their first login replaces them.
     let mut builder = Authenticator::builder()
         .secret_key(key)
-        .issuer(app_name.clone());
+        .issuer(app_name.clone())
+        .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
+        .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
     if opts.policy.is_some() || opts.confirm_email {
         let mut policy = opts.policy.clone().unwrap_or_default();
         if opts.confirm_email {
