@@ -85,7 +85,10 @@ async fn import_login_rehash_and_reimport() {
     assert!(matches!(outcome("alice"), Ok(false)), "{first:?}");
     assert!(matches!(outcome("bob"), Ok(false)), "{first:?}");
     assert!(matches!(outcome("carol"), Ok(true)), "{first:?}");
-    assert!(matches!(outcome("dave"), Err(Error::EmailTaken)), "{first:?}");
+    assert!(
+        matches!(outcome("dave"), Err(Error::EmailTaken)),
+        "{first:?}"
+    );
     assert!(
         matches!(outcome("eve smith"), Err(Error::InvalidUsername(_))),
         "{first:?}"
@@ -95,7 +98,10 @@ async fn import_login_rehash_and_reimport() {
         "{first:?}"
     );
     // Werkzeug 1.0's salted HMAC-SHA256: no verifier, not imported.
-    assert!(matches!(outcome("grace"), Err(Error::Config(_))), "{first:?}");
+    assert!(
+        matches!(outcome("grace"), Err(Error::Config(_))),
+        "{first:?}"
+    );
     let imported = events
         .events()
         .iter()
@@ -104,8 +110,16 @@ async fn import_login_rehash_and_reimport() {
     assert_eq!(imported, 3);
 
     // The hashes are kept as they were.
-    assert!(hash_of(&store, &auth, "alice").await.starts_with("pbkdf2:sha256:150000$"));
-    assert!(hash_of(&store, &auth, "bob").await.starts_with("scrypt:32768:8:1$"));
+    assert!(
+        hash_of(&store, &auth, "alice")
+            .await
+            .starts_with("pbkdf2:sha256:150000$")
+    );
+    assert!(
+        hash_of(&store, &auth, "bob")
+            .await
+            .starts_with("scrypt:32768:8:1$")
+    );
 
     // Wrong passwords are refused, and leave the hash alone.
     for (name, wrong) in [("alice", "alice-flask-pw-2"), ("bob", "bob-scrypt-pw-1")] {
@@ -159,16 +173,30 @@ async fn change_password_accepts_a_legacy_hash() {
     import_all(&auth).await;
     let bob = auth.user_by_username("bob").await.unwrap().unwrap();
     assert!(matches!(
-        auth.change_password(bob.id, &pw("wrong wrong wrong"), &pw("a brand new passphrase"))
-            .await,
+        auth.change_password(
+            bob.id,
+            &pw("wrong wrong wrong"),
+            &pw("a brand new passphrase")
+        )
+        .await,
         Err(Error::InvalidCredentials)
     ));
-    auth.change_password(bob.id, &pw("bob-scrypt-pw-2"), &pw("a brand new passphrase"))
-        .await
-        .unwrap();
-    assert!(hash_of(&store, &auth, "bob").await.starts_with("$argon2id$"));
+    auth.change_password(
+        bob.id,
+        &pw("bob-scrypt-pw-2"),
+        &pw("a brand new passphrase"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        hash_of(&store, &auth, "bob")
+            .await
+            .starts_with("$argon2id$")
+    );
     assert!(matches!(
-        auth.login("bob", &pw("a brand new passphrase")).await.unwrap(),
+        auth.login("bob", &pw("a brand new passphrase"))
+            .await
+            .unwrap(),
         Login::Complete(_)
     ));
 }

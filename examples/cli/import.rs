@@ -118,6 +118,7 @@ pub async fn import_flask(ctx: &mut Ctx, path: &Path) -> Result<Outcome, CliErro
         if let Ok(Some(existing)) = auth.user_by_username(&username).await
             && existing.email.eq_ignore_ascii_case(email.trim())
         {
+            profiles += usize::from(u.has_profile);
             present.push(username);
             continue;
         }
@@ -167,7 +168,7 @@ pub async fn import_flask(ctx: &mut Ctx, path: &Path) -> Result<Outcome, CliErro
     let not_imported = "about_me, last_seen: not imported (app profile data)";
     if profiles > 0 {
         text.push_str(&format!(
-            "\n{not_imported}, set for {profiles} imported user(s)."
+            "\n{not_imported}, set for {profiles} of these user(s)."
         ));
     }
     text.push_str(
