@@ -40,6 +40,12 @@ async fn fixture_rows() -> Vec<ImportedUser> {
 }
 
 async fn setup() -> (Authenticator, SqliteStore, RecordingSink, tempfile::TempDir) {
+    setup_with(false).await
+}
+
+async fn setup_with(
+    bcrypt: bool,
+) -> (Authenticator, SqliteStore, RecordingSink, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.db");
     let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
@@ -50,10 +56,13 @@ async fn setup() -> (Authenticator, SqliteStore, RecordingSink, tempfile::TempDi
         .sms(LocalCodes::new(ConsoleSms::quiet()))
         .events(events.clone())
         .legacy_verifier(WerkzeugPbkdf2::new())
-        .legacy_verifier(WerkzeugScrypt::new())
-        .build()
-        .unwrap();
-    (auth, store, events, dir)
+        .legacy_verifier(WerkzeugScrypt::new());
+    let auth = if bcrypt {
+        auth.legacy_verifier(Bcrypt::new())
+    } else {
+        auth
+    };
+    (auth.build().unwrap(), store, events, dir)
 }
 
 /// Imports every row; the outcome per username (`Ok(sms)` or the error).
@@ -261,25 +270,7 @@ async fn failed_login_ms(auth: &Authenticator, name: &str) -> u128 {
 /// figures quoted in the README (`-- --nocapture`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_users_cost_the_slowest_format() {
-    let (auth, _store, _events, _dir) = setup().await;
-    let auth = {
-        // The same store, plus bcrypt.
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
-            .await
-            .unwrap();
-        drop(auth);
-        let a = Authenticator::builder()
-            .store(store)
-            .secret_key(*b"0123456789abcdef0123456789abcdeX")
-            .legacy_verifier(WerkzeugPbkdf2::new())
-            .legacy_verifier(WerkzeugScrypt::new())
-            .legacy_verifier(Bcrypt::new())
-            .build()
-            .unwrap();
-        std::mem::forget(dir);
-        a
-    };
+    let (auth, _store, _events, _dir) = setup_with(true).await;
     import_all(&auth).await;
     let phc = twofa_verify::Hasher::new(Default::default(), 1, None)
         .hash(pw("imported argon pw"))

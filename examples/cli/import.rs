@@ -99,6 +99,13 @@ fn reason(e: &Error) -> Option<&'static str> {
 /// Imports every row it can; a row already imported (same username and
 /// email) is counted, not imported again.
 pub async fn import_flask(ctx: &mut Ctx, path: &Path) -> Result<Outcome, CliError> {
+    if !crate::common::legacy_hashes_from_env().unwrap_or(false) {
+        return Err(CliError::bad_input(
+            "usage",
+            "set LEGACY_HASHES=werkzeug (environment or .env) first: without it the \
+             Werkzeug hashes are neither imported nor accepted at login",
+        ));
+    }
     let users = read_users(path).await?;
     let auth = ctx.backend.auth.clone();
     let (mut imported, mut present, mut skipped) = (Vec::new(), Vec::new(), Vec::new());

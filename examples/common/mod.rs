@@ -79,13 +79,14 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "twofa-verify demo".into());
-    // Users imported from the Flask tutorial app (`cli import-flask`) keep
-    // their Werkzeug hashes until their first login replaces them.
     let mut builder = Authenticator::builder()
         .secret_key(key)
-        .issuer(app_name.clone())
-        .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
-        .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
+        .issuer(app_name.clone());
+    if legacy_hashes_from_env()? {
+        builder = builder
+            .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
+            .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
+    }
     if opts.policy.is_some() || opts.confirm_email {
         let mut policy = opts.policy.clone().unwrap_or_default();
         if opts.confirm_email {
@@ -147,6 +148,18 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         mailer,
         summary: parts.join("; "),
     })
+}
+
+/// `LEGACY_HASHES=werkzeug`: accept the Werkzeug hashes of users imported
+/// from the Flask tutorial app (`cli import-flask`) until their first login
+/// replaces them. Off by default: every accepted format also sets what a
+/// login for an unknown user costs (the slowest one).
+pub fn legacy_hashes_from_env() -> Result<bool, SetupError> {
+    match std::env::var("LEGACY_HASHES").unwrap_or_default().trim() {
+        "" => Ok(false),
+        "werkzeug" => Ok(true),
+        other => Err(format!("LEGACY_HASHES={other}: the only format known is `werkzeug`").into()),
+    }
 }
 
 async fn with_store(
