@@ -22,11 +22,13 @@ use crate::user::{
 };
 
 mod factors;
+mod import;
 mod limits;
 mod lockout;
 mod registration;
 mod session;
 
+pub use import::ImportedUser;
 pub use registration::{RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 
@@ -236,6 +238,7 @@ pub struct AuthenticatorBuilder {
     events: Option<Arc<dyn EventSink>>,
     sms: Option<Arc<dyn SmsVerifier>>,
     issuer: Option<String>,
+    legacy: Vec<Arc<dyn crate::password::LegacyHashVerifier>>,
     #[cfg(feature = "totp")]
     totp_keys: std::collections::BTreeMap<u32, Arc<secrecy::SecretBox<[u8; 32]>>>,
 }
@@ -249,11 +252,26 @@ impl fmt::Debug for AuthenticatorBuilder {
             .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
             .field("policy", &self.policy)
             .field("sms", &self.sms)
+            .field("legacy", &self.legacy)
             .finish_non_exhaustive()
     }
 }
 
 impl AuthenticatorBuilder {
+    /// Accepts password hashes in another format (imported users, see
+    /// [`Authenticator::import_user`]); the first login with such a hash
+    /// replaces it with Argon2id. Built in: [`WerkzeugPbkdf2`](crate::password::legacy::WerkzeugPbkdf2),
+    /// [`WerkzeugScrypt`](crate::password::legacy::WerkzeugScrypt),
+    /// [`Bcrypt`](crate::password::legacy::Bcrypt). Unknown-user logins then
+    /// cost the slowest of Argon2 and the verifiers' dummy hashes.
+    pub fn legacy_verifier(
+        mut self,
+        verifier: impl crate::password::LegacyHashVerifier + 'static,
+    ) -> Self {
+        self.legacy.push(Arc::new(verifier));
+        self
+    }
+
     /// One store for both users and state (e.g. `MemoryStore`, `SqliteStore`).
     pub fn store<S: UserStore + StateStore + Clone + 'static>(mut self, store: S) -> Self {
         self.users = Some(Arc::new(store.clone()));
@@ -367,7 +385,10 @@ impl AuthenticatorBuilder {
             }
             crate::factor::totp::SealKeys::new(k)
         };
-        let hasher = Hasher::new(self.policy.hash, self.policy.hash_concurrency, self.pepper);
+        let hasher = self.legacy.into_iter().fold(
+            Hasher::new(self.policy.hash, self.policy.hash_concurrency, self.pepper),
+            Hasher::with_legacy_verifier,
+        );
         Ok(Authenticator {
             ctx: Arc::new(RequestContext::default()),
             inner: Arc::new(Inner {

@@ -154,6 +154,14 @@ pub enum AuthEvent {
         /// True when through a reset link.
         via_reset: bool,
     },
+    /// A user was imported from another application
+    /// ([`Authenticator::import_user`](crate::Authenticator::import_user)).
+    UserImported {
+        /// The new user.
+        user: UserId,
+        /// Whether a verified phone came along as the SMS factor.
+        sms: bool,
+    },
     /// A password reset was requested for an existing account.
     PasswordResetRequested {
         /// The user.

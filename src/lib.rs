@@ -16,7 +16,7 @@ pub mod user;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::RequestContext;
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
-pub use password::{Hasher, Verified};
+pub use password::{Hasher, LegacyHashVerifier, Verified};
 pub use policy::{HashParams, Policy, RateLimit, Registration};
 pub use store::{
     Counter, DeviceRecord, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
@@ -35,9 +35,9 @@ pub mod axum;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, Login, RegistrationMail,
-    RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment,
-    StepUp, Verification,
+    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login,
+    RegistrationMail, RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery,
+    SmsEnrollment, StepUp, Verification,
 };
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]

@@ -18,6 +18,10 @@ use tokio::sync::{OnceCell, oneshot};
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
+pub mod legacy;
+
+pub use legacy::{Bcrypt, LegacyHashVerifier, WerkzeugPbkdf2, WerkzeugScrypt};
+
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result, WeakPassword};
 use crate::policy::{HashParams, Policy};
@@ -120,6 +124,7 @@ pub struct Hasher {
     queue: Arc<Mutex<Queue>>,
     concurrency: usize,
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    legacy: Vec<Arc<dyn LegacyHashVerifier>>,
     dummy: OnceCell<String>,
 }
 
@@ -128,6 +133,7 @@ impl std::fmt::Debug for Hasher {
         f.debug_struct("Hasher")
             .field("params", &self.params)
             .field("pepper", &self.pepper.as_ref().map(|_| "[redacted]"))
+            .field("legacy", &self.legacy)
             .finish_non_exhaustive()
     }
 }
@@ -146,8 +152,32 @@ impl Hasher {
             queue: Arc::new(Mutex::new(Queue::default())),
             concurrency: concurrency.max(1),
             buffers: Arc::new(Mutex::new(Vec::new())),
+            legacy: Vec::new(),
             dummy: OnceCell::new(),
         }
+    }
+
+    /// Also accepts hashes this verifier recognizes; a match verifies as
+    /// [`Verified::YesRehash`], so the login replaces it with Argon2id.
+    pub fn with_legacy_verifier(mut self, verifier: Arc<dyn LegacyHashVerifier>) -> Self {
+        self.legacy.push(verifier);
+        self
+    }
+
+    /// True when `hash` is an Argon2 PHC string or in the format of a
+    /// registered legacy verifier (whether it verifies is another matter).
+    pub fn recognizes(&self, hash: &str) -> bool {
+        self.legacy_for(hash).is_some()
+            || PasswordHash::new(hash)
+                .ok()
+                .is_some_and(|p| Algorithm::try_from(p.algorithm).is_ok())
+    }
+
+    fn legacy_for(&self, hash: &str) -> Option<Arc<dyn LegacyHashVerifier>> {
+        if hash.starts_with("$argon2") {
+            return None;
+        }
+        self.legacy.iter().find(|v| v.recognizes(hash)).cloned()
     }
 
     /// Hashes `password` (normalise it first) into a PHC string.
@@ -191,36 +221,87 @@ impl Hasher {
         .await
     }
 
-    /// Verifies `password` against a PHC string (any Argon2 variant).
+    /// Verifies `password` against a PHC string (any Argon2 variant), or a
+    /// hash a registered legacy verifier recognizes.
     pub async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
+        self.verify_timed(password, phc).await.map(|(v, _)| v)
+    }
+
+    /// Verifies, and says how long the computation itself took (queueing
+    /// excluded): the measure the dummy verify is chosen by.
+    async fn verify_timed(
+        &self,
+        password: SecretString,
+        phc: &str,
+    ) -> Result<(Verified, std::time::Duration)> {
+        if let Some(legacy) = self.legacy_for(phc) {
+            let hash = phc.to_owned();
+            return self
+                .run(move || {
+                    let start = std::time::Instant::now();
+                    let ok = legacy.verify(password.expose_secret().as_bytes(), &hash)?;
+                    let v = if ok {
+                        Verified::YesRehash
+                    } else {
+                        Verified::No
+                    };
+                    Ok((v, start.elapsed()))
+                })
+                .await;
+        }
         let phc = phc.to_owned();
         let policy = self.params;
         let pepper = self.pepper.clone();
         let buffers = self.buffers.clone();
         self.run(move || {
-            verify_blocking(
+            let start = std::time::Instant::now();
+            let v = verify_blocking(
                 &buffers,
                 pepper.as_deref(),
                 policy,
                 password.expose_secret().as_bytes(),
                 &phc,
-            )
+            )?;
+            Ok((v, start.elapsed()))
         })
         .await
     }
 
     /// Spends the same time as a real verify, on a hash of a random password,
-    /// so unknown users cannot be told apart from wrong passwords.
+    /// so unknown users cannot be told apart from wrong passwords. With
+    /// legacy verifiers, the hash is the slowest of an Argon2 one and their
+    /// [dummy hashes](LegacyHashVerifier::dummy_hash), measured once.
     pub(crate) async fn dummy_verify(&self, password: SecretString) -> Result<()> {
         let dummy = self
             .dummy
-            .get_or_try_init(|| async {
-                let random = SecretString::from(crate::crypto::random_token::<24>());
-                self.hash(random).await
-            })
+            .get_or_try_init(|| self.slowest_dummy())
             .await?
             .clone();
         self.verify(password, &dummy).await.map(|_| ())
+    }
+
+    /// The hash unknown-user logins verify against: the slowest to verify.
+    pub(crate) async fn slowest_dummy(&self) -> Result<String> {
+        let random = || SecretString::from(crate::crypto::random_token::<24>());
+        let argon = self.hash(random()).await?;
+        if self.legacy.is_empty() {
+            return Ok(argon);
+        }
+        let (_, mut slowest) = self.verify_timed(random(), &argon).await?;
+        let mut chosen = argon;
+        for candidate in self.legacy.iter().filter_map(|v| v.dummy_hash()) {
+            let (_, took) = self.verify_timed(random(), &candidate).await?;
+            tracing::debug!(
+                format = candidate.split('$').next().unwrap_or_default(),
+                ms = took.as_millis() as u64,
+                "legacy hash cost"
+            );
+            if took > slowest {
+                slowest = took;
+                chosen = candidate;
+            }
+        }
+        Ok(chosen)
     }
 
     async fn run<T: Send + 'static>(

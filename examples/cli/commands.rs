@@ -313,6 +313,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
             account::reset_complete(ctx, token).await
         }
         Command::Info => Ok(info(ctx)),
+        Command::ImportFlask { path } => crate::import::import_flask(ctx, path).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod commands;
 #[path = "../common/mod.rs"]
 #[allow(clippy::large_enum_variant)] // shared with the web example; not ours to reshape
 mod common;
+mod import;
 mod input;
 mod output;
 mod session;
@@ -146,6 +147,13 @@ pub enum Command {
     Password(Password),
     /// Show the database, SMS and email set-up in use
     Info,
+    /// Import the users of the Flask tutorial app's SQLite database (its
+    /// `user` table): hashes kept, verified phones become SMS 2FA.
+    /// Re-running imports only what is new
+    ImportFlask {
+        /// The Flask app's SQLite file (e.g. app.db)
+        path: PathBuf,
+    },
 }
 
 /// `login`.

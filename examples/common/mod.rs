@@ -112,6 +112,11 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let mut builder = Authenticator::builder()
         .secret_key(key.to_vec())
         .issuer(app_name.clone());
+    if legacy_hashes_from_env()? {
+        builder = builder
+            .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
+            .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
+    }
     if opts.policy.is_some() || opts.confirm_email {
         let mut policy = opts.policy.clone().unwrap_or_default();
         if opts.confirm_email {
@@ -178,6 +183,18 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         state,
         secret_key: key,
     })
+}
+
+/// `LEGACY_HASHES=werkzeug`: accept the Werkzeug hashes of users imported
+/// from the Flask tutorial app (`cli import-flask`) until their first login
+/// replaces them. Off by default: every accepted format also sets what a
+/// login for an unknown user costs (the slowest one).
+pub fn legacy_hashes_from_env() -> Result<bool, SetupError> {
+    match std::env::var("LEGACY_HASHES").unwrap_or_default().trim() {
+        "" => Ok(false),
+        "werkzeug" => Ok(true),
+        other => Err(format!("LEGACY_HASHES={other}: the only format known is `werkzeug`").into()),
+    }
 }
 
 type WithStore = (AuthenticatorBuilder, Arc<dyn StateStore>, String);

@@ -1,0 +1,96 @@
+//! Users brought over from another application, with their password hashes.
+
+use std::fmt;
+
+use super::Authenticator;
+use crate::error::{Error, Result};
+use crate::event::AuthEvent;
+use crate::store::NewUser;
+use crate::user::{User, normalize_email, normalize_phone, normalize_username};
+
+/// A user from another application, for [`Authenticator::import_user`].
+/// `Debug` hides the hash.
+#[derive(Clone)]
+pub struct ImportedUser {
+    /// The username (checked like a registration's).
+    pub username: String,
+    /// The email address (checked like a registration's).
+    pub email: String,
+    /// The stored hash, as is: an Argon2 PHC string, or a format a
+    /// registered [`LegacyHashVerifier`](crate::LegacyHashVerifier) recognizes.
+    pub password_hash: String,
+    /// A phone number the old application verified: becomes the user's
+    /// enabled SMS factor (normalised to E.164).
+    pub phone: Option<String>,
+}
+
+impl fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportedUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("phone", &self.phone.as_deref().map(crate::user::mask_phone))
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Creates a user with an existing password hash (and optionally a
+    /// verified phone as SMS factor), for migrations. The username and
+    /// email are checked as [`register`](Self::register) checks them; the
+    /// password policy is not (the password is unknown), and the first
+    /// login replaces a legacy hash with Argon2id.
+    ///
+    /// Errors: [`Error::InvalidUsername`], [`Error::InvalidEmail`],
+    /// [`Error::InvalidPhoneNumber`], [`Error::UsernameTaken`],
+    /// [`Error::EmailTaken`], and [`Error::Config`] when no registered
+    /// verifier recognizes the hash. Not rate-limited: an operator's tool,
+    /// not for requests from clients.
+    pub async fn import_user(&self, user: ImportedUser) -> Result<User> {
+        let (username, username_key, username_skeleton) = normalize_username(&user.username)?;
+        let email = normalize_email(&user.email)?;
+        if !self.inner.hasher.recognizes(&user.password_hash) {
+            return Err(Error::Config(
+                "password hash format not recognized: register a legacy verifier for it".into(),
+            ));
+        }
+        let phone = user
+            .phone
+            .as_deref()
+            .map(|p| normalize_phone(p, self.inner.policy.default_phone_region.as_deref()))
+            .transpose()?;
+        if self
+            .inner
+            .users
+            .user_by_username(&username_key)
+            .await?
+            .is_some()
+        {
+            return Err(Error::UsernameTaken);
+        }
+        if self.inner.users.user_by_email(&email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let rec = self
+            .inner
+            .users
+            .create_user(NewUser {
+                username,
+                username_key,
+                username_skeleton,
+                email,
+                password_hash: user.password_hash,
+                created_at: self.now(),
+            })
+            .await?;
+        if let Some(phone) = &phone {
+            self.inner.users.set_phone(rec.id, Some(phone)).await?;
+        }
+        self.emit(AuthEvent::UserImported {
+            user: rec.id,
+            sms: phone.is_some(),
+        });
+        Ok(self.record(rec.id).await?.to_user())
+    }
+}

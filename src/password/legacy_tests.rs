@@ -1,0 +1,126 @@
+//! Vectors made by `scripts/flask-fixture.py --vectors` (Werkzeug 1.0.1 for
+//! PBKDF2, 3.1.3 for scrypt) and Python bcrypt 4.3.0 (`hashpw`, cost 4).
+
+use super::*;
+
+const SHA1: &str = "pbkdf2:sha1:1000$GMXxt9OQ$30a74e485b95adf3961a3616906e0d1e729cd5ec";
+const SHA256: &str =
+    "pbkdf2:sha256:1000$XooVla7o$ad2cdc9849313f826ff4a88ecb607540de4d0166d2cfc8430af4fe2b0ec67e87";
+const SHA512: &str = "pbkdf2:sha512:1000$xKzQ0ldR$a273913dc797e8b84599add5258d82d4f4731c81363012605aa385069a985c0da1da717b0411e778776dee2ca5ec75413e51ebcee5e342dca75912420bca4c94";
+const SCRYPT: &str = "scrypt:1024:8:1$jXLIeAulEMxbhSfJ$bfb40d509cf1bf3f89a7efab5a436aeb8d1a80ae64f8334eded8fe8fedd983352efa55d888ee7945e211f658aaaebb0281f5058940c4d2de94a03b0ddf7ae372";
+const BCRYPT: &str = "$2b$04$aD5Iv8QWsV3I3lybhYyAdepNlxX.T3ijK98FtyZHbW52MaeZ1W4ua";
+
+const PW: &[u8] = b"legacy password";
+
+#[test]
+fn werkzeug_pbkdf2_vectors() {
+    let v = WerkzeugPbkdf2::new();
+    for h in [SHA1, SHA256, SHA512] {
+        assert!(v.recognizes(h));
+    }
+    // The sha1 vector's password is not ASCII: UTF-8 bytes, as Werkzeug hashed them.
+    assert!(v.verify("légacy pässword".as_bytes(), SHA1).unwrap());
+    assert!(!v.verify(PW, SHA1).unwrap());
+    assert!(v.verify(PW, SHA256).unwrap());
+    assert!(v.verify(PW, SHA512).unwrap());
+    assert!(!v.verify(b"legacy passwore", SHA256).unwrap());
+    assert!(!v.verify(b"legacy passwore", SHA512).unwrap());
+    // Tampered salt, iterations, digest name, or truncated hex: no.
+    assert!(
+        !v.verify(PW, &SHA256.replace("XooVla7o", "XooVla7p"))
+            .unwrap()
+    );
+    assert!(!v.verify(PW, &SHA256.replace(":1000$", ":1001$")).unwrap());
+    assert!(!v.verify(PW, &SHA256.replace("sha256", "sha512")).unwrap());
+    assert!(!v.verify(PW, &SHA256[..SHA256.len() - 2]).unwrap());
+    assert!(!v.verify(PW, &SHA256.replace("ad2c", "AD2C")).unwrap());
+    // Not ours.
+    assert!(!v.recognizes(SCRYPT));
+    assert!(!v.recognizes(BCRYPT));
+    assert!(!v.recognizes("pbkdf2_sha256$1000$salt$abc"));
+}
+
+#[test]
+fn werkzeug_pbkdf2_default_iterations_and_bounds() {
+    // Without a count, the configured default applies (Werkzeug's own rule).
+    let no_count = SHA256.replace(":1000$", "$");
+    assert!(!WerkzeugPbkdf2::new().verify(PW, &no_count).unwrap());
+    let v = WerkzeugPbkdf2::new().default_iterations(1000);
+    assert!(v.verify(PW, &no_count).unwrap());
+    assert!(v.verify(PW, &SHA256.replace(":1000$", ":0$")).unwrap());
+    // Above the bound: refused without computing.
+    let capped = WerkzeugPbkdf2::new().max_iterations(999);
+    assert!(!capped.verify(PW, SHA256).unwrap());
+    let huge = SHA256.replace(":1000$", ":4000000000$");
+    let t = std::time::Instant::now();
+    assert!(!WerkzeugPbkdf2::new().verify(PW, &huge).unwrap());
+    assert!(t.elapsed() < std::time::Duration::from_millis(100));
+    for bad in [
+        "pbkdf2:sha256:x$a$00",
+        "pbkdf2:md5:1000$a$00",
+        "pbkdf2:sha256:1:2$a$00",
+        "pbkdf2:sha256",
+        "$$",
+    ] {
+        assert!(!WerkzeugPbkdf2::new().verify(PW, bad).unwrap(), "{bad}");
+    }
+}
+
+#[test]
+fn werkzeug_scrypt_vectors_and_bounds() {
+    let v = WerkzeugScrypt::new();
+    assert!(v.recognizes(SCRYPT));
+    assert!(!v.recognizes(SHA256));
+    assert!(v.verify(PW, SCRYPT).unwrap());
+    assert!(!v.verify(b"legacy passwore", SCRYPT).unwrap());
+    assert!(!v.verify(PW, &SCRYPT.replace(":1024:", ":2048:")).unwrap());
+    // N not a power of two, absurd N or r: refused at once.
+    for bad in [
+        SCRYPT.replace(":1024:", ":1000:"),
+        SCRYPT.replace(":1024:", ":1073741824:"),
+        SCRYPT.replace(":8:1$", ":4294967295:1$"),
+        SCRYPT.replace(":8:1$", ":8:0$"),
+        "scrypt:1024:8$a$00".to_owned(),
+    ] {
+        let t = std::time::Instant::now();
+        assert!(!v.verify(PW, &bad).unwrap(), "{bad}");
+        assert!(t.elapsed() < std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !WerkzeugScrypt::new()
+            .max_memory(1024)
+            .verify(PW, SCRYPT)
+            .unwrap()
+    );
+}
+
+#[test]
+fn bcrypt_vectors_and_bounds() {
+    let v = Bcrypt::new();
+    assert!(v.recognizes(BCRYPT));
+    assert!(v.recognizes(&BCRYPT.replace("$2b$", "$2y$")));
+    assert!(!v.recognizes(SHA256));
+    assert!(v.verify(PW, BCRYPT).unwrap());
+    assert!(!v.verify(b"legacy passwore", BCRYPT).unwrap());
+    assert!(!v.verify(PW, &BCRYPT.replace("$2b$04$", "$2b$05$")).unwrap());
+    assert!(!Bcrypt::new().max_cost(3).verify(PW, BCRYPT).unwrap());
+    assert!(!v.verify(PW, "$2b$31$short").unwrap());
+    assert!(
+        !v.verify(PW, &BCRYPT.replace("$2b$04$", "$2b$31$"))
+            .is_ok_and(|x| x)
+    );
+}
+
+#[test]
+fn dummy_hashes_are_well_formed_and_wrong() {
+    let verifiers: [&dyn LegacyHashVerifier; 3] = [
+        &WerkzeugPbkdf2::new().dummy_iterations(10),
+        &WerkzeugScrypt::new(),
+        &Bcrypt::new().dummy_cost(4),
+    ];
+    for v in verifiers {
+        let d = v.dummy_hash().unwrap();
+        assert!(v.recognizes(&d), "{d}");
+        assert!(!v.verify(PW, &d).unwrap(), "{d}");
+    }
+}
