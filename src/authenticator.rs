@@ -897,9 +897,18 @@ impl Authenticator {
                         SmsDelivery::Sent { to }
                     }
                     Err(e) if e.is_user_error() || matches!(e, Error::Provider(_)) => {
+                        // A provider's error text (codes, configuration) is
+                        // for the logs, not for the login page.
+                        let reason = match &e {
+                            Error::Provider(p) => {
+                                tracing::warn!(error = %p, "the login code could not be sent");
+                                "the text message could not be sent right now".to_owned()
+                            }
+                            other => other.to_string(),
+                        };
                         SmsDelivery::Deferred {
                             to,
-                            reason: e.to_string(),
+                            reason,
                             retry_after: e.retry_after(),
                         }
                     }

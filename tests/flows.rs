@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use twofa_verify::StepUp;
 use twofa_verify::*;
 
 fn pw(s: &str) -> SecretString {
@@ -324,9 +323,16 @@ async fn profile_updates_check_uniqueness() {
         fx.auth.update_profile(a.id, Some("BOB"), None).await,
         Err(Error::UsernameTaken)
     ));
+    // A new email goes through `change_email` (re-authenticated) only.
     assert!(matches!(
         fx.auth
             .update_profile(a.id, None, Some("Bob@Example.com"))
+            .await,
+        Err(Error::StepUpRequired)
+    ));
+    assert!(matches!(
+        fx.auth
+            .change_email(a.id, "Bob@Example.com", &StepUp::password(GOOD))
             .await,
         Err(Error::EmailTaken)
     ));
@@ -338,9 +344,13 @@ async fn profile_updates_check_uniqueness() {
         fx.auth.update_profile(UserId(999), Some("x"), None).await,
         Err(Error::UserNotFound)
     ));
+    fx.auth
+        .update_profile(a.id, Some("alicia"), None)
+        .await
+        .unwrap();
     let u = fx
         .auth
-        .update_profile(a.id, Some("alicia"), Some("ALICIA@example.com"))
+        .change_email(a.id, "ALICIA@example.com", &StepUp::password(GOOD))
         .await
         .unwrap();
     assert_eq!(

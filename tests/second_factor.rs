@@ -82,9 +82,17 @@ impl Fx {
 
     /// Enrolls TOTP and returns the secret bytes.
     async fn enable_totp(&self) -> (Vec<u8>, Option<RecoveryCodes>) {
+        // With SMS already on, adding the app needs a current code too.
+        let step_up = match self.auth.user(self.user.id).await.unwrap() {
+            Some(u) if u.has_second_factor() => {
+                self.auth.send_step_up_code(self.user.id).await.unwrap();
+                StepUp::new(GOOD, Some(self.code()))
+            }
+            _ => StepUp::password(GOOD),
+        };
         let e = self
             .auth
-            .start_totp_enrollment(self.user.id, &StepUp::password(GOOD))
+            .start_totp_enrollment(self.user.id, &step_up)
             .await
             .unwrap();
         let secret = data_encoding::BASE32_NOPAD

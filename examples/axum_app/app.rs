@@ -322,9 +322,15 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .layer(middleware::from_fn(security_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(
-                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
-                )
+                // The route's template, not the path: reset and confirmation
+                // links carry their token in the path.
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("(no route)", |m| m.as_str());
+                    tracing::info_span!("request", method = %req.method(), route)
+                })
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),

@@ -317,7 +317,13 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
             Err(e) => return WebError::from(e).into_response(),
         };
         if !ok {
-            tracing::warn!(path = %parts.uri.path(), "CSRF token missing or wrong");
+            // The route's template, not the path: paths may carry tokens
+            // (reset and confirmation links).
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map_or("(no route)", |m| m.as_str());
+            tracing::warn!(route, "CSRF token missing or wrong");
             return refused();
         }
         next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -329,7 +329,10 @@ impl LegacyHashVerifier for Bcrypt {
             return Ok(false);
         }
         // The crate compares with `subtle`; any parse error is a mismatch.
-        Ok(bcrypt::verify(password, hash).unwrap_or(false))
+        // Not `bcrypt::verify`, which ignores bytes past the 72nd: any
+        // password sharing the first 72 would pass, and the rehash at login
+        // would then make it the password for good.
+        Ok(bcrypt::non_truncating_verify(password, hash).unwrap_or(false))
     }
 
     fn dummy_hash(&self) -> Option<String> {
