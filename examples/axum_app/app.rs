@@ -12,7 +12,7 @@
 //! `render.rs`, `redirect.rs`, `registration.rs`.
 //!
 //! Sessions, CSRF, the guards and the client context come from
-//! `twofa_verify::axum` (see SECURITY.md, "Secrets and sessions"):
+//! `twofa_verify::axum`:
 //! - sessions live in the authenticator's own `StateStore` (memory, SQLite,
 //!   PostgreSQL), so they survive restarts and are shared by instances; a
 //!   change of password, email or factor ends the user's other sessions at
