@@ -570,21 +570,7 @@ impl Authenticator {
         let email = normalize_email(email)?;
         let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
         let _counted = self.reserve_registration().await?;
-        // Cheap uniqueness pre-check so a taken name does not cost a hash;
-        // the store's unique constraints (key and confusable skeleton) are
-        // what guarantee it.
-        if self
-            .inner
-            .users
-            .user_by_username(&username_key)
-            .await?
-            .is_some()
-        {
-            return Err(Error::UsernameTaken);
-        }
-        if self.inner.users.user_by_email(&email).await?.is_some() {
-            return Err(Error::EmailTaken);
-        }
+        self.check_free(&username_key, &email).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         let rec = self
             .inner
@@ -600,6 +586,25 @@ impl Authenticator {
             .await?;
         self.emit(AuthEvent::Registered { user: rec.id });
         Ok(rec.to_user())
+    }
+
+    /// Cheap uniqueness pre-check of a new account, so a taken name does
+    /// not cost a hash; the store's unique constraints (key and confusable
+    /// skeleton) are what guarantee it.
+    async fn check_free(&self, username_key: &str, email: &str) -> Result<()> {
+        if self
+            .inner
+            .users
+            .user_by_username(username_key)
+            .await?
+            .is_some()
+        {
+            return Err(Error::UsernameTaken);
+        }
+        if self.inner.users.user_by_email(email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        Ok(())
     }
 
     /// The user with this id.

@@ -60,18 +60,7 @@ impl Authenticator {
             .as_deref()
             .map(|p| normalize_phone(p, self.inner.policy.default_phone_region.as_deref()))
             .transpose()?;
-        if self
-            .inner
-            .users
-            .user_by_username(&username_key)
-            .await?
-            .is_some()
-        {
-            return Err(Error::UsernameTaken);
-        }
-        if self.inner.users.user_by_email(&email).await?.is_some() {
-            return Err(Error::EmailTaken);
-        }
+        self.check_free(&username_key, &email).await?;
         let rec = self
             .inner
             .users
