@@ -69,3 +69,29 @@ pub(crate) fn random_token<const N: usize>() -> String {
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known answers (computed outside this crate, with Python's `hmac`):
+    /// stored keyed hashes must stay the same across `hmac`/`sha2` releases.
+    #[test]
+    fn keyed_hashes_match_known_answers() {
+        let keys = Keys::new(SecretSlice::from(b"test master key".to_vec()));
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&keys.mac_parts(b"purpose", &[b"a", b"bc"])),
+            "e87eac1dac9fa79639bf60d4f19f002ce39d574fa631208fe766c7a8924a3b4b"
+        );
+        assert_eq!(
+            keys.state_key("rc", b"token"),
+            "rc:c89cbf00d5fa609573a30b33c473755e4ef54354e2d8b83ca71cd86d3ec6b31d"
+        );
+    }
+
+    #[test]
+    fn random_bytes_differ() {
+        assert_ne!(random_bytes::<16>(), random_bytes::<16>());
+        assert_eq!(random_token::<24>().len(), 32);
+    }
+}

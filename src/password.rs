@@ -590,6 +590,33 @@ mod tests {
         );
     }
 
+    /// Hashes made by argon2 0.5 (plain, peppered, and Argon2i with weaker
+    /// parameters): stored hashes must keep verifying across releases.
+    #[tokio::test]
+    async fn verifies_fixed_hashes_from_argon2_0_5() {
+        const PLAIN: &str = "$argon2id$v=19$m=19456,t=2,p=1$vYAroE9atZsCdonLG+Umkw$KGOZydjaC9eMz7km0Gysrrd2vKuyYvZXqFVdLrwZkcA";
+        const PEPPERED: &str = "$argon2id$v=19$m=19456,t=2,p=1$W1yBDmwcRd/5LGDDJxyu1w$TCY/0/N3EvVP2RRLTpE7ojBA+DuMxaSltQfOSZxZRsU";
+        const ARGON2I: &str = "$argon2i$v=19$m=8192,t=3,p=1$c2l4dGVlbiBieXRlIHNsdA$fvdCxxjY/+avY5EEFajbtJ6sk7dAjP7M5nB18+QnbkE";
+        let pw = || s("correct horse 0.5");
+        let h = Hasher::new(HashParams::default(), 1, None);
+        let peppered = Hasher::new(
+            HashParams::default(),
+            1,
+            Some(SecretSlice::from(b"pepper-0.5".to_vec())),
+        );
+        assert_eq!(h.verify(pw(), PLAIN).await.unwrap(), Verified::Yes);
+        assert_eq!(
+            h.verify(s("correct horse 0.6"), PLAIN).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            peppered.verify(pw(), PEPPERED).await.unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(h.verify(pw(), PEPPERED).await.unwrap(), Verified::No);
+        assert_eq!(h.verify(pw(), ARGON2I).await.unwrap(), Verified::YesRehash);
+    }
+
     #[tokio::test]
     async fn hashes_match_raw_argon2() {
         // Our pooled-memory path produces exactly what the argon2 crate's own API verifies.

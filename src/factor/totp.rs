@@ -292,6 +292,29 @@ mod tests {
         assert!(!format!("{:?}", s).contains("secret"));
     }
 
+    /// A secret sealed before any dependency upgrade (computed outside this
+    /// crate, with Python's `cryptography` AESGCM): the stored format must
+    /// stay readable across `aes-gcm` releases.
+    #[test]
+    fn opens_a_fixed_sealed_value() {
+        let key = std::sync::Arc::new(SecretBox::new(Box::new([0x42u8; 32])));
+        let keys = SealKeys::new(BTreeMap::from([(3, key)]));
+        let stored = StoredSecret {
+            key_id: 3,
+            sealed: data_encoding::HEXLOWER
+                .decode(
+                    b"000102030405060708090a0b34eca2e9841ac533a4367521e2e96e0d05a5f75a\
+                      6525910895c9ed898e20c028053af93b",
+                )
+                .unwrap(),
+        };
+        assert_eq!(
+            &*keys.open(UserId(7), &stored).unwrap(),
+            b"12345678901234567890"
+        );
+        assert!(keys.open(UserId(8), &stored).is_err());
+    }
+
     #[test]
     fn fast_hotp_matches_totp_rs() {
         use hmac::Mac;
