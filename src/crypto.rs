@@ -1,7 +1,7 @@
 //! Keyed hashes, random tokens and constant-time comparison.
 
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::Rng;
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;

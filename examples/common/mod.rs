@@ -247,7 +247,7 @@ pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
         return Ok(key);
     }
     let random = || {
-        use rand::RngCore;
+        use rand::Rng;
         let mut k = vec![0u8; 32];
         rand::rng().fill_bytes(&mut k);
         k

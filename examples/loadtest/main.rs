@@ -490,7 +490,7 @@ impl Storm {
 }
 
 fn random_key() -> Vec<u8> {
-    use rand::RngCore;
+    use rand::Rng;
     let mut k = vec![0u8; 32];
     rand::rng().fill_bytes(&mut k);
     k

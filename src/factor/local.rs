@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rand::Rng;
+use rand::RngExt;
 
 use super::{SmsContext, SmsVerifier};
 use crate::crypto::{ct_eq, random_token};

@@ -202,7 +202,7 @@ pub(super) fn sanitize(msg: &str) -> String {
 
 /// Exponential backoff with a little jitter: 100 ms, 200 ms, 400 ms, ... ≤ 2 s.
 fn backoff(attempt: u32) -> Duration {
-    use rand::Rng;
+    use rand::RngExt;
     let base = BASE_BACKOFF
         .saturating_mul(1u32 << attempt.min(5))
         .min(MAX_BACKOFF);
