@@ -64,11 +64,12 @@ fn now() -> u64 {
 }
 
 fn totp_code(secret_b32: &str, unix: u64) -> String {
-    let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
-        .to_bytes()
-        .unwrap();
-    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into())
+    let secret = totp_rs::Secret::try_from_base32(secret_b32).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .build_noncompliant()
         .generate(unix)
+        .to_string()
 }
 
 struct Browser {

@@ -37,8 +37,8 @@ fn enable_totp(current: &str) -> [&str; 5] {
 }
 
 fn totp_now(uri: &str) -> String {
-    let t = totp_rs::TOTP::from_url(uri).expect("otpauth URI");
-    t.generate_current().expect("clock")
+    let t = totp_rs::Totp::from_url(uri).expect("otpauth URI");
+    t.generate_current().to_string()
 }
 
 /// Waits for the next 30-second TOTP step (each step is accepted once).

@@ -196,9 +196,9 @@ impl H {
     }
 
     fn totp(&self, uri: &str) -> String {
-        let t = totp_rs::TOTP::from_url(uri).unwrap();
+        let t = totp_rs::Totp::from_url(uri).unwrap();
         let secs = u64::try_from(twofa_verify::Clock::now(&self.clock).as_secs()).unwrap();
-        t.generate(secs)
+        t.generate(secs).to_string()
     }
 
     async fn register_and_login(&mut self, name: &str) {
@@ -457,18 +457,12 @@ async fn interactive_prompts() {
                 let text = notes.text();
                 let key_line = text.lines().find(|l| l.starts_with("    "))?;
                 let secret = key_line.replace(' ', "");
-                let t = totp_rs::TOTP::new(
-                    totp_rs::Algorithm::SHA1,
-                    6,
-                    1,
-                    30,
-                    totp_rs::Secret::Encoded(secret).to_bytes().ok()?,
-                    None,
-                    "bob".into(),
-                )
-                .ok()?;
+                let t = totp_rs::Builder::new()
+                    .with_secret(totp_rs::Secret::try_from_base32(secret).ok()?)
+                    .build()
+                    .ok()?;
                 let secs = u64::try_from(twofa_verify::Clock::now(&clock).as_secs()).ok()?;
-                Some(t.generate(secs))
+                Some(t.generate(secs).to_string())
             }),
         )
         .await

@@ -12,8 +12,9 @@ use std::fmt;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder};
 use zeroize::Zeroizing;
 
 use crate::crypto::{ct_eq, random_bytes};
@@ -158,32 +159,36 @@ pub(crate) fn new_secret() -> Zeroizing<Vec<u8>> {
     Zeroizing::new(random_bytes::<20>().to_vec())
 }
 
-fn totp(secret: &[u8], issuer: &str, account: &str) -> TOTP {
+/// What the otpauth label and issuer leave unescaped: RFC 3986's
+/// unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The `otpauth://totp/` URI of a secret (SHA-1, `DIGITS` digits, `STEP`
+/// seconds: the defaults, so not spelled out).
+fn otpauth_uri(secret_base32: &str, issuer: &str, account: &str) -> String {
     // The label is `issuer:account`, split at its first colon by apps. The
     // issuer has none (the builder refuses them; dropped here as well). The
-    // account is kept exact: `get_url` percent-encodes it (RFC 3986), so a
-    // ':' in a username from before colons were refused becomes `%3A`.
-    let issuer = issuer.replace(':', "");
-    TOTP::new_unchecked(
-        Algorithm::SHA1,
-        DIGITS,
-        0,
-        STEP,
-        secret.to_vec(),
-        Some(issuer),
-        account.to_owned(),
-    )
+    // account is kept exact, percent-encoded, so a ':' in a username from
+    // before colons were refused becomes `%3A` (built here because
+    // totp-rs 6's `to_url` refuses such names).
+    let issuer = utf8_percent_encode(&issuer.replace(':', ""), UNRESERVED).to_string();
+    let account = utf8_percent_encode(account, UNRESERVED);
+    format!("otpauth://totp/{issuer}:{account}?secret={secret_base32}&issuer={issuer}")
 }
 
 /// The enrollment view of a secret.
 pub(crate) fn enrollment(secret: &[u8], issuer: &str, account: &str) -> Result<TotpEnrollment> {
-    let t = totp(secret, issuer, account);
-    let uri = t.get_url();
+    let secret_base32 = data_encoding::BASE32_NOPAD.encode(secret);
+    let uri = otpauth_uri(&secret_base32, issuer, account);
     #[cfg(feature = "qr")]
     let (qr_png, qr_svg) = qr(&uri)?;
     Ok(TotpEnrollment {
         otpauth_uri: SecretString::from(uri),
-        secret_base32: SecretString::from(t.get_secret_base32()),
+        secret_base32: SecretString::from(secret_base32),
         #[cfg(feature = "qr")]
         qr_png,
         #[cfg(feature = "qr")]
@@ -210,18 +215,18 @@ fn qr(uri: &str) -> Result<(Vec<u8>, String)> {
 }
 
 /// The code for `secret` at unix time `time` with the given step and digits
-/// (SHA-1). With `step = 1` this is HOTP (RFC 4226) at counter `time`.
+/// (SHA-1; at most 9 digits). With `step = 1` this is HOTP (RFC 4226) at
+/// counter `time`.
 pub fn code_at(secret: &[u8], time: u64, step: u64, digits: usize) -> String {
-    TOTP::new_unchecked(
-        Algorithm::SHA1,
-        digits,
-        0,
-        step.max(1),
-        secret.to_vec(),
-        None,
-        String::new(),
-    )
-    .generate(time)
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(digits.min(9) as u8)
+        .with_skew(0)
+        .with_step_duration(step.max(1))
+        .with_secret(secret)
+        .build_noncompliant()
+        .generate(time)
+        .to_string()
 }
 
 /// HOTP (RFC 4226) of `counter` under a prepared HMAC-SHA-1 key, as a
@@ -366,7 +371,10 @@ mod tests {
     fn enrollment_uri_has_issuer_and_secret() {
         let e = enrollment(b"12345678901234567890", "My:App", "alice").unwrap();
         let uri = e.otpauth_uri.expose_secret();
-        assert!(uri.starts_with("otpauth://totp/MyApp:alice?"), "{uri}");
+        assert_eq!(
+            uri,
+            "otpauth://totp/MyApp:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=MyApp"
+        );
         assert!(uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
         assert_eq!(
             e.secret_grouped(),

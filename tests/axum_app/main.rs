@@ -313,12 +313,11 @@ fn recovery_codes(body: &str) -> Vec<String> {
 }
 
 fn totp_code(secret_b32: &str, unix: u64) -> String {
-    let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
-        .to_bytes()
-        .unwrap();
-    let t =
-        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into());
-    t.generate(unix)
+    let secret = totp_rs::Secret::try_from_base32(secret_b32).unwrap();
+    let t = totp_rs::Builder::new()
+        .with_secret(secret)
+        .build_noncompliant();
+    t.generate(unix).to_string()
 }
 
 fn now() -> u64 {
