@@ -1,6 +1,6 @@
 //! Keyed hashes, random tokens and constant-time comparison.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;

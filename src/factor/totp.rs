@@ -258,8 +258,8 @@ pub(crate) fn matching_step(
     back: u8,
     forward: u8,
 ) -> Option<u64> {
-    use hmac::Mac;
-    let mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).ok()?;
+    use hmac::KeyInit;
+    let mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret).ok()?;
     let current = now_secs / STEP;
     let mut found = None;
     let mut buf = [0u8; 9];
@@ -322,9 +322,9 @@ mod tests {
 
     #[test]
     fn fast_hotp_matches_totp_rs() {
-        use hmac::Mac;
+        use hmac::KeyInit;
         let secret = b"12345678901234567890";
-        let mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).unwrap();
+        let mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret).unwrap();
         let mut buf = [0u8; 9];
         for counter in [
             0u64,

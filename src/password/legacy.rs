@@ -14,7 +14,7 @@
 use std::fmt;
 
 use data_encoding::HEXLOWER;
-use pbkdf2::sha2::{Sha256, Sha512};
+use sha2::{Sha256, Sha512};
 
 use crate::crypto::{ct_eq, random_token};
 use crate::error::Result;
@@ -164,9 +164,7 @@ impl LegacyHashVerifier for WerkzeugPbkdf2 {
         let salt = salt.as_bytes();
         let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
         match (digest, expected.len()) {
-            ("sha1", 20) => {
-                pbkdf2::pbkdf2_hmac::<sha1_11::Sha1>(password, salt, iterations, &mut out)
-            }
+            ("sha1", 20) => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, &mut out),
             ("sha256", 32) => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),
             ("sha512", 64) => pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out),
             _ => return Ok(false),
