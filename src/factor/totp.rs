@@ -109,7 +109,7 @@ impl SealKeys {
         let nonce = random_bytes::<NONCE>();
         let ct = cipher
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: secret,
                     aad: &Self::aad(user, *id),
@@ -136,10 +136,12 @@ impl SealKeys {
             return Err(Error::Internal("stored TOTP secret is corrupt".into()));
         }
         let (nonce, ct) = stored.sealed.split_at(NONCE);
+        let nonce = Nonce::try_from(nonce)
+            .map_err(|_| Error::Internal("stored TOTP secret is corrupt".into()))?;
         let cipher = Aes256Gcm::new(key.expose_secret().into());
         cipher
             .decrypt(
-                Nonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: ct,
                     aad: &Self::aad(user, stored.key_id),
