@@ -5,8 +5,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{PasswordHasher as _, PasswordVerifier as _};
 use criterion::{Criterion, criterion_group};
 use secrecy::SecretString;
 use twofa_verify::{HashParams, Hasher, Verified};
@@ -28,9 +29,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
     let phc = argon()
-        .hash_password(PW.as_bytes(), &salt)
+        .hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef")
         .unwrap()
         .to_string();
     let parsed = PasswordHash::new(&phc).unwrap();
@@ -93,9 +93,8 @@ fn interleaved(rounds: usize) -> [f64; 3] {
         .enable_all()
         .build()
         .unwrap();
-    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
     let phc = argon()
-        .hash_password(PW.as_bytes(), &salt)
+        .hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef")
         .unwrap()
         .to_string();
     let parsed = PasswordHash::new(&phc).unwrap();

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use tokio::sync::{OnceCell, oneshot};
@@ -170,7 +170,7 @@ impl Hasher {
         self.legacy_for(hash).is_some()
             || PasswordHash::new(hash)
                 .ok()
-                .is_some_and(|p| Algorithm::try_from(p.algorithm).is_ok())
+                .is_some_and(|p| Algorithm::try_from(p.algorithm.as_str()).is_ok())
     }
 
     fn legacy_for(&self, hash: &str) -> Option<Arc<dyn LegacyHashVerifier>> {
@@ -204,14 +204,13 @@ impl Hasher {
                 &salt,
                 &mut out[..],
             )?;
-            let salt_s =
-                SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+            let salt = Salt::new(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
             let phc = PasswordHash {
                 algorithm: argon2::ARGON2ID_IDENT,
                 version: Some(Version::V0x13.into()),
-                params: ParamsString::try_from(&p)
+                params: ParamsString::try_from(p)
                     .map_err(|e| Error::Internal(format!("params: {e}")))?,
-                salt: Some(salt_s.as_salt()),
+                salt: Some(salt),
                 hash: Some(
                     Output::new(&out[..]).map_err(|e| Error::Internal(format!("output: {e}")))?,
                 ),
@@ -404,7 +403,7 @@ fn verify_blocking(
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Ok(Verified::No);
     };
-    let Ok(alg) = Algorithm::try_from(parsed.algorithm) else {
+    let Ok(alg) = Algorithm::try_from(parsed.algorithm.as_str()) else {
         return Ok(Verified::No);
     };
     let (Ok(params), Some(salt), Some(expected)) =
@@ -415,16 +414,12 @@ fn verify_blocking(
     if params.m_cost() > MAX_VERIFY_KIB {
         return Ok(Verified::No);
     }
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return Ok(Verified::No);
-    };
     let weaker = alg != Algorithm::Argon2id
         || params.m_cost() < policy.memory_kib
         || params.t_cost() < policy.iterations
         || params.p_cost() < policy.parallelism;
     let mut out = Zeroizing::new(vec![0u8; expected.len()]);
-    compute(buffers, pepper, alg, params, pwd, salt, &mut out)?;
+    compute(buffers, pepper, alg, params, pwd, &salt, &mut out)?;
     if !ct_eq(&out, expected.as_bytes()) {
         return Ok(Verified::No);
     }

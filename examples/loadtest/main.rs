@@ -37,7 +37,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::PasswordHasher as _;
+use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::body::Bytes;
 use axum::http::{Request, StatusCode, header};
@@ -371,9 +372,8 @@ struct RawVerifier {
 impl RawVerifier {
     fn new() -> Res<Self> {
         let argon = raw_argon()?;
-        let salt = SaltString::encode_b64(b"0123456789abcdef").map_err(|e| e.to_string())?;
         let phc = argon
-            .hash_password(PW.as_bytes(), &salt)
+            .hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef")
             .map_err(|e| e.to_string())?
             .to_string();
         let parsed = PasswordHash::new(&phc).map_err(|e| e.to_string())?;
