@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
@@ -180,7 +181,7 @@ async fn show_codes(state: &AppState, v: &Visitor, me: &User, codes: &RecoveryCo
         state,
         v,
         "recovery_codes.html",
-        context! { codes => codes.codes(), profile => profile_url(&me.username) },
+        context! { codes => Serde(codes.codes()), profile => profile_url(&me.username) },
     )
     .await
 }

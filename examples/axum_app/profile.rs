@@ -8,6 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
+use minijinja::value::Serde;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use twofa_verify::axum::RequireUser;
@@ -85,10 +86,10 @@ pub async fn profile(
         &v,
         "profile.html",
         context! {
-            user => view,
+            user => Serde(view),
             own => own,
             codes_left => codes_left,
-            devices => devices,
+            devices => Serde(devices),
             sms_available => state.auth.sms_available(),
             totp_available => state.auth.totp_available(),
         },

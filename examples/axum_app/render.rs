@@ -4,6 +4,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, Uri, header, request::Parts};
 use axum::response::{IntoResponse, Response};
+use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use twofa_verify::axum::{AuthSession, CsrfToken};
@@ -233,9 +234,9 @@ pub async fn render_html(
     }
     let base = context! {
         app_name => state.config.app_name.clone(),
-        current_user => user,
+        current_user => Serde(user),
         csrf_token => v.csrf_value().await?,
-        flashes => flashes,
+        flashes => Serde(flashes),
         pending_login => v.pending().is_some(),
     };
     let tmpl = state.templates.get_template(name)?;
