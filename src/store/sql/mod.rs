@@ -24,6 +24,7 @@ use crate::user::UserId;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod state;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
