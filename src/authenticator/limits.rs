@@ -12,11 +12,12 @@ use crate::policy::RateLimit;
 /// One limit to reserve: its counter and the limit.
 pub(super) type Budget = (BudgetKey, RateLimit);
 
-/// Places taken in several counters by [`Authenticator::reserve_budgets`];
-/// hand them back with [`Authenticator::release_budgets`] when the guarded
-/// work turns out not to count.
+/// Places taken in several counters by [`Authenticator::reserve_budgets`]:
+/// proof that the guarded work was counted. (Attempts that may hand their
+/// places back reserve them with their lockout instead, see
+/// [`AttemptBudget`](super::lockout::AttemptBudget).)
 #[must_use]
-pub(super) struct Reserved(Vec<BudgetKey>);
+pub(super) struct Reserved;
 
 impl Authenticator {
     /// The client's budget of `kind`, when the call has a client IP.
@@ -47,17 +48,7 @@ impl Authenticator {
                 });
             }
         }
-        Ok(Reserved(taken))
-    }
-
-    /// Hands back places taken by [`reserve_budgets`](Self::reserve_budgets).
-    #[allow(dead_code)]
-    pub(super) async fn release_budgets(&self, reserved: Reserved) -> Result<()> {
-        let now = self.now();
-        for k in &reserved.0 {
-            self.state().release(StateKey::Budget(k), now).await?;
-        }
-        Ok(())
+        Ok(Reserved)
     }
 
     /// Reserves one place in the client's budget for `action`, when the call

@@ -72,7 +72,6 @@ pub struct AttemptSpec {
 
 /// A reservation made by [`StateStore::reserve_attempt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Reservation {
     /// The consecutive failures this attempt stands for if it fails.
     pub failures: u64,
@@ -103,9 +102,9 @@ pub enum Admission {
 }
 
 /// How an admitted attempt ends, for [`StateStore::settle_attempt`]. (A
-/// failed attempt needs no settlement: its places stay taken.)
+/// failed attempt needs no settlement: its places stay taken.) Exhaustive:
+/// a store implements each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Settlement<'a> {
     /// The attempt passed and ends the run of failures.
     Succeeded,
