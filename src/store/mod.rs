@@ -321,11 +321,12 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ) -> Result<bool>;
     // ------------------------------------------------ compound operations
     //
-    // Each is one store round trip in the crate's stores, atomic as a whole
-    // (one transaction, one script): no other operation on the keys it
-    // names observes or interleaves with its steps. The defaults run the
-    // same steps as separate calls of the primitives above (see
-    // `attempt::reference`), each atomic on its own, which keeps every
+    // Each is one call, atomic as a whole in the crate's stores (one lock,
+    // one transaction; one script in a store that has them): no other
+    // compound operation on the same lockout interleaves with its steps,
+    // and each primitive step is atomic against every other operation. The
+    // defaults run the same steps as separate calls of the primitives above
+    // (`attempt::reference`), each atomic on its own, which keeps every
     // limit (at most, never more) but costs a round trip per step.
 
     /// Reserves an attempt's places before its secret is checked (reserve,
