@@ -22,9 +22,12 @@
 //! store and across app instances sharing one.
 //!
 //! The reservation (with the client's and the pending login's budgets) is
-//! one store round trip, [`StateStore::reserve_attempt`], and so is its
+//! one store call, [`StateStore::reserve_attempt`], and so is its
 //! settlement, [`StateStore::settle_attempt`], which also writes or takes
-//! the pending login the attempt opens or finishes.
+//! the pending login the attempt opens or finishes. The crate's stores run
+//! each atomically, so there a concurrent attempt already sees the gate
+//! before it counts; the hand-back above is what keeps the same limits on a
+//! store that runs the steps one call at a time.
 //!
 //! [`StateStore::reserve_attempt`]: crate::store::StateStore::reserve_attempt
 //! [`StateStore::settle_attempt`]: crate::store::StateStore::settle_attempt
