@@ -278,6 +278,8 @@ async fn walkthrough(
     b.shot("home").await;
     b.click("a[href=\"/register\"].button").await;
     b.wait_path("/register").await;
+    b.fill("input[name=first_name]", "Susan").await;
+    b.fill("input[name=last_name]", "Example").await;
     b.fill("input[name=username]", "susan").await;
     b.fill("input[name=email]", "susan@example.com").await;
     b.fill("input[name=password]", PW).await;
@@ -294,7 +296,42 @@ async fn walkthrough(
     b.submit("/login").await;
     b.wait_path("/user/susan").await;
     b.expect_text("Welcome, susan!").await;
+    b.expect_text("Susan Example").await;
+    b.expect_text("last seen just now").await;
     b.shot("profile-without-2fa").await;
+
+    // About me, beside the username on the edit page; shown on the profile
+    // as text (markup escaped), with the avatar: the Gravatar image over
+    // the letter avatar (this browser is offline, so the letter shows).
+    b.go("/edit_profile").await;
+    b.fill("#about-me", "Hi, I am Susan.\nI <3 two-factor authentication.")
+        .await;
+    b.shot("edit-profile").await;
+    b.submit("/edit_profile").await;
+    b.wait_path("/user/susan").await;
+    b.expect_text("I <3 two-factor authentication.").await;
+    let avatar =
+        b.c.find(Locator::Css("#avatar"))
+            .await
+            .map_err(|e| e.to_string())?;
+    assert_eq!(avatar.text().await.map_err(|e| e.to_string())?, "S");
+    let img = avatar
+        .find(Locator::Css("img"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let src = img
+        .attr("src")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    assert!(
+        src.starts_with("https://www.gravatar.com/avatar/") && src.ends_with("?d=identicon&s=128"),
+        "{src}"
+    );
+    b.shot("profile-about-me").await;
+    b.go("/home").await;
+    b.expect_text("Hi, Susan!").await;
+    b.go("/user/susan").await;
 
     // Enable SMS: phone form, code form, recovery codes.
     b.click("#enable-sms").await;

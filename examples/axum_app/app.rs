@@ -7,7 +7,8 @@
 //! drive [`router`] with [`state_for_tests`]. The modules:
 //! `auth.rs` (register, log in, second factor, log out, confirm email),
 //! `profile.rs` (profile, edit, email, password, devices, sign out
-//! everywhere), `factors.rs` (SMS, authenticator app, recovery codes,
+//! everywhere), `last_seen.rs` (when each user was last seen, and "3
+//! minutes ago"), `factors.rs` (SMS, authenticator app, recovery codes,
 //! disable), `reset.rs`, `notices.rs` (security emails), `errors.rs`,
 //! `render.rs`, `redirect.rs`, `registration.rs`.
 //!
@@ -29,6 +30,10 @@
 //! - redirects go only to paths on this site (`redirect.rs`);
 //! - pages are `Cache-Control: no-store`, `Referrer-Policy: no-referrer`
 //!   (reset links carry a token) and a strict Content-Security-Policy.
+//!
+//! The app's own data about its users (names, "about me", last seen) is in
+//! a table of its own beside the library's, keyed by `UserId`:
+//! `examples/common/profiles.rs`.
 #![allow(dead_code)]
 
 #[path = "auth.rs"]
@@ -37,6 +42,8 @@ mod auth;
 mod errors;
 #[path = "factors.rs"]
 mod factors;
+#[path = "last_seen.rs"]
+mod last_seen;
 #[path = "notices.rs"]
 mod notices;
 #[path = "profile.rs"]
@@ -62,12 +69,13 @@ use minijinja::Environment;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
-use twofa_verify::Authenticator;
+use twofa_verify::{Authenticator, StateStore};
 use twofa_verify::axum::{
     AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
 
+use crate::common::profiles::ProfileStore;
 use crate::common::{self, Mailer, SetupError};
 
 // Used by the tests, which include this module.
@@ -150,6 +158,11 @@ pub struct AppState {
     pub csrf: Csrf,
     /// What the site runs on, for the start-up log.
     pub summary: String,
+    /// The app's own data about its users (`app_profiles`).
+    pub profiles: ProfileStore,
+    /// The authenticator's state store: the app keeps the names typed at
+    /// an email-confirmed registration there until the link is opened.
+    pub state_store: Arc<dyn StateStore>,
     templates: Arc<Environment<'static>>,
 }
 
@@ -178,7 +191,8 @@ impl AppState {
     /// The state over a backend (whose events are not mailed: see
     /// [`AppState::build`]).
     pub fn new(backend: common::Backend, config: Config) -> Result<Self, SetupError> {
-        let sessions = StateSessionStore::from_arc(backend.state, backend.secret_key.to_vec())?;
+        let sessions =
+            StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.to_vec())?;
         let csrf = Csrf::new()
             .anonymous_tokens(&backend.secret_key)
             .secure_cookie(config.cookie_secure);
@@ -190,6 +204,8 @@ impl AppState {
             sessions,
             csrf,
             summary: backend.summary,
+            profiles: backend.profiles,
+            state_store: backend.state,
             templates: Arc::new(render::templates()?),
         })
     }
@@ -251,6 +267,7 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
 
     Router::new()
         .route("/", get(auth::index))
+        .route("/home", get(auth::index))
         .route("/register", get(auth::register_form).post(auth::register))
         .route("/confirm_email/{token}", get(registration::confirm_email))
         .route("/login", get(auth::login_form).post(auth::login))
@@ -305,6 +322,11 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route("/static/styles.css", get(render::stylesheet))
         .fallback(errors::not_found)
+        // Inside the guards: only requests they let through count as seen.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            last_seen::track,
+        ))
         .layer(middleware::from_fn_with_state(
             state.csrf.clone(),
             csrf_guard,
@@ -339,7 +361,8 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
 }
 
 /// Headers for every answer: no caching of pages, no referrer (reset links
-/// carry a token), no framing, a strict CSP (no scripts at all).
+/// carry a token), no framing, a strict CSP (no scripts at all; images from
+/// the site and Gravatar only).
 async fn security_headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let mut resp = next.run(req).await;
@@ -353,7 +376,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     );
     if !is_static {
         set(h, header::CACHE_CONTROL, "no-store");

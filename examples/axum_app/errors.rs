@@ -81,6 +81,13 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
+/// The app's own tables (`examples/common/profiles.rs`).
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(format!("profiles: {e}"))
+    }
+}
+
 impl From<minijinja::Error> for AppError {
     fn from(e: minijinja::Error) -> Self {
         AppError::Internal(format!("template: {e:#}"))

@@ -88,7 +88,7 @@ struct H {
     dir: tempfile::TempDir,
 }
 
-fn harness() -> H {
+async fn harness() -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let sms = ConsoleSms::quiet();
@@ -109,6 +109,9 @@ fn harness() -> H {
         summary: "store: in memory (test)".into(),
         state: std::sync::Arc::new(store),
         secret_key: zeroize::Zeroizing::new(key.clone()),
+        profiles: crate::common::profiles::ProfileStore::in_memory()
+            .await
+            .unwrap(),
     };
     let sessions = Sessions::new(dir.path().join("app.db.session"), &key).unwrap();
     let notes = Buf::default();
@@ -225,7 +228,7 @@ fn a_wrong_code(right: &str) -> &'static str {
 
 #[tokio::test]
 async fn tutorial_flow_as_a_script() {
-    let mut h = harness();
+    let mut h = harness().await;
     let o = h
         .ok(
             &[
@@ -400,7 +403,7 @@ async fn tutorial_flow_as_a_script() {
 
 #[tokio::test]
 async fn interactive_prompts() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("bob").await;
 
     // enable-sms asks for the password, then the code, in one invocation.
@@ -508,7 +511,7 @@ async fn interactive_prompts() {
 
 #[tokio::test]
 async fn bad_input_for_every_argument() {
-    let mut h = harness();
+    let mut h = harness().await;
     let pw = format!("{PW}\n");
     let reg = |u: &'static str, e: &'static str| ["register", "--username", u, "--email", e];
     h.err(
@@ -737,7 +740,7 @@ async fn bad_input_for_every_argument() {
 
 #[tokio::test]
 async fn sessions_are_signed_and_expire() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("frank").await;
     h.register_and_login("grace").await;
     let path = h.dir.path().join("app.db.session");
@@ -784,7 +787,7 @@ async fn sessions_are_signed_and_expire() {
 
 #[tokio::test]
 async fn passwords_change_and_reset() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("heidi").await;
     let new = "a brand new passphrase";
     h.err(
@@ -871,7 +874,7 @@ async fn passwords_change_and_reset() {
 
 #[tokio::test]
 async fn recovery_codes_log_in_and_regenerate() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("ivan").await;
     h.pending(
         &["2fa", "enable-sms", "--phone", "+254712345689"],
@@ -930,7 +933,7 @@ async fn recovery_codes_log_in_and_regenerate() {
 
 #[tokio::test]
 async fn failures_lock_with_exit_4() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("judy").await;
     let mut last = None;
     for _ in 0..8 {

@@ -4,6 +4,11 @@
 //! and emails printed to the console).
 #![allow(dead_code)]
 
+#[path = "profile_text.rs"]
+pub mod profile_text;
+#[path = "profiles.rs"]
+pub mod profiles;
+
 use std::error::Error as StdError;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -32,6 +37,8 @@ pub struct Backend {
     pub state: Arc<dyn StateStore>,
     /// The application's secret key (see [`secret_key`]).
     pub secret_key: zeroize::Zeroizing<Vec<u8>>,
+    /// The app's own data about its users, in the same database.
+    pub profiles: profiles::ProfileStore,
 }
 
 /// Options the examples pass in (from flags or tests).
@@ -55,6 +62,9 @@ pub struct Options {
     /// The secret key, instead of `TWOFA_SECRET_KEY` or the key file
     /// (tests of several instances on one database server).
     pub secret_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// On PostgreSQL, keep every table (the library's and the app's) in
+    /// this schema (tests: one random schema each).
+    pub pg_schema: Option<String>,
 }
 
 /// An [`EventSink`] behind an `Arc`, for the builder.
@@ -173,7 +183,8 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         }
     };
 
-    let (builder, state, store) = with_store(builder, &opts.db).await?;
+    let (builder, state, profiles, store) =
+        with_store(builder, &opts.db, opts.pg_schema.as_deref()).await?;
     parts.insert(0, format!("store: {store}"));
     Ok(Backend {
         auth: builder.build()?,
@@ -182,6 +193,7 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         summary: parts.join("; "),
         state,
         secret_key: key,
+        profiles,
     })
 }
 
@@ -197,27 +209,53 @@ pub fn legacy_hashes_from_env() -> Result<bool, SetupError> {
     }
 }
 
-type WithStore = (AuthenticatorBuilder, Arc<dyn StateStore>, String);
+type WithStore = (
+    AuthenticatorBuilder,
+    Arc<dyn StateStore>,
+    profiles::ProfileStore,
+    String,
+);
 
-async fn with_store(builder: AuthenticatorBuilder, db: &str) -> Result<WithStore, SetupError> {
+/// The library's store for `db`, and the app's profiles beside it (in the
+/// same database, over the same pool).
+async fn with_store(
+    builder: AuthenticatorBuilder,
+    db: &str,
+    pg_schema: Option<&str>,
+) -> Result<WithStore, SetupError> {
     if db == ":memory:" {
         let store = MemoryStore::new();
         let state: Arc<dyn StateStore> = Arc::new(store.clone());
-        return Ok((builder.store(store), state, "in memory".into()));
+        let profiles = profiles::ProfileStore::in_memory().await?;
+        return Ok((builder.store(store), state, profiles, "in memory".into()));
     }
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            let store = twofa_verify::store::PostgresStore::connect(db).await?;
+            use twofa_verify::store::PostgresStore;
+            let store = match pg_schema {
+                Some(schema) => PostgresStore::connect_with_schema(db, schema).await?,
+                None => PostgresStore::connect(db).await?,
+            };
             let state: Arc<dyn StateStore> = Arc::new(store.clone());
-            return Ok((builder.store(store), state, "PostgreSQL".into()));
+            let profiles = profiles::ProfileStore::postgres(store.pool().clone()).await?;
+            return Ok((builder.store(store), state, profiles, "PostgreSQL".into()));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+        {
+            let _ = pg_schema;
+            return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+        }
     }
     let store = twofa_verify::store::SqliteStore::open(db).await?;
     let state: Arc<dyn StateStore> = Arc::new(store.clone());
-    Ok((builder.store(store), state, format!("SQLite file {db}")))
+    let profiles = profiles::ProfileStore::sqlite(store.pool().clone()).await?;
+    Ok((
+        builder.store(store),
+        state,
+        profiles,
+        format!("SQLite file {db}"),
+    ))
 }
 
 #[cfg(feature = "twilio")]

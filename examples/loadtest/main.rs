@@ -783,6 +783,7 @@ async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanu
             summary: format!("PostgreSQL schema {schema}"),
             state: Arc::new(pg.clone()),
             secret_key: key,
+            profiles: common::profiles::ProfileStore::postgres(pg.pool().clone()).await?,
         },
         Some(Cleanup { pg, schema }),
     ))

@@ -189,6 +189,8 @@ impl Client {
             "/register",
             &[
                 ("username", name),
+                ("first_name", "Ann"),
+                ("last_name", "Example"),
                 ("email", &email),
                 ("password", PW),
                 ("password2", PW),
@@ -477,6 +479,8 @@ async fn register_errors_are_friendly() {
     let form = |u: &'static str, e: &'static str, p: &'static str, p2: &'static str| {
         [
             ("username", u),
+            ("first_name", "Bob"),
+            ("last_name", "Example"),
             ("email", e),
             ("password", p),
             ("password2", p2),
@@ -1487,9 +1491,11 @@ fn without_csrf_tokens(body: &str) -> String {
     out
 }
 
-fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 4] {
+fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 6] {
     [
         ("username", username),
+        ("first_name", "Ann"),
+        ("last_name", "Example"),
         ("email", email),
         ("password", PW),
         ("password2", PW),
@@ -1777,3 +1783,5 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
 }
 
 mod sessions;
+
+mod profile_data;
