@@ -1,16 +1,72 @@
 //! Enrolling, proving and removing second factors.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::{
-    Answer, Authenticator, PendingSms, PhoneStatus, SentCode, SmsDelivery, SmsEnrollment, StepUp,
-    parse_answer,
-};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
 use crate::user::{UserId, mask_phone, normalize_phone};
+
+/// Proof for sensitive changes (disable a factor, change the phone,
+/// regenerate recovery codes): the password plus, when a factor is enabled,
+/// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
+/// recovery code).
+pub struct StepUp {
+    /// The current password.
+    pub password: SecretString,
+    /// A current second-factor code.
+    pub code: Option<String>,
+}
+
+impl StepUp {
+    /// The password alone: enough while the user has no second factor.
+    pub fn password(password: impl Into<String>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: None,
+        }
+    }
+
+    /// Password and code.
+    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: code.map(Into::into),
+        }
+    }
+}
+
+impl fmt::Debug for StepUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepUp")
+            .field("password", &"[redacted]")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// An SMS enrollment in progress: a code went to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsEnrollment {
+    /// The masked number the code went to.
+    pub to: String,
+    /// When the code expires.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct PendingSms {
+    pub(super) phone: String,
+    pub(super) handle: String,
+    pub(super) expires_at: Timestamp,
+}
 
 impl Authenticator {
     /// Starts enabling SMS (or changing the phone): parses the number to
