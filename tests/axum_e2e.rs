@@ -304,8 +304,11 @@ async fn walkthrough(
     // as text (markup escaped), with the avatar: the Gravatar image over
     // the letter avatar (this browser is offline, so the letter shows).
     b.go("/edit_profile").await;
-    b.fill("#about-me", "Hi, I am Susan.\nI <3 two-factor authentication.")
-        .await;
+    b.fill(
+        "#about-me",
+        "Hi, I am Susan.\nI <3 two-factor authentication.",
+    )
+    .await;
     b.shot("edit-profile").await;
     b.submit("/edit_profile").await;
     b.wait_path("/user/susan").await;

@@ -625,7 +625,8 @@ fn import_flask_users_then_log_in() {
     assert_eq!(text.code, 0, "{text:?}");
     assert!(text.stdout.contains("duplicate_email"), "{text:?}");
     assert!(
-        text.stdout.contains("Profiles (names, about_me, last_seen) for the demo app: 3 written"),
+        text.stdout
+            .contains("Profiles (names, about_me, last_seen) for the demo app: 3 written"),
         "{text:?}"
     );
 

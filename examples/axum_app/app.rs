@@ -69,11 +69,11 @@ use minijinja::Environment;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
-use twofa_verify::{Authenticator, StateStore};
 use twofa_verify::axum::{
     AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
+use twofa_verify::{Authenticator, StateStore};
 
 use crate::common::profiles::ProfileStore;
 use crate::common::{self, Mailer, SetupError};

@@ -29,7 +29,10 @@ use super::{AppState, see_other};
 fn pending_names_key(token: &str) -> String {
     use sha2::{Digest, Sha256};
     let hash = Sha256::digest(token.trim().as_bytes());
-    format!("app.pending_names.{}", data_encoding::HEXLOWER.encode(&hash))
+    format!(
+        "app.pending_names.{}",
+        data_encoding::HEXLOWER.encode(&hash)
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -126,7 +126,11 @@ fn is_bidi_control(c: char) -> bool {
 /// NFC, `\r\n` and `\r` as `\n`, trimmed; then checked. `multiline`
 /// allows `\n`.
 fn clean(field: Field, raw: &str, multiline: bool) -> Result<String, TextError> {
-    let text: String = raw.replace("\r\n", "\n").replace('\r', "\n").nfc().collect();
+    let text: String = raw
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .nfc()
+        .collect();
     let text = text.trim();
     for c in text.chars() {
         if is_bidi_control(c) {

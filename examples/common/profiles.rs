@@ -93,7 +93,8 @@ const TOUCH: &str = "INSERT INTO app_profiles (user_id, last_seen) VALUES ($1, $
 
 /// Fills a profile from an import unless the user has edited it here;
 /// `last_seen` only moves forward.
-const IMPORT: &str = "INSERT INTO app_profiles (user_id, first_name, last_name, about_me, last_seen)
+const IMPORT: &str =
+    "INSERT INTO app_profiles (user_id, first_name, last_name, about_me, last_seen)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name,
          last_name = excluded.last_name, about_me = excluded.about_me,
@@ -155,7 +156,12 @@ impl ProfileStore {
                     .await?
             }
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => sqlx::query_as(SELECT).bind(user.0).fetch_optional(p).await?,
+            Pool::Postgres(p) => {
+                sqlx::query_as(SELECT)
+                    .bind(user.0)
+                    .fetch_optional(p)
+                    .await?
+            }
         };
         Ok(row
             .map(|(first_name, last_name, about_me, last_seen)| Profile {

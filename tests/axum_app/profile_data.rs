@@ -53,7 +53,12 @@ async fn logged_in(name: &str) -> Client {
     c
 }
 
-fn edit<'a>(username: &'a str, first: &'a str, last: &'a str, about: &'a str) -> Vec<(&'a str, &'a str)> {
+fn edit<'a>(
+    username: &'a str,
+    first: &'a str,
+    last: &'a str,
+    about: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("username", username),
         ("first_name", first),
@@ -92,12 +97,21 @@ async fn registration_asks_for_names_and_the_profile_shows_them() {
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "control character");
     // Markup typed into a name comes back escaped.
-    let r = c.post("/register", &form("<img src=x>", "Example\u{0}")).await;
+    let r = c
+        .post("/register", &form("<img src=x>", "Example\u{0}"))
+        .await;
     r.assert(StatusCode::UNPROCESSABLE_ENTITY, "control character");
     assert!(!r.body.contains("<img src=x>"), "{}", r.body);
     assert!(r.body.contains("&lt;img"), "{}", r.body);
     // None of these created an account.
-    assert!(c.state.auth.user_by_username("nina").await.unwrap().is_none());
+    assert!(
+        c.state
+            .auth
+            .user_by_username("nina")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     c.post("/register", &form("  Nina ", "Ó Briain"))
         .await
@@ -107,7 +121,11 @@ async fn registration_asks_for_names_and_the_profile_shows_them() {
     p.assert(StatusCode::OK, "<bdi>Nina</bdi> <bdi>Ó Briain</bdi>");
     // The letter avatar, with the Gravatar image over it (own page).
     assert!(p.body.contains("id=\"avatar\">N<img"), "{}", p.body);
-    assert!(p.body.contains(&gravatar_hash("nina@example.com")), "{}", p.body);
+    assert!(
+        p.body.contains(&gravatar_hash("nina@example.com")),
+        "{}",
+        p.body
+    );
     assert!(p.body.contains("d=identicon&amp;s=128"), "{}", p.body);
     assert!(p.body.contains("last seen just now"), "{}", p.body);
     // The page may load the image from Gravatar, and from nowhere else.
@@ -126,7 +144,9 @@ async fn home_and_home_alias_greet_by_first_name() {
     root.assert(StatusCode::OK, "Two-factor authentication, done right");
     home.assert(StatusCode::OK, "Two-factor authentication, done right");
     let mut c = logged_in("olga").await;
-    c.get("/").await.assert(StatusCode::OK, "Hi, <bdi>Ann</bdi>!");
+    c.get("/")
+        .await
+        .assert(StatusCode::OK, "Hi, <bdi>Ann</bdi>!");
     c.get("/home")
         .await
         .assert(StatusCode::OK, "Hi, <bdi>Ann</bdi>!");
@@ -141,7 +161,11 @@ async fn about_me_and_names_are_edited_beside_the_username() {
     let form = c.get("/edit_profile").await;
     form.assert(StatusCode::OK, "name=\"about_me\"");
     assert!(form.body.contains("value=\"Ann\""), "{}", form.body);
-    assert!(form.body.contains("At most 140 characters"), "{}", form.body);
+    assert!(
+        form.body.contains("At most 140 characters"),
+        "{}",
+        form.body
+    );
 
     // 140 characters as the reader sees them: emoji with modifiers count one.
     let ok_about = "👍🏽".repeat(139) + "!";
@@ -159,8 +183,13 @@ async fn about_me_and_names_are_edited_beside_the_username() {
 
     // Hostile input: nothing is saved, the form comes back with the text.
     let a141 = "a".repeat(141);
-    let r = c.post("/edit_profile", &edit("pia", "Pia", "Lund", &a141)).await;
-    r.assert(StatusCode::UNPROCESSABLE_ENTITY, "at most 140 characters long; this one has 141");
+    let r = c
+        .post("/edit_profile", &edit("pia", "Pia", "Lund", &a141))
+        .await;
+    r.assert(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at most 140 characters long; this one has 141",
+    );
     assert!(r.body.contains(&a141), "the typed text is kept");
     for (about, says) in [
         ("hi\u{202E}ereh", "changes the direction"),
@@ -174,7 +203,10 @@ async fn about_me_and_names_are_edited_beside_the_username() {
     let long_name = "L".repeat(65);
     c.post("/edit_profile", &edit("pia", "Pia", &long_name, "x"))
         .await
-        .assert(StatusCode::UNPROCESSABLE_ENTITY, "last name can be at most 64");
+        .assert(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "last name can be at most 64",
+        );
     c.post("/edit_profile", &edit("pia", " ", "Lund", "x"))
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "enter your first name");
@@ -202,9 +234,7 @@ async fn about_me_and_names_are_edited_beside_the_username() {
     c.post("/edit_profile", &[("username", "pia")])
         .await
         .redirect("/user/pia");
-    c.get("/user/pia")
-        .await
-        .assert(StatusCode::OK, "line two");
+    c.get("/user/pia").await.assert(StatusCode::OK, "line two");
     c.post("/edit_profile", &edit("pia_l", "Pia", "Lund", ""))
         .await
         .redirect("/user/pia_l");
@@ -216,9 +246,12 @@ async fn about_me_and_names_are_edited_beside_the_username() {
 #[tokio::test]
 async fn others_see_names_and_about_me_but_not_the_address_or_its_hash() {
     let mut c = logged_in("rita").await;
-    c.post("/edit_profile", &edit("rita", "Rita", "Ray", "Hello from Rita"))
-        .await
-        .redirect("/user/rita");
+    c.post(
+        "/edit_profile",
+        &edit("rita", "Rita", "Ray", "Hello from Rita"),
+    )
+    .await
+    .redirect("/user/rita");
     let mut s = c.other();
     s.register("sam").await;
     s.login("sam").await.redirect("/user/sam");
@@ -272,9 +305,7 @@ async fn names_typed_before_an_emailed_confirmation_reach_the_profile() {
     .await
     .assert(StatusCode::OK, "inbox");
     let mail = mails(&c, 1).await;
-    c.get(&confirm_path(&mail[0].body))
-        .await
-        .redirect("/login");
+    c.get(&confirm_path(&mail[0].body)).await.redirect("/login");
     c.login("uma").await.redirect("/user/uma");
     c.get("/user/uma")
         .await
@@ -332,8 +363,11 @@ async fn burst(routers: &[Router], c: &Client, n: usize, path: &str) -> Vec<Stat
 async fn a_burst_of_requests_writes_last_seen_once() {
     let c = logged_in("vera").await;
     let before = c.state.profiles.last_seen_writes();
-    let statuses = burst(&[c.router.clone()], &c, 200, "/edit_profile").await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let statuses = burst(std::slice::from_ref(&c.router), &c, 200, "/edit_profile").await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
     assert_eq!(c.state.profiles.last_seen_writes() - before, 1);
 }
 
@@ -385,8 +419,17 @@ async fn two_instances_write_once(one: app::AppState, two: app::AppState) {
     let b = Client::with_state(two.clone());
     let writes = || one.profiles.last_seen_writes() + two.profiles.last_seen_writes();
     let before = writes();
-    let statuses = burst(&[a.router.clone(), b.router.clone()], &a, 200, "/edit_profile").await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let statuses = burst(
+        &[a.router.clone(), b.router.clone()],
+        &a,
+        200,
+        "/edit_profile",
+    )
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
     assert_eq!(writes() - before, 1);
 
     let id = one.auth.user_by_username("wes").await.unwrap().unwrap().id;
@@ -445,7 +488,10 @@ async fn the_apps_migrations_and_the_librarys_share_a_sqlite_file() {
         let app = versions_sqlite(pool, "_sqlx_migrations").await;
         let ours = versions_sqlite(pool, "twofa_migrations").await;
         assert_eq!(app, [20261126130000], "only the app's in _sqlx_migrations");
-        assert!(ours.len() >= 3 && !ours.contains(&20261126130000), "{ours:?}");
+        assert!(
+            ours.len() >= 3 && !ours.contains(&20261126130000),
+            "{ours:?}"
+        );
     }
     // Both kinds of table work side by side.
     let auth = twofa_verify::Authenticator::builder()
@@ -489,7 +535,10 @@ async fn the_apps_migrations_and_the_librarys_share_a_postgres_schema() {
                     .await
                     .unwrap();
             assert_eq!(app, [20261126130000]);
-            assert!(ours.len() >= 3 && !ours.contains(&20261126130000), "{ours:?}");
+            assert!(
+                ours.len() >= 3 && !ours.contains(&20261126130000),
+                "{ours:?}"
+            );
         }
         // The tables are in the schema, not in public.
         let lib = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
@@ -557,7 +606,10 @@ async fn users_imported_from_flask_see_their_about_me_on_the_demo() {
     };
     state.profiles.save(alice.id, &mine, 1).await.unwrap();
     let again = d.expect(&["import-flask", fixture], "", 0).json();
-    assert_eq!(again["profiles"]["kept_edited"], serde_json::json!(["alice"]));
+    assert_eq!(
+        again["profiles"]["kept_edited"],
+        serde_json::json!(["alice"])
+    );
     assert_eq!(
         again["profiles"]["written"],
         serde_json::json!(["bob", "carol"])
@@ -587,13 +639,19 @@ async fn an_import_never_overwrites_an_edit_nor_moves_last_seen_back() {
     assert!(store.touch_in_database(id, 2_000 * MINUTE).await.unwrap());
     assert_eq!(store.import(id, &flask).await.unwrap(), Imported::Written);
     let p = store.get(id).await.unwrap();
-    assert_eq!((p.about_me.as_str(), p.last_seen), ("from flask", Some(2_000 * MINUTE)));
+    assert_eq!(
+        (p.about_me.as_str(), p.last_seen),
+        ("from flask", Some(2_000 * MINUTE))
+    );
     // Edited on the demo: the import leaves the row alone.
     let edited = Profile {
         about_me: "mine now".into(),
         ..p
     };
     store.save(id, &edited, 1).await.unwrap();
-    assert_eq!(store.import(id, &flask).await.unwrap(), Imported::KeptEdited);
+    assert_eq!(
+        store.import(id, &flask).await.unwrap(),
+        Imported::KeptEdited
+    );
     assert_eq!(store.get(id).await.unwrap().about_me, "mine now");
 }
