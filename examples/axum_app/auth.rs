@@ -221,9 +221,23 @@ pub async fn login(
     }
 }
 
+/// What the code page says about a code sent to `to` over `channel` (the
+/// provider's word; a call when Twilio Verify fell back to one because the
+/// number cannot receive texts).
+fn sent_note(to: &str, channel: Option<&str>, new: bool) -> String {
+    let a = if new { "a new" } else { "a" };
+    match channel {
+        Some("call") => {
+            format!("We are calling {to} to read you {a} code (text messages cannot reach it).")
+        }
+        Some("whatsapp") => format!("We sent {a} code by WhatsApp to {to}."),
+        _ => format!("We sent {a} code by text message to {to}."),
+    }
+}
+
 fn sms_note(sms: Option<&SmsDelivery>) -> Option<String> {
     Some(match sms? {
-        SmsDelivery::Sent { to } => format!("We sent a code by text message to {to}."),
+        SmsDelivery::Sent { to, channel, .. } => sent_note(to, *channel, false),
         SmsDelivery::Available { to } => format!("We can text a code to {to} if you need one."),
         SmsDelivery::Deferred { to, reason, .. } => format!(
             "We could not text a code to {to} right now ({reason}). Use your authenticator app or a recovery code, or try sending it again."
@@ -379,18 +393,15 @@ pub async fn verify_resend(State(state): State<AppState>, mut v: Visitor) -> Pag
     let result = v.auth().resend(p.token()).await;
     match result {
         Ok(ch) => {
-            let to = match &ch.sms {
-                Some(SmsDelivery::Sent { to }) => to.clone(),
-                _ => "your phone".into(),
+            let (to, channel) = match &ch.sms {
+                Some(SmsDelivery::Sent { to, channel, .. }) => (to.clone(), *channel),
+                _ => ("your phone".into(), None),
             };
             let next: Option<String> = v.session().get(NEXT).await?.flatten();
             v.begin_second_factor(&ch, p.remember_me).await?;
             let s = v.session();
-            s.insert(
-                SMS_NOTE,
-                Some(format!("We sent a new code by text message to {to}.")),
-            )
-            .await?;
+            s.insert(SMS_NOTE, Some(sent_note(&to, channel, true)))
+                .await?;
             s.insert(NEXT, next).await?;
             flash(&v, "info", format!("A new code is on its way to {to}.")).await?;
             Ok(see_other("/verify_2fa?method=sms"))

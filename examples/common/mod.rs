@@ -258,9 +258,24 @@ async fn with_store(
     ))
 }
 
+/// Twilio Verify from the `TWILIO_*` variables. As in the Flask tutorial,
+/// a code that cannot go out by text message (a landline, SMS disabled for
+/// the number's country) is read out by a voice call: the fallback channel
+/// is `call` unless `TWILIO_VERIFY_FALLBACK_CHANNEL` names another, or the
+/// primary channel (`TWILIO_VERIFY_CHANNEL`) is already `call`.
 #[cfg(feature = "twilio")]
 fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, SetupError> {
-    Ok(twofa_verify::factor::TwilioVerify::from_env()?)
+    use twofa_verify::factor::{Channel, TwilioVerify};
+    let Some(mut builder) = TwilioVerify::builder_from_env()? else {
+        return Ok(None);
+    };
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    let primary_is_call =
+        std::env::var("TWILIO_VERIFY_CHANNEL").is_ok_and(|v| v.trim().eq_ignore_ascii_case("call"));
+    if !set("TWILIO_VERIFY_FALLBACK_CHANNEL") && !primary_is_call {
+        builder = builder.fallback_channel(Channel::Call);
+    }
+    Ok(Some(builder.build()?))
 }
 
 #[cfg(not(feature = "twilio"))]

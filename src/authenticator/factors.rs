@@ -346,9 +346,7 @@ impl Authenticator {
                 self.now().plus(self.inner.policy.sms_code_ttl),
             )
             .await?;
-        Ok(SmsDelivery::Sent {
-            to: mask_phone(&phone),
-        })
+        Ok(sent.delivery())
     }
 
     /// Checks a step-up: the password, plus a current factor code when the

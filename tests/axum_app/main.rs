@@ -1785,3 +1785,5 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
 mod sessions;
 
 mod profile_data;
+
+mod voice_fallback;

@@ -230,7 +230,7 @@ pub(crate) fn user_json(u: &User) -> Value {
 
 pub(crate) fn sms_json(d: Option<&SmsDelivery>) -> Value {
     match d {
-        Some(SmsDelivery::Sent { to }) => json!({ "state": "sent", "to": to }),
+        Some(SmsDelivery::Sent { to, .. }) => json!({ "state": "sent", "to": to }),
         Some(SmsDelivery::Available { to }) => json!({ "state": "available", "to": to }),
         Some(SmsDelivery::Deferred {
             to,
