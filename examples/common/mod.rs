@@ -260,22 +260,47 @@ async fn with_store(
 
 /// Twilio Verify from the `TWILIO_*` variables. As in the Flask tutorial,
 /// a code that cannot go out by text message (a landline, SMS disabled for
-/// the number's country) is read out by a voice call: the fallback channel
-/// is `call` unless `TWILIO_VERIFY_FALLBACK_CHANNEL` names another, or the
-/// primary channel (`TWILIO_VERIFY_CHANNEL`) is already `call`.
+/// the number's country) is read out by a voice call: see
+/// [`adds_call_fallback`].
 #[cfg(feature = "twilio")]
 fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, SetupError> {
     use twofa_verify::factor::{Channel, TwilioVerify};
     let Some(mut builder) = TwilioVerify::builder_from_env()? else {
         return Ok(None);
     };
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
-    let primary_is_call =
-        std::env::var("TWILIO_VERIFY_CHANNEL").is_ok_and(|v| v.trim().eq_ignore_ascii_case("call"));
-    if !set("TWILIO_VERIFY_FALLBACK_CHANNEL") && !primary_is_call {
+    let var = |k: &str| std::env::var(k).ok();
+    if adds_call_fallback(
+        var("TWILIO_VERIFY_FALLBACK_CHANNEL").as_deref(),
+        var("TWILIO_VERIFY_CHANNEL").as_deref(),
+    ) {
         builder = builder.fallback_channel(Channel::Call);
     }
     Ok(Some(builder.build()?))
+}
+
+/// Whether the examples give Twilio Verify the `call` fallback channel:
+/// unless `TWILIO_VERIFY_FALLBACK_CHANNEL` (`fallback`) names one, or the
+/// primary channel (`TWILIO_VERIFY_CHANNEL`, `channel`) is `call` already.
+fn adds_call_fallback(fallback: Option<&str>, channel: Option<&str>) -> bool {
+    let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+    let primary_is_call = channel.is_some_and(|c| c.trim().eq_ignore_ascii_case("call"));
+    !set(fallback) && !primary_is_call
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_call_fallback_is_on_unless_configured_otherwise() {
+        use super::adds_call_fallback as adds;
+        assert!(adds(None, None));
+        assert!(adds(Some(" "), Some("sms")));
+        assert!(!adds(Some("whatsapp"), None));
+        assert!(
+            !adds(Some("call"), None),
+            "set explicitly: from_env does it"
+        );
+        assert!(!adds(None, Some("CALL")));
+    }
 }
 
 #[cfg(not(feature = "twilio"))]
