@@ -453,6 +453,27 @@ enum Answer {
     Recovery(String),
 }
 
+/// What a second-factor code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeCheck {
+    /// Right, for this factor.
+    Accepted(Factor),
+    /// Wrong for every factor the user has.
+    Wrong,
+    /// A right authenticator-app code whose time step was already used.
+    Replayed,
+}
+
+impl CodeCheck {
+    /// The error of a refused code, with the attempts left.
+    fn refusal(self, attempts_left: u32) -> Error {
+        match self {
+            CodeCheck::Replayed => Error::CodeAlreadyUsed { attempts_left },
+            _ => Error::InvalidCode { attempts_left },
+        }
+    }
+}
+
 fn parse_answer(code: &str) -> Result<Answer> {
     if code.len() > 64 {
         return Err(Error::MalformedCode);
@@ -1118,25 +1139,26 @@ impl Authenticator {
                 return Err(e);
             }
         };
-        let Some(factor) = outcome else {
-            self.attempt_failed(attempt);
-            let factor = match answer {
-                Answer::Recovery(_) => Factor::RecoveryCode,
-                Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
-                Answer::Digits(_) => Factor::Sms,
-            };
-            self.emit(AuthEvent::CodeRejected {
-                user: rec.user,
-                factor,
-            });
-            let left = max.saturating_sub(attempts);
-            if left == 0 {
-                self.inner.state.delete(&key).await?;
-                return Err(Error::TooManyAttempts);
+        let factor = match outcome {
+            CodeCheck::Accepted(factor) => factor,
+            refused => {
+                self.attempt_failed(attempt);
+                let factor = match answer {
+                    Answer::Recovery(_) => Factor::RecoveryCode,
+                    Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
+                    Answer::Digits(_) => Factor::Sms,
+                };
+                self.emit(AuthEvent::CodeRejected {
+                    user: rec.user,
+                    factor,
+                });
+                let left = max.saturating_sub(attempts);
+                if left == 0 {
+                    self.inner.state.delete(&key).await?;
+                    return Err(Error::TooManyAttempts);
+                }
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
             }
-            return Err(Error::InvalidCode {
-                attempts_left: u32::try_from(left).unwrap_or(u32::MAX),
-            });
         };
         self.release_budgets(client).await?;
         // Single use: of concurrent successes exactly one takes the challenge.
@@ -1175,13 +1197,13 @@ impl Authenticator {
         Ok(user)
     }
 
-    /// Checks a code against the user's factors. `Ok(None)`: wrong code.
+    /// Checks a code against the user's factors.
     async fn check_answer(
         &self,
         user: &UserRecord,
         answer: &Answer,
         sms: Option<&SentCode>,
-    ) -> Result<Option<Factor>> {
+    ) -> Result<CodeCheck> {
         match answer {
             Answer::Recovery(code) => {
                 let h = recovery::hash(&self.inner.keys, code);
@@ -1191,22 +1213,26 @@ impl Authenticator {
                         user: user.id,
                         remaining,
                     });
-                    return Ok(Some(Factor::RecoveryCode));
+                    return Ok(CodeCheck::Accepted(Factor::RecoveryCode));
                 }
-                Ok(None)
+                Ok(CodeCheck::Wrong)
             }
             Answer::Digits(code) => {
+                #[cfg_attr(not(feature = "totp"), allow(unused_mut))]
+                let mut replayed = false;
                 #[cfg(feature = "totp")]
-                if let Some(stored) = &user.totp
-                    && self.check_totp(user.id, stored, code).await?
-                {
-                    return Ok(Some(Factor::Totp));
+                if let Some(stored) = &user.totp {
+                    match self.check_totp(user.id, stored, code).await? {
+                        CodeCheck::Wrong => {}
+                        CodeCheck::Replayed => replayed = true,
+                        accepted => return Ok(accepted),
+                    }
                 }
                 if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone)
                     && sent.phone == *phone
                 {
                     match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
-                        Ok(true) => return Ok(Some(Factor::Sms)),
+                        Ok(true) => return Ok(CodeCheck::Accepted(Factor::Sms)),
                         Ok(false) => {}
                         // The code expired at the provider: a wrong answer now.
                         Err(Error::ChallengeExpired | Error::ChallengeNotFound)
@@ -1214,7 +1240,11 @@ impl Authenticator {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(None)
+                Ok(if replayed {
+                    CodeCheck::Replayed
+                } else {
+                    CodeCheck::Wrong
+                })
             }
         }
     }
@@ -1226,13 +1256,13 @@ impl Authenticator {
         user: UserId,
         stored: &crate::store::StoredSecret,
         code: &str,
-    ) -> Result<bool> {
+    ) -> Result<CodeCheck> {
         let secret = self.inner.seal.open(user, stored)?;
         self.accept_totp(user, &secret, code).await
     }
 
     #[cfg(feature = "totp")]
-    async fn accept_totp(&self, user: UserId, secret: &[u8], code: &str) -> Result<bool> {
+    async fn accept_totp(&self, user: UserId, secret: &[u8], code: &str) -> Result<CodeCheck> {
         let now = self.now();
         let secs = u64::try_from(now.as_secs()).unwrap_or(0);
         let p = &self.inner.policy;
@@ -1243,7 +1273,7 @@ impl Authenticator {
             p.totp_skew_back,
             p.totp_skew_forward,
         ) else {
-            return Ok(false);
+            return Ok(CodeCheck::Wrong);
         };
         let step_i = i64::try_from(step).unwrap_or(i64::MAX);
         let keep = Duration::from_secs(
@@ -1256,10 +1286,10 @@ impl Authenticator {
             .advance(&format!("totp-step:{user}"), step_i, now.plus(keep), now)
             .await?
         {
-            Ok(true)
+            Ok(CodeCheck::Accepted(Factor::Totp))
         } else {
             self.emit(AuthEvent::TotpReplayRefused { user });
-            Ok(false)
+            Ok(CodeCheck::Replayed)
         }
     }
 

@@ -16,7 +16,7 @@ use crate::common::{self, Backend};
 use crate::input::{Input, Terminal, password_source};
 use crate::output::{CliError, Outcome};
 use crate::session::{Pending, SessionFile, Sessions};
-use crate::{Cli, Command, FactorArg, LoginArgs, Password, RecoveryCodes, Reset, TwoFa};
+use crate::{Cli, Command, FactorArg, LoginArgs, Password, QrTheme, RecoveryCodes, Reset, TwoFa};
 
 /// Everything a command runs with.
 pub struct Ctx {
@@ -177,7 +177,9 @@ impl Ctx {
     /// After a wrong or malformed code: another one, when someone can answer.
     fn ask_again(&mut self, e: &Error, prompt: &str) -> Result<Option<String>, CliError> {
         let retry = match e {
-            Error::InvalidCode { attempts_left } => *attempts_left > 0,
+            Error::InvalidCode { attempts_left } | Error::CodeAlreadyUsed { attempts_left } => {
+                *attempts_left > 0
+            }
             Error::MalformedCode => true,
             _ => false,
         };
@@ -296,9 +298,13 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::TwoFa(TwoFa::EnableTotp {
             code,
             no_qr,
+            qr_theme,
             current_code,
             sms,
-        }) => enable_totp(ctx, code.as_deref(), *no_qr, current_code.as_deref(), *sms).await,
+        }) => {
+            let qr = (!*no_qr).then(|| qr_theme.resolve(ctx.input.interactive()));
+            enable_totp(ctx, code.as_deref(), qr, current_code.as_deref(), *sms).await
+        }
         Command::TwoFa(TwoFa::Disable { factor, code, sms }) => {
             disable(ctx, *factor, code.as_deref(), *sms).await
         }
@@ -748,24 +754,55 @@ async fn confirm_sms(
     Ok(with_codes(o, codes))
 }
 
-/// The QR code as text for a terminal (two rows per line).
-pub fn qr_text(data: &str) -> Result<String, CliError> {
+impl QrTheme {
+    /// `Auto` made concrete: painted only when the notes go to a terminal
+    /// that takes colours (`NO_COLOR` unset), else `Dark`, the old default.
+    pub fn resolve(self, interactive: bool) -> QrTheme {
+        use std::io::IsTerminal;
+        let colours = interactive
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        match self {
+            QrTheme::Auto if !colours => QrTheme::Dark,
+            t => t,
+        }
+    }
+}
+
+/// ANSI: black text on a white background, and back to the defaults.
+const PAINT: &str = "\x1b[30;47m";
+const UNPAINT: &str = "\x1b[0m";
+
+/// The QR code as text for a terminal (two rows per line), with its quiet
+/// zone (the light margin a scanner needs), drawn for `theme` (see
+/// [`QrTheme`]; `Auto` paints its own colours).
+pub fn qr_text(data: &str, theme: QrTheme) -> Result<String, CliError> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(data.as_bytes())
         .map_err(|e| CliError::service("internal_error", format!("QR code: {e}")))?;
-    // Light modules drawn, dark ones blank: reads well on dark terminals.
-    Ok(code
+    let (dark, light) = match theme {
+        QrTheme::Dark => (Dense1x2::Light, Dense1x2::Dark),
+        QrTheme::Light | QrTheme::Auto => (Dense1x2::Dark, Dense1x2::Light),
+    };
+    let text = code
         .render::<Dense1x2>()
-        .dark_color(Dense1x2::Light)
-        .light_color(Dense1x2::Dark)
+        .dark_color(dark)
+        .light_color(light)
         .quiet_zone(true)
-        .build())
+        .build();
+    Ok(match theme {
+        QrTheme::Auto => text
+            .lines()
+            .map(|l| format!("{PAINT}{l}{UNPAINT}\n"))
+            .collect(),
+        _ => text,
+    })
 }
 
 async fn enable_totp(
     ctx: &mut Ctx,
     code: Option<&str>,
-    no_qr: bool,
+    qr: Option<QrTheme>,
     current_code: Option<&str>,
     sms: bool,
 ) -> Result<Outcome, CliError> {
@@ -793,8 +830,8 @@ async fn enable_totp(
         .await?;
     let uri = e.otpauth_uri.expose_secret();
     let mut text = String::new();
-    if !no_qr {
-        text.push_str(&qr_text(uri)?);
+    if let Some(theme) = qr {
+        text.push_str(&qr_text(uri, theme)?);
         text.push('\n');
     }
     let _ = writeln!(
