@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::builder::BoolishValueParser;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 
 use super::Config;
 
@@ -65,6 +65,23 @@ pub struct Args {
     /// app), replaced by Argon2id at each user's first login
     #[arg(long, env = "LEGACY_HASHES", value_enum, value_name = "FORMAT")]
     pub legacy_hashes: Option<LegacyHashes>,
+}
+
+/// Removes the variables of [`Args`] that are set but blank: an empty
+/// variable means "unset" (`.env.template` lists each one empty), where
+/// clap would take it as an empty value and refuse it or override the
+/// default. Call it before any other thread runs (see `std::env::remove_var`).
+pub fn unset_empty_env() {
+    for arg in Args::command().get_arguments() {
+        let Some(name) = arg.get_env() else {
+            continue;
+        };
+        if std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+            // SAFETY: called from `main` before the runtime or any other
+            // thread starts, so nothing reads the environment meanwhile.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
 }
 
 /// Legacy password-hash formats the demo can accept.

@@ -19,11 +19,21 @@ use std::net::SocketAddr;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use app::args::{Args, LegacyHashes};
+use app::args::{self, Args, LegacyHashes};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    common::load_dotenv();
+    // Before any thread starts: `set_var`/`remove_var` are only sound then.
+    args::unset_empty_env();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -32,15 +42,13 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), common::SetupError> {
-    common::load_dotenv();
+async fn run(args: Args) -> Result<(), common::SetupError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
         )
         .init();
-    let args = Args::parse();
     let options = common::Options {
         db: args.db.clone(),
         confirm_email: args.registration_confirm_email,
