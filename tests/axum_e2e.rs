@@ -519,10 +519,11 @@ async fn recovery_code_buttons(
     let file = downloads.join("recovery-codes.txt");
     let start = Instant::now();
     let text = loop {
-        if let Ok(t) = std::fs::read_to_string(&file) {
-            if t.ends_with('\n') && codes.iter().all(|c| t.contains(c.as_str())) {
-                break t;
-            }
+        if let Ok(t) = std::fs::read_to_string(&file)
+            && t.ends_with('\n')
+            && codes.iter().all(|c| t.contains(c.as_str()))
+        {
+            break t;
         }
         if start.elapsed() > Duration::from_secs(15) {
             return Err(format!("no download in {}", downloads.display()));
