@@ -2,7 +2,13 @@
 //! fantoccini through chromedriver: register, SMS 2FA, login with the code,
 //! an authenticator app, a recovery code, a password reset through the
 //! emailed link, and disabling 2FA; adding a factor asks for the password
-//! (and a current code) first. A screenshot of each page lands in
+//! (and a current code) first. Along the way, the demo's rough edges stay
+//! fixed: recovery codes by Post/Redirect/Get with working copy and
+//! download buttons, the manual TOTP key at 375 px (wrapping only between
+//! groups of four; `*-enable-totp-375px.png`), "Account" and "Issuer", a
+//! reused TOTP code told to wait (`*-verify-totp-code-reused.png`), a used
+//! reset link offering a new one (`*-reset-link-used.png`), the turn-off
+//! page's wording (`*-disable-*.png`). A screenshot of each page lands in
 //! `target/e2e-screenshots/`; with `UPDATE_README_SCREENSHOT=1` the profile
 //! page is also copied to `docs/screenshot.png`.
 //!
