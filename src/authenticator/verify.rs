@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
 use crate::store::UserRecord;
-use crate::user::{User, UserId};
+use crate::user::User;
+#[cfg(feature = "totp")]
+use crate::user::UserId;
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]

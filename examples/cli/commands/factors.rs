@@ -6,8 +6,8 @@ use secrecy::ExposeSecret;
 use twofa_verify::{Error, Factor, User};
 
 use super::*;
-use crate::{FactorArg, QrTheme};
 use crate::output::{CliError, Outcome};
+use crate::{FactorArg, QrTheme};
 
 pub(crate) async fn enable_sms(
     ctx: &mut Ctx,
