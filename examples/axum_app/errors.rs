@@ -202,6 +202,13 @@ impl FormError {
                 attempts_left,
                 if *attempts_left == 1 { "" } else { "s" }
             ),
+            // Only someone who typed a right code gets this, so it tells an
+            // attacker nothing; it spares the user retyping the same code.
+            AuthError::CodeAlreadyUsed { attempts_left } => format!(
+                "That code was already used. Wait until your authenticator app shows the next one (a new code comes every 30 seconds), then enter it. {} attempt{} left.",
+                attempts_left,
+                if *attempts_left == 1 { "" } else { "s" }
+            ),
             AuthError::Locked { retry_after } => format!(
                 "Too many failed attempts. Please try again in {}.",
                 human_duration(*retry_after)

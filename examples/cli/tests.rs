@@ -984,9 +984,86 @@ fn default_session_paths() {
     assert_eq!(p("postgres://u@h/db"), ".twofa-cli-session");
 }
 
+/// What a camera sees of `text` on a terminal whose text colour is dark
+/// (`dark_ink`, a light theme) or light: 8x8 pixels a module, the text's
+/// `█▀▄` in ink, the rest in the background colour.
+fn photograph(text: &str, dark_ink: bool) -> (usize, usize, Vec<u8>) {
+    let rows: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    let (w, h) = (rows[0].len(), rows.len() * 2);
+    let (ink, paper) = if dark_ink { (0u8, 255u8) } else { (255, 0) };
+    let scale = 8;
+    let mut px = vec![paper; w * h * scale * scale];
+    for (r, line) in rows.iter().enumerate() {
+        for (x, c) in line.iter().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (y, on) in [(2 * r, top), (2 * r + 1, bottom)] {
+                if !on {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        px[(y * scale + dy) * w * scale + x * scale + dx] = ink;
+                    }
+                }
+            }
+        }
+    }
+    (w * scale, h * scale, px)
+}
+
+/// The text a scanner reads from `text` shown on such a terminal, if any.
+fn scan(text: &str, dark_ink: bool) -> Option<String> {
+    let (w, h, px) = photograph(text, dark_ink);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * w + x]);
+    let grids = img.detect_grids();
+    let (_, content) = grids.first()?.decode().ok()?;
+    Some(content)
+}
+
 #[test]
-fn qr_renders_for_terminals() {
-    let q = commands::qr_text("otpauth://totp/x:alice?secret=GEZDGNBVGY3TQOJQ&issuer=x").unwrap();
-    assert!(q.lines().count() > 10);
-    assert!(q.contains('█'));
+fn qr_scans_on_light_and_dark_terminals() {
+    use crate::QrTheme;
+    let uri = "otpauth://totp/x:alice?secret=GEZDGNBVGY3TQOJQ&issuer=x";
+    let light = commands::qr_text(uri, QrTheme::Light).unwrap();
+    let dark = commands::qr_text(uri, QrTheme::Dark).unwrap();
+    assert!(light.lines().count() > 10);
+    // Each theme scans on its own terminal.
+    assert_eq!(scan(&light, true).as_deref(), Some(uri), "light theme");
+    assert_eq!(scan(&dark, false).as_deref(), Some(uri), "dark theme");
+    // They are each other's negative, cell for cell (quiet zone included;
+    // the last line's lower half lies below the code, blank in both).
+    let negative = |l: &str| -> String {
+        l.chars()
+            .map(|c| match c {
+                '█' => ' ',
+                ' ' => '█',
+                '▀' => '▄',
+                '▄' => '▀',
+                c => c,
+            })
+            .collect()
+    };
+    let (l, d): (Vec<&str>, Vec<&str>) = (light.lines().collect(), dark.lines().collect());
+    assert_eq!(l.len(), d.len());
+    for (a, b) in l.iter().zip(&d).take(l.len() - 1) {
+        assert_eq!(&negative(a), b);
+    }
+    // The wrong theme shows a negative, which scanners do not read.
+    assert_eq!(scan(&light, false), None);
+    assert_eq!(scan(&dark, true), None);
+    // `auto`, painted: the light drawing in black on white on every line,
+    // whatever the terminal's own colours.
+    let painted = commands::qr_text(uri, QrTheme::Auto).unwrap();
+    for (p, l) in painted.lines().zip(light.lines()) {
+        assert_eq!(p, format!("\x1b[30;47m{l}\x1b[0m"));
+    }
+    assert_eq!(painted.lines().count(), light.lines().count());
+    // Not on a terminal (tests, pipes): `auto` falls back to `dark`.
+    assert_eq!(QrTheme::Auto.resolve(false), QrTheme::Dark);
+    assert_eq!(QrTheme::Light.resolve(false), QrTheme::Light);
 }

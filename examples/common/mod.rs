@@ -65,6 +65,12 @@ pub struct Options {
     /// On PostgreSQL, keep every table (the library's and the app's) in
     /// this schema (tests: one random schema each).
     pub pg_schema: Option<String>,
+    /// The name in texts and authenticator apps, instead of `APP_NAME`
+    /// (the web demo's `--app-name`).
+    pub app_name: Option<String>,
+    /// Whether to accept Werkzeug hashes, instead of `LEGACY_HASHES` (the
+    /// web demo's `--legacy-hashes`).
+    pub legacy_hashes: Option<bool>,
 }
 
 /// An [`EventSink`] behind an `Arc`, for the builder.
@@ -94,35 +100,27 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
-/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`,
-/// `off` (any case); `None` when unset or empty. Anything else is an error
-/// rather than a guess, since these settings change what the site trusts.
-pub fn env_flag(name: &str) -> Result<Option<bool>, SetupError> {
-    let Ok(value) = std::env::var(name) else {
-        return Ok(None);
-    };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "1" | "true" | "yes" | "on" => Ok(Some(true)),
-        "0" | "false" | "no" | "off" => Ok(Some(false)),
-        _ => Err(format!("{name} must be 1 or 0 (or true/false), not {value:?}").into()),
-    }
-}
-
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = match &opts.secret_key {
         Some(k) => k.clone(),
         None => zeroize::Zeroizing::new(secret_key(&opts.db)?),
     };
-    let app_name = std::env::var("APP_NAME")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "twofa-verify demo".into());
+    let app_name = match &opts.app_name {
+        Some(name) => name.clone(),
+        None => std::env::var("APP_NAME")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "twofa-verify demo".into()),
+    };
     let mut builder = Authenticator::builder()
         .secret_key(key.to_vec())
         .issuer(app_name.clone());
-    if legacy_hashes_from_env()? {
+    let legacy = match opts.legacy_hashes {
+        Some(on) => on,
+        None => legacy_hashes_from_env()?,
+    };
+    if legacy {
         builder = builder
             .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
             .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());

@@ -264,8 +264,9 @@ impl Authenticator {
             serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
         let attempts_left = self.count_enrollment_attempt(&key).await?;
         let secret = self.inner.seal.open(id, &sealed)?;
-        if !self.accept_totp(id, &secret, &code).await? {
-            return Err(Error::InvalidCode { attempts_left });
+        match self.accept_totp(id, &secret, &code).await? {
+            super::verify::CodeCheck::Accepted(_) => {}
+            refused => return Err(refused.refusal(attempts_left)),
         }
         if self.inner.state.take(&key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -298,11 +299,11 @@ impl Authenticator {
             .reserve_attempt(self.fail_key(Some(id), ""), Some(id))
             .await?;
         match self.check_totp(id, stored, &code).await {
-            Ok(true) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => {
                 self.attempt_released(attempt).await?;
                 return Ok(true);
             }
-            Ok(false) => {
+            Ok(_) => {
                 self.attempt_failed(attempt);
             }
             Err(e) => {
@@ -371,13 +372,11 @@ impl Authenticator {
             .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
             .await?;
         match self.check_answer(rec, &answer, sent.as_ref()).await {
-            Ok(Some(_)) => self.attempt_released(attempt).await?,
-            Ok(None) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
+            Ok(refused) => {
                 let n = self.attempt_failed(attempt);
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
-                return Err(Error::InvalidCode {
-                    attempts_left: u32::try_from(left).unwrap_or(0),
-                });
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(0)));
             }
             Err(e) => {
                 self.attempt_released(attempt).await?;

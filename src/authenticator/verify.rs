@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
 use crate::store::UserRecord;
-use crate::user::{User, UserId};
+use crate::user::User;
+#[cfg(feature = "totp")]
+use crate::user::UserId;
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]
@@ -26,6 +28,27 @@ pub struct Verification {
 pub(super) enum Answer {
     Digits(String),
     Recovery(String),
+}
+
+/// What a second-factor code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeCheck {
+    /// Right, for this factor.
+    Accepted(Factor),
+    /// Wrong for every factor the user has.
+    Wrong,
+    /// A right authenticator-app code whose time step was already used.
+    Replayed,
+}
+
+impl CodeCheck {
+    /// The error of a refused code, with the attempts left.
+    pub(super) fn refusal(self, attempts_left: u32) -> Error {
+        match self {
+            CodeCheck::Replayed => Error::CodeAlreadyUsed { attempts_left },
+            _ => Error::InvalidCode { attempts_left },
+        }
+    }
 }
 
 pub(super) fn parse_answer(code: &str) -> Result<Answer> {
@@ -102,25 +125,26 @@ impl Authenticator {
                 return Err(e);
             }
         };
-        let Some(factor) = outcome else {
-            self.attempt_failed(attempt);
-            let factor = match answer {
-                Answer::Recovery(_) => Factor::RecoveryCode,
-                Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
-                Answer::Digits(_) => Factor::Sms,
-            };
-            self.emit(AuthEvent::CodeRejected {
-                user: rec.user,
-                factor,
-            });
-            let left = max.saturating_sub(attempts);
-            if left == 0 {
-                self.inner.state.delete(&key).await?;
-                return Err(Error::TooManyAttempts);
+        let factor = match outcome {
+            CodeCheck::Accepted(factor) => factor,
+            refused => {
+                self.attempt_failed(attempt);
+                let factor = match answer {
+                    Answer::Recovery(_) => Factor::RecoveryCode,
+                    Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
+                    Answer::Digits(_) => Factor::Sms,
+                };
+                self.emit(AuthEvent::CodeRejected {
+                    user: rec.user,
+                    factor,
+                });
+                let left = max.saturating_sub(attempts);
+                if left == 0 {
+                    self.inner.state.delete(&key).await?;
+                    return Err(Error::TooManyAttempts);
+                }
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
             }
-            return Err(Error::InvalidCode {
-                attempts_left: u32::try_from(left).unwrap_or(u32::MAX),
-            });
         };
         self.release_budgets(client).await?;
         // Single use: of concurrent successes exactly one takes the challenge.
@@ -148,13 +172,13 @@ impl Authenticator {
         })
     }
 
-    /// Checks a code against the user's factors. `Ok(None)`: wrong code.
+    /// Checks a code against the user's factors.
     pub(super) async fn check_answer(
         &self,
         user: &UserRecord,
         answer: &Answer,
         sms: Option<&SentCode>,
-    ) -> Result<Option<Factor>> {
+    ) -> Result<CodeCheck> {
         match answer {
             Answer::Recovery(code) => {
                 let h = recovery::hash(&self.inner.keys, code);
@@ -164,22 +188,26 @@ impl Authenticator {
                         user: user.id,
                         remaining,
                     });
-                    return Ok(Some(Factor::RecoveryCode));
+                    return Ok(CodeCheck::Accepted(Factor::RecoveryCode));
                 }
-                Ok(None)
+                Ok(CodeCheck::Wrong)
             }
             Answer::Digits(code) => {
+                #[cfg_attr(not(feature = "totp"), allow(unused_mut))]
+                let mut replayed = false;
                 #[cfg(feature = "totp")]
-                if let Some(stored) = &user.totp
-                    && self.check_totp(user.id, stored, code).await?
-                {
-                    return Ok(Some(Factor::Totp));
+                if let Some(stored) = &user.totp {
+                    match self.check_totp(user.id, stored, code).await? {
+                        CodeCheck::Wrong => {}
+                        CodeCheck::Replayed => replayed = true,
+                        accepted => return Ok(accepted),
+                    }
                 }
                 if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone)
                     && sent.phone == *phone
                 {
                     match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
-                        Ok(true) => return Ok(Some(Factor::Sms)),
+                        Ok(true) => return Ok(CodeCheck::Accepted(Factor::Sms)),
                         Ok(false) => {}
                         // The code expired at the provider: a wrong answer now.
                         Err(Error::ChallengeExpired | Error::ChallengeNotFound)
@@ -187,7 +215,11 @@ impl Authenticator {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(None)
+                Ok(if replayed {
+                    CodeCheck::Replayed
+                } else {
+                    CodeCheck::Wrong
+                })
             }
         }
     }
@@ -199,7 +231,7 @@ impl Authenticator {
         user: UserId,
         stored: &crate::store::StoredSecret,
         code: &str,
-    ) -> Result<bool> {
+    ) -> Result<CodeCheck> {
         let secret = self.inner.seal.open(user, stored)?;
         self.accept_totp(user, &secret, code).await
     }
@@ -210,7 +242,7 @@ impl Authenticator {
         user: UserId,
         secret: &[u8],
         code: &str,
-    ) -> Result<bool> {
+    ) -> Result<CodeCheck> {
         let now = self.now();
         let secs = u64::try_from(now.as_secs()).unwrap_or(0);
         let p = &self.inner.policy;
@@ -221,7 +253,7 @@ impl Authenticator {
             p.totp_skew_back,
             p.totp_skew_forward,
         ) else {
-            return Ok(false);
+            return Ok(CodeCheck::Wrong);
         };
         let step_i = i64::try_from(step).unwrap_or(i64::MAX);
         let keep = Duration::from_secs(
@@ -234,10 +266,10 @@ impl Authenticator {
             .advance(&format!("totp-step:{user}"), step_i, now.plus(keep), now)
             .await?
         {
-            Ok(true)
+            Ok(CodeCheck::Accepted(Factor::Totp))
         } else {
             self.emit(AuthEvent::TotpReplayRefused { user });
-            Ok(false)
+            Ok(CodeCheck::Replayed)
         }
     }
 }
