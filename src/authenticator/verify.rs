@@ -1,7 +1,5 @@
 //! Finishing a pending login with a second-factor code.
 
-use std::time::Duration;
-
 use super::lockout::AttemptBudget;
 use super::state::{FailScope, StateKey};
 use super::{Authenticator, ChallengeRecord, SentCode};
@@ -9,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
 use crate::store::{StepAcceptance, StepOutcome, UserRecord};
-use crate::user::{User, UserId};
+use crate::user::User;
+#[cfg(feature = "totp")]
+use crate::user::UserId;
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]
@@ -292,7 +292,7 @@ impl Authenticator {
             p.totp_skew_forward,
         )?;
         // Remembered as long as any code of the window could still match it.
-        let keep = Duration::from_secs(
+        let keep = std::time::Duration::from_secs(
             crate::factor::totp::STEP
                 * (u64::from(p.totp_skew_back) + u64::from(p.totp_skew_forward) + 2),
         );
