@@ -159,6 +159,7 @@ pub(crate) async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Op
             summary: format!("PostgreSQL schema {schema}"),
             state: Arc::new(pg.clone()),
             secret_key: key,
+            profiles: common::profiles::ProfileStore::postgres(pg.pool().clone()).await?,
         },
         Some(Cleanup { pg, schema }),
     ))

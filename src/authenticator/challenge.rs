@@ -54,9 +54,16 @@ impl fmt::Debug for Challenge {
 #[non_exhaustive]
 pub enum SmsDelivery {
     /// A code was sent to this (masked) number.
+    #[non_exhaustive]
     Sent {
         /// The masked destination, e.g. `+2547*****89`.
         to: String,
+        /// How it went out, in the provider's words (`sms`, `call`,
+        /// `whatsapp`), when the provider tells
+        /// ([`SmsVerifier::send_verification`](crate::factor::SmsVerifier::send_verification)):
+        /// `call` when the text could not be delivered and Twilio Verify
+        /// fell back to a voice call. `None`: the configured channel.
+        channel: Option<&'static str>,
     },
     /// SMS is possible but no code was sent yet (the user also has an
     /// authenticator app); call [`Authenticator::resend`] to send one.
@@ -100,6 +107,20 @@ pub(super) struct SentCode {
     pub(super) phone: String,
     pub(super) handle: String,
     pub(super) sent_at: Timestamp,
+    /// The channel the code went out on, when the provider told; only for
+    /// the answer to the send, not kept.
+    #[serde(skip)]
+    pub(super) channel: Option<&'static str>,
+}
+
+impl SentCode {
+    /// What the caller is told about this code, sent to `phone`.
+    pub(super) fn delivery(&self) -> SmsDelivery {
+        SmsDelivery::Sent {
+            to: mask_phone(&self.phone),
+            channel: self.channel,
+        }
+    }
 }
 
 /// Whether a phone number is a verified factor of the account or one being
@@ -133,8 +154,9 @@ impl Authenticator {
             } else {
                 match self.send_sms(user.id, phone, PhoneStatus::Verified).await {
                     Ok(sent) => {
+                        let delivery = sent.delivery();
                         rec.sms = Some(sent);
-                        SmsDelivery::Sent { to }
+                        delivery
                     }
                     Err(e) if e.is_user_error() || matches!(e, Error::Provider(_)) => {
                         // A provider's error text (codes, configuration) is
@@ -224,15 +246,18 @@ impl Authenticator {
             }
             return Err(e);
         }
-        let handle = sms.send(phone, &self.sms_ctx()).await?;
+        // `send_verification`, not `send`: the provider may have fallen
+        // back to another channel (a call), which the user must be told.
+        let sent = sms.send_verification(phone, &self.sms_ctx()).await?;
         self.emit(AuthEvent::CodeSent {
             user,
             to: mask_phone(phone),
         });
         Ok(SentCode {
             phone: phone.to_owned(),
-            handle,
+            handle: sent.handle,
             sent_at: self.now(),
+            channel: sent.channel,
         })
     }
 
@@ -269,6 +294,7 @@ impl Authenticator {
             // Best effort: the old code stops working.
             let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
         }
+        let delivery = sent.delivery();
         rec.sms = Some(sent);
         self.state()
             .put(StateKey::Challenge(token), &rec, rec.kept_until())
@@ -277,9 +303,7 @@ impl Authenticator {
             token: SecretString::from(token.to_owned()),
             expires_at: rec.expires_at,
             methods: self.methods(&user),
-            sms: Some(SmsDelivery::Sent {
-                to: mask_phone(&phone),
-            }),
+            sms: Some(delivery),
         })
     }
 

@@ -249,8 +249,9 @@ impl Authenticator {
             .count_enrollment_attempt(StateKey::TotpEnrollmentAttempts(id))
             .await?;
         let secret = self.inner.seal.open(id, &sealed)?;
-        if !self.accept_totp(id, &secret, &code).await? {
-            return Err(Error::InvalidCode { attempts_left });
+        match self.accept_totp(id, &secret, &code).await? {
+            super::verify::CodeCheck::Accepted(_) => {}
+            refused => return Err(refused.refusal(attempts_left)),
         }
         if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -283,11 +284,11 @@ impl Authenticator {
             .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
         match self.check_totp(id, stored, &code).await {
-            Ok(true) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => {
                 self.attempt_released(attempt).await?;
                 return Ok(true);
             }
-            Ok(false) => {
+            Ok(_) => {
                 self.attempt_failed(attempt);
             }
             Err(e) => {
@@ -322,9 +323,7 @@ impl Authenticator {
         self.state()
             .put(key, &sent, self.now().plus(self.inner.policy.sms_code_ttl))
             .await?;
-        Ok(SmsDelivery::Sent {
-            to: mask_phone(&phone),
-        })
+        Ok(sent.delivery())
     }
 
     /// Checks a step-up: the password, plus a current factor code when the
@@ -346,13 +345,11 @@ impl Authenticator {
             .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
             .await?;
         match self.check_answer(rec, &answer, sent.as_ref(), true).await {
-            Ok(Some(_)) => self.attempt_released(attempt).await?,
-            Ok(None) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
+            Ok(refused) => {
                 let n = self.attempt_failed(attempt);
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
-                return Err(Error::InvalidCode {
-                    attempts_left: u32::try_from(left).unwrap_or(0),
-                });
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(0)));
             }
             Err(e) => {
                 self.attempt_released(attempt).await?;

@@ -40,8 +40,10 @@ pub(super) enum StateKey<'a> {
     SmsEnrollmentAttempts(UserId),
     /// The authenticator-app enrollment in progress of an account (its
     /// sealed secret).
+    #[cfg_attr(not(feature = "totp"), allow(dead_code))]
     TotpEnrollment(UserId),
     /// The count of codes tried on that enrollment.
+    #[cfg_attr(not(feature = "totp"), allow(dead_code))]
     TotpEnrollmentAttempts(UserId),
     /// The last SMS step-up code sent to an account ([`SentCode`]).
     StepUpSms(UserId),
@@ -314,6 +316,7 @@ impl<'a> State<'a> {
     }
 
     /// Raises the number at `key` to `value` if that is higher; whether it did.
+    #[cfg(feature = "totp")]
     pub(super) async fn advance(
         &self,
         key: StateKey<'_>,

@@ -1,7 +1,5 @@
 //! Finishing a pending login with a second-factor code.
 
-use std::time::Duration;
-
 use super::lockout::AttemptBudget;
 use super::state::{FailScope, StateKey};
 use super::{Authenticator, ChallengeRecord, SentCode};
@@ -9,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
 use crate::store::{StepAcceptance, StepOutcome, UserRecord};
-use crate::user::{User, UserId};
+use crate::user::User;
+#[cfg(feature = "totp")]
+use crate::user::UserId;
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]
@@ -28,6 +28,27 @@ pub struct Verification {
 pub(super) enum Answer {
     Digits(String),
     Recovery(String),
+}
+
+/// What a second-factor code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeCheck {
+    /// Right, for this factor.
+    Accepted(Factor),
+    /// Wrong for every factor the user has.
+    Wrong,
+    /// A right authenticator-app code whose time step was already used.
+    Replayed,
+}
+
+impl CodeCheck {
+    /// The error of a refused code, with the attempts left.
+    pub(super) fn refusal(self, attempts_left: u32) -> Error {
+        match self {
+            CodeCheck::Replayed => Error::CodeAlreadyUsed { attempts_left },
+            _ => Error::InvalidCode { attempts_left },
+        }
+    }
 }
 
 pub(super) fn parse_answer(code: &str) -> Result<Answer> {
@@ -74,6 +95,8 @@ impl Authenticator {
             AttemptBudget::ChallengeAnswers(token),
             AttemptBudget::ClientFailures,
         ];
+        // A right authenticator-app code whose time step was used already.
+        let mut replayed = false;
         #[cfg(feature = "totp")]
         let step = match (&answer, &user_rec.totp) {
             (Answer::Digits(digits), Some(stored)) => {
@@ -105,6 +128,7 @@ impl Authenticator {
                     StepOutcome::Gone => return Err(Error::ChallengeNotFound),
                     StepOutcome::Replayed => {
                         self.emit(AuthEvent::TotpReplayRefused { user: rec.user });
+                        replayed = true;
                         attempt
                     }
                 }
@@ -128,7 +152,11 @@ impl Authenticator {
                 return Err(e);
             }
         };
-        let Some(factor) = outcome else {
+        let outcome = match outcome {
+            CodeCheck::Wrong if replayed => CodeCheck::Replayed,
+            other => other,
+        };
+        let CodeCheck::Accepted(factor) = outcome else {
             self.attempt_failed(attempt);
             let factor = match answer {
                 Answer::Recovery(_) => Factor::RecoveryCode,
@@ -145,9 +173,7 @@ impl Authenticator {
                 self.state().delete(StateKey::Challenge(token)).await?;
                 return Err(Error::TooManyAttempts);
             }
-            return Err(Error::InvalidCode {
-                attempts_left: u32::try_from(left).unwrap_or(u32::MAX),
-            });
+            return Err(outcome.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
         };
         // Single use: of concurrent successes exactly one takes the challenge.
         if !self
@@ -185,14 +211,14 @@ impl Authenticator {
     }
 
     /// Checks a code against the user's factors (the authenticator app's
-    /// only when `totp`). `Ok(None)`: wrong code.
+    /// only when `totp`).
     pub(super) async fn check_answer(
         &self,
         user: &UserRecord,
         answer: &Answer,
         sms: Option<&SentCode>,
         totp: bool,
-    ) -> Result<Option<Factor>> {
+    ) -> Result<CodeCheck> {
         match answer {
             Answer::Recovery(code) => {
                 let h = recovery::hash(&self.inner.keys, code);
@@ -202,16 +228,20 @@ impl Authenticator {
                         user: user.id,
                         remaining,
                     });
-                    return Ok(Some(Factor::RecoveryCode));
+                    return Ok(CodeCheck::Accepted(Factor::RecoveryCode));
                 }
-                Ok(None)
+                Ok(CodeCheck::Wrong)
             }
             Answer::Digits(code) => {
+                #[cfg_attr(not(feature = "totp"), allow(unused_mut))]
+                let mut replayed = false;
                 #[cfg(feature = "totp")]
-                if let (true, Some(stored)) = (totp, &user.totp)
-                    && self.check_totp(user.id, stored, code).await?
-                {
-                    return Ok(Some(Factor::Totp));
+                if let (true, Some(stored)) = (totp, &user.totp) {
+                    match self.check_totp(user.id, stored, code).await? {
+                        CodeCheck::Wrong => {}
+                        CodeCheck::Replayed => replayed = true,
+                        accepted => return Ok(accepted),
+                    }
                 }
                 #[cfg(not(feature = "totp"))]
                 let _ = totp;
@@ -219,7 +249,7 @@ impl Authenticator {
                     && sent.phone == *phone
                 {
                     match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
-                        Ok(true) => return Ok(Some(Factor::Sms)),
+                        Ok(true) => return Ok(CodeCheck::Accepted(Factor::Sms)),
                         Ok(false) => {}
                         // The code expired at the provider: a wrong answer now.
                         Err(Error::ChallengeExpired | Error::ChallengeNotFound)
@@ -227,7 +257,11 @@ impl Authenticator {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(None)
+                Ok(if replayed {
+                    CodeCheck::Replayed
+                } else {
+                    CodeCheck::Wrong
+                })
             }
         }
     }
@@ -239,7 +273,7 @@ impl Authenticator {
         user: UserId,
         stored: &crate::store::StoredSecret,
         code: &str,
-    ) -> Result<bool> {
+    ) -> Result<CodeCheck> {
         let secret = self.inner.seal.open(user, stored)?;
         self.accept_totp(user, &secret, code).await
     }
@@ -258,7 +292,7 @@ impl Authenticator {
             p.totp_skew_forward,
         )?;
         // Remembered as long as any code of the window could still match it.
-        let keep = Duration::from_secs(
+        let keep = std::time::Duration::from_secs(
             crate::factor::totp::STEP
                 * (u64::from(p.totp_skew_back) + u64::from(p.totp_skew_forward) + 2),
         );
@@ -276,9 +310,9 @@ impl Authenticator {
         user: UserId,
         secret: &[u8],
         code: &str,
-    ) -> Result<bool> {
+    ) -> Result<CodeCheck> {
         let Some(step) = self.totp_step(secret, code) else {
-            return Ok(false);
+            return Ok(CodeCheck::Wrong);
         };
         if self
             .state()
@@ -290,10 +324,10 @@ impl Authenticator {
             )
             .await?
         {
-            Ok(true)
+            Ok(CodeCheck::Accepted(Factor::Totp))
         } else {
             self.emit(AuthEvent::TotpReplayRefused { user });
-            Ok(false)
+            Ok(CodeCheck::Replayed)
         }
     }
 }

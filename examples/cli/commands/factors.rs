@@ -6,8 +6,8 @@ use secrecy::ExposeSecret;
 use twofa_verify::{Error, Factor, User};
 
 use super::*;
-use crate::FactorArg;
 use crate::output::{CliError, Outcome};
+use crate::{FactorArg, QrTheme};
 
 pub(crate) async fn enable_sms(
     ctx: &mut Ctx,
@@ -103,24 +103,55 @@ pub(crate) async fn confirm_sms(
     Ok(with_codes(o, codes))
 }
 
-/// The QR code as text for a terminal (two rows per line).
-pub fn qr_text(data: &str) -> Result<String, CliError> {
+impl QrTheme {
+    /// `Auto` made concrete: painted only when the notes go to a terminal
+    /// that takes colours (`NO_COLOR` unset), else `Dark`, the old default.
+    pub fn resolve(self, interactive: bool) -> QrTheme {
+        use std::io::IsTerminal;
+        let colours = interactive
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        match self {
+            QrTheme::Auto if !colours => QrTheme::Dark,
+            t => t,
+        }
+    }
+}
+
+/// ANSI: black text on a white background, and back to the defaults.
+const PAINT: &str = "\x1b[30;47m";
+const UNPAINT: &str = "\x1b[0m";
+
+/// The QR code as text for a terminal (two rows per line), with its quiet
+/// zone (the light margin a scanner needs), drawn for `theme` (see
+/// [`QrTheme`]; `Auto` paints its own colours).
+pub fn qr_text(data: &str, theme: QrTheme) -> Result<String, CliError> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(data.as_bytes())
         .map_err(|e| CliError::service("internal_error", format!("QR code: {e}")))?;
-    // Light modules drawn, dark ones blank: reads well on dark terminals.
-    Ok(code
+    let (dark, light) = match theme {
+        QrTheme::Dark => (Dense1x2::Light, Dense1x2::Dark),
+        QrTheme::Light | QrTheme::Auto => (Dense1x2::Dark, Dense1x2::Light),
+    };
+    let text = code
         .render::<Dense1x2>()
-        .dark_color(Dense1x2::Light)
-        .light_color(Dense1x2::Dark)
+        .dark_color(dark)
+        .light_color(light)
         .quiet_zone(true)
-        .build())
+        .build();
+    Ok(match theme {
+        QrTheme::Auto => text
+            .lines()
+            .map(|l| format!("{PAINT}{l}{UNPAINT}\n"))
+            .collect(),
+        _ => text,
+    })
 }
 
 pub(crate) async fn enable_totp(
     ctx: &mut Ctx,
     code: Option<&str>,
-    no_qr: bool,
+    qr: Option<QrTheme>,
     current_code: Option<&str>,
     sms: bool,
 ) -> Result<Outcome, CliError> {
@@ -148,8 +179,8 @@ pub(crate) async fn enable_totp(
         .await?;
     let uri = e.otpauth_uri.expose_secret();
     let mut text = String::new();
-    if !no_qr {
-        text.push_str(&qr_text(uri)?);
+    if let Some(theme) = qr {
+        text.push_str(&qr_text(uri, theme)?);
         text.push('\n');
     }
     let _ = writeln!(

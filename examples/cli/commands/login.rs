@@ -183,7 +183,9 @@ pub(crate) fn logged_in(
 pub(crate) fn code_prompt(ch: &Challenge) -> String {
     let app = ch.methods.contains(&Factor::Totp);
     match (&ch.sms, app) {
-        (Some(SmsDelivery::Sent { to }), _) => format!("Code sent to {to} (or a recovery code): "),
+        (Some(SmsDelivery::Sent { to, .. }), _) => {
+            format!("Code sent to {to} (or a recovery code): ")
+        }
         (_, true) => "Code from your authenticator app (or a recovery code): ".to_owned(),
         _ => "Recovery code: ".to_owned(),
     }
@@ -192,7 +194,7 @@ pub(crate) fn code_prompt(ch: &Challenge) -> String {
 pub(crate) fn pending_login(ident: &str, ch: &Challenge) -> Outcome {
     let mut text = String::new();
     match &ch.sms {
-        Some(SmsDelivery::Sent { to }) => {
+        Some(SmsDelivery::Sent { to, .. }) => {
             let _ = writeln!(text, "A code was sent to {to}.");
         }
         Some(SmsDelivery::Deferred { to, reason, .. }) => {

@@ -182,7 +182,9 @@ impl Ctx {
     /// After a wrong or malformed code: another one, when someone can answer.
     fn ask_again(&mut self, e: &Error, prompt: &str) -> Result<Option<String>, CliError> {
         let retry = match e {
-            Error::InvalidCode { attempts_left } => *attempts_left > 0,
+            Error::InvalidCode { attempts_left } | Error::CodeAlreadyUsed { attempts_left } => {
+                *attempts_left > 0
+            }
             Error::MalformedCode => true,
             _ => false,
         };
@@ -230,7 +232,7 @@ pub(crate) fn user_json(u: &User) -> Value {
 
 pub(crate) fn sms_json(d: Option<&SmsDelivery>) -> Value {
     match d {
-        Some(SmsDelivery::Sent { to }) => json!({ "state": "sent", "to": to }),
+        Some(SmsDelivery::Sent { to, .. }) => json!({ "state": "sent", "to": to }),
         Some(SmsDelivery::Available { to }) => json!({ "state": "available", "to": to }),
         Some(SmsDelivery::Deferred {
             to,
@@ -301,9 +303,13 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::TwoFa(TwoFa::EnableTotp {
             code,
             no_qr,
+            qr_theme,
             current_code,
             sms,
-        }) => enable_totp(ctx, code.as_deref(), *no_qr, current_code.as_deref(), *sms).await,
+        }) => {
+            let qr = (!*no_qr).then(|| qr_theme.resolve(ctx.input.interactive()));
+            enable_totp(ctx, code.as_deref(), qr, current_code.as_deref(), *sms).await
+        }
         Command::TwoFa(TwoFa::Disable { factor, code, sms }) => {
             disable(ctx, *factor, code.as_deref(), *sms).await
         }

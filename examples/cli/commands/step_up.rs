@@ -47,7 +47,7 @@ pub(crate) async fn step_up(
         let d = ctx.backend.auth.send_step_up_code(user.id).await;
         ctx.show_outbox();
         match d? {
-            SmsDelivery::Sent { to } => Some(to),
+            SmsDelivery::Sent { to, .. } => Some(to),
             _ => user.masked_phone(),
         }
     } else {
