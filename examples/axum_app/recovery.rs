@@ -6,19 +6,20 @@
 //! GET /recovery_codes/new, which shows them once; a reload then says they
 //! were shown already instead of posting the form again. While they are
 //! kept (at most [`KEEP_FOR`], until "I have saved them") the page's
-//! download button gets them once as a text file. The session is the only
-//! place that holds them in the clear, briefly: the account keeps only
-//! their hashes. Another session, or one that made no codes, has nothing to
-//! show or download.
+//! download button gets them once as a text file. The account keeps only
+//! their hashes; the session keeps them sealed (`sealed.rs`, AES-GCM under
+//! a key derived from the app's secret key, bound to the user), so a read
+//! of the session store does not reveal usable codes. Another session, or
+//! one that made no codes, has nothing to show or download.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use twofa_verify::User;
 use twofa_verify::axum::RequireUser;
 use twofa_verify::factor::RecoveryCodes;
+use twofa_verify::{User, UserId};
 
 use super::errors::{AppError, FormError};
 use super::factors::{StepUpForm, step_up_ctx};
@@ -38,7 +39,8 @@ const FILE_NAME: &str = "recovery-codes.txt";
 /// Codes just made, kept for one display and one download.
 #[derive(Serialize, Deserialize)]
 struct Fresh {
-    codes: Vec<String>,
+    /// The codes, one a line, sealed for the user (`sealed.rs`).
+    sealed: String,
     /// Dropped after this (unix seconds), seen or not.
     until: i64,
     shown: bool,
@@ -47,9 +49,19 @@ struct Fresh {
 
 /// Keeps `codes` in the session and sends the browser to the page that
 /// shows them (Post/Redirect/Get).
-pub async fn keep_and_show(v: &Visitor, codes: &RecoveryCodes) -> Page {
+pub async fn keep_and_show(
+    state: &AppState,
+    v: &Visitor,
+    me: UserId,
+    codes: &RecoveryCodes,
+) -> Page {
+    let lines = zeroize::Zeroizing::new(codes.codes().join("\n"));
+    let sealed = state
+        .seal
+        .seal(me, lines.as_bytes())
+        .map_err(|_| AppError::Internal("sealing the recovery codes failed".into()))?;
     let fresh = Fresh {
-        codes: codes.codes().iter().map(|c| (*c).to_owned()).collect(),
+        sealed,
         until: jiff::Timestamp::now()
             .checked_add(KEEP_FOR)
             .map_err(|e| AppError::Internal(format!("clock: {e}")))?
@@ -74,6 +86,18 @@ async fn fresh(v: &Visitor) -> Result<Option<Fresh>, AppError> {
     Ok(Some(f))
 }
 
+/// The codes sealed in `f` for `me`. A blob that does not open (another
+/// key, another user's, tampered) is an internal error, never codes.
+fn open(state: &AppState, me: UserId, f: &Fresh) -> Result<Vec<String>, AppError> {
+    let plain = state
+        .seal
+        .open(me, &f.sealed)
+        .map_err(|_| AppError::Internal("the kept recovery codes do not open".into()))?;
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| AppError::Internal("the kept recovery codes are not text".into()))?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
 /// Saves `f` back, or removes it once shown and downloaded.
 async fn save(v: &Visitor, f: &Fresh) -> Result<(), AppError> {
     if f.shown && f.downloaded {
@@ -96,10 +120,11 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
         };
         return Ok(see_other(&to));
     };
+    let codes = open(&state, me.id, &f)?;
     f.shown = true;
     save(&v, &f).await?;
     let ctx = context! {
-        codes => f.codes,
+        codes => codes,
         downloadable => !f.downloaded,
         profile => profile_url(&me.username),
     };
@@ -108,7 +133,11 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
 
 /// POST /recovery_codes/download: the fresh codes as a text file, once,
 /// after the page showed them.
-pub async fn download(v: Visitor, RequireUser(me): RequireUser) -> Page {
+pub async fn download(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
     let Some(mut f) = fresh(&v).await?.filter(|f| f.shown && !f.downloaded) else {
         return Err(AppError::page(
             StatusCode::NOT_FOUND,
@@ -116,9 +145,10 @@ pub async fn download(v: Visitor, RequireUser(me): RequireUser) -> Page {
             "There are no new recovery codes to download: they can be downloaded once, from the page that shows them just after they are made.",
         ));
     };
+    let codes = open(&state, me.id, &f)?;
     f.downloaded = true;
     save(&v, &f).await?;
-    Ok(attachment(&me, &f.codes))
+    Ok(attachment(&me, &codes))
 }
 
 /// The codes as a `text/plain` attachment.
@@ -190,7 +220,7 @@ pub async fn regenerate(
                 "New recovery codes are ready; the old ones no longer work.",
             )
             .await?;
-            keep_and_show(&v, &codes).await
+            keep_and_show(&state, &v, me.id, &codes).await
         }
         Err(e) => {
             let fe = FormError::from_step_up(e)?;

@@ -1,0 +1,99 @@
+//! An attacker's view of the demo's newer pages: what a read of the session
+//! store, a stolen session or hostile input get.
+
+use super::*;
+
+/// `code` as it may be spelled: as shown, without separators, upper case.
+fn spellings(code: &str) -> Vec<String> {
+    let bare: String = code.chars().filter(char::is_ascii_alphanumeric).collect();
+    vec![code.to_owned(), bare.clone(), bare.to_ascii_uppercase()]
+}
+
+fn leaks_a_code(written: &[String], codes: &[String]) -> Option<String> {
+    for json in written {
+        for code in codes {
+            for s in spellings(code) {
+                if json.contains(&s) || json.to_ascii_lowercase().contains(&s.to_lowercase()) {
+                    return Some(format!("{code} in {json}"));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn the_session_store_never_holds_fresh_recovery_codes_in_the_clear() {
+    let mut c = Client::new().await;
+    c.register("sam").await;
+    c.login("sam").await.redirect("/user/sam");
+    c.post("/enable_2fa", &[("phone", PHONE), ("password", PW)])
+        .await
+        .redirect("/enable_2fa/verify");
+    let code = c.sms_code();
+    let r = c.post("/enable_2fa/verify", &[("code", &code)]).await;
+    // Kept, not yet shown: what the store was given holds no code.
+    let page = {
+        r.redirect("/recovery_codes/new");
+        c.get("/recovery_codes/new").await
+    };
+    let codes = recovery_codes(&page.body);
+    assert_eq!(codes.len(), 10, "{}", page.body);
+    let written = c.sessions.written();
+    assert!(
+        written.iter().any(|j| j.contains("fresh_recovery_codes")),
+        "the codes are kept in the session: {written:#?}"
+    );
+    if let Some(leak) = leaks_a_code(&written, &codes) {
+        panic!("a session record holds a recovery code: {leak}");
+    }
+    // The download still gets them, from the sealed copy.
+    let file = c.post("/recovery_codes/download", &[]).await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.body);
+    for code in &codes {
+        assert!(file.body.contains(&format!("{code}\n")), "{}", file.body);
+    }
+    // New codes by a step-up: sealed too.
+    let r = c
+        .post("/recovery_codes", &[("password", PW), ("code", &codes[0])])
+        .await;
+    let new = c.fresh_codes(&r).await;
+    assert_eq!(new.len(), 10);
+    if let Some(leak) = leaks_a_code(&c.sessions.written(), &new) {
+        panic!("a session record holds a regenerated code: {leak}");
+    }
+}
+
+#[test]
+fn sealed_codes_open_only_for_their_user_and_key() {
+    use app::sealed::SessionSeal;
+    use twofa_verify::UserId;
+    let seal = SessionSeal::new(b"an app secret key of 32+ bytes, not repeated").unwrap();
+    let sealed = seal.seal(UserId(7), b"aaaa-bbbb\ncccc-dddd").unwrap();
+    assert!(!sealed.contains("aaaa"));
+    assert_eq!(
+        &**seal.open(UserId(7), &sealed).unwrap(),
+        b"aaaa-bbbb\ncccc-dddd"
+    );
+    // Copied into another user's session: does not open.
+    assert!(seal.open(UserId(8), &sealed).is_err());
+    // Under another secret key: does not open.
+    let other = SessionSeal::new(b"another app secret key of 32+ bytes!!").unwrap();
+    assert!(other.open(UserId(7), &sealed).is_err());
+    // Tampered, truncated, not base64: errors, no panic.
+    let mut bytes = sealed.clone().into_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    assert!(
+        seal.open(UserId(7), std::str::from_utf8(&bytes).unwrap())
+            .is_err()
+    );
+    assert!(seal.open(UserId(7), &sealed[..10]).is_err());
+    assert!(seal.open(UserId(7), "not base64 !!").is_err());
+    assert!(seal.open(UserId(7), "").is_err());
+    // Two seals of the same codes differ (a fresh nonce each time).
+    assert_ne!(
+        sealed,
+        seal.seal(UserId(7), b"aaaa-bbbb\ncccc-dddd").unwrap()
+    );
+}
