@@ -10,7 +10,9 @@
 //! their hashes; the session keeps them sealed (`sealed.rs`, AES-GCM under
 //! a key derived from the app's secret key, bound to the user), so a read
 //! of the session store does not reveal usable codes. Another session, or
-//! one that made no codes, has nothing to show or download.
+//! one that made no codes, has nothing to show or download. The download
+//! also needs the one-time key printed in the page that showed the codes:
+//! a stolen session cookie, used after that page, cannot fetch them.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -45,6 +47,29 @@ struct Fresh {
     until: i64,
     shown: bool,
     downloaded: bool,
+    /// SHA-256 (hex) of the download key printed in the page that showed
+    /// the codes; set when it is shown.
+    #[serde(default)]
+    download_key: Option<String>,
+}
+
+/// The download form: the key of the page that showed the codes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DownloadForm {
+    download_key: String,
+}
+
+/// The stored form of a download key.
+fn key_hash(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    data_encoding::HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
+}
+
+/// Whether `typed` is the key whose hash is `stored` (constant time).
+fn key_matches(stored: Option<&str>, typed: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.is_some_and(|h| bool::from(h.as_bytes().ct_eq(key_hash(typed).as_bytes())))
 }
 
 /// Keeps `codes` in the session and sends the browser to the page that
@@ -68,6 +93,7 @@ pub async fn keep_and_show(
             .as_second(),
         shown: false,
         downloaded: false,
+        download_key: None,
     };
     v.session().insert(FRESH, fresh).await?;
     Ok(see_other("/recovery_codes/new"))
@@ -121,10 +147,13 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
         return Ok(see_other(&to));
     };
     let codes = open(&state, me.id, &f)?;
+    let key = data_encoding::BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
     f.shown = true;
+    f.download_key = Some(key_hash(&key));
     save(&v, &f).await?;
     let ctx = context! {
         codes => codes,
+        download_key => key,
         downloadable => !f.downloaded,
         profile => profile_url(&me.username),
     };
@@ -132,13 +161,17 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
 }
 
 /// POST /recovery_codes/download: the fresh codes as a text file, once,
-/// after the page showed them.
+/// after the page showed them, with that page's download key.
 pub async fn download(
     State(state): State<AppState>,
     v: Visitor,
     RequireUser(me): RequireUser,
+    AppForm(form): AppForm<DownloadForm>,
 ) -> Page {
-    let Some(mut f) = fresh(&v).await?.filter(|f| f.shown && !f.downloaded) else {
+    let wanted = |f: &Fresh| {
+        f.shown && !f.downloaded && key_matches(f.download_key.as_deref(), &form.download_key)
+    };
+    let Some(mut f) = fresh(&v).await?.filter(wanted) else {
         return Err(AppError::page(
             StatusCode::NOT_FOUND,
             "Nothing to download",

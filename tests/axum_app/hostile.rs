@@ -48,7 +48,10 @@ async fn the_session_store_never_holds_fresh_recovery_codes_in_the_clear() {
         panic!("a session record holds a recovery code: {leak}");
     }
     // The download still gets them, from the sealed copy.
-    let file = c.post("/recovery_codes/download", &[]).await;
+    let key = download_key(&page.body);
+    let file = c
+        .post("/recovery_codes/download", &[("download_key", &key)])
+        .await;
     assert_eq!(file.status, StatusCode::OK, "{}", file.body);
     for code in &codes {
         assert!(file.body.contains(&format!("{code}\n")), "{}", file.body);
@@ -96,4 +99,46 @@ fn sealed_codes_open_only_for_their_user_and_key() {
         sealed,
         seal.seal(UserId(7), b"aaaa-bbbb\ncccc-dddd").unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_stolen_session_cookie_cannot_download_codes_already_shown() {
+    let mut victim = Client::new().await;
+    let first = victim.user_with_sms("vic").await;
+    let r = victim
+        .post("/recovery_codes", &[("password", PW), ("code", &first[0])])
+        .await;
+    r.redirect("/recovery_codes/new");
+    let page = victim.get("/recovery_codes/new").await;
+    let codes = recovery_codes(&page.body);
+    assert_eq!(codes.len(), 10, "{}", page.body);
+    let key = download_key(&page.body);
+
+    // The thief replays the victim's cookies: the same session.
+    let mut thief = victim.other();
+    thief.cookies = victim.cookies.clone();
+    let r = thief.get("/recovery_codes").await;
+    r.assert(StatusCode::OK, "Recovery codes");
+    // The page is not shown again, and the download wants its key.
+    thief
+        .get("/recovery_codes/new")
+        .await
+        .redirect("/recovery_codes");
+    for tried in ["", "x", &key[..key.len() - 1], &format!("{key}A")] {
+        let r = thief
+            .post("/recovery_codes/download", &[("download_key", tried)])
+            .await;
+        r.assert(StatusCode::NOT_FOUND, "Nothing to download");
+        assert!(!codes.iter().any(|code| r.body.contains(code.as_str())));
+    }
+    let r = thief.post("/recovery_codes/download", &[]).await;
+    r.assert(StatusCode::NOT_FOUND, "Nothing to download");
+    // The victim's page still downloads them, once.
+    let file = victim
+        .post("/recovery_codes/download", &[("download_key", &key)])
+        .await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.body);
+    for code in &codes {
+        assert!(file.body.contains(&format!("{code}\n")), "{}", file.body);
+    }
 }

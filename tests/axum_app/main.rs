@@ -324,6 +324,12 @@ async fn read(resp: axum::response::Response) -> Resp {
     }
 }
 
+/// The one-time download key printed in the page that shows fresh
+/// recovery codes.
+fn download_key(body: &str) -> String {
+    find_attr(body, "name=\"download_key\" value=\"").expect("a download key on the page")
+}
+
 fn find_attr(body: &str, prefix: &str) -> Option<String> {
     let start = body.find(prefix)? + prefix.len();
     let end = body[start..].find('"')? + start;
