@@ -560,6 +560,19 @@ fn command_line_flags() {
     assert!(!a.trust_proxy);
     let cfg = a.config("127.0.0.1:8000".parse().unwrap());
     assert!(!cfg.cookie_secure);
+    // Good names and URLs pass (trimmed); a path is kept.
+    let a = parse(&[
+        "--app-name",
+        " Ünïcode démo ",
+        "--base-url",
+        "http://[::1]:8000/app",
+    ])
+    .unwrap();
+    assert_eq!(a.app_name, "Ünïcode démo");
+    assert_eq!(
+        a.config("127.0.0.1:8000".parse().unwrap()).base_url,
+        "http://[::1]:8000/app"
+    );
     // The base URL defaults to where the site listens (0.0.0.0 shown as
     // 127.0.0.1).
     let a = parse(&["--bind", "0.0.0.0", "--base-url", ""]).unwrap();
@@ -575,6 +588,19 @@ fn command_line_flags() {
         &["--trust-proxy=maybe"],
         &["--legacy-hashes", "md5"],
         &["--no-such-flag"],
+        // Hostile or broken values that every email link or subject, and
+        // the authenticator app's issuer, would carry.
+        &["--base-url", "javascript:alert(1)"],
+        &["--base-url", "demo.example"],
+        &["--base-url", "ftp://demo.example"],
+        &["--base-url", "https://demo.example/?next=//evil.example"],
+        &["--base-url", "https://evil.example#"],
+        &["--base-url", "https://user@demo.example"],
+        &["--base-url", "https://"],
+        &["--app-name", "Demo\nBcc: victim@example.com"],
+        &["--app-name", "De\rmo"],
+        &["--app-name", "Bank: login"],
+        &["--app-name", "   "],
     ] {
         let e = parse(bad).unwrap_err();
         assert!(
