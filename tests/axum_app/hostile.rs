@@ -142,3 +142,48 @@ async fn a_stolen_session_cookie_cannot_download_codes_already_shown() {
         assert!(file.body.contains(&format!("{code}\n")), "{}", file.body);
     }
 }
+
+#[tokio::test]
+async fn a_username_changed_by_a_stolen_session_is_told_to_the_owner() {
+    let mut victim = Client::new().await;
+    victim.register("owen").await;
+    victim.login("owen").await.redirect("/user/owen");
+    let mut thief = victim.other();
+    thief.cookies = victim.cookies.clone();
+    // Names and "about me" alone: the app's data, no notice.
+    let names = [
+        ("username", "owen"),
+        ("first_name", "Owen"),
+        ("last_name", "Example"),
+        ("about_me", "hi"),
+    ];
+    thief
+        .post("/edit_profile", &names)
+        .await
+        .redirect("/user/owen");
+    // The username (a login identifier): the owner hears of it.
+    let renamed = [
+        ("username", "not-owen"),
+        ("first_name", "Owen"),
+        ("last_name", "Example"),
+        ("about_me", "hi"),
+    ];
+    thief
+        .post("/edit_profile", &renamed)
+        .await
+        .redirect("/user/not-owen");
+    let mail = notice_to(
+        &victim,
+        "owen@example.com",
+        "username of your account was changed",
+    )
+    .await;
+    assert!(mail.body.starts_with("Dear not-owen,"), "{}", mail.body);
+    let outbox = victim.state.mailer.console().unwrap().clone();
+    let notices = outbox
+        .messages()
+        .into_iter()
+        .filter(|m| m.subject.contains("Security notice"))
+        .count();
+    assert_eq!(notices, 1, "{:#?}", outbox.messages());
+}
