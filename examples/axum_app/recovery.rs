@@ -1,18 +1,21 @@
 //! Recovery codes: making new ones (after a step-up), and showing fresh
 //! ones once, Post/Redirect/Get.
 //!
-//! A POST that makes codes (a new set, or the first factor turned on) keeps
-//! them in the session ([`keep_and_show`]) and redirects to
-//! GET /recovery_codes/new, which shows them once; a reload then says they
-//! were shown already instead of posting the form again. While they are
-//! kept (at most [`KEEP_FOR`], until "I have saved them") the page's
-//! download button gets them once as a text file. The account keeps only
-//! their hashes; the session keeps them sealed (`sealed.rs`, AES-GCM under
-//! a key derived from the app's secret key, bound to the user), so a read
-//! of the session store does not reveal usable codes. Another session, or
-//! one that made no codes, has nothing to show or download. The download
-//! also needs the one-time key printed in the page that showed the codes:
-//! a stolen session cookie, used after that page, cannot fetch them.
+//! A POST that makes codes (a new set, or the first factor turned on)
+//! keeps them ([`keep_and_show`]) and redirects to GET /recovery_codes/new,
+//! which shows them once; a reload then says they were shown already
+//! instead of posting the form again. The page's download button then gets
+//! them once as a text file. The account keeps only their hashes.
+//!
+//! While they wait (at most [`KEEP_FOR`], until "I have saved them") they
+//! are in the authenticator's state store, sealed (`sealed.rs`: AES-GCM
+//! under a key derived from the app's secret key, bound to the user), under
+//! names derived from a random handle that only the session holds: a read
+//! of the database reveals no usable code, another session finds nothing.
+//! Each step takes its entry atomically, so of a burst of requests of one
+//! session (a thief replaying the cookie) one page shows them and one
+//! download gets them; and the download needs the key printed in the page
+//! that showed them, so a stolen cookie used after that page gets nothing.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,28 +32,22 @@ use super::profile::{refresh_current, step_up};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
-/// Session key of the codes just made.
+/// Session key of the handle of the codes just made.
 const FRESH: &str = "fresh_recovery_codes";
 
-/// How long fresh codes wait in the session for their page and download.
-const KEEP_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+/// How long fresh codes wait for their page and download.
+const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The file name of the download.
 const FILE_NAME: &str = "recovery-codes.txt";
 
-/// Codes just made, kept for one display and one download.
+/// What the session holds of codes just made: a random handle naming the
+/// state-store entries that hold them, sealed. Taking an entry is atomic,
+/// so of concurrent requests of one session (a thief replaying the cookie
+/// as the redirect lands) one shows them, and one downloads them.
 #[derive(Serialize, Deserialize)]
 struct Fresh {
-    /// The codes, one a line, sealed for the user (`sealed.rs`).
-    sealed: String,
-    /// Dropped after this (unix seconds), seen or not.
-    until: i64,
-    shown: bool,
-    downloaded: bool,
-    /// SHA-256 (hex) of the download key printed in the page that showed
-    /// the codes; set when it is shown.
-    #[serde(default)]
-    download_key: Option<String>,
+    handle: String,
 }
 
 /// The download form: the key of the page that showed the codes.
@@ -60,20 +57,36 @@ pub struct DownloadForm {
     download_key: String,
 }
 
-/// The stored form of a download key.
-fn key_hash(key: &str) -> String {
+/// Hex SHA-256 of the parts, each length-prefixed.
+fn digest(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
-    data_encoding::HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    data_encoding::HEXLOWER.encode(&h.finalize())
 }
 
-/// Whether `typed` is the key whose hash is `stored` (constant time).
-fn key_matches(stored: Option<&str>, typed: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    stored.is_some_and(|h| bool::from(h.as_bytes().ct_eq(key_hash(typed).as_bytes())))
+/// The state-store key of the sealed codes waiting for their page.
+fn page_key(handle: &str) -> String {
+    format!("app.fresh_codes.page.{}", digest(&[handle]))
 }
 
-/// Keeps `codes` in the session and sends the browser to the page that
-/// shows them (Post/Redirect/Get).
+/// The state-store key of the sealed codes waiting for their download:
+/// named by the session's handle and the page's download key, so neither
+/// alone finds them.
+fn download_entry(handle: &str, download_key: &str) -> String {
+    format!("app.fresh_codes.file.{}", digest(&[handle, download_key]))
+}
+
+/// A random 256-bit token, URL-safe.
+fn token() -> String {
+    data_encoding::BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>())
+}
+
+/// Keeps `codes`, sealed, for one display and sends the browser to the page
+/// that shows them (Post/Redirect/Get).
 pub async fn keep_and_show(
     state: &AppState,
     v: &Visitor,
@@ -85,58 +98,48 @@ pub async fn keep_and_show(
         .seal
         .seal(me, lines.as_bytes())
         .map_err(|_| AppError::Internal("sealing the recovery codes failed".into()))?;
-    let fresh = Fresh {
-        sealed,
-        until: jiff::Timestamp::now()
-            .checked_add(KEEP_FOR)
-            .map_err(|e| AppError::Internal(format!("clock: {e}")))?
-            .as_second(),
-        shown: false,
-        downloaded: false,
-        download_key: None,
-    };
-    v.session().insert(FRESH, fresh).await?;
+    let handle = token();
+    let until = state.auth.now().plus(KEEP_FOR);
+    state
+        .state_store
+        .put(&page_key(&handle), sealed.as_bytes(), until)
+        .await?;
+    v.session().insert(FRESH, Fresh { handle }).await?;
     Ok(see_other("/recovery_codes/new"))
 }
 
-/// The fresh codes of this session, if any are still kept (expired ones
-/// are removed).
-async fn fresh(v: &Visitor) -> Result<Option<Fresh>, AppError> {
-    let Some(f) = v.session().get::<Fresh>(FRESH).await? else {
-        return Ok(None);
-    };
-    if f.until <= jiff::Timestamp::now().as_second() {
-        v.session().remove_value(FRESH).await?;
-        return Ok(None);
-    }
-    Ok(Some(f))
+/// The handle of this session's fresh codes, if it made any.
+async fn handle(v: &Visitor) -> Result<Option<String>, AppError> {
+    Ok(v.session().get::<Fresh>(FRESH).await?.map(|f| f.handle))
 }
 
-/// The codes sealed in `f` for `me`. A blob that does not open (another
-/// key, another user's, tampered) is an internal error, never codes.
-fn open(state: &AppState, me: UserId, f: &Fresh) -> Result<Vec<String>, AppError> {
+/// The codes sealed in `sealed` for `me`. A blob that does not open
+/// (another key, another user's, tampered) is an internal error, never
+/// codes.
+fn open(state: &AppState, me: UserId, sealed: &[u8]) -> Result<Vec<String>, AppError> {
+    let sealed = std::str::from_utf8(sealed)
+        .map_err(|_| AppError::Internal("the kept recovery codes are not text".into()))?;
     let plain = state
         .seal
-        .open(me, &f.sealed)
+        .open(me, sealed)
         .map_err(|_| AppError::Internal("the kept recovery codes do not open".into()))?;
     let text = std::str::from_utf8(&plain)
         .map_err(|_| AppError::Internal("the kept recovery codes are not text".into()))?;
     Ok(text.lines().map(str::to_owned).collect())
 }
 
-/// Saves `f` back, or removes it once shown and downloaded.
-async fn save(v: &Visitor, f: &Fresh) -> Result<(), AppError> {
-    if f.shown && f.downloaded {
-        v.session().remove_value(FRESH).await?;
-    } else {
-        v.session().insert(FRESH, f).await?;
-    }
-    Ok(())
-}
-
 /// GET /recovery_codes/new: the fresh codes, once.
 pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): RequireUser) -> Page {
-    let Some(mut f) = fresh(&v).await?.filter(|f| !f.shown) else {
+    let now = state.auth.now();
+    let taken = match handle(&v).await? {
+        Some(h) => state
+            .state_store
+            .take(&page_key(&h), now)
+            .await?
+            .map(|sealed| (h, sealed)),
+        None => None,
+    };
+    let Some((handle, sealed)) = taken else {
         let text = "Recovery codes are shown only once. If you did not save them, make new ones: that voids the old ones.";
         flash(&v, "info", text).await?;
         let to = if me.has_second_factor() {
@@ -146,15 +149,21 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
         };
         return Ok(see_other(&to));
     };
-    let codes = open(&state, me.id, &f)?;
-    let key = data_encoding::BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
-    f.shown = true;
-    f.download_key = Some(key_hash(&key));
-    save(&v, &f).await?;
+    let codes = open(&state, me.id, &sealed)?;
+    // The download waits under a key only this page prints.
+    let download_key = token();
+    state
+        .state_store
+        .put(
+            &download_entry(&handle, &download_key),
+            &sealed,
+            now.plus(KEEP_FOR),
+        )
+        .await?;
     let ctx = context! {
         codes => codes,
-        download_key => key,
-        downloadable => !f.downloaded,
+        download_key => download_key,
+        downloadable => true,
         profile => profile_url(&me.username),
     };
     ok(&state, &v, "recovery_codes.html", ctx).await
@@ -168,19 +177,21 @@ pub async fn download(
     RequireUser(me): RequireUser,
     AppForm(form): AppForm<DownloadForm>,
 ) -> Page {
-    let wanted = |f: &Fresh| {
-        f.shown && !f.downloaded && key_matches(f.download_key.as_deref(), &form.download_key)
+    let taken = match handle(&v).await? {
+        Some(h) if !form.download_key.is_empty() => {
+            let entry = download_entry(&h, &form.download_key);
+            state.state_store.take(&entry, state.auth.now()).await?
+        }
+        _ => None,
     };
-    let Some(mut f) = fresh(&v).await?.filter(wanted) else {
+    let Some(sealed) = taken else {
         return Err(AppError::page(
             StatusCode::NOT_FOUND,
             "Nothing to download",
             "There are no new recovery codes to download: they can be downloaded once, from the page that shows them just after they are made.",
         ));
     };
-    let codes = open(&state, me.id, &f)?;
-    f.downloaded = true;
-    save(&v, &f).await?;
+    let codes = open(&state, me.id, &sealed)?;
     Ok(attachment(&me, &codes))
 }
 
@@ -204,8 +215,19 @@ fn attachment(me: &User, codes: &[String]) -> Response {
 }
 
 /// POST /recovery_codes/done: "I have saved them": the session forgets them.
-pub async fn done(v: Visitor, RequireUser(me): RequireUser) -> Page {
-    v.session().remove_value(FRESH).await?;
+pub async fn done(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(form): AppForm<DownloadForm>,
+) -> Page {
+    if let Some(h) = v.session().remove::<Fresh>(FRESH).await?.map(|f| f.handle) {
+        state.state_store.delete(&page_key(&h)).await?;
+        if !form.download_key.is_empty() {
+            let entry = download_entry(&h, &form.download_key);
+            state.state_store.delete(&entry).await?;
+        }
+    }
     Ok(see_other(&profile_url(&me.username)))
 }
 

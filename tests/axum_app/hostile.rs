@@ -1,6 +1,8 @@
 //! An attacker's view of the demo's newer pages: what a read of the session
 //! store, a stolen session or hostile input get.
 
+use std::sync::Arc;
+
 use super::*;
 
 /// `code` as it may be spelled: as shown, without separators, upper case.
@@ -186,4 +188,109 @@ async fn a_username_changed_by_a_stolen_session_is_told_to_the_owner() {
         .filter(|m| m.subject.contains("Security notice"))
         .count();
     assert_eq!(notices, 1, "{:#?}", outbox.messages());
+}
+
+/// Fresh codes are shown once: of a burst of page loads of the same
+/// session (a thief replaying the victim's cookie as the redirect lands),
+/// spread over `routers`, one shows them.
+async fn page_loads_show_fresh_codes_once(c: &mut Client, routers: &[Router]) {
+    let first = c.user_with_sms("bea").await;
+    let r = c
+        .post("/recovery_codes", &[("password", PW), ("code", &first[0])])
+        .await;
+    r.redirect("/recovery_codes/new");
+    let gate = Arc::new(tokio::sync::Barrier::new(200));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let router = routers[i % routers.len()].clone();
+        let req = c
+            .request("GET", "/recovery_codes/new")
+            .body(Body::empty())
+            .unwrap();
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            read(router.oneshot(req).await.unwrap()).await
+        }));
+    }
+    let mut shown = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == StatusCode::OK {
+            shown.push(r);
+        } else {
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        }
+    }
+    assert_eq!(shown.len(), 1, "fresh codes shown {} times", shown.len());
+    assert_eq!(recovery_codes(&shown[0].body).len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_page_loads_shows_fresh_codes_once() {
+    let mut c = Client::new().await;
+    let routers = [c.router.clone()];
+    page_loads_show_fresh_codes_once(&mut c, &routers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_page_loads_on_two_instances_shows_fresh_codes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db").display().to_string();
+    let open = || {
+        app::state_for_tests_with(
+            common::Options {
+                db: db.clone(),
+                ..Default::default()
+            },
+            app::Config::for_tests(),
+        )
+    };
+    let (one, two) = (open().await.unwrap(), open().await.unwrap());
+    let mut c = Client::with_state(one);
+    let other = Client::with_state(two);
+    let routers = [c.router.clone(), other.router.clone()];
+    page_loads_show_fresh_codes_once(&mut c, &routers).await;
+}
+
+/// Of a burst of downloads with the page's key (the victim's click and a
+/// thief who somehow has the key and the cookie), one gets the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_downloads_gets_the_file_once() {
+    let mut c = Client::new().await;
+    let first = c.user_with_sms("dot").await;
+    let r = c
+        .post("/recovery_codes", &[("password", PW), ("code", &first[0])])
+        .await;
+    r.redirect("/recovery_codes/new");
+    let page = c.get("/recovery_codes/new").await;
+    let key = download_key(&page.body);
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", c.csrf.clone().unwrap().as_str()),
+        ("download_key", key.as_str()),
+    ])
+    .unwrap();
+    let gate = Arc::new(tokio::sync::Barrier::new(200));
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let router = c.router.clone();
+        let req = c
+            .request("POST", "/recovery_codes/download")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            read(router.oneshot(req).await.unwrap()).await.status
+        }));
+    }
+    let mut files = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => files += 1,
+            s => assert_eq!(s, StatusCode::NOT_FOUND),
+        }
+    }
+    assert_eq!(files, 1, "the codes were downloaded {files} times");
 }
