@@ -253,6 +253,31 @@ async fn a_burst_of_page_loads_on_two_instances_shows_fresh_codes_once() {
     page_loads_show_fresh_codes_once(&mut c, &routers).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_page_loads_on_two_postgres_instances_shows_fresh_codes_once() {
+    use super::profile_data::{drop_schema, pg_url, random_schema};
+    let Some(url) = pg_url() else { return };
+    let schema = random_schema("codes");
+    let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
+    let open = || {
+        app::state_for_tests_with(
+            common::Options {
+                db: url.clone(),
+                pg_schema: Some(schema.clone()),
+                secret_key: Some(key.clone()),
+                ..Default::default()
+            },
+            app::Config::for_tests(),
+        )
+    };
+    let (one, two) = (open().await.unwrap(), open().await.unwrap());
+    let mut c = Client::with_state(one);
+    let other = Client::with_state(two);
+    let routers = [c.router.clone(), other.router.clone()];
+    page_loads_show_fresh_codes_once(&mut c, &routers).await;
+    drop_schema(&url, &schema).await;
+}
+
 /// Of a burst of downloads with the page's key (the victim's click and a
 /// thief who somehow has the key and the cookie), one gets the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
