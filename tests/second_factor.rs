@@ -971,3 +971,60 @@ async fn no_resend_while_locked() {
     ));
     assert_eq!(fx.sms.messages().len(), sent, "nothing sent while locked");
 }
+
+/// A burst of the same replayed authenticator-app code on one challenge,
+/// released together: counted exactly like wrong codes (the challenge's
+/// attempts, one rejected code each), nobody gets in, and no more than the
+/// challenge's attempts are ever checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
+    let mut p = Policy::default();
+    p.delay_after_failures = 100;
+    p.lock_after_failures = 100;
+    let max = p.challenge_max_attempts;
+    let fx = fixture_with(p).await;
+    let (secret, _) = fx.enable_totp().await;
+    let used = fx.totp(&secret, 0);
+    let c = fx.challenge().await;
+    let rejected = || {
+        fx.events
+            .events()
+            .iter()
+            .filter(|e| matches!(e, AuthEvent::CodeRejected { .. }))
+            .count()
+    };
+    let before = rejected();
+    let gate = Arc::new(tokio::sync::Barrier::new(200));
+    let token = Arc::new(c.token().to_owned());
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (auth, gate, token, code) =
+            (fx.auth.clone(), gate.clone(), token.clone(), used.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            auth.verify(&token, &code).await
+        }));
+    }
+    let (mut replayed, mut ended) = (0u32, 0u32);
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(Error::CodeAlreadyUsed { .. }) => replayed += 1,
+            Err(Error::TooManyAttempts | Error::ChallengeNotFound) => ended += 1,
+            other => panic!("a replayed code got {other:?}"),
+        }
+    }
+    // The last allowed attempt ends the challenge instead of saying "used".
+    assert_eq!(replayed, max - 1, "{replayed} replays answered");
+    assert_eq!(replayed + ended, 200);
+    assert_eq!(
+        rejected() - before,
+        max as usize,
+        "each checked replay is a rejected code, like a wrong one"
+    );
+    // The challenge is spent: even the next step's right code is refused.
+    fx.clock.advance(Duration::from_secs(30));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        Err(Error::TooManyAttempts | Error::ChallengeNotFound)
+    ));
+}

@@ -9,7 +9,8 @@
 //! `profile.rs` (profile, edit, email, password, devices, sign out
 //! everywhere), `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
-//! `recovery.rs` (recovery codes, shown once), `reset.rs`, `notices.rs`
+//! `recovery.rs` (recovery codes, shown once, sealed in the session by
+//! `sealed.rs`), `reset.rs`, `notices.rs`
 //! (security emails), `errors.rs`,
 //! `render.rs`, `redirect.rs`, `registration.rs`.
 //!
@@ -65,6 +66,8 @@ mod registration;
 mod render;
 #[path = "reset.rs"]
 mod reset;
+#[path = "sealed.rs"]
+pub mod sealed;
 
 use std::sync::Arc;
 
@@ -146,6 +149,8 @@ pub struct AppState {
     pub summary: String,
     /// The app's own data about its users (`app_profiles`).
     pub profiles: ProfileStore,
+    /// Seals the fresh recovery codes kept in a session (`sealed.rs`).
+    pub seal: sealed::SessionSeal,
     /// The authenticator's state store: the app keeps the names typed at
     /// an email-confirmed registration there until the link is opened.
     pub state_store: Arc<dyn StateStore>,
@@ -182,7 +187,10 @@ impl AppState {
         let csrf = Csrf::new()
             .anonymous_tokens(&backend.secret_key)
             .secure_cookie(config.cookie_secure);
+        let seal = sealed::SessionSeal::new(&backend.secret_key)
+            .map_err(|_| SetupError::from("the secret key cannot key HMAC-SHA-256".to_owned()))?;
         Ok(AppState {
+            seal,
             auth: backend.auth,
             mailer: backend.mailer,
             console_sms: backend.console_sms,

@@ -35,14 +35,15 @@ pub struct Args {
     pub db: String,
     /// Where the site is reached, for the links in emails
     /// [default: http://ADDRESS:PORT as served]
-    #[arg(long, env = "BASE_URL", value_name = "URL")]
+    #[arg(long, env = "BASE_URL", value_name = "URL", value_parser = parse_base_url)]
     pub base_url: Option<String>,
     /// Name shown in the pages, the emails and the authenticator app
     #[arg(
         long,
         env = "APP_NAME",
         value_name = "NAME",
-        default_value = "twofa-verify demo"
+        default_value = "twofa-verify demo",
+        value_parser = parse_app_name
     )]
     pub app_name: String,
     /// Mark the cookies Secure (HTTPS only) [default: on when the base URL
@@ -110,6 +111,42 @@ fn parse_bind(s: &str) -> Result<Bind, String> {
         .parse::<IpAddr>()
         .map(Bind::Ip)
         .map_err(|_| format!("not an IP address (or ADDRESS:PORT): {s:?}"))
+}
+
+/// `--base-url`: an `http` or `https` URL of a host, nothing after its
+/// path, since every email link is built on it (empty: the default). A
+/// `javascript:` URL, a typo without a scheme, or one with a query or
+/// user name would go out in every email otherwise.
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let u = url::Url::parse(s).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("not an http:// or https:// URL of a host: {s:?}"));
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(format!(
+            "the base URL takes no query, fragment or user name: {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// `--app-name`: one line of at most 100 characters without ':' (it goes
+/// into page titles, email subjects and the authenticator app's issuer).
+fn parse_app_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 100 {
+        return Err("the name must be 1 to 100 characters".into());
+    }
+    if s.chars().any(char::is_control) || s.contains(':') {
+        return Err(format!(
+            "the name must be one line without control characters or ':': {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 impl Args {

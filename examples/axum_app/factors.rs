@@ -126,7 +126,7 @@ pub async fn enable_sms_verify(
     match result {
         Ok(codes) => {
             v.session().remove_value(ENROLL_PHONE).await?;
-            enabled(&mut v, &me, "Text-message codes are on.", codes).await
+            enabled(&state, &mut v, &me, "Text-message codes are on.", codes).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -155,13 +155,19 @@ pub async fn enable_sms_verify(
 /// After a factor is enabled: the session is stamped anew (the change ends
 /// the other sessions), then the recovery codes when they are new (shown
 /// once: see `recovery.rs`), else the profile.
-async fn enabled(v: &mut Visitor, me: &User, what: &str, codes: Option<RecoveryCodes>) -> Page {
+async fn enabled(
+    state: &AppState,
+    v: &mut Visitor,
+    me: &User,
+    what: &str,
+    codes: Option<RecoveryCodes>,
+) -> Page {
     refresh_current(v, me.id).await?;
     match codes {
         Some(codes) => {
             let text = format!("{what} Two-factor authentication is enabled.");
             flash(v, "success", text).await?;
-            keep_and_show(v, &codes).await
+            keep_and_show(state, v, me.id, &codes).await
         }
         None => {
             flash(v, "success", what).await?;
@@ -263,7 +269,7 @@ pub async fn enable_totp(
     match result {
         Ok(codes) => {
             let what = "Your authenticator app is set up.";
-            enabled(&mut v, &me, what, codes).await
+            enabled(&state, &mut v, &me, what, codes).await
         }
         Err(
             e @ (AuthError::TooManyAttempts

@@ -1,24 +1,30 @@
 //! Recovery codes: making new ones (after a step-up), and showing fresh
 //! ones once, Post/Redirect/Get.
 //!
-//! A POST that makes codes (a new set, or the first factor turned on) keeps
-//! them in the session ([`keep_and_show`]) and redirects to
-//! GET /recovery_codes/new, which shows them once; a reload then says they
-//! were shown already instead of posting the form again. While they are
-//! kept (at most [`KEEP_FOR`], until "I have saved them") the page's
-//! download button gets them once as a text file. The session is the only
-//! place that holds them in the clear, briefly: the account keeps only
-//! their hashes. Another session, or one that made no codes, has nothing to
-//! show or download.
+//! A POST that makes codes (a new set, or the first factor turned on)
+//! keeps them ([`keep_and_show`]) and redirects to GET /recovery_codes/new,
+//! which shows them once; a reload then says they were shown already
+//! instead of posting the form again. The page's download button then gets
+//! them once as a text file. The account keeps only their hashes.
+//!
+//! While they wait (at most [`KEEP_FOR`], until "I have saved them") they
+//! are in the authenticator's state store, sealed (`sealed.rs`: AES-GCM
+//! under a key derived from the app's secret key, bound to the user), under
+//! names derived from a random handle that only the session holds: a read
+//! of the database reveals no usable code, another session finds nothing.
+//! Each step takes its entry atomically, so of a burst of requests of one
+//! session (a thief replaying the cookie) one page shows them and one
+//! download gets them; and the download needs the key printed in the page
+//! that showed them, so a stolen cookie used after that page gets nothing.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use twofa_verify::User;
 use twofa_verify::axum::RequireUser;
 use twofa_verify::factor::RecoveryCodes;
+use twofa_verify::{User, UserId};
 
 use super::errors::{AppError, FormError};
 use super::factors::{StepUpForm, step_up_ctx};
@@ -26,67 +32,114 @@ use super::profile::{refresh_current, step_up};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
-/// Session key of the codes just made.
+/// Session key of the handle of the codes just made.
 const FRESH: &str = "fresh_recovery_codes";
 
-/// How long fresh codes wait in the session for their page and download.
-const KEEP_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+/// How long fresh codes wait for their page and download.
+const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The file name of the download.
 const FILE_NAME: &str = "recovery-codes.txt";
 
-/// Codes just made, kept for one display and one download.
+/// What the session holds of codes just made: a random handle naming the
+/// state-store entries that hold them, sealed. Taking an entry is atomic,
+/// so of concurrent requests of one session (a thief replaying the cookie
+/// as the redirect lands) one shows them, and one downloads them.
 #[derive(Serialize, Deserialize)]
 struct Fresh {
-    codes: Vec<String>,
-    /// Dropped after this (unix seconds), seen or not.
-    until: i64,
-    shown: bool,
-    downloaded: bool,
+    handle: String,
 }
 
-/// Keeps `codes` in the session and sends the browser to the page that
-/// shows them (Post/Redirect/Get).
-pub async fn keep_and_show(v: &Visitor, codes: &RecoveryCodes) -> Page {
-    let fresh = Fresh {
-        codes: codes.codes().iter().map(|c| (*c).to_owned()).collect(),
-        until: jiff::Timestamp::now()
-            .checked_add(KEEP_FOR)
-            .map_err(|e| AppError::Internal(format!("clock: {e}")))?
-            .as_second(),
-        shown: false,
-        downloaded: false,
-    };
-    v.session().insert(FRESH, fresh).await?;
+/// The download form: the key of the page that showed the codes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DownloadForm {
+    download_key: String,
+}
+
+/// Hex SHA-256 of the parts, each length-prefixed.
+fn digest(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    data_encoding::HEXLOWER.encode(&h.finalize())
+}
+
+/// The state-store key of the sealed codes waiting for their page.
+fn page_key(handle: &str) -> String {
+    format!("app.fresh_codes.page.{}", digest(&[handle]))
+}
+
+/// The state-store key of the sealed codes waiting for their download:
+/// named by the session's handle and the page's download key, so neither
+/// alone finds them.
+fn download_entry(handle: &str, download_key: &str) -> String {
+    format!("app.fresh_codes.file.{}", digest(&[handle, download_key]))
+}
+
+/// A random 256-bit token, URL-safe.
+fn token() -> String {
+    data_encoding::BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>())
+}
+
+/// Keeps `codes`, sealed, for one display and sends the browser to the page
+/// that shows them (Post/Redirect/Get).
+pub async fn keep_and_show(
+    state: &AppState,
+    v: &Visitor,
+    me: UserId,
+    codes: &RecoveryCodes,
+) -> Page {
+    let lines = zeroize::Zeroizing::new(codes.codes().join("\n"));
+    let sealed = state
+        .seal
+        .seal(me, lines.as_bytes())
+        .map_err(|_| AppError::Internal("sealing the recovery codes failed".into()))?;
+    let handle = token();
+    let until = state.auth.now().plus(KEEP_FOR);
+    state
+        .state_store
+        .put(&page_key(&handle), sealed.as_bytes(), until)
+        .await?;
+    v.session().insert(FRESH, Fresh { handle }).await?;
     Ok(see_other("/recovery_codes/new"))
 }
 
-/// The fresh codes of this session, if any are still kept (expired ones
-/// are removed).
-async fn fresh(v: &Visitor) -> Result<Option<Fresh>, AppError> {
-    let Some(f) = v.session().get::<Fresh>(FRESH).await? else {
-        return Ok(None);
-    };
-    if f.until <= jiff::Timestamp::now().as_second() {
-        v.session().remove_value(FRESH).await?;
-        return Ok(None);
-    }
-    Ok(Some(f))
+/// The handle of this session's fresh codes, if it made any.
+async fn handle(v: &Visitor) -> Result<Option<String>, AppError> {
+    Ok(v.session().get::<Fresh>(FRESH).await?.map(|f| f.handle))
 }
 
-/// Saves `f` back, or removes it once shown and downloaded.
-async fn save(v: &Visitor, f: &Fresh) -> Result<(), AppError> {
-    if f.shown && f.downloaded {
-        v.session().remove_value(FRESH).await?;
-    } else {
-        v.session().insert(FRESH, f).await?;
-    }
-    Ok(())
+/// The codes sealed in `sealed` for `me`. A blob that does not open
+/// (another key, another user's, tampered) is an internal error, never
+/// codes.
+fn open(state: &AppState, me: UserId, sealed: &[u8]) -> Result<Vec<String>, AppError> {
+    let sealed = std::str::from_utf8(sealed)
+        .map_err(|_| AppError::Internal("the kept recovery codes are not text".into()))?;
+    let plain = state
+        .seal
+        .open(me, sealed)
+        .map_err(|_| AppError::Internal("the kept recovery codes do not open".into()))?;
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| AppError::Internal("the kept recovery codes are not text".into()))?;
+    Ok(text.lines().map(str::to_owned).collect())
 }
 
 /// GET /recovery_codes/new: the fresh codes, once.
 pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): RequireUser) -> Page {
-    let Some(mut f) = fresh(&v).await?.filter(|f| !f.shown) else {
+    let now = state.auth.now();
+    let taken = match handle(&v).await? {
+        Some(h) => state
+            .state_store
+            .take(&page_key(&h), now)
+            .await?
+            .map(|sealed| (h, sealed)),
+        None => None,
+    };
+    let Some((handle, sealed)) = taken else {
         let text = "Recovery codes are shown only once. If you did not save them, make new ones: that voids the old ones.";
         flash(&v, "info", text).await?;
         let to = if me.has_second_factor() {
@@ -96,29 +149,50 @@ pub async fn show(State(state): State<AppState>, v: Visitor, RequireUser(me): Re
         };
         return Ok(see_other(&to));
     };
-    f.shown = true;
-    save(&v, &f).await?;
+    let codes = open(&state, me.id, &sealed)?;
+    // The download waits under a key only this page prints.
+    let download_key = token();
+    state
+        .state_store
+        .put(
+            &download_entry(&handle, &download_key),
+            &sealed,
+            now.plus(KEEP_FOR),
+        )
+        .await?;
     let ctx = context! {
-        codes => f.codes,
-        downloadable => !f.downloaded,
+        codes => codes,
+        download_key => download_key,
+        downloadable => true,
         profile => profile_url(&me.username),
     };
     ok(&state, &v, "recovery_codes.html", ctx).await
 }
 
 /// POST /recovery_codes/download: the fresh codes as a text file, once,
-/// after the page showed them.
-pub async fn download(v: Visitor, RequireUser(me): RequireUser) -> Page {
-    let Some(mut f) = fresh(&v).await?.filter(|f| f.shown && !f.downloaded) else {
+/// after the page showed them, with that page's download key.
+pub async fn download(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(form): AppForm<DownloadForm>,
+) -> Page {
+    let taken = match handle(&v).await? {
+        Some(h) if !form.download_key.is_empty() => {
+            let entry = download_entry(&h, &form.download_key);
+            state.state_store.take(&entry, state.auth.now()).await?
+        }
+        _ => None,
+    };
+    let Some(sealed) = taken else {
         return Err(AppError::page(
             StatusCode::NOT_FOUND,
             "Nothing to download",
             "There are no new recovery codes to download: they can be downloaded once, from the page that shows them just after they are made.",
         ));
     };
-    f.downloaded = true;
-    save(&v, &f).await?;
-    Ok(attachment(&me, &f.codes))
+    let codes = open(&state, me.id, &sealed)?;
+    Ok(attachment(&me, &codes))
 }
 
 /// The codes as a `text/plain` attachment.
@@ -141,8 +215,19 @@ fn attachment(me: &User, codes: &[String]) -> Response {
 }
 
 /// POST /recovery_codes/done: "I have saved them": the session forgets them.
-pub async fn done(v: Visitor, RequireUser(me): RequireUser) -> Page {
-    v.session().remove_value(FRESH).await?;
+pub async fn done(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(form): AppForm<DownloadForm>,
+) -> Page {
+    if let Some(h) = v.session().remove::<Fresh>(FRESH).await?.map(|f| f.handle) {
+        state.state_store.delete(&page_key(&h)).await?;
+        if !form.download_key.is_empty() {
+            let entry = download_entry(&h, &form.download_key);
+            state.state_store.delete(&entry).await?;
+        }
+    }
     Ok(see_other(&profile_url(&me.username)))
 }
 
@@ -190,7 +275,7 @@ pub async fn regenerate(
                 "New recovery codes are ready; the old ones no longer work.",
             )
             .await?;
-            keep_and_show(&v, &codes).await
+            keep_and_show(&state, &v, me.id, &codes).await
         }
         Err(e) => {
             let fe = FormError::from_step_up(e)?;

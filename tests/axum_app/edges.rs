@@ -109,6 +109,7 @@ async fn recovery_codes_are_shown_once_after_a_redirect() {
         .assert(StatusCode::OK, "action=\"/recovery_codes/download\"");
     let codes = recovery_codes(&page.body);
     assert_eq!(codes.len(), 10);
+    let key = download_key(&page.body);
     // Reloading the page: they were shown once, so not again.
     let again = c.get("/recovery_codes/new").await;
     again.redirect("/recovery_codes");
@@ -117,7 +118,9 @@ async fn recovery_codes_are_shown_once_after_a_redirect() {
     assert!(!codes.iter().any(|code| r.body.contains(code.as_str())));
 
     // The download, once: a text file holding every code.
-    let file = c.post("/recovery_codes/download", &[]).await;
+    let file = c
+        .post("/recovery_codes/download", &[("download_key", &key)])
+        .await;
     assert_eq!(file.status, StatusCode::OK, "{}", file.body);
     assert_eq!(file.headers["content-type"], "text/plain; charset=utf-8");
     assert_eq!(
@@ -131,7 +134,9 @@ async fn recovery_codes_are_shown_once_after_a_redirect() {
     }
     assert!(file.body.starts_with("Recovery codes for rex\n"));
     // Twice: nothing left.
-    let twice = c.post("/recovery_codes/download", &[]).await;
+    let twice = c
+        .post("/recovery_codes/download", &[("download_key", &key)])
+        .await;
     twice.assert(StatusCode::NOT_FOUND, "Nothing to download");
     assert!(!codes.iter().any(|code| twice.body.contains(code.as_str())));
     // The codes work.
@@ -150,7 +155,10 @@ async fn recovery_code_downloads_refuse_other_sessions_and_forged_posts() {
     let r = c
         .post("/recovery_codes", &[("password", PW), ("code", &first[0])])
         .await;
-    let codes = c.fresh_codes(&r).await;
+    r.redirect("/recovery_codes/new");
+    let page = c.get("/recovery_codes/new").await;
+    let codes = recovery_codes(&page.body);
+    let key = download_key(&page.body);
 
     // Another browser of the same user has nothing to show or download.
     let mut other = c.other();
@@ -163,7 +171,9 @@ async fn recovery_code_downloads_refuse_other_sessions_and_forged_posts() {
         .get("/recovery_codes/new")
         .await
         .redirect("/recovery_codes");
-    let r = other.post("/recovery_codes/download", &[]).await;
+    let r = other
+        .post("/recovery_codes/download", &[("download_key", &key)])
+        .await;
     r.assert(StatusCode::NOT_FOUND, "Nothing to download");
     assert!(!codes.iter().any(|code| r.body.contains(code.as_str())));
     // Logged out: the login page, nothing else.
@@ -186,7 +196,7 @@ async fn recovery_code_downloads_refuse_other_sessions_and_forged_posts() {
     c.post("/recovery_codes/done", &[])
         .await
         .redirect("/user/sue");
-    c.post("/recovery_codes/download", &[])
+    c.post("/recovery_codes/download", &[("download_key", &key)])
         .await
         .assert(StatusCode::NOT_FOUND, "Nothing to download");
     // A user who never made codes: nothing either.
@@ -550,6 +560,19 @@ fn command_line_flags() {
     assert!(!a.trust_proxy);
     let cfg = a.config("127.0.0.1:8000".parse().unwrap());
     assert!(!cfg.cookie_secure);
+    // Good names and URLs pass (trimmed); a path is kept.
+    let a = parse(&[
+        "--app-name",
+        " Ünïcode démo ",
+        "--base-url",
+        "http://[::1]:8000/app",
+    ])
+    .unwrap();
+    assert_eq!(a.app_name, "Ünïcode démo");
+    assert_eq!(
+        a.config("127.0.0.1:8000".parse().unwrap()).base_url,
+        "http://[::1]:8000/app"
+    );
     // The base URL defaults to where the site listens (0.0.0.0 shown as
     // 127.0.0.1).
     let a = parse(&["--bind", "0.0.0.0", "--base-url", ""]).unwrap();
@@ -565,6 +588,19 @@ fn command_line_flags() {
         &["--trust-proxy=maybe"],
         &["--legacy-hashes", "md5"],
         &["--no-such-flag"],
+        // Hostile or broken values that every email link or subject, and
+        // the authenticator app's issuer, would carry.
+        &["--base-url", "javascript:alert(1)"],
+        &["--base-url", "demo.example"],
+        &["--base-url", "ftp://demo.example"],
+        &["--base-url", "https://demo.example/?next=//evil.example"],
+        &["--base-url", "https://evil.example#"],
+        &["--base-url", "https://user@demo.example"],
+        &["--base-url", "https://"],
+        &["--app-name", "Demo\nBcc: victim@example.com"],
+        &["--app-name", "De\rmo"],
+        &["--app-name", "Bank: login"],
+        &["--app-name", "   "],
     ] {
         let e = parse(bad).unwrap_err();
         assert!(

@@ -237,6 +237,9 @@ impl Client {
 struct Counting {
     inner: twofa_verify::axum::StateSessionStore,
     ids: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<tower_sessions::session::Id>>>,
+    /// The data of every record created or saved, as JSON: what the state
+    /// store is given to keep.
+    written: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Counting {
@@ -244,7 +247,18 @@ impl Counting {
         Counting {
             inner,
             ids: Default::default(),
+            written: Default::default(),
         }
+    }
+
+    /// Every session record's data written so far, as JSON.
+    fn written(&self) -> Vec<String> {
+        self.written.lock().unwrap().clone()
+    }
+
+    fn record_written(&self, record: &tower_sessions::session::Record) {
+        let json = serde_json::to_string(&record.data).unwrap();
+        self.written.lock().unwrap().push(json);
     }
 
     fn len(&self) -> usize {
@@ -259,6 +273,7 @@ impl tower_sessions::SessionStore for Counting {
         record: &mut tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
         self.inner.create(record).await?;
+        self.record_written(record);
         self.ids.lock().unwrap().insert(record.id);
         Ok(())
     }
@@ -268,6 +283,7 @@ impl tower_sessions::SessionStore for Counting {
         record: &tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
         self.inner.save(record).await?;
+        self.record_written(record);
         self.ids.lock().unwrap().insert(record.id);
         Ok(())
     }
@@ -306,6 +322,12 @@ async fn read(resp: axum::response::Response) -> Resp {
         headers,
         body,
     }
+}
+
+/// The one-time download key printed in the page that shows fresh
+/// recovery codes.
+fn download_key(body: &str) -> String {
+    find_attr(body, "name=\"download_key\" value=\"").expect("a download key on the page")
 }
 
 fn find_attr(body: &str, prefix: &str) -> Option<String> {
@@ -1797,4 +1819,5 @@ mod sessions;
 
 mod profile_data;
 
+mod hostile;
 mod voice_fallback;

@@ -12,7 +12,7 @@ use common::profiles::{Imported, Profile, ProfileStore};
 
 const MINUTE: i64 = 60_000;
 
-fn pg_url() -> Option<String> {
+pub(super) fn pg_url() -> Option<String> {
     let url = std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"));
@@ -22,12 +22,12 @@ fn pg_url() -> Option<String> {
     url.filter(|_| cfg!(feature = "postgres"))
 }
 
-fn random_schema(what: &str) -> String {
+pub(super) fn random_schema(what: &str) -> String {
     format!("demo_{what}_{:016x}", rand::random::<u64>())
 }
 
 #[cfg(feature = "postgres")]
-async fn drop_schema(url: &str, schema: &str) {
+pub(super) async fn drop_schema(url: &str, schema: &str) {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
@@ -38,7 +38,7 @@ async fn drop_schema(url: &str, schema: &str) {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn drop_schema(_: &str, _: &str) {}
+pub(super) async fn drop_schema(_: &str, _: &str) {}
 
 fn gravatar_hash(email: &str) -> String {
     use md5::{Digest, Md5};
