@@ -7,9 +7,9 @@
 //! Built on the [`redis`] crate with only its `tokio-comp`,
 //! `connection-manager` and `script` features, rather than `fred`:
 //!
-//! - maintenance: redis-rs is the Redis organisation's Rust client, released
-//!   every few weeks by several maintainers; `fred` is one person's work
-//!   with fewer releases;
+//! - maintenance: redis-rs is the Redis organisation's Rust client, with
+//!   many contributors (1.8.0 and 1.8.1 both shipped in October 2026);
+//!   `fred` is essentially one maintainer's;
 //! - the async API is what the store needs and no more: a
 //!   [`ConnectionManager`] multiplexes every call of every clone over one
 //!   connection and, when it drops, reconnects in the background with
@@ -18,10 +18,10 @@
 //! - scripts: [`redis::Script`] sends `EVALSHA` and falls back to loading the
 //!   script when the server answers `NOSCRIPT` (first use, restart,
 //!   `SCRIPT FLUSH`);
-//! - weight: with default features off it adds a handful of small crates
-//!   (`combine`, `arc-swap`, `backon`, `sha1_smol`, ...) to what the library
-//!   already builds (`tokio`, `bytes`, `url`); `fred` brings its own pool,
-//!   routing and metrics machinery.
+//! - weight: with default features off it adds 12 small crates to the
+//!   library's default build (`combine`, `arc-swap`, `backon`, `sha1_smol`,
+//!   `tokio-util`, ...); `fred` always brings `futures`, `parking_lot`,
+//!   `redis-protocol` with `nom`, a proc-macro crate and more.
 //!
 //! # What each operation sends
 //!
@@ -301,7 +301,8 @@ impl StateStore for RedisStore {
                     .put_if_absent
                     .key(self.key(key))
                     .arg(codec::sortable(now.as_millis()))
-                    .arg(codec::entry(expires_at, value))
+                    .arg(codec::sortable(expires_at.as_millis()))
+                    .arg(value)
                     .arg(self.retention(expires_at, now)),
             )
             .await?;

@@ -16,7 +16,9 @@
 
 use ::redis::Script;
 
-/// Helpers every script starts with.
+/// Every script starts with these: the comparison, and the primitive
+/// operations on one entry (the same as the store's single-key operations),
+/// for the scripts to combine.
 const PRELUDE: &str = r"
 local function before(a, b)
   local ah, bh = tonumber(string.sub(a, 1, 10)), tonumber(string.sub(b, 1, 10))
@@ -33,15 +35,60 @@ end
 local function live(entry, now)
   return entry and before(now, expiry(entry))
 end
+local function get(k, now)
+  local cur = redis.call('GET', k)
+  if live(cur, now) then return string.sub(cur, 21) end
+  return nil
+end
+local function put(k, exp, body, px)
+  redis.call('SET', k, exp .. body, 'PX', px)
+end
+local function put_if_absent(k, now, exp, body, px)
+  if get(k, now) then return false end
+  put(k, exp, body, px)
+  return true
+end
+local function count(body)
+  return tonumber(body) or 0
+end
+local function increment(k, now, fresh, extend, px)
+  local cur = redis.call('GET', k)
+  if not live(cur, now) then
+    put(k, fresh, '1', px)
+    return 1, fresh
+  end
+  local n = count(string.sub(cur, 21))
+  if n < 9007199254740992 then n = n + 1 end
+  if extend then
+    put(k, fresh, string.format('%d', n), px)
+    return n, fresh
+  end
+  local exp = expiry(cur)
+  redis.call('SET', k, exp .. string.format('%d', n), 'KEEPTTL')
+  return n, exp
+end
+local function release(k, now)
+  local cur = redis.call('GET', k)
+  if live(cur, now) then
+    local n = count(string.sub(cur, 21))
+    if n > 0 then
+      redis.call('SET', k, expiry(cur) .. string.format('%d', n - 1), 'KEEPTTL')
+    end
+  end
+end
+local function advance(k, now, value, exp, px)
+  local body = get(k, now)
+  if body and #body == 20 and not before(body, value) then return false end
+  put(k, exp, value, px)
+  return true
+end
 ";
 
-/// `put_if_absent`. ARGV: now, the new entry, its retention (ms).
-/// Returns 1 if it wrote.
+/// `put_if_absent`. ARGV: now, expiry, value, retention (ms). Returns 1 if
+/// it wrote.
 const PUT_IF_ABSENT: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if live(cur, ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
+if put_if_absent(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+return 0
 ";
 
 /// `increment`. ARGV: now, the fresh expiry (now + ttl), '1' to extend,
@@ -51,45 +98,22 @@ return 1
 /// window opened, from the same expiry. Counts stop at 2^53, where doubles
 /// stop counting.
 const INCREMENT: &str = r"
-local cur = redis.call('GET', KEYS[1])
-local n = 1
-local exp = ARGV[2]
-if live(cur, ARGV[1]) then
-  n = tonumber(string.sub(cur, 21)) or 0
-  if n < 9007199254740992 then n = n + 1 end
-  if ARGV[3] ~= '1' then
-    exp = expiry(cur)
-    redis.call('SET', KEYS[1], exp .. string.format('%d', n), 'KEEPTTL')
-    return {n, exp}
-  end
-end
-redis.call('SET', KEYS[1], exp .. string.format('%d', n), 'PX', ARGV[4])
+local n, exp = increment(KEYS[1], ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4])
 return {n, exp}
 ";
 
 /// `release`. ARGV: now. Takes one from a live counter above zero,
 /// keeping its expiry and TTL.
 const RELEASE: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if live(cur, ARGV[1]) then
-  local n = tonumber(string.sub(cur, 21)) or 0
-  if n > 0 then
-    redis.call('SET', KEYS[1], expiry(cur) .. string.format('%d', n - 1), 'KEEPTTL')
-  end
-end
+release(KEYS[1], ARGV[1])
 return 0
 ";
 
 /// `advance`. ARGV: now, the number (sortable), the new entry's expiry,
 /// its retention (ms). Returns 1 if it wrote.
 const ADVANCE: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if live(cur, ARGV[1]) then
-  local stored = string.sub(cur, 21)
-  if #stored == 20 and not before(stored, ARGV[2]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[3] .. ARGV[2], 'PX', ARGV[4])
-return 1
+if advance(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+return 0
 ";
 
 /// The compiled scripts (each keeps its SHA-1 for `EVALSHA`).
