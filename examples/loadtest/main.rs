@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadtest --all-features -- [--flows N] [--quick]
-//!     [--connections N] [--fresh-sessions] [--stores memory,sqlite,postgres]
+//!     [--connections N] [--fresh-sessions] [--stores memory,sqlite,postgres,postgres+redis]
 //! ```
 //!
 //! 1. Raw Argon2id verify (argon2 crate, m=19456 t=2 p=1, reused memory):
@@ -22,7 +22,9 @@
 //!    page for its CSRF token, POST /logout; not in the flow latency), or,
 //!    with `--fresh-sessions`, forgets its cookie (every flow a new browser).
 //!    Repeated per store: memory, SQLite (temp file), PostgreSQL (when
-//!    `DATABASE_URL` is set and the `postgres` feature is on; fresh schema).
+//!    `DATABASE_URL` is set and the `postgres` feature is on; fresh schema),
+//!    PostgreSQL users with Redis state and sessions (when `REDIS_URL` is
+//!    set too and the `redis` feature is on; fresh schema and key prefix).
 //!
 //! Prints a table and writes `$CARGO_TARGET_DIR/loadtest.json` (default
 //! `target/loadtest.json`).
@@ -63,15 +65,16 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(2);
 
 const USAGE: &str = "\
 usage: loadtest [--flows N] [--quick] [--connections N] [--fresh-sessions]
-                [--stores memory,sqlite,postgres]
+                [--stores memory,sqlite,postgres,postgres+redis]
 
   --flows N          HTTP login flows per store (default 10000; --quick: 600)
   --quick            a smoke run: fewer storm rounds, flows and samples
   --connections N    concurrent keep-alive connections (default 64)
   --fresh-sessions   every flow is a new browser (no logout): the server keeps
                      one logged-in session per flow (shows session growth)
-  --stores LIST      which stores to run (default: memory,sqlite and postgres
-                     when DATABASE_URL is set)
+  --stores LIST      which stores to run (default: memory,sqlite, postgres
+                     when DATABASE_URL is set, postgres+redis when REDIS_URL
+                     is set too)
   --storm-only       only the raw argon2 figures and the login storm";
 
 struct Args {
@@ -133,6 +136,9 @@ fn parse_args() -> Res<Option<Args>> {
         let mut s = vec!["memory".to_owned(), "sqlite".to_owned()];
         if database_url().is_some() {
             s.push("postgres".to_owned());
+            if redis_url().is_some() {
+                s.push("postgres+redis".to_owned());
+            }
         }
         s
     });
@@ -149,6 +155,12 @@ fn database_url() -> Option<String> {
     std::env::var("DATABASE_URL")
         .ok()
         .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|s| s.starts_with("redis://") || s.starts_with("redis+unix://"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -733,12 +745,16 @@ async fn backend_for(
             .await?;
             Ok((b, None))
         }
-        "postgres" => postgres_backend(policy).await,
-        other => Err(format!("unknown store {other:?} (memory, sqlite or postgres)").into()),
+        "postgres" => postgres_backend(policy, false).await,
+        "postgres+redis" => postgres_backend(policy, true).await,
+        other => Err(format!(
+            "unknown store {other:?} (memory, sqlite, postgres or postgres+redis)"
+        )
+        .into()),
     }
 }
 
-/// Drops the PostgreSQL schema made for the run.
+/// Drops the PostgreSQL schema made for the run (the Redis keys expire).
 struct Cleanup {
     #[cfg(feature = "postgres")]
     pg: twofa_verify::PostgresStore,
@@ -761,16 +777,30 @@ impl Cleanup {
     }
 }
 
+/// PostgreSQL for everything, or (`with_redis`) for users only, with the
+/// state (and the demo's sessions) in Redis.
 #[cfg(feature = "postgres")]
-async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanup>)> {
+async fn postgres_backend(
+    policy: Policy,
+    with_redis: bool,
+) -> Res<(common::Backend, Option<Cleanup>)> {
     use twofa_verify::LocalCodes;
     let url = database_url().ok_or("postgres needs DATABASE_URL=postgres://...")?;
     let schema = format!("twofa_load_{:08x}", rand::random::<u32>());
     let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await?;
+    let builder = Authenticator::builder().user_store(pg.clone());
+    let (builder, state, summary) = if with_redis {
+        let (builder, state, prefix) = redis_state(builder, &schema).await?;
+        let summary = format!("PostgreSQL schema {schema} + Redis prefix {prefix}");
+        (builder, state, summary)
+    } else {
+        let state: Arc<dyn twofa_verify::StateStore> = Arc::new(pg.clone());
+        let summary = format!("PostgreSQL schema {schema}");
+        (builder.state_store(pg.clone()), state, summary)
+    };
     let sms = ConsoleSms::quiet();
     let key = zeroize::Zeroizing::new(random_key());
-    let auth = Authenticator::builder()
-        .store(pg.clone())
+    let auth = builder
         .secret_key(key.to_vec())
         .policy(policy)
         .sms(LocalCodes::new(sms.clone()))
@@ -780,8 +810,8 @@ async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanu
             auth,
             console_sms: Some(sms),
             mailer: common::Mailer::Console(common::ConsoleMail::default()),
-            summary: format!("PostgreSQL schema {schema}"),
-            state: Arc::new(pg.clone()),
+            summary,
+            state,
             secret_key: key,
         },
         Some(Cleanup { pg, schema }),
@@ -789,8 +819,40 @@ async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanu
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres_backend(_: Policy) -> Res<(common::Backend, Option<Cleanup>)> {
+async fn postgres_backend(_: Policy, _: bool) -> Res<(common::Backend, Option<Cleanup>)> {
     Err("the postgres store needs --features postgres (or --all-features)".into())
+}
+
+/// The builder with a Redis state store under a prefix named after the
+/// run's schema; the store again, for the demo's sessions; the prefix.
+#[cfg(feature = "redis")]
+async fn redis_state(
+    builder: twofa_verify::AuthenticatorBuilder,
+    schema: &str,
+) -> Res<(
+    twofa_verify::AuthenticatorBuilder,
+    Arc<dyn twofa_verify::StateStore>,
+    String,
+)> {
+    let url = redis_url().ok_or("postgres+redis needs REDIS_URL=redis://...")?;
+    let prefix = format!("{schema}:");
+    let store = twofa_verify::RedisStore::builder(&url)
+        .prefix(&prefix)
+        .connect()
+        .await?;
+    Ok((builder.state_store(store.clone()), Arc::new(store), prefix))
+}
+
+#[cfg(all(feature = "postgres", not(feature = "redis")))]
+async fn redis_state(
+    _: twofa_verify::AuthenticatorBuilder,
+    _: &str,
+) -> Res<(
+    twofa_verify::AuthenticatorBuilder,
+    Arc<dyn twofa_verify::StateStore>,
+    String,
+)> {
+    Err("postgres+redis needs --features redis (or --all-features)".into())
 }
 
 /// A keep-alive browser: one connection, its cookies (the session's and
