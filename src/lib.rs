@@ -7,6 +7,8 @@
 )]
 
 pub mod clock;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod context;
 pub mod error;
 pub mod policy;

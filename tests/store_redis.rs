@@ -1,27 +1,23 @@
-//! `RedisStore`: the conformance suite with Redis holding the state and
-//! PostgreSQL the users (MemoryStore users without `DATABASE_URL`), each
-//! test under its own random key prefix (its keys deleted afterwards), plus
-//! Redis-specific checks: TTLs for garbage collection, prefixes, two
-//! instances, malformed entries, script reloading, failures that must close.
+//! `RedisStore`: the state-store conformance suite, each test under its own
+//! random key prefix (its keys deleted afterwards), plus Redis-specific
+//! checks: TTLs for garbage collection, prefixes, two instances, malformed
+//! entries, script reloading, failures that must close. (PostgreSQL users
+//! with Redis state, as an app pairs them, run in `tests/bursts.rs` and
+//! `tests/sessions.rs`.)
 //! Needs `REDIS_URL`, e.g. `REDIS_URL=redis://127.0.0.1:6379`; without it
 //! every test prints a loud SKIPPED line and passes.
-#![cfg(feature = "redis")]
+#![cfg(all(feature = "redis", feature = "test-util"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[macro_use]
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use twofa_verify::conformance as support;
 use twofa_verify::store::redis::DEFAULT_PREFIX;
-use twofa_verify::store::{
-    Counter, DeviceRecord, NewUser, RedisStore, StateStore, StoredSecret, UserRecord, UserStore,
-};
-use twofa_verify::{Error, MemoryStore, Result, Timestamp, UserId};
+use twofa_verify::store::{RedisStore, StateStore};
+use twofa_verify::{Error, Result};
 
 use support::{T0, at};
 
@@ -86,129 +82,34 @@ async fn raw<T: redis::FromRedisValue>(store: &RedisStore, cmd: &mut redis::Cmd)
     cmd.query_async(&mut store.connection()).await.unwrap()
 }
 
-// ------------------------------------------------ users + state, as one store
-
-/// A user store and a Redis state store as one value, as the suite wants
-/// (`Authenticator::builder().user_store(u).state_store(s)` in an app).
-#[derive(Clone, Debug)]
-struct Suite {
-    users: Users,
-    state: RedisStore,
-}
-
-/// PostgreSQL users in a random schema when `DATABASE_URL` is set (and the
-/// feature is on), else in memory.
-#[derive(Clone, Debug)]
-enum Users {
-    Memory(MemoryStore),
-    #[cfg(feature = "postgres")]
-    Postgres(twofa_verify::PostgresStore),
-}
-
-impl Users {
-    async fn fresh() -> Users {
-        #[cfg(feature = "postgres")]
-        if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-            let schema = format!("twofa_test_{:016x}", rand::random::<u64>());
-            let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
-                .await
-                .expect("connect to DATABASE_URL");
-            return Users::Postgres(pg);
-        }
-        Users::Memory(MemoryStore::new())
-    }
-
-    async fn drop_all(self) {
-        #[cfg(feature = "postgres")]
-        if let Users::Postgres(pg) = self {
-            if let Some(schema) = pg.schema() {
-                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(pg.pool())
-                    .await
-                    .expect("drop test schema");
-            }
-            pg.pool().close().await;
-        }
-    }
-
-    fn get(&self) -> &dyn UserStore {
-        match self {
-            Users::Memory(m) => m,
-            #[cfg(feature = "postgres")]
-            Users::Postgres(p) => p,
-        }
-    }
-}
-
-macro_rules! forward {
-    ($trait:ident via $get:path: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        #[async_trait]
-        impl $trait for Suite {
-            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
-                $get(self).$name($($arg),*).await
-            })*
-        }
-    };
-}
-
-forward! { UserStore via users_of:
-    create_user(user: NewUser) -> UserRecord;
-    user_by_id(id: UserId) -> Option<UserRecord>;
-    user_by_username(key: &str) -> Option<UserRecord>;
-    user_by_email(email: &str) -> Option<UserRecord>;
-    set_password_hash(id: UserId, hash: &str) -> bool;
-    replace_password_hash(id: UserId, expected: &str, hash: &str) -> bool;
-    update_profile(id: UserId, username: &str, key: &str, skeleton: Option<&str>, email: &str) -> ();
-    set_phone(id: UserId, phone: Option<&str>) -> ();
-    set_totp(id: UserId, secret: Option<&StoredSecret>) -> ();
-    replace_recovery_codes(id: UserId, hashes: &[[u8; 32]]) -> ();
-    use_recovery_code(id: UserId, hash: &[u8; 32]) -> bool;
-    recovery_codes_left(id: UserId) -> usize;
-    bump_credential_generation(id: UserId) -> i64;
-    add_device(device: &DeviceRecord) -> ();
-    device_by_token(token_hash: &[u8; 32]) -> Option<DeviceRecord>;
-    touch_device(token_hash: &[u8; 32], now: Timestamp) -> ();
-    devices(user: UserId) -> Vec<DeviceRecord>;
-    remove_device(user: UserId, device_id: &str) -> bool;
-    remove_devices(user: UserId) -> u64;
-}
-
-forward! { StateStore via state_of:
-    put(key: &str, value: &[u8], expires_at: Timestamp) -> ();
-    put_if_absent(key: &str, value: &[u8], expires_at: Timestamp, now: Timestamp) -> bool;
-    get(key: &str, now: Timestamp) -> Option<Vec<u8>>;
-    take(key: &str, now: Timestamp) -> Option<Vec<u8>>;
-    delete(key: &str) -> ();
-    increment(key: &str, ttl: Duration, extend: bool, now: Timestamp) -> Counter;
-    release(key: &str, now: Timestamp) -> ();
-    advance(key: &str, value: i64, expires_at: Timestamp, now: Timestamp) -> bool;
-}
-
-fn users_of(s: &Suite) -> &dyn UserStore {
-    s.users.get()
-}
-
-fn state_of(s: &Suite) -> &RedisStore {
-    &s.state
-}
-
-/// Users as above, state in Redis under a fresh prefix; `None` (skip)
-/// without `REDIS_URL`.
-async fn fresh() -> Option<Suite> {
+/// A store under a fresh prefix, or `None` (skip) without `REDIS_URL`.
+async fn fresh() -> Option<RedisStore> {
     let url = redis_url()?;
-    Some(Suite {
-        users: Users::fresh().await,
-        state: redis_store(&url, &random_prefix()).await,
+    Some(redis_store(&url, &random_prefix()).await)
+}
+
+async fn finish(store: RedisStore) {
+    clear(&store).await;
+}
+
+twofa_verify::state_store_conformance!(fresh(), finish);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_state_checks_in_one_go() {
+    let Some(url) = redis_url() else { return };
+    let prefix = random_prefix();
+    support::run_state_store(|| {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        async move {
+            // One prefix for the run, emptied before each check.
+            let store = redis_store(&url, &prefix).await;
+            clear(&store).await;
+            store
+        }
     })
+    .await;
+    clear(&redis_store(&url, &prefix).await).await;
 }
-
-async fn finish(store: Suite) {
-    clear(&store.state).await;
-    store.users.drop_all().await;
-}
-
-conformance_suite!(fresh(), finish);
 
 // ------------------------------------------------------------ Redis-specific
 

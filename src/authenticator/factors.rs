@@ -1,16 +1,72 @@
 //! Enrolling, proving and removing second factors.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::{
-    Answer, Authenticator, PendingSms, PhoneStatus, SentCode, SmsDelivery, SmsEnrollment, StepUp,
-    parse_answer,
-};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
 use crate::user::{UserId, mask_phone, normalize_phone};
+
+/// Proof for sensitive changes (disable a factor, change the phone,
+/// regenerate recovery codes): the password plus, when a factor is enabled,
+/// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
+/// recovery code).
+pub struct StepUp {
+    /// The current password.
+    pub password: SecretString,
+    /// A current second-factor code.
+    pub code: Option<String>,
+}
+
+impl StepUp {
+    /// The password alone: enough while the user has no second factor.
+    pub fn password(password: impl Into<String>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: None,
+        }
+    }
+
+    /// Password and code.
+    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: code.map(Into::into),
+        }
+    }
+}
+
+impl fmt::Debug for StepUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepUp")
+            .field("password", &"[redacted]")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// An SMS enrollment in progress: a code went to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsEnrollment {
+    /// The masked number the code went to.
+    pub to: String,
+    /// When the code expires.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct PendingSms {
+    pub(super) phone: String,
+    pub(super) handle: String,
+    pub(super) expires_at: Timestamp,
+}
 
 impl Authenticator {
     /// Starts enabling SMS (or changing the phone): parses the number to
@@ -208,8 +264,9 @@ impl Authenticator {
             serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
         let attempts_left = self.count_enrollment_attempt(&key).await?;
         let secret = self.inner.seal.open(id, &sealed)?;
-        if !self.accept_totp(id, &secret, &code).await? {
-            return Err(Error::InvalidCode { attempts_left });
+        match self.accept_totp(id, &secret, &code).await? {
+            super::verify::CodeCheck::Accepted(_) => {}
+            refused => return Err(refused.refusal(attempts_left)),
         }
         if self.inner.state.take(&key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -242,11 +299,11 @@ impl Authenticator {
             .reserve_attempt(self.fail_key(Some(id), ""), Some(id))
             .await?;
         match self.check_totp(id, stored, &code).await {
-            Ok(true) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => {
                 self.attempt_released(attempt).await?;
                 return Ok(true);
             }
-            Ok(false) => {
+            Ok(_) => {
                 self.attempt_failed(attempt);
             }
             Err(e) => {
@@ -290,9 +347,7 @@ impl Authenticator {
                 self.now().plus(self.inner.policy.sms_code_ttl),
             )
             .await?;
-        Ok(SmsDelivery::Sent {
-            to: mask_phone(&phone),
-        })
+        Ok(sent.delivery())
     }
 
     /// Checks a step-up: the password, plus a current factor code when the
@@ -317,13 +372,11 @@ impl Authenticator {
             .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
             .await?;
         match self.check_answer(rec, &answer, sent.as_ref()).await {
-            Ok(Some(_)) => self.attempt_released(attempt).await?,
-            Ok(None) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
+            Ok(refused) => {
                 let n = self.attempt_failed(attempt);
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
-                return Err(Error::InvalidCode {
-                    attempts_left: u32::try_from(left).unwrap_or(0),
-                });
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(0)));
             }
             Err(e) => {
                 self.attempt_released(attempt).await?;

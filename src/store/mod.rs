@@ -5,7 +5,8 @@
 //! short-lived state with atomic operations. Every operation documented as
 //! atomic must be atomic across processes sharing the store (many app
 //! instances on one database behave as one). The conformance suite in
-//! `tests/support/` checks any implementation.
+//! `twofa_verify::conformance` (feature `test-util`) checks any
+//! implementation, one trait at a time.
 
 use std::fmt;
 

@@ -189,6 +189,8 @@ impl Client {
             "/register",
             &[
                 ("username", name),
+                ("first_name", "Ann"),
+                ("last_name", "Example"),
                 ("email", &email),
                 ("password", PW),
                 ("password2", PW),
@@ -215,8 +217,17 @@ impl Client {
         .redirect("/enable_2fa/verify");
         let code = self.sms_code();
         let r = self.post("/enable_2fa/verify", &[("code", &code)]).await;
-        r.assert(StatusCode::OK, "Your recovery codes");
-        recovery_codes(&r.body)
+        self.fresh_codes(&r).await
+    }
+
+    /// After a POST that made recovery codes: the redirect to the page that
+    /// shows them (Post/Redirect/Get), and the codes it shows.
+    async fn fresh_codes(&mut self, r: &Resp) -> Vec<String> {
+        r.redirect("/recovery_codes/new");
+        let page = self.get("/recovery_codes/new").await;
+        page.assert(StatusCode::OK, "Your recovery codes")
+            .assert(StatusCode::OK, "shown only once");
+        recovery_codes(&page.body)
     }
 }
 
@@ -477,6 +488,8 @@ async fn register_errors_are_friendly() {
     let form = |u: &'static str, e: &'static str, p: &'static str, p2: &'static str| {
         [
             ("username", u),
+            ("first_name", "Bob"),
+            ("last_name", "Example"),
             ("email", e),
             ("password", p),
             ("password2", p2),
@@ -737,8 +750,7 @@ async fn sms_enrollment_and_login_with_code() {
         .await
         .assert(StatusCode::UNAUTHORIZED, "attempts left");
     let r = c.post("/enable_2fa/verify", &[("code", &good)]).await;
-    r.assert(StatusCode::OK, "shown only once");
-    let codes = recovery_codes(&r.body);
+    let codes = c.fresh_codes(&r).await;
     assert_eq!(codes.len(), 10);
     c.get("/user/gina")
         .await
@@ -902,8 +914,7 @@ async fn recovery_code_login_and_regeneration() {
     let r = c
         .post("/recovery_codes", &[("password", PW), ("code", &sms)])
         .await;
-    r.assert(StatusCode::OK, "shown only once");
-    let fresh = recovery_codes(&r.body);
+    let fresh = c.fresh_codes(&r).await;
     assert_eq!(fresh.len(), 10);
     assert!(!fresh.contains(&codes[3]));
     c.get("/user/jack")
@@ -939,8 +950,7 @@ async fn totp_enrollment_and_disable_with_step_up() {
         .assert(StatusCode::UNAUTHORIZED, "start over");
     assert!(!r.body.contains(&secret), "the secret is not shown again");
     let r = c.post("/enable_totp", &[("code", &good)]).await;
-    r.assert(StatusCode::OK, "shown only once");
-    let codes = recovery_codes(&r.body);
+    let codes = c.fresh_codes(&r).await;
     c.get("/enable_totp").await.redirect("/user/kate");
     c.get("/user/kate")
         .await
@@ -954,7 +964,11 @@ async fn totp_enrollment_and_disable_with_step_up() {
         .assert(StatusCode::OK, "authenticator app");
     c.post("/verify_2fa", &[("code", &good), ("method", "totp")])
         .await
-        .assert(StatusCode::UNAUTHORIZED, "not right");
+        .assert(StatusCode::UNAUTHORIZED, "already used")
+        .assert(
+            StatusCode::UNAUTHORIZED,
+            "Wait until your authenticator app shows the next one",
+        );
     c.post("/verify_2fa", &[("code", &codes[0])])
         .await
         .redirect("/user/kate");
@@ -1487,9 +1501,11 @@ fn without_csrf_tokens(body: &str) -> String {
     out
 }
 
-fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 4] {
+fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 6] {
     [
         ("username", username),
+        ("first_name", "Ann"),
+        ("last_name", "Example"),
         ("email", email),
         ("password", PW),
         ("password2", PW),
@@ -1776,4 +1792,9 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
     panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
 }
 
+mod edges;
 mod sessions;
+
+mod profile_data;
+
+mod voice_fallback;
