@@ -1,8 +1,9 @@
 //! Login-with-challenge round trip (password + TOTP code) on SQLite,
 //! PostgreSQL and PostgreSQL users with Redis state against the same flow on
 //! MemoryStore, in one run: the store's share of the cost, and the number of
-//! store operations per login and per verify (each is one SQL statement in
-//! the SQL stores, one command or script, i.e. one round trip, in Redis).
+//! store round trips per login and per verify (each store operation is one
+//! SQL statement in the SQL stores, or for the compound operations one
+//! transaction; in Redis one command or one script).
 //!
 //! `cargo bench --bench login_flow` (PostgreSQL is included when
 //! `DATABASE_URL` is set, PostgreSQL + Redis when `REDIS_URL` is too).
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::store::{
-    Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+    Admission, AttemptSpec, Counter, DeviceRecord, NewUser, Settlement, StateStore, StepAcceptance,
+    StepOutcome, StoredSecret, UserRecord, UserStore,
 };
 use twofa_verify::{
     Authenticator, Clock, Login, ManualClock, MemoryStore, Result, StepUp, Timestamp, UserId,
@@ -134,6 +136,28 @@ impl<S: StateStore + Clone> StateStore for Counting<S> {
     async fn advance(&self, k: &str, v: i64, e: Timestamp, n: Timestamp) -> Result<bool> {
         self.tick();
         self.inner.advance(k, v, e, n).await
+    }
+    async fn reserve_attempt(&self, s: &AttemptSpec, n: Timestamp) -> Result<Admission> {
+        self.tick();
+        self.inner.reserve_attempt(s, n).await
+    }
+    async fn settle_attempt(
+        &self,
+        s: &AttemptSpec,
+        t: Settlement<'_>,
+        n: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.settle_attempt(s, t, n).await
+    }
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        s: &AttemptSpec,
+        a: StepAcceptance<'_>,
+        n: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.tick();
+        self.inner.reserve_attempt_and_accept_step(s, a, n).await
     }
 }
 

@@ -30,6 +30,7 @@ mod login;
 mod passwords;
 mod registration;
 mod session;
+mod state;
 mod verify;
 
 pub use builder::AuthenticatorBuilder;
@@ -42,7 +43,7 @@ pub use registration::{RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 
-use challenge::{PhoneStatus, SentCode};
+use challenge::{ChallengeRecord, PhoneStatus, SentCode};
 use verify::{Answer, parse_answer};
 
 /// Password login plus optional second factors, over pluggable stores.
@@ -151,6 +152,11 @@ impl Authenticator {
             code_ttl: self.inner.policy.sms_code_ttl,
             hasher: &self.inner.keys,
         }
+    }
+
+    /// The state store, typed.
+    fn state(&self) -> state::State<'_> {
+        state::State::new(&*self.inner.state, &self.inner.keys)
     }
 
     async fn record(&self, id: UserId) -> Result<UserRecord> {

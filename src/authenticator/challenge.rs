@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
+use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -93,6 +94,14 @@ pub(super) struct ChallengeRecord {
     pub(super) generation: i64,
 }
 
+impl ChallengeRecord {
+    /// How long the store keeps it: an hour past expiry, so an expired
+    /// challenge says "expired", not "not found".
+    pub(super) fn kept_until(&self) -> Timestamp {
+        self.expires_at.plus(Duration::from_secs(3600))
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone)]
 pub(super) struct SentCode {
     pub(super) phone: String,
@@ -123,10 +132,13 @@ pub(super) enum PhoneStatus {
 }
 
 impl Authenticator {
-    pub(super) async fn start_challenge(&self, user: &User) -> Result<Challenge> {
+    /// A new pending login for `user`, not stored yet: the caller stores
+    /// the record under [`StateKey::Challenge`] of the token (in the round
+    /// trip that settles the password attempt). When SMS is the user's
+    /// only factor, the code is sent now.
+    pub(super) async fn new_challenge(&self, user: &User) -> Result<(Challenge, ChallengeRecord)> {
         let now = self.now();
         let token = random_token::<32>();
-        let key = self.inner.keys.state_key("ch", token.as_bytes());
         let expires_at = now.plus(self.inner.policy.challenge_ttl);
         let mut rec = ChallengeRecord {
             user: user.id,
@@ -166,43 +178,31 @@ impl Authenticator {
                 }
             });
         }
-        self.put_challenge(&key, &rec).await?;
-        Ok(Challenge {
+        let challenge = Challenge {
             token: SecretString::from(token),
             expires_at,
             methods: self.methods(user),
             sms: delivery,
-        })
+        };
+        Ok((challenge, rec))
     }
 
-    pub(super) async fn put_challenge(&self, key: &str, rec: &ChallengeRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(rec)
-            .map_err(|e| Error::Internal(format!("challenge encoding: {e}")))?;
-        // Kept an hour past expiry so an expired challenge says "expired", not "not found".
-        self.inner
-            .state
-            .put(key, &bytes, rec.expires_at.plus(Duration::from_secs(3600)))
-            .await
-    }
-
-    pub(super) async fn load_challenge(&self, token: &str) -> Result<(String, ChallengeRecord)> {
+    /// The live pending login of `token`; an expired one is removed.
+    pub(super) async fn load_challenge(&self, token: &str) -> Result<ChallengeRecord> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::ChallengeNotFound);
         }
-        let key = self.inner.keys.state_key("ch", token.as_bytes());
-        let bytes = self
-            .inner
-            .state
-            .get(&key, self.now())
+        let key = StateKey::Challenge(token);
+        let rec: ChallengeRecord = self
+            .state()
+            .get(key, self.now())
             .await?
             .ok_or(Error::ChallengeNotFound)?;
-        let rec: ChallengeRecord =
-            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
         if rec.expires_at <= self.now() {
-            self.inner.state.delete(&key).await?;
+            self.state().delete(key).await?;
             return Err(Error::ChallengeExpired);
         }
-        Ok((key, rec))
+        Ok(rec)
     }
 
     /// Reserves a place in every budget one SMS spends, then sends it.
@@ -225,24 +225,16 @@ impl Authenticator {
             .as_ref()
             .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
         let p = &self.inner.policy;
-        let (phone_scope, phone_limit, global_key, global_limit) = match status {
-            PhoneStatus::Verified => ("sms-p", p.sms_per_phone, "sms-g", p.sms_global),
-            PhoneStatus::Unverified => (
-                "sms-pu",
-                p.sms_unverified_per_phone,
-                "sms-ug",
-                p.sms_unverified_global,
-            ),
+        let (phone_limit, site_limit) = match status {
+            PhoneStatus::Verified => (p.sms_per_phone, p.sms_global),
+            PhoneStatus::Unverified => (p.sms_unverified_per_phone, p.sms_unverified_global),
         };
-        let mut budgets = vec![(
-            self.inner.keys.state_key(phone_scope, phone.as_bytes()),
-            phone_limit,
-        )];
-        let client = self.client_budget("cs", p.client_sms);
+        let mut budgets = vec![(BudgetKey::SmsPhone(status, phone.to_owned()), phone_limit)];
+        let client = self.client_budget(ClientBudget::Sms, p.client_sms);
         let client_limited = client.is_some();
         budgets.extend(client);
-        budgets.push((format!("sms-a:{user}"), p.sms_per_account));
-        budgets.push((global_key.to_owned(), global_limit));
+        budgets.push((BudgetKey::SmsAccount(user), p.sms_per_account));
+        budgets.push((BudgetKey::SmsSite(status), site_limit));
         if let Err(e) = self.reserve_budgets(budgets).await {
             self.emit(AuthEvent::SendLimited { user });
             if client_limited {
@@ -273,10 +265,10 @@ impl Authenticator {
     /// replaces the old one. Limited per challenge (one per
     /// `resend_interval`), per phone, per account and globally.
     pub async fn resend(&self, token: &str) -> Result<Challenge> {
-        let (key, mut rec) = self.load_challenge(token).await?;
-        let user = self.challenge_user(&key, &rec).await?.to_user();
+        let mut rec = self.load_challenge(token).await?;
+        let user = self.challenge_user(token, &rec).await?.to_user();
         // No texts (which cost money) while the account is locked.
-        self.check_lock(&self.fail_key(Some(rec.user), "")).await?;
+        self.check_lock(&FailScope::Account(rec.user)).await?;
         let phone = match (&user.phone, &self.inner.sms) {
             (Some(p), Some(_)) => p.clone(),
             _ => {
@@ -304,7 +296,9 @@ impl Authenticator {
         }
         let delivery = sent.delivery();
         rec.sms = Some(sent);
-        self.put_challenge(&key, &rec).await?;
+        self.state()
+            .put(StateKey::Challenge(token), &rec, rec.kept_until())
+            .await?;
         Ok(Challenge {
             token: SecretString::from(token.to_owned()),
             expires_at: rec.expires_at,
@@ -317,12 +311,12 @@ impl Authenticator {
     /// user's current credentials; a stale one is removed.
     pub(super) async fn challenge_user(
         &self,
-        key: &str,
+        token: &str,
         rec: &ChallengeRecord,
     ) -> Result<UserRecord> {
         let user = self.record(rec.user).await?;
         if user.credential_generation != rec.generation {
-            self.inner.state.delete(key).await?;
+            self.state().delete(StateKey::Challenge(token)).await?;
             return Err(Error::ChallengeNotFound);
         }
         Ok(user)

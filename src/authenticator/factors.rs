@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::state::{FailScope, Marker, StateKey};
 use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -102,16 +103,11 @@ impl Authenticator {
             handle: sent.handle,
             expires_at,
         };
-        let bytes = serde_json::to_vec(&pending)
-            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
-        self.inner
-            .state
-            .put(&format!("enroll-sms:{id}"), &bytes, expires_at)
+        let state = self.state();
+        state
+            .put(StateKey::SmsEnrollment(id), &pending, expires_at)
             .await?;
-        self.inner
-            .state
-            .delete(&format!("enroll-sms:{id}:n"))
-            .await?;
+        state.delete(StateKey::SmsEnrollmentAttempts(id)).await?;
         Ok(SmsEnrollment {
             to: mask_phone(&phone),
             expires_at,
@@ -128,17 +124,16 @@ impl Authenticator {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
-        let key = format!("enroll-sms:{id}");
+        let key = StateKey::SmsEnrollment(id);
         let now = self.now();
-        let bytes = self
-            .inner
-            .state
-            .get(&key, now)
+        let pending: PendingSms = self
+            .state()
+            .get(key, now)
             .await?
             .ok_or(Error::ChallengeNotFound)?;
-        let pending: PendingSms =
-            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        let attempts_left = self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self
+            .count_enrollment_attempt(StateKey::SmsEnrollmentAttempts(id))
+            .await?;
         let sms = self
             .inner
             .sms
@@ -150,7 +145,7 @@ impl Authenticator {
         {
             return Err(Error::InvalidCode { attempts_left });
         }
-        if self.inner.state.take(&key, now).await?.is_none() {
+        if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
@@ -170,16 +165,10 @@ impl Authenticator {
 
     /// Counts an attempt on a pending enrollment; too many ends it. Returns
     /// the attempts left after this one.
-    async fn count_enrollment_attempt(&self, key: &str) -> Result<u32> {
+    async fn count_enrollment_attempt(&self, key: StateKey<'_>) -> Result<u32> {
         let n = self
-            .inner
-            .state
-            .increment(
-                &format!("{key}:n"),
-                self.inner.policy.challenge_ttl,
-                false,
-                self.now(),
-            )
+            .state()
+            .increment(key, self.inner.policy.challenge_ttl, false, self.now())
             .await?
             .count;
         let max = u64::from(self.inner.policy.challenge_max_attempts);
@@ -226,18 +215,15 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         let secret = crate::factor::totp::new_secret();
         let sealed = self.inner.seal.seal(id, &secret)?;
-        let bytes = serde_json::to_vec(&sealed)
-            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
-        let key = format!("enroll-totp:{id}");
-        self.inner
-            .state
+        let state = self.state();
+        state
             .put(
-                &key,
-                &bytes,
+                StateKey::TotpEnrollment(id),
+                &sealed,
                 self.now().plus(self.inner.policy.challenge_ttl),
             )
             .await?;
-        self.inner.state.delete(&format!("{key}:n")).await?;
+        state.delete(StateKey::TotpEnrollmentAttempts(id)).await?;
         crate::factor::totp::enrollment(&secret, &self.inner.issuer, &rec.username)
     }
 
@@ -252,23 +238,22 @@ impl Authenticator {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
-        let key = format!("enroll-totp:{id}");
+        let key = StateKey::TotpEnrollment(id);
         let now = self.now();
-        let bytes = self
-            .inner
-            .state
-            .get(&key, now)
+        let sealed: crate::store::StoredSecret = self
+            .state()
+            .get(key, now)
             .await?
             .ok_or(Error::ChallengeNotFound)?;
-        let sealed: crate::store::StoredSecret =
-            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        let attempts_left = self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self
+            .count_enrollment_attempt(StateKey::TotpEnrollmentAttempts(id))
+            .await?;
         let secret = self.inner.seal.open(id, &sealed)?;
         match self.accept_totp(id, &secret, &code).await? {
             super::verify::CodeCheck::Accepted(_) => {}
             refused => return Err(refused.refusal(attempts_left)),
         }
-        if self.inner.state.take(&key, now).await?.is_none() {
+        if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
@@ -296,7 +281,7 @@ impl Authenticator {
             .as_ref()
             .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
         let attempt = self
-            .reserve_attempt(self.fail_key(Some(id), ""), Some(id))
+            .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
         match self.check_totp(id, stored, &code).await {
             Ok(super::verify::CodeCheck::Accepted(_)) => {
@@ -325,10 +310,8 @@ impl Authenticator {
         let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(
             "SMS is not enabled for this account",
         ))?;
-        let key = format!("stepup-sms:{id}");
-        if let Some(prev) = self.inner.state.get(&key, self.now()).await?
-            && let Ok(prev) = serde_json::from_slice::<SentCode>(&prev)
-        {
+        let key = StateKey::StepUpSms(id);
+        if let Some(prev) = self.state().get::<SentCode>(key, self.now()).await? {
             let next = prev.sent_at.plus(self.inner.policy.resend_interval);
             if next > self.now() {
                 return Err(Error::RateLimited {
@@ -337,15 +320,8 @@ impl Authenticator {
             }
         }
         let sent = self.send_sms(id, &phone, PhoneStatus::Verified).await?;
-        let bytes = serde_json::to_vec(&sent)
-            .map_err(|e| Error::Internal(format!("step-up encoding: {e}")))?;
-        self.inner
-            .state
-            .put(
-                &key,
-                &bytes,
-                self.now().plus(self.inner.policy.sms_code_ttl),
-            )
+        self.state()
+            .put(key, &sent, self.now().plus(self.inner.policy.sms_code_ttl))
             .await?;
         Ok(sent.delivery())
     }
@@ -363,15 +339,12 @@ impl Authenticator {
             .filter(|c| !c.trim().is_empty())
             .ok_or(Error::StepUpRequired)?;
         let answer = parse_answer(code)?;
-        let sk = format!("stepup-sms:{}", rec.id);
-        let sent = match self.inner.state.get(&sk, self.now()).await? {
-            Some(b) => serde_json::from_slice::<SentCode>(&b).ok(),
-            None => None,
-        };
+        let sk = StateKey::StepUpSms(rec.id);
+        let sent: Option<SentCode> = self.state().get(sk, self.now()).await?;
         let attempt = self
-            .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
+            .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
             .await?;
-        match self.check_answer(rec, &answer, sent.as_ref()).await {
+        match self.check_answer(rec, &answer, sent.as_ref(), true).await {
             Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
             Ok(refused) => {
                 let n = self.attempt_failed(attempt);
@@ -383,7 +356,7 @@ impl Authenticator {
                 return Err(e);
             }
         }
-        self.inner.state.delete(&sk).await?;
+        self.state().delete(sk).await?;
         Ok(())
     }
 

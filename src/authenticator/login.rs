@@ -3,6 +3,8 @@
 use secrecy::SecretString;
 use unicode_normalization::UnicodeNormalization;
 
+use super::lockout::AttemptBudget;
+use super::state::{FailScope, StateKey};
 use super::{Authenticator, Challenge};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
@@ -75,21 +77,17 @@ impl Authenticator {
             }
             None => None,
         };
-        let key = match &device {
-            Some(d) => format!("{}:d:{}", self.fail_key(known, &ident), d.id),
-            None => self.fail_key(known, &ident),
+        let scope = match (&device, known) {
+            (Some(d), Some(id)) => FailScope::Device(id, d.id.clone()),
+            (_, Some(id)) => FailScope::Account(id),
+            (_, None) => FailScope::Unknown(ident),
         };
         // Reserve, then check: the client's and the account's places are
-        // taken before the hash, so a burst cannot outrun either limit.
-        self.check_lock(&key).await?;
-        let client = self.reserve_client_failure().await?;
-        let attempt = match self.reserve_attempt(key, known).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.release_budgets(client).await?;
-                return Err(e);
-            }
-        };
+        // taken before the hash (one round trip), so a burst cannot outrun
+        // either limit.
+        let attempt = self
+            .reserve_attempt(&scope, known, &[AttemptBudget::ClientFailures])
+            .await?;
         let pw = password::normalize_for_verify(&self.inner.policy, password);
         let verified = match (&rec, pw) {
             (Some(r), Some(pw)) => self.inner.hasher.verify(pw, &r.password_hash).await,
@@ -106,7 +104,6 @@ impl Authenticator {
             Ok(v) => v,
             Err(e) => {
                 // Nothing was decided: the places go back, nobody is let in.
-                self.release_budgets(client).await?;
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
@@ -119,7 +116,6 @@ impl Authenticator {
             });
             return Err(Error::InvalidCredentials);
         };
-        self.release_budgets(client).await?;
         if verified == Verified::YesRehash
             && let Some(pw) = password::normalize_for_verify(&self.inner.policy, password)
         {
@@ -154,10 +150,24 @@ impl Authenticator {
             });
             return Ok(Login::Complete(user));
         }
-        // Earlier failures still count until the second factor is passed.
-        self.attempt_released(attempt).await?;
+        // Earlier failures still count until the second factor is passed:
+        // the place goes back as the pending login is stored.
         self.emit(AuthEvent::SecondFactorRequired { user: user.id });
-        self.start_challenge(&user).await.map(Login::SecondFactor)
+        let (challenge, rec) = match self.new_challenge(&user).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
+        self.attempt_released_then_put(
+            attempt,
+            StateKey::Challenge(challenge.token()),
+            &rec,
+            rec.kept_until(),
+        )
+        .await?;
+        Ok(Login::SecondFactor(challenge))
     }
 
     pub(super) fn second_factor_possible(&self, user: &User) -> bool {

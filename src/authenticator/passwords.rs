@@ -5,6 +5,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Authenticator;
+use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::ct_eq;
 use crate::error::{Error, Result};
@@ -80,7 +81,7 @@ impl Authenticator {
         password: &SecretString,
     ) -> Result<()> {
         let attempt = self
-            .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
+            .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
             .await?;
         match self.password_ok(rec, password).await {
             Ok(true) => self.attempt_released(attempt).await,
@@ -132,11 +133,8 @@ impl Authenticator {
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
         let p = &self.inner.policy;
-        let mut budgets = vec![(
-            self.inner.keys.state_key("reset", email.as_bytes()),
-            p.reset_requests,
-        )];
-        let client = self.client_budget("crr", p.client_reset_requests);
+        let mut budgets = vec![(BudgetKey::ResetEmail(email.clone()), p.reset_requests)];
+        let client = self.client_budget(ClientBudget::ResetRequests, p.client_reset_requests);
         let client_limited = client.is_some();
         budgets.extend(client);
         if let Err(e) = self.reserve_budgets(budgets).await {
@@ -221,11 +219,9 @@ impl Authenticator {
         // Single use, reserved before the hash: of a burst with one token,
         // one request hashes and the rest are refused at once. A failure
         // after this point burns the token; the user asks for a new link.
-        let used = format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac));
         if !self
-            .inner
-            .state
-            .put_if_absent(&used, &[1], expires_at, self.now())
+            .state()
+            .put_if_absent(StateKey::ResetUsed(&mac), &Marker, expires_at, self.now())
             .await?
         {
             return Err(Error::InvalidResetToken);

@@ -1,12 +1,12 @@
 //! Finishing a pending login with a second-factor code.
 
-use std::time::Duration;
-
-use super::{Authenticator, SentCode};
+use super::lockout::AttemptBudget;
+use super::state::{FailScope, StateKey};
+use super::{Authenticator, ChallengeRecord, SentCode};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
-use crate::store::UserRecord;
+use crate::store::{StepAcceptance, StepOutcome, UserRecord};
 use crate::user::User;
 #[cfg(feature = "totp")]
 use crate::user::UserId;
@@ -78,82 +78,120 @@ impl Authenticator {
     /// login started before a change of the account's credentials (a reset,
     /// a factor change, "sign out everywhere") is void:
     /// [`Error::ChallengeNotFound`].
+    ///
+    /// With an authenticator-app code this is three store round trips: the
+    /// pending login, the user, and one that reserves the attempt and, when
+    /// it is admitted, accepts the code's time step and takes the pending
+    /// login.
     pub async fn verify(&self, token: &str, code: &str) -> Result<Verification> {
         let answer = parse_answer(code)?;
-        let (key, rec) = self.load_challenge(token).await?;
-        let user_rec = self.challenge_user(&key, &rec).await?;
-        let fail_key = self.fail_key(Some(rec.user), "");
-        // A locked account spends no attempt of the challenge.
-        self.check_lock(&fail_key).await?;
-        let max = u64::from(self.inner.policy.challenge_max_attempts);
-        let attempts = self
-            .inner
-            .state
-            .increment(
-                &format!("{key}:n"),
-                self.inner.policy.challenge_ttl + Duration::from_secs(3600),
-                false,
-                self.now(),
-            )
-            .await?
-            .count;
-        if attempts > max {
-            // Not deleted here: an earlier attempt of the same burst may be
-            // checking a right code and must still be able to take it. The
-            // counter stays above the cap, so nothing else gets through.
-            return Err(Error::TooManyAttempts);
-        }
-        // Reserve, then check: the account-wide and client budgets too.
-        let client = self.reserve_client_failure().await?;
-        let attempt = match self.reserve_attempt(fail_key, Some(rec.user)).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.release_budgets(client).await?;
-                return Err(e);
+        let rec = self.load_challenge(token).await?;
+        let user_rec = self.challenge_user(token, &rec).await?;
+        let scope = FailScope::Account(rec.user);
+        // Reserve, then check: the pending login's answers, the client's
+        // failures and the account's lockout, before the code is looked at
+        // anywhere but here. (A locked account spends no answer.)
+        let budgets = [
+            AttemptBudget::ChallengeAnswers(token),
+            AttemptBudget::ClientFailures,
+        ];
+        // A right authenticator-app code whose time step was used already.
+        let mut replayed = false;
+        #[cfg(feature = "totp")]
+        let step = match (&answer, &user_rec.totp) {
+            (Answer::Digits(digits), Some(stored)) => {
+                let secret = self.inner.seal.open(rec.user, stored)?;
+                self.totp_step(&secret, digits)
+            }
+            _ => None,
+        };
+        #[cfg(not(feature = "totp"))]
+        let step: Option<TotpStep> = None;
+        let attempt = match step {
+            Some(step) => {
+                let state = self.state();
+                let step_key = state.key(StateKey::TotpStep(rec.user));
+                let take = state.key(StateKey::Challenge(token));
+                let acceptance = StepAcceptance {
+                    key: &step_key,
+                    step: step.step,
+                    expires_at: step.remember_until,
+                    take: &take,
+                };
+                let (attempt, outcome) = self
+                    .reserve_attempt_accepting_step(&scope, Some(rec.user), &budgets, acceptance)
+                    .await?;
+                match outcome {
+                    StepOutcome::Accepted => {
+                        return self.verified(&rec, user_rec, Factor::Totp).await;
+                    }
+                    StepOutcome::Gone => return Err(Error::ChallengeNotFound),
+                    StepOutcome::Replayed => {
+                        self.emit(AuthEvent::TotpReplayRefused { user: rec.user });
+                        replayed = true;
+                        attempt
+                    }
+                }
+            }
+            None => {
+                self.reserve_attempt(&scope, Some(rec.user), &budgets)
+                    .await?
             }
         };
+        let answers = attempt.challenge_answers.unwrap_or(u64::MAX);
+        // The authenticator app's code was judged above; the other factors now.
         let outcome = match self
-            .check_answer(&user_rec, &answer, rec.sms.as_ref())
+            .check_answer(&user_rec, &answer, rec.sms.as_ref(), false)
             .await
         {
             Ok(v) => v,
             Err(e) => {
                 // A store or provider failure decides nothing and lets
                 // nobody in; the reservations go back.
-                self.release_budgets(client).await?;
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
         };
-        let factor = match outcome {
-            CodeCheck::Accepted(factor) => factor,
-            refused => {
-                self.attempt_failed(attempt);
-                let factor = match answer {
-                    Answer::Recovery(_) => Factor::RecoveryCode,
-                    Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
-                    Answer::Digits(_) => Factor::Sms,
-                };
-                self.emit(AuthEvent::CodeRejected {
-                    user: rec.user,
-                    factor,
-                });
-                let left = max.saturating_sub(attempts);
-                if left == 0 {
-                    self.inner.state.delete(&key).await?;
-                    return Err(Error::TooManyAttempts);
-                }
-                return Err(refused.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
-            }
+        let outcome = match outcome {
+            CodeCheck::Wrong if replayed => CodeCheck::Replayed,
+            other => other,
         };
-        self.release_budgets(client).await?;
+        let CodeCheck::Accepted(factor) = outcome else {
+            self.attempt_failed(attempt);
+            let factor = match answer {
+                Answer::Recovery(_) => Factor::RecoveryCode,
+                Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
+                Answer::Digits(_) => Factor::Sms,
+            };
+            self.emit(AuthEvent::CodeRejected {
+                user: rec.user,
+                factor,
+            });
+            let max = u64::from(self.inner.policy.challenge_max_attempts);
+            let left = max.saturating_sub(answers);
+            if left == 0 {
+                self.state().delete(StateKey::Challenge(token)).await?;
+                return Err(Error::TooManyAttempts);
+            }
+            return Err(outcome.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
+        };
         // Single use: of concurrent successes exactly one takes the challenge.
-        if self.inner.state.take(&key, self.now()).await?.is_none() {
-            self.attempt_released(attempt).await?;
+        if !self
+            .attempt_succeeded_if_taken(attempt, StateKey::Challenge(token))
+            .await?
+        {
             return Err(Error::ChallengeNotFound);
         }
-        // The per-challenge counter expires by itself; no statement spent on it.
-        self.attempt_succeeded(attempt).await?;
+        self.verified(&rec, user_rec, factor).await
+    }
+
+    /// The pending login `rec` was finished with `factor`.
+    async fn verified(
+        &self,
+        rec: &ChallengeRecord,
+        user: UserRecord,
+        factor: Factor,
+    ) -> Result<Verification> {
         if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
             let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
         }
@@ -166,18 +204,20 @@ impl Authenticator {
             _ => None,
         };
         Ok(Verification {
-            user: user_rec.to_user(),
+            user: user.to_user(),
             factor,
             recovery_codes_left,
         })
     }
 
-    /// Checks a code against the user's factors.
+    /// Checks a code against the user's factors (the authenticator app's
+    /// only when `totp`).
     pub(super) async fn check_answer(
         &self,
         user: &UserRecord,
         answer: &Answer,
         sms: Option<&SentCode>,
+        totp: bool,
     ) -> Result<CodeCheck> {
         match answer {
             Answer::Recovery(code) => {
@@ -196,13 +236,15 @@ impl Authenticator {
                 #[cfg_attr(not(feature = "totp"), allow(unused_mut))]
                 let mut replayed = false;
                 #[cfg(feature = "totp")]
-                if let Some(stored) = &user.totp {
+                if let (true, Some(stored)) = (totp, &user.totp) {
                     match self.check_totp(user.id, stored, code).await? {
                         CodeCheck::Wrong => {}
                         CodeCheck::Replayed => replayed = true,
                         accepted => return Ok(accepted),
                     }
                 }
+                #[cfg(not(feature = "totp"))]
+                let _ = totp;
                 if let (Some(sent), Some(smsv), Some(phone)) = (sms, &self.inner.sms, &user.phone)
                     && sent.phone == *phone
                 {
@@ -236,6 +278,32 @@ impl Authenticator {
         self.accept_totp(user, &secret, code).await
     }
 
+    /// The time step `code` matches within the allowed skew, if any.
+    #[cfg(feature = "totp")]
+    fn totp_step(&self, secret: &[u8], code: &str) -> Option<TotpStep> {
+        let now = self.now();
+        let secs = u64::try_from(now.as_secs()).unwrap_or(0);
+        let p = &self.inner.policy;
+        let step = crate::factor::totp::matching_step(
+            secret,
+            code,
+            secs,
+            p.totp_skew_back,
+            p.totp_skew_forward,
+        )?;
+        // Remembered as long as any code of the window could still match it.
+        let keep = std::time::Duration::from_secs(
+            crate::factor::totp::STEP
+                * (u64::from(p.totp_skew_back) + u64::from(p.totp_skew_forward) + 2),
+        );
+        Some(TotpStep {
+            step: i64::try_from(step).unwrap_or(i64::MAX),
+            remember_until: now.plus(keep),
+        })
+    }
+
+    /// Accepts a TOTP code once: its step must be newer than the last one
+    /// the user used (a replay is refused and reported).
     #[cfg(feature = "totp")]
     pub(super) async fn accept_totp(
         &self,
@@ -243,27 +311,17 @@ impl Authenticator {
         secret: &[u8],
         code: &str,
     ) -> Result<CodeCheck> {
-        let now = self.now();
-        let secs = u64::try_from(now.as_secs()).unwrap_or(0);
-        let p = &self.inner.policy;
-        let Some(step) = crate::factor::totp::matching_step(
-            secret,
-            code,
-            secs,
-            p.totp_skew_back,
-            p.totp_skew_forward,
-        ) else {
+        let Some(step) = self.totp_step(secret, code) else {
             return Ok(CodeCheck::Wrong);
         };
-        let step_i = i64::try_from(step).unwrap_or(i64::MAX);
-        let keep = Duration::from_secs(
-            crate::factor::totp::STEP
-                * (u64::from(p.totp_skew_back) + u64::from(p.totp_skew_forward) + 2),
-        );
         if self
-            .inner
-            .state
-            .advance(&format!("totp-step:{user}"), step_i, now.plus(keep), now)
+            .state()
+            .advance(
+                StateKey::TotpStep(user),
+                step.step,
+                step.remember_until,
+                self.now(),
+            )
             .await?
         {
             Ok(CodeCheck::Accepted(Factor::Totp))
@@ -272,4 +330,10 @@ impl Authenticator {
             Ok(CodeCheck::Replayed)
         }
     }
+}
+
+/// The time step a TOTP code matched.
+struct TotpStep {
+    step: i64,
+    remember_until: crate::clock::Timestamp,
 }

@@ -6,7 +6,7 @@
 //! runs it from its own tests.
 //!
 //! The checks are split by trait: [`users`] and [`credentials`] for a
-//! [`UserStore`], [`state`] for a [`StateStore`]. Every check is a public
+//! [`UserStore`], [`state`] and [`attempts`] (its compound operations) for a [`StateStore`]. Every check is a public
 //! `async fn` taking a fresh, empty store (all are re-exported here). Either
 //! call a runner ([`run_user_store`], [`run_state_store`], [`run_all`] for a
 //! store that is both) or expand a macro to get one `#[tokio::test]` per
@@ -44,10 +44,12 @@ use crate::store::{
 use crate::user::{Username, username_skeleton};
 use crate::{Authenticator, Error, Timestamp, UserId};
 
+pub mod attempts;
 pub mod credentials;
 pub mod state;
 pub mod users;
 
+pub use attempts::*;
 pub use credentials::*;
 pub use state::*;
 pub use users::*;
@@ -201,6 +203,14 @@ where
     advance(make().await).await;
     concurrent_advance(make().await).await;
     hostile_state_keys(make().await).await;
+    reserve_attempt(make().await).await;
+    reserve_attempt_budgets(make().await).await;
+    settle_attempt(make().await).await;
+    reserve_attempt_and_accept_step(make().await).await;
+    concurrent_reserve_attempt(make().await).await;
+    concurrent_reserve_budget(make().await).await;
+    concurrent_settle_attempt(make().await).await;
+    concurrent_accept_step(make().await).await;
 }
 
 /// Runs every check of both traits, each on a fresh store from `make`.
@@ -241,7 +251,9 @@ macro_rules! state_store_conformance {
         $crate::__conformance_tests!(($make) ($finish)
             put_get_delete put_if_absent take concurrent_take concurrent_put_if_absent
             increment concurrent_increment release concurrent_release advance
-            concurrent_advance hostile_state_keys);
+            concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
+            settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
+            concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step);
     };
 }
 

@@ -96,6 +96,9 @@ async fn a_landline_gets_its_code_by_call_and_the_page_says_so() {
     .redirect("/enable_2fa/verify");
     c.post("/enable_2fa/verify", &[("code", "123456")])
         .await
+        .redirect("/recovery_codes/new");
+    c.get("/recovery_codes/new")
+        .await
         .assert(StatusCode::OK, "Your recovery codes");
     c.post("/logout", &[]).await.redirect("/");
 
