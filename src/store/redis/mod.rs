@@ -35,6 +35,7 @@
 //! | `take` | `GETDEL key` (expiry checked against `now` here) |
 //! | `delete` | `DEL key` |
 //! | `put_if_absent`, `increment`, `release`, `advance` | one script each |
+//! | `reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step` | one script each, over the same primitives (several keys) |
 //!
 //! # Time
 //!
@@ -49,6 +50,7 @@
 //!
 //! Needs Redis 6.2 or later (`GETDEL`, `KEEPTTL`), or Valkey.
 
+mod attempt;
 mod codec;
 mod scripts;
 
@@ -62,7 +64,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, Result};
-use crate::store::{Counter, StateStore};
+use crate::store::{
+    Admission, AttemptSpec, Counter, Settlement, StateStore, StepAcceptance, StepOutcome,
+};
 use scripts::Scripts;
 
 /// The key prefix unless [`RedisStoreBuilder::prefix`] says otherwise.
@@ -384,6 +388,29 @@ impl StateStore for RedisStore {
             )
             .await?;
         Ok(written == 1)
+    }
+
+    async fn reserve_attempt(&self, spec: &AttemptSpec, now: Timestamp) -> Result<Admission> {
+        self.redis_reserve_attempt(spec, now).await
+    }
+
+    async fn settle_attempt(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        self.redis_settle_attempt(spec, settlement, now).await
+    }
+
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.redis_reserve_attempt_and_accept_step(spec, step, now)
+            .await
     }
 }
 

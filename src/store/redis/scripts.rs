@@ -2,19 +2,23 @@
 //!
 //! Redis runs a script as one atomic step: no other command runs in
 //! between, on any connection, so of racing callers exactly one sees the
-//! state before its write. Each script touches one key (`KEYS[1]`), so it
-//! would also run on a Redis Cluster node. `redis::Script` sends `EVALSHA`
+//! state before its write. Each single-entry script touches one key
+//! (`KEYS[1]`). `redis::Script` sends `EVALSHA`
 //! and, when the server does not know the script yet (first use, restart,
 //! `SCRIPT FLUSH`), loads it and retries.
 //!
 //! Entries are laid out as `codec` describes: 20 digits of expiry, then the
-//! body. Times and `advance` numbers arrive as 20-digit sortable strings and
+//! body. The compound operations' scripts (in `attempt`) touch several
+//! keys: a Redis Cluster would need them in one hash slot. Times and
+//! `advance` numbers arrive as 20-digit sortable strings and
 //! are compared by [`PRELUDE`]'s `before`, in two exact 10-digit halves
 //! (Lua's numbers are doubles; string comparison would follow the server's
 //! locale). An entry that is not laid out so makes the script fail, which
 //! the caller sees as `Error::Store`.
 
 use ::redis::Script;
+
+use super::attempt;
 
 /// Every script starts with these: the comparison, and the primitive
 /// operations on one entry (the same as the store's single-key operations),
@@ -122,16 +126,24 @@ pub(super) struct Scripts {
     pub(super) increment: Script,
     pub(super) release: Script,
     pub(super) advance: Script,
+    pub(super) reserve: Script,
+    pub(super) settle: Script,
+    pub(super) reserve_and_accept_step: Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        let compound =
+            |body: &str| Script::new(&format!("{PRELUDE}{}{body}", attempt::COMPOUND_PRELUDE));
         Scripts {
             put_if_absent: with_prelude(PUT_IF_ABSENT),
             increment: with_prelude(INCREMENT),
             release: with_prelude(RELEASE),
             advance: with_prelude(ADVANCE),
+            reserve: compound(attempt::RESERVE),
+            settle: compound(attempt::SETTLE),
+            reserve_and_accept_step: compound(attempt::RESERVE_AND_ACCEPT_STEP),
         }
     }
 }
