@@ -109,12 +109,16 @@ pub(crate) async fn backend_for(
             .await?;
             Ok((b, None))
         }
-        "postgres" => postgres_backend(policy).await,
-        other => Err(format!("unknown store {other:?} (memory, sqlite or postgres)").into()),
+        "postgres" => postgres_backend(policy, false).await,
+        "postgres+redis" => postgres_backend(policy, true).await,
+        other => Err(format!(
+            "unknown store {other:?} (memory, sqlite, postgres or postgres+redis)"
+        )
+        .into()),
     }
 }
 
-/// Drops the PostgreSQL schema made for the run.
+/// Drops the PostgreSQL schema made for the run (Redis keys expire by themselves).
 pub(crate) struct Cleanup {
     #[cfg(feature = "postgres")]
     pub(crate) pg: twofa_verify::PostgresStore,
@@ -137,16 +141,30 @@ impl Cleanup {
     }
 }
 
+/// PostgreSQL for everything, or (`with_redis`) for users only, with the
+/// state (and the demo's sessions) in Redis.
 #[cfg(feature = "postgres")]
-pub(crate) async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Option<Cleanup>)> {
+pub(crate) async fn postgres_backend(
+    policy: Policy,
+    with_redis: bool,
+) -> Res<(common::Backend, Option<Cleanup>)> {
     use twofa_verify::LocalCodes;
     let url = database_url().ok_or("postgres needs DATABASE_URL=postgres://...")?;
     let schema = format!("twofa_load_{:08x}", rand::random::<u32>());
     let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await?;
+    let builder = Authenticator::builder().user_store(pg.clone());
+    let (builder, state, summary) = if with_redis {
+        let (builder, state, prefix) = redis_state(builder, &schema).await?;
+        let summary = format!("PostgreSQL schema {schema} + Redis prefix {prefix}");
+        (builder, state, summary)
+    } else {
+        let state: Arc<dyn twofa_verify::StateStore> = Arc::new(pg.clone());
+        let summary = format!("PostgreSQL schema {schema}");
+        (builder.state_store(pg.clone()), state, summary)
+    };
     let sms = ConsoleSms::quiet();
     let key = zeroize::Zeroizing::new(random_key());
-    let auth = Authenticator::builder()
-        .store(pg.clone())
+    let auth = builder
         .secret_key(key.to_vec())
         .policy(policy)
         .sms(LocalCodes::new(sms.clone()))
@@ -156,8 +174,8 @@ pub(crate) async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Op
             auth,
             console_sms: Some(sms),
             mailer: common::Mailer::Console(common::ConsoleMail::default()),
-            summary: format!("PostgreSQL schema {schema}"),
-            state: Arc::new(pg.clone()),
+            summary,
+            state,
             secret_key: key,
             profiles: common::profiles::ProfileStore::postgres(pg.pool().clone()).await?,
         },
@@ -166,8 +184,43 @@ pub(crate) async fn postgres_backend(policy: Policy) -> Res<(common::Backend, Op
 }
 
 #[cfg(not(feature = "postgres"))]
-pub(crate) async fn postgres_backend(_: Policy) -> Res<(common::Backend, Option<Cleanup>)> {
+pub(crate) async fn postgres_backend(
+    _: Policy,
+    _: bool,
+) -> Res<(common::Backend, Option<Cleanup>)> {
     Err("the postgres store needs --features postgres (or --all-features)".into())
+}
+
+/// The builder with a Redis state store under a prefix named after the
+/// run's schema; the store again, for the demo's sessions; the prefix.
+#[cfg(all(feature = "postgres", feature = "redis"))]
+async fn redis_state(
+    builder: twofa_verify::AuthenticatorBuilder,
+    schema: &str,
+) -> Res<(
+    twofa_verify::AuthenticatorBuilder,
+    Arc<dyn twofa_verify::StateStore>,
+    String,
+)> {
+    let url = crate::redis_url().ok_or("postgres+redis needs REDIS_URL=redis://...")?;
+    let prefix = format!("{schema}:");
+    let store = twofa_verify::RedisStore::builder(&url)
+        .prefix(&prefix)
+        .connect()
+        .await?;
+    Ok((builder.state_store(store.clone()), Arc::new(store), prefix))
+}
+
+#[cfg(all(feature = "postgres", not(feature = "redis")))]
+async fn redis_state(
+    _: twofa_verify::AuthenticatorBuilder,
+    _: &str,
+) -> Res<(
+    twofa_verify::AuthenticatorBuilder,
+    Arc<dyn twofa_verify::StateStore>,
+    String,
+)> {
+    Err("postgres+redis needs --features redis (or --all-features)".into())
 }
 
 pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadtest --all-features -- [--flows N] [--quick]
-//!     [--connections N] [--fresh-sessions] [--stores memory,sqlite,postgres]
+//!     [--connections N] [--fresh-sessions] [--stores memory,sqlite,postgres,postgres+redis]
 //! ```
 //!
 //! 1. Raw Argon2id verify (argon2 crate, m=19456 t=2 p=1, reused memory):
@@ -22,7 +22,9 @@
 //!    page for its CSRF token, POST /logout; not in the flow latency), or,
 //!    with `--fresh-sessions`, forgets its cookie (every flow a new browser).
 //!    Repeated per store: memory, SQLite (temp file), PostgreSQL (when
-//!    `DATABASE_URL` is set and the `postgres` feature is on; fresh schema).
+//!    `DATABASE_URL` is set and the `postgres` feature is on; fresh schema),
+//!    PostgreSQL users with Redis state and sessions (when `REDIS_URL` is
+//!    set too and the `redis` feature is on; fresh schema and key prefix).
 //!
 //! Prints a table and writes `$CARGO_TARGET_DIR/loadtest.json` (default
 //! `target/loadtest.json`).
@@ -77,9 +79,10 @@ struct Cli {
     /// logged-in session per flow (shows session growth)
     #[arg(long)]
     fresh_sessions: bool,
-    /// Which stores to run [default: memory,sqlite, and postgres when
-    /// DATABASE_URL is set]
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = ["memory", "sqlite", "postgres"])]
+    /// Which stores to run [default: memory,sqlite, postgres when
+    /// DATABASE_URL is set, postgres+redis when REDIS_URL is set too]
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          value_parser = ["memory", "sqlite", "postgres", "postgres+redis"])]
     stores: Option<Vec<String>>,
     /// Only the raw argon2 figures and the login storm
     #[arg(long, conflicts_with = "stores")]
@@ -115,6 +118,9 @@ fn parse_args() -> Res<Args> {
             let mut s = vec!["memory".to_owned(), "sqlite".to_owned()];
             if database_url().is_some() {
                 s.push("postgres".to_owned());
+                if redis_url().is_some() {
+                    s.push("postgres+redis".to_owned());
+                }
             }
             s
         })
@@ -132,6 +138,12 @@ pub(crate) fn database_url() -> Option<String> {
     std::env::var("DATABASE_URL")
         .ok()
         .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+pub(crate) fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|s| s.starts_with("redis://") || s.starts_with("redis+unix://"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -274,11 +286,11 @@ fn print_table(raw_ms: f64, ceiling: f64, parallel: f64, s: &Storm, http: &[Http
         "raw verify {raw_ms:.2} ms; ceiling {ceiling:.1}/s; raw threads at once {parallel:.1}/s"
     );
     println!(
-        "{:<22} {:>9} {:>8} {:>9} {:>9} {:>11} {:>11} {:>11}",
+        "{:<26} {:>9} {:>8} {:>9} {:>9} {:>11} {:>11} {:>11}",
         "run", "per s", "ceiling", "of ceil.", "p50 ms", "p99 ms", "RSS warm", "RSS end"
     );
     println!(
-        "{:<22} {:>9.1} {:>8.1} {:>9.2} {:>9} {:>11} {:>11} {:>11}",
+        "{:<26} {:>9.1} {:>8.1} {:>9.2} {:>9} {:>11} {:>11} {:>11}",
         "storm (library)",
         s.rate(),
         ceiling,
@@ -289,16 +301,16 @@ fn print_table(raw_ms: f64, ceiling: f64, parallel: f64, s: &Storm, http: &[Http
         "-"
     );
     println!(
-        "{:<22} {:>9} {:>8} {:>9} {:>9.2} {:>11.2} {:>11} {:>11}",
+        "{:<26} {:>9} {:>8} {:>9} {:>9.2} {:>11.2} {:>11} {:>11}",
         "  probe idle", "-", "-", "-", s.idle.p50_ms, s.idle.p99_ms, "-", "-"
     );
     println!(
-        "{:<22} {:>9} {:>8} {:>9} {:>9.2} {:>11.2} {:>11} {:>11}",
+        "{:<26} {:>9} {:>8} {:>9} {:>9.2} {:>11.2} {:>11} {:>11}",
         "  probe during storm", "-", "-", "-", s.during.p50_ms, s.during.p99_ms, "-", "-"
     );
     for h in http {
         println!(
-            "{:<22} {:>9.1} {:>8.1} {:>9.2} {:>9.1} {:>11.1} {:>7} MiB {:>7} MiB",
+            "{:<26} {:>9.1} {:>8.1} {:>9.2} {:>9.1} {:>11.1} {:>7} MiB {:>7} MiB",
             format!("http flow, {}", h.store),
             h.rate(),
             ceiling,

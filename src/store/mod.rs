@@ -30,6 +30,11 @@ pub use sql::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreBuilder};
+
 /// A user as stored, including the password hash and factor data.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
