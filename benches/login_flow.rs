@@ -1,10 +1,12 @@
-//! Login-with-challenge round trip (password + TOTP code) on SQLite and
-//! PostgreSQL against the same flow on MemoryStore, in one run: the store's
-//! share of the cost, and the number of store statements per login and per
-//! verify (each store operation is one SQL statement in the SQL stores).
+//! Login-with-challenge round trip (password + TOTP code) on SQLite,
+//! PostgreSQL and PostgreSQL users with Redis state against the same flow on
+//! MemoryStore, in one run: the store's share of the cost, and the number of
+//! store round trips per login and per verify (each store operation is one
+//! SQL statement in the SQL stores, or for the compound operations one
+//! transaction; in Redis one command or one script).
 //!
 //! `cargo bench --bench login_flow` (PostgreSQL is included when
-//! `DATABASE_URL` is set).
+//! `DATABASE_URL` is set, PostgreSQL + Redis when `REDIS_URL` is too).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::store::{
-    Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+    Admission, AttemptSpec, Counter, DeviceRecord, NewUser, Settlement, StateStore, StepAcceptance,
+    StepOutcome, StoredSecret, UserRecord, UserStore,
 };
 use twofa_verify::{
     Authenticator, Clock, Login, ManualClock, MemoryStore, Result, StepUp, Timestamp, UserId,
@@ -134,6 +137,28 @@ impl<S: StateStore + Clone> StateStore for Counting<S> {
         self.tick();
         self.inner.advance(k, v, e, n).await
     }
+    async fn reserve_attempt(&self, s: &AttemptSpec, n: Timestamp) -> Result<Admission> {
+        self.tick();
+        self.inner.reserve_attempt(s, n).await
+    }
+    async fn settle_attempt(
+        &self,
+        s: &AttemptSpec,
+        t: Settlement<'_>,
+        n: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.settle_attempt(s, t, n).await
+    }
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        s: &AttemptSpec,
+        a: StepAcceptance<'_>,
+        n: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.tick();
+        self.inner.reserve_attempt_and_accept_step(s, a, n).await
+    }
 }
 
 struct Row {
@@ -143,16 +168,21 @@ struct Row {
     verify_ops: f64,
 }
 
-async fn run<S: UserStore + StateStore + Clone + 'static>(
+async fn run<U: UserStore + Clone + 'static, S: StateStore + Clone + 'static>(
     name: &'static str,
-    store: S,
+    users: U,
+    state: S,
     rounds: u32,
 ) -> Row {
     let ops = Arc::new(AtomicU64::new(0));
     let clock = ManualClock::starting_now();
     let auth = Authenticator::builder()
-        .store(Counting {
-            inner: store,
+        .user_store(Counting {
+            inner: users,
+            ops: ops.clone(),
+        })
+        .state_store(Counting {
+            inner: state,
             ops: ops.clone(),
         })
         .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
@@ -211,18 +241,28 @@ async fn main() {
     let mut rows = Vec::new();
     // Interleave: memory, sqlite, (postgres), twice, and keep the better run of each.
     for _pass in 0..2 {
-        rows.push(run("memory", MemoryStore::new(), rounds).await);
+        let memory = MemoryStore::new();
+        rows.push(run("memory", memory.clone(), memory, rounds).await);
         let sqlite = twofa_verify::SqliteStore::open(dir.path().join("bench.db").to_str().unwrap())
             .await
             .unwrap();
-        rows.push(run("sqlite", sqlite, rounds).await);
+        rows.push(run("sqlite", sqlite.clone(), sqlite, rounds).await);
         #[cfg(feature = "postgres")]
         if let Ok(url) = std::env::var("DATABASE_URL") {
             let schema = format!("twofa_bench_{:08x}", rand::random::<u32>());
             let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
                 .await
                 .unwrap();
-            rows.push(run("postgres", pg.clone(), rounds).await);
+            rows.push(run("postgres", pg.clone(), pg.clone(), rounds).await);
+            #[cfg(feature = "redis")]
+            if let Ok(redis_url) = std::env::var("REDIS_URL") {
+                let redis = twofa_verify::RedisStore::builder(&redis_url)
+                    .prefix(format!("{schema}:"))
+                    .connect()
+                    .await
+                    .unwrap();
+                rows.push(run("pg+redis", pg.clone(), redis, rounds).await);
+            }
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP SCHEMA \"{schema}\" CASCADE"
             )))
@@ -239,7 +279,7 @@ async fn main() {
         "{:<10} {:>10} {:>12} {:>14} {:>14}",
         "store", "mean ms", "store share", "ops per login", "ops per verify"
     );
-    for name in ["memory", "sqlite", "postgres"] {
+    for name in ["memory", "sqlite", "postgres", "pg+redis"] {
         if let Some(r) = best(name) {
             let share = 1.0 - mem.mean.as_secs_f64() / r.mean.as_secs_f64();
             println!(

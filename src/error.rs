@@ -25,6 +25,16 @@ pub enum Error {
         /// Attempts left on this challenge or enrollment.
         attempts_left: u32,
     },
+    /// The authenticator-app code is right but its 30-second time step was
+    /// already used (a replay, or a code older than one already accepted):
+    /// wait for the next code. Counted as a failure like [`Error::InvalidCode`].
+    /// Only someone who typed a valid code learns this, so it tells an
+    /// attacker nothing a wrong code would not.
+    #[error("this code was already used; wait for the next one ({attempts_left} attempts left)")]
+    CodeAlreadyUsed {
+        /// Attempts left on this challenge or enrollment.
+        attempts_left: u32,
+    },
     /// The pending login (or enrollment) expired; log in again.
     #[error("the code has expired; please start again")]
     ChallengeExpired,

@@ -7,6 +7,8 @@
 )]
 
 pub mod clock;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod context;
 pub mod error;
 pub mod policy;
@@ -42,5 +44,7 @@ pub use authenticator::{
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

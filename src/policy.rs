@@ -216,15 +216,31 @@ impl Policy {
         if self.delay_after_failures > self.lock_after_failures {
             return bad("delay_after_failures exceeds lock_after_failures");
         }
-        if self.lock_duration.is_zero()
-            || self.challenge_ttl.is_zero()
-            || self.reset_token_ttl.is_zero()
-            || self.sms_code_ttl.is_zero()
-            || self.registration_token_ttl.is_zero()
-            || self.remember_device_for.is_zero()
-            || self.remember_me_for.is_zero()
-        {
-            return bad("durations must be positive");
+        // Stores keep time in whole milliseconds: a shorter duration would
+        // be stored as zero, i.e. expire at once (or never delay).
+        let under_a_ms = |d: Duration| d < Duration::from_millis(1);
+        for (name, d) in [
+            ("lock_duration", self.lock_duration),
+            ("failure_memory", self.failure_memory),
+            ("challenge_ttl", self.challenge_ttl),
+            ("reset_token_ttl", self.reset_token_ttl),
+            ("sms_code_ttl", self.sms_code_ttl),
+            ("registration_token_ttl", self.registration_token_ttl),
+            ("remember_device_for", self.remember_device_for),
+            ("remember_me_for", self.remember_me_for),
+        ] {
+            if under_a_ms(d) {
+                return bad(&format!("{name} must be at least 1 ms"));
+            }
+        }
+        for (name, d) in [
+            ("delay_base", self.delay_base),
+            ("delay_max", self.delay_max),
+            ("resend_interval", self.resend_interval),
+        ] {
+            if !d.is_zero() && under_a_ms(d) {
+                return bad(&format!("{name} must be zero or at least 1 ms"));
+            }
         }
         if self.remember_device_for > Duration::from_secs(400 * 24 * 3600)
             || self.remember_me_for > Duration::from_secs(400 * 24 * 3600)
@@ -250,7 +266,7 @@ impl Policy {
             ("sms_unverified_per_phone", self.sms_unverified_per_phone),
             ("sms_unverified_global", self.sms_unverified_global),
         ] {
-            if r.max == 0 || r.window.is_zero() {
+            if r.max == 0 || under_a_ms(r.window) {
                 return bad(&format!(
                     "{name} must allow at least one event in a positive window"
                 ));
@@ -268,5 +284,64 @@ impl Policy {
             return bad("default_phone_region is not a known region code");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every duration the stores keep: under a millisecond it would be
+    /// stored as zero, so `validate` refuses it and names the field.
+    #[test]
+    fn sub_millisecond_durations_are_refused_by_name() {
+        type Set = fn(&mut Policy, Duration);
+        let fields: [(&str, Set); 9] = [
+            ("lock_duration", |p, d| p.lock_duration = d),
+            ("failure_memory", |p, d| p.failure_memory = d),
+            ("challenge_ttl", |p, d| p.challenge_ttl = d),
+            ("reset_token_ttl", |p, d| p.reset_token_ttl = d),
+            ("sms_code_ttl", |p, d| p.sms_code_ttl = d),
+            ("registration_token_ttl", |p, d| {
+                p.registration_token_ttl = d
+            }),
+            ("remember_device_for", |p, d| p.remember_device_for = d),
+            ("remember_me_for", |p, d| p.remember_me_for = d),
+            ("sms_per_phone", |p, d| p.sms_per_phone.window = d),
+        ];
+        for (name, set) in fields {
+            for d in [Duration::ZERO, Duration::from_micros(999)] {
+                let mut p = Policy::default();
+                set(&mut p, d);
+                match p.validate() {
+                    Err(Error::Config(m)) => assert!(m.contains(name), "{name}: {m}"),
+                    other => panic!("{name} = {d:?} accepted: {other:?}"),
+                }
+            }
+            let mut p = Policy::default();
+            set(&mut p, Duration::from_millis(1));
+            assert!(p.validate().is_ok(), "{name} = 1 ms refused");
+        }
+    }
+
+    /// Delays may be off (zero) but not a fraction of a millisecond.
+    #[test]
+    fn delays_are_zero_or_at_least_a_millisecond() {
+        type Set = fn(&mut Policy, Duration);
+        let fields: [(&str, Set); 3] = [
+            ("delay_base", |p, d| p.delay_base = d),
+            ("delay_max", |p, d| p.delay_max = d),
+            ("resend_interval", |p, d| p.resend_interval = d),
+        ];
+        for (name, set) in fields {
+            let mut p = Policy::default();
+            set(&mut p, Duration::from_nanos(1));
+            assert!(p.validate().is_err(), "{name} = 1 ns accepted");
+            for ok in [Duration::ZERO, Duration::from_millis(1)] {
+                let mut p = Policy::default();
+                set(&mut p, ok);
+                assert!(p.validate().is_ok(), "{name} = {ok:?} refused");
+            }
+        }
     }
 }

@@ -2,7 +2,13 @@
 //! fantoccini through chromedriver: register, SMS 2FA, login with the code,
 //! an authenticator app, a recovery code, a password reset through the
 //! emailed link, and disabling 2FA; adding a factor asks for the password
-//! (and a current code) first. A screenshot of each page lands in
+//! (and a current code) first. Along the way, the demo's rough edges stay
+//! fixed: recovery codes by Post/Redirect/Get with working copy and
+//! download buttons, the manual TOTP key at 375 px (wrapping only between
+//! groups of four; `*-enable-totp-375px.png`), "Account" and "Issuer", a
+//! reused TOTP code told to wait (`*-verify-totp-code-reused.png`), a used
+//! reset link offering a new one (`*-reset-link-used.png`), the turn-off
+//! page's wording (`*-disable-*.png`). A screenshot of each page lands in
 //! `target/e2e-screenshots/`; with `UPDATE_README_SCREENSHOT=1` the profile
 //! page is also copied to `docs/screenshot.png`.
 //!
@@ -235,6 +241,7 @@ async fn browser_walkthrough() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let profile = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -246,6 +253,10 @@ async fn browser_walkthrough() {
                 "--disable-component-update", "--disable-sync", "--window-size=1200,900",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
+            "prefs": {
+                "download.default_directory": downloads.path(),
+                "download.prompt_for_download": false,
+            },
         }),
     );
     // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
@@ -263,7 +274,7 @@ async fn browser_walkthrough() {
         shots,
         n: 0,
     };
-    let result = walkthrough(&mut b, &sms, &mail).await;
+    let result = walkthrough(&mut b, &sms, &mail, downloads.path()).await;
     let _ = b.c.clone().close().await;
     result.unwrap();
 }
@@ -272,6 +283,7 @@ async fn walkthrough(
     b: &mut Browser,
     sms: &twofa_verify::factor::ConsoleSms,
     mail: &common::ConsoleMail,
+    downloads: &Path,
 ) -> Result<(), String> {
     // Home, register.
     b.go("/").await;
@@ -279,6 +291,8 @@ async fn walkthrough(
     b.shot("home").await;
     b.click("a[href=\"/register\"].button").await;
     b.wait_path("/register").await;
+    b.fill("input[name=first_name]", "Susan").await;
+    b.fill("input[name=last_name]", "Example").await;
     b.fill("input[name=username]", "susan").await;
     b.fill("input[name=email]", "susan@example.com").await;
     b.fill("input[name=password]", PW).await;
@@ -295,7 +309,45 @@ async fn walkthrough(
     b.submit("/login").await;
     b.wait_path("/user/susan").await;
     b.expect_text("Welcome, susan!").await;
+    b.expect_text("Susan Example").await;
+    b.expect_text("last seen just now").await;
     b.shot("profile-without-2fa").await;
+
+    // About me, beside the username on the edit page; shown on the profile
+    // as text (markup escaped), with the avatar: the Gravatar image over
+    // the letter avatar (this browser is offline, so the letter shows).
+    b.go("/edit_profile").await;
+    b.fill(
+        "#about-me",
+        "Hi, I am Susan.\nI <3 two-factor authentication.",
+    )
+    .await;
+    b.shot("edit-profile").await;
+    b.submit("/edit_profile").await;
+    b.wait_path("/user/susan").await;
+    b.expect_text("I <3 two-factor authentication.").await;
+    let avatar =
+        b.c.find(Locator::Css("#avatar"))
+            .await
+            .map_err(|e| e.to_string())?;
+    assert_eq!(avatar.text().await.map_err(|e| e.to_string())?, "S");
+    let img = avatar
+        .find(Locator::Css("img"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let src = img
+        .attr("src")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    assert!(
+        src.starts_with("https://www.gravatar.com/avatar/") && src.ends_with("?d=identicon&s=128"),
+        "{src}"
+    );
+    b.shot("profile-about-me").await;
+    b.go("/home").await;
+    b.expect_text("Hi, Susan!").await;
+    b.go("/user/susan").await;
 
     // Enable SMS: phone form, code form, recovery codes.
     b.click("#enable-sms").await;
@@ -309,6 +361,8 @@ async fn walkthrough(
     let code = sms.last_code_for(PHONE).ok_or("no enrollment code")?;
     b.fill("#code", &code).await;
     b.submit("/enable_2fa/verify").await;
+    // Post/Redirect/Get: the codes are on a page of their own.
+    b.wait_path("/recovery_codes/new").await;
     b.expect_text("shown only once").await;
     let mut codes = Vec::new();
     for e in
@@ -319,8 +373,16 @@ async fn walkthrough(
         codes.push(e.text().await.map_err(|e| e.to_string())?);
     }
     assert_eq!(codes.len(), 10);
+    recovery_code_buttons(b, &codes, downloads).await?;
     b.shot("recovery-codes").await;
-    b.click("a.button[href=\"/user/susan\"]").await;
+    b.click("#saved-codes").await;
+    b.wait_path("/user/susan").await;
+    // Shown once: going back to the page shows them no more.
+    b.go("/recovery_codes/new").await;
+    b.wait_path("/recovery_codes").await;
+    b.expect_text("Recovery codes are shown only once").await;
+    b.go("/edit_profile").await;
+    b.click("#cancel").await;
     b.wait_path("/user/susan").await;
 
     // Log out, log in with the texted code.
@@ -344,15 +406,18 @@ async fn walkthrough(
     b.submit("/enable_totp/start").await;
     b.wait_path("/enable_totp/start").await;
     assert!(b.c.find(Locator::Css("img#qr")).await.is_ok());
+    b.expect_text("Account: susan").await;
+    b.expect_text("Issuer: twofa-verify demo").await;
     b.shot("enable-totp").await;
     let secret =
         b.c.find(Locator::Css("#totp-secret"))
             .await
             .map_err(|e| e.to_string())?
-            .text()
+            .attr("data-secret")
             .await
             .map_err(|e| e.to_string())?
-            .replace(' ', "");
+            .ok_or("no data-secret")?;
+    key_on_a_phone(b, &secret).await?;
     let enrolled_at = now();
     b.fill("#code", &totp_code(&secret, enrolled_at)).await;
     b.submit("/enable_totp").await;
@@ -408,10 +473,24 @@ async fn walkthrough(
     b.click("form button[type=submit]").await;
     b.wait_path("/login").await;
     b.expect_text("Your password has been reset").await;
+    // The used link: a way to ask for a new one.
+    b.c.goto(&link).await.map_err(|e| e.to_string())?;
+    b.expect_text("Link not valid").await;
+    b.shot("reset-link-used").await;
+    b.click("#new-reset-link").await;
+    b.wait_path("/reset_password_request").await;
 
     // The second factor stays on: a fresh authenticator-app code (a step
     // already used is refused, so wait for the next one if needed).
     b.log_in("susan", NEW_PW, "/verify_2fa").await;
+    // The enrollment's code again, while it is still in the window: "wait
+    // for the next code", not "wrong".
+    if now() / 30 <= enrolled_at / 30 + 1 {
+        b.fill("#code", &totp_code(&secret, enrolled_at)).await;
+        b.submit("/verify_2fa").await;
+        b.expect_text("That code was already used").await;
+        b.shot("verify-totp-code-reused").await;
+    }
     while now() / 30 <= enrolled_at / 30 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -445,5 +524,104 @@ async fn walkthrough(
     b.go("/no/such/page").await;
     b.expect_text("Page not found").await;
     b.shot("not-found").await;
+    Ok(())
+}
+
+/// The copy and download buttons of the recovery codes page: the copy
+/// button shows (the Clipboard API is there on a local address) and
+/// answers; the download saves a text file with every code.
+async fn recovery_code_buttons(
+    b: &mut Browser,
+    codes: &[String],
+    downloads: &Path,
+) -> Result<(), String> {
+    let copy =
+        b.c.find(Locator::Css("#copy-codes"))
+            .await
+            .map_err(|e| e.to_string())?;
+    assert!(
+        copy.is_displayed().await.map_err(|e| e.to_string())?,
+        "the copy button shows where the Clipboard API is"
+    );
+    copy.click().await.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    loop {
+        let status =
+            b.c.find(Locator::Css("#copy-status"))
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+        if !status.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the copy button said nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.click("#download-codes").await;
+    let file = downloads.join("recovery-codes.txt");
+    let start = Instant::now();
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(&file)
+            && t.ends_with('\n')
+            && codes.iter().all(|c| t.contains(c.as_str()))
+        {
+            break t;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            return Err(format!("no download in {}", downloads.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(text.starts_with("Recovery codes for susan"), "{text}");
+    // Still on the page: a download does not navigate.
+    b.wait_path("/recovery_codes/new").await;
+    Ok(())
+}
+
+/// The manual key on a 375 px wide screen: it wraps between its groups of
+/// four, never inside one, and nothing runs off the side.
+async fn key_on_a_phone(b: &mut Browser, secret: &str) -> Result<(), String> {
+    b.c.set_window_size(375, 812)
+        .await
+        .map_err(|e| e.to_string())?;
+    let js = r#"
+        const key = document.getElementById("totp-secret");
+        key.scrollIntoView();
+        const groups = Array.from(key.querySelectorAll(".group"));
+        const line = groups[0].getBoundingClientRect().height;
+        return {
+            groups: groups.map(g => g.textContent),
+            whole: groups.every(g => g.getClientRects().length === 1
+                && Math.abs(g.getBoundingClientRect().height - line) < 1),
+            lines: new Set(groups.map(g => Math.round(g.getBoundingClientRect().top))).size,
+            overflow: document.documentElement.scrollWidth > window.innerWidth,
+            width: window.innerWidth,
+        };
+    "#;
+    let v = b.c.execute(js, vec![]).await.map_err(|e| e.to_string())?;
+    b.shot("enable-totp-375px").await;
+    let groups: Vec<String> = v["groups"]
+        .as_array()
+        .ok_or("no groups")?
+        .iter()
+        .filter_map(|g| g.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(groups.concat(), secret, "{v}");
+    assert!(groups.iter().all(|g| g.len() <= 4), "{v}");
+    assert_eq!(v["whole"], serde_json::json!(true), "a group broke: {v}");
+    assert_eq!(v["overflow"], serde_json::json!(false), "{v}");
+    assert!(v["width"].as_u64().unwrap_or(0) <= 375, "{v}");
+    assert!(
+        v["lines"].as_u64().unwrap_or(0) >= 2,
+        "at 375 px the key takes more than one line, between groups: {v}"
+    );
+    b.c.set_window_size(1200, 900)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -581,6 +581,14 @@ fn import_flask_users_then_log_in() {
     assert_eq!(j["status"], "imported");
     assert_eq!(names(&j["imported"], "username"), ["alice", "bob", "carol"]);
     assert_eq!(j["imported"][2]["sms"], true);
+    // Their profile data went to the demo app's table (its page is tested
+    // in tests/axum_app/profile_data.rs).
+    assert_eq!(
+        j["profiles"]["written"],
+        serde_json::json!(["alice", "bob", "carol"]),
+        "{j}"
+    );
+    assert_eq!(j["profiles"]["dropped"], serde_json::json!([]), "{j}");
     let reasons: Vec<(String, String)> = j["skipped"]
         .as_array()
         .expect("skipped")
@@ -617,7 +625,8 @@ fn import_flask_users_then_log_in() {
     assert_eq!(text.code, 0, "{text:?}");
     assert!(text.stdout.contains("duplicate_email"), "{text:?}");
     assert!(
-        text.stdout.contains("not imported (app profile data)"),
+        text.stdout
+            .contains("Profiles (names, about_me, last_seen) for the demo app: 3 written"),
         "{text:?}"
     );
 

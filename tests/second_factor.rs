@@ -191,11 +191,11 @@ async fn login_with_sms_code() {
     fx.enable_sms().await;
     let c = fx.challenge().await;
     assert!(sms_sent(&c));
-    assert_eq!(
-        c.sms,
-        Some(SmsDelivery::Sent {
-            to: "+1415*****71".into()
-        })
+    // Local codes go out on the configured channel: none is told.
+    assert!(
+        matches!(&c.sms, Some(SmsDelivery::Sent { to, channel: None, .. }) if to == "+1415*****71"),
+        "{:?}",
+        c.sms
     );
     assert_eq!(c.methods, vec![Factor::Sms, Factor::RecoveryCode]);
     assert!(!format!("{c:?}").contains(c.token()));
@@ -392,7 +392,7 @@ async fn totp_enroll_login_and_replay_refused() {
     assert!(c.sms.is_none());
     assert!(matches!(
         fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
-        Err(Error::InvalidCode { .. })
+        Err(Error::CodeAlreadyUsed { attempts_left: 4 })
     ));
     assert!(
         fx.events
@@ -408,13 +408,91 @@ async fn totp_enroll_login_and_replay_refused() {
     let c = fx.challenge().await;
     assert!(matches!(
         fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
-        Err(Error::InvalidCode { .. })
+        Err(Error::CodeAlreadyUsed { .. })
     ));
     // An earlier step than the last accepted one is refused too.
     assert!(matches!(
         fx.auth.verify(c.token(), &fx.totp(&secret, -1)).await,
-        Err(Error::InvalidCode { .. })
+        Err(Error::CodeAlreadyUsed { .. })
     ));
+}
+
+/// A right code whose step is used says so (the user should wait for the
+/// next one), and counts like a wrong one: the same attempts, the same
+/// account failures, the same event.
+#[tokio::test]
+async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
+    // The account's own delays stay out of the way of the challenge's count.
+    let mut p = Policy::default();
+    p.delay_after_failures = 100;
+    p.lock_after_failures = 100;
+    let fx = fixture_with(p).await;
+    let (secret, codes) = fx.enable_totp().await;
+    let used = fx.totp(&secret, 0);
+    let wrong = if used == "000000" { "111111" } else { "000000" };
+    let c = fx.challenge().await;
+    let rejected = || {
+        fx.events
+            .events()
+            .iter()
+            .filter(|e| matches!(e, AuthEvent::CodeRejected { .. }))
+            .count()
+    };
+    let before = rejected();
+    assert!(matches!(
+        fx.auth.verify(c.token(), &used).await,
+        Err(Error::CodeAlreadyUsed { attempts_left: 4 })
+    ));
+    assert!(matches!(
+        fx.auth.verify(c.token(), wrong).await,
+        Err(Error::InvalidCode { attempts_left: 3 })
+    ));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &used).await,
+        Err(Error::CodeAlreadyUsed { attempts_left: 2 })
+    ));
+    assert_eq!(rejected(), before + 3, "each refusal is a rejected code");
+    let e = Error::CodeAlreadyUsed { attempts_left: 2 };
+    assert!(e.is_user_error());
+    assert_eq!(
+        e.to_string(),
+        "this code was already used; wait for the next one (2 attempts left)"
+    );
+    // A step-up with the used code: the same answer, nothing done.
+    let r = fx
+        .auth
+        .disable_factor(
+            fx.user.id,
+            Factor::Totp,
+            &StepUp::new(GOOD, Some(used.clone())),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::CodeAlreadyUsed { .. })), "{r:?}");
+    assert!(
+        fx.auth
+            .user(fx.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+    // The challenge ends after its attempts like with wrong codes.
+    assert!(matches!(
+        fx.auth.verify(c.token(), &used).await,
+        Err(Error::CodeAlreadyUsed { attempts_left: 1 })
+    ));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &used).await,
+        Err(Error::TooManyAttempts)
+    ));
+    // The next step's code works.
+    fx.clock.advance(Duration::from_secs(30));
+    let c = fx.challenge().await;
+    fx.auth
+        .verify(c.token(), &fx.totp(&secret, 0))
+        .await
+        .unwrap();
+    assert!(codes.is_some());
 }
 
 #[tokio::test]
@@ -520,6 +598,7 @@ async fn race(auth: &Authenticator, token: &str, code: &str) -> usize {
             Err(
                 Error::ChallengeNotFound
                 | Error::InvalidCode { .. }
+                | Error::CodeAlreadyUsed { .. }
                 | Error::TooManyAttempts
                 | Error::ChallengeExpired,
             ) => {}
@@ -891,4 +970,61 @@ async fn no_resend_while_locked() {
         Err(Error::Locked { .. })
     ));
     assert_eq!(fx.sms.messages().len(), sent, "nothing sent while locked");
+}
+
+/// A burst of the same replayed authenticator-app code on one challenge,
+/// released together: counted exactly like wrong codes (the challenge's
+/// attempts, one rejected code each), nobody gets in, and no more than the
+/// challenge's attempts are ever checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
+    let mut p = Policy::default();
+    p.delay_after_failures = 100;
+    p.lock_after_failures = 100;
+    let max = p.challenge_max_attempts;
+    let fx = fixture_with(p).await;
+    let (secret, _) = fx.enable_totp().await;
+    let used = fx.totp(&secret, 0);
+    let c = fx.challenge().await;
+    let rejected = || {
+        fx.events
+            .events()
+            .iter()
+            .filter(|e| matches!(e, AuthEvent::CodeRejected { .. }))
+            .count()
+    };
+    let before = rejected();
+    let gate = Arc::new(tokio::sync::Barrier::new(200));
+    let token = Arc::new(c.token().to_owned());
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (auth, gate, token, code) =
+            (fx.auth.clone(), gate.clone(), token.clone(), used.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            auth.verify(&token, &code).await
+        }));
+    }
+    let (mut replayed, mut ended) = (0u32, 0u32);
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(Error::CodeAlreadyUsed { .. }) => replayed += 1,
+            Err(Error::TooManyAttempts | Error::ChallengeNotFound) => ended += 1,
+            other => panic!("a replayed code got {other:?}"),
+        }
+    }
+    // The last allowed attempt ends the challenge instead of saying "used".
+    assert_eq!(replayed, max - 1, "{replayed} replays answered");
+    assert_eq!(replayed + ended, 200);
+    assert_eq!(
+        rejected() - before,
+        max as usize,
+        "each checked replay is a rejected code, like a wrong one"
+    );
+    // The challenge is spent: even the next step's right code is refused.
+    fx.clock.advance(Duration::from_secs(30));
+    assert!(matches!(
+        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        Err(Error::TooManyAttempts | Error::ChallengeNotFound)
+    ));
 }

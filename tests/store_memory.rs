@@ -1,11 +1,11 @@
 //! The conformance suite against `MemoryStore`.
+#![cfg(feature = "test-util")]
 
-#[macro_use]
-mod support;
+use twofa_verify::conformance as support;
 
 use twofa_verify::MemoryStore;
 
-conformance_suite!(async { Some(MemoryStore::new()) });
+twofa_verify::conformance_suite!(async { Some(MemoryStore::new()) });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_in_one_go() {

@@ -3,10 +3,9 @@
 //! checks. Needs `DATABASE_URL`, e.g.
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test`; without it every
 //! test prints a loud SKIPPED line and passes.
-#![cfg(feature = "postgres")]
+#![cfg(all(feature = "postgres", feature = "test-util"))]
 
-#[macro_use]
-mod support;
+use twofa_verify::conformance as support;
 
 use twofa_verify::store::{NewUser, PostgresStore, StateStore, UserStore};
 use twofa_verify::{Error, Timestamp};
@@ -54,7 +53,7 @@ async fn drop_schema(store: PostgresStore) {
     store.pool().close().await;
 }
 
-conformance_suite!(fresh(), drop_schema);
+twofa_verify::conformance_suite!(fresh(), drop_schema);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_in_one_schema_per_check() {

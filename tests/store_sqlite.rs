@@ -1,10 +1,9 @@
 //! The conformance suite against `SqliteStore` (a fresh temporary file per
 //! test), plus SQLite-specific checks: file creation, persistence, WAL,
 //! purging, and failures that must surface as `Error::Store`.
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "test-util"))]
 
-#[macro_use]
-mod support;
+use twofa_verify::conformance as support;
 
 use std::time::Duration;
 
@@ -44,7 +43,7 @@ async fn remove(store: SqliteStore) {
     }
 }
 
-conformance_suite!(fresh(), remove);
+twofa_verify::conformance_suite!(fresh(), remove);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_passes_the_suite() {

@@ -7,8 +7,11 @@
 //! drive [`router`] with [`state_for_tests`]. The modules:
 //! `auth.rs` (register, log in, second factor, log out, confirm email),
 //! `profile.rs` (profile, edit, email, password, devices, sign out
-//! everywhere), `factors.rs` (SMS, authenticator app, recovery codes,
-//! disable), `reset.rs`, `notices.rs` (security emails), `errors.rs`,
+//! everywhere), `last_seen.rs` (when each user was last seen, and "3
+//! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
+//! `recovery.rs` (recovery codes, shown once, sealed in the session by
+//! `sealed.rs`), `reset.rs`, `notices.rs`
+//! (security emails), `errors.rs`,
 //! `render.rs`, `redirect.rs`, `registration.rs`.
 //!
 //! Sessions, CSRF, the guards and the client context come from
@@ -27,20 +30,34 @@
 //! - a half-logged-in session reaches only the code page and logout
 //!   (`pending_guard`);
 //! - redirects go only to paths on this site (`redirect.rs`);
-//! - pages are `Cache-Control: no-store`, `Referrer-Policy: no-referrer`
-//!   (reset links carry a token) and a strict Content-Security-Policy.
+//! - every answer, error pages included, gets the headers of
+//!   [`security_headers`] (tower-http's `SetResponseHeaderLayer`): pages are
+//!   `Cache-Control: no-store`, `Referrer-Policy: no-referrer` (reset links
+//!   carry a token), never framed, under a strict Content-Security-Policy
+//!   (the one script is the site's own file; images from the site and
+//!   Gravatar).
+//!
+//! The app's own data about its users (names, "about me", last seen) is in
+//! a table of its own beside the library's, keyed by `UserId`:
+//! `examples/common/profiles.rs`.
 #![allow(dead_code)]
 
+#[path = "args.rs"]
+pub mod args;
 #[path = "auth.rs"]
 mod auth;
 #[path = "errors.rs"]
 mod errors;
 #[path = "factors.rs"]
 mod factors;
+#[path = "last_seen.rs"]
+mod last_seen;
 #[path = "notices.rs"]
 mod notices;
 #[path = "profile.rs"]
 mod profile;
+#[path = "recovery.rs"]
+mod recovery;
 #[path = "redirect.rs"]
 mod redirect;
 #[path = "registration.rs"]
@@ -49,25 +66,27 @@ mod registration;
 mod render;
 #[path = "reset.rs"]
 mod reset;
+#[path = "sealed.rs"]
+pub mod sealed;
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Extension, Router, extract::Request};
 use minijinja::Environment;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
-use twofa_verify::Authenticator;
 use twofa_verify::axum::{
     AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
+use twofa_verify::{Authenticator, StateStore};
 
+use crate::common::profiles::ProfileStore;
 use crate::common::{self, Mailer, SetupError};
 
 // Used by the tests, which include this module.
@@ -83,7 +102,7 @@ pub const SESSION_COOKIE: &str = "twofa_session";
 
 // ------------------------------------------------------------------ state
 
-/// Settings of the site, from the environment (see `.env.template`).
+/// Settings of the site, from the flags and the environment (`args.rs`).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Shown in the page header and the emails (`APP_NAME`).
@@ -100,28 +119,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// From the environment; `default_base_url` is used when `BASE_URL` is
-    /// unset. Fails on a `TRUST_PROXY` that is not a yes or a no.
-    pub fn from_env(default_base_url: &str) -> Result<Self, SetupError> {
-        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
-        let base_url = var("BASE_URL")
-            .unwrap_or_else(|| default_base_url.to_owned())
-            .trim()
-            .trim_end_matches('/')
-            .to_owned();
-        let cookie_secure = match var("COOKIE_SECURE").as_deref().map(str::trim) {
-            Some("1" | "true" | "yes" | "on") => true,
-            Some("0" | "false" | "no" | "off") => false,
-            _ => base_url.starts_with("https://"),
-        };
-        Ok(Config {
-            app_name: var("APP_NAME").unwrap_or_else(|| "twofa-verify demo".into()),
-            base_url,
-            cookie_secure,
-            trust_proxy: common::env_flag("TRUST_PROXY")?.unwrap_or(false),
-        })
-    }
-
     /// The settings of the test sites: http://127.0.0.1:8000, no proxy.
     pub fn for_tests() -> Self {
         Config {
@@ -150,6 +147,13 @@ pub struct AppState {
     pub csrf: Csrf,
     /// What the site runs on, for the start-up log.
     pub summary: String,
+    /// The app's own data about its users (`app_profiles`).
+    pub profiles: ProfileStore,
+    /// Seals the fresh recovery codes kept in a session (`sealed.rs`).
+    pub seal: sealed::SessionSeal,
+    /// The authenticator's state store: the app keeps the names typed at
+    /// an email-confirmed registration there until the link is opened.
+    pub state_store: Arc<dyn StateStore>,
     templates: Arc<Environment<'static>>,
 }
 
@@ -178,11 +182,15 @@ impl AppState {
     /// The state over a backend (whose events are not mailed: see
     /// [`AppState::build`]).
     pub fn new(backend: common::Backend, config: Config) -> Result<Self, SetupError> {
-        let sessions = StateSessionStore::from_arc(backend.state, backend.secret_key.to_vec())?;
+        let sessions =
+            StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.to_vec())?;
         let csrf = Csrf::new()
             .anonymous_tokens(&backend.secret_key)
             .secure_cookie(config.cookie_secure);
+        let seal = sealed::SessionSeal::new(&backend.secret_key)
+            .map_err(|_| SetupError::from("the secret key cannot key HMAC-SHA-256".to_owned()))?;
         Ok(AppState {
+            seal,
             auth: backend.auth,
             mailer: backend.mailer,
             console_sms: backend.console_sms,
@@ -190,6 +198,8 @@ impl AppState {
             sessions,
             csrf,
             summary: backend.summary,
+            profiles: backend.profiles,
+            state_store: backend.state,
             templates: Arc::new(render::templates()?),
         })
     }
@@ -244,13 +254,15 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
     let pending = PendingGuard::new("/verify_2fa")
         .allow("/verify_2fa/resend")
         .allow("/logout")
+        .allow("/favicon.ico")
         .allow_prefix("/static/");
     let auth_config = AuthConfig::new()
         .login_url("/login")
         .trust_proxy(state.config.trust_proxy);
 
-    Router::new()
+    let site = Router::new()
         .route("/", get(auth::index))
+        .route("/home", get(auth::index))
         .route("/register", get(auth::register_form).post(auth::register))
         .route("/confirm_email/{token}", get(registration::confirm_email))
         .route("/login", get(auth::login_form).post(auth::login))
@@ -293,8 +305,11 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .route("/send_step_up_code", post(factors::send_step_up_code))
         .route(
             "/recovery_codes",
-            get(factors::regenerate_form).post(factors::regenerate),
+            get(recovery::regenerate_form).post(recovery::regenerate),
         )
+        .route("/recovery_codes/new", get(recovery::show))
+        .route("/recovery_codes/download", post(recovery::download))
+        .route("/recovery_codes/done", post(recovery::done))
         .route(
             "/reset_password_request",
             get(reset::reset_request_form).post(reset::reset_request),
@@ -304,7 +319,15 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
             get(reset::reset_form).post(reset::reset_password),
         )
         .route("/static/styles.css", get(render::stylesheet))
+        .route("/static/copy.js", get(render::copy_script))
+        .route("/static/favicon.svg", get(render::favicon))
+        .route("/favicon.ico", get(render::favicon))
         .fallback(errors::not_found)
+        // Inside the guards: only requests they let through count as seen.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            last_seen::track,
+        ))
         .layer(middleware::from_fn_with_state(
             state.csrf.clone(),
             csrf_guard,
@@ -318,8 +341,8 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
             errors::error_pages,
         ))
         .layer(Extension(auth_config))
-        .layer(sessions)
-        .layer(middleware::from_fn(security_headers))
+        .layer(sessions);
+    security_headers(site)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 // The route's template, not the path: reset and confirmation
@@ -338,25 +361,36 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .with_state(state)
 }
 
-/// Headers for every answer: no caching of pages, no referrer (reset links
-/// carry a token), no framing, a strict CSP (no scripts at all).
-async fn security_headers(req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/static/");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
-        h.insert(k, HeaderValue::from_static(v));
-    };
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    );
-    if !is_static {
-        set(h, header::CACHE_CONTROL, "no-store");
-    }
-    resp.into_response()
+/// The Content-Security-Policy of every answer: the site's own styles,
+/// script and images (the QR code is a `data:` image; avatars from
+/// Gravatar), forms posted only
+/// here, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Headers for every answer, error pages and redirects included: a strict
+/// CSP, no framing (`frame-ancestors` and, for old browsers,
+/// `X-Frame-Options`), no MIME sniffing, no referrer (reset links carry a
+/// token), no sharing of the window with other origins, and no caching of
+/// anything that does not say otherwise (the static files do).
+pub fn security_headers<S: Clone + Send + Sync + 'static>(site: Router<S>) -> Router<S> {
+    use tower_http::set_header::SetResponseHeaderLayer as Set;
+    let fixed = HeaderValue::from_static;
+    site.layer(Set::overriding(header::CONTENT_SECURITY_POLICY, fixed(CSP)))
+        .layer(Set::overriding(header::X_FRAME_OPTIONS, fixed("DENY")))
+        .layer(Set::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            fixed("nosniff"),
+        ))
+        .layer(Set::overriding(
+            header::REFERRER_POLICY,
+            fixed("no-referrer"),
+        ))
+        .layer(Set::overriding(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            fixed("same-origin"),
+        ))
+        .layer(Set::if_not_present(
+            header::CACHE_CONTROL,
+            fixed("no-store"),
+        ))
 }

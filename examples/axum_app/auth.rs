@@ -10,21 +10,28 @@ use tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
 use twofa_verify::axum::PendingLogin;
 use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
 
-use super::errors::{FormError, sentence};
+use super::errors::{AppError, FormError, sentence};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, query_param};
 use super::{AppState, DEVICE_COOKIE, registration, safe_next, see_other};
+use crate::common::profile_text::{self, Field, NAME_MAX};
+use crate::common::profiles::Profile;
 
 /// Session keys of the app's own, next to the library's.
 const NEXT: &str = "login_next";
 const SMS_NOTE: &str = "login_sms_note";
 
-/// GET /
+/// GET / and GET /home (the tutorial has both): the home page, which
+/// greets a logged-in user by first name.
 pub async fn index(State(state): State<AppState>, v: Visitor) -> Page {
+    let first_name = match v.user() {
+        Some(u) => Some(state.profiles.get(u.id).await?.first_name).filter(|n| !n.is_empty()),
+        None => None,
+    };
     ok(
         &state,
         &v,
         "index.html",
-        context! { sms_available => state.auth.sms_available() },
+        context! { sms_available => state.auth.sms_available(), first_name => first_name },
     )
     .await
 }
@@ -33,9 +40,43 @@ pub async fn index(State(state): State<AppState>, v: Visitor) -> Page {
 #[serde(default)]
 pub struct RegisterForm {
     username: String,
+    first_name: String,
+    last_name: String,
     email: String,
     password: String,
     password2: String,
+}
+
+/// The names typed on the register form, checked.
+pub struct Names {
+    /// First name.
+    pub first: String,
+    /// Last name.
+    pub last: String,
+}
+
+impl Names {
+    fn parse(f: &RegisterForm) -> Result<Self, FormError> {
+        let check = |field, raw: &str| {
+            profile_text::name(field, raw).map_err(|e| FormError::invalid(e.to_string()))
+        };
+        Ok(Names {
+            first: check(Field::FirstName, &f.first_name)?,
+            last: check(Field::LastName, &f.last_name)?,
+        })
+    }
+
+    /// Saves them as the user's profile.
+    pub async fn save(self, state: &AppState, user: twofa_verify::UserId) -> Result<(), AppError> {
+        let profile = Profile {
+            first_name: self.first,
+            last_name: self.last,
+            ..Profile::default()
+        };
+        let now = state.auth.now().as_millis();
+        state.profiles.save(user, &profile, now).await?;
+        Ok(())
+    }
 }
 
 /// GET /register
@@ -43,7 +84,13 @@ pub async fn register_form(State(state): State<AppState>, v: Visitor) -> Page {
     if v.user().is_some() {
         return Ok(see_other("/"));
     }
-    ok(&state, &v, "register.html", context! {}).await
+    ok(
+        &state,
+        &v,
+        "register.html",
+        context! { name_max => NAME_MAX },
+    )
+    .await
 }
 
 /// POST /register
@@ -52,20 +99,40 @@ pub async fn register(
     v: Visitor,
     AppForm(f): AppForm<RegisterForm>,
 ) -> Page {
-    let keep = context! { username => f.username.clone(), email => f.email.clone() };
+    let keep = context! {
+        username => f.username.clone(),
+        first_name => f.first_name.clone(),
+        last_name => f.last_name.clone(),
+        email => f.email.clone(),
+        name_max => NAME_MAX,
+    };
     let fail = |e: FormError| form_error(&state, &v, "register.html", e, keep.clone());
-    if f.username.trim().is_empty() || f.email.trim().is_empty() || f.password.is_empty() {
+    if f.username.trim().is_empty()
+        || f.first_name.trim().is_empty()
+        || f.last_name.trim().is_empty()
+        || f.email.trim().is_empty()
+        || f.password.is_empty()
+    {
         return fail(FormError::invalid("Please fill in every field.")).await;
     }
+    let names = match Names::parse(&f) {
+        Ok(n) => n,
+        Err(e) => return fail(e).await,
+    };
     if f.password != f.password2 {
         return fail(FormError::invalid("The two passwords do not match.")).await;
     }
     let pw = SecretString::from(f.password);
     if v.auth().policy().registration == Registration::EmailConfirmed {
-        return registration::start(&state, &v, &f.username, &f.email, &pw, keep).await;
+        return registration::start(&state, &v, &f.username, &f.email, &pw, names, keep).await;
     }
     match v.auth().register(&f.username, &f.email, &pw).await {
-        Ok(_) => {
+        Ok(user) => {
+            // The account exists whatever happens to its names: say so, and
+            // let the user type them again on the edit page.
+            if let Err(e) = names.save(&state, user.id).await {
+                tracing::error!(error = ?e, user = %user.id, "could not save the names of a new account");
+            }
             flash(
                 &v,
                 "success",
@@ -154,9 +221,23 @@ pub async fn login(
     }
 }
 
+/// What the code page says about a code sent to `to` over `channel` (the
+/// provider's word; a call when Twilio Verify fell back to one because the
+/// number cannot receive texts).
+fn sent_note(to: &str, channel: Option<&str>, new: bool) -> String {
+    let a = if new { "a new" } else { "a" };
+    match channel {
+        Some("call") => {
+            format!("We are calling {to} to read you {a} code (text messages cannot reach it).")
+        }
+        Some("whatsapp") => format!("We sent {a} code by WhatsApp to {to}."),
+        _ => format!("We sent {a} code by text message to {to}."),
+    }
+}
+
 fn sms_note(sms: Option<&SmsDelivery>) -> Option<String> {
     Some(match sms? {
-        SmsDelivery::Sent { to } => format!("We sent a code by text message to {to}."),
+        SmsDelivery::Sent { to, channel, .. } => sent_note(to, *channel, false),
         SmsDelivery::Available { to } => format!("We can text a code to {to} if you need one."),
         SmsDelivery::Deferred { to, reason, .. } => format!(
             "We could not text a code to {to} right now ({reason}). Use your authenticator app or a recovery code, or try sending it again."
@@ -312,18 +393,15 @@ pub async fn verify_resend(State(state): State<AppState>, mut v: Visitor) -> Pag
     let result = v.auth().resend(p.token()).await;
     match result {
         Ok(ch) => {
-            let to = match &ch.sms {
-                Some(SmsDelivery::Sent { to }) => to.clone(),
-                _ => "your phone".into(),
+            let (to, channel) = match &ch.sms {
+                Some(SmsDelivery::Sent { to, channel, .. }) => (to.clone(), *channel),
+                _ => ("your phone".into(), None),
             };
             let next: Option<String> = v.session().get(NEXT).await?.flatten();
             v.begin_second_factor(&ch, p.remember_me).await?;
             let s = v.session();
-            s.insert(
-                SMS_NOTE,
-                Some(format!("We sent a new code by text message to {to}.")),
-            )
-            .await?;
+            s.insert(SMS_NOTE, Some(sent_note(&to, channel, true)))
+                .await?;
             s.insert(NEXT, next).await?;
             flash(&v, "info", format!("A new code is on its way to {to}.")).await?;
             Ok(see_other("/verify_2fa?method=sms"))

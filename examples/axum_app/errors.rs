@@ -81,6 +81,13 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
+/// The app's own tables (`examples/common/profiles.rs`).
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(format!("profiles: {e}"))
+    }
+}
+
 impl From<minijinja::Error> for AppError {
     fn from(e: minijinja::Error) -> Self {
         AppError::Internal(format!("template: {e:#}"))
@@ -192,6 +199,13 @@ impl FormError {
             AuthError::InvalidCredentials => "Invalid username or password.".to_owned(),
             AuthError::InvalidCode { attempts_left } => format!(
                 "That code is not right. {} attempt{} left.",
+                attempts_left,
+                if *attempts_left == 1 { "" } else { "s" }
+            ),
+            // Only someone who typed a right code gets this, so it tells an
+            // attacker nothing; it spares the user retyping the same code.
+            AuthError::CodeAlreadyUsed { attempts_left } => format!(
+                "That code was already used. Wait until your authenticator app shows the next one (a new code comes every 30 seconds), then enter it. {} attempt{} left.",
                 attempts_left,
                 if *attempts_left == 1 { "" } else { "s" }
             ),

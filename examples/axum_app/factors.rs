@@ -5,7 +5,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
@@ -14,14 +13,16 @@ use twofa_verify::{Error as AuthError, Factor, User};
 
 use super::errors::{FormError, sentence};
 use super::profile::{refresh_current, step_up};
+use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
-/// Session key of the phone number being enrolled.
+/// Session key of the phone number being enrolled, masked as pages show
+/// it (`+1415*****71`): the full number is the library's to keep.
 const ENROLL_PHONE: &str = "enroll_phone";
 
 /// What the step-up fields of a page need.
-fn step_up_ctx(me: &User) -> Value {
+pub(super) fn step_up_ctx(me: &User) -> Value {
     context! {
         has_2fa => me.has_second_factor(),
         sms => me.phone.is_some(),
@@ -77,7 +78,7 @@ pub async fn enable_sms(
     let result = v.auth().start_sms_enrollment(me.id, &f.phone, &proof).await;
     match result {
         Ok(sent) => {
-            v.session().insert(ENROLL_PHONE, f.phone.trim()).await?;
+            v.session().insert(ENROLL_PHONE, &sent.to).await?;
             let text = format!("We sent a code by text message to {}.", sent.to);
             flash(&v, "info", text).await?;
             Ok(see_other("/enable_2fa/verify"))
@@ -102,7 +103,7 @@ pub async fn enable_sms_verify_form(
         &state,
         &v,
         "enable_2fa_verify.html",
-        context! { phone => phone },
+        context! { masked_phone => phone },
     )
     .await
 }
@@ -138,14 +139,13 @@ pub async fn enable_sms_verify(
                 format!("{} Enter your number again.", sentence(&e.to_string())),
             );
             let ctx = context! {
-                phone => phone,
                 sms_available => state.auth.sms_available(),
                 ..step_up_ctx(&me)
             };
             form_error(&state, &v, "enable_2fa.html", fe, ctx).await
         }
         Err(e) => {
-            let ctx = context! { phone => phone };
+            let ctx = context! { masked_phone => phone };
             let fe = FormError::from_auth(e)?;
             form_error(&state, &v, "enable_2fa_verify.html", fe, ctx).await
         }
@@ -154,7 +154,7 @@ pub async fn enable_sms_verify(
 
 /// After a factor is enabled: the session is stamped anew (the change ends
 /// the other sessions), then the recovery codes when they are new (shown
-/// once, never stored in the session), else the profile.
+/// once: see `recovery.rs`), else the profile.
 async fn enabled(
     state: &AppState,
     v: &mut Visitor,
@@ -167,23 +167,13 @@ async fn enabled(
         Some(codes) => {
             let text = format!("{what} Two-factor authentication is enabled.");
             flash(v, "success", text).await?;
-            show_codes(state, v, me, &codes).await
+            keep_and_show(state, v, me.id, &codes).await
         }
         None => {
             flash(v, "success", what).await?;
             Ok(see_other(&profile_url(&me.username)))
         }
     }
-}
-
-async fn show_codes(state: &AppState, v: &Visitor, me: &User, codes: &RecoveryCodes) -> Page {
-    ok(
-        state,
-        v,
-        "recovery_codes.html",
-        context! { codes => Serde(codes.codes()), profile => profile_url(&me.username) },
-    )
-    .await
 }
 
 /// GET /enable_totp: the step-up form.
@@ -203,8 +193,8 @@ pub async fn enable_totp_form(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct StepUpForm {
-    password: String,
-    code: String,
+    pub(super) password: String,
+    pub(super) code: String,
     factor: String,
 }
 
@@ -230,13 +220,42 @@ pub async fn start_totp(
     let qr = Some(e.qr_data_uri());
     #[cfg(not(feature = "qr"))]
     let qr: Option<String> = None;
+    let (issuer, account) = otpauth_names(e.otpauth_uri.expose_secret());
+    let groups: Vec<String> = e
+        .secret_grouped()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     let ctx = context! {
         qr => qr,
-        secret => e.secret_grouped(),
+        secret_groups => groups,
         secret_raw => e.secret_base32.expose_secret().to_owned(),
+        issuer => issuer,
+        account => account.unwrap_or(me.username),
         fresh => true,
     };
     ok(&state, &v, "enable_totp.html", ctx).await
+}
+
+/// The issuer and account name an app records from an `otpauth://` URI
+/// (what a user typing the key by hand should enter too): the `issuer`
+/// parameter, and the label after its `Issuer:` prefix.
+fn otpauth_names(uri: &str) -> (Option<String>, Option<String>) {
+    let Ok(url) = url::Url::parse(uri) else {
+        return (None, None);
+    };
+    let issuer = url
+        .query_pairs()
+        .find(|(k, _)| k == "issuer")
+        .map(|(_, v)| v.into_owned());
+    let label = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    let account = match label.split_once(':') {
+        Some((_, account)) => account.trim().to_owned(),
+        None => label,
+    };
+    (issuer, (!account.is_empty()).then_some(account))
 }
 
 /// POST /enable_totp: the first code from the app.
@@ -370,59 +389,6 @@ pub async fn send_step_up_code(
             let left = v.auth().recovery_codes_left(me.id).await?;
             let ctx = context! { codes_left => left, step_up => true, ..step_up_ctx(&me) };
             form_error(&state, &v, tpl, FormError::from_auth(e)?, ctx).await
-        }
-    }
-}
-
-/// GET /recovery_codes
-pub async fn regenerate_form(
-    State(state): State<AppState>,
-    v: Visitor,
-    RequireUser(me): RequireUser,
-) -> Page {
-    if !me.has_second_factor() {
-        flash(
-            &v,
-            "info",
-            "Recovery codes come with two-factor authentication: enable it first.",
-        )
-        .await?;
-        return Ok(see_other(&profile_url(&me.username)));
-    }
-    let left = state.auth.recovery_codes_left(me.id).await?;
-    let ctx = context! { codes_left => left, ..step_up_ctx(&me) };
-    ok(&state, &v, "regenerate_codes.html", ctx).await
-}
-
-/// POST /recovery_codes
-pub async fn regenerate(
-    State(state): State<AppState>,
-    mut v: Visitor,
-    RequireUser(me): RequireUser,
-    AppForm(f): AppForm<StepUpForm>,
-) -> Page {
-    let left = v.auth().recovery_codes_left(me.id).await?;
-    let ctx = context! { codes_left => left, ..step_up_ctx(&me) };
-    if f.password.is_empty() {
-        let e = FormError::invalid("Please enter your password.");
-        return form_error(&state, &v, "regenerate_codes.html", e, ctx).await;
-    }
-    let proof = step_up(f.password, &f.code);
-    let result = v.auth().regenerate_recovery_codes(me.id, &proof).await;
-    match result {
-        Ok(codes) => {
-            refresh_current(&mut v, me.id).await?;
-            flash(
-                &v,
-                "success",
-                "New recovery codes are ready; the old ones no longer work.",
-            )
-            .await?;
-            show_codes(&state, &v, &me, &codes).await
-        }
-        Err(e) => {
-            let fe = FormError::from_step_up(e)?;
-            form_error(&state, &v, "regenerate_codes.html", fe, ctx).await
         }
     }
 }

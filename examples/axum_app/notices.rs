@@ -1,6 +1,6 @@
 //! Security notices by email: a password changed or reset, an email address
 //! changed (told to the old address), a factor added or removed, recovery
-//! codes regenerated, a device remembered.
+//! codes regenerated, a device remembered, the username changed.
 //!
 //! The authenticator's events are synchronous and must be quick, so the
 //! sink only logs them and forwards the interesting ones to a channel; a
@@ -71,6 +71,13 @@ fn notice(event: &AuthEvent) -> Option<(twofa_verify::UserId, Option<String>, St
             *user,
             None,
             "New recovery codes were made; the old ones no longer work.".to_owned(),
+        ),
+        // The username is a login identifier, and changing it needs only
+        // a session: a stolen one must not do it unseen.
+        AuthEvent::ProfileUpdated { user } => (
+            *user,
+            None,
+            "The username of your account was changed; this message is addressed to the new one. You can log in with it or with your email address.".to_owned(),
         ),
         AuthEvent::DeviceRemembered { user } => (
             *user,

@@ -1,9 +1,12 @@
 //! The profile page (with remembered devices and "sign out everywhere"),
-//! edit profile (username), change email, change password.
+//! edit profile (username, names, "about me"), change email, change
+//! password.
 //!
-//! Every change made here ends the user's other sessions at their next
-//! request (the library's session stamp); the handler then calls
-//! `AuthSession::refresh` so that the acting session stays in.
+//! Every change of credentials made here ends the user's other sessions at
+//! their next request (the library's session stamp); the handler then calls
+//! `AuthSession::refresh` so that the acting session stays in. Names and
+//! "about me" are the app's own data (`examples/common/profiles.rs`): saving
+//! them touches no credential and logs nobody out.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,8 +18,11 @@ use twofa_verify::axum::RequireUser;
 use twofa_verify::{StepUp, User};
 
 use super::errors::{AppError, FormError};
+use super::last_seen::time_ago;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
+use crate::common::profile_text::{self, ABOUT_ME_MAX, Field, NAME_MAX};
+use crate::common::profiles::Profile;
 
 #[derive(Serialize)]
 struct ProfileView {
@@ -26,6 +32,40 @@ struct ProfileView {
     totp_enabled: bool,
     has_2fa: bool,
     member_since: String,
+    first_name: String,
+    last_name: String,
+    about_me: String,
+    /// "3 minutes ago".
+    last_seen: Option<String>,
+    /// The date and time, for the tooltip.
+    last_seen_at: Option<String>,
+    /// The letter of the letter avatar.
+    initial: String,
+    /// The Gravatar image, on the user's own profile only.
+    gravatar: Option<String>,
+}
+
+/// The tutorial's avatar: Gravatar's image for the address (an identicon
+/// when it has none), 128 px.
+///
+/// Only the owner's page shows it: the URL carries the MD5 of the address,
+/// which anyone can match against a list of addresses, and the profile
+/// hides the address from other users. Offline (or when Gravatar is
+/// blocked) the letter avatar drawn behind the image shows instead: the
+/// page allows no scripts, so there is no `onerror` to swap them.
+pub fn gravatar_url(email: &str) -> String {
+    use md5::{Digest, Md5};
+    let hash = Md5::digest(email.trim().to_lowercase().as_bytes());
+    format!(
+        "https://www.gravatar.com/avatar/{}?d=identicon&s=128",
+        data_encoding::HEXLOWER.encode(&hash)
+    )
+}
+
+/// `YYYY-MM-DD HH:MM UTC` from unix milliseconds.
+fn date_time(millis: i64) -> Option<String> {
+    let t = jiff::Timestamp::from_millisecond(millis).ok()?;
+    Some(t.strftime("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 #[derive(Serialize)]
@@ -72,14 +112,28 @@ pub async fn profile(
     } else {
         Vec::new()
     };
+    let profile = state.profiles.get(user.id).await?;
+    let now = state.auth.now().as_millis();
     let view = ProfileView {
         has_2fa: user.has_second_factor(),
         phone: user.masked_phone(),
         totp_enabled: user.totp_enabled,
         member_since: civil_date(user.created_at.as_millis()),
+        initial: user
+            .username
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default(),
+        gravatar: own.then(|| gravatar_url(&user.email)),
         username: user.username,
         // Others see the username only.
         email: if own { user.email } else { String::new() },
+        first_name: profile.first_name,
+        last_name: profile.last_name,
+        about_me: profile.about_me,
+        last_seen: profile.last_seen.and_then(|t| time_ago(t, now)),
+        last_seen_at: profile.last_seen.and_then(date_time),
     };
     ok(
         &state,
@@ -111,10 +165,26 @@ pub async fn refresh_current(v: &mut Visitor, id: twofa_verify::UserId) -> Resul
     Ok(())
 }
 
+/// The edit form. A field left out of the request keeps its value (a
+/// client that only renames the user); one sent empty is checked as typed.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ProfileForm {
     username: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    about_me: Option<String>,
+}
+
+fn edit_ctx(username: &str, first: &str, last: &str, about_me: &str) -> minijinja::Value {
+    context! {
+        username => username,
+        first_name => first,
+        last_name => last,
+        about_me => about_me,
+        name_max => NAME_MAX,
+        about_me_max => ABOUT_ME_MAX,
+    }
 }
 
 /// GET /edit_profile
@@ -123,48 +193,82 @@ pub async fn edit_profile_form(
     v: Visitor,
     RequireUser(me): RequireUser,
 ) -> Page {
-    ok(
-        &state,
-        &v,
-        "edit_profile.html",
-        context! { username => me.username },
-    )
-    .await
+    let p = state.profiles.get(me.id).await?;
+    let ctx = edit_ctx(&me.username, &p.first_name, &p.last_name, &p.about_me);
+    ok(&state, &v, "edit_profile.html", ctx).await
 }
 
-/// POST /edit_profile: the username (the email has its own page).
+/// The profile as the form asks it to be, from what is stored now.
+fn edited(current: Profile, f: &ProfileForm) -> Result<Profile, profile_text::TextError> {
+    Ok(Profile {
+        first_name: match &f.first_name {
+            Some(raw) => profile_text::name(Field::FirstName, raw)?,
+            None => current.first_name,
+        },
+        last_name: match &f.last_name {
+            Some(raw) => profile_text::name(Field::LastName, raw)?,
+            None => current.last_name,
+        },
+        about_me: match &f.about_me {
+            Some(raw) => profile_text::about_me(raw)?,
+            None => current.about_me,
+        },
+        last_seen: current.last_seen,
+    })
+}
+
+/// POST /edit_profile: the username (the library's), the names and "about
+/// me" (the app's). Everything is checked before anything is saved.
 pub async fn edit_profile(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<ProfileForm>,
 ) -> Page {
-    let keep = context! { username => f.username.clone() };
+    let current = state.profiles.get(me.id).await?;
+    let shown = |o: &Option<String>, stored: &str| o.clone().unwrap_or_else(|| stored.to_owned());
+    let keep = edit_ctx(
+        &f.username,
+        &shown(&f.first_name, &current.first_name),
+        &shown(&f.last_name, &current.last_name),
+        &shown(&f.about_me, &current.about_me),
+    );
     if f.username.trim().is_empty() {
         let e = FormError::invalid("Please choose a username.");
         return form_error(&state, &v, "edit_profile.html", e, keep).await;
     }
-    let result = v
-        .auth()
-        .update_profile(me.id, Some(&f.username), None)
-        .await;
-    match result {
-        Ok(user) => {
-            refreshed(&mut v, &user).await?;
-            flash(&v, "success", "Your changes have been saved.").await?;
-            Ok(see_other(&profile_url(&user.username)))
-        }
+    let profile = match edited(current.clone(), &f) {
+        Ok(p) => p,
         Err(e) => {
-            form_error(
-                &state,
-                &v,
-                "edit_profile.html",
-                FormError::from_auth(e)?,
-                keep,
-            )
+            let e = FormError::invalid(e.to_string());
+            return form_error(&state, &v, "edit_profile.html", e, keep).await;
+        }
+    };
+    let mut username = me.username.clone();
+    // Only a new name goes to the library (which records a
+    // `ProfileUpdated` event for it).
+    if f.username.trim() != me.username {
+        match v
+            .auth()
+            .update_profile(me.id, Some(&f.username), None)
             .await
+        {
+            Ok(user) => {
+                refreshed(&mut v, &user).await?;
+                username = user.username;
+            }
+            Err(e) => {
+                let fe = FormError::from_auth(e)?;
+                return form_error(&state, &v, "edit_profile.html", fe, keep).await;
+            }
         }
     }
+    if profile != current {
+        let now = state.auth.now().as_millis();
+        state.profiles.save(me.id, &profile, now).await?;
+    }
+    flash(&v, "success", "Your changes have been saved.").await?;
+    Ok(see_other(&profile_url(&username)))
 }
 
 #[derive(Deserialize, Default)]

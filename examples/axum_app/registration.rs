@@ -8,16 +8,85 @@
 //! the visitor to the login page: a link in an email never logs anyone in.
 //! A taken username is still said to be taken (usernames are public on
 //! profile pages).
+//!
+//! The first and last name typed on the form wait for the link in the
+//! authenticator's state store (under the hash of the token, for as long as
+//! the token lives) and become the profile when the account is created.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::{Value, context};
 use secrecy::SecretString;
-use twofa_verify::{Authenticator, Error as AuthError, RegistrationStart};
+use twofa_verify::{Authenticator, Error as AuthError, RegistrationStart, UserId};
 
+use super::auth::Names;
 use super::errors::{AppError, FormError, human_duration};
 use super::render::{Page, Visitor, flash, form_error, render};
 use super::{AppState, see_other};
+
+/// Where the names of a registration wait for its link: the token itself
+/// is never stored.
+fn pending_names_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(token.trim().as_bytes());
+    format!(
+        "app.pending_names.{}",
+        data_encoding::HEXLOWER.encode(&hash)
+    )
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingNames {
+    first: String,
+    last: String,
+}
+
+/// The names of a registration to keep until its link is opened: the key
+/// and value for the state store, and until when.
+struct KeepNames {
+    key: String,
+    value: Vec<u8>,
+    until: twofa_verify::Timestamp,
+}
+
+impl KeepNames {
+    fn new(auth: &Authenticator, token: &str, names: Names) -> Result<Self, AppError> {
+        let value = serde_json::to_vec(&PendingNames {
+            first: names.first,
+            last: names.last,
+        })
+        .map_err(|e| AppError::Internal(format!("pending names: {e}")))?;
+        Ok(KeepNames {
+            key: pending_names_key(token),
+            value,
+            until: auth.now().plus(auth.policy().registration_token_ttl),
+        })
+    }
+}
+
+/// The names kept for a confirmed registration, saved as the new user's
+/// profile. A failure is logged: the account exists either way, and the
+/// names can be typed again on the edit page.
+async fn save_kept_names(state: &AppState, auth: &Authenticator, token: &str, user: UserId) {
+    let key = pending_names_key(token);
+    let kept = match state.state_store.take(&key, auth.now()).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<PendingNames>(&bytes).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the names of a confirmed registration");
+            None
+        }
+    };
+    if let Some(p) = kept {
+        let names = Names {
+            first: p.first,
+            last: p.last,
+        };
+        if let Err(e) = names.save(state, user).await {
+            tracing::error!(error = ?e, user = %user, "could not save the names of a new account");
+        }
+    }
+}
 
 /// A mail to send after the page is answered.
 struct Mail {
@@ -68,15 +137,17 @@ pub(super) async fn start(
     username: &str,
     email: &str,
     password: &SecretString,
+    names: Names,
     keep: Value,
 ) -> Page {
     let auth = session.auth();
-    let mail = match auth.start_registration(username, email, password).await {
-        Ok(RegistrationStart::Confirm(m)) => {
-            confirm_mail(state, auth, m.email.clone(), &m.username, m.token())
-        }
+    let (mail, kept) = match auth.start_registration(username, email, password).await {
+        Ok(RegistrationStart::Confirm(m)) => (
+            confirm_mail(state, auth, m.email.clone(), &m.username, m.token()),
+            Some(KeepNames::new(auth, m.token(), names)?),
+        ),
         Ok(RegistrationStart::AlreadyRegistered { email, username }) => {
-            notice_mail(state, email, &username)
+            (notice_mail(state, email, &username), None)
         }
         Ok(_) => {
             return Err(AppError::Internal(
@@ -95,9 +166,17 @@ pub(super) async fn start(
         }
     };
     // Sent in the background, so a slow mail server does not show in the
-    // answer's timing (which would tell the two cases apart).
+    // answer's timing (which would tell the two cases apart); so are the
+    // names kept (a store write only for a new address), before the link
+    // leaves.
     let mailer = state.mailer.clone();
+    let store = state.state_store.clone();
     tokio::spawn(async move {
+        if let Some(k) = kept
+            && let Err(e) = store.put(&k.key, &k.value, k.until).await
+        {
+            tracing::error!(error = %e, "could not keep the names of a registration");
+        }
         if let Err(e) = mailer.send(&mail.to, &mail.subject, &mail.body).await {
             tracing::error!(error = %e, "could not send the registration email");
         }
@@ -120,7 +199,8 @@ pub(super) async fn confirm_email(
     Path(token): Path<String>,
 ) -> Page {
     let (status, message) = match session.auth().confirm_registration(&token).await {
-        Ok(_) => {
+        Ok(user) => {
+            save_kept_names(&state, session.auth(), &token, user.id).await;
             flash(
                 &session,
                 "success",

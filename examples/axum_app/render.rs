@@ -66,6 +66,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("error.html", include_str!("templates/error.html")),
     (
+        "reset_link_invalid.html",
+        include_str!("templates/reset_link_invalid.html"),
+    ),
+    (
         "check_inbox.html",
         include_str!("templates/check_inbox.html"),
     ),
@@ -77,6 +81,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 const STYLES: &str = include_str!("static/styles.css");
+const COPY_JS: &str = include_str!("static/copy.js");
+const FAVICON: &str = include_str!("static/favicon.svg");
 
 /// The templates; `.html` ones are HTML-escaped automatically.
 pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
@@ -87,16 +93,32 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-/// GET /static/styles.css
-pub async fn stylesheet() -> Response {
+/// A file of the site's own, cacheable for an hour.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLES,
+        body,
     )
         .into_response()
+}
+
+/// GET /static/styles.css
+pub async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLES)
+}
+
+/// GET /static/copy.js: the copy buttons (progressive: pages work without).
+pub async fn copy_script() -> Response {
+    asset("text/javascript; charset=utf-8", COPY_JS)
+}
+
+/// GET /static/favicon.svg, and /favicon.ico for browsers that ask there
+/// whatever the page declares (they go by the content type, not the name).
+pub async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON)
 }
 
 /// The visitor of a page: the library's auth session (user, pending
@@ -183,6 +205,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppForm<T> {
     }
 }
 
+// Flash messages are these few lines rather than axum-messages: its latest
+// release (0.8) is built on tower-sessions-core 0.14, and this site (like
+// the library's `axum` feature) uses tower-sessions 0.15, whose `Session`
+// is another type; the two cannot share a session layer.
 const FLASH: &str = "flash";
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -307,11 +333,10 @@ pub fn query_param(uri: &Uri, key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// `YYYY-MM-DD` (UTC) from unix milliseconds.
+/// `YYYY-MM-DD` (UTC) from unix milliseconds; empty when out of range.
 pub fn civil_date(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(secs)
-        .map(|t| t.date().to_string())
+    jiff::Timestamp::from_millisecond(millis)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_default()
 }
 
@@ -323,6 +348,8 @@ mod tests {
     fn helpers() {
         assert_eq!(civil_date(0), "1970-01-01");
         assert_eq!(civil_date(1_700_000_000_000), "2023-11-14");
+        assert_eq!(civil_date(-1), "1969-12-31");
+        assert_eq!(civil_date(i64::MAX), "");
         assert_eq!(urlencode("a b/c"), "a%20b%2Fc");
     }
 }

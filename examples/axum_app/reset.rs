@@ -7,8 +7,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use twofa_verify::Error as AuthError;
 
-use super::errors::{AppError, FormError, human_duration};
-use super::render::{AppForm, Page, Visitor, flash, form_error, ok};
+use super::errors::{FormError, human_duration};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, render};
 use super::{AppState, see_other};
 
 #[derive(Deserialize, Default)]
@@ -78,12 +78,17 @@ pub struct ResetForm {
     password2: String,
 }
 
-fn bad_reset_link() -> AppError {
-    AppError::page(
+/// The page of a used, expired or made-up link: a 400 that offers to send
+/// a new one.
+async fn bad_reset_link(state: &AppState, v: &Visitor) -> Page {
+    render(
+        state,
+        v,
+        "reset_link_invalid.html",
         StatusCode::BAD_REQUEST,
-        "Link not valid",
-        "This password reset link is invalid, was already used or has expired. Please ask for a new one.",
+        context! {},
     )
+    .await
 }
 
 /// GET /reset_password/{token}
@@ -97,7 +102,7 @@ pub async fn reset_form(
             let ctx = context! { token => token, username => user.username };
             ok(&state, &v, "reset_password.html", ctx).await
         }
-        Err(AuthError::InvalidResetToken) => Err(bad_reset_link()),
+        Err(AuthError::InvalidResetToken) => bad_reset_link(&state, &v).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -112,7 +117,7 @@ pub async fn reset_password(
 ) -> Page {
     let user = match v.auth().check_reset_token(&token).await {
         Ok(u) => u,
-        Err(AuthError::InvalidResetToken) => return Err(bad_reset_link()),
+        Err(AuthError::InvalidResetToken) => return bad_reset_link(&state, &v).await,
         Err(e) => return Err(e.into()),
     };
     let keep = context! { token => token.clone(), username => user.username.clone() };
@@ -135,7 +140,7 @@ pub async fn reset_password(
             .await?;
             Ok(see_other("/login"))
         }
-        Err(AuthError::InvalidResetToken) => Err(bad_reset_link()),
+        Err(AuthError::InvalidResetToken) => bad_reset_link(&state, &v).await,
         Err(e) => {
             let fe = FormError::from_auth(e)?;
             form_error(&state, &v, "reset_password.html", fe, keep).await

@@ -66,6 +66,20 @@ Exit status:
   5  SMS provider, mail, store or configuration error
   6  waiting for a code: run the same command again with --code";
 
+/// How the terminal QR code is drawn. A scanner wants dark modules on a
+/// light background, and a terminal draws `█` in its text colour: dark on
+/// a light theme, light on a dark one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QrTheme {
+    /// On a terminal, paint the code black on white with ANSI colours
+    /// (scans on any theme); elsewhere (a pipe, `NO_COLOR`), as `dark`.
+    Auto,
+    /// Dark modules drawn with `█`: for dark text on a light background.
+    Light,
+    /// Light modules drawn with `█`: for light text on a dark background.
+    Dark,
+}
+
 /// Password login with optional two-factor authentication, from a terminal.
 #[derive(Debug, Parser)]
 #[command(name = "cli", version, after_help = AFTER_HELP)]
@@ -246,6 +260,11 @@ pub enum TwoFa {
         /// Do not print the QR code (the key is still printed)
         #[arg(long)]
         no_qr: bool,
+        /// How to draw the QR code: `auto` paints it black on white itself
+        /// on a terminal (it scans on any background); `light` is for dark
+        /// text on a light background, `dark` for light text on a dark one
+        #[arg(long, value_enum, default_value_t = QrTheme::Auto, value_name = "THEME")]
+        qr_theme: QrTheme,
         /// When 2FA is on: a current code (SMS or recovery code)
         #[arg(long)]
         current_code: Option<String>,

@@ -170,6 +170,7 @@ impl From<twofa_verify::Error> for CliError {
         let (kind, exit) = match &e {
             E::InvalidCredentials => ("invalid_credentials", Exit::Auth),
             E::InvalidCode { .. } => ("invalid_code", Exit::Auth),
+            E::CodeAlreadyUsed { .. } => ("code_already_used", Exit::Auth),
             E::ChallengeExpired => ("expired", Exit::Auth),
             E::ChallengeNotFound => ("no_pending_login", Exit::Auth),
             E::TooManyAttempts => ("too_many_attempts", Exit::Auth),
@@ -199,7 +200,9 @@ impl From<twofa_verify::Error> for CliError {
             exit,
             retry_after: e.retry_after(),
             attempts_left: match e {
-                E::InvalidCode { attempts_left } => Some(attempts_left),
+                E::InvalidCode { attempts_left } | E::CodeAlreadyUsed { attempts_left } => {
+                    Some(attempts_left)
+                }
                 _ => None,
             },
         }

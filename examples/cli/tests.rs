@@ -88,7 +88,7 @@ struct H {
     dir: tempfile::TempDir,
 }
 
-fn harness() -> H {
+async fn harness() -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let sms = ConsoleSms::quiet();
@@ -109,6 +109,9 @@ fn harness() -> H {
         summary: "store: in memory (test)".into(),
         state: std::sync::Arc::new(store),
         secret_key: zeroize::Zeroizing::new(key.clone()),
+        profiles: crate::common::profiles::ProfileStore::in_memory()
+            .await
+            .unwrap(),
     };
     let sessions = Sessions::new(dir.path().join("app.db.session"), &key).unwrap();
     let notes = Buf::default();
@@ -225,7 +228,7 @@ fn a_wrong_code(right: &str) -> &'static str {
 
 #[tokio::test]
 async fn tutorial_flow_as_a_script() {
-    let mut h = harness();
+    let mut h = harness().await;
     let o = h
         .ok(
             &[
@@ -400,7 +403,7 @@ async fn tutorial_flow_as_a_script() {
 
 #[tokio::test]
 async fn interactive_prompts() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("bob").await;
 
     // enable-sms asks for the password, then the code, in one invocation.
@@ -502,7 +505,7 @@ async fn interactive_prompts() {
 
 #[tokio::test]
 async fn bad_input_for_every_argument() {
-    let mut h = harness();
+    let mut h = harness().await;
     let pw = format!("{PW}\n");
     let reg = |u: &'static str, e: &'static str| ["register", "--username", u, "--email", e];
     h.err(
@@ -731,7 +734,7 @@ async fn bad_input_for_every_argument() {
 
 #[tokio::test]
 async fn sessions_are_signed_and_expire() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("frank").await;
     h.register_and_login("grace").await;
     let path = h.dir.path().join("app.db.session");
@@ -778,7 +781,7 @@ async fn sessions_are_signed_and_expire() {
 
 #[tokio::test]
 async fn passwords_change_and_reset() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("heidi").await;
     let new = "a brand new passphrase";
     h.err(
@@ -865,7 +868,7 @@ async fn passwords_change_and_reset() {
 
 #[tokio::test]
 async fn recovery_codes_log_in_and_regenerate() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("ivan").await;
     h.pending(
         &["2fa", "enable-sms", "--phone", "+254712345689"],
@@ -924,7 +927,7 @@ async fn recovery_codes_log_in_and_regenerate() {
 
 #[tokio::test]
 async fn failures_lock_with_exit_4() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("judy").await;
     let mut last = None;
     for _ in 0..8 {
@@ -975,9 +978,86 @@ fn default_session_paths() {
     assert_eq!(p("postgres://u@h/db"), ".twofa-cli-session");
 }
 
+/// What a camera sees of `text` on a terminal whose text colour is dark
+/// (`dark_ink`, a light theme) or light: 8x8 pixels a module, the text's
+/// `█▀▄` in ink, the rest in the background colour.
+fn photograph(text: &str, dark_ink: bool) -> (usize, usize, Vec<u8>) {
+    let rows: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    let (w, h) = (rows[0].len(), rows.len() * 2);
+    let (ink, paper) = if dark_ink { (0u8, 255u8) } else { (255, 0) };
+    let scale = 8;
+    let mut px = vec![paper; w * h * scale * scale];
+    for (r, line) in rows.iter().enumerate() {
+        for (x, c) in line.iter().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (y, on) in [(2 * r, top), (2 * r + 1, bottom)] {
+                if !on {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        px[(y * scale + dy) * w * scale + x * scale + dx] = ink;
+                    }
+                }
+            }
+        }
+    }
+    (w * scale, h * scale, px)
+}
+
+/// The text a scanner reads from `text` shown on such a terminal, if any.
+fn scan(text: &str, dark_ink: bool) -> Option<String> {
+    let (w, h, px) = photograph(text, dark_ink);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * w + x]);
+    let grids = img.detect_grids();
+    let (_, content) = grids.first()?.decode().ok()?;
+    Some(content)
+}
+
 #[test]
-fn qr_renders_for_terminals() {
-    let q = commands::qr_text("otpauth://totp/x:alice?secret=GEZDGNBVGY3TQOJQ&issuer=x").unwrap();
-    assert!(q.lines().count() > 10);
-    assert!(q.contains('█'));
+fn qr_scans_on_light_and_dark_terminals() {
+    use crate::QrTheme;
+    let uri = "otpauth://totp/x:alice?secret=GEZDGNBVGY3TQOJQ&issuer=x";
+    let light = commands::qr_text(uri, QrTheme::Light).unwrap();
+    let dark = commands::qr_text(uri, QrTheme::Dark).unwrap();
+    assert!(light.lines().count() > 10);
+    // Each theme scans on its own terminal.
+    assert_eq!(scan(&light, true).as_deref(), Some(uri), "light theme");
+    assert_eq!(scan(&dark, false).as_deref(), Some(uri), "dark theme");
+    // They are each other's negative, cell for cell (quiet zone included;
+    // the last line's lower half lies below the code, blank in both).
+    let negative = |l: &str| -> String {
+        l.chars()
+            .map(|c| match c {
+                '█' => ' ',
+                ' ' => '█',
+                '▀' => '▄',
+                '▄' => '▀',
+                c => c,
+            })
+            .collect()
+    };
+    let (l, d): (Vec<&str>, Vec<&str>) = (light.lines().collect(), dark.lines().collect());
+    assert_eq!(l.len(), d.len());
+    for (a, b) in l.iter().zip(&d).take(l.len() - 1) {
+        assert_eq!(&negative(a), b);
+    }
+    // The wrong theme shows a negative, which scanners do not read.
+    assert_eq!(scan(&light, false), None);
+    assert_eq!(scan(&dark, true), None);
+    // `auto`, painted: the light drawing in black on white on every line,
+    // whatever the terminal's own colours.
+    let painted = commands::qr_text(uri, QrTheme::Auto).unwrap();
+    for (p, l) in painted.lines().zip(light.lines()) {
+        assert_eq!(p, format!("\x1b[30;47m{l}\x1b[0m"));
+    }
+    assert_eq!(painted.lines().count(), light.lines().count());
+    // Not on a terminal (tests, pipes): `auto` falls back to `dark`.
+    assert_eq!(QrTheme::Auto.resolve(false), QrTheme::Dark);
+    assert_eq!(QrTheme::Light.resolve(false), QrTheme::Light);
 }

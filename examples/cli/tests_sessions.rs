@@ -46,7 +46,7 @@ fn pw(s: &str) -> SecretString {
 
 #[tokio::test]
 async fn a_change_elsewhere_ends_the_session() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("kim").await;
     let id = h.user_id().await;
     assert!(h.file()["session"]["stamp"].as_str().unwrap().len() > 20);
@@ -85,7 +85,7 @@ async fn a_change_elsewhere_ends_the_session() {
 
 #[tokio::test]
 async fn changes_made_here_keep_this_session_and_end_the_others() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("lee").await;
     h.use_session_file("other.session");
     h.ok(&["login", "--user", "lee"], &format!("{PW}\n")).await;
@@ -142,7 +142,7 @@ async fn changes_made_here_keep_this_session_and_end_the_others() {
 
 #[tokio::test]
 async fn enrollment_and_email_change_need_a_step_up() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("max").await;
     h.err(
         &["2fa", "enable-totp"],
@@ -239,7 +239,7 @@ async fn enrollment_and_email_change_need_a_step_up() {
 
 #[tokio::test]
 async fn remembered_devices_skip_the_code() {
-    let mut h = harness();
+    let mut h = harness().await;
     h.register_and_login("ned").await;
     h.enable_sms().await;
     h.ok(&["logout"], "").await;

@@ -4,6 +4,11 @@
 //! and emails printed to the console).
 #![allow(dead_code)]
 
+#[path = "profile_text.rs"]
+pub mod profile_text;
+#[path = "profiles.rs"]
+pub mod profiles;
+
 use std::error::Error as StdError;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -32,6 +37,8 @@ pub struct Backend {
     pub state: Arc<dyn StateStore>,
     /// The application's secret key (see [`secret_key`]).
     pub secret_key: zeroize::Zeroizing<Vec<u8>>,
+    /// The app's own data about its users, in the same database.
+    pub profiles: profiles::ProfileStore,
 }
 
 /// Options the examples pass in (from flags or tests).
@@ -55,6 +62,15 @@ pub struct Options {
     /// The secret key, instead of `TWOFA_SECRET_KEY` or the key file
     /// (tests of several instances on one database server).
     pub secret_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// On PostgreSQL, keep every table (the library's and the app's) in
+    /// this schema (tests: one random schema each).
+    pub pg_schema: Option<String>,
+    /// The name in texts and authenticator apps, instead of `APP_NAME`
+    /// (the web demo's `--app-name`).
+    pub app_name: Option<String>,
+    /// Whether to accept Werkzeug hashes, instead of `LEGACY_HASHES` (the
+    /// web demo's `--legacy-hashes`).
+    pub legacy_hashes: Option<bool>,
 }
 
 /// An [`EventSink`] behind an `Arc`, for the builder.
@@ -84,35 +100,27 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
-/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`,
-/// `off` (any case); `None` when unset or empty. Anything else is an error
-/// rather than a guess, since these settings change what the site trusts.
-pub fn env_flag(name: &str) -> Result<Option<bool>, SetupError> {
-    let Ok(value) = std::env::var(name) else {
-        return Ok(None);
-    };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "1" | "true" | "yes" | "on" => Ok(Some(true)),
-        "0" | "false" | "no" | "off" => Ok(Some(false)),
-        _ => Err(format!("{name} must be 1 or 0 (or true/false), not {value:?}").into()),
-    }
-}
-
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = match &opts.secret_key {
         Some(k) => k.clone(),
         None => zeroize::Zeroizing::new(secret_key(&opts.db)?),
     };
-    let app_name = std::env::var("APP_NAME")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "twofa-verify demo".into());
+    let app_name = match &opts.app_name {
+        Some(name) => name.clone(),
+        None => std::env::var("APP_NAME")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "twofa-verify demo".into()),
+    };
     let mut builder = Authenticator::builder()
         .secret_key(key.to_vec())
         .issuer(app_name.clone());
-    if legacy_hashes_from_env()? {
+    let legacy = match opts.legacy_hashes {
+        Some(on) => on,
+        None => legacy_hashes_from_env()?,
+    };
+    if legacy {
         builder = builder
             .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
             .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
@@ -173,7 +181,8 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         }
     };
 
-    let (builder, state, store) = with_store(builder, &opts.db).await?;
+    let (builder, state, profiles, store) =
+        with_store(builder, &opts.db, opts.pg_schema.as_deref()).await?;
     parts.insert(0, format!("store: {store}"));
     Ok(Backend {
         auth: builder.build()?,
@@ -182,6 +191,7 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         summary: parts.join("; "),
         state,
         secret_key: key,
+        profiles,
     })
 }
 
@@ -197,32 +207,98 @@ pub fn legacy_hashes_from_env() -> Result<bool, SetupError> {
     }
 }
 
-type WithStore = (AuthenticatorBuilder, Arc<dyn StateStore>, String);
+type WithStore = (
+    AuthenticatorBuilder,
+    Arc<dyn StateStore>,
+    profiles::ProfileStore,
+    String,
+);
 
-async fn with_store(builder: AuthenticatorBuilder, db: &str) -> Result<WithStore, SetupError> {
+/// The library's store for `db`, and the app's profiles beside it (in the
+/// same database, over the same pool).
+async fn with_store(
+    builder: AuthenticatorBuilder,
+    db: &str,
+    pg_schema: Option<&str>,
+) -> Result<WithStore, SetupError> {
     if db == ":memory:" {
         let store = MemoryStore::new();
         let state: Arc<dyn StateStore> = Arc::new(store.clone());
-        return Ok((builder.store(store), state, "in memory".into()));
+        let profiles = profiles::ProfileStore::in_memory().await?;
+        return Ok((builder.store(store), state, profiles, "in memory".into()));
     }
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            let store = twofa_verify::store::PostgresStore::connect(db).await?;
+            use twofa_verify::store::PostgresStore;
+            let store = match pg_schema {
+                Some(schema) => PostgresStore::connect_with_schema(db, schema).await?,
+                None => PostgresStore::connect(db).await?,
+            };
             let state: Arc<dyn StateStore> = Arc::new(store.clone());
-            return Ok((builder.store(store), state, "PostgreSQL".into()));
+            let profiles = profiles::ProfileStore::postgres(store.pool().clone()).await?;
+            return Ok((builder.store(store), state, profiles, "PostgreSQL".into()));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+        {
+            let _ = pg_schema;
+            return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+        }
     }
     let store = twofa_verify::store::SqliteStore::open(db).await?;
     let state: Arc<dyn StateStore> = Arc::new(store.clone());
-    Ok((builder.store(store), state, format!("SQLite file {db}")))
+    let profiles = profiles::ProfileStore::sqlite(store.pool().clone()).await?;
+    Ok((
+        builder.store(store),
+        state,
+        profiles,
+        format!("SQLite file {db}"),
+    ))
 }
 
+/// Twilio Verify from the `TWILIO_*` variables. As in the Flask tutorial,
+/// a code that cannot go out by text message (a landline, SMS disabled for
+/// the number's country) is read out by a voice call: see
+/// [`adds_call_fallback`].
 #[cfg(feature = "twilio")]
 fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, SetupError> {
-    Ok(twofa_verify::factor::TwilioVerify::from_env()?)
+    use twofa_verify::factor::{Channel, TwilioVerify};
+    let Some(mut builder) = TwilioVerify::builder_from_env()? else {
+        return Ok(None);
+    };
+    let var = |k: &str| std::env::var(k).ok();
+    if adds_call_fallback(
+        var("TWILIO_VERIFY_FALLBACK_CHANNEL").as_deref(),
+        var("TWILIO_VERIFY_CHANNEL").as_deref(),
+    ) {
+        builder = builder.fallback_channel(Channel::Call);
+    }
+    Ok(Some(builder.build()?))
+}
+
+/// Whether the examples give Twilio Verify the `call` fallback channel:
+/// unless `TWILIO_VERIFY_FALLBACK_CHANNEL` (`fallback`) names one, or the
+/// primary channel (`TWILIO_VERIFY_CHANNEL`, `channel`) is `call` already.
+fn adds_call_fallback(fallback: Option<&str>, channel: Option<&str>) -> bool {
+    let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+    let primary_is_call = channel.is_some_and(|c| c.trim().eq_ignore_ascii_case("call"));
+    !set(fallback) && !primary_is_call
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_call_fallback_is_on_unless_configured_otherwise() {
+        use super::adds_call_fallback as adds;
+        assert!(adds(None, None));
+        assert!(adds(Some(" "), Some("sms")));
+        assert!(!adds(Some("whatsapp"), None));
+        assert!(
+            !adds(Some("call"), None),
+            "set explicitly: from_env does it"
+        );
+        assert!(!adds(None, Some("CALL")));
+    }
 }
 
 #[cfg(not(feature = "twilio"))]

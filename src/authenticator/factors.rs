@@ -1,16 +1,73 @@
 //! Enrolling, proving and removing second factors.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::{
-    Answer, Authenticator, PendingSms, PhoneStatus, SentCode, SmsDelivery, SmsEnrollment, StepUp,
-    parse_answer,
-};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::state::{FailScope, Marker, StateKey};
+use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
 use crate::user::{UserId, mask_phone, normalize_phone};
+
+/// Proof for sensitive changes (disable a factor, change the phone,
+/// regenerate recovery codes): the password plus, when a factor is enabled,
+/// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
+/// recovery code).
+pub struct StepUp {
+    /// The current password.
+    pub password: SecretString,
+    /// A current second-factor code.
+    pub code: Option<String>,
+}
+
+impl StepUp {
+    /// The password alone: enough while the user has no second factor.
+    pub fn password(password: impl Into<String>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: None,
+        }
+    }
+
+    /// Password and code.
+    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+        StepUp {
+            password: SecretString::from(password.into()),
+            code: code.map(Into::into),
+        }
+    }
+}
+
+impl fmt::Debug for StepUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepUp")
+            .field("password", &"[redacted]")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// An SMS enrollment in progress: a code went to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsEnrollment {
+    /// The masked number the code went to.
+    pub to: String,
+    /// When the code expires.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct PendingSms {
+    pub(super) phone: String,
+    pub(super) handle: String,
+    pub(super) expires_at: Timestamp,
+}
 
 impl Authenticator {
     /// Starts enabling SMS (or changing the phone): parses the number to
@@ -46,16 +103,11 @@ impl Authenticator {
             handle: sent.handle,
             expires_at,
         };
-        let bytes = serde_json::to_vec(&pending)
-            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
-        self.inner
-            .state
-            .put(&format!("enroll-sms:{id}"), &bytes, expires_at)
+        let state = self.state();
+        state
+            .put(StateKey::SmsEnrollment(id), &pending, expires_at)
             .await?;
-        self.inner
-            .state
-            .delete(&format!("enroll-sms:{id}:n"))
-            .await?;
+        state.delete(StateKey::SmsEnrollmentAttempts(id)).await?;
         Ok(SmsEnrollment {
             to: mask_phone(&phone),
             expires_at,
@@ -72,17 +124,16 @@ impl Authenticator {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
-        let key = format!("enroll-sms:{id}");
+        let key = StateKey::SmsEnrollment(id);
         let now = self.now();
-        let bytes = self
-            .inner
-            .state
-            .get(&key, now)
+        let pending: PendingSms = self
+            .state()
+            .get(key, now)
             .await?
             .ok_or(Error::ChallengeNotFound)?;
-        let pending: PendingSms =
-            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        let attempts_left = self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self
+            .count_enrollment_attempt(StateKey::SmsEnrollmentAttempts(id))
+            .await?;
         let sms = self
             .inner
             .sms
@@ -94,7 +145,7 @@ impl Authenticator {
         {
             return Err(Error::InvalidCode { attempts_left });
         }
-        if self.inner.state.take(&key, now).await?.is_none() {
+        if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
@@ -114,16 +165,10 @@ impl Authenticator {
 
     /// Counts an attempt on a pending enrollment; too many ends it. Returns
     /// the attempts left after this one.
-    async fn count_enrollment_attempt(&self, key: &str) -> Result<u32> {
+    async fn count_enrollment_attempt(&self, key: StateKey<'_>) -> Result<u32> {
         let n = self
-            .inner
-            .state
-            .increment(
-                &format!("{key}:n"),
-                self.inner.policy.challenge_ttl,
-                false,
-                self.now(),
-            )
+            .state()
+            .increment(key, self.inner.policy.challenge_ttl, false, self.now())
             .await?
             .count;
         let max = u64::from(self.inner.policy.challenge_max_attempts);
@@ -170,18 +215,15 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         let secret = crate::factor::totp::new_secret();
         let sealed = self.inner.seal.seal(id, &secret)?;
-        let bytes = serde_json::to_vec(&sealed)
-            .map_err(|e| Error::Internal(format!("enrollment encoding: {e}")))?;
-        let key = format!("enroll-totp:{id}");
-        self.inner
-            .state
+        let state = self.state();
+        state
             .put(
-                &key,
-                &bytes,
+                StateKey::TotpEnrollment(id),
+                &sealed,
                 self.now().plus(self.inner.policy.challenge_ttl),
             )
             .await?;
-        self.inner.state.delete(&format!("{key}:n")).await?;
+        state.delete(StateKey::TotpEnrollmentAttempts(id)).await?;
         crate::factor::totp::enrollment(&secret, &self.inner.issuer, &rec.username)
     }
 
@@ -196,22 +238,22 @@ impl Authenticator {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
-        let key = format!("enroll-totp:{id}");
+        let key = StateKey::TotpEnrollment(id);
         let now = self.now();
-        let bytes = self
-            .inner
-            .state
-            .get(&key, now)
+        let sealed: crate::store::StoredSecret = self
+            .state()
+            .get(key, now)
             .await?
             .ok_or(Error::ChallengeNotFound)?;
-        let sealed: crate::store::StoredSecret =
-            serde_json::from_slice(&bytes).map_err(|_| Error::ChallengeNotFound)?;
-        let attempts_left = self.count_enrollment_attempt(&key).await?;
+        let attempts_left = self
+            .count_enrollment_attempt(StateKey::TotpEnrollmentAttempts(id))
+            .await?;
         let secret = self.inner.seal.open(id, &sealed)?;
-        if !self.accept_totp(id, &secret, &code).await? {
-            return Err(Error::InvalidCode { attempts_left });
+        match self.accept_totp(id, &secret, &code).await? {
+            super::verify::CodeCheck::Accepted(_) => {}
+            refused => return Err(refused.refusal(attempts_left)),
         }
-        if self.inner.state.take(&key, now).await?.is_none() {
+        if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
@@ -239,14 +281,14 @@ impl Authenticator {
             .as_ref()
             .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
         let attempt = self
-            .reserve_attempt(self.fail_key(Some(id), ""), Some(id))
+            .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
         match self.check_totp(id, stored, &code).await {
-            Ok(true) => {
+            Ok(super::verify::CodeCheck::Accepted(_)) => {
                 self.attempt_released(attempt).await?;
                 return Ok(true);
             }
-            Ok(false) => {
+            Ok(_) => {
                 self.attempt_failed(attempt);
             }
             Err(e) => {
@@ -268,10 +310,8 @@ impl Authenticator {
         let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(
             "SMS is not enabled for this account",
         ))?;
-        let key = format!("stepup-sms:{id}");
-        if let Some(prev) = self.inner.state.get(&key, self.now()).await?
-            && let Ok(prev) = serde_json::from_slice::<SentCode>(&prev)
-        {
+        let key = StateKey::StepUpSms(id);
+        if let Some(prev) = self.state().get::<SentCode>(key, self.now()).await? {
             let next = prev.sent_at.plus(self.inner.policy.resend_interval);
             if next > self.now() {
                 return Err(Error::RateLimited {
@@ -280,19 +320,10 @@ impl Authenticator {
             }
         }
         let sent = self.send_sms(id, &phone, PhoneStatus::Verified).await?;
-        let bytes = serde_json::to_vec(&sent)
-            .map_err(|e| Error::Internal(format!("step-up encoding: {e}")))?;
-        self.inner
-            .state
-            .put(
-                &key,
-                &bytes,
-                self.now().plus(self.inner.policy.sms_code_ttl),
-            )
+        self.state()
+            .put(key, &sent, self.now().plus(self.inner.policy.sms_code_ttl))
             .await?;
-        Ok(SmsDelivery::Sent {
-            to: mask_phone(&phone),
-        })
+        Ok(sent.delivery())
     }
 
     /// Checks a step-up: the password, plus a current factor code when the
@@ -308,29 +339,24 @@ impl Authenticator {
             .filter(|c| !c.trim().is_empty())
             .ok_or(Error::StepUpRequired)?;
         let answer = parse_answer(code)?;
-        let sk = format!("stepup-sms:{}", rec.id);
-        let sent = match self.inner.state.get(&sk, self.now()).await? {
-            Some(b) => serde_json::from_slice::<SentCode>(&b).ok(),
-            None => None,
-        };
+        let sk = StateKey::StepUpSms(rec.id);
+        let sent: Option<SentCode> = self.state().get(sk, self.now()).await?;
         let attempt = self
-            .reserve_attempt(self.fail_key(Some(rec.id), ""), Some(rec.id))
+            .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
             .await?;
-        match self.check_answer(rec, &answer, sent.as_ref()).await {
-            Ok(Some(_)) => self.attempt_released(attempt).await?,
-            Ok(None) => {
+        match self.check_answer(rec, &answer, sent.as_ref(), true).await {
+            Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
+            Ok(refused) => {
                 let n = self.attempt_failed(attempt);
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
-                return Err(Error::InvalidCode {
-                    attempts_left: u32::try_from(left).unwrap_or(0),
-                });
+                return Err(refused.refusal(u32::try_from(left).unwrap_or(0)));
             }
             Err(e) => {
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
         }
-        self.inner.state.delete(&sk).await?;
+        self.state().delete(sk).await?;
         Ok(())
     }
 

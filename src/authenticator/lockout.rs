@@ -20,40 +20,59 @@
 //! So whatever the concurrency, at most `delay_after_failures` attempts are
 //! evaluated before the first delay, and one per delay after it, on every
 //! store and across app instances sharing one.
+//!
+//! The reservation (with the client's and the pending login's budgets) is
+//! one store call, [`StateStore::reserve_attempt`], and so is its
+//! settlement, [`StateStore::settle_attempt`], which also writes or takes
+//! the pending login the attempt opens or finishes. The crate's stores run
+//! each atomically, so there a concurrent attempt already sees the gate
+//! before it counts; the hand-back above is what keeps the same limits on a
+//! store that runs the steps one call at a time.
+//!
+//! [`StateStore::reserve_attempt`]: crate::store::StateStore::reserve_attempt
+//! [`StateStore::settle_attempt`]: crate::store::StateStore::settle_attempt
 
 use std::time::Duration;
 
 use super::Authenticator;
+use super::state::{BudgetKey, ClientBudget, FailScope, GateUntil, Marker, StateKey, StateValue};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::event::AuthEvent;
+use crate::event::{AuthEvent, LimitedAction};
+use crate::store::{
+    Admission, AttemptSpec, Budget, Lockout, Settlement, StepAcceptance, StepOutcome,
+};
 use crate::user::UserId;
+
+/// A budget an attempt spends besides its lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AttemptBudget<'a> {
+    /// The answers a pending login allows, by its token.
+    ChallengeAnswers(&'a str),
+    /// The client's failures across accounts (when the call has a client).
+    ClientFailures,
+}
 
 /// A reserved place in a failure counter. Settle it with
 /// [`Authenticator::attempt_failed`], [`Authenticator::attempt_succeeded`]
-/// or [`Authenticator::attempt_released`]; one that is dropped unsettled
-/// counts as a failure (the safe side).
+/// or [`Authenticator::attempt_released`] (or their variants that write or
+/// take a pending login); one that is dropped unsettled counts as a failure
+/// (the safe side).
 #[must_use]
 pub(crate) struct Attempt {
-    /// The counter's key (`u:{id}` or a keyed hash of an unknown identifier).
-    key: String,
+    /// What was reserved.
+    spec: AttemptSpec,
     /// The account, when it exists.
     user: Option<UserId>,
     /// The consecutive-failure count including this attempt.
     pub(crate) count: u64,
     /// Whether this attempt holds the gate.
     gated: bool,
+    /// The answers of the pending login counted so far, this one included.
+    pub(crate) challenge_answers: Option<u64>,
 }
 
 impl Authenticator {
-    /// The failure-counter key of an account, or of an unknown identifier.
-    pub(super) fn fail_key(&self, user: Option<UserId>, identifier: &str) -> String {
-        match user {
-            Some(id) => format!("u:{id}"),
-            None => self.inner.keys.state_key("i", identifier.as_bytes()),
-        }
-    }
-
     /// From this consecutive attempt on, each attempt must win the gate.
     fn gate_threshold(&self) -> u64 {
         let p = &self.inner.policy;
@@ -79,111 +98,172 @@ impl Authenticator {
         }
     }
 
-    /// Refuses with [`Error::Locked`] while the gate of `key` is held.
-    pub(super) async fn check_lock(&self, key: &str) -> Result<()> {
-        let now = self.now();
-        match self.gate_until(key, now).await? {
-            Some(retry_after) => Err(Error::Locked { retry_after }),
-            None => Ok(()),
+    /// The lockout of `scope`: its keys and the wait of each gate (the
+    /// `k`-th gate stands for failure number `threshold + k - 1`).
+    fn lockout(&self, scope: &FailScope) -> Lockout {
+        let p = &self.inner.policy;
+        let threshold = self.gate_threshold();
+        let last = u64::from(p.lock_after_failures).max(threshold);
+        let mut waits: Vec<Duration> = (threshold..=last)
+            .map(|n| self.wait_after(n).unwrap_or(p.delay_base))
+            .collect();
+        // The last wait repeats: equal trailing entries say nothing more.
+        while waits.len() > 1 && waits[waits.len() - 2] == waits[waits.len() - 1] {
+            waits.pop();
+        }
+        let state = self.state();
+        Lockout {
+            counter: state.key(StateKey::Failures(scope)),
+            gate: state.key(StateKey::Gate(scope)),
+            gates: state.key(StateKey::Gates(scope)),
+            memory: p.failure_memory,
+            threshold,
+            waits,
         }
     }
 
-    /// How long the gate of `key` is still held, if it is.
-    async fn gate_until(&self, key: &str, now: Timestamp) -> Result<Option<Duration>> {
-        let Some(v) = self.inner.state.get(&format!("lock:{key}"), now).await? else {
-            return Ok(None);
-        };
-        let until = <[u8; 8]>::try_from(v.as_slice())
-            .map(i64::from_be_bytes)
-            .unwrap_or(i64::MAX);
-        let left = now.until(Timestamp::from_millis(until));
-        Ok((!left.is_zero()).then_some(left))
+    /// The budget spec of `budget`, if it applies to this call.
+    fn attempt_budget(&self, budget: AttemptBudget<'_>) -> Option<Budget> {
+        let p = &self.inner.policy;
+        let state = self.state();
+        match budget {
+            AttemptBudget::ChallengeAnswers(token) => Some(Budget {
+                key: state.key(StateKey::ChallengeAttempts(token)),
+                // Kept an hour past the challenge, like the challenge itself.
+                window: p.challenge_ttl + Duration::from_secs(3600),
+                max: u64::from(p.challenge_max_attempts),
+            }),
+            AttemptBudget::ClientFailures => {
+                let client = self.ctx.client_key()?;
+                let key = BudgetKey::Client(ClientBudget::Failures, client);
+                Some(Budget {
+                    key: state.key(StateKey::Budget(&key)),
+                    window: p.client_failures.window,
+                    max: u64::from(p.client_failures.max),
+                })
+            }
+        }
     }
 
-    /// Reserves a place for one attempt in the failure counter of `key`
-    /// before any secret is checked. Refuses with [`Error::Locked`] when the
-    /// account is delayed or locked, or when a concurrent attempt holds the
-    /// gate.
+    /// Refuses with [`Error::Locked`] while the gate of `scope` is held.
+    pub(super) async fn check_lock(&self, scope: &FailScope) -> Result<()> {
+        let now = self.now();
+        let Some(GateUntil(until)) = self.state().get(StateKey::Gate(scope), now).await? else {
+            return Ok(());
+        };
+        let left = now.until(until);
+        if left.is_zero() {
+            return Ok(());
+        }
+        Err(Error::Locked { retry_after: left })
+    }
+
+    /// The spec of an attempt in `scope` spending those of `budgets` that
+    /// apply, and which of them each spec budget is.
+    fn attempt_spec(
+        &self,
+        scope: &FailScope,
+        budgets: &[AttemptBudget<'_>],
+    ) -> (AttemptSpec, Vec<BudgetKind>) {
+        let mut specs = Vec::with_capacity(budgets.len());
+        let mut kinds = Vec::with_capacity(budgets.len());
+        for b in budgets {
+            if let Some(spec) = self.attempt_budget(*b) {
+                specs.push(spec);
+                kinds.push(match b {
+                    AttemptBudget::ChallengeAnswers(_) => BudgetKind::ChallengeAnswers,
+                    AttemptBudget::ClientFailures => BudgetKind::ClientFailures,
+                });
+            }
+        }
+        let spec = AttemptSpec {
+            lockout: self.lockout(scope),
+            budgets: specs,
+        };
+        (spec, kinds)
+    }
+
+    /// Reserves a place for one attempt in the failure counter of `scope`
+    /// and in `budgets` before any secret is checked, in one store round
+    /// trip. Refuses with [`Error::Locked`] while the account is delayed or
+    /// locked (a concurrent attempt may hold the gate), with
+    /// [`Error::TooManyAttempts`] when the pending login has no answer
+    /// left, and with [`Error::RateLimited`] when the client's failures are
+    /// spent; a refused attempt takes no place anywhere.
     pub(super) async fn reserve_attempt(
         &self,
-        key: String,
+        scope: &FailScope,
         user: Option<UserId>,
+        budgets: &[AttemptBudget<'_>],
     ) -> Result<Attempt> {
-        // A held gate refuses at once, without touching the counter.
-        self.check_lock(&key).await?;
-        let p = &self.inner.policy;
-        let now = self.now();
-        let count_key = format!("fail:{key}");
-        let count = self
-            .inner
-            .state
-            .increment(&count_key, p.failure_memory, true, now)
-            .await?
-            .count;
-        let mut attempt = Attempt {
-            key,
-            user,
-            count,
-            gated: false,
-        };
-        if count < self.gate_threshold() {
-            return Ok(attempt);
-        }
-        // Provisional: the delay of the first gate; raised below once this
-        // attempt knows which gate it is.
-        let wait = self
-            .wait_after(self.gate_threshold())
-            .unwrap_or(p.delay_base);
-        let until = now.plus(wait);
-        let won = self
-            .inner
-            .state
-            .put_if_absent(
-                &format!("lock:{}", attempt.key),
-                &until.as_millis().to_be_bytes(),
-                until,
-                now,
-            )
-            .await?;
-        if !won {
-            // Another attempt of the burst holds the gate: hand the place back.
-            self.inner.state.release(&count_key, now).await?;
-            let retry_after = self
-                .gate_until(&attempt.key, now)
-                .await?
-                .unwrap_or(Duration::from_secs(1));
-            return Err(Error::Locked { retry_after });
-        }
-        attempt.gated = true;
-        // The k-th gate since the last success stands for failure number
-        // threshold + k - 1; its delay is that failure's.
-        let k = self
-            .inner
-            .state
-            .increment(
-                &format!("gates:{}", attempt.key),
-                p.failure_memory,
-                true,
-                now,
-            )
-            .await?
-            .count;
-        attempt.count = self.gate_threshold() + k - 1;
-        if let Some(longer) = self.wait_after(attempt.count).filter(|w| *w > wait) {
-            let until = now.plus(longer);
-            self.inner
-                .state
-                .put(
-                    &format!("lock:{}", attempt.key),
-                    &until.as_millis().to_be_bytes(),
-                    until,
-                )
-                .await?;
-        }
-        Ok(attempt)
+        let (spec, kinds) = self.attempt_spec(scope, budgets);
+        let admission = self.state().reserve_attempt(&spec, self.now()).await?;
+        self.admit(spec, &kinds, user, admission)
     }
 
-    /// The attempt failed: its place stays counted and its gate (the delay
+    /// Like [`reserve_attempt`](Self::reserve_attempt), and in the same
+    /// round trip, when admitted, accepts the TOTP time step `step` and
+    /// finishes the pending login (see
+    /// [`StateStore::reserve_attempt_and_accept_step`](crate::store::StateStore::reserve_attempt_and_accept_step)).
+    /// After [`StepOutcome::Accepted`] (succeeded) and
+    /// [`StepOutcome::Gone`] (released) the attempt is settled already;
+    /// after [`StepOutcome::Replayed`] it is a failure.
+    pub(super) async fn reserve_attempt_accepting_step(
+        &self,
+        scope: &FailScope,
+        user: Option<UserId>,
+        budgets: &[AttemptBudget<'_>],
+        step: StepAcceptance<'_>,
+    ) -> Result<(Attempt, StepOutcome)> {
+        let (spec, kinds) = self.attempt_spec(scope, budgets);
+        let (admission, outcome) = self
+            .state()
+            .reserve_attempt_and_accept_step(&spec, step, self.now())
+            .await?;
+        let attempt = self.admit(spec, &kinds, user, admission)?;
+        let outcome =
+            outcome.ok_or_else(|| Error::Internal("an admitted step has no outcome".into()))?;
+        Ok((attempt, outcome))
+    }
+
+    fn admit(
+        &self,
+        spec: AttemptSpec,
+        kinds: &[BudgetKind],
+        user: Option<UserId>,
+        admission: Admission,
+    ) -> Result<Attempt> {
+        match admission {
+            Admission::Admitted(r) => {
+                let challenge_answers = kinds
+                    .iter()
+                    .position(|k| *k == BudgetKind::ChallengeAnswers)
+                    .and_then(|i| r.counts.get(i).copied());
+                Ok(Attempt {
+                    spec,
+                    user,
+                    count: r.failures,
+                    gated: r.gated,
+                    challenge_answers,
+                })
+            }
+            Admission::Locked { retry_after } => Err(Error::Locked { retry_after }),
+            Admission::RateLimited {
+                budget,
+                retry_after,
+            } => match kinds.get(budget) {
+                Some(BudgetKind::ChallengeAnswers) => Err(Error::TooManyAttempts),
+                _ => {
+                    self.emit(AuthEvent::ClientLimited {
+                        action: LimitedAction::Login,
+                    });
+                    Err(Error::RateLimited { retry_after })
+                }
+            },
+        }
+    }
+
+    /// The attempt failed: its places stay counted and its gate (the delay
     /// or lock it earned) stays held. Returns the consecutive failures.
     pub(super) fn attempt_failed(&self, attempt: Attempt) -> u64 {
         if attempt.count >= u64::from(self.inner.policy.lock_after_failures) {
@@ -196,45 +276,75 @@ impl Authenticator {
     }
 
     /// The attempt succeeded and ends the run of failures: the counter and
-    /// the gate are cleared.
+    /// the gate are cleared, the budgets' places handed back.
     pub(super) async fn attempt_succeeded(&self, attempt: Attempt) -> Result<()> {
-        self.inner
-            .state
-            .delete(&format!("fail:{}", attempt.key))
-            .await?;
-        if attempt.gated || attempt.count + 1 >= self.gate_threshold() {
-            self.inner
-                .state
-                .delete(&format!("gates:{}", attempt.key))
-                .await?;
-        }
-        // Cleared even when this attempt did not hold it: a concurrent
-        // failure's delay must not outlive the success that reset the count.
-        self.inner
-            .state
-            .delete(&format!("lock:{}", attempt.key))
-            .await
+        self.settle(&attempt, Settlement::Succeeded).await
     }
 
     /// The attempt passed a step but the run is not over (a right password
-    /// with a second factor due, a step-up): its place and gate are handed
-    /// back and earlier failures still count.
+    /// with a second factor due, a step-up), or nothing was decided (a store
+    /// or provider failure): its places and gate are handed back and earlier
+    /// failures still count.
     pub(super) async fn attempt_released(&self, attempt: Attempt) -> Result<()> {
-        let now = self.now();
-        self.inner
-            .state
-            .release(&format!("fail:{}", attempt.key), now)
+        let gated = attempt.gated;
+        self.settle(&attempt, Settlement::Released { gated }).await
+    }
+
+    /// [`attempt_released`](Self::attempt_released), and in the same round
+    /// trip `value` is stored at `key` (the pending login the attempt opens).
+    pub(super) async fn attempt_released_then_put<T: StateValue>(
+        &self,
+        attempt: Attempt,
+        key: StateKey<'_>,
+        value: &T,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let state = self.state();
+        let key = state.key(key);
+        let value = value.encode()?;
+        let settlement = Settlement::ReleasedThenPut {
+            gated: attempt.gated,
+            key: &key,
+            value: &value,
+            expires_at,
+        };
+        self.settle(&attempt, settlement).await
+    }
+
+    /// The attempt succeeded if it takes the single-use entry at `key` (the
+    /// pending login it finishes): then as
+    /// [`attempt_succeeded`](Self::attempt_succeeded), and `true`;
+    /// otherwise (another request took it) as
+    /// [`attempt_released`](Self::attempt_released), and `false`.
+    pub(super) async fn attempt_succeeded_if_taken(
+        &self,
+        attempt: Attempt,
+        key: StateKey<'_>,
+    ) -> Result<bool> {
+        let key = self.state().key(key);
+        let settlement = Settlement::SucceededIfTaken {
+            gated: attempt.gated,
+            key: &key,
+        };
+        let taken: Option<Marker> = self
+            .state()
+            .settle_attempt(&attempt.spec, settlement, self.now())
             .await?;
-        if attempt.gated {
-            self.inner
-                .state
-                .release(&format!("gates:{}", attempt.key), now)
-                .await?;
-            self.inner
-                .state
-                .delete(&format!("lock:{}", attempt.key))
-                .await?;
-        }
+        Ok(taken.is_some())
+    }
+
+    async fn settle(&self, attempt: &Attempt, settlement: Settlement<'_>) -> Result<()> {
+        let _: Option<Marker> = self
+            .state()
+            .settle_attempt(&attempt.spec, settlement, self.now())
+            .await?;
         Ok(())
     }
+}
+
+/// Which [`AttemptBudget`] a budget of an [`AttemptSpec`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BudgetKind {
+    ChallengeAnswers,
+    ClientFailures,
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
 use super::limits::Reserved;
+use super::state::{ClientBudget, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -71,7 +72,7 @@ impl fmt::Debug for RegistrationMail {
 /// A registration waiting for its link, kept in the state store under the
 /// keyed hash of the token.
 #[derive(Serialize, Deserialize)]
-struct PendingRegistration {
+pub(super) struct PendingRegistration {
     username: String,
     username_key: String,
     username_skeleton: String,
@@ -84,7 +85,7 @@ impl Authenticator {
     pub(super) async fn reserve_registration(&self) -> Result<Reserved> {
         self.reserve_client(
             LimitedAction::Register,
-            "creg",
+            ClientBudget::Registrations,
             self.inner.policy.client_registrations,
         )
         .await
@@ -131,17 +132,10 @@ impl Authenticator {
             email: email.clone(),
             password_hash,
         };
-        let bytes = serde_json::to_vec(&pending)
-            .map_err(|e| Error::Internal(format!("registration encoding: {e}")))?;
         // Written for a taken address too (its token is never handed out and
         // the entry expires): the two answers cost the same.
-        self.inner
-            .state
-            .put(
-                &self.inner.keys.state_key("reg", token.as_bytes()),
-                &bytes,
-                expires_at,
-            )
+        self.state()
+            .put(StateKey::Registration(&token), &pending, expires_at)
             .await?;
         self.emit(AuthEvent::RegistrationStarted {
             existing_user: existing.as_ref().map(|r| r.id),
@@ -173,15 +167,11 @@ impl Authenticator {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::InvalidConfirmationToken);
         }
-        let key = self.inner.keys.state_key("reg", token.as_bytes());
-        let bytes = self
-            .inner
-            .state
-            .take(&key, self.now())
+        let pending: PendingRegistration = self
+            .state()
+            .take(StateKey::Registration(token), self.now())
             .await?
             .ok_or(Error::InvalidConfirmationToken)?;
-        let pending: PendingRegistration =
-            serde_json::from_slice(&bytes).map_err(|_| Error::InvalidConfirmationToken)?;
         let rec = self
             .inner
             .users

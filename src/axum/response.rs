@@ -9,7 +9,7 @@ use crate::error::Error;
 ///
 /// | Error | Status |
 /// |---|---|
-/// | `InvalidCredentials`, `InvalidCode` | 401 Unauthorized |
+/// | `InvalidCredentials`, `InvalidCode`, `CodeAlreadyUsed` | 401 Unauthorized |
 /// | `ChallengeNotFound`, `ChallengeExpired`, `TooManyAttempts` | 410 Gone: the pending login is over, log in again (401 stays "wrong, try again") |
 /// | `Locked`, `RateLimited` | 429 Too Many Requests, with `Retry-After` |
 /// | `StepUpRequired` | 403 Forbidden |
@@ -21,7 +21,9 @@ use crate::error::Error;
 /// | `Config`, `Internal` | 500 Internal Server Error |
 pub fn error_status(err: &Error) -> StatusCode {
     match err {
-        Error::InvalidCredentials | Error::InvalidCode { .. } => StatusCode::UNAUTHORIZED,
+        Error::InvalidCredentials | Error::InvalidCode { .. } | Error::CodeAlreadyUsed { .. } => {
+            StatusCode::UNAUTHORIZED
+        }
         Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => {
             StatusCode::GONE
         }
@@ -182,6 +184,7 @@ mod tests {
         let all = [
             Error::InvalidCredentials,
             Error::InvalidCode { attempts_left: 1 },
+            Error::CodeAlreadyUsed { attempts_left: 1 },
             Error::ChallengeExpired,
             Error::ChallengeNotFound,
             Error::TooManyAttempts,

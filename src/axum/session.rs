@@ -374,7 +374,7 @@ impl AuthSession {
         self.session.remove_value(USER_KEY).await?;
         self.user = None;
         let sms_to = challenge.sms.as_ref().map(|s| match s {
-            SmsDelivery::Sent { to }
+            SmsDelivery::Sent { to, .. }
             | SmsDelivery::Available { to }
             | SmsDelivery::Deferred { to, .. } => to.clone(),
         });

@@ -2,9 +2,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::task::{Context, Poll, Waker};
+
 use async_trait::async_trait;
 
-use super::{Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use super::attempt::{Primitives, reference};
+use super::{
+    Admission, AttemptSpec, Counter, DeviceRecord, NewUser, Settlement, StateStore, StepAcceptance,
+    StepOutcome, StoredSecret, UserRecord, UserStore,
+};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::UserId;
@@ -272,12 +278,18 @@ impl UserStore for MemoryStore {
     }
 }
 
+/// The state primitives on the data under the store's lock.
+struct Locked<'a>(&'a mut Inner);
+
 #[async_trait]
-impl StateStore for MemoryStore {
-    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
-        let mut g = self.lock()?;
+impl Primitives for Locked<'_> {
+    async fn get(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.live(key, now).cloned())
+    }
+
+    async fn put(&mut self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
         // Sweeping uses the entry's own expiry as "now" lower bound; harmless.
-        g.insert(
+        self.0.insert(
             key,
             value.to_vec(),
             expires_at,
@@ -287,35 +299,124 @@ impl StateStore for MemoryStore {
     }
 
     async fn put_if_absent(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if self.0.live(key, now).is_some() {
+            return Ok(false);
+        }
+        self.0.insert(key, value.to_vec(), expires_at, now);
+        Ok(true)
+    }
+
+    async fn take(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .state
+            .remove(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v))
+    }
+
+    async fn delete(&mut self, key: &str) -> Result<()> {
+        self.0.state.remove(key);
+        Ok(())
+    }
+
+    async fn increment(
+        &mut self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter> {
+        let fresh_exp = now.plus(ttl);
+        let (count, exp) = match self.0.state.get(key).filter(|(_, exp)| *exp > now) {
+            Some((v, exp)) => {
+                let n = decode_u64(v).saturating_add(1);
+                (n, if extend { fresh_exp } else { *exp })
+            }
+            None => (1, fresh_exp),
+        };
+        self.0.insert(key, count.to_be_bytes().to_vec(), exp, now);
+        Ok(Counter {
+            count,
+            expires_at: exp,
+        })
+    }
+
+    async fn release(&mut self, key: &str, now: Timestamp) -> Result<()> {
+        if let Some((v, exp)) = self.0.state.get_mut(key)
+            && *exp > now
+        {
+            *v = decode_u64(v).saturating_sub(1).to_be_bytes().to_vec();
+        }
+        Ok(())
+    }
+
+    async fn advance(
+        &mut self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if let Some(v) = self.0.live(key, now)
+            && decode_i64(v) >= value
+        {
+            return Ok(false);
+        }
+        self.0
+            .insert(key, value.to_be_bytes().to_vec(), expires_at, now);
+        Ok(true)
+    }
+}
+
+/// Completes a future whose every step runs under the store's lock and
+/// never waits (the [`Locked`] primitives are synchronous), without holding
+/// the lock across an await point.
+fn run_locked<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(Error::Internal(
+            "a memory store step waited under the lock".into(),
+        )),
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
+        run_locked(Locked(&mut *self.lock()?).put(key, value, expires_at))
+    }
+
+    async fn put_if_absent(
         &self,
         key: &str,
         value: &[u8],
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut g = self.lock()?;
-        if g.live(key, now).is_some() {
-            return Ok(false);
-        }
-        g.insert(key, value.to_vec(), expires_at, now);
-        Ok(true)
+        run_locked(Locked(&mut *self.lock()?).put_if_absent(key, value, expires_at, now))
     }
 
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        Ok(self.lock()?.live(key, now).cloned())
+        run_locked(Locked(&mut *self.lock()?).get(key, now))
     }
 
     async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        let mut g = self.lock()?;
-        Ok(g.state
-            .remove(key)
-            .filter(|(_, exp)| *exp > now)
-            .map(|(v, _)| v))
+        run_locked(Locked(&mut *self.lock()?).take(key, now))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.lock()?.state.remove(key);
-        Ok(())
+        run_locked(Locked(&mut *self.lock()?).delete(key))
     }
 
     async fn increment(
@@ -325,30 +426,11 @@ impl StateStore for MemoryStore {
         extend: bool,
         now: Timestamp,
     ) -> Result<Counter> {
-        let mut g = self.lock()?;
-        let fresh_exp = now.plus(ttl);
-        let (count, exp) = match g.state.get(key).filter(|(_, exp)| *exp > now) {
-            Some((v, exp)) => {
-                let n = decode_u64(v).saturating_add(1);
-                (n, if extend { fresh_exp } else { *exp })
-            }
-            None => (1, fresh_exp),
-        };
-        g.insert(key, count.to_be_bytes().to_vec(), exp, now);
-        Ok(Counter {
-            count,
-            expires_at: exp,
-        })
+        run_locked(Locked(&mut *self.lock()?).increment(key, ttl, extend, now))
     }
 
     async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
-        let mut g = self.lock()?;
-        if let Some((v, exp)) = g.state.get_mut(key)
-            && *exp > now
-        {
-            *v = decode_u64(v).saturating_sub(1).to_be_bytes().to_vec();
-        }
-        Ok(())
+        run_locked(Locked(&mut *self.lock()?).release(key, now))
     }
 
     async fn advance(
@@ -358,14 +440,43 @@ impl StateStore for MemoryStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut g = self.lock()?;
-        if let Some(v) = g.live(key, now)
-            && decode_i64(v) >= value
-        {
-            return Ok(false);
-        }
-        g.insert(key, value.to_be_bytes().to_vec(), expires_at, now);
-        Ok(true)
+        run_locked(Locked(&mut *self.lock()?).advance(key, value, expires_at, now))
+    }
+
+    async fn reserve_attempt(&self, spec: &AttemptSpec, now: Timestamp) -> Result<Admission> {
+        run_locked(reference::reserve_attempt(
+            &mut Locked(&mut *self.lock()?),
+            spec,
+            now,
+        ))
+    }
+
+    async fn settle_attempt(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        run_locked(reference::settle_attempt(
+            &mut Locked(&mut *self.lock()?),
+            spec,
+            settlement,
+            now,
+        ))
+    }
+
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        run_locked(reference::reserve_attempt_and_accept_step(
+            &mut Locked(&mut *self.lock()?),
+            spec,
+            step,
+            now,
+        ))
     }
 }
 

@@ -5,7 +5,8 @@
 //! short-lived state with atomic operations. Every operation documented as
 //! atomic must be atomic across processes sharing the store (many app
 //! instances on one database behave as one). The conformance suite in
-//! `tests/support/` checks any implementation.
+//! `twofa_verify::conformance` (feature `test-util`) checks any
+//! implementation, one trait at a time.
 
 use std::fmt;
 
@@ -15,7 +16,11 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::{User, UserId};
 
+mod attempt;
 mod memory;
+pub use attempt::{
+    Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
+};
 pub use memory::MemoryStore;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -24,6 +29,11 @@ mod sql;
 pub use sql::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
+
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreBuilder};
 
 /// A user as stored, including the password hash and factor data.
 #[derive(Clone, PartialEq, Eq)]
@@ -314,6 +324,101 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool>;
+    // ------------------------------------------------ compound operations
+    //
+    // Each is one call, atomic as a whole in the crate's stores (one lock,
+    // one transaction; one script in a store that has them): no other
+    // compound operation on the same lockout interleaves with its steps,
+    // and each primitive step is atomic against every other operation. The
+    // defaults run the same steps as separate calls of the primitives above
+    // (`attempt::reference`), each atomic on its own, which keeps every
+    // limit (at most, never more) but costs a round trip per step.
+
+    /// Reserves an attempt's places before its secret is checked (reserve,
+    /// then check). Atomically, in this order:
+    ///
+    /// 1. If `lockout.gate` is live and the time in its value is after
+    ///    `now`: return [`Admission::Locked`] with the time left. Nothing
+    ///    is written.
+    /// 2. For each budget `b` in order: `increment(b.key, b.window,
+    ///    extend = false)`. If the new count exceeds `b.max`, `release` every
+    ///    budget incremented so far (this one included) and return
+    ///    [`Admission::RateLimited`] with the budget's index and its
+    ///    counter's time left (at least one second).
+    /// 3. `count = increment(lockout.counter, lockout.memory, extend = true)`.
+    ///    If `count < lockout.threshold`, return
+    ///    `Admitted { failures: count, gated: false, counts }`, `counts`
+    ///    holding each budget's new count.
+    /// 4. Otherwise set the gate: `put_if_absent(lockout.gate, until,
+    ///    expires = until)` with `until = now + waits[0]` (value: `until`
+    ///    in Unix milliseconds as 8 big-endian bytes). If it is refused
+    ///    (only possible when the steps are not atomic), `release` the
+    ///    counter and every budget and return `Locked` with the gate's time
+    ///    left (one second if it is gone). Then
+    ///    `k = increment(lockout.gates, lockout.memory, extend = true)`; when
+    ///    the `k`-th wait (`waits[min(k, len) - 1]`) is longer than
+    ///    `waits[0]`, `put` the gate again with `until = now + that wait`.
+    ///    Return `Admitted { failures: threshold + k - 1, gated: true, counts }`.
+    ///
+    /// Concurrent calls on one lockout therefore admit every attempt below
+    /// the threshold and at most one per gate from it on.
+    async fn reserve_attempt(&self, spec: &AttemptSpec, now: Timestamp) -> Result<Admission> {
+        attempt::reference::reserve_attempt(&mut attempt::Calls(self), spec, now).await
+    }
+
+    /// Settles an attempt admitted by [`reserve_attempt`](Self::reserve_attempt)
+    /// (a failed attempt needs no settlement). Atomically:
+    ///
+    /// - [`Settlement::Succeeded`]: `delete` `lockout.counter`,
+    ///   `lockout.gates` and `lockout.gate`; `release` every budget.
+    /// - [`Settlement::Released`]: `release` `lockout.counter`; if `gated`,
+    ///   `release` `lockout.gates` and `delete` `lockout.gate`; `release`
+    ///   every budget.
+    /// - [`Settlement::ReleasedThenPut`]: as `Released`, then `put(key,
+    ///   value, expires_at)`.
+    /// - [`Settlement::SucceededIfTaken`]: `take(key)`; if a live value was
+    ///   taken, as `Succeeded` and return it; otherwise as `Released`
+    ///   (with `gated`) and return `None`. Of concurrent calls on one key
+    ///   at most one gets the value.
+    ///
+    /// Returns `None` except for a taken value.
+    async fn settle_attempt(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        attempt::reference::settle_attempt(&mut attempt::Calls(self), spec, settlement, now).await
+    }
+
+    /// Reserves an attempt and, if it is admitted, accepts a time-step code
+    /// (TOTP) that finishes a single-use entry, all atomically:
+    ///
+    /// 1. Exactly [`reserve_attempt`](Self::reserve_attempt). Unless
+    ///    admitted, return its refusal and `None`.
+    /// 2. `advance(step.key, step.step, step.expires_at)`. If refused (the
+    ///    step is not newer than the last accepted one): return the
+    ///    admission and [`StepOutcome::Replayed`]; the attempt stays counted
+    ///    as a failure.
+    /// 3. Exactly [`settle_attempt`](Self::settle_attempt) with
+    ///    `SucceededIfTaken { gated, key: step.take }`: [`StepOutcome::Accepted`]
+    ///    if the entry was taken, else [`StepOutcome::Gone`].
+    ///
+    /// Returns the admission of step 1 and the outcome.
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        attempt::reference::reserve_attempt_and_accept_step(
+            &mut attempt::Calls(self),
+            spec,
+            step,
+            now,
+        )
+        .await
+    }
 }
 
 /// The result of [`StateStore::increment`].

@@ -189,6 +189,8 @@ impl Client {
             "/register",
             &[
                 ("username", name),
+                ("first_name", "Ann"),
+                ("last_name", "Example"),
                 ("email", &email),
                 ("password", PW),
                 ("password2", PW),
@@ -215,8 +217,17 @@ impl Client {
         .redirect("/enable_2fa/verify");
         let code = self.sms_code();
         let r = self.post("/enable_2fa/verify", &[("code", &code)]).await;
-        r.assert(StatusCode::OK, "Your recovery codes");
-        recovery_codes(&r.body)
+        self.fresh_codes(&r).await
+    }
+
+    /// After a POST that made recovery codes: the redirect to the page that
+    /// shows them (Post/Redirect/Get), and the codes it shows.
+    async fn fresh_codes(&mut self, r: &Resp) -> Vec<String> {
+        r.redirect("/recovery_codes/new");
+        let page = self.get("/recovery_codes/new").await;
+        page.assert(StatusCode::OK, "Your recovery codes")
+            .assert(StatusCode::OK, "shown only once");
+        recovery_codes(&page.body)
     }
 }
 
@@ -226,6 +237,9 @@ impl Client {
 struct Counting {
     inner: twofa_verify::axum::StateSessionStore,
     ids: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<tower_sessions::session::Id>>>,
+    /// The data of every record created or saved, as JSON: what the state
+    /// store is given to keep.
+    written: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Counting {
@@ -233,7 +247,18 @@ impl Counting {
         Counting {
             inner,
             ids: Default::default(),
+            written: Default::default(),
         }
+    }
+
+    /// Every session record's data written so far, as JSON.
+    fn written(&self) -> Vec<String> {
+        self.written.lock().unwrap().clone()
+    }
+
+    fn record_written(&self, record: &tower_sessions::session::Record) {
+        let json = serde_json::to_string(&record.data).unwrap();
+        self.written.lock().unwrap().push(json);
     }
 
     fn len(&self) -> usize {
@@ -248,6 +273,7 @@ impl tower_sessions::SessionStore for Counting {
         record: &mut tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
         self.inner.create(record).await?;
+        self.record_written(record);
         self.ids.lock().unwrap().insert(record.id);
         Ok(())
     }
@@ -257,6 +283,7 @@ impl tower_sessions::SessionStore for Counting {
         record: &tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
         self.inner.save(record).await?;
+        self.record_written(record);
         self.ids.lock().unwrap().insert(record.id);
         Ok(())
     }
@@ -295,6 +322,12 @@ async fn read(resp: axum::response::Response) -> Resp {
         headers,
         body,
     }
+}
+
+/// The one-time download key printed in the page that shows fresh
+/// recovery codes.
+fn download_key(body: &str) -> String {
+    find_attr(body, "name=\"download_key\" value=\"").expect("a download key on the page")
 }
 
 fn find_attr(body: &str, prefix: &str) -> Option<String> {
@@ -476,6 +509,8 @@ async fn register_errors_are_friendly() {
     let form = |u: &'static str, e: &'static str, p: &'static str, p2: &'static str| {
         [
             ("username", u),
+            ("first_name", "Bob"),
+            ("last_name", "Example"),
             ("email", e),
             ("password", p),
             ("password2", p2),
@@ -736,8 +771,7 @@ async fn sms_enrollment_and_login_with_code() {
         .await
         .assert(StatusCode::UNAUTHORIZED, "attempts left");
     let r = c.post("/enable_2fa/verify", &[("code", &good)]).await;
-    r.assert(StatusCode::OK, "shown only once");
-    let codes = recovery_codes(&r.body);
+    let codes = c.fresh_codes(&r).await;
     assert_eq!(codes.len(), 10);
     c.get("/user/gina")
         .await
@@ -901,8 +935,7 @@ async fn recovery_code_login_and_regeneration() {
     let r = c
         .post("/recovery_codes", &[("password", PW), ("code", &sms)])
         .await;
-    r.assert(StatusCode::OK, "shown only once");
-    let fresh = recovery_codes(&r.body);
+    let fresh = c.fresh_codes(&r).await;
     assert_eq!(fresh.len(), 10);
     assert!(!fresh.contains(&codes[3]));
     c.get("/user/jack")
@@ -938,8 +971,7 @@ async fn totp_enrollment_and_disable_with_step_up() {
         .assert(StatusCode::UNAUTHORIZED, "start over");
     assert!(!r.body.contains(&secret), "the secret is not shown again");
     let r = c.post("/enable_totp", &[("code", &good)]).await;
-    r.assert(StatusCode::OK, "shown only once");
-    let codes = recovery_codes(&r.body);
+    let codes = c.fresh_codes(&r).await;
     c.get("/enable_totp").await.redirect("/user/kate");
     c.get("/user/kate")
         .await
@@ -953,7 +985,11 @@ async fn totp_enrollment_and_disable_with_step_up() {
         .assert(StatusCode::OK, "authenticator app");
     c.post("/verify_2fa", &[("code", &good), ("method", "totp")])
         .await
-        .assert(StatusCode::UNAUTHORIZED, "not right");
+        .assert(StatusCode::UNAUTHORIZED, "already used")
+        .assert(
+            StatusCode::UNAUTHORIZED,
+            "Wait until your authenticator app shows the next one",
+        );
     c.post("/verify_2fa", &[("code", &codes[0])])
         .await
         .redirect("/user/kate");
@@ -1486,9 +1522,11 @@ fn without_csrf_tokens(body: &str) -> String {
     out
 }
 
-fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 4] {
+fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 6] {
     [
         ("username", username),
+        ("first_name", "Ann"),
+        ("last_name", "Example"),
         ("email", email),
         ("password", PW),
         ("password2", PW),
@@ -1775,4 +1813,10 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
     panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
 }
 
+mod edges;
 mod sessions;
+
+mod profile_data;
+
+mod hostile;
+mod voice_fallback;

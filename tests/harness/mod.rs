@@ -1,6 +1,7 @@
 //! Shared by the flow tests that run on every store: a "site" of two app
 //! instances over one store (memory, SQLite on one file, PostgreSQL with two
-//! pools), with a frozen clock, and a burst runner.
+//! pools, PostgreSQL users with Redis state on two connections each), with a
+//! frozen clock, and a burst runner.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
@@ -72,9 +73,16 @@ pub enum Kind {
     Memory,
     Sqlite,
     Postgres,
+    /// Users in PostgreSQL, state in Redis (`DATABASE_URL` and `REDIS_URL`).
+    PostgresRedis,
 }
 
-pub const KINDS: [Kind; 3] = [Kind::Memory, Kind::Sqlite, Kind::Postgres];
+pub const KINDS: [Kind; 4] = [
+    Kind::Memory,
+    Kind::Sqlite,
+    Kind::Postgres,
+    Kind::PostgresRedis,
+];
 
 pub fn policy() -> Policy {
     let mut p = Policy::default();
@@ -88,6 +96,10 @@ pub fn policy() -> Policy {
 
 fn database_url() -> Option<String> {
     std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
 pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
@@ -142,6 +154,32 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
                     .await
                     .unwrap();
                 v.push(build(Box::new(move |b| b.store(s))));
+            }
+            v
+        }
+        Kind::PostgresRedis => {
+            let (Some(db), Some(redis)) = (database_url(), redis_url()) else {
+                eprintln!(
+                    "SKIPPED: DATABASE_URL or REDIS_URL not set; \
+                     PostgreSQL + Redis burst case did not run"
+                );
+                return None;
+            };
+            let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            let prefix = format!("twofa_burst_{:016x}:", rand::random::<u64>());
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let users = twofa_verify::PostgresStore::connect_with_schema(&db, &schema)
+                    .await
+                    .unwrap();
+                let state = twofa_verify::RedisStore::builder(&redis)
+                    .prefix(&prefix)
+                    .connect()
+                    .await
+                    .unwrap();
+                v.push(build(Box::new(move |b| {
+                    b.user_store(users).state_store(state)
+                })));
             }
             v
         }

@@ -428,3 +428,88 @@ fn fallback_channel_is_validated_and_shown() {
         .unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e:?}");
 }
+
+/// Through the authenticator: Twilio refuses the login text with 60205 (a
+/// landline), the code is read out by a call, and the challenge says so
+/// (as does the code of an enrollment, and a resent one).
+#[tokio::test]
+async fn the_challenge_tells_the_code_went_out_by_call() {
+    use twofa_verify::{Authenticator, Login, ManualClock, MemoryStore, SmsDelivery, StepUp};
+    let server = MockServer::start_async().await;
+    let sms = mock_start_error(&server, "sms", 400, Some(60205)).await;
+    let call = mock_call_ok(&server).await;
+    let check = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(check_path())
+                .form_urlencoded_tuple("VerificationSid", VE_CALL)
+                .form_urlencoded_tuple("Code", "123456");
+            then.status(200).json_body(json!({
+                "sid": VE_CALL, "to": PHONE, "channel": "call",
+                "status": "approved", "valid": true
+            }));
+        })
+        .await;
+    let clock = ManualClock::starting_now();
+    let auth = Authenticator::builder()
+        .store(MemoryStore::new())
+        .secret_key((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+        .sms(with_fallback(&server, Channel::Call))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let pw = SecretString::from("correct horse battery staple");
+    let user = auth
+        .register("lena", "lena@example.com", &pw)
+        .await
+        .unwrap();
+    let step_up = StepUp::password("correct horse battery staple");
+    auth.start_sms_enrollment(user.id, PHONE, &step_up)
+        .await
+        .unwrap();
+    auth.confirm_sms_enrollment(user.id, "123456")
+        .await
+        .unwrap();
+
+    let Login::SecondFactor(ch) = auth.login("lena", &pw).await.unwrap() else {
+        panic!("SMS 2FA is on");
+    };
+    assert!(
+        matches!(&ch.sms, Some(SmsDelivery::Sent { to, channel: Some("call"), .. }) if to == "+1415*****71"),
+        "{:?}",
+        ch.sms
+    );
+    assert!(auth.verify(ch.token(), "123456").await.is_ok());
+
+    let Login::SecondFactor(ch) = auth.login("lena", &pw).await.unwrap() else {
+        panic!("SMS 2FA is on");
+    };
+    clock.advance(Duration::from_secs(120));
+    let again = auth.resend(ch.token()).await.unwrap();
+    assert!(
+        matches!(
+            &again.sms,
+            Some(SmsDelivery::Sent {
+                channel: Some("call"),
+                ..
+            })
+        ),
+        "{:?}",
+        again.sms
+    );
+    let step_up_code = auth.send_step_up_code(user.id).await.unwrap();
+    assert!(
+        matches!(
+            &step_up_code,
+            SmsDelivery::Sent {
+                channel: Some("call"),
+                ..
+            }
+        ),
+        "{step_up_code:?}"
+    );
+    // Every code: one refused text, then one call.
+    sms.assert_calls_async(5).await;
+    call.assert_calls_async(5).await;
+    check.assert_calls_async(2).await;
+}

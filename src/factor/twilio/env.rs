@@ -1,8 +1,9 @@
-//! [`TwilioVerify::from_env`]: the provider from environment variables.
+//! [`TwilioVerify::from_env`]: the provider from environment variables
+//! (and [`TwilioVerify::builder_from_env`], its builder).
 
 use secrecy::SecretString;
 
-use super::{Channel, TwilioVerify};
+use super::{Channel, TwilioVerify, TwilioVerifyBuilder};
 use crate::error::{Error, Result};
 
 const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
@@ -27,6 +28,16 @@ impl TwilioVerify {
     ///
     /// [`TwilioVerifyBuilder::fallback_channel`]: super::TwilioVerifyBuilder::fallback_channel
     pub fn from_env() -> Result<Option<TwilioVerify>> {
+        Self::builder_from_env()?
+            .map(TwilioVerifyBuilder::build)
+            .transpose()
+    }
+
+    /// The builder [`from_env`](Self::from_env) builds, for an app that
+    /// sets more on it (a default fallback channel, an HTTP client) before
+    /// [`build`](TwilioVerifyBuilder::build). The same variables and the
+    /// same errors, except those of `build` itself.
+    pub fn builder_from_env() -> Result<Option<TwilioVerifyBuilder>> {
         let get = |name: &str| -> Result<Option<String>> {
             match std::env::var(name) {
                 Ok(v) if v.trim().is_empty() => Ok(None),
@@ -95,7 +106,7 @@ impl TwilioVerify {
         if let Some(channel) = fallback_channel {
             builder = builder.fallback_channel(parse_channel(ENV_FALLBACK_CHANNEL, &channel)?);
         }
-        builder.build().map(Some)
+        Ok(Some(builder))
     }
 }
 

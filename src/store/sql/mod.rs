@@ -6,11 +6,14 @@
 //! table, `twofa_migrations`, so that they never interfere with an
 //! application's `sqlx` migrations.
 //!
-//! Every atomic operation of the traits is a single SQL statement (an upsert
-//! with a `WHERE` on the conflicting row, a `DELETE ... RETURNING`, an
-//! `UPDATE ... WHERE password_hash = $expected`) or relies on a unique
-//! constraint; nothing is read and then written from Rust. Expiry is always
-//! compared with the caller's `now`, never with the database clock.
+//! Every primitive atomic operation of the traits is a single SQL statement
+//! (an upsert with a `WHERE` on the conflicting row, a `DELETE ... RETURNING`,
+//! an `UPDATE ... WHERE password_hash = $expected`) or relies on a unique
+//! constraint; nothing is read and then written from Rust. The compound
+//! state operations (an attempt's reservation and settlement) run those same
+//! statements in one transaction that no other compound operation on the
+//! same lockout interleaves with (see `state`). Expiry is always compared
+//! with the caller's `now`, never with the database clock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +27,7 @@ use crate::user::UserId;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod state;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

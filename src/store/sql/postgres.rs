@@ -9,12 +9,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Row};
 
-use super::{
-    PurgeTicker, UserRow, count_from_db, user_columns, user_write_error, valid_identifier,
-};
+use super::{PurgeTicker, UserRow, user_columns, user_write_error, valid_identifier};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use crate::store::{Counter, NewUser, StoredSecret, UserRecord, UserStore};
 use crate::user::{UserId, username_skeleton};
 
 /// Most connections a pool opened by [`PostgresStore::connect`] holds.
@@ -22,7 +20,7 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long an operation waits for a free pool connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A [`UserStore`] and [`StateStore`] in PostgreSQL: for many application
+/// A [`UserStore`] and [`StateStore`](crate::store::StateStore) in PostgreSQL: for many application
 /// instances sharing one database (they behave as one).
 ///
 /// Clones share the same connection pool. Tables are prefixed `twofa_` and
@@ -195,6 +193,20 @@ impl PostgresStore {
         PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+    }
+
+    /// A transaction whose steps are atomic for `lock_key`: a
+    /// transaction-scoped advisory lock on the key's hash makes the
+    /// compound state operations of one lockout run one after the other
+    /// (each statement still locks the rows it writes until the commit).
+    async fn begin_atomic(&self, lock_key: &str) -> Result<sqlx::Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(Error::store)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(lock_key.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+        Ok(tx)
     }
 
     /// Runs the occasional purge; its failure does not fail the caller.
@@ -443,142 +455,6 @@ impl UserStore for PostgresStore {
     }
 }
 
-#[async_trait]
-impl StateStore for PostgresStore {
-    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, num = 0, expires_at = EXCLUDED.expires_at",
-        )
-        .bind(key.to_owned())
-        .bind(value.to_vec())
-        .bind(expires_at.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn put_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool> {
-        // On a conflict PostgreSQL locks the existing row and re-checks the
-        // WHERE on its latest version, so of racing callers exactly one wins.
-        let done = sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, num = 0, expires_at = EXCLUDED.expires_at \
-             WHERE twofa_state.expires_at <= $4",
-        )
-        .bind(key.to_owned())
-        .bind(value.to_vec())
-        .bind(expires_at.as_millis())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM twofa_state WHERE key = $1 AND expires_at > $2")
-            .bind(key.to_owned())
-            .bind(now.as_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::store)
-    }
-
-    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        // Removes the entry whether live or expired; only a live one is returned.
-        let row: Option<(Vec<u8>, i64)> =
-            sqlx::query_as("DELETE FROM twofa_state WHERE key = $1 RETURNING value, expires_at")
-                .bind(key.to_owned())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Error::store)?;
-        Ok(row
-            .filter(|(_, exp)| *exp > now.as_millis())
-            .map(|(v, _)| v))
-    }
-
-    async fn delete(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM twofa_state WHERE key = $1")
-            .bind(key.to_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn increment(
-        &self,
-        key: &str,
-        ttl: Duration,
-        extend: bool,
-        now: Timestamp,
-    ) -> Result<Counter> {
-        // All SET expressions see the row as it was before this statement.
-        let (count, expires_at): (i64, i64) = sqlx::query_as(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES ($1, '', 1, $2) \
-             ON CONFLICT (key) DO UPDATE SET \
-               num = CASE WHEN twofa_state.expires_at > $3 THEN twofa_state.num + 1 ELSE 1 END, \
-               expires_at = CASE WHEN twofa_state.expires_at > $3 AND NOT $4 \
-                                 THEN twofa_state.expires_at ELSE EXCLUDED.expires_at END \
-             RETURNING num, expires_at",
-        )
-        .bind(key.to_owned())
-        .bind(now.plus(ttl).as_millis())
-        .bind(now.as_millis())
-        .bind(extend)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(Counter {
-            count: count_from_db(count)?,
-            expires_at: Timestamp::from_millis(expires_at),
-        })
-    }
-
-    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
-        sqlx::query(
-            "UPDATE twofa_state SET num = num - 1 WHERE key = $1 AND expires_at > $2 AND num > 0",
-        )
-        .bind(key.to_owned())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn advance(
-        &self,
-        key: &str,
-        value: i64,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES ($1, '', $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET num = EXCLUDED.num, expires_at = EXCLUDED.expires_at \
-             WHERE twofa_state.expires_at <= $4 OR twofa_state.num < EXCLUDED.num",
-        )
-        .bind(key.to_owned())
-        .bind(value)
-        .bind(expires_at.as_millis())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(done.rows_affected() == 1)
-    }
-}
+super::state::state_store!(PostgresStore, sqlx::PgConnection, "''");
 
 super::session_methods!(PostgresStore);

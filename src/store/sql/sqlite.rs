@@ -10,10 +10,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{PurgeTicker, UserRow, count_from_db, user_columns, user_write_error};
+use super::{PurgeTicker, UserRow, user_columns, user_write_error};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{Counter, NewUser, StateStore, StoredSecret, UserRecord, UserStore};
+use crate::store::{Counter, NewUser, StoredSecret, UserRecord, UserStore};
 use crate::user::{UserId, username_skeleton};
 
 /// How long a statement waits for another connection's write lock.
@@ -25,7 +25,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most recovery codes inserted by one statement (SQLite limits bound parameters).
 const INSERT_CHUNK: usize = 256;
 
-/// A [`UserStore`] and [`StateStore`] in an SQLite database: the embedded
+/// A [`UserStore`] and [`StateStore`](crate::store::StateStore) in an SQLite database: the embedded
 /// default for a single server (several processes on one machine may share
 /// the file; writes are serialised by SQLite).
 ///
@@ -168,6 +168,16 @@ impl SqliteStore {
             .await
             .map_err(Error::store)?;
         Ok(done.rows_affected())
+    }
+
+    /// A transaction whose steps are atomic: `BEGIN IMMEDIATE` takes the
+    /// database's write lock at once (no lock upgrade, hence no deadlock,
+    /// later), so compound state operations run one at a time.
+    async fn begin_atomic(&self, _lock_key: &str) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::store)
     }
 
     /// Runs the occasional purge; its failure does not fail the caller.
@@ -419,140 +429,6 @@ impl UserStore for SqliteStore {
     }
 }
 
-#[async_trait]
-impl StateStore for SqliteStore {
-    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES (?1, ?2, 0, ?3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, num = 0, expires_at = excluded.expires_at",
-        )
-        .bind(key.to_owned())
-        .bind(value.to_vec())
-        .bind(expires_at.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn put_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES (?1, ?2, 0, ?3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, num = 0, expires_at = excluded.expires_at \
-             WHERE twofa_state.expires_at <= ?4",
-        )
-        .bind(key.to_owned())
-        .bind(value.to_vec())
-        .bind(expires_at.as_millis())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM twofa_state WHERE key = ?1 AND expires_at > ?2")
-            .bind(key.to_owned())
-            .bind(now.as_millis())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::store)
-    }
-
-    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
-        // Removes the entry whether live or expired; only a live one is returned.
-        let row: Option<(Vec<u8>, i64)> =
-            sqlx::query_as("DELETE FROM twofa_state WHERE key = ?1 RETURNING value, expires_at")
-                .bind(key.to_owned())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Error::store)?;
-        Ok(row
-            .filter(|(_, exp)| *exp > now.as_millis())
-            .map(|(v, _)| v))
-    }
-
-    async fn delete(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM twofa_state WHERE key = ?1")
-            .bind(key.to_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn increment(
-        &self,
-        key: &str,
-        ttl: Duration,
-        extend: bool,
-        now: Timestamp,
-    ) -> Result<Counter> {
-        // All SET expressions see the row as it was before this statement.
-        let (count, expires_at): (i64, i64) = sqlx::query_as(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES (?1, X'', 1, ?2) \
-             ON CONFLICT (key) DO UPDATE SET \
-               num = CASE WHEN twofa_state.expires_at > ?3 THEN twofa_state.num + 1 ELSE 1 END, \
-               expires_at = CASE WHEN twofa_state.expires_at > ?3 AND NOT ?4 \
-                                 THEN twofa_state.expires_at ELSE excluded.expires_at END \
-             RETURNING num, expires_at",
-        )
-        .bind(key.to_owned())
-        .bind(now.plus(ttl).as_millis())
-        .bind(now.as_millis())
-        .bind(extend)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(Counter {
-            count: count_from_db(count)?,
-            expires_at: Timestamp::from_millis(expires_at),
-        })
-    }
-
-    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
-        sqlx::query(
-            "UPDATE twofa_state SET num = num - 1 WHERE key = ?1 AND expires_at > ?2 AND num > 0",
-        )
-        .bind(key.to_owned())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        Ok(())
-    }
-
-    async fn advance(
-        &self,
-        key: &str,
-        value: i64,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO twofa_state (key, value, num, expires_at) VALUES (?1, X'', ?2, ?3) \
-             ON CONFLICT (key) DO UPDATE SET num = excluded.num, expires_at = excluded.expires_at \
-             WHERE twofa_state.expires_at <= ?4 OR twofa_state.num < excluded.num",
-        )
-        .bind(key.to_owned())
-        .bind(value)
-        .bind(expires_at.as_millis())
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::store)?;
-        self.maybe_purge(now).await;
-        Ok(done.rows_affected() == 1)
-    }
-}
+super::state::state_store!(SqliteStore, sqlx::SqliteConnection, "X''");
 
 super::session_methods!(SqliteStore);

@@ -1,0 +1,186 @@
+//! The demo's settings: flags, each with an environment variable (also read
+//! from a `.env` file) and a zero-configuration default, parsed by clap.
+//! Twilio, SMTP and the secret key stay in the environment only (secrets do
+//! not belong on a command line): see `.env.template`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use clap::builder::BoolishValueParser;
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use super::Config;
+
+/// The twofa-verify demo site: the Flask tutorial's app on axum.
+#[derive(Debug, Parser)]
+#[command(
+    name = "axum_app",
+    version,
+    after_help = "Twilio (TWILIO_*), SMTP (SMTP_*) and the secret key (TWOFA_SECRET_KEY) \
+                  come from the environment or a .env file: see .env.template."
+)]
+pub struct Args {
+    /// Address to listen on; may carry its own port (0.0.0.0:8080)
+    #[arg(long, env = "BIND", value_name = "ADDRESS", default_value = "127.0.0.1", value_parser = parse_bind)]
+    pub bind: Bind,
+    /// Port to listen on (0: any free port)
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Database: ':memory:', a SQLite file or URL, or a postgres:// URL
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE",
+        default_value = "app.db"
+    )]
+    pub db: String,
+    /// Where the site is reached, for the links in emails
+    /// [default: http://ADDRESS:PORT as served]
+    #[arg(long, env = "BASE_URL", value_name = "URL", value_parser = parse_base_url)]
+    pub base_url: Option<String>,
+    /// Name shown in the pages, the emails and the authenticator app
+    #[arg(
+        long,
+        env = "APP_NAME",
+        value_name = "NAME",
+        default_value = "twofa-verify demo",
+        value_parser = parse_app_name
+    )]
+    pub app_name: String,
+    /// Mark the cookies Secure (HTTPS only) [default: on when the base URL
+    /// is https://]
+    #[arg(long, env = "COOKIE_SECURE", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub cookie_secure: Option<bool>,
+    /// Take the client's address from the right-most X-Forwarded-For entry:
+    /// only behind a reverse proxy that appends it
+    #[arg(long, env = "TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub trust_proxy: bool,
+    /// Create accounts from an emailed confirmation link
+    #[arg(long, env = "REGISTRATION_CONFIRM_EMAIL", value_name = "BOOL", num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub registration_confirm_email: bool,
+    /// Also accept these password hashes (users imported from the Flask
+    /// app), replaced by Argon2id at each user's first login
+    #[arg(long, env = "LEGACY_HASHES", value_enum, value_name = "FORMAT")]
+    pub legacy_hashes: Option<LegacyHashes>,
+}
+
+/// Removes the variables of [`Args`] that are set but blank: an empty
+/// variable means "unset" (`.env.template` lists each one empty), where
+/// clap would take it as an empty value and refuse it or override the
+/// default. Call it before any other thread runs (see `std::env::remove_var`).
+pub fn unset_empty_env() {
+    for arg in Args::command().get_arguments() {
+        let Some(name) = arg.get_env() else {
+            continue;
+        };
+        if std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+            // SAFETY: called from `main` before the runtime or any other
+            // thread starts, so nothing reads the environment meanwhile.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
+}
+
+/// Legacy password-hash formats the demo can accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LegacyHashes {
+    /// Werkzeug's pbkdf2 and scrypt hashes (the Flask tutorial's users).
+    Werkzeug,
+}
+
+/// `--bind`: an address, with or without its own port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// An address; the port comes from `--port`.
+    Ip(IpAddr),
+    /// An address with its port (`--port` is then ignored).
+    Socket(SocketAddr),
+}
+
+fn parse_bind(s: &str) -> Result<Bind, String> {
+    let s = s.trim();
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(Bind::Socket(sa));
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(Bind::Ip)
+        .map_err(|_| format!("not an IP address (or ADDRESS:PORT): {s:?}"))
+}
+
+/// `--base-url`: an `http` or `https` URL of a host, nothing after its
+/// path, since every email link is built on it (empty: the default). A
+/// `javascript:` URL, a typo without a scheme, or one with a query or
+/// user name would go out in every email otherwise.
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let u = url::Url::parse(s).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("not an http:// or https:// URL of a host: {s:?}"));
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(format!(
+            "the base URL takes no query, fragment or user name: {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// `--app-name`: one line of at most 100 characters without ':' (it goes
+/// into page titles, email subjects and the authenticator app's issuer).
+fn parse_app_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 100 {
+        return Err("the name must be 1 to 100 characters".into());
+    }
+    if s.chars().any(char::is_control) || s.contains(':') {
+        return Err(format!(
+            "the name must be one line without control characters or ':': {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+impl Args {
+    /// The address to listen on.
+    pub fn addr(&self) -> SocketAddr {
+        match self.bind {
+            Bind::Socket(sa) => sa,
+            Bind::Ip(ip) => SocketAddr::new(ip, self.port),
+        }
+    }
+
+    /// The site's settings once listening on `local` (the base URL
+    /// defaults to it; 0.0.0.0 shows as 127.0.0.1).
+    pub fn config(&self, local: SocketAddr) -> Config {
+        let shown = if local.ip().is_unspecified() {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
+        } else {
+            local
+        };
+        let base_url = self
+            .base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map_or_else(|| format!("http://{shown}"), str::to_owned)
+            .trim_end_matches('/')
+            .to_owned();
+        Config {
+            app_name: self.app_name.clone(),
+            cookie_secure: self
+                .cookie_secure
+                .unwrap_or_else(|| base_url.starts_with("https://")),
+            base_url,
+            trust_proxy: self.trust_proxy,
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Pending logins: the challenge record, its SMS code, resends.
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::Authenticator;
+use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
+use crate::clock::Timestamp;
+use crate::crypto::random_token;
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, Factor, LimitedAction};
+use crate::store::UserRecord;
+use crate::user::{User, UserId, mask_phone};
+
+/// A pending login: the password was right and a second factor is due.
+///
+/// The token is an opaque 256-bit random string; the store keeps only its
+/// keyed hash. It expires (10 minutes by default), allows a few attempts,
+/// and works once. `Debug` hides it.
+#[derive(Clone)]
+pub struct Challenge {
+    token: SecretString,
+    /// When the challenge expires.
+    pub expires_at: Timestamp,
+    /// The factors the user may answer with.
+    pub methods: Vec<Factor>,
+    /// Where the SMS code went (masked), when one was sent.
+    pub sms: Option<SmsDelivery>,
+}
+
+impl Challenge {
+    /// The opaque token to keep (in the session) and pass to `verify`.
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenge")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("methods", &self.methods)
+            .field("sms", &self.sms)
+            .finish()
+    }
+}
+
+/// The state of the SMS code of a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmsDelivery {
+    /// A code was sent to this (masked) number.
+    #[non_exhaustive]
+    Sent {
+        /// The masked destination, e.g. `+2547*****89`.
+        to: String,
+        /// How it went out, in the provider's words (`sms`, `call`,
+        /// `whatsapp`), when the provider tells
+        /// ([`SmsVerifier::send_verification`](crate::factor::SmsVerifier::send_verification)):
+        /// `call` when the text could not be delivered and Twilio Verify
+        /// fell back to a voice call. `None`: the configured channel.
+        channel: Option<&'static str>,
+    },
+    /// SMS is possible but no code was sent yet (the user also has an
+    /// authenticator app); call [`Authenticator::resend`] to send one.
+    Available {
+        /// The masked destination.
+        to: String,
+    },
+    /// Sending failed or was rate limited; the user may use another factor
+    /// or try again later.
+    Deferred {
+        /// The masked destination.
+        to: String,
+        /// Why, in words safe to show.
+        reason: String,
+        /// When a retry may succeed.
+        retry_after: Option<Duration>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ChallengeRecord {
+    pub(super) user: UserId,
+    pub(super) expires_at: Timestamp,
+    pub(super) sms: Option<SentCode>,
+    /// The credential generation the password was checked at: a login
+    /// started before a reset or a factor change cannot be finished after it.
+    #[serde(default)]
+    pub(super) generation: i64,
+}
+
+impl ChallengeRecord {
+    /// How long the store keeps it: an hour past expiry, so an expired
+    /// challenge says "expired", not "not found".
+    pub(super) fn kept_until(&self) -> Timestamp {
+        self.expires_at.plus(Duration::from_secs(3600))
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+pub(super) struct SentCode {
+    pub(super) phone: String,
+    pub(super) handle: String,
+    pub(super) sent_at: Timestamp,
+    /// The channel the code went out on, when the provider told; only for
+    /// the answer to the send, not kept.
+    #[serde(skip)]
+    pub(super) channel: Option<&'static str>,
+}
+
+impl SentCode {
+    /// What the caller is told about this code, sent to `phone`.
+    pub(super) fn delivery(&self) -> SmsDelivery {
+        SmsDelivery::Sent {
+            to: mask_phone(&self.phone),
+            channel: self.channel,
+        }
+    }
+}
+
+/// Whether a phone number is a verified factor of the account or one being
+/// enrolled: they spend separate SMS budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PhoneStatus {
+    Verified,
+    Unverified,
+}
+
+impl Authenticator {
+    /// A new pending login for `user`, not stored yet: the caller stores
+    /// the record under [`StateKey::Challenge`] of the token (in the round
+    /// trip that settles the password attempt). When SMS is the user's
+    /// only factor, the code is sent now.
+    pub(super) async fn new_challenge(&self, user: &User) -> Result<(Challenge, ChallengeRecord)> {
+        let now = self.now();
+        let token = random_token::<32>();
+        let expires_at = now.plus(self.inner.policy.challenge_ttl);
+        let mut rec = ChallengeRecord {
+            user: user.id,
+            expires_at,
+            sms: None,
+            generation: user.generation,
+        };
+        let mut delivery = None;
+        if let (Some(phone), true) = (&user.phone, self.inner.sms.is_some()) {
+            let to = mask_phone(phone);
+            delivery = Some(if user.totp_enabled {
+                SmsDelivery::Available { to }
+            } else {
+                match self.send_sms(user.id, phone, PhoneStatus::Verified).await {
+                    Ok(sent) => {
+                        let delivery = sent.delivery();
+                        rec.sms = Some(sent);
+                        delivery
+                    }
+                    Err(e) if e.is_user_error() || matches!(e, Error::Provider(_)) => {
+                        // A provider's error text (codes, configuration) is
+                        // for the logs, not for the login page.
+                        let reason = match &e {
+                            Error::Provider(p) => {
+                                tracing::warn!(error = %p, "the login code could not be sent");
+                                "the text message could not be sent right now".to_owned()
+                            }
+                            other => other.to_string(),
+                        };
+                        SmsDelivery::Deferred {
+                            to,
+                            reason,
+                            retry_after: e.retry_after(),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            });
+        }
+        let challenge = Challenge {
+            token: SecretString::from(token),
+            expires_at,
+            methods: self.methods(user),
+            sms: delivery,
+        };
+        Ok((challenge, rec))
+    }
+
+    /// The live pending login of `token`; an expired one is removed.
+    pub(super) async fn load_challenge(&self, token: &str) -> Result<ChallengeRecord> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::ChallengeNotFound);
+        }
+        let key = StateKey::Challenge(token);
+        let rec: ChallengeRecord = self
+            .state()
+            .get(key, self.now())
+            .await?
+            .ok_or(Error::ChallengeNotFound)?;
+        if rec.expires_at <= self.now() {
+            self.state().delete(key).await?;
+            return Err(Error::ChallengeExpired);
+        }
+        Ok(rec)
+    }
+
+    /// Reserves a place in every budget one SMS spends, then sends it.
+    ///
+    /// A text to an account's verified phone spends that phone's, the
+    /// account's and the site's login budgets; a text to a number that is not
+    /// verified yet (an enrollment) spends the separate unverified budgets
+    /// of that number and of the site instead, so enrolling someone else's
+    /// number never uses up the owner's login codes. Both spend the
+    /// client's budget, which is far smaller than the site's.
+    pub(super) async fn send_sms(
+        &self,
+        user: UserId,
+        phone: &str,
+        status: PhoneStatus,
+    ) -> Result<SentCode> {
+        let sms = self
+            .inner
+            .sms
+            .as_ref()
+            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
+        let p = &self.inner.policy;
+        let (phone_limit, site_limit) = match status {
+            PhoneStatus::Verified => (p.sms_per_phone, p.sms_global),
+            PhoneStatus::Unverified => (p.sms_unverified_per_phone, p.sms_unverified_global),
+        };
+        let mut budgets = vec![(BudgetKey::SmsPhone(status, phone.to_owned()), phone_limit)];
+        let client = self.client_budget(ClientBudget::Sms, p.client_sms);
+        let client_limited = client.is_some();
+        budgets.extend(client);
+        budgets.push((BudgetKey::SmsAccount(user), p.sms_per_account));
+        budgets.push((BudgetKey::SmsSite(status), site_limit));
+        if let Err(e) = self.reserve_budgets(budgets).await {
+            self.emit(AuthEvent::SendLimited { user });
+            if client_limited {
+                // Which budget refused is not told apart: any refusal from a
+                // client with a known address is reported with it.
+                self.emit(AuthEvent::ClientLimited {
+                    action: LimitedAction::SmsSend,
+                });
+            }
+            return Err(e);
+        }
+        // `send_verification`, not `send`: the provider may have fallen
+        // back to another channel (a call), which the user must be told.
+        let sent = sms.send_verification(phone, &self.sms_ctx()).await?;
+        self.emit(AuthEvent::CodeSent {
+            user,
+            to: mask_phone(phone),
+        });
+        Ok(SentCode {
+            phone: phone.to_owned(),
+            handle: sent.handle,
+            sent_at: self.now(),
+            channel: sent.channel,
+        })
+    }
+
+    /// Sends (or re-sends) the SMS code of a pending login. The new code
+    /// replaces the old one. Limited per challenge (one per
+    /// `resend_interval`), per phone, per account and globally.
+    pub async fn resend(&self, token: &str) -> Result<Challenge> {
+        let mut rec = self.load_challenge(token).await?;
+        let user = self.challenge_user(token, &rec).await?.to_user();
+        // No texts (which cost money) while the account is locked.
+        self.check_lock(&FailScope::Account(rec.user)).await?;
+        let phone = match (&user.phone, &self.inner.sms) {
+            (Some(p), Some(_)) => p.clone(),
+            _ => {
+                return Err(Error::FactorUnavailable(
+                    "SMS is not enabled for this account",
+                ));
+            }
+        };
+        if let Some(prev) = &rec.sms {
+            let next = prev.sent_at.plus(self.inner.policy.resend_interval);
+            if next > self.now() {
+                return Err(Error::RateLimited {
+                    retry_after: self.now().until(next).max(Duration::from_secs(1)),
+                });
+            }
+        }
+        let sent = self
+            .send_sms(user.id, &phone, PhoneStatus::Verified)
+            .await?;
+        if let (Some(prev), Some(sms)) = (rec.sms.take(), &self.inner.sms)
+            && prev.handle != sent.handle
+        {
+            // Best effort: the old code stops working.
+            let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
+        }
+        let delivery = sent.delivery();
+        rec.sms = Some(sent);
+        self.state()
+            .put(StateKey::Challenge(token), &rec, rec.kept_until())
+            .await?;
+        Ok(Challenge {
+            token: SecretString::from(token.to_owned()),
+            expires_at: rec.expires_at,
+            methods: self.methods(&user),
+            sms: Some(delivery),
+        })
+    }
+
+    /// The user of a pending login, if the login is still valid for the
+    /// user's current credentials; a stale one is removed.
+    pub(super) async fn challenge_user(
+        &self,
+        token: &str,
+        rec: &ChallengeRecord,
+    ) -> Result<UserRecord> {
+        let user = self.record(rec.user).await?;
+        if user.credential_generation != rec.generation {
+            self.state().delete(StateKey::Challenge(token)).await?;
+            return Err(Error::ChallengeNotFound);
+        }
+        Ok(user)
+    }
+}

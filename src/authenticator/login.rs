@@ -1,0 +1,188 @@
+//! Password login, with or without a remembered device.
+
+use secrecy::SecretString;
+use unicode_normalization::UnicodeNormalization;
+
+use super::lockout::AttemptBudget;
+use super::state::{FailScope, StateKey};
+use super::{Authenticator, Challenge};
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, Factor};
+use crate::password::{self, Verified};
+use crate::user::{User, normalize_email};
+
+/// The outcome of a password login.
+#[derive(Debug)]
+#[must_use]
+pub enum Login {
+    /// The user is logged in (no second factor enabled).
+    Complete(User),
+    /// The password was right; now a second-factor code is needed. Keep the
+    /// challenge's token (e.g. in the session) and call
+    /// [`Authenticator::verify`].
+    SecondFactor(Challenge),
+}
+
+impl Authenticator {
+    /// Logs in with a username or email and a password.
+    ///
+    /// Unknown user and wrong password give the same
+    /// [`Error::InvalidCredentials`] after the same work (a dummy verify).
+    /// Repeated failures delay, then lock, the account for a while
+    /// ([`Error::Locked`]). When the user has a second factor the result is
+    /// [`Login::SecondFactor`] (and an SMS code is sent when SMS is the only
+    /// factor).
+    pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
+        self.login_with_device(identifier, password, None).await
+    }
+
+    /// Like [`login`](Self::login), from a device that may be remembered
+    /// ([`remember_device`](Self::remember_device)): when `device_token` is
+    /// a live token of this account, a right password completes the login
+    /// without the second factor.
+    ///
+    /// A remembered device also has a failure counter of its own ("smart
+    /// lockout"): a stranger who locks the account with wrong passwords
+    /// does not lock its owner out of a browser the owner trusts, and
+    /// failures from that browser do not count against the account's
+    /// counter. A wrong token is simply ignored.
+    pub async fn login_with_device(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+        device_token: Option<&str>,
+    ) -> Result<Login> {
+        let ident: String = if identifier.len() > 1024 {
+            String::new()
+        } else {
+            // The same key as `normalize_username` makes.
+            let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
+            lower.nfkc().collect()
+        };
+        let rec = if ident.is_empty() {
+            None
+        } else if ident.contains('@') {
+            match normalize_email(&ident) {
+                Ok(e) => self.inner.users.user_by_email(&e).await?,
+                Err(_) => None,
+            }
+        } else {
+            self.find_by_username(identifier).await?
+        };
+        let known = rec.as_ref().map(|r| r.id);
+        let device = match &rec {
+            Some(r) => {
+                self.trusted_device(r.id, r.credential_generation, device_token)
+                    .await?
+            }
+            None => None,
+        };
+        let scope = match (&device, known) {
+            (Some(d), Some(id)) => FailScope::Device(id, d.id.clone()),
+            (_, Some(id)) => FailScope::Account(id),
+            (_, None) => FailScope::Unknown(ident),
+        };
+        // Reserve, then check: the client's and the account's places are
+        // taken before the hash (one round trip), so a burst cannot outrun
+        // either limit.
+        let attempt = self
+            .reserve_attempt(&scope, known, &[AttemptBudget::ClientFailures])
+            .await?;
+        let pw = password::normalize_for_verify(&self.inner.policy, password);
+        let verified = match (&rec, pw) {
+            (Some(r), Some(pw)) => self.inner.hasher.verify(pw, &r.password_hash).await,
+            (_, pw) => {
+                let pw = pw.unwrap_or_else(|| SecretString::from(String::new()));
+                self.inner
+                    .hasher
+                    .dummy_verify(pw)
+                    .await
+                    .map(|()| Verified::No)
+            }
+        };
+        let verified = match verified {
+            Ok(v) => v,
+            Err(e) => {
+                // Nothing was decided: the places go back, nobody is let in.
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
+        let (Some(rec), true) = (rec, verified != Verified::No) else {
+            let failures = self.attempt_failed(attempt);
+            self.emit(AuthEvent::LoginFailed {
+                user: known,
+                failures,
+            });
+            return Err(Error::InvalidCredentials);
+        };
+        if verified == Verified::YesRehash
+            && let Some(pw) = password::normalize_for_verify(&self.inner.policy, password)
+        {
+            let new = self.inner.hasher.hash(pw).await?;
+            if self
+                .inner
+                .users
+                .replace_password_hash(rec.id, &rec.password_hash, &new)
+                .await?
+            {
+                self.emit(AuthEvent::PasswordRehashed { user: rec.id });
+            }
+        }
+        let user = rec.to_user();
+        if let Some(d) = &device {
+            self.attempt_succeeded(attempt).await?;
+            self.inner
+                .users
+                .touch_device(&d.token_hash, self.now())
+                .await?;
+            self.emit(AuthEvent::LoginSucceeded {
+                user: user.id,
+                factor: None,
+            });
+            return Ok(Login::Complete(user));
+        }
+        if !self.second_factor_possible(&user) {
+            self.attempt_succeeded(attempt).await?;
+            self.emit(AuthEvent::LoginSucceeded {
+                user: user.id,
+                factor: None,
+            });
+            return Ok(Login::Complete(user));
+        }
+        // Earlier failures still count until the second factor is passed:
+        // the place goes back as the pending login is stored.
+        self.emit(AuthEvent::SecondFactorRequired { user: user.id });
+        let (challenge, rec) = match self.new_challenge(&user).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
+        self.attempt_released_then_put(
+            attempt,
+            StateKey::Challenge(challenge.token()),
+            &rec,
+            rec.kept_until(),
+        )
+        .await?;
+        Ok(Login::SecondFactor(challenge))
+    }
+
+    pub(super) fn second_factor_possible(&self, user: &User) -> bool {
+        user.totp_enabled || user.phone.is_some()
+    }
+
+    pub(super) fn methods(&self, user: &User) -> Vec<Factor> {
+        let mut m = Vec::new();
+        if user.totp_enabled {
+            m.push(Factor::Totp);
+        }
+        if user.phone.is_some() && self.inner.sms.is_some() {
+            m.push(Factor::Sms);
+        }
+        m.push(Factor::RecoveryCode);
+        m
+    }
+}

@@ -1,0 +1,245 @@
+//! Password changes and resets.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::Authenticator;
+use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
+use crate::clock::Timestamp;
+use crate::crypto::ct_eq;
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, LimitedAction};
+use crate::password::{self, Verified};
+use crate::store::UserRecord;
+use crate::user::{User, UserId, normalize_email};
+
+/// A password reset token to put in the emailed link. `Debug` hides it.
+pub struct ResetToken {
+    token: SecretString,
+    /// The account's email address (where to send the link).
+    pub email: String,
+    /// The account's username (for the email's greeting).
+    pub username: String,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+impl ResetToken {
+    /// The token text (URL-safe).
+    pub fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+impl fmt::Debug for ResetToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResetToken")
+            .field("token", &"[redacted]")
+            .field("email", &self.email)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Changes the password; the current one is required. Every other
+    /// session and pending login of the user ends; stamp this session anew
+    /// from the returned user.
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<User> {
+        let rec = self.record(id).await?;
+        let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
+        self.check_current_password(&rec, current).await?;
+        let hash = self.inner.hasher.hash(pw).await?;
+        if !self
+            .inner
+            .users
+            .replace_password_hash(id, &rec.password_hash, &hash)
+            .await?
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        self.credentials_changed(id).await?;
+        self.emit(AuthEvent::PasswordChanged {
+            user: id,
+            via_reset: false,
+        });
+        Ok(self.record(id).await?.to_user())
+    }
+
+    /// Checks the current password of a logged-in user (a change, a
+    /// step-up), reserving a place in the account's failure counter first.
+    /// A wrong one counts as a failure; a right one hands the place back.
+    pub(super) async fn check_current_password(
+        &self,
+        rec: &UserRecord,
+        password: &SecretString,
+    ) -> Result<()> {
+        let attempt = self
+            .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
+            .await?;
+        match self.password_ok(rec, password).await {
+            Ok(true) => self.attempt_released(attempt).await,
+            Ok(false) => {
+                self.attempt_failed(attempt);
+                Err(Error::InvalidCredentials)
+            }
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) async fn password_ok(
+        &self,
+        rec: &UserRecord,
+        password: &SecretString,
+    ) -> Result<bool> {
+        match password::normalize_for_verify(&self.inner.policy, password) {
+            Some(pw) => Ok(self.inner.hasher.verify(pw, &rec.password_hash).await? != Verified::No),
+            None => Ok(false),
+        }
+    }
+
+    /// The MAC of a reset token: it covers what must not have changed
+    /// since the link was sent (the password, the address it went to, the
+    /// credential generation), so any of those changes voids the link.
+    pub(super) fn reset_mac(&self, rec: &UserRecord, expires: i64) -> [u8; 32] {
+        self.inner.keys.mac_parts(
+            b"password-reset",
+            &[
+                &rec.id.0.to_be_bytes(),
+                &expires.to_be_bytes(),
+                rec.password_hash.as_bytes(),
+                rec.email.as_bytes(),
+                &rec.credential_generation.to_be_bytes(),
+            ],
+        )
+    }
+
+    /// Starts a password reset. Returns the token to email when the address
+    /// belongs to an account, `None` otherwise; the caller should answer the
+    /// same either way ("if that address is registered, we sent a link").
+    /// Limited per address (known or not), so it reveals nothing.
+    ///
+    /// The token expires (1 hour by default), works once, and dies when the
+    /// password changes.
+    pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
+        let email = normalize_email(email)?;
+        let p = &self.inner.policy;
+        let mut budgets = vec![(BudgetKey::ResetEmail(email.clone()), p.reset_requests)];
+        let client = self.client_budget(ClientBudget::ResetRequests, p.client_reset_requests);
+        let client_limited = client.is_some();
+        budgets.extend(client);
+        if let Err(e) = self.reserve_budgets(budgets).await {
+            if client_limited {
+                self.emit(AuthEvent::ClientLimited {
+                    action: LimitedAction::PasswordReset,
+                });
+            }
+            return Err(e);
+        }
+        let Some(rec) = self.inner.users.user_by_email(&email).await? else {
+            return Ok(None);
+        };
+        let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
+        let mac = self.reset_mac(&rec, expires_at.as_millis());
+        let mut raw = Vec::with_capacity(48);
+        raw.extend_from_slice(&rec.id.0.to_be_bytes());
+        raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
+        raw.extend_from_slice(&mac);
+        self.emit(AuthEvent::PasswordResetRequested { user: rec.id });
+        Ok(Some(ResetToken {
+            token: SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&raw)),
+            email: rec.email,
+            username: rec.username,
+            expires_at,
+        }))
+    }
+
+    /// Checks a reset token without using it (to show the reset form only
+    /// for a valid link). Returns the user it belongs to.
+    pub async fn check_reset_token(&self, token: &str) -> Result<User> {
+        Ok(self.reset_target(token).await?.0.to_user())
+    }
+
+    pub(super) async fn reset_target(
+        &self,
+        token: &str,
+    ) -> Result<(UserRecord, [u8; 32], Timestamp)> {
+        if token.len() > 128 {
+            return Err(Error::InvalidResetToken);
+        }
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(token.trim().as_bytes())
+            .map_err(|_| Error::InvalidResetToken)?;
+        if raw.len() != 48 {
+            return Err(Error::InvalidResetToken);
+        }
+        let id = UserId(i64::from_be_bytes(
+            raw[0..8].try_into().map_err(|_| Error::InvalidResetToken)?,
+        ));
+        let expires = i64::from_be_bytes(
+            raw[8..16]
+                .try_into()
+                .map_err(|_| Error::InvalidResetToken)?,
+        );
+        let rec = self
+            .inner
+            .users
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::InvalidResetToken)?;
+        let mac = self.reset_mac(&rec, expires);
+        if !ct_eq(&mac, &raw[16..48]) {
+            return Err(Error::InvalidResetToken);
+        }
+        let expires_at = Timestamp::from_millis(expires);
+        if expires_at <= self.now() {
+            return Err(Error::InvalidResetToken);
+        }
+        Ok((rec, mac, expires_at))
+    }
+
+    /// Sets a new password with a reset token. The token is used up; the
+    /// second factor stays enabled (the next login still asks for it).
+    pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
+        let (rec, mac, expires_at) = self.reset_target(token).await?;
+        let pw = password::check_password(
+            &self.inner.policy,
+            new_password,
+            &[&rec.username, &rec.email],
+        )?;
+        // Single use, reserved before the hash: of a burst with one token,
+        // one request hashes and the rest are refused at once. A failure
+        // after this point burns the token; the user asks for a new link.
+        if !self
+            .state()
+            .put_if_absent(StateKey::ResetUsed(&mac), &Marker, expires_at, self.now())
+            .await?
+        {
+            return Err(Error::InvalidResetToken);
+        }
+        let hash = self.inner.hasher.hash(pw).await?;
+        if !self
+            .inner
+            .users
+            .replace_password_hash(rec.id, &rec.password_hash, &hash)
+            .await?
+        {
+            return Err(Error::InvalidResetToken);
+        }
+        self.credentials_changed(rec.id).await?;
+        self.emit(AuthEvent::PasswordChanged {
+            user: rec.id,
+            via_reset: true,
+        });
+        Ok(self.record(rec.id).await?.to_user())
+    }
+}

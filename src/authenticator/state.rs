@@ -1,0 +1,495 @@
+//! Typed access to the state store.
+//!
+//! Every kind of entry the flows keep is a [`StateKey`] variant, which
+//! renders the store key; every value kept is a [`StateValue`], which
+//! encodes itself. [`State`] reads and writes through both, so no flow
+//! formats a key or encodes a value. The rendered keys and encodings are
+//! the format of data already stored: the tests below pin each one.
+//! Secrets (tokens, phone numbers, email addresses, client addresses) only
+//! appear in keys as their keyed hash ([`Keys::state_key`]).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::challenge::{ChallengeRecord, PhoneStatus, SentCode};
+use super::factors::PendingSms;
+use super::registration::PendingRegistration;
+use crate::clock::Timestamp;
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::store::{
+    Admission, AttemptSpec, Counter, Settlement, StateStore, StepAcceptance, StepOutcome,
+    StoredSecret,
+};
+use crate::user::UserId;
+
+/// One entry of the state store, by kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum StateKey<'a> {
+    /// A pending login ([`ChallengeRecord`]), by its token.
+    Challenge(&'a str),
+    /// The count of answers to a pending login, by its token.
+    ChallengeAttempts(&'a str),
+    /// A registration waiting for its email to be confirmed, by its token.
+    Registration(&'a str),
+    /// The SMS enrollment in progress of an account ([`PendingSms`]).
+    SmsEnrollment(UserId),
+    /// The count of codes tried on that SMS enrollment.
+    SmsEnrollmentAttempts(UserId),
+    /// The authenticator-app enrollment in progress of an account (its
+    /// sealed secret).
+    #[cfg_attr(not(feature = "totp"), allow(dead_code))]
+    TotpEnrollment(UserId),
+    /// The count of codes tried on that enrollment.
+    #[cfg_attr(not(feature = "totp"), allow(dead_code))]
+    TotpEnrollmentAttempts(UserId),
+    /// The last SMS step-up code sent to an account ([`SentCode`]).
+    StepUpSms(UserId),
+    /// The last TOTP time step an account used (each is accepted once).
+    TotpStep(UserId),
+    /// A password reset link used, by its MAC.
+    ResetUsed(&'a [u8; 32]),
+    /// The consecutive-attempt counter of a lockout.
+    Failures(&'a FailScope),
+    /// The gate of a lockout: the delay or lock in force.
+    Gate(&'a FailScope),
+    /// The count of gates set in a lockout since its last success.
+    Gates(&'a FailScope),
+    /// A rate-limit counter.
+    Budget(&'a BudgetKey),
+}
+
+impl StateKey<'_> {
+    /// The store key.
+    pub(super) fn render(&self, keys: &Keys) -> String {
+        match self {
+            StateKey::Challenge(token) => keys.state_key("ch", token.as_bytes()),
+            StateKey::ChallengeAttempts(token) => {
+                format!("{}:n", keys.state_key("ch", token.as_bytes()))
+            }
+            StateKey::Registration(token) => keys.state_key("reg", token.as_bytes()),
+            StateKey::SmsEnrollment(id) => format!("enroll-sms:{id}"),
+            StateKey::SmsEnrollmentAttempts(id) => format!("enroll-sms:{id}:n"),
+            StateKey::TotpEnrollment(id) => format!("enroll-totp:{id}"),
+            StateKey::TotpEnrollmentAttempts(id) => format!("enroll-totp:{id}:n"),
+            StateKey::StepUpSms(id) => format!("stepup-sms:{id}"),
+            StateKey::TotpStep(id) => format!("totp-step:{id}"),
+            StateKey::ResetUsed(mac) => {
+                format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac[..]))
+            }
+            StateKey::Failures(scope) => format!("fail:{}", scope.render(keys)),
+            StateKey::Gate(scope) => format!("lock:{}", scope.render(keys)),
+            StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
+            StateKey::Budget(budget) => format!("rl:{}", budget.render(keys)),
+        }
+    }
+}
+
+/// Whose consecutive failures a lockout counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FailScope {
+    /// An account's.
+    Account(UserId),
+    /// An identifier's that names no account (so an unknown name is
+    /// delayed exactly like a known one).
+    Unknown(String),
+    /// One remembered device's of an account ("smart lockout").
+    Device(UserId, String),
+}
+
+impl FailScope {
+    fn render(&self, keys: &Keys) -> String {
+        match self {
+            FailScope::Account(id) => format!("u:{id}"),
+            FailScope::Unknown(identifier) => keys.state_key("i", identifier.as_bytes()),
+            FailScope::Device(id, device) => format!("u:{id}:d:{device}"),
+        }
+    }
+}
+
+/// A rate limit's counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BudgetKey {
+    /// One client's (by [`RequestContext`](crate::RequestContext) address).
+    Client(ClientBudget, Vec<u8>),
+    /// Reset links asked for one email address.
+    ResetEmail(String),
+    /// Texts to one phone number.
+    SmsPhone(PhoneStatus, String),
+    /// Texts to one account's phone.
+    SmsAccount(UserId),
+    /// Texts site-wide.
+    SmsSite(PhoneStatus),
+}
+
+/// What a client's budget limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ClientBudget {
+    /// Failed passwords and codes, across accounts.
+    Failures,
+    /// Texts sent.
+    Sms,
+    /// Password reset links asked for.
+    ResetRequests,
+    /// Registrations.
+    Registrations,
+}
+
+impl BudgetKey {
+    fn render(&self, keys: &Keys) -> String {
+        match self {
+            BudgetKey::Client(kind, client) => {
+                let scope = match kind {
+                    ClientBudget::Failures => "cf",
+                    ClientBudget::Sms => "cs",
+                    ClientBudget::ResetRequests => "crr",
+                    ClientBudget::Registrations => "creg",
+                };
+                keys.state_key(scope, client)
+            }
+            BudgetKey::ResetEmail(email) => keys.state_key("reset", email.as_bytes()),
+            BudgetKey::SmsPhone(PhoneStatus::Verified, phone) => {
+                keys.state_key("sms-p", phone.as_bytes())
+            }
+            BudgetKey::SmsPhone(PhoneStatus::Unverified, phone) => {
+                keys.state_key("sms-pu", phone.as_bytes())
+            }
+            BudgetKey::SmsAccount(id) => format!("sms-a:{id}"),
+            BudgetKey::SmsSite(PhoneStatus::Verified) => "sms-g".to_owned(),
+            BudgetKey::SmsSite(PhoneStatus::Unverified) => "sms-ug".to_owned(),
+        }
+    }
+}
+
+/// A value kept in the state store, with its encoding.
+pub(super) trait StateValue: Sized {
+    /// The stored bytes.
+    fn encode(&self) -> Result<Vec<u8>>;
+    /// The value of stored bytes; `None` when they are not one (an entry
+    /// that cannot be read is treated as absent).
+    fn decode(bytes: &[u8]) -> Option<Self>;
+}
+
+/// JSON, the encoding of every record.
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("state encoding: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    serde_json::from_slice(bytes).ok()
+}
+
+macro_rules! json_values {
+    ($($t:ty),*) => {$(
+        impl StateValue for $t {
+            fn encode(&self) -> Result<Vec<u8>> {
+                to_json(self)
+            }
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                from_json(bytes)
+            }
+        }
+    )*};
+}
+
+json_values!(
+    ChallengeRecord,
+    SentCode,
+    PendingSms,
+    PendingRegistration,
+    StoredSecret
+);
+
+/// A single-use marker: its presence is all it says.
+pub(super) struct Marker;
+
+impl StateValue for Marker {
+    fn encode(&self) -> Result<Vec<u8>> {
+        Ok(vec![1])
+    }
+    fn decode(_: &[u8]) -> Option<Self> {
+        Some(Marker)
+    }
+}
+
+/// The value of a lockout's gate: when its wait ends (Unix milliseconds,
+/// 8 big-endian bytes; unreadable bytes hold it until the entry expires).
+pub(super) struct GateUntil(pub(super) Timestamp);
+
+impl StateValue for GateUntil {
+    fn encode(&self) -> Result<Vec<u8>> {
+        Ok(self.0.as_millis().to_be_bytes().to_vec())
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let millis = <[u8; 8]>::try_from(bytes)
+            .map(i64::from_be_bytes)
+            .unwrap_or(i64::MAX);
+        Some(GateUntil(Timestamp::from_millis(millis)))
+    }
+}
+
+/// The state store, typed.
+#[derive(Clone, Copy)]
+pub(super) struct State<'a> {
+    store: &'a dyn StateStore,
+    keys: &'a Keys,
+}
+
+impl<'a> State<'a> {
+    pub(super) fn new(store: &'a dyn StateStore, keys: &'a Keys) -> Self {
+        State { store, keys }
+    }
+
+    /// The store key of `key`.
+    pub(super) fn key(&self, key: StateKey<'_>) -> String {
+        key.render(self.keys)
+    }
+
+    /// The live value at `key`.
+    pub(super) async fn get<T: StateValue>(
+        &self,
+        key: StateKey<'_>,
+        now: Timestamp,
+    ) -> Result<Option<T>> {
+        let bytes = self.store.get(&self.key(key), now).await?;
+        Ok(bytes.and_then(|b| T::decode(&b)))
+    }
+
+    /// Removes the entry at `key` and returns its live value (of concurrent
+    /// callers at most one gets it).
+    pub(super) async fn take<T: StateValue>(
+        &self,
+        key: StateKey<'_>,
+        now: Timestamp,
+    ) -> Result<Option<T>> {
+        let bytes = self.store.take(&self.key(key), now).await?;
+        Ok(bytes.and_then(|b| T::decode(&b)))
+    }
+
+    /// Stores `value` at `key` until `expires_at`.
+    pub(super) async fn put<T: StateValue>(
+        &self,
+        key: StateKey<'_>,
+        value: &T,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        self.store
+            .put(&self.key(key), &value.encode()?, expires_at)
+            .await
+    }
+
+    /// Stores `value` at `key` unless a live entry is there (of concurrent
+    /// callers exactly one gets `true`).
+    pub(super) async fn put_if_absent<T: StateValue>(
+        &self,
+        key: StateKey<'_>,
+        value: &T,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.store
+            .put_if_absent(&self.key(key), &value.encode()?, expires_at, now)
+            .await
+    }
+
+    /// Removes the entry at `key`.
+    pub(super) async fn delete(&self, key: StateKey<'_>) -> Result<()> {
+        self.store.delete(&self.key(key)).await
+    }
+
+    /// Counts one at the counter `key`.
+    pub(super) async fn increment(
+        &self,
+        key: StateKey<'_>,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter> {
+        self.store.increment(&self.key(key), ttl, extend, now).await
+    }
+
+    /// Hands back one place taken at the counter `key`.
+    pub(super) async fn release(&self, key: StateKey<'_>, now: Timestamp) -> Result<()> {
+        self.store.release(&self.key(key), now).await
+    }
+
+    /// Raises the number at `key` to `value` if that is higher; whether it did.
+    #[cfg(feature = "totp")]
+    pub(super) async fn advance(
+        &self,
+        key: StateKey<'_>,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.store
+            .advance(&self.key(key), value, expires_at, now)
+            .await
+    }
+
+    /// [`StateStore::reserve_attempt`].
+    pub(super) async fn reserve_attempt(
+        &self,
+        spec: &AttemptSpec,
+        now: Timestamp,
+    ) -> Result<Admission> {
+        self.store.reserve_attempt(spec, now).await
+    }
+
+    /// [`StateStore::settle_attempt`], decoding a taken value.
+    pub(super) async fn settle_attempt<T: StateValue>(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<T>> {
+        let taken = self.store.settle_attempt(spec, settlement, now).await?;
+        Ok(taken.and_then(|b| T::decode(&b)))
+    }
+
+    /// [`StateStore::reserve_attempt_and_accept_step`].
+    pub(super) async fn reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.store
+            .reserve_attempt_and_accept_step(spec, step, now)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretSlice;
+
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(SecretSlice::from(
+            b"pinned-state-key-secret-0123456789".to_vec(),
+        ))
+    }
+
+    /// The rendered keys are the format of stored data: a change here
+    /// orphans every live entry of that kind.
+    #[test]
+    fn keys_render_as_stored() {
+        let k = keys();
+        let id = UserId(42);
+        let mac = [7u8; 32];
+        let account = FailScope::Account(id);
+        let unknown = FailScope::Unknown("someone@example.com".into());
+        let device = FailScope::Device(id, "dev1".into());
+        let budgets = [
+            BudgetKey::Client(ClientBudget::Failures, vec![203, 0, 113, 7]),
+            BudgetKey::Client(ClientBudget::Sms, vec![203, 0, 113, 7]),
+            BudgetKey::Client(ClientBudget::ResetRequests, vec![203, 0, 113, 7]),
+            BudgetKey::Client(ClientBudget::Registrations, vec![203, 0, 113, 7]),
+            BudgetKey::ResetEmail("a@example.com".into()),
+            BudgetKey::SmsPhone(PhoneStatus::Verified, "+254700000001".into()),
+            BudgetKey::SmsPhone(PhoneStatus::Unverified, "+254700000001".into()),
+            BudgetKey::SmsAccount(id),
+            BudgetKey::SmsSite(PhoneStatus::Verified),
+            BudgetKey::SmsSite(PhoneStatus::Unverified),
+        ];
+        let mut rendered: Vec<String> = [
+            StateKey::Challenge("tok"),
+            StateKey::ChallengeAttempts("tok"),
+            StateKey::Registration("tok"),
+            StateKey::SmsEnrollment(id),
+            StateKey::SmsEnrollmentAttempts(id),
+            StateKey::TotpEnrollment(id),
+            StateKey::TotpEnrollmentAttempts(id),
+            StateKey::StepUpSms(id),
+            StateKey::TotpStep(id),
+            StateKey::ResetUsed(&mac),
+            StateKey::Failures(&account),
+            StateKey::Gate(&account),
+            StateKey::Gates(&account),
+            StateKey::Failures(&unknown),
+            StateKey::Failures(&device),
+            StateKey::Gate(&device),
+        ]
+        .iter()
+        .map(|key| key.render(&k))
+        .collect();
+        rendered.extend(budgets.iter().map(|b| StateKey::Budget(b).render(&k)));
+        let expected = [
+            "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625",
+            "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625:n",
+            "reg:5caa49bcc42d3046e234cc26572e0bd49059012f923d85a0edfd16ce8bc11287",
+            "enroll-sms:42",
+            "enroll-sms:42:n",
+            "enroll-totp:42",
+            "enroll-totp:42:n",
+            "stepup-sms:42",
+            "totp-step:42",
+            "reset-used:0707070707070707070707070707070707070707070707070707070707070707",
+            "fail:u:42",
+            "lock:u:42",
+            "gates:u:42",
+            "fail:i:da691806d9460769dbed241f474066787d928d443557476995dd046c13f78780",
+            "fail:u:42:d:dev1",
+            "lock:u:42:d:dev1",
+            "rl:cf:1722394bca43bf7c660c7e773e5f62529d4cb688f9b12e6e78905e699227d98a",
+            "rl:cs:3d63b6723af6933fd74687e5d7b04ff9a1b73e767c4dc3364801d52dfb371c81",
+            "rl:crr:9dfebca9c22fedb8ec2141a75c273dfec2c9379712531dd6b742dbbde52a3507",
+            "rl:creg:d394772202b4d82f036549138f9821f7f439c6d9c17a9775c9813faa0b69c47c",
+            "rl:reset:1c035f4f57d3d85565d8644899d42b34b4500920782b4e959667059ad2c099a6",
+            "rl:sms-p:28ecf1d089d94bd5bd6712388d26747b5b00eae4abad2ab4826205c6a6842137",
+            "rl:sms-pu:48f40a10095b39023bde6bf2164c078a4294d06ff7b0daf3d35030f6c82ca2a3",
+            "rl:sms-a:42",
+            "rl:sms-g",
+            "rl:sms-ug",
+        ];
+        assert_eq!(rendered, expected);
+    }
+
+    /// Hashed keys are `prefix:` and the hex of an HMAC-SHA-256 of the
+    /// secret under the application key: no secret appears in a key.
+    #[test]
+    fn secrets_appear_only_hashed() {
+        let k = keys();
+        let key = StateKey::Budget(&BudgetKey::SmsPhone(
+            PhoneStatus::Verified,
+            "+254700000001".into(),
+        ))
+        .render(&k);
+        assert!(!key.contains("254700000001"));
+        let token = StateKey::Challenge("secret-token").render(&k);
+        assert!(!token.contains("secret-token"));
+        assert_eq!(token.len(), "ch:".len() + 64);
+    }
+
+    #[test]
+    fn values_round_trip_in_their_encodings() {
+        let until = Timestamp::from_millis(1_700_000_000_123);
+        let bytes = GateUntil(until).encode().unwrap();
+        assert_eq!(bytes, 1_700_000_000_123i64.to_be_bytes());
+        assert_eq!(GateUntil::decode(&bytes).map(|g| g.0), Some(until));
+        // Unreadable gate bytes hold the gate until the entry expires.
+        assert_eq!(
+            GateUntil::decode(b"bad").map(|g| g.0),
+            Some(Timestamp::from_millis(i64::MAX))
+        );
+        assert_eq!(Marker.encode().unwrap(), vec![1]);
+        let rec = ChallengeRecord {
+            user: UserId(9),
+            expires_at: until,
+            sms: None,
+            generation: 3,
+        };
+        let json = rec.encode().unwrap();
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"user":9,"expires_at":1700000000123,"sms":null,"generation":3}"#
+        );
+        let back = ChallengeRecord::decode(&json).unwrap();
+        assert_eq!((back.user, back.generation), (UserId(9), 3));
+        assert!(ChallengeRecord::decode(b"not json").is_none());
+    }
+}

@@ -1,0 +1,287 @@
+//! The store conformance suite (feature `test-util`): checks that a
+//! [`UserStore`] or [`StateStore`] implementation keeps the contract
+//! documented on the traits (uniqueness, compare-and-set, single use and
+//! atomicity under concurrency, expiry semantics, verbatim storage of hostile
+//! strings). The crate runs it against its own stores; a third-party store
+//! runs it from its own tests.
+//!
+//! The checks are split by trait: [`users`] and [`credentials`] for a
+//! [`UserStore`], [`state`] and [`attempts`] (its compound operations) for a [`StateStore`]. Every check is a public
+//! `async fn` taking a fresh, empty store (all are re-exported here). Either
+//! call a runner ([`run_user_store`], [`run_state_store`], [`run_all`] for a
+//! store that is both) or expand a macro to get one `#[tokio::test]` per
+//! check, which names the check that failed:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! twofa-verify = { version = "0.1", features = ["test-util"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
+//!
+//! ```ignore
+//! // tests/conformance.rs of a crate with a Redis-backed state store
+//! twofa_verify::state_store_conformance!(async { Some(MyStateStore::connect("...").await.unwrap()) });
+//! ```
+//!
+//! The macros take an expression evaluating to a future of `Option<store>`
+//! (evaluated once per test; `None` skips the test, e.g. when no database is
+//! configured), and optionally a closure taking the store and returning a
+//! future, run after a passing check (for cleanup).
+//!
+//! Time never passes by sleeping: every check uses explicit [`Timestamp`]s,
+//! deliberately far from the wall clock, so a store that compared expiry with
+//! its own clock instead of the `now` argument fails.
+//!
+//! This module is test code: its checks panic (through `assert!` and
+//! `unwrap`) to fail the test that runs them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+
+use crate::store::{
+    Counter, DeviceRecord, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
+};
+use crate::user::{Username, username_skeleton};
+use crate::{Authenticator, Error, Timestamp, UserId};
+
+pub mod attempts;
+pub mod credentials;
+pub mod state;
+pub mod users;
+
+pub use attempts::*;
+pub use credentials::*;
+pub use state::*;
+pub use users::*;
+
+/// What a user store under test must be: cloneable (clones share the data)
+/// and `'static`, so that racing tasks can each own a clone.
+pub trait UserStoreUnderTest: UserStore + Clone + 'static {}
+impl<S: UserStore + Clone + 'static> UserStoreUnderTest for S {}
+
+/// What a state store under test must be: cloneable (clones share the data)
+/// and `'static`, so that racing tasks can each own a clone.
+pub trait StateStoreUnderTest: StateStore + Clone + 'static {}
+impl<S: StateStore + Clone + 'static> StateStoreUnderTest for S {}
+
+/// A store that is both (such as the crate's own stores).
+pub trait StoreUnderTest: UserStoreUnderTest + StateStoreUnderTest {}
+impl<S: UserStoreUnderTest + StateStoreUnderTest> StoreUnderTest for S {}
+
+/// How many tasks race in the concurrency checks.
+pub const RACERS: usize = 20;
+/// How many registrations of look-alike names race through an Authenticator.
+pub const BURST: usize = 100;
+/// How many tasks increment one counter at once.
+pub const INCREMENTERS: usize = 50;
+
+/// A strange, fixed "now": 2001-09-09, far from the wall clock.
+pub const T0: Timestamp = Timestamp::from_millis(1_000_000_000_000);
+
+/// `T0` plus `ms` milliseconds.
+pub fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0.as_millis() + ms)
+}
+
+/// Strings that would break a store building SQL by concatenation, plus
+/// unicode that a store must keep byte for byte.
+pub const HOSTILE: &[&str] = &[
+    "Robert'); DROP TABLE users;--",
+    "Robert'); DROP TABLE twofa_users;--",
+    "'; DELETE FROM twofa_state; --",
+    "\" OR \"1\"=\"1",
+    "' OR '1'='1",
+    "a\\'b\\\\c",
+    "$1 $2 ?1 ? :name @p1",
+    "100%_match",
+    "x'); DROP SCHEMA public CASCADE; --",
+    "/* comment */ --",
+    "Ünïcödé-ß-ẞ-İ-ı",
+    "名前-🦀-👩‍👩‍👧‍👦",
+    "e\u{301}-é",
+    "\u{202e}rtl-override",
+    "tab\tnew\nline\r",
+];
+
+/// The confusable skeleton of a username key (shorthand).
+pub fn sk(key: &str) -> String {
+    username_skeleton(key)
+}
+
+/// A `NewUser` whose username key, skeleton and email are derived from `name`.
+pub fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_owned(),
+        username_key: name.to_lowercase(),
+        username_skeleton: sk(&name.to_lowercase()),
+        email: format!("{}@example.com", name.to_lowercase()),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${name}"),
+        created_at: at(0),
+    }
+}
+
+/// A fake recovery-code hash.
+pub fn code(n: u8) -> [u8; 32] {
+    let mut h = [n; 32];
+    h[0] = 0;
+    h[31] = 0xff;
+    h
+}
+
+async fn create(store: &impl UserStore, name: &str) -> UserRecord {
+    match store.create_user(new_user(name)).await {
+        Ok(u) => u,
+        Err(e) => panic!("create_user({name:?}) failed: {e:?}"),
+    }
+}
+
+/// Spawns `n` tasks running `f(store_clone, i)` at once; returns their results in order.
+pub async fn race<S, F, Fut, T>(store: &S, n: usize, f: F) -> Vec<T>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let fut = f(store.clone(), i);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.expect("racing task panicked"));
+    }
+    out
+}
+
+/// Runs every [`UserStore`] check, each on a fresh store from `make`.
+pub async fn run_user_store<S, F, Fut>(make: F)
+where
+    S: UserStoreUnderTest,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    create_and_lookup(make().await).await;
+    uniqueness(make().await).await;
+    concurrent_create_same_username(make().await).await;
+    skeleton_uniqueness(make().await).await;
+    concurrent_create_same_skeleton(make().await).await;
+    concurrent_confusable_registrations(make().await).await;
+    update_profile(make().await).await;
+    hostile_user_strings(make().await).await;
+    password_hash(make().await).await;
+    phone_and_totp(make().await).await;
+    recovery_codes(make().await).await;
+    concurrent_recovery_code(make().await).await;
+    credential_generation(make().await).await;
+    devices(make().await).await;
+}
+
+/// Runs every [`StateStore`] check, each on a fresh store from `make`.
+pub async fn run_state_store<S, F, Fut>(make: F)
+where
+    S: StateStoreUnderTest,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    put_get_delete(make().await).await;
+    put_if_absent(make().await).await;
+    take(make().await).await;
+    concurrent_take(make().await).await;
+    concurrent_put_if_absent(make().await).await;
+    increment(make().await).await;
+    concurrent_increment(make().await).await;
+    release(make().await).await;
+    concurrent_release(make().await).await;
+    advance(make().await).await;
+    concurrent_advance(make().await).await;
+    hostile_state_keys(make().await).await;
+    reserve_attempt(make().await).await;
+    reserve_attempt_budgets(make().await).await;
+    settle_attempt(make().await).await;
+    reserve_attempt_and_accept_step(make().await).await;
+    concurrent_reserve_attempt(make().await).await;
+    concurrent_reserve_budget(make().await).await;
+    concurrent_settle_attempt(make().await).await;
+    concurrent_accept_step(make().await).await;
+}
+
+/// Runs every check of both traits, each on a fresh store from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: StoreUnderTest,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    run_user_store(&make).await;
+    run_state_store(&make).await;
+}
+
+/// Expands to one multi-threaded `#[tokio::test]` per [`UserStore`]
+/// conformance check (see the [module docs](crate::conformance)).
+#[macro_export]
+macro_rules! user_store_conformance {
+    ($make:expr) => {
+        $crate::user_store_conformance!($make, |_store| async {});
+    };
+    ($make:expr, $finish:expr) => {
+        $crate::__conformance_tests!(($make) ($finish)
+            create_and_lookup uniqueness concurrent_create_same_username skeleton_uniqueness
+            concurrent_create_same_skeleton concurrent_confusable_registrations update_profile
+            hostile_user_strings password_hash phone_and_totp recovery_codes
+            concurrent_recovery_code credential_generation devices);
+    };
+}
+
+/// Expands to one multi-threaded `#[tokio::test]` per [`StateStore`]
+/// conformance check (see the [module docs](crate::conformance)).
+#[macro_export]
+macro_rules! state_store_conformance {
+    ($make:expr) => {
+        $crate::state_store_conformance!($make, |_store| async {});
+    };
+    ($make:expr, $finish:expr) => {
+        $crate::__conformance_tests!(($make) ($finish)
+            put_get_delete put_if_absent take concurrent_take concurrent_put_if_absent
+            increment concurrent_increment release concurrent_release advance
+            concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
+            settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
+            concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step);
+    };
+}
+
+/// Expands to one multi-threaded `#[tokio::test]` per conformance check of
+/// both traits, for a store that is a [`UserStore`] and a [`StateStore`]
+/// (see the [module docs](crate::conformance)).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!($make, |_store| async {});
+    };
+    ($make:expr, $finish:expr) => {
+        $crate::user_store_conformance!($make, $finish);
+        $crate::state_store_conformance!($make, $finish);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    (($make:expr) ($finish:expr) $($name:ident)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(store) = $make.await else { return };
+                $crate::conformance::$name(store.clone()).await;
+                ($finish)(store).await;
+            }
+        )*
+    };
+}

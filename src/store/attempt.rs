@@ -1,0 +1,447 @@
+//! Compound state operations: an attempt's reservation and settlement, in
+//! one store round trip each.
+//!
+//! A password or code check must first reserve its place in every limit
+//! that guards it (reserve, then check), and afterwards settle the
+//! reservation. Done with the primitives of [`StateStore`] that is a
+//! handful of round trips; the compound operations here do each step in
+//! one, atomically in the crate's stores. Their contracts are written as the
+//! primitive steps they stand for ([`reference`] runs exactly those steps,
+//! and is what the trait's default methods do), so a store can implement
+//! each as one transaction or one script.
+//!
+//! [`StateStore`]: super::StateStore
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Counter, StateStore};
+use crate::clock::Timestamp;
+use crate::error::Result;
+
+/// A fixed-window budget an attempt spends: the counter at `key` may hold
+/// at most `max` reservations per `window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// The counter's key.
+    pub key: String,
+    /// The window (the counter's lifetime from its first reservation).
+    pub window: Duration,
+    /// The most reservations the window admits.
+    pub max: u64,
+}
+
+/// The consecutive-failure lockout of an account (or of an unknown
+/// identifier, or of one remembered device of an account).
+///
+/// `counter` counts attempts since the last success (each attempt is
+/// counted when it is reserved; a success clears it, an attempt that turns
+/// out not to count hands its place back). From the `threshold`-th counted
+/// attempt on, an attempt must also set the *gate*, `gate`, which holds
+/// the delay (or lock) the attempt earns by failing; while the gate is live
+/// every other attempt is refused. `gates` counts the gates set since the
+/// last success: the `k`-th holds `waits[k - 1]` (the last entry repeats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lockout {
+    /// The consecutive-attempt counter.
+    pub counter: String,
+    /// The gate entry; its value is the end of the wait, in milliseconds
+    /// since the Unix epoch, as 8 big-endian bytes (an `i64`), and it
+    /// expires at that time.
+    pub gate: String,
+    /// The count of gates set since the last success.
+    pub gates: String,
+    /// How long `counter` and `gates` live after their last increment.
+    pub memory: Duration,
+    /// From this count on, an attempt must set the gate (at least 1).
+    pub threshold: u64,
+    /// The wait the `k`-th gate holds, for `k` = 1, 2, …; the last entry
+    /// repeats. Not empty.
+    pub waits: Vec<Duration>,
+}
+
+/// Everything one attempt reserves: its lockout and its budgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptSpec {
+    /// The lockout the attempt counts in.
+    pub lockout: Lockout,
+    /// The budgets the attempt spends, narrowest first.
+    pub budgets: Vec<Budget>,
+}
+
+/// A reservation made by [`StateStore::reserve_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The consecutive failures this attempt stands for if it fails.
+    pub failures: u64,
+    /// Whether this attempt set the gate.
+    pub gated: bool,
+    /// The count of each budget after this reservation, in the order given.
+    pub counts: Vec<u64>,
+}
+
+/// What [`StateStore::reserve_attempt`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// The attempt may be checked; its places are taken.
+    Admitted(Reservation),
+    /// The gate is held: nothing was taken.
+    Locked {
+        /// Until the gate's wait ends.
+        retry_after: Duration,
+    },
+    /// The budget at index `budget` is full: nothing was taken.
+    RateLimited {
+        /// Which budget refused (an index into [`AttemptSpec::budgets`]).
+        budget: usize,
+        /// Until that budget's window ends (at least one second).
+        retry_after: Duration,
+    },
+}
+
+/// How an admitted attempt ends, for [`StateStore::settle_attempt`]. (A
+/// failed attempt needs no settlement: its places stay taken.) Exhaustive:
+/// a store implements each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement<'a> {
+    /// The attempt passed and ends the run of failures.
+    Succeeded,
+    /// The attempt passed a step, but the run goes on (a right password
+    /// with a second factor due): its places are handed back.
+    Released {
+        /// Whether the attempt set the gate ([`Reservation::gated`]).
+        gated: bool,
+    },
+    /// [`Released`](Self::Released), and the entry of the next step (a
+    /// pending login) is stored.
+    ReleasedThenPut {
+        /// Whether the attempt set the gate.
+        gated: bool,
+        /// The entry's key.
+        key: &'a str,
+        /// Its value.
+        value: &'a [u8],
+        /// Its expiry.
+        expires_at: Timestamp,
+    },
+    /// The attempt passed if it can take the single-use entry at `key`
+    /// (a pending login): taken, it [`Succeeded`](Self::Succeeded);
+    /// already gone, it is [`Released`](Self::Released).
+    SucceededIfTaken {
+        /// Whether the attempt set the gate.
+        gated: bool,
+        /// The single-use entry.
+        key: &'a str,
+    },
+}
+
+/// A time-step code to accept once, for
+/// [`StateStore::reserve_attempt_and_accept_step`]: the pending login at
+/// `take` is finished by the step `step` of the counter at `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepAcceptance<'a> {
+    /// The last accepted step's key.
+    pub key: &'a str,
+    /// The step the code matched.
+    pub step: i64,
+    /// Until when the step must be remembered.
+    pub expires_at: Timestamp,
+    /// The single-use entry the code finishes (the pending login).
+    pub take: &'a str,
+}
+
+/// What happened to a [`StepAcceptance`] after its attempt was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StepOutcome {
+    /// The step was new and the entry was taken: the attempt succeeded.
+    Accepted,
+    /// The step was not newer than the last accepted one (a replay): the
+    /// attempt failed and stays counted.
+    Replayed,
+    /// The step was accepted but the entry was already gone (another
+    /// request finished it): the attempt was released.
+    Gone,
+}
+
+/// The primitive steps the compound operations are made of, over one
+/// store, a transaction, or data under a lock.
+#[async_trait]
+pub(crate) trait Primitives: Send {
+    async fn get(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    async fn put(&mut self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
+    async fn put_if_absent(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+    async fn take(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    async fn delete(&mut self, key: &str) -> Result<()>;
+    async fn increment(
+        &mut self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter>;
+    async fn release(&mut self, key: &str, now: Timestamp) -> Result<()>;
+    async fn advance(
+        &mut self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+}
+
+/// The primitives of a [`StateStore`], one call each.
+pub(crate) struct Calls<'a, S: ?Sized>(pub(crate) &'a S);
+
+#[async_trait]
+impl<S: StateStore + ?Sized> Primitives for Calls<'_, S> {
+    async fn get(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.0.get(key, now).await
+    }
+    async fn put(&mut self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
+        self.0.put(key, value, expires_at).await
+    }
+    async fn put_if_absent(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.0.put_if_absent(key, value, expires_at, now).await
+    }
+    async fn take(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.0.take(key, now).await
+    }
+    async fn delete(&mut self, key: &str) -> Result<()> {
+        self.0.delete(key).await
+    }
+    async fn increment(
+        &mut self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter> {
+        self.0.increment(key, ttl, extend, now).await
+    }
+    async fn release(&mut self, key: &str, now: Timestamp) -> Result<()> {
+        self.0.release(key, now).await
+    }
+    async fn advance(
+        &mut self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.0.advance(key, value, expires_at, now).await
+    }
+}
+
+/// The compound operations as sequences of primitive steps: what the
+/// trait's default methods run (one call per step), and what the crate's
+/// stores run inside one transaction or under one lock.
+pub(crate) mod reference {
+    use super::*;
+
+    /// How long the gate at `key` is still held, if it is.
+    async fn gate_left<P: Primitives + ?Sized>(
+        p: &mut P,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Duration>> {
+        let Some(v) = p.get(key, now).await? else {
+            return Ok(None);
+        };
+        let until = <[u8; 8]>::try_from(v.as_slice())
+            .map(i64::from_be_bytes)
+            .unwrap_or(i64::MAX);
+        let left = now.until(Timestamp::from_millis(until));
+        Ok((!left.is_zero()).then_some(left))
+    }
+
+    /// The wait of the `k`-th gate (1-based).
+    fn wait_of(lockout: &Lockout, k: u64) -> Duration {
+        let i = usize::try_from(k.saturating_sub(1)).unwrap_or(usize::MAX);
+        lockout
+            .waits
+            .get(i)
+            .or(lockout.waits.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+
+    async fn release_budgets<P: Primitives + ?Sized>(
+        p: &mut P,
+        budgets: &[Budget],
+        now: Timestamp,
+    ) -> Result<()> {
+        for b in budgets {
+            p.release(&b.key, now).await?;
+        }
+        Ok(())
+    }
+
+    /// [`StateStore::reserve_attempt`].
+    pub(crate) async fn reserve_attempt<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        now: Timestamp,
+    ) -> Result<Admission> {
+        let l = &spec.lockout;
+        if let Some(retry_after) = gate_left(p, &l.gate, now).await? {
+            return Ok(Admission::Locked { retry_after });
+        }
+        let mut counts = Vec::with_capacity(spec.budgets.len());
+        for (i, b) in spec.budgets.iter().enumerate() {
+            let c = p.increment(&b.key, b.window, false, now).await?;
+            counts.push(c.count);
+            if c.count > b.max {
+                release_budgets(p, &spec.budgets[..=i], now).await?;
+                return Ok(Admission::RateLimited {
+                    budget: i,
+                    retry_after: now.until(c.expires_at).max(Duration::from_secs(1)),
+                });
+            }
+        }
+        let count = p.increment(&l.counter, l.memory, true, now).await?.count;
+        if count < l.threshold {
+            return Ok(Admission::Admitted(Reservation {
+                failures: count,
+                gated: false,
+                counts,
+            }));
+        }
+        // Provisional: the first gate's wait, raised below once this
+        // attempt knows which gate it is.
+        let first = wait_of(l, 1);
+        let until = now.plus(first);
+        if !p
+            .put_if_absent(&l.gate, &until.as_millis().to_be_bytes(), until, now)
+            .await?
+        {
+            // Another attempt set the gate meanwhile: hand everything back.
+            p.release(&l.counter, now).await?;
+            release_budgets(p, &spec.budgets, now).await?;
+            let retry_after = gate_left(p, &l.gate, now)
+                .await?
+                .unwrap_or(Duration::from_secs(1));
+            return Ok(Admission::Locked { retry_after });
+        }
+        let k = p.increment(&l.gates, l.memory, true, now).await?.count;
+        let wait = wait_of(l, k);
+        if wait > first {
+            let until = now.plus(wait);
+            p.put(&l.gate, &until.as_millis().to_be_bytes(), until)
+                .await?;
+        }
+        Ok(Admission::Admitted(Reservation {
+            failures: l.threshold.saturating_add(k).saturating_sub(1),
+            gated: true,
+            counts,
+        }))
+    }
+
+    async fn succeed<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        now: Timestamp,
+    ) -> Result<()> {
+        let l = &spec.lockout;
+        p.delete(&l.counter).await?;
+        p.delete(&l.gates).await?;
+        // Cleared even when this attempt did not set it: a concurrent
+        // failure's delay must not outlive the success that reset the count.
+        p.delete(&l.gate).await?;
+        release_budgets(p, &spec.budgets, now).await
+    }
+
+    async fn hand_back<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        gated: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let l = &spec.lockout;
+        p.release(&l.counter, now).await?;
+        if gated {
+            p.release(&l.gates, now).await?;
+            p.delete(&l.gate).await?;
+        }
+        release_budgets(p, &spec.budgets, now).await
+    }
+
+    /// [`StateStore::settle_attempt`].
+    pub(crate) async fn settle_attempt<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        match settlement {
+            Settlement::Succeeded => succeed(p, spec, now).await.map(|()| None),
+            Settlement::Released { gated } => hand_back(p, spec, gated, now).await.map(|()| None),
+            Settlement::ReleasedThenPut {
+                gated,
+                key,
+                value,
+                expires_at,
+            } => {
+                hand_back(p, spec, gated, now).await?;
+                p.put(key, value, expires_at).await?;
+                Ok(None)
+            }
+            Settlement::SucceededIfTaken { gated, key } => match p.take(key, now).await? {
+                Some(v) => {
+                    succeed(p, spec, now).await?;
+                    Ok(Some(v))
+                }
+                None => {
+                    hand_back(p, spec, gated, now).await?;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// [`StateStore::reserve_attempt_and_accept_step`].
+    pub(crate) async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        let admission = reserve_attempt(p, spec, now).await?;
+        let Admission::Admitted(r) = &admission else {
+            return Ok((admission, None));
+        };
+        if !p.advance(step.key, step.step, step.expires_at, now).await? {
+            return Ok((admission, Some(StepOutcome::Replayed)));
+        }
+        let gated = r.gated;
+        let outcome = match settle_attempt(
+            p,
+            spec,
+            Settlement::SucceededIfTaken {
+                gated,
+                key: step.take,
+            },
+            now,
+        )
+        .await?
+        {
+            Some(_) => StepOutcome::Accepted,
+            None => StepOutcome::Gone,
+        };
+        Ok((admission, Some(outcome)))
+    }
+}

@@ -1,0 +1,423 @@
+//! [`RedisStore`] (feature `redis`): a [`StateStore`] in Redis, for the
+//! short-lived state of many app instances at scale, next to a SQL
+//! [`UserStore`](crate::store::UserStore) for the users.
+//!
+//! # The client: `redis` (redis-rs)
+//!
+//! Built on the [`redis`] crate with only its `tokio-comp`,
+//! `connection-manager` and `script` features, rather than `fred`:
+//!
+//! - maintenance: redis-rs is the Redis organisation's Rust client, with
+//!   many contributors (1.8.0 and 1.8.1 both shipped in October 2026);
+//!   `fred` is essentially one maintainer's;
+//! - the async API is what the store needs and no more: a
+//!   [`ConnectionManager`] multiplexes every call of every clone over one
+//!   connection and, when it drops, reconnects in the background with
+//!   exponential back-off, failing the calls caught in between (never
+//!   retrying a write behind the caller's back);
+//! - scripts: [`redis::Script`] sends `EVALSHA` and falls back to loading the
+//!   script when the server answers `NOSCRIPT` (first use, restart,
+//!   `SCRIPT FLUSH`);
+//! - weight: with default features off it adds 12 small crates to the
+//!   library's default build (`combine`, `arc-swap`, `backon`, `sha1_smol`,
+//!   `tokio-util`, ...); `fred` always brings `futures`, `parking_lot`,
+//!   `redis-protocol` with `nom`, a proc-macro crate and more.
+//!
+//! # What each operation sends
+//!
+//! Every operation is one Redis command or one Lua script, so it is atomic
+//! across every instance sharing the Redis:
+//!
+//! | operation | Redis |
+//! | --- | --- |
+//! | `put` | `SET key entry PX retention` |
+//! | `get` | `GET key` (expiry checked against `now` here) |
+//! | `take` | `GETDEL key` (expiry checked against `now` here) |
+//! | `delete` | `DEL key` |
+//! | `put_if_absent`, `increment`, `release`, `advance` | one script each |
+//! | `reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step` | one script each, over the same primitives (several keys) |
+//!
+//! # Time
+//!
+//! The library's clock is injectable (tests freeze it far from the wall
+//! clock), so Redis's own expiry cannot decide what is live. As in the SQL
+//! stores, each entry carries its expiry (the caller's time) and every read
+//! compares it with the caller's `now`. Redis additionally expires each key
+//! (`PX`) once it is surely dead: its time left plus a grace period
+//! ([`RedisStoreBuilder::gc_grace`], one hour by default), so memory does not
+//! grow with expired entries. The time left is measured from the caller's
+//! `now`, or from the wall clock for `put`, which is given none.
+//!
+//! Needs Redis 6.2 or later (`GETDEL`, `KEEPTTL`), or Valkey.
+
+mod attempt;
+mod codec;
+mod scripts;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, Result};
+use crate::store::{
+    Admission, AttemptSpec, Counter, Settlement, StateStore, StepAcceptance, StepOutcome,
+};
+use scripts::Scripts;
+
+/// The key prefix unless [`RedisStoreBuilder::prefix`] says otherwise.
+pub const DEFAULT_PREFIX: &str = "twofa:";
+/// Longest key prefix accepted.
+const MAX_PREFIX: usize = 64;
+const DEFAULT_GC_GRACE: Duration = Duration::from_secs(3600);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reconnection attempts before the calls waiting on them fail.
+const RECONNECT_RETRIES: usize = 4;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// A [`StateStore`] in Redis: pending logins, rate-limit counters,
+/// single-use markers, TOTP steps and (with feature `axum`) web sessions,
+/// shared by every app instance that connects to the same Redis with the
+/// same key prefix. Users stay in a SQL store:
+///
+/// ```no_run
+/// # #[cfg(feature = "postgres")]
+/// # async fn demo() -> twofa_verify::Result<()> {
+/// use twofa_verify::{Authenticator, PostgresStore, RedisStore};
+///
+/// let users = PostgresStore::connect("postgres://app@db.internal/app").await?;
+/// let state = RedisStore::connect("redis://cache.internal:6379").await?;
+/// let auth = Authenticator::builder()
+///     .user_store(users)
+///     .state_store(state)
+///     .secret_key(std::env::var("APP_SECRET_KEY").unwrap_or_default())
+///     .build()?;
+/// # let _ = auth; Ok(()) }
+/// ```
+///
+/// Clones share one multiplexed connection, re-established in the
+/// background when it drops. Every failure (no connection, timeout, an
+/// error reply) is an [`Error::Store`], which never lets anyone in. `Debug`
+/// shows the address, database and prefix, never the URL's password.
+///
+/// See [the module](self) for what each operation sends and how expiry works.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a store share besides the connection.
+struct Shared {
+    prefix: String,
+    gc_grace: Duration,
+    /// `host:port` or the socket path, for `Debug`.
+    addr: String,
+    db: i64,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.shared.addr)
+            .field("db", &self.shared.db)
+            .field("prefix", &self.shared.prefix)
+            .field("gc_grace", &self.shared.gc_grace)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://[:password@]host[:port][/db]`,
+    /// `redis+unix:///path`) with the default settings: key prefix
+    /// [`DEFAULT_PREFIX`], one hour of [GC grace](RedisStoreBuilder::gc_grace),
+    /// 3 s timeouts. An unreachable server is an `Error::Store`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for other settings.
+    pub fn builder(url: &str) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: SecretString::from(url.to_owned()),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            gc_grace: DEFAULT_GC_GRACE,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The prefix of every key this store writes.
+    pub fn prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
+    /// The underlying connection (shared with the store), for an
+    /// application that wants to use it too, or to inspect the keys.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The Redis key of the state key `key`.
+    fn key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.shared.prefix.len() + key.len());
+        k.push_str(&self.shared.prefix);
+        k.push_str(key);
+        k
+    }
+
+    fn retention(&self, expires_at: Timestamp, reference: Timestamp) -> u64 {
+        codec::retention_ms(expires_at, reference, self.shared.gc_grace)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        cmd.query_async(&mut self.conn.clone())
+            .await
+            .map_err(Error::store)
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Error::store)
+    }
+}
+
+/// Settings of a [`RedisStore`], checked by [`connect`](Self::connect).
+///
+/// `Debug` leaves out the URL (it may hold a password).
+pub struct RedisStoreBuilder {
+    url: SecretString,
+    prefix: String,
+    gc_grace: Duration,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("gc_grace", &self.gc_grace)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The prefix of every key (default [`DEFAULT_PREFIX`]), so that several
+    /// applications, deployments or test runs share one Redis without
+    /// colliding; every instance of one application must use the same.
+    /// 1 to 64 printable ASCII characters, no space.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long Redis keeps an entry after it expired (default one hour,
+    /// at least one second). Expiry itself follows the caller's clock; this
+    /// only bounds memory, and must exceed the clock skew between instances.
+    pub fn gc_grace(mut self, grace: Duration) -> Self {
+        self.gc_grace = grace;
+        self
+    }
+
+    /// How long connecting, and each command, may take before it fails with
+    /// `Error::Store` (default 3 s, at least 1 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the settings (`Error::Config`), then connects (`Error::Store`
+    /// if the URL is malformed or the server unreachable).
+    pub async fn connect(self) -> Result<RedisStore> {
+        let prefix_ok = (1..=MAX_PREFIX).contains(&self.prefix.len())
+            && self.prefix.bytes().all(|b| b.is_ascii_graphic());
+        if !prefix_ok {
+            return Err(Error::Config(
+                "Redis key prefix must be 1 to 64 printable ASCII characters, no space".into(),
+            ));
+        }
+        if self.gc_grace < Duration::from_secs(1) {
+            return Err(Error::Config("Redis GC grace must be at least 1 s".into()));
+        }
+        if self.timeout < Duration::from_millis(1) {
+            return Err(Error::Config("Redis timeout must be at least 1 ms".into()));
+        }
+        let client = redis::Client::open(self.url.expose_secret()).map_err(Error::store)?;
+        let info = client.get_connection_info();
+        let addr = info.addr().to_string();
+        let db = info.redis_settings().db();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(Error::store)?;
+        Ok(RedisStore {
+            conn,
+            shared: Arc::new(Shared {
+                prefix: self.prefix,
+                gc_grace: self.gc_grace,
+                addr,
+                db,
+                scripts: Scripts::new(),
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl StateStore for RedisStore {
+    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()> {
+        let retention = self.retention(expires_at, SystemClock.now());
+        self.query::<()>(
+            redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(codec::entry(expires_at, value))
+                .arg("PX")
+                .arg(retention),
+        )
+        .await
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let written: i64 = self
+            .run(
+                self.shared
+                    .scripts
+                    .put_if_absent
+                    .key(self.key(key))
+                    .arg(codec::sortable(now.as_millis()))
+                    .arg(codec::sortable(expires_at.as_millis()))
+                    .arg(value)
+                    .arg(self.retention(expires_at, now)),
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        let entry: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(self.key(key))).await?;
+        live_value(entry, now)
+    }
+
+    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+        // Removes the entry whether live or expired; only a live one is returned.
+        let entry: Option<Vec<u8>> = self.query(redis::cmd("GETDEL").arg(self.key(key))).await?;
+        live_value(entry, now)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter> {
+        let fresh = now.plus(ttl);
+        let (count, expires_at): (u64, Vec<u8>) = self
+            .run(
+                self.shared
+                    .scripts
+                    .increment
+                    .key(self.key(key))
+                    .arg(codec::sortable(now.as_millis()))
+                    .arg(codec::sortable(fresh.as_millis()))
+                    .arg(if extend { "1" } else { "0" })
+                    .arg(self.retention(fresh, now)),
+            )
+            .await?;
+        let expires_at = codec::from_sortable(&expires_at)
+            .ok_or_else(|| Error::store("malformed counter expiry from Redis"))?;
+        Ok(Counter {
+            count,
+            expires_at: Timestamp::from_millis(expires_at),
+        })
+    }
+
+    async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
+        self.run::<i64>(
+            self.shared
+                .scripts
+                .release
+                .key(self.key(key))
+                .arg(codec::sortable(now.as_millis())),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn advance(
+        &self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let written: i64 = self
+            .run(
+                self.shared
+                    .scripts
+                    .advance
+                    .key(self.key(key))
+                    .arg(codec::sortable(now.as_millis()))
+                    .arg(codec::sortable(value))
+                    .arg(codec::sortable(expires_at.as_millis()))
+                    .arg(self.retention(expires_at, now)),
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    async fn reserve_attempt(&self, spec: &AttemptSpec, now: Timestamp) -> Result<Admission> {
+        self.redis_reserve_attempt(spec, now).await
+    }
+
+    async fn settle_attempt(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        self.redis_settle_attempt(spec, settlement, now).await
+    }
+
+    async fn reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.redis_reserve_attempt_and_accept_step(spec, step, now)
+            .await
+    }
+}
+
+/// The value of an entry read from Redis, if it is live at `now`.
+fn live_value(entry: Option<Vec<u8>>, now: Timestamp) -> Result<Option<Vec<u8>>> {
+    match entry {
+        None => Ok(None),
+        Some(entry) => Ok(codec::live_body(&entry, now)?.map(<[u8]>::to_vec)),
+    }
+}
