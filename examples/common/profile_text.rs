@@ -8,12 +8,17 @@
 //! equal to the precomposed one. Refused: control characters (only a line
 //! break in "about me"), the bidirectional overrides and isolates that can
 //! make text read differently from what it holds (as in "Trojan Source"),
-//! and a character carrying more than [`MAX_CODE_POINTS_PER_GRAPHEME`]
+//! invisible characters (Unicode's default-ignorable code points, such as
+//! zero-width spaces, word joiners, Hangul fillers and tag characters,
+//! which can hide text or make a name look empty) except where emoji and
+//! some scripts need them, and a character carrying more than [`MAX_CODE_POINTS_PER_GRAPHEME`]
 //! combining marks ("Zalgo" text), which would otherwise let a "short"
 //! text be kilobytes long and spill over the page.
 
 use std::fmt;
 
+use icu_properties::CodePointSetData;
+use icu_properties::props::DefaultIgnorableCodePoint;
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -73,6 +78,8 @@ pub enum TextError {
     Bidi(Field),
     /// A character with too many combining marks.
     Stacked(Field),
+    /// An invisible character (zero-width space, word joiner, filler...).
+    Invisible(Field),
 }
 
 impl fmt::Display for TextError {
@@ -104,6 +111,11 @@ impl fmt::Display for TextError {
                 "Your {} has a character with too many accents stacked on it.",
                 field.label()
             ),
+            TextError::Invisible(field) => write!(
+                f,
+                "Your {} holds an invisible character (such as a zero-width space); please remove it.",
+                field.label()
+            ),
         }
     }
 }
@@ -123,6 +135,16 @@ fn is_bidi_control(c: char) -> bool {
     )
 }
 
+/// Whether the default-ignorable `c` is one that visible text needs: the
+/// zero-width joiner and non-joiner (emoji sequences; Persian and Indic
+/// scripts), variation selectors (emoji or text presentation), and tag
+/// characters inside a flag that starts with the black flag (🏴, e.g.
+/// Scotland's).
+fn is_needed_ignorable(c: char, grapheme: &str) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+        || (matches!(c, '\u{E0020}'..='\u{E007F}') && grapheme.starts_with('\u{1F3F4}'))
+}
+
 /// NFC, `\r\n` and `\r` as `\n`, trimmed; then checked. `multiline`
 /// allows `\n`.
 fn clean(field: Field, raw: &str, multiline: bool) -> Result<String, TextError> {
@@ -140,10 +162,16 @@ fn clean(field: Field, raw: &str, multiline: bool) -> Result<String, TextError> 
             return Err(TextError::Control(field));
         }
     }
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
     let mut chars = 0;
     for g in text.graphemes(true) {
         if g.chars().count() > MAX_CODE_POINTS_PER_GRAPHEME {
             return Err(TextError::Stacked(field));
+        }
+        if g.chars()
+            .any(|c| ignorable.contains(c) && !is_needed_ignorable(c, g))
+        {
+            return Err(TextError::Invisible(field));
         }
         chars += 1;
     }
@@ -157,7 +185,12 @@ fn clean(field: Field, raw: &str, multiline: bool) -> Result<String, TextError> 
 /// characters.
 pub fn name(field: Field, raw: &str) -> Result<String, TextError> {
     let text = clean(field, raw, false)?;
-    if text.is_empty() {
+    // Joiners and selectors alone would pass for a name that shows nothing.
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    if !text
+        .chars()
+        .any(|c| !c.is_whitespace() && !ignorable.contains(c))
+    {
         return Err(TextError::Required(field));
     }
     Ok(text)
@@ -220,6 +253,41 @@ mod tests {
                 Err(TextError::Bidi(Field::AboutMe)),
                 "{c:?}"
             );
+        }
+        // Invisible characters that hide text or look like nothing.
+        for c in [
+            '\u{200B}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{115F}',
+            '\u{00AD}',
+            '\u{E0041}',
+        ] {
+            assert_eq!(
+                name(Field::FirstName, &format!("Ann{c}Eve")),
+                Err(TextError::Invisible(Field::FirstName)),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            name(Field::FirstName, "\u{3164}"),
+            Err(TextError::Invisible(Field::FirstName))
+        );
+        assert_eq!(
+            name(Field::LastName, "\u{200D}\u{200C}"),
+            Err(TextError::Required(Field::LastName))
+        );
+        // What visible text needs: emoji joiners and selectors, Scotland's
+        // flag (tag characters after 🏴), the Persian half-space.
+        for ok in [
+            "👨\u{200D}👩\u{200D}👧",
+            "❤\u{FE0F}",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "می\u{200C}خواهم",
+        ] {
+            assert_eq!(about_me(ok).as_deref(), Ok(ok), "{ok:?}");
         }
         // (NFC folds the first accent into "á": one more than the limit.)
         let zalgo = format!("a{}", "\u{301}".repeat(MAX_CODE_POINTS_PER_GRAPHEME + 1));
