@@ -2,8 +2,9 @@
 //!
 //! One submodule per concern, each adding its part of `impl Authenticator`:
 //! the builder, accounts, login, pending logins (challenges), verification,
-//! passwords, factors, sessions, registration, import, and the limits and
-//! lockout every flow reserves before checking a secret.
+//! passwords, factors, sessions, registration, import, the limits and
+//! lockout every flow reserves before checking a secret, and the mail
+//! budget every mail reserves before it is produced.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ mod import;
 mod limits;
 mod lockout;
 mod login;
+mod mail;
 mod passwords;
 mod registration;
 mod session;
@@ -38,6 +40,7 @@ pub use challenge::{Challenge, SmsDelivery};
 pub use factors::{SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;
+pub use mail::MailDecision;
 pub use passwords::ResetToken;
 pub use registration::{RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};

@@ -42,6 +42,24 @@ pub enum LimitedAction {
     SmsSend,
 }
 
+/// What a mail is, in [`AuthEvent::MailSuppressed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MailKind {
+    /// A registration's confirmation link
+    /// ([`RegistrationStart::Confirm`](crate::RegistrationStart::Confirm)).
+    RegistrationConfirmation,
+    /// The notice to the owner of an address someone tried to register
+    /// again ([`RegistrationStart::AlreadyRegistered`](crate::RegistrationStart::AlreadyRegistered)).
+    AlreadyRegistered,
+    /// A password reset link ([`ResetToken`](crate::ResetToken)).
+    PasswordReset,
+    /// A mail of the application's own, reserved with
+    /// [`Authenticator::reserve_mail`](crate::Authenticator::reserve_mail)
+    /// (a security notice).
+    Notice,
+}
+
 /// Something security-relevant that happened. Holds ids, never secrets;
 /// phone numbers appear masked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +208,19 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
+    /// A mail was left out because its address's budget
+    /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address)) is
+    /// spent. Raised once per mail left out, so none goes silently.
+    MailSuppressed {
+        /// The account the mail was about, when the address has one.
+        user: Option<UserId>,
+        /// What the mail was.
+        mail: MailKind,
+        /// True when the application was told to send the window's one
+        /// summary mail in its place
+        /// ([`MailDecision::SendSummary`](crate::MailDecision::SendSummary)).
+        summary: bool,
+    },
     /// A device was remembered: its next logins skip the second factor.
     DeviceRemembered {
         /// The user.
@@ -238,7 +269,8 @@ impl EventSink for TracingSink {
             | AuthEvent::TotpReplayRefused { .. }
             | AuthEvent::Locked { .. }
             | AuthEvent::SendLimited { .. }
-            | AuthEvent::ClientLimited { .. } => {
+            | AuthEvent::ClientLimited { .. }
+            | AuthEvent::MailSuppressed { .. } => {
                 tracing::warn!(target: "twofa_verify::audit", event = ?event, ip, user_agent)
             }
             _ => tracing::info!(target: "twofa_verify::audit", event = ?event, ip, user_agent),

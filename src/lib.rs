@@ -37,11 +37,13 @@ pub mod axum;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login,
+    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login, MailDecision,
     RegistrationMail, RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery,
     SmsEnrollment, StepUp, Verification,
 };
-pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
+pub use event::{
+    AuthEvent, EventSink, Factor, LimitedAction, MailKind, RecordingSink, TracingSink,
+};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

@@ -74,6 +74,15 @@ pub struct Policy {
     pub reset_token_ttl: Duration,
     /// Password reset requests per email address (default 3 per hour).
     pub reset_requests: RateLimit,
+    /// Mails to one address (default 5 per hour), whatever their kind:
+    /// registration confirmations, "already registered" notices, reset
+    /// links, and the application's own notices reserved with
+    /// [`Authenticator::reserve_mail`](crate::Authenticator::reserve_mail).
+    /// Past it, a confirmation or reset is not produced (the visitor's
+    /// answer stays the same) and the application's notices are coalesced
+    /// into one summary per window; every mail left out raises
+    /// [`AuthEvent::MailSuppressed`](crate::AuthEvent::MailSuppressed).
+    pub mail_per_address: RateLimit,
     /// Lifetime of a locally generated SMS code (default 10 min).
     pub sms_code_ttl: Duration,
     /// SMS sends per phone number (default 5 per hour).
@@ -160,6 +169,7 @@ impl Default for Policy {
             challenge_max_attempts: 5,
             reset_token_ttl: Duration::from_secs(3600),
             reset_requests: RateLimit::new(3, Duration::from_secs(3600)),
+            mail_per_address: RateLimit::new(5, Duration::from_secs(3600)),
             sms_code_ttl: Duration::from_secs(600),
             sms_per_phone: RateLimit::new(5, Duration::from_secs(3600)),
             sms_per_account: RateLimit::new(10, Duration::from_secs(24 * 3600)),
@@ -256,6 +266,7 @@ impl Policy {
         }
         for (name, r) in [
             ("reset_requests", self.reset_requests),
+            ("mail_per_address", self.mail_per_address),
             ("sms_per_phone", self.sms_per_phone),
             ("sms_per_account", self.sms_per_account),
             ("sms_global", self.sms_global),
@@ -296,7 +307,7 @@ mod tests {
     #[test]
     fn sub_millisecond_durations_are_refused_by_name() {
         type Set = fn(&mut Policy, Duration);
-        let fields: [(&str, Set); 9] = [
+        let fields: [(&str, Set); 10] = [
             ("lock_duration", |p, d| p.lock_duration = d),
             ("failure_memory", |p, d| p.failure_memory = d),
             ("challenge_ttl", |p, d| p.challenge_ttl = d),
@@ -308,6 +319,7 @@ mod tests {
             ("remember_device_for", |p, d| p.remember_device_for = d),
             ("remember_me_for", |p, d| p.remember_me_for = d),
             ("sms_per_phone", |p, d| p.sms_per_phone.window = d),
+            ("mail_per_address", |p, d| p.mail_per_address.window = d),
         ];
         for (name, set) in fields {
             for d in [Duration::ZERO, Duration::from_micros(999)] {

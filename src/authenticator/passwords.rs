@@ -9,7 +9,7 @@ use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::ct_eq;
 use crate::error::{Error, Result};
-use crate::event::{AuthEvent, LimitedAction};
+use crate::event::{AuthEvent, LimitedAction, MailKind};
 use crate::password::{self, Verified};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
@@ -124,9 +124,13 @@ impl Authenticator {
     }
 
     /// Starts a password reset. Returns the token to email when the address
-    /// belongs to an account, `None` otherwise; the caller should answer the
-    /// same either way ("if that address is registered, we sent a link").
-    /// Limited per address (known or not), so it reveals nothing.
+    /// belongs to an account and its mail budget
+    /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address))
+    /// allows a mail, `None` otherwise; the caller should answer the same
+    /// either way ("if that address is registered, we sent a link").
+    /// Limited per address (known or not), so it reveals nothing: the mail
+    /// budget too is counted for every address, and a reset left out for
+    /// want of it raises [`AuthEvent::MailSuppressed`].
     ///
     /// The token expires (1 hour by default), works once, and dies when the
     /// password changes.
@@ -145,9 +149,14 @@ impl Authenticator {
             }
             return Err(e);
         }
+        let mail_allowed = self.reserve_own_mail(&email).await?;
         let Some(rec) = self.inner.users.user_by_email(&email).await? else {
             return Ok(None);
         };
+        if !mail_allowed {
+            self.mail_suppressed(Some(rec.id), MailKind::PasswordReset);
+            return Ok(None);
+        }
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
         let mac = self.reset_mac(&rec, expires_at.as_millis());
         let mut raw = Vec::with_capacity(48);

@@ -13,15 +13,15 @@ use super::state::{ClientBudget, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
-use crate::event::{AuthEvent, LimitedAction};
+use crate::event::{AuthEvent, LimitedAction, MailKind};
 use crate::password;
 use crate::store::NewUser;
 use crate::user::{User, normalize_email, normalize_username};
 
 /// What [`Authenticator::start_registration`] asks the application to send.
 ///
-/// Both variants must get the same answer on the page ("check your inbox");
-/// only the email differs.
+/// Every variant must get the same answer on the page ("check your
+/// inbox"); only the email differs, or there is none.
 #[derive(Debug)]
 #[must_use]
 #[non_exhaustive]
@@ -38,6 +38,12 @@ pub enum RegistrationStart {
         /// The account's username, for the greeting.
         username: String,
     },
+    /// The address's mail budget
+    /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address)) is
+    /// spent: send nothing. Whether the address has an account or not, no
+    /// account is created; [`AuthEvent::MailSuppressed`] records the mail
+    /// left out.
+    MailSuppressed,
 }
 
 /// A confirmation link to email. `Debug` hides the token.
@@ -102,6 +108,11 @@ impl Authenticator {
     /// password hash, one state write) as for a new address, so neither the
     /// page nor its timing tells a visitor whether the address has an
     /// account. Limited per client ([`Policy::client_registrations`](crate::Policy::client_registrations)).
+    ///
+    /// Either mail takes a place in the address's mail budget
+    /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address)),
+    /// reserved before the mail is made; past it the answer is
+    /// [`RegistrationStart::MailSuppressed`], after the same work again.
     pub async fn start_registration(
         &self,
         username: &str,
@@ -121,6 +132,9 @@ impl Authenticator {
         {
             return Err(Error::UsernameTaken);
         }
+        // Counted for a new and a taken address alike, so the budget says
+        // nothing about which it is.
+        let mail_allowed = self.reserve_own_mail(&email).await?;
         let existing = self.inner.users.user_by_email(&email).await?;
         let password_hash = self.inner.hasher.hash(pw).await?;
         let token = random_token::<32>();
@@ -140,6 +154,14 @@ impl Authenticator {
         self.emit(AuthEvent::RegistrationStarted {
             existing_user: existing.as_ref().map(|r| r.id),
         });
+        if !mail_allowed {
+            let mail = match existing {
+                Some(_) => MailKind::AlreadyRegistered,
+                None => MailKind::RegistrationConfirmation,
+            };
+            self.mail_suppressed(existing.map(|r| r.id), mail);
+            return Ok(RegistrationStart::MailSuppressed);
+        }
         Ok(match existing {
             Some(rec) => RegistrationStart::AlreadyRegistered {
                 email: rec.email,

@@ -59,6 +59,9 @@ pub(super) enum StateKey<'a> {
     Gates(&'a FailScope),
     /// A rate-limit counter.
     Budget(&'a BudgetKey),
+    /// The mark that the summary mail of an address's current mail window
+    /// was handed out, by the normalised address.
+    MailSummary(&'a str),
 }
 
 impl StateKey<'_> {
@@ -83,6 +86,7 @@ impl StateKey<'_> {
             StateKey::Gate(scope) => format!("lock:{}", scope.render(keys)),
             StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
             StateKey::Budget(budget) => format!("rl:{}", budget.render(keys)),
+            StateKey::MailSummary(email) => keys.state_key("mail-sum", email.as_bytes()),
         }
     }
 }
@@ -116,6 +120,8 @@ pub(super) enum BudgetKey {
     Client(ClientBudget, Vec<u8>),
     /// Reset links asked for one email address.
     ResetEmail(String),
+    /// Mails to one (normalised) email address.
+    MailAddress(String),
     /// Texts to one phone number.
     SmsPhone(PhoneStatus, String),
     /// Texts to one account's phone.
@@ -150,6 +156,7 @@ impl BudgetKey {
                 keys.state_key(scope, client)
             }
             BudgetKey::ResetEmail(email) => keys.state_key("reset", email.as_bytes()),
+            BudgetKey::MailAddress(email) => keys.state_key("mail", email.as_bytes()),
             BudgetKey::SmsPhone(PhoneStatus::Verified, phone) => {
                 keys.state_key("sms-p", phone.as_bytes())
             }
@@ -395,6 +402,7 @@ mod tests {
             BudgetKey::SmsAccount(id),
             BudgetKey::SmsSite(PhoneStatus::Verified),
             BudgetKey::SmsSite(PhoneStatus::Unverified),
+            BudgetKey::MailAddress("a@example.com".into()),
         ];
         let mut rendered: Vec<String> = [
             StateKey::Challenge("tok"),
@@ -413,6 +421,7 @@ mod tests {
             StateKey::Failures(&unknown),
             StateKey::Failures(&device),
             StateKey::Gate(&device),
+            StateKey::MailSummary("a@example.com"),
         ]
         .iter()
         .map(|key| key.render(&k))
@@ -435,6 +444,7 @@ mod tests {
             "fail:i:da691806d9460769dbed241f474066787d928d443557476995dd046c13f78780",
             "fail:u:42:d:dev1",
             "lock:u:42:d:dev1",
+            "mail-sum:c714cfcbee60f45cf737291828faed477d24f354f05cd9f925a943c5ff31a459",
             "rl:cf:1722394bca43bf7c660c7e773e5f62529d4cb688f9b12e6e78905e699227d98a",
             "rl:cs:3d63b6723af6933fd74687e5d7b04ff9a1b73e767c4dc3364801d52dfb371c81",
             "rl:crr:9dfebca9c22fedb8ec2141a75c273dfec2c9379712531dd6b742dbbde52a3507",
@@ -445,6 +455,7 @@ mod tests {
             "rl:sms-a:42",
             "rl:sms-g",
             "rl:sms-ug",
+            "rl:mail:4424106a6708f89e7da919c4b0f61b3adc33ec36aa1f9b7d4327023da7e661a3",
         ];
         assert_eq!(rendered, expected);
     }
