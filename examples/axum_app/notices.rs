@@ -4,10 +4,11 @@
 //!
 //! The authenticator's events are synchronous and must be quick, so the
 //! sink only logs them and forwards the interesting ones to a channel; a
-//! task drains it, looks the user up and sends the mail.
+//! task drains it, looks the user up and sends the mail through
+//! [`send_notice`], within the address's mail budget.
 
 use tokio::sync::mpsc;
-use twofa_verify::{AuthEvent, EventSink, Factor, RequestContext, TracingSink};
+use twofa_verify::{AuthEvent, EventSink, Factor, MailDecision, RequestContext, TracingSink, User};
 
 use super::AppState;
 
@@ -103,16 +104,44 @@ pub fn spawn(mut outbox: Outbox, state: AppState) {
                     continue;
                 }
             };
-            let app = &state.config.app_name;
-            let to = to.unwrap_or(user.email);
-            let subject = format!("[{app}] Security notice");
-            let body = format!(
-                "Dear {},\n\n{what}\n\nIf this was you, nothing needs doing. If it was not, reset your password at {}/reset_password_request and review your profile.\n\n{app}\n",
-                user.username, state.config.base_url,
-            );
-            if let Err(e) = state.mailer.send(&to, &subject, &body).await {
-                tracing::error!(error = %e, "could not send a security notice");
-            }
+            let to = to.unwrap_or_else(|| user.email.clone());
+            send_notice(&state, &user, &to, &what).await;
         }
     });
+}
+
+/// Mails the security notice `what` about `user` to `to`, within the
+/// address's mail budget (`Policy::mail_per_address`, shared with the
+/// confirmation and reset mails): past it, the first notice of the window
+/// becomes one summary and the others are left out, each recorded by the
+/// library's `MailSuppressed` event. Every notice of the site goes through
+/// here.
+pub async fn send_notice(state: &AppState, user: &User, to: &str, what: &str) {
+    let app = &state.config.app_name;
+    let base = &state.config.base_url;
+    let (subject, body) = match state.auth.reserve_mail(to, Some(user.id)).await {
+        Ok(MailDecision::Send) => (
+            format!("[{app}] Security notice"),
+            format!(
+                "Dear {},\n\n{what}\n\nIf this was you, nothing needs doing. If it was not, reset your password at {base}/reset_password_request and review your profile.\n\n{app}\n",
+                user.username,
+            ),
+        ),
+        Ok(MailDecision::SendSummary) => (
+            format!("[{app}] Several security notices"),
+            format!(
+                "Dear {},\n\nThere were several security messages for your account in the last hour; further ones are not mailed for now. Log in at {base}/login to review your account.\n\nIf something was not you, reset your password at {base}/reset_password_request.\n\n{app}\n",
+                user.username,
+            ),
+        ),
+        // Suppressed (or a kind this site does not know): nothing to send.
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(error = %e, user = %user.id, "cannot reserve the mail of a notice; not sent");
+            return;
+        }
+    };
+    if let Err(e) = state.mailer.send(to, &subject, &body).await {
+        tracing::error!(error = %e, "could not send a security notice");
+    }
 }

@@ -143,12 +143,21 @@ pub(super) async fn start(
     let auth = session.auth();
     let (mail, kept) = match auth.start_registration(username, email, password).await {
         Ok(RegistrationStart::Confirm(m)) => (
-            confirm_mail(state, auth, m.email.clone(), &m.username, m.token()),
+            Some(confirm_mail(
+                state,
+                auth,
+                m.email.clone(),
+                &m.username,
+                m.token(),
+            )),
             Some(KeepNames::new(auth, m.token(), names)?),
         ),
         Ok(RegistrationStart::AlreadyRegistered { email, username }) => {
-            (notice_mail(state, email, &username), None)
+            (Some(notice_mail(state, email, &username)), None)
         }
+        // The address's mail budget is spent (the library's event records
+        // it): no mail, and the same page as the others.
+        Ok(RegistrationStart::MailSuppressed) => (None, None),
         Ok(_) => {
             return Err(AppError::Internal(
                 "an unknown kind of registration start".into(),
@@ -177,7 +186,9 @@ pub(super) async fn start(
         {
             tracing::error!(error = %e, "could not keep the names of a registration");
         }
-        if let Err(e) = mailer.send(&mail.to, &mail.subject, &mail.body).await {
+        if let Some(mail) = mail
+            && let Err(e) = mailer.send(&mail.to, &mail.subject, &mail.body).await
+        {
             tracing::error!(error = %e, "could not send the registration email");
         }
     });

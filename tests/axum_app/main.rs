@@ -1819,4 +1819,5 @@ mod sessions;
 mod profile_data;
 
 mod hostile;
+mod mail_budget;
 mod voice_fallback;
