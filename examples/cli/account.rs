@@ -132,7 +132,8 @@ pub async fn change_password(ctx: &mut Ctx) -> Result<Outcome, CliError> {
 }
 
 /// `password reset request`: emails a token (the same answer for unknown
-/// addresses).
+/// addresses, and without a mail once the address's mail budget,
+/// `Policy::mail_per_address`, is spent: the library then returns no token).
 pub async fn reset_request(ctx: &mut Ctx, email: &str) -> Result<Outcome, CliError> {
     let token = ctx.backend.auth.request_password_reset(email).await?;
     if let Some(t) = token {

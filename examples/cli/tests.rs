@@ -779,6 +779,31 @@ async fn sessions_are_signed_and_expire() {
     assert!(!path.exists());
 }
 
+/// A reset asked for when the address's mail budget is spent (here by
+/// five notices of the application's own): the same answer, no mail.
+#[tokio::test]
+async fn a_reset_past_the_mail_budget_answers_alike_and_mails_nothing() {
+    let mut h = harness().await;
+    h.register_and_login("ivan").await;
+    let args = [
+        "password",
+        "reset",
+        "request",
+        "--email",
+        "ivan@example.com",
+    ];
+    let first = h.ok(&args, "").await;
+    assert_eq!(h.mail.messages().len(), 1);
+    let auth = h.ctx.backend.auth.clone();
+    for _ in 0..4 {
+        let d = auth.reserve_mail("ivan@example.com", None).await.unwrap();
+        assert_eq!(d, twofa_verify::MailDecision::Send);
+    }
+    let second = h.ok(&args, "").await;
+    assert_eq!(first.to_json(), second.to_json());
+    assert_eq!(h.mail.messages().len(), 1, "{:?}", h.mail.messages());
+}
+
 #[tokio::test]
 async fn passwords_change_and_reset() {
     let mut h = harness().await;
