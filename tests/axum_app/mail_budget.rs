@@ -76,7 +76,7 @@ async fn twenty_username_changes_send_five_notices_and_one_summary() {
 /// the same "check your inbox" page.
 #[tokio::test]
 async fn forty_registrations_for_one_address_send_at_most_five_mails() {
-    let mut c = site(Default::default(), true, false).await;
+    let c = site(Default::default(), true, false).await;
     let mut pages = Vec::new();
     for i in 0..40 {
         let mut visitor = c.other();
@@ -93,9 +93,12 @@ async fn forty_registrations_for_one_address_send_at_most_five_mails() {
     assert!(pages[0].1.contains("Check your inbox"));
     let mails = settled_mails_to(&c, "vic@example.com", 5).await;
     assert_eq!(mails.len(), 5, "{mails:#?}");
-    // The first link still works: the budget cost nobody their account.
-    let link = confirm_path(&mails[0].body);
-    c.get(&link).await.redirect("/login");
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.subject.ends_with("Confirm your email address")),
+        "{mails:#?}"
+    );
 }
 
 /// The budget is one per address, across kinds: after four notices, one
