@@ -337,10 +337,10 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
     // A handler changed a remember-me session: its own deadline, not the
     // layer's expiry, goes into the record and the cookie (`AuthSession`
     // leaves sessions it does not change unwritten).
-    if session.is_modified() {
-        if let Err(e) = keep_deadline(&session).await {
-            return e.into_response();
-        }
+    if session.is_modified()
+        && let Err(e) = keep_deadline(&session).await
+    {
+        return e.into_response();
     }
     if let Some(v) = anonymous
         .filter(|a| a.fresh && a.used.load(Ordering::Relaxed))
