@@ -390,6 +390,15 @@ impl StateStore for BrokenMailBudget {
         }
         self.inner.put_if_absent(k, v, e, n).await
     }
+    async fn put_if_present(
+        &self,
+        k: &str,
+        v: &[u8],
+        e: Timestamp,
+        n: Timestamp,
+    ) -> twofa_verify::Result<bool> {
+        self.inner.put_if_present(k, v, e, n).await
+    }
     async fn get(&self, k: &str, n: Timestamp) -> twofa_verify::Result<Option<Vec<u8>>> {
         self.inner.get(k, n).await
     }
