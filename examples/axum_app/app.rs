@@ -50,6 +50,8 @@ mod auth;
 mod errors;
 #[path = "factors.rs"]
 mod factors;
+#[path = "flash.rs"]
+mod flash;
 #[path = "last_seen.rs"]
 mod last_seen;
 #[path = "notices.rs"]
@@ -81,7 +83,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use twofa_verify::axum::{
-    AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
+    AuthConfig, Csrf, PendingGuard, StateSessionStore, cookie_name, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, StateStore};
@@ -95,7 +97,8 @@ pub use self::errors::{AppError, human_duration};
 #[allow(unused_imports)]
 pub use self::redirect::{LocalPath, safe_next, see_other};
 
-/// The cookie of a remembered device (see `auth.rs`).
+/// The cookie of a remembered device (see `auth.rs`); like every cookie of
+/// the site, `__Host-` prefixed over https (`twofa_verify::axum::cookie_name`).
 pub const DEVICE_COOKIE: &str = "twofa_device";
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "twofa_session";
@@ -247,7 +250,8 @@ pub fn router(state: AppState) -> Router {
 /// count what it holds).
 pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> Router {
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(cookie_name(SESSION_COOKIE, state.config.cookie_secure))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure);

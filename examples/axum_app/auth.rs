@@ -7,7 +7,7 @@ use minijinja::{Value, context};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
-use twofa_verify::axum::PendingLogin;
+use twofa_verify::axum::{PendingLogin, cookie_name};
 use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
 
 use super::errors::{AppError, FormError, sentence};
@@ -183,14 +183,15 @@ pub async fn login_form(State(state): State<AppState>, v: Visitor, uri: Uri) -> 
 }
 
 /// The remembered-device token the browser sent, if any.
-fn device_cookie(headers: &HeaderMap) -> Option<String> {
+fn device_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(DEVICE_COOKIE, state.config.cookie_secure);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == DEVICE_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
 }
 
@@ -209,7 +210,7 @@ pub async fn login(
         return form_error(&state, &v, "login.html", e, keep).await;
     }
     let pw = SecretString::from(f.password);
-    let device = device_cookie(&headers);
+    let device = device_cookie(&state, &headers);
     let result = v
         .auth()
         .login_with_device(&f.username, &pw, device.as_deref())
@@ -325,7 +326,8 @@ fn device_set_cookie(state: &AppState, token: &twofa_verify::DeviceToken) -> Opt
             .unwrap_or(i64::MAX)
             .max(1),
     );
-    let cookie = Cookie::build((DEVICE_COOKIE, token.token().to_owned()))
+    let name = cookie_name(DEVICE_COOKIE, state.config.cookie_secure);
+    let cookie = Cookie::build((name, token.token().to_owned()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

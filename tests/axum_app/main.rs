@@ -418,8 +418,8 @@ async fn session_cookie_flags_and_rotation() {
     c.register("rota").await;
     let before = c.session();
     assert!(
-        before.is_some(),
-        "the flash after registering needs a session"
+        before.is_none(),
+        "the flash after registering is a cookie, not a session"
     );
     let r = c.login("rota").await;
     r.redirect("/user/rota");
@@ -441,11 +441,26 @@ async fn session_cookie_flags_and_rotation() {
     .unwrap();
     let mut s = Client::with_state(state);
     let r = s.get("/login").await;
-    assert!(set_cookie(&r, "twofa_csrf").unwrap().contains("Secure"));
+    // Over https every cookie is `__Host-` prefixed: Secure, Path=/, no
+    // Domain, so no other host or plain-http page can set or shadow it.
+    assert_eq!(set_cookie(&r, "twofa_csrf"), None);
+    let host_only = |c: String| {
+        for attr in ["Secure", "Path=/", "HttpOnly"] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(!c.contains("Domain"), "{c}");
+    };
+    host_only(set_cookie(&r, "__Host-twofa_csrf").unwrap());
     s.register("sec").await;
     let r = s.login("sec").await;
     r.redirect("/user/sec");
-    assert!(set_cookie(&r, "twofa_session").unwrap().contains("Secure"));
+    assert_eq!(set_cookie(&r, "twofa_session"), None);
+    host_only(set_cookie(&r, "__Host-twofa_session").unwrap());
+    let r = s.post("/logout", &[]).await;
+    host_only(set_cookie(&r, "__Host-twofa_flash").unwrap());
+    s.get("/")
+        .await
+        .assert(StatusCode::OK, "You have been logged out");
 }
 
 #[tokio::test]
@@ -1345,6 +1360,25 @@ async fn anonymous_visitors_get_no_server_session() {
         }
     }
     assert_eq!(c.sessions.len(), 0);
+    // Forms a visitor may post without a login: a logout (of nobody, with
+    // its flash message), a wrong password. Still no session stored.
+    for i in 0..200 {
+        let mut v = c.other();
+        v.get("/logout").await.assert(StatusCode::OK, "Log out");
+        v.post("/logout", &[]).await.redirect("/");
+        v.get("/")
+            .await
+            .assert(StatusCode::OK, "You have been logged out");
+        if i % 10 == 0 {
+            v.get("/login").await;
+            let r = v
+                .post("/login", &[("username", "nobody"), ("password", "wrong")])
+                .await;
+            assert!(!r.status.is_server_error(), "{}", r.status);
+        }
+    }
+    assert_eq!(c.sessions.len(), 0);
+    assert_eq!(c.sessions.written(), Vec::<String>::new());
     // What needs a session still gets one: logging in works.
     let mut u = c.other();
     u.register("pia").await;
