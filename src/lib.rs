@@ -38,8 +38,8 @@ pub mod event;
 pub mod password;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login,
-    RegistrationMail, RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery,
-    SmsEnrollment, StepUp, Verification,
+    PendingAccount, RegistrationMail, RegistrationStart, RememberedDevice, ResetToken,
+    SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
 };
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]
