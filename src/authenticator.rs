@@ -42,7 +42,7 @@ pub use import::ImportedUser;
 pub use login::Login;
 pub use mail::MailDecision;
 pub use passwords::ResetToken;
-pub use registration::{RegistrationMail, RegistrationStart};
+pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 

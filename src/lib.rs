@@ -38,8 +38,8 @@ pub mod event;
 pub mod password;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login, MailDecision,
-    RegistrationMail, RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery,
-    SmsEnrollment, StepUp, Verification,
+    PendingAccount, RegistrationMail, RegistrationStart, RememberedDevice, ResetToken,
+    SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
 };
 pub use event::{
     AuthEvent, EventSink, Factor, LimitedAction, MailKind, RecordingSink, TracingSink,

@@ -154,8 +154,8 @@ pub struct AppState {
     pub profiles: ProfileStore,
     /// Seals the fresh recovery codes kept in a session (`sealed.rs`).
     pub seal: sealed::SessionSeal,
-    /// The authenticator's state store: the app keeps the names typed at
-    /// an email-confirmed registration there until the link is opened.
+    /// The authenticator's state store: the app keeps the recovery codes
+    /// it shows once there, sealed (`recovery.rs`).
     pub state_store: Arc<dyn StateStore>,
     templates: Arc<Environment<'static>>,
 }
@@ -268,7 +268,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .route("/", get(auth::index))
         .route("/home", get(auth::index))
         .route("/register", get(auth::register_form).post(auth::register))
-        .route("/confirm_email/{token}", get(registration::confirm_email))
+        .route(
+            "/confirm_email/{token}",
+            get(registration::confirm_form).post(registration::confirm_email),
+        )
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", get(auth::logout_form).post(auth::logout))
         .route("/verify_2fa", get(auth::verify_form).post(auth::verify))

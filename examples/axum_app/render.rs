@@ -75,6 +75,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/check_inbox.html"),
     ),
     (
+        "confirm_email.html",
+        include_str!("templates/confirm_email.html"),
+    ),
+    (
         "confirm_email_invalid.html",
         include_str!("templates/confirm_email_invalid.html"),
     ),

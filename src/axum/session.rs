@@ -13,6 +13,7 @@ use super::response::WebError;
 use super::store::to_offset;
 use crate::authenticator::{Authenticator, Challenge, SessionStamp, SmsDelivery, Verification};
 use crate::clock::Timestamp;
+use crate::crypto::random_token;
 use crate::event::Factor;
 use crate::user::{User, UserId};
 
@@ -339,14 +340,17 @@ impl AuthSession {
 
     /// Starts a new session id for a change of who is logged in: the
     /// previous user's data goes when another user (or nobody) follows,
-    /// and the CSRF token is renewed either way.
+    /// and the CSRF token is renewed either way. The new token is made now,
+    /// in the request that writes the session anyway, rather than by the
+    /// first page that shows a form: two pages loading at once would each
+    /// make one, and the later write would void the other page's forms.
     async fn rotate(&self, next_user: Option<UserId>) -> Result<(), WebError> {
         let previous = self.user.as_ref().map(|u| u.id);
         if previous.is_some() && previous != next_user {
             self.session.clear().await;
         }
         self.session.cycle_id().await?;
-        self.session.remove_value(CSRF_KEY).await?;
+        self.session.insert(CSRF_KEY, random_token::<32>()).await?;
         Ok(())
     }
 

@@ -194,9 +194,9 @@ async fn remember_me_against_browser_sessions() {
     let (age, _) = max_age(&remembered);
     let secs = age.unwrap().whole_seconds();
     assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
-    // A later change of the session (a CSRF token here) keeps the deadline.
+    // A later change of the session (the app's own data) keeps the deadline.
     app.clock.advance(Duration::from_secs(3600));
-    remembered.get(&app, "/form").await;
+    remembered.post(&app, "/note", &[]).await;
     let (age, _) = max_age(&remembered);
     let secs = age.unwrap().whole_seconds();
     assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
@@ -263,6 +263,42 @@ async fn unchanged_sessions_are_not_written_back() {
     let cookie = session_set(&remembered).expect("a changed session is written");
     let secs = cookie.max_age().unwrap().whole_seconds();
     assert!((29 * 86_400..=30 * 86_400).contains(&secs), "{secs}");
+}
+
+/// Pages that show a form right after a login, loaded at once (tabs
+/// restored together), show one CSRF token and write nothing: the login
+/// made the token, so no page's later write voids another page's forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forms_loaded_at_once_after_a_login_share_one_token() {
+    let app = std::sync::Arc::new(memory_app(AuthConfig::new()));
+    app.user("alice").await;
+    let mut jar = Jar::default();
+    jar.login(&app, "alice", false).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let mut tab = Jar {
+                cookies: jar.cookies.clone(),
+                last_set: Vec::new(),
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (status, _, token) = tab.get(&app, "/form").await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(session_set(&tab), None, "{:?}", tab.last_set);
+                token
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap());
+    }
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let token = tokens.into_iter().next().unwrap();
+    let (status, _, _) = jar.post_raw(&app, "/note", &[("csrf_token", &token)]).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 /// However active, a session ends `absolute_lifetime` after its login: a
