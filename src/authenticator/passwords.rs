@@ -4,8 +4,9 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Authenticator;
-use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
+use super::links::LiveLink;
+use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
+use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
 use crate::crypto::ct_eq;
 use crate::error::{Error, Result};
@@ -43,18 +44,23 @@ impl fmt::Debug for ResetToken {
 }
 
 impl Authenticator {
-    /// Changes the password; the current one is required. Every other
-    /// session and pending login of the user ends; stamp this session anew
-    /// from the returned user.
+    /// Changes the password after a [`StepUp`]: the current password,
+    /// plus a current second-factor code when the user has one enabled (a
+    /// stolen session and a phished password are not enough). A missing
+    /// code is [`Error::StepUpRequired`], a wrong one
+    /// [`Error::InvalidCode`], a wrong password
+    /// [`Error::InvalidCredentials`]; each failure counts against the
+    /// account. Every other session, pending login and reset link of the
+    /// user ends; stamp this session anew from the returned user.
     pub async fn change_password(
         &self,
         id: UserId,
-        current: &SecretString,
+        step_up: &StepUp,
         new: &SecretString,
     ) -> Result<User> {
         let rec = self.record(id).await?;
         let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
-        self.check_current_password(&rec, current).await?;
+        self.verify_step_up(&rec, step_up).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner
@@ -128,8 +134,10 @@ impl Authenticator {
     /// same either way ("if that address is registered, we sent a link").
     /// Limited per address (known or not), so it reveals nothing.
     ///
-    /// The token expires (1 hour by default), works once, and dies when the
-    /// password changes.
+    /// The token expires ([`Policy::reset_token_ttl`](crate::Policy::reset_token_ttl),
+    /// 1 hour by default), works once, and dies when the password, the email
+    /// address or any other credential changes, and when a newer link is
+    /// requested: only the newest link of an account works.
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
         let p = &self.inner.policy;
@@ -150,6 +158,16 @@ impl Authenticator {
         };
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
         let mac = self.reset_mac(&rec, expires_at.as_millis());
+        self.issue_link(
+            StateKey::ResetLink(rec.id),
+            &LiveLink {
+                hash: mac,
+                expires_at,
+                generation: rec.credential_generation,
+                email: None,
+            },
+        )
+        .await?;
         let mut raw = Vec::with_capacity(48);
         raw.extend_from_slice(&rec.id.0.to_be_bytes());
         raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
@@ -164,15 +182,19 @@ impl Authenticator {
     }
 
     /// Checks a reset token without using it (to show the reset form only
-    /// for a valid link). Returns the user it belongs to.
+    /// for a valid link: unexpired, unused, the newest of its account).
+    /// Returns the user it belongs to.
     pub async fn check_reset_token(&self, token: &str) -> Result<User> {
-        Ok(self.reset_target(token).await?.0.to_user())
+        let (rec, mac) = self.reset_target(token).await?;
+        self.live_link(StateKey::ResetLink(rec.id), &mac)
+            .await?
+            .ok_or(Error::InvalidResetToken)?;
+        Ok(rec.to_user())
     }
 
-    pub(super) async fn reset_target(
-        &self,
-        token: &str,
-    ) -> Result<(UserRecord, [u8; 32], Timestamp)> {
+    /// The account of a well-formed, authentic, unexpired reset token, and
+    /// the token's MAC.
+    async fn reset_target(&self, token: &str) -> Result<(UserRecord, [u8; 32])> {
         if token.len() > 128 {
             return Err(Error::InvalidResetToken);
         }
@@ -204,13 +226,15 @@ impl Authenticator {
         if expires_at <= self.now() {
             return Err(Error::InvalidResetToken);
         }
-        Ok((rec, mac, expires_at))
+        Ok((rec, mac))
     }
 
     /// Sets a new password with a reset token. The token is used up; the
-    /// second factor stays enabled (the next login still asks for it).
+    /// second factor stays enabled (the next login still asks for it). An
+    /// older link than the newest one requested is
+    /// [`Error::InvalidResetToken`].
     pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
-        let (rec, mac, expires_at) = self.reset_target(token).await?;
+        let (rec, mac) = self.reset_target(token).await?;
         let pw = password::check_password(
             &self.inner.policy,
             new_password,
@@ -219,13 +243,9 @@ impl Authenticator {
         // Single use, reserved before the hash: of a burst with one token,
         // one request hashes and the rest are refused at once. A failure
         // after this point burns the token; the user asks for a new link.
-        if !self
-            .state()
-            .put_if_absent(StateKey::ResetUsed(&mac), &Marker, expires_at, self.now())
+        self.take_link(StateKey::ResetLink(rec.id), &mac)
             .await?
-        {
-            return Err(Error::InvalidResetToken);
-        }
+            .ok_or(Error::InvalidResetToken)?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner
