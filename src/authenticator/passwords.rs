@@ -8,12 +8,17 @@ use super::links::LiveLink;
 use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
 use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
-use crate::crypto::ct_eq;
+use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, LimitedAction};
 use crate::password::{self, Verified};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
+
+/// Random bytes in a reset token.
+const NONCE_LEN: usize = 16;
+/// Reset token bytes: the user id, the expiry, the nonce and the MAC.
+const TOKEN_LEN: usize = 8 + 8 + NONCE_LEN + 32;
 
 /// A password reset token to put in the emailed link. `Debug` hides it.
 pub struct ResetToken {
@@ -113,15 +118,17 @@ impl Authenticator {
         }
     }
 
-    /// The MAC of a reset token: it covers what must not have changed
-    /// since the link was sent (the password, the address it went to, the
-    /// credential generation), so any of those changes voids the link.
-    pub(super) fn reset_mac(&self, rec: &UserRecord, expires: i64) -> [u8; 32] {
+    /// The MAC of a reset token: it covers the token's own fields and what
+    /// must not have changed since the link was sent (the password, the
+    /// address it went to, the credential generation), so any of those
+    /// changes voids the link.
+    fn reset_mac(&self, rec: &UserRecord, expires: i64, nonce: &[u8]) -> [u8; 32] {
         self.inner.keys.mac_parts(
             b"password-reset",
             &[
                 &rec.id.0.to_be_bytes(),
                 &expires.to_be_bytes(),
+                nonce,
                 rec.password_hash.as_bytes(),
                 rec.email.as_bytes(),
                 &rec.credential_generation.to_be_bytes(),
@@ -157,7 +164,10 @@ impl Authenticator {
             return Ok(None);
         };
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
-        let mac = self.reset_mac(&rec, expires_at.as_millis());
+        // Random, so that two links asked for in the same millisecond
+        // differ and the newer one voids the older.
+        let nonce = random_bytes::<NONCE_LEN>();
+        let mac = self.reset_mac(&rec, expires_at.as_millis(), &nonce);
         self.issue_link(
             StateKey::ResetLink(rec.id),
             &LiveLink {
@@ -168,9 +178,10 @@ impl Authenticator {
             },
         )
         .await?;
-        let mut raw = Vec::with_capacity(48);
+        let mut raw = Vec::with_capacity(TOKEN_LEN);
         raw.extend_from_slice(&rec.id.0.to_be_bytes());
         raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
+        raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&mac);
         self.emit(AuthEvent::PasswordResetRequested { user: rec.id });
         Ok(Some(ResetToken {
@@ -201,7 +212,7 @@ impl Authenticator {
         let raw = data_encoding::BASE64URL_NOPAD
             .decode(token.trim().as_bytes())
             .map_err(|_| Error::InvalidResetToken)?;
-        if raw.len() != 48 {
+        if raw.len() != TOKEN_LEN {
             return Err(Error::InvalidResetToken);
         }
         let id = UserId(i64::from_be_bytes(
@@ -218,8 +229,9 @@ impl Authenticator {
             .user_by_id(id)
             .await?
             .ok_or(Error::InvalidResetToken)?;
-        let mac = self.reset_mac(&rec, expires);
-        if !ct_eq(&mac, &raw[16..48]) {
+        let (nonce, given) = raw[16..].split_at(NONCE_LEN);
+        let mac = self.reset_mac(&rec, expires, nonce);
+        if !ct_eq(&mac, given) {
             return Err(Error::InvalidResetToken);
         }
         let expires_at = Timestamp::from_millis(expires);
