@@ -331,7 +331,17 @@ async fn email_change_links_die_with_newer_links_and_credential_changes() {
         let mut edited = fifth.token().to_owned();
         let last = edited.pop().unwrap();
         edited.push(if last == 'A' { 'B' } else { 'A' });
-        for bad in ["", "x", "%%%", &"A".repeat(10_000), &edited] {
+        // 54 characters decode to a token's 40 bytes (user id 0).
+        let zeros = "A".repeat(54);
+        for bad in [
+            "",
+            "x",
+            "%%%",
+            "\u{0}\u{202e}ünïcødé",
+            &zeros,
+            &"A".repeat(10_000),
+            &edited,
+        ] {
             assert!(refused(bad.to_owned()).await, "{bad:?}");
         }
         let bobs = site
