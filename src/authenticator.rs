@@ -43,7 +43,7 @@ pub use factors::{SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;
 pub use passwords::ResetToken;
-pub use registration::{RegistrationMail, RegistrationStart};
+pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 

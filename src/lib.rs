@@ -38,8 +38,8 @@ pub mod event;
 pub mod password;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, EmailChangeMail, ImportedUser,
-    Login, PendingEmailChange, RegistrationMail, RegistrationStart, RememberedDevice, ResetToken,
-    SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
+    Login, PendingAccount, PendingEmailChange, RegistrationMail, RegistrationStart,
+    RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
 };
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]

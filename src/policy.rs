@@ -137,8 +137,10 @@ pub enum Registration {
     Immediate,
     /// `start_registration` answers a new and a taken email address alike:
     /// a new address gets a confirmation link, a taken one a notice to its
-    /// owner, and the account exists once the link is followed. `register`
-    /// is refused, so nothing bypasses the confirmation.
+    /// owner. Opening the link creates nothing; the account exists once the
+    /// password is chosen on the link's page (`confirm_registration`), so
+    /// only the holder of the mailbox sets it. `register` is refused, so
+    /// nothing bypasses the confirmation.
     EmailConfirmed,
 }
 

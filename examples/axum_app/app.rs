@@ -52,6 +52,8 @@ mod email_change;
 mod errors;
 #[path = "factors.rs"]
 mod factors;
+#[path = "flash.rs"]
+mod flash;
 #[path = "last_seen.rs"]
 mod last_seen;
 #[path = "notices.rs"]
@@ -83,7 +85,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use twofa_verify::axum::{
-    AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
+    AuthConfig, Csrf, PendingGuard, StateSessionStore, cookie_name, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, StateStore};
@@ -97,7 +99,8 @@ pub use self::errors::{AppError, human_duration};
 #[allow(unused_imports)]
 pub use self::redirect::{LocalPath, safe_next, see_other};
 
-/// The cookie of a remembered device (see `auth.rs`).
+/// The cookie of a remembered device (see `auth.rs`); like every cookie of
+/// the site, `__Host-` prefixed over https (`twofa_verify::axum::cookie_name`).
 pub const DEVICE_COOKIE: &str = "twofa_device";
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "twofa_session";
@@ -153,8 +156,8 @@ pub struct AppState {
     pub profiles: ProfileStore,
     /// Seals the fresh recovery codes kept in a session (`sealed.rs`).
     pub seal: sealed::SessionSeal,
-    /// The authenticator's state store: the app keeps the names typed at
-    /// an email-confirmed registration there until the link is opened.
+    /// The authenticator's state store: the app keeps the recovery codes
+    /// it shows once there, sealed (`recovery.rs`).
     pub state_store: Arc<dyn StateStore>,
     templates: Arc<Environment<'static>>,
 }
@@ -249,7 +252,8 @@ pub fn router(state: AppState) -> Router {
 /// count what it holds).
 pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> Router {
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(cookie_name(SESSION_COOKIE, state.config.cookie_secure))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure);
@@ -266,7 +270,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .route("/", get(auth::index))
         .route("/home", get(auth::index))
         .route("/register", get(auth::register_form).post(auth::register))
-        .route("/confirm_email/{token}", get(registration::confirm_email))
+        .route(
+            "/confirm_email/{token}",
+            get(registration::confirm_form).post(registration::confirm_email),
+        )
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", get(auth::logout_form).post(auth::logout))
         .route("/verify_2fa", get(auth::verify_form).post(auth::verify))

@@ -113,9 +113,9 @@ async fn bad_link(state: &AppState, v: &Visitor) -> Page {
     render(
         state,
         v,
-        "confirm_email_invalid.html",
+        "email_link_invalid.html",
         StatusCode::BAD_REQUEST,
-        context! { message => message, email_change => true },
+        context! { message => message },
     )
     .await
 }
@@ -169,9 +169,9 @@ pub async fn confirm(
             render(
                 &state,
                 &v,
-                "confirm_email_invalid.html",
+                "email_link_invalid.html",
                 StatusCode::CONFLICT,
-                context! { message => message, email_change => true },
+                context! { message => message },
             )
             .await
         }

@@ -35,6 +35,8 @@ pub(super) enum StateKey<'a> {
     ChallengeAttempts(&'a str),
     /// A registration waiting for its email to be confirmed, by its token.
     Registration(&'a str),
+    /// A registration link used, by its token.
+    RegistrationUsed(&'a str),
     /// The SMS enrollment in progress of an account ([`PendingSms`]).
     SmsEnrollment(UserId),
     /// The count of codes tried on that SMS enrollment.
@@ -74,6 +76,7 @@ impl StateKey<'_> {
                 format!("{}:n", keys.state_key("ch", token.as_bytes()))
             }
             StateKey::Registration(token) => keys.state_key("reg", token.as_bytes()),
+            StateKey::RegistrationUsed(token) => keys.state_key("reg-used", token.as_bytes()),
             StateKey::SmsEnrollment(id) => format!("enroll-sms:{id}"),
             StateKey::SmsEnrollmentAttempts(id) => format!("enroll-sms:{id}:n"),
             StateKey::TotpEnrollment(id) => format!("enroll-totp:{id}"),
@@ -403,6 +406,7 @@ mod tests {
             StateKey::Challenge("tok"),
             StateKey::ChallengeAttempts("tok"),
             StateKey::Registration("tok"),
+            StateKey::RegistrationUsed("tok"),
             StateKey::SmsEnrollment(id),
             StateKey::SmsEnrollmentAttempts(id),
             StateKey::TotpEnrollment(id),
@@ -426,6 +430,7 @@ mod tests {
             "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625",
             "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625:n",
             "reg:5caa49bcc42d3046e234cc26572e0bd49059012f923d85a0edfd16ce8bc11287",
+            "reg-used:cca6898e8affce0ac5203b0d8143504a744ca9b202628373e5c92c947de67629",
             "enroll-sms:42",
             "enroll-sms:42:n",
             "enroll-totp:42",
