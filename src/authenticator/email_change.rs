@@ -173,9 +173,7 @@ impl Authenticator {
         });
         Ok(self.record(id).await?.to_user())
     }
-}
 
-impl Authenticator {
     /// The account a well-formed email-change token names, and the
     /// token's keyed hash.
     async fn email_change_target(&self, token: &str) -> Result<(UserRecord, [u8; 32])> {
@@ -194,8 +192,8 @@ impl Authenticator {
     }
 }
 
-/// The bytes of a token (the user id, then random bytes); any malformed token is
-/// [`Error::InvalidConfirmationToken`].
+/// The bytes of a token (the user id, then random bytes); any malformed
+/// token is [`Error::InvalidConfirmationToken`].
 fn parse_token(token: &str) -> Result<Vec<u8>> {
     if token.len() > 128 {
         return Err(Error::InvalidConfirmationToken);
