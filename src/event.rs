@@ -183,6 +183,9 @@ pub enum AuthEvent {
     EmailChangeRequested {
         /// The user.
         user: UserId,
+        /// The current address (it stays the account's until the link is
+        /// followed), where the notice goes.
+        current_email: String,
     },
     /// The email address changed (its link was followed). Tell the old
     /// address: if the owner did not do it, this is how they learn.

@@ -218,7 +218,10 @@ async fn email_change_waits_for_the_link_to_the_new_address() {
         assert!(
             site.events
                 .events()
-                .contains(&AuthEvent::EmailChangeRequested { user: alice.id })
+                .contains(&AuthEvent::EmailChangeRequested {
+                    user: alice.id,
+                    current_email: "alice@example.com".into(),
+                })
         );
         // Nothing changed yet: the address, the session, the login.
         let now = site.at(1).user(alice.id).await.unwrap().unwrap();

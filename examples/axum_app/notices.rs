@@ -98,9 +98,12 @@ fn notice_parts(
             "The email address of your account was changed; this address no longer receives its mail.".to_owned(),
             TakeBack,
         ),
-        AuthEvent::EmailChangeRequested { user } => (
+        AuthEvent::EmailChangeRequested {
+            user,
+            current_email,
+        } => (
             *user,
-            None,
+            Some(current_email.clone()),
             "Someone asked to change the email address of your account. A link went to the new address; nothing changes until it is opened.".to_owned(),
             ChangePassword,
         ),

@@ -107,7 +107,10 @@ impl Authenticator {
             },
         )
         .await?;
-        self.emit(AuthEvent::EmailChangeRequested { user: id });
+        self.emit(AuthEvent::EmailChangeRequested {
+            user: id,
+            current_email: rec.email.clone(),
+        });
         Ok(EmailChangeMail {
             token: SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&raw)),
             email,
