@@ -7,10 +7,13 @@
 
 mod harness;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, burst, policy, pw, site};
-use twofa_verify::{AuthEvent, Error, StepUp};
+use twofa_verify::{
+    AuthEvent, Authenticator, Counter, Error, MemoryStore, StateStore, StepUp, Timestamp,
+};
 
 const PHONE: &str = "+14155552671";
 const BURST: usize = 200;
@@ -511,4 +514,125 @@ async fn reset_burst_with_an_older_link_has_one_winner_the_newest() {
             1
         );
     }
+}
+
+/// A memory state store that, armed, writes a value under a key just before
+/// the next `take` of that key: a newer link issued between a use's check
+/// and its take.
+#[derive(Debug, Clone, Default)]
+struct Interposing {
+    inner: MemoryStore,
+    armed: Arc<Mutex<Option<(String, Vec<u8>)>>>,
+}
+
+#[async_trait::async_trait]
+impl StateStore for Interposing {
+    async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<(), Error> {
+        StateStore::put(&self.inner, key, value, expires_at).await
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        self.inner.put_if_absent(key, value, expires_at, now).await
+    }
+    async fn put_if_present(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        self.inner.put_if_present(key, value, expires_at, now).await
+    }
+    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>, Error> {
+        StateStore::get(&self.inner, key, now).await
+    }
+    async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>, Error> {
+        let armed = self.armed.lock().unwrap().take_if(|(k, _)| k == key);
+        if let Some((k, v)) = armed {
+            let later = now.plus(Duration::from_secs(3600));
+            StateStore::put(&self.inner, &k, &v, later).await?;
+        }
+        self.inner.take(key, now).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        StateStore::delete(&self.inner, key).await
+    }
+    async fn increment(
+        &self,
+        key: &str,
+        ttl: Duration,
+        extend: bool,
+        now: Timestamp,
+    ) -> Result<Counter, Error> {
+        self.inner.increment(key, ttl, extend, now).await
+    }
+    async fn release(&self, key: &str, now: Timestamp) -> Result<(), Error> {
+        self.inner.release(key, now).await
+    }
+    async fn advance(
+        &self,
+        key: &str,
+        value: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        self.inner.advance(key, value, expires_at, now).await
+    }
+}
+
+/// A link that was the newest when checked, but not any more when taken
+/// (a newer one was issued in between), is refused, and the newer link it
+/// took by mistake is put back: the newer one still works.
+#[tokio::test]
+async fn a_link_superseded_between_check_and_take_leaves_the_newer_one_working() {
+    let state = Interposing::default();
+    let users = MemoryStore::new();
+    let auth = Authenticator::builder()
+        .secret_key(b"interposing-test-secret-key-0123456789".to_vec())
+        .user_store(users)
+        .state_store(state.clone())
+        .build()
+        .unwrap();
+    let alice = auth
+        .register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    let key = format!("reset-link:{}", alice.id);
+    let now = auth.now();
+    let request = || async {
+        let t = auth
+            .request_password_reset("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = StateStore::get(&state.inner, &key, now).await.unwrap();
+        (t.token().to_owned(), stored.unwrap())
+    };
+    let (older, older_entry) = request().await;
+    let (newer, newer_entry) = request().await;
+    // The older link is live again when checked; the newer one lands just
+    // before the take.
+    StateStore::put(
+        &state.inner,
+        &key,
+        &older_entry,
+        now.plus(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
+    *state.armed.lock().unwrap() = Some((key.clone(), newer_entry));
+    assert!(matches!(
+        auth.reset_password(&older, &pw("the older link's passphrase"))
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+    assert!(state.armed.lock().unwrap().is_none(), "the take ran");
+    auth.reset_password(&newer, &pw("the newer link's passphrase"))
+        .await
+        .unwrap();
 }
