@@ -522,8 +522,11 @@ async fn reset_burst_with_an_older_link_has_one_winner_the_newest() {
 #[derive(Debug, Clone, Default)]
 struct Interposing {
     inner: MemoryStore,
-    armed: Arc<Mutex<Option<(String, Vec<u8>)>>>,
+    armed: Arc<Mutex<Option<Entry>>>,
 }
+
+/// A key and the value to write under it.
+type Entry = (String, Vec<u8>);
 
 #[async_trait::async_trait]
 impl StateStore for Interposing {
