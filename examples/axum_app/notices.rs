@@ -63,25 +63,13 @@ struct Notice {
 
 /// The notice of an event, if it gets one.
 fn notice(event: &AuthEvent) -> Option<Notice> {
-    let (user, to, what, advice) = notice_parts(event)?;
-    Some(Notice {
-        user,
-        to,
-        what,
-        advice,
-    })
-}
-
-fn notice_parts(
-    event: &AuthEvent,
-) -> Option<(twofa_verify::UserId, Option<String>, String, Advice)> {
     use Advice::*;
     let factor = |f: &Factor| match f {
         Factor::Sms => "text-message codes",
         Factor::Totp => "an authenticator app",
         _ => "a second factor",
     };
-    Some(match event {
+    let (user, to, what, advice) = match event {
         AuthEvent::PasswordChanged { user, via_reset } => (
             *user,
             None,
@@ -146,6 +134,12 @@ fn notice_parts(
             ResetPassword,
         ),
         _ => return None,
+    };
+    Some(Notice {
+        user,
+        to,
+        what,
+        advice,
     })
 }
 
