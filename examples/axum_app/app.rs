@@ -7,7 +7,8 @@
 //! drive [`router`] with [`state_for_tests`]. The modules:
 //! `auth.rs` (register, log in, second factor, log out, confirm email),
 //! `profile.rs` (profile, edit, password, devices, sign out
-//! everywhere), `email_change.rs` (the new address confirmed by a link), `last_seen.rs` (when each user was last seen, and "3
+//! everywhere), `email_change.rs` (the new address confirmed by a link),
+//! `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
 //! `recovery.rs` (recovery codes, shown once, sealed in the session by
 //! `sealed.rs`), `reset.rs`, `notices.rs`
