@@ -2,9 +2,10 @@
 //!
 //! One submodule per concern, each adding its part of `impl Authenticator`:
 //! the builder, accounts, login, pending logins (challenges), verification,
-//! passwords, factors, sessions, registration, import, the limits and
-//! lockout every flow reserves before checking a secret, and the mail
-//! budget every mail reserves before it is produced.
+//! passwords, reset and email-change links, factors, sessions,
+//! registration, import, the limits and lockout every flow reserves before
+//! checking a secret, and the mail budget every mail reserves before it is
+//! produced.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,9 +24,11 @@ use crate::user::UserId;
 mod account;
 mod builder;
 mod challenge;
+mod email_change;
 mod factors;
 mod import;
 mod limits;
+mod links;
 mod lockout;
 mod login;
 mod mail;
@@ -37,6 +40,7 @@ mod verify;
 
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
+pub use email_change::{EmailChangeMail, PendingEmailChange};
 pub use factors::{SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;

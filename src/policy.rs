@@ -124,7 +124,8 @@ pub struct Policy {
     pub sms_unverified_global: RateLimit,
     /// How accounts are created (default [`Registration::Immediate`]).
     pub registration: Registration,
-    /// Lifetime of an email-confirmation link (default 24 h).
+    /// Lifetime of an email-confirmation link: registration and email
+    /// change (default 24 h).
     pub registration_token_ttl: Duration,
     /// How long a remembered device skips the second factor (default 30
     /// days). A password or factor change ends it sooner.

@@ -6,8 +6,9 @@
 //! `main.rs` only reads the configuration and serves [`router`]; the tests
 //! drive [`router`] with [`state_for_tests`]. The modules:
 //! `auth.rs` (register, log in, second factor, log out, confirm email),
-//! `profile.rs` (profile, edit, email, password, devices, sign out
-//! everywhere), `last_seen.rs` (when each user was last seen, and "3
+//! `profile.rs` (profile, edit, password, devices, sign out
+//! everywhere), `email_change.rs` (the new address confirmed by a link),
+//! `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
 //! `recovery.rs` (recovery codes, shown once, sealed in the session by
 //! `sealed.rs`), `reset.rs`, `notices.rs`
@@ -46,6 +47,8 @@
 pub mod args;
 #[path = "auth.rs"]
 mod auth;
+#[path = "email_change.rs"]
+mod email_change;
 #[path = "errors.rs"]
 mod errors;
 #[path = "factors.rs"]
@@ -283,7 +286,11 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route(
             "/change_email",
-            get(profile::change_email_form).post(profile::change_email),
+            get(email_change::change_email_form).post(email_change::change_email),
+        )
+        .route(
+            "/confirm_new_email/{token}",
+            get(email_change::confirm_page).post(email_change::confirm),
         )
         .route(
             "/change_password",
@@ -291,7 +298,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route("/devices/forget", post(profile::forget_device))
         .route("/devices/forget_all", post(profile::forget_all_devices))
-        .route("/sign_out_everywhere", post(profile::sign_out_everywhere))
+        .route(
+            "/sign_out_everywhere",
+            get(profile::sign_out_everywhere_form).post(profile::sign_out_everywhere),
+        )
         .route(
             "/enable_2fa",
             get(factors::enable_sms_form).post(factors::enable_sms),

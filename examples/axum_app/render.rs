@@ -33,6 +33,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/change_email.html"),
     ),
     (
+        "email_link_invalid.html",
+        include_str!("templates/email_link_invalid.html"),
+    ),
+    (
+        "confirm_new_email.html",
+        include_str!("templates/confirm_new_email.html"),
+    ),
+    (
+        "sign_out_everywhere.html",
+        include_str!("templates/sign_out_everywhere.html"),
+    ),
+    (
         "change_password.html",
         include_str!("templates/change_password.html"),
     ),

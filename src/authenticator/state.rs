@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::challenge::{ChallengeRecord, PhoneStatus, SentCode};
 use super::factors::PendingSms;
+use super::links::LiveLink;
 use super::registration::PendingRegistration;
 use crate::clock::Timestamp;
 use crate::crypto::Keys;
@@ -51,8 +52,11 @@ pub(super) enum StateKey<'a> {
     StepUpSms(UserId),
     /// The last TOTP time step an account used (each is accepted once).
     TotpStep(UserId),
-    /// A password reset link used, by its MAC.
-    ResetUsed(&'a [u8; 32]),
+    /// The live password reset link of an account ([`LiveLink`]): only
+    /// the newest one issued.
+    ResetLink(UserId),
+    /// The live email-change link of an account ([`LiveLink`]).
+    EmailChange(UserId),
     /// The consecutive-attempt counter of a lockout.
     Failures(&'a FailScope),
     /// The gate of a lockout: the delay or lock in force.
@@ -82,9 +86,8 @@ impl StateKey<'_> {
             StateKey::TotpEnrollmentAttempts(id) => format!("enroll-totp:{id}:n"),
             StateKey::StepUpSms(id) => format!("stepup-sms:{id}"),
             StateKey::TotpStep(id) => format!("totp-step:{id}"),
-            StateKey::ResetUsed(mac) => {
-                format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac[..]))
-            }
+            StateKey::ResetLink(id) => format!("reset-link:{id}"),
+            StateKey::EmailChange(id) => format!("email-change:{id}"),
             StateKey::Failures(scope) => format!("fail:{}", scope.render(keys)),
             StateKey::Gate(scope) => format!("lock:{}", scope.render(keys)),
             StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
@@ -209,7 +212,8 @@ json_values!(
     SentCode,
     PendingSms,
     PendingRegistration,
-    StoredSecret
+    StoredSecret,
+    LiveLink
 );
 
 /// A single-use marker: its presence is all it says.
@@ -390,7 +394,6 @@ mod tests {
     fn keys_render_as_stored() {
         let k = keys();
         let id = UserId(42);
-        let mac = [7u8; 32];
         let account = FailScope::Account(id);
         let unknown = FailScope::Unknown("someone@example.com".into());
         let device = FailScope::Device(id, "dev1".into());
@@ -418,7 +421,8 @@ mod tests {
             StateKey::TotpEnrollmentAttempts(id),
             StateKey::StepUpSms(id),
             StateKey::TotpStep(id),
-            StateKey::ResetUsed(&mac),
+            StateKey::ResetLink(id),
+            StateKey::EmailChange(id),
             StateKey::Failures(&account),
             StateKey::Gate(&account),
             StateKey::Gates(&account),
@@ -442,7 +446,8 @@ mod tests {
             "enroll-totp:42:n",
             "stepup-sms:42",
             "totp-step:42",
-            "reset-used:0707070707070707070707070707070707070707070707070707070707070707",
+            "reset-link:42",
+            "email-change:42",
             "fail:u:42",
             "lock:u:42",
             "gates:u:42",

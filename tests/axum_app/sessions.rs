@@ -274,7 +274,12 @@ async fn a_remembered_device_skips_the_code_until_revoked_or_the_password_change
     login_with_code(&mut c, "fay", PW, &codes[2], true).await;
     c.post(
         "/change_password",
-        &[("current", PW), ("password", NEW_PW), ("password2", NEW_PW)],
+        &[
+            ("current", PW),
+            ("code", &codes[3]),
+            ("password", NEW_PW),
+            ("password2", NEW_PW),
+        ],
     )
     .await
     .redirect("/user/fay");
@@ -360,7 +365,7 @@ async fn remember_me_makes_a_persistent_session() {
 #[tokio::test]
 async fn sign_out_everywhere_keeps_only_this_session() {
     let (mut a, mut b) = two_browsers("jill").await;
-    a.post("/sign_out_everywhere", &[])
+    a.post("/sign_out_everywhere", &[("password", PW)])
         .await
         .redirect("/user/jill");
     a.get("/user/jill")

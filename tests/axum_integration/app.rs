@@ -82,7 +82,7 @@ async fn password(
 ) -> Result<&'static str, WebError> {
     let user = s
         .auth()
-        .change_password(user.id, &pw(&f.current), &pw(&f.new))
+        .change_password(user.id, &StepUp::password(f.current), &pw(&f.new))
         .await?;
     s.refresh(&user).await?;
     Ok("changed")

@@ -515,8 +515,13 @@ async fn error_statuses_retry_after_and_client_address() {
         .unwrap();
     let mut bobs = Jar::default();
     bobs.login(&app, "bob", false).await;
-    app.auth.sign_out_everywhere(bob.id).await.unwrap();
     let code = app.sms.last_code_for("+14155550100").unwrap();
+    app.auth.send_step_up_code(bob.id).await.unwrap();
+    let step_up_code = app.sms.last_code_for("+14155550100");
+    app.auth
+        .sign_out_everywhere(bob.id, &StepUp::new(GOOD, step_up_code))
+        .await
+        .unwrap();
     let (s, _, body) = bobs.post(&app, "/code", &[("code", &code)]).await;
     assert_eq!(s, StatusCode::GONE, "{body}");
     let _ = alice;
