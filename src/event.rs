@@ -54,6 +54,9 @@ pub enum MailKind {
     AlreadyRegistered,
     /// A password reset link ([`ResetToken`](crate::ResetToken)).
     PasswordReset,
+    /// The link that confirms a new email address
+    /// ([`EmailChangeMail`](crate::EmailChangeMail)).
+    EmailChangeConfirmation,
     /// A mail of the application's own, reserved with
     /// [`Authenticator::reserve_mail`](crate::Authenticator::reserve_mail)
     /// (a security notice).

@@ -76,7 +76,8 @@ pub struct Policy {
     pub reset_requests: RateLimit,
     /// Mails to one address (default 5 per hour), whatever their kind:
     /// registration confirmations, "already registered" notices, reset
-    /// links, and the application's own notices reserved with
+    /// links, email-change links, and the application's own notices
+    /// reserved with
     /// [`Authenticator::reserve_mail`](crate::Authenticator::reserve_mail).
     /// Past it, a confirmation or reset is not produced (the visitor's
     /// answer stays the same) and the application's notices are coalesced

@@ -13,10 +13,10 @@ mod harness;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use harness::{GOOD, KINDS, Site, burst, pw, site};
+use harness::{BAD, GOOD, KINDS, Site, burst, pw, site};
 use twofa_verify::{
     AuthEvent, Authenticator, Counter, Error, MailDecision, MailKind, MemoryStore, Policy,
-    RateLimit, RegistrationStart, StateStore, Timestamp, UserId,
+    RateLimit, RegistrationStart, StateStore, StepUp, Timestamp, UserId,
 };
 
 const BURST: usize = 300;
@@ -220,6 +220,67 @@ async fn notice_burst_sends_the_budget_and_one_summary() {
             (BURST - 5, 1),
             "{kind:?}"
         );
+    }
+}
+
+/// Email-change links go to an address the user types, perhaps someone
+/// else's: they share that address's budget, and past it the change is
+/// refused with `RateLimited` (no link made) and an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn email_change_links_share_the_new_addresss_budget() {
+    for kind in KINDS {
+        let Some(site) = site(kind, mail_policy()).await else {
+            continue;
+        };
+        let kay = site.user("kay").await;
+        // Someone else's mail to the target already took one place.
+        assert_eq!(
+            site.at(1)
+                .reserve_mail("target@example.com", None)
+                .await
+                .unwrap(),
+            MailDecision::Send
+        );
+        let mut links = 0;
+        let mut refused = 0;
+        for i in 0..8 {
+            match site
+                .at(i)
+                .start_email_change(kay.id, "Target@example.com", &StepUp::password(GOOD))
+                .await
+            {
+                Ok(_) => links += 1,
+                Err(Error::RateLimited { retry_after }) => {
+                    assert!(retry_after <= Duration::from_secs(3600), "{retry_after:?}");
+                    refused += 1;
+                }
+                Err(e) => panic!("{kind:?}: {e:?}"),
+            }
+        }
+        assert_eq!((links, refused), (4, 4), "{kind:?}");
+        assert_eq!(
+            site.count(|e| *e
+                == AuthEvent::MailSuppressed {
+                    user: Some(kay.id),
+                    mail: MailKind::EmailChangeConfirmation,
+                    summary: false,
+                }),
+            4,
+            "{kind:?}"
+        );
+        // A wrong password spends nothing of the target's budget.
+        site.clock.advance(Duration::from_secs(3601));
+        assert!(matches!(
+            site.at(0)
+                .start_email_change(kay.id, "target@example.com", &StepUp::password(BAD))
+                .await,
+            Err(Error::InvalidCredentials)
+        ));
+        let mut got = Vec::new();
+        for i in 0..7 {
+            got.push(site.at(i).reserve_mail("target@example.com", None).await);
+        }
+        assert_eq!(decisions(&got), (5, 1, 1), "{kind:?}");
     }
 }
 

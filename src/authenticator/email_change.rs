@@ -2,6 +2,7 @@
 //! address; only following that link moves the account.
 
 use std::fmt;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -11,7 +12,7 @@ use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::event::AuthEvent;
+use crate::event::{AuthEvent, MailKind};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
 
@@ -81,6 +82,11 @@ impl Authenticator {
     /// and dies when a newer change is started or any credential changes
     /// (password, factor, phone, "sign out everywhere"). Emits
     /// [`AuthEvent::EmailChangeRequested`]: tell the current address.
+    ///
+    /// The link takes a place in the new address's mail budget
+    /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address));
+    /// past it the call fails with [`Error::RateLimited`] and raises
+    /// [`AuthEvent::MailSuppressed`], and no link is made.
     pub async fn start_email_change(
         &self,
         id: UserId,
@@ -92,6 +98,14 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         if email == rec.email {
             return Err(Error::EmailTaken);
+        }
+        // The link goes to an address the user typed, perhaps someone
+        // else's: it takes a place in that address's mail budget first.
+        if let Some(window_end) = self.count_mail(&email).await? {
+            self.mail_suppressed(Some(id), MailKind::EmailChangeConfirmation);
+            return Err(Error::RateLimited {
+                retry_after: self.now().until(window_end).max(Duration::from_secs(1)),
+            });
         }
         let mut raw = Vec::with_capacity(TOKEN_LEN);
         raw.extend_from_slice(&id.0.to_be_bytes());

@@ -1,6 +1,6 @@
 //! The mail budget of each address ([`Policy::mail_per_address`]): every
 //! mail the crate produces (confirmation links, "already registered"
-//! notices, reset links) and every notice the application reserves with
+//! notices, reset links, email-change links) and every notice the application reserves with
 //! [`Authenticator::reserve_mail`] takes a place in it first.
 //!
 //! The place is taken by one atomic increment of the address's counter and
@@ -107,7 +107,7 @@ impl Authenticator {
 
     /// Counts one mail to `email` (normalised): `None` within the budget,
     /// past it the end of the counter's window.
-    async fn count_mail(&self, email: &str) -> Result<Option<Timestamp>> {
+    pub(super) async fn count_mail(&self, email: &str) -> Result<Option<Timestamp>> {
         let limit = self.inner.policy.mail_per_address;
         let c = self
             .state()
