@@ -60,7 +60,12 @@ pub struct Policy {
     pub delay_base: Duration,
     /// The longest delay (default 5 min).
     pub delay_max: Duration,
-    /// Consecutive failures that lock the account (default 20; never above 100).
+    /// Consecutive failures that lock one way of signing in to an account
+    /// (default 20; never above 50). The username (with the second factors)
+    /// and the email address are counted apart, so that failing by one does
+    /// not lock the other and tell that they belong together; both locked,
+    /// the account has seen at most twice this many, within NIST SP
+    /// 800-63B's 100.
     pub lock_after_failures: u32,
     /// How long a lock lasts; it ends by time alone (default 15 min).
     pub lock_duration: Duration,
@@ -210,8 +215,9 @@ impl Policy {
         if self.hash_concurrency == 0 || self.hash_concurrency > 1024 {
             return bad("hash_concurrency must be between 1 and 1024");
         }
-        if self.lock_after_failures == 0 || self.lock_after_failures > 100 {
-            return bad("lock_after_failures must be between 1 and 100");
+        // Two lockouts per account (username, email): 2 × 50 ≤ 100.
+        if self.lock_after_failures == 0 || self.lock_after_failures > 50 {
+            return bad("lock_after_failures must be between 1 and 50");
         }
         if self.delay_after_failures > self.lock_after_failures {
             return bad("delay_after_failures exceeds lock_after_failures");

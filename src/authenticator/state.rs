@@ -88,10 +88,21 @@ impl StateKey<'_> {
 }
 
 /// Whose consecutive failures a lockout counts.
+///
+/// An account has one lockout per way of naming it at login: its username
+/// (which also counts second-factor and step-up failures) and its email
+/// address. Were they one, failing by email would lock the username, and
+/// anyone could learn which email and username belong together from the
+/// lock alone. So each is counted apart, and
+/// [`Policy::lock_after_failures`](crate::Policy::lock_after_failures) is
+/// capped at 50: both locked, an account has seen at most 100 consecutive
+/// failures (NIST SP 800-63B).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum FailScope {
-    /// An account's.
+    /// An account's, named by its username (and its second factors').
     Account(UserId),
+    /// An account's, named by its email address at login.
+    Email(UserId),
     /// An identifier's that names no account (so an unknown name is
     /// delayed exactly like a known one).
     Unknown(String),
@@ -103,6 +114,7 @@ impl FailScope {
     fn render(&self, keys: &Keys) -> String {
         match self {
             FailScope::Account(id) => format!("u:{id}"),
+            FailScope::Email(id) => format!("u:{id}:e"),
             FailScope::Unknown(identifier) => keys.state_key("i", identifier.as_bytes()),
             FailScope::Device(id, device) => format!("u:{id}:d:{device}"),
         }
@@ -382,6 +394,7 @@ mod tests {
         let id = UserId(42);
         let mac = [7u8; 32];
         let account = FailScope::Account(id);
+        let email = FailScope::Email(id);
         let unknown = FailScope::Unknown("someone@example.com".into());
         let device = FailScope::Device(id, "dev1".into());
         let budgets = [
@@ -410,6 +423,8 @@ mod tests {
             StateKey::Failures(&account),
             StateKey::Gate(&account),
             StateKey::Gates(&account),
+            StateKey::Failures(&email),
+            StateKey::Gate(&email),
             StateKey::Failures(&unknown),
             StateKey::Failures(&device),
             StateKey::Gate(&device),
@@ -432,6 +447,8 @@ mod tests {
             "fail:u:42",
             "lock:u:42",
             "gates:u:42",
+            "fail:u:42:e",
+            "lock:u:42:e",
             "fail:i:da691806d9460769dbed241f474066787d928d443557476995dd046c13f78780",
             "fail:u:42:d:dev1",
             "lock:u:42:d:dev1",
