@@ -41,6 +41,44 @@ impl RateLimit {
     }
 }
 
+/// How far per-client limits reach beyond one client's address: each
+/// limit of [`Policy`] that names a client (`client_failures`,
+/// `client_registrations`, `client_reset_requests`, `client_sms`) holds for
+/// the client's own address (IPv4) or /64 (IPv6), and, multiplied by these
+/// factors, for the wider networks around it. Whoever holds many addresses
+/// of one network (a /56 or /48 delegated to one IPv6 subscriber, a /24 of
+/// rented IPv4 addresses) cannot multiply a limit by rotating through them.
+///
+/// Every factor is between 1 and 65536, and the /48's is at least the
+/// /56's (a network never allows less than one inside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientNetworks {
+    /// The factor for an IPv6 client's /56, 256 /64s (default 4).
+    pub ipv6_56: u32,
+    /// The factor for an IPv6 client's /48, 65536 /64s (default 16).
+    pub ipv6_48: u32,
+    /// The factor for an IPv4 client's /24, 256 addresses (default 8).
+    pub ipv4_24: u32,
+}
+
+impl Default for ClientNetworks {
+    fn default() -> Self {
+        ClientNetworks {
+            ipv6_56: 4,
+            ipv6_48: 16,
+            ipv4_24: 8,
+        }
+    }
+}
+
+impl ClientNetworks {
+    /// `limit` widened by `factor` (saturating).
+    pub(crate) fn widen(limit: RateLimit, factor: u32) -> RateLimit {
+        RateLimit::new(limit.max.saturating_mul(factor), limit.window)
+    }
+}
+
 /// Every tunable of the authenticator. Build with `Policy::default()` and
 /// change fields; `AuthenticatorBuilder::build` validates the result.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +137,9 @@ pub struct Policy {
     pub default_phone_region: Option<String>,
     /// Failed logins and wrong codes from one client (IP, or IPv6 /64)
     /// across every account (default 50 per 15 min): password spraying.
-    /// Applies to calls made with a [`RequestContext`](crate::RequestContext).
+    /// Applies to calls made with a [`RequestContext`](crate::RequestContext),
+    /// as every `client_` limit does, widened to the client's networks by
+    /// [`client_networks`](Self::client_networks).
     pub client_failures: RateLimit,
     /// Registrations from one client (default 10 per hour).
     pub client_registrations: RateLimit,
@@ -118,6 +158,9 @@ pub struct Policy {
     /// hour), apart from `sms_global`: a pumping attack through enrollments
     /// cannot stop the site's login codes.
     pub sms_unverified_global: RateLimit,
+    /// The factors by which the `client_` limits also hold for the
+    /// networks around a client (IPv6 /56 and /48, IPv4 /24).
+    pub client_networks: ClientNetworks,
     /// How accounts are created (default [`Registration::Immediate`]).
     pub registration: Registration,
     /// Lifetime of an email-confirmation link (default 24 h).
@@ -180,6 +223,7 @@ impl Default for Policy {
             client_sms: RateLimit::new(10, Duration::from_secs(3600)),
             sms_unverified_per_phone: RateLimit::new(3, Duration::from_secs(3600)),
             sms_unverified_global: RateLimit::new(200, Duration::from_secs(3600)),
+            client_networks: ClientNetworks::default(),
             registration: Registration::Immediate,
             registration_token_ttl: Duration::from_secs(24 * 3600),
             remember_device_for: Duration::from_secs(30 * 24 * 3600),
@@ -277,6 +321,14 @@ impl Policy {
                     "{name} must allow at least one event in a positive window"
                 ));
             }
+        }
+        let n = self.client_networks;
+        if [n.ipv6_56, n.ipv6_48, n.ipv4_24]
+            .iter()
+            .any(|f| !(1..=65_536).contains(f))
+            || n.ipv6_48 < n.ipv6_56
+        {
+            return bad("client_networks factors must be 1 to 65536, the /48's at least the /56's");
         }
         if self.totp_skew_back > 10 || self.totp_skew_forward > 10 {
             return bad("TOTP skew must be at most 10 steps");

@@ -7,10 +7,11 @@
 
 mod harness;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use harness::{BAD, GOOD, KINDS, Site, policy, pw, site};
-use twofa_verify::{Error, Login, Policy};
+use harness::{BAD, GOOD, KINDS, Site, burst, policy, pw, site};
+use twofa_verify::{AuthEvent, ClientNetworks, Error, Login, Policy, RateLimit, RequestContext};
 
 /// Fails `identifier` with wrong passwords until it answers
 /// [`Error::Locked`] for the right one; returns the failures it took.
@@ -85,5 +86,133 @@ async fn a_lock_by_email_does_not_link_the_username() {
         // Both ways locked: the account saw at most 2 × 50 failures.
         site.clock.advance(p.lock_duration + Duration::from_secs(1));
         assert!(site.at(0).login("bob", &pw(GOOD)).await.is_ok());
+    }
+}
+
+/// The policy of the network tests: 4 failures per client, and the
+/// networks around it at 3× (IPv4 /24), 2× (IPv6 /56) and 5× (IPv6 /48).
+fn network_policy() -> Policy {
+    let mut p = policy();
+    p.client_failures = RateLimit::new(4, Duration::from_secs(900));
+    p.client_registrations = RateLimit::new(4, Duration::from_secs(3600));
+    let mut n = ClientNetworks::default();
+    n.ipv4_24 = 3;
+    n.ipv6_56 = 2;
+    n.ipv6_48 = 5;
+    p.client_networks = n;
+    p
+}
+
+fn at(ip: String) -> RequestContext {
+    RequestContext::new().with_ip(ip.parse::<IpAddr>().unwrap())
+}
+
+/// Each network's "at most N" failures under a burst, on every store and
+/// both instances: 200 failed logins spread over many clients of one network
+/// (each far under its own limit) evaluate exactly the network's limit; a
+/// client of a neighbouring network is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_network_holds_its_failure_limit_under_a_burst() {
+    type Spread = fn(usize) -> String;
+    let tiers: [(&str, Spread, usize, String); 3] = [
+        // 50 addresses of 198.51.100.0/24: 4 each would be 200.
+        (
+            "IPv4 /24",
+            |i| format!("198.51.100.{}", i % 50),
+            12,
+            "198.51.101.1".into(),
+        ),
+        // 100 /64s of 2001:db8:1::/56: 4 each would be 400.
+        (
+            "IPv6 /56",
+            |i| format!("2001:db8:1:{:x}::1", i % 100),
+            8,
+            "2001:db8:1:100::1".into(),
+        ),
+        // 100 /56s of 2001:db8:2::/48: 8 each would be 800.
+        (
+            "IPv6 /48",
+            |i| format!("2001:db8:2:{:x}00::1", i % 100),
+            20,
+            "2001:db8:3::1".into(),
+        ),
+    ];
+    for kind in KINDS {
+        let Some(site) = site(kind, network_policy()).await else {
+            continue;
+        };
+        site.user("carol").await;
+        for (tier, spread, limit, neighbour) in &tiers {
+            let results = burst(200, |i| {
+                let auth = site.at(i).with_context(at(spread(i)));
+                async move { auth.login(&format!("user{i}"), &pw(BAD)).await }
+            })
+            .await;
+            let evaluated = results
+                .iter()
+                .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+                .count();
+            let limited = results
+                .iter()
+                .filter(|r| matches!(r, Err(Error::RateLimited { .. })))
+                .count();
+            assert_eq!(evaluated, *limit, "{kind:?} {tier}: {results:?}");
+            assert_eq!(limited, 200 - limit, "{kind:?} {tier}");
+            // A fresh client of the network is refused even the right
+            // password; one next door logs in.
+            let r = site
+                .at(0)
+                .with_context(at(spread(77)))
+                .login("carol", &pw(GOOD))
+                .await;
+            assert!(
+                matches!(r, Err(Error::RateLimited { .. })),
+                "{kind:?} {tier}: {r:?}"
+            );
+            let r = site
+                .at(1)
+                .with_context(at(neighbour.clone()))
+                .login("carol", &pw(GOOD))
+                .await;
+            assert!(r.is_ok(), "{kind:?} {tier}: the neighbour: {r:?}");
+        }
+        assert!(site.count(|e| matches!(e, AuthEvent::ClientLimited { .. })) >= 3);
+    }
+}
+
+/// The limits reserved one budget after another (registrations here) hold
+/// for a network too: a burst of registrations from 40 addresses of one
+/// /24 creates at most the /24's 12 accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_network_holds_its_registration_limit_under_a_burst() {
+    for kind in KINDS {
+        let Some(site) = site(kind, network_policy()).await else {
+            continue;
+        };
+        let results = burst(200, |i| {
+            let auth = site.at(i).with_context(at(format!("203.0.113.{}", i % 40)));
+            async move {
+                auth.register(
+                    &format!("new{i}"),
+                    &format!("new{i}@example.com"),
+                    &pw(GOOD),
+                )
+                .await
+            }
+        })
+        .await;
+        let created = results.iter().filter(|r| r.is_ok()).count();
+        let limited = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::RateLimited { .. })))
+            .count();
+        assert!((1..=12).contains(&created), "{kind:?}: {created} created");
+        assert_eq!(created + limited, 200, "{kind:?}: {results:?}");
+        let r = site
+            .at(0)
+            .with_context(at("203.0.114.1".into()))
+            .register("next_door", "next_door@example.com", &pw(GOOD))
+            .await;
+        assert!(r.is_ok(), "{kind:?}: {r:?}");
     }
 }

@@ -231,7 +231,7 @@ impl Authenticator {
         };
         let mut budgets = vec![(BudgetKey::SmsPhone(status, phone.to_owned()), phone_limit)];
         let client = self.client_budget(ClientBudget::Sms, p.client_sms);
-        let client_limited = client.is_some();
+        let client_limited = !client.is_empty();
         budgets.extend(client);
         budgets.push((BudgetKey::SmsAccount(user), p.sms_per_account));
         budgets.push((BudgetKey::SmsSite(status), site_limit));

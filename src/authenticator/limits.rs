@@ -20,10 +20,16 @@ pub(super) type Budget = (BudgetKey, RateLimit);
 pub(super) struct Reserved;
 
 impl Authenticator {
-    /// The client's budget of `kind`, when the call has a client IP.
-    pub(super) fn client_budget(&self, kind: ClientBudget, limit: RateLimit) -> Option<Budget> {
-        let client = self.ctx.client_key()?;
-        Some((BudgetKey::Client(kind, client), limit))
+    /// The client's budgets of `kind`, narrowest network first (none
+    /// without a client IP): its address or /64 at `limit`, and the wider
+    /// networks around it at `limit` widened by the policy.
+    pub(super) fn client_budget(&self, kind: ClientBudget, limit: RateLimit) -> Vec<Budget> {
+        let networks = &self.inner.policy.client_networks;
+        self.ctx
+            .client_networks()
+            .into_iter()
+            .map(|(network, key)| (BudgetKey::Client(kind, key), network.limit(limit, networks)))
+            .collect()
     }
 
     /// Takes one place in each budget, narrowest first. When one is full,
@@ -59,7 +65,7 @@ impl Authenticator {
         kind: ClientBudget,
         limit: RateLimit,
     ) -> Result<Reserved> {
-        let budgets = self.client_budget(kind, limit).into_iter().collect();
+        let budgets = self.client_budget(kind, limit);
         self.reserve_budgets(budgets).await.inspect_err(|e| {
             if matches!(e, Error::RateLimited { .. }) {
                 self.emit(AuthEvent::ClientLimited { action });
