@@ -156,7 +156,11 @@ pub struct Policy {
     pub sms_unverified_per_phone: RateLimit,
     /// Sends to unverified numbers across the application (default 200 per
     /// hour), apart from `sms_global`: a pumping attack through enrollments
-    /// cannot stop the site's login codes.
+    /// cannot stop the site's login codes. About 20 clients at their
+    /// `client_sms` limit spend it, and then every enrollment waits for the
+    /// window to end: the first refusal of each window raises
+    /// [`AuthEvent::SmsBudgetExhausted`](crate::AuthEvent::SmsBudgetExhausted)
+    /// for the operator (as does `sms_global`'s).
     pub sms_unverified_global: RateLimit,
     /// The factors by which the `client_` limits also hold for the
     /// networks around a client (IPv6 /56 and /48, IPv4 /24).

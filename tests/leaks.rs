@@ -1,6 +1,8 @@
 //! What limits and locks must not tell an outsider, on every store and
 //! across two app instances: which identifiers belong to one account, and
-//! how the per-client limits hold when a client spreads over its network.
+//! how the per-client limits hold when a client spreads over its network,
+//! and that a spent enrollment SMS budget neither stops login codes nor
+//! goes unnoticed.
 //! PostgreSQL needs `DATABASE_URL` and Redis `REDIS_URL`; without them
 //! those cases print SKIPPED and pass.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,10 +10,13 @@
 mod harness;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, Site, burst, policy, pw, site};
-use twofa_verify::{AuthEvent, ClientNetworks, Error, Login, Policy, RateLimit, RequestContext};
+use twofa_verify::{
+    AuthEvent, ClientNetworks, Error, Login, Policy, RateLimit, RequestContext, SmsDelivery, StepUp,
+};
 
 /// Fails `identifier` with wrong passwords until it answers
 /// [`Error::Locked`] for the right one; returns the failures it took.
@@ -212,6 +217,112 @@ async fn a_network_holds_its_registration_limit_under_a_burst() {
             .at(0)
             .with_context(at("203.0.114.1".into()))
             .register("next_door", "next_door@example.com", &pw(GOOD))
+            .await;
+        assert!(r.is_ok(), "{kind:?}: {r:?}");
+    }
+}
+
+/// About 20 addresses spend the site's budget of texts to unverified
+/// numbers (enrollments): 21 clients, each within its own SMS limit, enroll
+/// 210 numbers at once. Exactly the budget's texts go out; the operator is
+/// told once (across both instances); a verified phone still gets its
+/// login code, and its owner's step-up code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spent_enrollment_budget_never_stops_login_codes() {
+    let mut p = policy();
+    p.client_sms = RateLimit::new(10, Duration::from_secs(3600));
+    // Each pumper steps up ten times at once: its account's delays (which
+    // count attempts in flight) stay out of the way.
+    p.delay_after_failures = 50;
+    p.lock_after_failures = 50;
+    let budget = p.sms_unverified_global.max as usize;
+    assert_eq!(budget, 200, "the default budget");
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        let victim = site.user("victim").await;
+        site.with_sms(&victim, "+14155552671").await;
+        let mut pumpers = Vec::new();
+        for i in 0..21 {
+            pumpers.push(site.user(&format!("pumper{i}")).await);
+        }
+        let pumpers = Arc::new(pumpers);
+        let results = burst(210, |i| {
+            // Client i / 10, each in a /24 of its own.
+            let client = i / 10;
+            let auth = site.at(i).with_context(at(format!("10.{client}.0.1")));
+            let pumpers = pumpers.clone();
+            async move {
+                auth.start_sms_enrollment(
+                    pumpers[client].id,
+                    &format!("+1415555{:04}", 5000 + i),
+                    &StepUp::password(GOOD),
+                )
+                .await
+            }
+        })
+        .await;
+        let sent = results.iter().filter(|r| r.is_ok()).count();
+        let limited = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::RateLimited { .. })))
+            .count();
+        // The victim's own enrollment spent one.
+        assert_eq!(sent, budget - 1, "{kind:?}");
+        assert_eq!(limited, 210 - sent, "{kind:?}");
+        let told = site.count(|e| {
+            matches!(
+                e,
+                AuthEvent::SmsBudgetExhausted {
+                    unverified: true,
+                    retry_after
+                } if *retry_after > 0 && *retry_after <= 3600
+            )
+        });
+        assert_eq!(told, 1, "{kind:?}: the operator is told once");
+        // Not the clients' fault: no client is reported for it.
+        assert_eq!(
+            site.count(|e| matches!(e, AuthEvent::ClientLimited { .. })),
+            0,
+            "{kind:?}"
+        );
+        // Later refusals in the same window tell nothing new.
+        let r = site
+            .at(1)
+            .with_context(at("10.99.0.1".into()))
+            .start_sms_enrollment(pumpers[20].id, "+14155559999", &StepUp::password(GOOD))
+            .await;
+        assert!(
+            matches!(r, Err(Error::RateLimited { .. })),
+            "{kind:?}: {r:?}"
+        );
+        assert_eq!(
+            site.count(|e| matches!(e, AuthEvent::SmsBudgetExhausted { .. })),
+            1,
+            "{kind:?}"
+        );
+        // The verified phone's login code goes out, from either instance.
+        for i in 0..2 {
+            let login = site
+                .at(i)
+                .with_context(at("10.200.0.1".into()))
+                .login("victim", &pw(GOOD))
+                .await;
+            match login {
+                Ok(Login::SecondFactor(ch)) => assert!(
+                    matches!(ch.sms, Some(SmsDelivery::Sent { .. })),
+                    "{kind:?}: {:?}",
+                    ch.sms
+                ),
+                other => panic!("{kind:?}: {other:?}"),
+            }
+        }
+        // The next window has its budget back, and is told again when spent.
+        site.clock.advance(Duration::from_secs(3601));
+        let r = site
+            .at(0)
+            .start_sms_enrollment(pumpers[0].id, "+14155558888", &StepUp::password(GOOD))
             .await;
         assert!(r.is_ok(), "{kind:?}: {r:?}");
     }

@@ -59,6 +59,9 @@ pub(super) enum StateKey<'a> {
     Gates(&'a FailScope),
     /// A rate-limit counter.
     Budget(&'a BudgetKey),
+    /// The marker that a site-wide SMS budget was found spent in its
+    /// current window (the operator is told once).
+    SmsSiteSpent(PhoneStatus),
 }
 
 impl StateKey<'_> {
@@ -83,6 +86,8 @@ impl StateKey<'_> {
             StateKey::Gate(scope) => format!("lock:{}", scope.render(keys)),
             StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
             StateKey::Budget(budget) => format!("rl:{}", budget.render(keys)),
+            StateKey::SmsSiteSpent(PhoneStatus::Verified) => "sms-g-spent".to_owned(),
+            StateKey::SmsSiteSpent(PhoneStatus::Unverified) => "sms-ug-spent".to_owned(),
         }
     }
 }
@@ -428,6 +433,8 @@ mod tests {
             StateKey::Failures(&unknown),
             StateKey::Failures(&device),
             StateKey::Gate(&device),
+            StateKey::SmsSiteSpent(PhoneStatus::Verified),
+            StateKey::SmsSiteSpent(PhoneStatus::Unverified),
         ]
         .iter()
         .map(|key| key.render(&k))
@@ -452,6 +459,8 @@ mod tests {
             "fail:i:da691806d9460769dbed241f474066787d928d443557476995dd046c13f78780",
             "fail:u:42:d:dev1",
             "lock:u:42:d:dev1",
+            "sms-g-spent",
+            "sms-ug-spent",
             "rl:cf:1722394bca43bf7c660c7e773e5f62529d4cb688f9b12e6e78905e699227d98a",
             "rl:cs:3d63b6723af6933fd74687e5d7b04ff9a1b73e767c4dc3364801d52dfb371c81",
             "rl:crr:9dfebca9c22fedb8ec2141a75c273dfec2c9379712531dd6b742dbbde52a3507",
