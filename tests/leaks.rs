@@ -327,3 +327,93 @@ async fn a_spent_enrollment_budget_never_stops_login_codes() {
         assert!(r.is_ok(), "{kind:?}: {r:?}");
     }
 }
+
+/// The login-code budget raises the same event when spent (marked as the
+/// verified phones' budget), once per window.
+#[tokio::test]
+async fn a_spent_login_code_budget_is_told_once() {
+    let mut p = policy();
+    p.sms_global = RateLimit::new(2, Duration::from_secs(3600));
+    p.resend_interval = Duration::ZERO;
+    let site = site(harness::Kind::Memory, p).await.unwrap();
+    let user = site.user("dora").await;
+    site.with_sms(&user, "+14155552671").await;
+    let Ok(Login::SecondFactor(ch)) = site.at(0).login("dora", &pw(GOOD)).await else {
+        panic!("SMS is enabled")
+    };
+    assert!(site.at(1).resend(ch.token()).await.is_ok());
+    for _ in 0..3 {
+        let r = site.at(0).resend(ch.token()).await;
+        assert!(matches!(r, Err(Error::RateLimited { .. })), "{r:?}");
+    }
+    let told: Vec<_> = site
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, AuthEvent::SmsBudgetExhausted { .. }))
+        .collect();
+    assert!(
+        matches!(
+            told.as_slice(),
+            [AuthEvent::SmsBudgetExhausted {
+                unverified: false,
+                ..
+            }]
+        ),
+        "{told:?}"
+    );
+}
+
+/// Unusual client addresses (IPv4-mapped and IPv4-compatible IPv6,
+/// link-local, loopback, unspecified, 6to4, the broadcast address) are
+/// limited like any other: no panic, and an IPv4-mapped address shares the
+/// budget of the IPv4 address it carries.
+#[tokio::test]
+async fn unusual_client_addresses_are_limited_like_others() {
+    let site = site(harness::Kind::Memory, network_policy()).await.unwrap();
+    for (n, ip) in [
+        "fe80::1",
+        "::1",
+        "2002:c000:201::1",
+        "255.255.255.255",
+        "0.0.0.0",
+        "ff02::1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let auth = site.at(0).with_context(at(ip.to_string()));
+        for i in 0..4 {
+            // A name of its own each: the unknown names' lockouts stay out of it.
+            let r = auth.login(&format!("ghost{n}x{i}"), &pw(BAD)).await;
+            assert!(matches!(r, Err(Error::InvalidCredentials)), "{ip}: {r:?}");
+        }
+        let r = auth.login("ghost9", &pw(BAD)).await;
+        assert!(matches!(r, Err(Error::RateLimited { .. })), "{ip}: {r:?}");
+    }
+    // The unspecified and IPv4-compatible addresses are in the /64 of
+    // loopback, whose budget is spent.
+    for ip in ["::", "::192.0.2.1"] {
+        let r = site
+            .at(1)
+            .with_context(at(ip.into()))
+            .login("ghost", &pw(BAD))
+            .await;
+        assert!(matches!(r, Err(Error::RateLimited { .. })), "{ip}: {r:?}");
+    }
+    // Four failures from an address, one more from its IPv4-mapped form: refused.
+    for i in 0..4 {
+        let r = site
+            .at(1)
+            .with_context(at("192.0.2.77".into()))
+            .login(&format!("spook{i}"), &pw(BAD))
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    }
+    let r = site
+        .at(0)
+        .with_context(at("::ffff:192.0.2.77".into()))
+        .login("spook9", &pw(BAD))
+        .await;
+    assert!(matches!(r, Err(Error::RateLimited { .. })), "{r:?}");
+}
