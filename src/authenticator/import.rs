@@ -44,9 +44,10 @@ impl Authenticator {
     ///
     /// Errors: [`Error::InvalidUsername`], [`Error::InvalidEmail`],
     /// [`Error::InvalidPhoneNumber`], [`Error::UsernameTaken`],
-    /// [`Error::EmailTaken`], and [`Error::Config`] when no registered
-    /// verifier recognizes the hash or it asks for more work than the
-    /// verifier's bound (see [`legacy`](crate::password::legacy)). Not rate-limited: an operator's tool,
+    /// [`Error::EmailTaken`], [`Error::Config`] when no registered
+    /// verifier recognizes the hash, and [`Error::PasswordHashBeyondBound`]
+    /// when it asks for more work than the verifier's bound (see
+    /// [`legacy`](crate::password::legacy)). Not rate-limited: an operator's tool,
     /// not for requests from clients.
     pub async fn import_user(&self, user: ImportedUser) -> Result<User> {
         let (username, username_key, username_skeleton) = normalize_username(&user.username)?;
@@ -57,11 +58,7 @@ impl Authenticator {
             ));
         }
         if !self.inner.hasher.within_bounds(&user.password_hash) {
-            return Err(Error::Config(
-                "password hash asks for more work than its verifier's bound: raise the bound \
-                 (unknown-user logins then cost as much) or have the user reset the password"
-                    .into(),
-            ));
+            return Err(Error::PasswordHashBeyondBound);
         }
         let phone = user
             .phone
