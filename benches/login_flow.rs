@@ -113,6 +113,10 @@ impl<S: StateStore + Clone> StateStore for Counting<S> {
         self.tick();
         self.inner.put_if_absent(k, v, e, n).await
     }
+    async fn put_if_present(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.put_if_present(k, v, e, n).await
+    }
     async fn release(&self, k: &str, n: Timestamp) -> Result<()> {
         self.tick();
         self.inner.release(k, n).await

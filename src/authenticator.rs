@@ -2,7 +2,8 @@
 //!
 //! One submodule per concern, each adding its part of `impl Authenticator`:
 //! the builder, accounts, login, pending logins (challenges), verification,
-//! passwords, factors, sessions, registration, import, and the limits and
+//! passwords, reset and email-change links, factors, sessions,
+//! registration, import, and the limits and
 //! lockout every flow reserves before checking a secret.
 
 use std::fmt;
@@ -22,9 +23,11 @@ use crate::user::UserId;
 mod account;
 mod builder;
 mod challenge;
+mod email_change;
 mod factors;
 mod import;
 mod limits;
+mod links;
 mod lockout;
 mod login;
 mod passwords;
@@ -35,11 +38,12 @@ mod verify;
 
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
+pub use email_change::{EmailChangeMail, PendingEmailChange};
 pub use factors::{SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;
 pub use passwords::ResetToken;
-pub use registration::{RegistrationMail, RegistrationStart};
+pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 

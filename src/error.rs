@@ -84,9 +84,14 @@ pub enum Error {
     /// The reset token is invalid, expired, already used, or the password changed since.
     #[error("this password reset link is invalid or has expired")]
     InvalidResetToken,
-    /// The email-confirmation link is invalid, expired or already used.
+    /// The email-confirmation link is unknown or has expired.
     #[error("this confirmation link is invalid or has expired")]
     InvalidConfirmationToken,
+    /// The email-confirmation link was already used: its account exists,
+    /// so the answer is "log in". Only the holder of the mailbox has the
+    /// link, so saying this tells nobody else anything.
+    #[error("this address is already confirmed; please log in")]
+    RegistrationAlreadyConfirmed,
     /// The user does not exist (lookups by id, profile updates).
     #[error("user not found")]
     UserNotFound,

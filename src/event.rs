@@ -191,7 +191,17 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
-    /// The email address changed (after a re-authentication). Tell the old
+    /// A change of the email address was started (after a step-up): a
+    /// link went to the new address. Tell the current one: a change the
+    /// owner did not ask for dies when they change the password.
+    EmailChangeRequested {
+        /// The user.
+        user: UserId,
+        /// The current address (it stays the account's until the link is
+        /// followed), where the notice goes.
+        current_email: String,
+    },
+    /// The email address changed (its link was followed). Tell the old
     /// address: if the owner did not do it, this is how they learn.
     EmailChanged {
         /// The user.

@@ -37,9 +37,9 @@ pub mod axum;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, ImportedUser, Login,
-    RegistrationMail, RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery,
-    SmsEnrollment, StepUp, Verification,
+    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, EmailChangeMail, ImportedUser,
+    Login, PendingAccount, PendingEmailChange, RegistrationMail, RegistrationStart,
+    RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
 };
 pub use event::{AuthEvent, EventSink, Factor, LimitedAction, RecordingSink, TracingSink};
 #[cfg(feature = "postgres")]

@@ -167,7 +167,8 @@ pub struct Policy {
     pub client_networks: ClientNetworks,
     /// How accounts are created (default [`Registration::Immediate`]).
     pub registration: Registration,
-    /// Lifetime of an email-confirmation link (default 24 h).
+    /// Lifetime of an email-confirmation link: registration and email
+    /// change (default 24 h).
     pub registration_token_ttl: Duration,
     /// How long a remembered device skips the second factor (default 30
     /// days). A password or factor change ends it sooner.
@@ -188,8 +189,10 @@ pub enum Registration {
     Immediate,
     /// `start_registration` answers a new and a taken email address alike:
     /// a new address gets a confirmation link, a taken one a notice to its
-    /// owner, and the account exists once the link is followed. `register`
-    /// is refused, so nothing bypasses the confirmation.
+    /// owner. Opening the link creates nothing; the account exists once the
+    /// password is chosen on the link's page (`confirm_registration`), so
+    /// only the holder of the mailbox sets it. `register` is refused, so
+    /// nothing bypasses the confirmation.
     EmailConfirmed,
 }
 

@@ -424,36 +424,69 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
     }
 }
 
-/// Email-confirmed registration: a taken address answers like a new one,
-/// and one confirmation link creates exactly one account under a burst.
+/// The confirmation link of a registration just started.
+async fn confirm_link(auth: &twofa_verify::Authenticator, username: &str, email: &str) -> String {
+    match auth.start_registration(username, email).await.unwrap() {
+        twofa_verify::RegistrationStart::Confirm(m) => {
+            assert!(!format!("{m:?}").contains(m.token()));
+            m.token().to_owned()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A policy with email-confirmed registration.
+fn confirmed_policy() -> twofa_verify::Policy {
+    let mut p = policy();
+    p.registration = twofa_verify::Registration::EmailConfirmed;
+    p
+}
+
+/// Email-confirmed registration: checking a link (what a GET or HEAD of it
+/// does) changes nothing; one link, posted by a burst across both
+/// instances, creates exactly one account and then says "already
+/// confirmed" until it would have expired; a taken address answers like a
+/// new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confirmed_registration_is_single_use_and_silent() {
-    use twofa_verify::{Registration, RegistrationStart};
-    let mut p = policy();
-    p.registration = Registration::EmailConfirmed;
+    use twofa_verify::RegistrationStart;
     for kind in KINDS {
-        let Some(site) = site(kind, p.clone()).await else {
+        let Some(site) = site(kind, confirmed_policy()).await else {
             continue;
         };
         assert!(matches!(
             site.at(0).register("x", "x@example.com", &pw(GOOD)).await,
             Err(Error::Config(_))
         ));
-        let mail = match site
-            .at(0)
-            .start_registration("frank", "frank@example.com", &pw(GOOD))
-            .await
-            .unwrap()
-        {
-            RegistrationStart::Confirm(m) => m,
-            other => panic!("{other:?}"),
-        };
-        assert!(!format!("{mail:?}").contains(mail.token()));
-        let token = Arc::new(mail.token().to_owned());
+        let token = Arc::new(confirm_link(site.at(0), "frank", "frank@example.com").await);
+        // Opened many times (a mail scanner, a preview, the owner): nothing
+        // is created and the link still works.
+        for i in 0..4 {
+            let pending = site.at(i).check_registration_token(&token).await.unwrap();
+            assert_eq!(
+                (pending.username.as_str(), pending.email.as_str()),
+                ("frank", "frank@example.com"),
+                "{kind:?}"
+            );
+        }
+        assert!(
+            site.at(0)
+                .user_by_username("frank")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A refused password uses nothing up either.
+        assert!(matches!(
+            site.at(1).confirm_registration(&token, &pw("frank")).await,
+            Err(Error::WeakPassword(_))
+        ));
+        assert!(site.at(0).check_registration_token(&token).await.is_ok());
+
         let results = burst(BURST, |i| {
             let auth = site.at(i).clone();
             let token = token.clone();
-            async move { auth.confirm_registration(&token).await }
+            async move { auth.confirm_registration(&token, &pw(GOOD)).await }
         })
         .await;
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{kind:?}");
@@ -461,12 +494,27 @@ async fn confirmed_registration_is_single_use_and_silent() {
             results
                 .iter()
                 .filter(|r| r.is_err())
-                .all(|r| matches!(r, Err(Error::InvalidConfirmationToken)))
+                .all(|r| matches!(r, Err(Error::RegistrationAlreadyConfirmed))),
+            "{kind:?}: {results:?}"
         );
+        assert!(
+            site.at(1).login("frank", &pw(GOOD)).await.is_ok(),
+            "{kind:?}"
+        );
+        // Used: the page and the form both say so.
+        assert!(matches!(
+            site.at(0).check_registration_token(&token).await,
+            Err(Error::RegistrationAlreadyConfirmed)
+        ));
+        assert!(matches!(
+            site.at(1).confirm_registration(&token, &pw(GOOD)).await,
+            Err(Error::RegistrationAlreadyConfirmed)
+        ));
+
         // The same address again: no error, no account, a notice for the owner.
         match site
             .at(1)
-            .start_registration("frank2", "Frank@Example.com", &pw(GOOD))
+            .start_registration("frank2", "Frank@Example.com")
             .await
             .unwrap()
         {
@@ -485,24 +533,108 @@ async fn confirmed_registration_is_single_use_and_silent() {
                 .unwrap()
                 .is_none()
         );
-        assert!(matches!(
-            site.at(0).confirm_registration("not-a-token").await,
-            Err(Error::InvalidConfirmationToken)
-        ));
-        // Expired links stop working.
-        let mail = match site
-            .at(0)
-            .start_registration("gina", "gina@example.com", &pw(GOOD))
-            .await
-            .unwrap()
-        {
-            RegistrationStart::Confirm(m) => m,
-            other => panic!("{other:?}"),
-        };
+        for bad in ["not-a-token", "", "   ", &"x".repeat(129)] {
+            assert!(matches!(
+                site.at(0).check_registration_token(bad).await,
+                Err(Error::InvalidConfirmationToken)
+            ));
+            assert!(matches!(
+                site.at(0).confirm_registration(bad, &pw(GOOD)).await,
+                Err(Error::InvalidConfirmationToken)
+            ));
+        }
+        // Expired links stop working, used or not.
+        let gina = confirm_link(site.at(0), "gina", "gina@example.com").await;
         site.clock.advance(Duration::from_secs(25 * 3600));
+        for t in [gina.as_str(), token.as_str()] {
+            assert!(matches!(
+                site.at(0).check_registration_token(t).await,
+                Err(Error::InvalidConfirmationToken)
+            ));
+            assert!(matches!(
+                site.at(0).confirm_registration(t, &pw(GOOD)).await,
+                Err(Error::InvalidConfirmationToken)
+            ));
+        }
+        assert!(site.at(0).user_by_username("gina").await.unwrap().is_none());
+    }
+}
+
+/// Account pre-hijacking: a registration someone else started with an
+/// address gets no password from them, and never blocks the address's
+/// owner. Of many links for one address confirmed at once, exactly one
+/// creates the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_registration_never_blocks_the_address_owner() {
+    for kind in KINDS {
+        let Some(site) = site(kind, confirmed_policy()).await else {
+            continue;
+        };
+        // The attacker's start: its link goes to the victim's mailbox,
+        // where a scanner opens it.
+        let attackers = confirm_link(site.at(0), "mallory", "victim@example.com").await;
+        assert!(
+            site.at(1)
+                .check_registration_token(&attackers)
+                .await
+                .is_ok()
+        );
+        // The owner registers while it is pending, and confirms.
+        let owners = confirm_link(site.at(1), "victim", "victim@example.com").await;
+        let user = site
+            .at(0)
+            .confirm_registration(&owners, &pw(GOOD))
+            .await
+            .unwrap();
+        assert_eq!(user.username, "victim");
+        assert!(
+            site.at(1).login("victim", &pw(GOOD)).await.is_ok(),
+            "{kind:?}"
+        );
+        // The attacker's link creates nothing any more.
         assert!(matches!(
-            site.at(0).confirm_registration(mail.token()).await,
-            Err(Error::InvalidConfirmationToken)
+            site.at(0).check_registration_token(&attackers).await,
+            Err(Error::EmailTaken)
+        ));
+        assert!(matches!(
+            site.at(1).confirm_registration(&attackers, &pw(BAD)).await,
+            Err(Error::EmailTaken)
+        ));
+        assert!(
+            site.at(0)
+                .user_by_username("mallory")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(site.at(0).login("victim", &pw(BAD)).await.is_err());
+
+        // Many links for one address, all posted at once: one account.
+        const LINKS: usize = 40;
+        let mut tokens = Vec::new();
+        for i in 0..LINKS {
+            tokens.push(confirm_link(site.at(i), &format!("hal{i}"), "hal@example.com").await);
+        }
+        let tokens = Arc::new(tokens);
+        let results = burst(LINKS, |i| {
+            let auth = site.at(i).clone();
+            let tokens = tokens.clone();
+            async move { auth.confirm_registration(&tokens[i], &pw(GOOD)).await }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{kind:?}");
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(Error::EmailTaken))),
+            "{kind:?}: {results:?}"
+        );
+        // The losers' links were handed back, not burnt: they say why.
+        let lost = results.iter().position(|r| r.is_err()).unwrap();
+        assert!(matches!(
+            site.at(0).check_registration_token(&tokens[lost]).await,
+            Err(Error::EmailTaken)
         ));
     }
 }

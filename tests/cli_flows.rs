@@ -7,7 +7,7 @@ mod cli_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cli_support::Dir;
+use cli_support::{Dir, Run};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery\n";
@@ -422,7 +422,11 @@ fn a_password_change_in_one_terminal_ends_the_other() {
         0,
     );
     d.expect(&in_terminal(other, &["whoami"]), "", 0);
-    let j = d.expect(&["sign-out-everywhere"], "", 0).json();
+    d.fails(&["sign-out-everywhere"], "", 2, "missing_password");
+    d.expect(&["whoami"], "", 0);
+    let j = d
+        .expect(&["sign-out-everywhere", "--password-stdin"], new, 0)
+        .json();
     assert_eq!(j["status"], "signed_out_everywhere");
     d.fails(&["whoami"], "", 3, "not_logged_in");
     d.fails(&in_terminal(other, &["whoami"]), "", 3, "not_logged_in");
@@ -495,9 +499,19 @@ fn a_remembered_device_skips_the_code_until_the_password_changes() {
     assert_eq!(j["devices"][0]["this_terminal"], true);
 
     // A password change ends every remembered device, this one included.
+    // With 2FA on it asks for a current code too.
     let new = "a brand new passphrase\n";
+    let r = d.expect(&["password", "change", "--password-stdin"], "", 6);
+    assert_eq!(r.json()["status"], "code_sent");
+    let code = r.sms_code(PHONE);
     d.expect(
-        &["password", "change", "--password-stdin"],
+        &[
+            "password",
+            "change",
+            "--current-code",
+            &code,
+            "--password-stdin",
+        ],
         &format!("{PW}{new}"),
         0,
     );
@@ -516,6 +530,17 @@ fn an_email_change_needs_a_step_up() {
     };
     register_and_login(&d, "ivy");
     let change = |email: &'static str| ["edit-profile", "--email", email, "--password-stdin"];
+    // `confirm-email` with the token mailed in a run's output.
+    let confirm = |r: &Run| {
+        let token = r
+            .stderr
+            .split_whitespace()
+            .skip_while(|w| *w != "--token")
+            .nth(1)
+            .expect("a mailed token")
+            .to_owned();
+        d.expect(&["confirm-email", "--token", &token], "", 0)
+    };
     d.fails(
         &["edit-profile", "--email", "ivy2@example.com"],
         "",
@@ -530,7 +555,16 @@ fn an_email_change_needs_a_step_up() {
     );
     let j = d.expect(&["whoami"], "", 0).json();
     assert_eq!(j["user"]["email"], "ivy@example.com");
-    let j = d.expect(&change("ivy2@example.com"), PW, 0).json();
+    // The new address gets a token; nothing changes until it is used.
+    let r = d.expect(&change("ivy2@example.com"), PW, 6);
+    assert_eq!(r.json()["status"], "email_confirmation_sent");
+    assert!(
+        r.stderr
+            .contains("[email to ivy@example.com] Security notice")
+    );
+    let j = d.expect(&["whoami"], "", 0).json();
+    assert_eq!(j["user"]["email"], "ivy@example.com");
+    let j = confirm(&r).json();
     assert_eq!(j["user"]["email"], "ivy2@example.com");
     let j = d.expect(&["whoami"], "", 0).json();
     assert_eq!(j["user"]["email"], "ivy2@example.com");
@@ -543,7 +577,8 @@ fn an_email_change_needs_a_step_up() {
     let code = r.sms_code(PHONE);
     let mut args = change("ivy3@example.com").to_vec();
     args.extend(["--current-code", &code]);
-    let j = d.expect(&args, PW, 0).json();
+    let r = d.expect(&args, PW, 6);
+    let j = confirm(&r).json();
     assert_eq!(j["user"]["email"], "ivy3@example.com");
     // The username alone needs nothing more.
     let j = d

@@ -323,17 +323,21 @@ async fn profile_updates_check_uniqueness() {
         fx.auth.update_profile(a.id, Some("BOB"), None).await,
         Err(Error::UsernameTaken)
     ));
-    // A new email goes through `change_email` (re-authenticated) only.
+    // A new email goes through `start_email_change` (re-authenticated) and
+    // its link only.
     assert!(matches!(
         fx.auth
             .update_profile(a.id, None, Some("Bob@Example.com"))
             .await,
         Err(Error::StepUpRequired)
     ));
+    let mail = fx
+        .auth
+        .start_email_change(a.id, "Bob@Example.com", &StepUp::password(GOOD))
+        .await
+        .unwrap();
     assert!(matches!(
-        fx.auth
-            .change_email(a.id, "Bob@Example.com", &StepUp::password(GOOD))
-            .await,
+        fx.auth.confirm_email_change(mail.token()).await,
         Err(Error::EmailTaken)
     ));
     assert!(matches!(
@@ -348,11 +352,12 @@ async fn profile_updates_check_uniqueness() {
         .update_profile(a.id, Some("alicia"), None)
         .await
         .unwrap();
-    let u = fx
+    let mail = fx
         .auth
-        .change_email(a.id, "ALICIA@example.com", &StepUp::password(GOOD))
+        .start_email_change(a.id, "ALICIA@example.com", &StepUp::password(GOOD))
         .await
         .unwrap();
+    let u = fx.auth.confirm_email_change(mail.token()).await.unwrap();
     assert_eq!(
         (u.username.as_str(), u.email.as_str()),
         ("alicia", "alicia@example.com")
@@ -560,17 +565,19 @@ async fn change_password_needs_the_current_one() {
     let u = alice(&fx).await;
     let new = pw("a different passphrase");
     assert!(matches!(
-        fx.auth.change_password(u.id, &pw("wrong pw"), &new).await,
+        fx.auth
+            .change_password(u.id, &StepUp::password("wrong pw"), &new)
+            .await,
         Err(Error::InvalidCredentials)
     ));
     assert!(matches!(
         fx.auth
-            .change_password(u.id, &pw(GOOD), &pw("password1"))
+            .change_password(u.id, &StepUp::password(GOOD), &pw("password1"))
             .await,
         Err(Error::WeakPassword(WeakPassword::Common))
     ));
     fx.auth
-        .change_password(u.id, &pw(GOOD), &new)
+        .change_password(u.id, &StepUp::password(GOOD), &new)
         .await
         .unwrap();
     assert!(fx.auth.login("alice", &pw(GOOD)).await.is_err());
@@ -639,7 +646,7 @@ async fn reset_token_is_single_use_expires_and_dies_with_the_password() {
     fx.auth
         .change_password(
             u.id,
-            &pw("brand new passphrase"),
+            &StepUp::password("brand new passphrase"),
             &pw("yet another passphrase"),
         )
         .await

@@ -9,7 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
 use twofa_verify::password::legacy::{Bcrypt, WerkzeugPbkdf2, WerkzeugScrypt};
 use twofa_verify::{
-    Authenticator, Error, Factor, ImportedUser, Login, RecordingSink, SqliteStore, UserStore,
+    Authenticator, Error, Factor, ImportedUser, Login, RecordingSink, SqliteStore, StepUp,
+    UserStore,
 };
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/flask_users.db");
@@ -192,7 +193,7 @@ async fn change_password_accepts_a_legacy_hash() {
     assert!(matches!(
         auth.change_password(
             bob.id,
-            &pw("wrong wrong wrong"),
+            &StepUp::password("wrong wrong wrong"),
             &pw("a brand new passphrase")
         )
         .await,
@@ -200,7 +201,7 @@ async fn change_password_accepts_a_legacy_hash() {
     ));
     auth.change_password(
         bob.id,
-        &pw("bob-scrypt-pw-2"),
+        &StepUp::password("bob-scrypt-pw-2"),
         &pw("a brand new passphrase"),
     )
     .await

@@ -871,6 +871,9 @@ impl StateStore for FailingTake {
     async fn put_if_absent(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
         self.0.put_if_absent(k, v, e, n).await
     }
+    async fn put_if_present(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.0.put_if_present(k, v, e, n).await
+    }
     async fn get(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
         self.0.get(k, n).await
     }

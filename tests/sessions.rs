@@ -55,7 +55,7 @@ async fn sessions_end_when_credentials_change() {
         let new_pw = "another horse battery";
         let alice2 = site
             .at(0)
-            .change_password(alice.id, &pw(GOOD), &pw(new_pw))
+            .change_password(alice.id, &StepUp::password(GOOD), &pw(new_pw))
             .await
             .unwrap();
         assert!(!is_current(&site, &alice, old.as_str()).await, "{kind:?}");
@@ -96,7 +96,10 @@ async fn sessions_end_when_credentials_change() {
         // Sign out everywhere.
         let now = site.at(0).user(alice.id).await.unwrap().unwrap();
         let s5 = site.at(0).session_stamp(&now);
-        site.at(1).sign_out_everywhere(alice.id).await.unwrap();
+        site.at(1)
+            .sign_out_everywhere(alice.id, &StepUp::password(GOOD))
+            .await
+            .unwrap();
         assert!(!is_current(&site, &now, s5.as_str()).await, "{kind:?}");
         // Bob was never touched.
         assert!(is_current(&site, &bob, site.at(0).session_stamp(&bob).as_str()).await);
@@ -164,14 +167,14 @@ async fn a_stolen_session_cannot_take_the_account_over() {
         auth.update_profile(alice.id, Some("Alice"), Some("alice@example.com"))
             .await
             .unwrap();
-        // change_email without the password, or with the password only.
+        // start_email_change without the password, or with the password only.
         assert!(matches!(
-            auth.change_email(alice.id, "evil@example.com", &StepUp::password(BAD))
+            auth.start_email_change(alice.id, "evil@example.com", &StepUp::password(BAD))
                 .await,
             Err(Error::InvalidCredentials)
         ));
         assert!(matches!(
-            auth.change_email(alice.id, "evil@example.com", &StepUp::password(GOOD))
+            auth.start_email_change(alice.id, "evil@example.com", &StepUp::password(GOOD))
                 .await,
             Err(Error::StepUpRequired)
         ));
@@ -204,14 +207,16 @@ async fn a_stolen_session_cannot_take_the_account_over() {
             .unwrap()
             .unwrap();
         let stamp = auth.session_stamp(&alice);
-        let changed = auth
-            .change_email(
+        let mail = auth
+            .start_email_change(
                 alice.id,
                 "Alice.New@Example.com",
                 &StepUp::new(GOOD, Some(recovery[0].clone())),
             )
             .await
             .unwrap();
+        assert_eq!(mail.email, "alice.new@example.com");
+        let changed = site.at(1).confirm_email_change(mail.token()).await.unwrap();
         assert_eq!(changed.email, "alice.new@example.com");
         assert!(site.events.events().contains(&AuthEvent::EmailChanged {
             user: alice.id,
@@ -223,11 +228,15 @@ async fn a_stolen_session_cannot_take_the_account_over() {
             Err(Error::InvalidResetToken)
         ));
         assert!(!is_current(&site, &alice, stamp.as_str()).await, "{kind:?}");
-        // The email is unique like before.
+        // The email is unique like before: the link of a taken address
+        // is refused when followed.
         let bob = site.user("bob").await;
+        let mail = auth
+            .start_email_change(bob.id, "alice.new@example.com", &StepUp::password(GOOD))
+            .await
+            .unwrap();
         assert!(matches!(
-            auth.change_email(bob.id, "alice.new@example.com", &StepUp::password(GOOD))
-                .await,
+            auth.confirm_email_change(mail.token()).await,
             Err(Error::EmailTaken)
         ));
     }
@@ -308,12 +317,16 @@ async fn remembered_devices_skip_the_code_until_voided() {
             with(Some(device.token().to_owned())).await,
             Login::Complete(_)
         ));
+        let proof = site.sms_step_up(alice.id, GOOD, PHONE).await;
         site.at(0)
-            .change_password(alice.id, &pw(GOOD), &pw(GOOD.to_uppercase().as_str()))
+            .change_password(alice.id, &proof, &pw(GOOD.to_uppercase().as_str()))
             .await
             .unwrap();
+        let proof = site
+            .sms_step_up(alice.id, &GOOD.to_uppercase(), PHONE)
+            .await;
         site.at(0)
-            .change_password(alice.id, &pw(&GOOD.to_uppercase()), &pw(GOOD))
+            .change_password(alice.id, &proof, &pw(GOOD))
             .await
             .unwrap();
         assert!(matches!(

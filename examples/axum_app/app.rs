@@ -6,8 +6,9 @@
 //! `main.rs` only reads the configuration and serves [`router`]; the tests
 //! drive [`router`] with [`state_for_tests`]. The modules:
 //! `auth.rs` (register, log in, second factor, log out, confirm email),
-//! `profile.rs` (profile, edit, email, password, devices, sign out
-//! everywhere), `last_seen.rs` (when each user was last seen, and "3
+//! `profile.rs` (profile, edit, password, devices, sign out
+//! everywhere), `email_change.rs` (the new address confirmed by a link),
+//! `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
 //! `recovery.rs` (recovery codes, shown once, sealed in the session by
 //! `sealed.rs`), `reset.rs`, `notices.rs`
@@ -46,10 +47,14 @@
 pub mod args;
 #[path = "auth.rs"]
 mod auth;
+#[path = "email_change.rs"]
+mod email_change;
 #[path = "errors.rs"]
 mod errors;
 #[path = "factors.rs"]
 mod factors;
+#[path = "flash.rs"]
+mod flash;
 #[path = "last_seen.rs"]
 mod last_seen;
 #[path = "notices.rs"]
@@ -81,7 +86,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use twofa_verify::axum::{
-    AuthConfig, Csrf, PendingGuard, StateSessionStore, csrf_guard, pending_guard,
+    AuthConfig, Csrf, PendingGuard, StateSessionStore, cookie_name, csrf_guard, pending_guard,
 };
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, StateStore};
@@ -95,7 +100,8 @@ pub use self::errors::{AppError, human_duration};
 #[allow(unused_imports)]
 pub use self::redirect::{LocalPath, safe_next, see_other};
 
-/// The cookie of a remembered device (see `auth.rs`).
+/// The cookie of a remembered device (see `auth.rs`); like every cookie of
+/// the site, `__Host-` prefixed over https (`twofa_verify::axum::cookie_name`).
 pub const DEVICE_COOKIE: &str = "twofa_device";
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "twofa_session";
@@ -151,8 +157,8 @@ pub struct AppState {
     pub profiles: ProfileStore,
     /// Seals the fresh recovery codes kept in a session (`sealed.rs`).
     pub seal: sealed::SessionSeal,
-    /// The authenticator's state store: the app keeps the names typed at
-    /// an email-confirmed registration there until the link is opened.
+    /// The authenticator's state store: the app keeps the recovery codes
+    /// it shows once there, sealed (`recovery.rs`).
     pub state_store: Arc<dyn StateStore>,
     templates: Arc<Environment<'static>>,
 }
@@ -247,7 +253,8 @@ pub fn router(state: AppState) -> Router {
 /// count what it holds).
 pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> Router {
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(cookie_name(SESSION_COOKIE, state.config.cookie_secure))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure);
@@ -264,7 +271,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         .route("/", get(auth::index))
         .route("/home", get(auth::index))
         .route("/register", get(auth::register_form).post(auth::register))
-        .route("/confirm_email/{token}", get(registration::confirm_email))
+        .route(
+            "/confirm_email/{token}",
+            get(registration::confirm_form).post(registration::confirm_email),
+        )
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", get(auth::logout_form).post(auth::logout))
         .route("/verify_2fa", get(auth::verify_form).post(auth::verify))
@@ -276,7 +286,11 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route(
             "/change_email",
-            get(profile::change_email_form).post(profile::change_email),
+            get(email_change::change_email_form).post(email_change::change_email),
+        )
+        .route(
+            "/confirm_new_email/{token}",
+            get(email_change::confirm_page).post(email_change::confirm),
         )
         .route(
             "/change_password",
@@ -284,7 +298,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route("/devices/forget", post(profile::forget_device))
         .route("/devices/forget_all", post(profile::forget_all_devices))
-        .route("/sign_out_everywhere", post(profile::sign_out_everywhere))
+        .route(
+            "/sign_out_everywhere",
+            get(profile::sign_out_everywhere_form).post(profile::sign_out_everywhere),
+        )
         .route(
             "/enable_2fa",
             get(factors::enable_sms_form).post(factors::enable_sms),

@@ -7,7 +7,7 @@ use minijinja::{Value, context};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
-use twofa_verify::axum::PendingLogin;
+use twofa_verify::axum::{PendingLogin, cookie_name};
 use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
 
 use super::errors::{AppError, FormError, sentence};
@@ -47,7 +47,8 @@ pub struct RegisterForm {
     password2: String,
 }
 
-/// The names typed on the register form, checked.
+/// The names typed on the register form (or, when addresses are confirmed,
+/// on the confirmation link's page), checked.
 pub struct Names {
     /// First name.
     pub first: String,
@@ -56,13 +57,14 @@ pub struct Names {
 }
 
 impl Names {
-    fn parse(f: &RegisterForm) -> Result<Self, FormError> {
+    /// The names as typed, or why they are refused.
+    pub fn parse(first_name: &str, last_name: &str) -> Result<Self, FormError> {
         let check = |field, raw: &str| {
             profile_text::name(field, raw).map_err(|e| FormError::invalid(e.to_string()))
         };
         Ok(Names {
-            first: check(Field::FirstName, &f.first_name)?,
-            last: check(Field::LastName, &f.last_name)?,
+            first: check(Field::FirstName, first_name)?,
+            last: check(Field::LastName, last_name)?,
         })
     }
 
@@ -79,6 +81,13 @@ impl Names {
     }
 }
 
+/// Whether this site confirms addresses: then the register form asks only
+/// for a username and an address, and the rest is typed on the link's page
+/// (see `registration.rs`).
+fn confirms_email(v: &Visitor) -> bool {
+    v.auth().policy().registration == Registration::EmailConfirmed
+}
+
 /// GET /register
 pub async fn register_form(State(state): State<AppState>, v: Visitor) -> Page {
     if v.user().is_some() {
@@ -88,7 +97,7 @@ pub async fn register_form(State(state): State<AppState>, v: Visitor) -> Page {
         &state,
         &v,
         "register.html",
-        context! { name_max => NAME_MAX },
+        context! { name_max => NAME_MAX, confirm_email => confirms_email(&v) },
     )
     .await
 }
@@ -105,8 +114,15 @@ pub async fn register(
         last_name => f.last_name.clone(),
         email => f.email.clone(),
         name_max => NAME_MAX,
+        confirm_email => confirms_email(&v),
     };
     let fail = |e: FormError| form_error(&state, &v, "register.html", e, keep.clone());
+    if confirms_email(&v) {
+        if f.username.trim().is_empty() || f.email.trim().is_empty() {
+            return fail(FormError::invalid("Please fill in every field.")).await;
+        }
+        return registration::start(&state, &v, &f.username, &f.email, keep).await;
+    }
     if f.username.trim().is_empty()
         || f.first_name.trim().is_empty()
         || f.last_name.trim().is_empty()
@@ -115,7 +131,7 @@ pub async fn register(
     {
         return fail(FormError::invalid("Please fill in every field.")).await;
     }
-    let names = match Names::parse(&f) {
+    let names = match Names::parse(&f.first_name, &f.last_name) {
         Ok(n) => n,
         Err(e) => return fail(e).await,
     };
@@ -123,9 +139,6 @@ pub async fn register(
         return fail(FormError::invalid("The two passwords do not match.")).await;
     }
     let pw = SecretString::from(f.password);
-    if v.auth().policy().registration == Registration::EmailConfirmed {
-        return registration::start(&state, &v, &f.username, &f.email, &pw, names, keep).await;
-    }
     match v.auth().register(&f.username, &f.email, &pw).await {
         Ok(user) => {
             // The account exists whatever happens to its names: say so, and
@@ -170,14 +183,15 @@ pub async fn login_form(State(state): State<AppState>, v: Visitor, uri: Uri) -> 
 }
 
 /// The remembered-device token the browser sent, if any.
-fn device_cookie(headers: &HeaderMap) -> Option<String> {
+fn device_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(DEVICE_COOKIE, state.config.cookie_secure);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == DEVICE_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
 }
 
@@ -196,7 +210,7 @@ pub async fn login(
         return form_error(&state, &v, "login.html", e, keep).await;
     }
     let pw = SecretString::from(f.password);
-    let device = device_cookie(&headers);
+    let device = device_cookie(&state, &headers);
     let result = v
         .auth()
         .login_with_device(&f.username, &pw, device.as_deref())
@@ -312,7 +326,8 @@ fn device_set_cookie(state: &AppState, token: &twofa_verify::DeviceToken) -> Opt
             .unwrap_or(i64::MAX)
             .max(1),
     );
-    let cookie = Cookie::build((DEVICE_COOKIE, token.token().to_owned()))
+    let name = cookie_name(DEVICE_COOKIE, state.config.cookie_secure);
+    let cookie = Cookie::build((name, token.token().to_owned()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

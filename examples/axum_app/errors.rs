@@ -14,6 +14,7 @@ use twofa_verify::Error as AuthError;
 use twofa_verify::axum::{AuthSession, WebError};
 
 use super::AppState;
+use super::flash::FlashJar;
 use super::render::{Visitor, render_html};
 
 /// An error page to show: a friendly message with a 4xx status, or the 500
@@ -284,6 +285,7 @@ pub async fn error_pages(
     req: Request,
     next: Next,
 ) -> Response {
+    let flash = FlashJar::new(req.extensions(), &state);
     let resp = next.run(req).await;
     let html = resp
         .headers()
@@ -313,7 +315,7 @@ pub async fn error_pages(
     };
     let status = resp.status();
     let ctx = context! { status => status.as_u16(), title => page.title.clone(), message => page.message.clone() };
-    let visitor = Visitor::without_csrf(session);
+    let visitor = Visitor::without_csrf(session, flash);
     match render_html(&state, &visitor, "error.html", ctx).await {
         Ok(html) => {
             let mut out = (status, axum::response::Html(html)).into_response();

@@ -370,6 +370,8 @@ pub async fn send_step_up_code(
     let (back, tpl) = match f.next.as_str() {
         "recovery_codes" => ("/recovery_codes", "regenerate_codes.html"),
         "change_email" => ("/change_email", "change_email.html"),
+        "change_password" => ("/change_password", "change_password.html"),
+        "sign_out_everywhere" => ("/sign_out_everywhere", "sign_out_everywhere.html"),
         "enable_totp" => ("/enable_totp", "enable_totp.html"),
         _ => ("/disable_2fa", "disable_2fa.html"),
     };

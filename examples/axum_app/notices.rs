@@ -1,6 +1,8 @@
-//! Security notices by email: a password changed or reset, an email address
-//! changed (told to the old address), a factor added or removed, recovery
-//! codes regenerated, a device remembered, the username changed.
+//! Security notices by email: a password changed or reset, an email change
+//! asked for (told to the current address) and made (told to the old one),
+//! a factor added or removed, the phone changed, recovery codes
+//! regenerated, every session signed out, a device remembered, the
+//! username changed.
 //!
 //! The authenticator's events are synchronous and must be quick, so the
 //! sink only logs them and forwards the interesting ones to a channel; a
@@ -38,15 +40,36 @@ impl EventSink for NoticeSink {
     }
 }
 
-/// The user, the address override and the sentence of an event that gets a
-/// notice.
-fn notice(event: &AuthEvent) -> Option<(twofa_verify::UserId, Option<String>, String)> {
+/// What to do about a change one did not make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advice {
+    /// Reset the password (the account's address still gets the link).
+    ResetPassword,
+    /// Change the password while logged in, which cancels the pending
+    /// email change.
+    ChangePassword,
+    /// The account's mail now goes elsewhere: log in and take it back.
+    TakeBack,
+}
+
+/// A notice: to whom (the account's address unless `to` is given), what
+/// happened, and what to do if it was not the owner.
+struct Notice {
+    user: twofa_verify::UserId,
+    to: Option<String>,
+    what: String,
+    advice: Advice,
+}
+
+/// The notice of an event, if it gets one.
+fn notice(event: &AuthEvent) -> Option<Notice> {
+    use Advice::*;
     let factor = |f: &Factor| match f {
         Factor::Sms => "text-message codes",
         Factor::Totp => "an authenticator app",
         _ => "a second factor",
     };
-    Some(match event {
+    let (user, to, what, advice) = match event {
         AuthEvent::PasswordChanged { user, via_reset } => (
             *user,
             None,
@@ -55,22 +78,46 @@ fn notice(event: &AuthEvent) -> Option<(twofa_verify::UserId, Option<String>, St
             } else {
                 "Your password was changed.".to_owned()
             },
+            ResetPassword,
         ),
         AuthEvent::EmailChanged { user, old_email } => (
             *user,
             Some(old_email.clone()),
             "The email address of your account was changed; this address no longer receives its mail.".to_owned(),
+            TakeBack,
+        ),
+        AuthEvent::EmailChangeRequested {
+            user,
+            current_email,
+        } => (
+            *user,
+            Some(current_email.clone()),
+            "Someone asked to change the email address of your account. A link went to the new address; nothing changes until it is opened.".to_owned(),
+            ChangePassword,
         ),
         AuthEvent::FactorEnabled { user, factor: f } => {
-            (*user, None, format!("Sign-in with {} was added.", factor(f)))
+            (*user, None, format!("Sign-in with {} was added.", factor(f)), ResetPassword)
         }
         AuthEvent::FactorDisabled { user, factor: f } => {
-            (*user, None, format!("Sign-in with {} was removed.", factor(f)))
+            (*user, None, format!("Sign-in with {} was removed.", factor(f)), ResetPassword)
         }
         AuthEvent::RecoveryCodesGenerated { user } => (
             *user,
             None,
             "New recovery codes were made; the old ones no longer work.".to_owned(),
+            ResetPassword,
+        ),
+        AuthEvent::PhoneChanged { user } => (
+            *user,
+            None,
+            "The phone number that receives your sign-in codes was changed.".to_owned(),
+            ResetPassword,
+        ),
+        AuthEvent::SignedOutEverywhere { user } => (
+            *user,
+            None,
+            "Every session of your account was signed out, and every remembered device forgotten.".to_owned(),
+            ResetPassword,
         ),
         // The username is a login identifier, and changing it needs only
         // a session: a stolen one must not do it unseen.
@@ -78,13 +125,21 @@ fn notice(event: &AuthEvent) -> Option<(twofa_verify::UserId, Option<String>, St
             *user,
             None,
             "The username of your account was changed; this message is addressed to the new one. You can log in with it or with your email address.".to_owned(),
+            ResetPassword,
         ),
         AuthEvent::DeviceRemembered { user } => (
             *user,
             None,
             "A device was remembered: it can log in with the password alone.".to_owned(),
+            ResetPassword,
         ),
         _ => return None,
+    };
+    Some(Notice {
+        user,
+        to,
+        what,
+        advice,
     })
 }
 
@@ -92,7 +147,13 @@ fn notice(event: &AuthEvent) -> Option<(twofa_verify::UserId, Option<String>, St
 pub fn spawn(mut outbox: Outbox, state: AppState) {
     tokio::spawn(async move {
         while let Some(event) = outbox.recv().await {
-            let Some((id, to, what)) = notice(&event) else {
+            let Some(Notice {
+                user: id,
+                to,
+                what,
+                advice,
+            }) = notice(&event)
+            else {
                 continue;
             };
             let user = match state.auth.user(id).await {
@@ -106,9 +167,21 @@ pub fn spawn(mut outbox: Outbox, state: AppState) {
             let app = &state.config.app_name;
             let to = to.unwrap_or(user.email);
             let subject = format!("[{app}] Security notice");
+            let base = &state.config.base_url;
+            let if_not_you = match advice {
+                Advice::ResetPassword => format!(
+                    "If it was not, reset your password at {base}/reset_password_request and review your profile."
+                ),
+                Advice::ChangePassword => format!(
+                    "If it was not, someone has your password: change it now at {base}/change_password. That cancels the change and signs every other session out."
+                ),
+                Advice::TakeBack => format!(
+                    "If it was not, log in at {base}/login with your username and password (they still work unless they were changed too), change your password, then change the email address back. If you cannot log in, ask the administrator of {app} to restore the account."
+                ),
+            };
             let body = format!(
-                "Dear {},\n\n{what}\n\nIf this was you, nothing needs doing. If it was not, reset your password at {}/reset_password_request and review your profile.\n\n{app}\n",
-                user.username, state.config.base_url,
+                "Dear {},\n\n{what}\n\nIf this was you, nothing needs doing. {if_not_you}\n\n{app}\n",
+                user.username,
             );
             if let Err(e) = state.mailer.send(&to, &subject, &body).await {
                 tracing::error!(error = %e, "could not send a security notice");

@@ -1,6 +1,7 @@
 //! The profile page (with remembered devices and "sign out everywhere"),
-//! edit profile (username, names, "about me"), change email, change
-//! password.
+//! edit profile (username, names, "about me"), change password. Changing
+//! the password and signing out everywhere ask for a step-up (the
+//! password, plus a current code with 2FA on).
 //!
 //! Every change of credentials made here ends the user's other sessions at
 //! their next request (the library's session stamp); the handler then calls
@@ -18,6 +19,7 @@ use twofa_verify::axum::RequireUser;
 use twofa_verify::{StepUp, User};
 
 use super::errors::{AppError, FormError};
+use super::factors::step_up_ctx;
 use super::last_seen::time_ago;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
@@ -271,14 +273,6 @@ pub async fn edit_profile(
     Ok(see_other(&profile_url(&username)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct EmailForm {
-    email: String,
-    password: String,
-    code: String,
-}
-
 /// A step-up from a form: the password, and the code when one was typed.
 pub fn step_up(password: String, code: &str) -> StepUp {
     if code.trim().is_empty() {
@@ -288,58 +282,11 @@ pub fn step_up(password: String, code: &str) -> StepUp {
     }
 }
 
-fn email_ctx(me: &User, email: &str) -> minijinja::Value {
-    context! {
-        email => email,
-        current => me.email.clone(),
-        has_2fa => me.has_second_factor(),
-        totp => me.totp_enabled,
-        sms => me.phone.is_some(),
-        phone => me.masked_phone(),
-    }
-}
-
-/// GET /change_email
-pub async fn change_email_form(
-    State(state): State<AppState>,
-    v: Visitor,
-    RequireUser(me): RequireUser,
-) -> Page {
-    ok(&state, &v, "change_email.html", email_ctx(&me, "")).await
-}
-
-/// POST /change_email: the new address, the password and (with 2FA on) a
-/// current code. The old address gets a notice (`notices.rs`).
-pub async fn change_email(
-    State(state): State<AppState>,
-    mut v: Visitor,
-    RequireUser(me): RequireUser,
-    AppForm(f): AppForm<EmailForm>,
-) -> Page {
-    let keep = email_ctx(&me, &f.email);
-    if f.email.trim().is_empty() || f.password.is_empty() {
-        let e = FormError::invalid("Please enter the new address and your password.");
-        return form_error(&state, &v, "change_email.html", e, keep).await;
-    }
-    let proof = step_up(f.password, &f.code);
-    let result = v.auth().change_email(me.id, &f.email, &proof).await;
-    match result {
-        Ok(user) => {
-            refreshed(&mut v, &user).await?;
-            flash(&v, "success", "Your email address has been changed.").await?;
-            Ok(see_other(&profile_url(&user.username)))
-        }
-        Err(e) => {
-            let fe = FormError::from_step_up(e)?;
-            form_error(&state, &v, "change_email.html", fe, keep).await
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ChangePasswordForm {
     current: String,
+    code: String,
     password: String,
     password2: String,
 }
@@ -348,27 +295,27 @@ pub struct ChangePasswordForm {
 pub async fn change_password_form(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(_): RequireUser,
+    RequireUser(me): RequireUser,
 ) -> Page {
-    ok(&state, &v, "change_password.html", context! {}).await
+    ok(&state, &v, "change_password.html", step_up_ctx(&me)).await
 }
 
-/// POST /change_password
+/// POST /change_password: the current password, with 2FA on a current
+/// code too, and the new password twice.
 pub async fn change_password(
     State(state): State<AppState>,
     mut v: Visitor,
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<ChangePasswordForm>,
 ) -> Page {
+    let keep = step_up_ctx(&me);
     if f.password != f.password2 {
         let e = FormError::invalid("The two new passwords do not match.");
-        return form_error(&state, &v, "change_password.html", e, context! {}).await;
+        return form_error(&state, &v, "change_password.html", e, keep).await;
     }
-    let (cur, new) = (
-        SecretString::from(f.current),
-        SecretString::from(f.password),
-    );
-    let result = v.auth().change_password(me.id, &cur, &new).await;
+    let proof = step_up(f.current, &f.code);
+    let new = SecretString::from(f.password);
+    let result = v.auth().change_password(me.id, &proof, &new).await;
     match result {
         Ok(user) => {
             refreshed(&mut v, &user).await?;
@@ -380,11 +327,11 @@ pub async fn change_password(
                 StatusCode::UNAUTHORIZED,
                 "Your current password is not right.",
             );
-            form_error(&state, &v, "change_password.html", fe, context! {}).await
+            form_error(&state, &v, "change_password.html", fe, keep).await
         }
         Err(e) => {
-            let fe = FormError::from_auth(e)?;
-            form_error(&state, &v, "change_password.html", fe, context! {}).await
+            let fe = FormError::from_step_up(e)?;
+            form_error(&state, &v, "change_password.html", fe, keep).await
         }
     }
 }
@@ -419,9 +366,41 @@ pub async fn forget_all_devices(v: Visitor, RequireUser(me): RequireUser) -> Pag
     Ok(see_other(&profile_url(&me.username)))
 }
 
-/// POST /sign_out_everywhere: ends every session of the user but this one.
-pub async fn sign_out_everywhere(mut v: Visitor, RequireUser(me): RequireUser) -> Page {
-    v.auth().sign_out_everywhere(me.id).await?;
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StepUpForm {
+    password: String,
+    code: String,
+}
+
+/// GET /sign_out_everywhere: the step-up it asks for.
+pub async fn sign_out_everywhere_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    RequireUser(me): RequireUser,
+) -> Page {
+    ok(&state, &v, "sign_out_everywhere.html", step_up_ctx(&me)).await
+}
+
+/// POST /sign_out_everywhere: after a step-up (a stolen session alone
+/// cannot throw the owner out), ends every session of the user but this
+/// one. The user gets a notice (`notices.rs`).
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    mut v: Visitor,
+    RequireUser(me): RequireUser,
+    AppForm(f): AppForm<StepUpForm>,
+) -> Page {
+    let keep = step_up_ctx(&me);
+    if f.password.is_empty() {
+        let e = FormError::invalid("Please enter your password.");
+        return form_error(&state, &v, "sign_out_everywhere.html", e, keep).await;
+    }
+    let proof = step_up(f.password, &f.code);
+    if let Err(e) = v.auth().sign_out_everywhere(me.id, &proof).await {
+        let fe = FormError::from_step_up(e)?;
+        return form_error(&state, &v, "sign_out_everywhere.html", fe, keep).await;
+    }
     refresh_current(&mut v, me.id).await?;
     flash(&v, "success", "You are signed out everywhere else.").await?;
     Ok(see_other(&profile_url(&me.username)))

@@ -1,92 +1,33 @@
 //! Registration confirmed by email (`REGISTRATION_CONFIRM_EMAIL=1`, which
 //! sets `Policy::registration` to `Registration::EmailConfirmed`).
 //!
-//! POST /register answers a new and an already registered address with the
-//! same "check your inbox" page; only the email differs: a confirmation
-//! link for a new address, a notice to the owner of a taken one. The
-//! account exists once GET /confirm_email/{token} is opened, which sends
-//! the visitor to the login page: a link in an email never logs anyone in.
-//! A taken username is still said to be taken (usernames are public on
-//! profile pages).
+//! POST /register takes only a username and an address, and answers a new
+//! and an already registered address with the same "check your inbox"
+//! page; only the email differs: a confirmation link for a new address, a
+//! notice to the owner of a taken one. A taken username is still said to be
+//! taken (usernames are public on profile pages).
 //!
-//! The first and last name typed on the form wait for the link in the
-//! authenticator's state store (under the hash of the token, for as long as
-//! the token lives) and become the profile when the account is created.
+//! GET /confirm_email/{token} only shows a page: mail scanners and link
+//! previews open links, so opening one creates and uses up nothing (HEAD
+//! answers like GET). The page asks for the names and the password, so
+//! everything the account holds besides its username was typed by whoever
+//! holds the mailbox, never by whoever filled in the register form. Its
+//! POST (CSRF-checked like every form) creates the account once and sends
+//! the visitor to the login page (post, redirect, get: a reload does not
+//! post again, and a link in an email never logs anyone in). A used link
+//! says "already confirmed, log in" until it would have expired.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::{Value, context};
 use secrecy::SecretString;
-use twofa_verify::{Authenticator, Error as AuthError, RegistrationStart, UserId};
+use serde::Deserialize;
+use twofa_verify::{Authenticator, Error as AuthError, PendingAccount, RegistrationStart};
 
 use super::auth::Names;
 use super::errors::{AppError, FormError, human_duration};
-use super::render::{Page, Visitor, flash, form_error, render};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, render};
 use super::{AppState, see_other};
-
-/// Where the names of a registration wait for its link: the token itself
-/// is never stored.
-fn pending_names_key(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let hash = Sha256::digest(token.trim().as_bytes());
-    format!(
-        "app.pending_names.{}",
-        data_encoding::HEXLOWER.encode(&hash)
-    )
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PendingNames {
-    first: String,
-    last: String,
-}
-
-/// The names of a registration to keep until its link is opened: the key
-/// and value for the state store, and until when.
-struct KeepNames {
-    key: String,
-    value: Vec<u8>,
-    until: twofa_verify::Timestamp,
-}
-
-impl KeepNames {
-    fn new(auth: &Authenticator, token: &str, names: Names) -> Result<Self, AppError> {
-        let value = serde_json::to_vec(&PendingNames {
-            first: names.first,
-            last: names.last,
-        })
-        .map_err(|e| AppError::Internal(format!("pending names: {e}")))?;
-        Ok(KeepNames {
-            key: pending_names_key(token),
-            value,
-            until: auth.now().plus(auth.policy().registration_token_ttl),
-        })
-    }
-}
-
-/// The names kept for a confirmed registration, saved as the new user's
-/// profile. A failure is logged: the account exists either way, and the
-/// names can be typed again on the edit page.
-async fn save_kept_names(state: &AppState, auth: &Authenticator, token: &str, user: UserId) {
-    let key = pending_names_key(token);
-    let kept = match state.state_store.take(&key, auth.now()).await {
-        Ok(Some(bytes)) => serde_json::from_slice::<PendingNames>(&bytes).ok(),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read the names of a confirmed registration");
-            None
-        }
-    };
-    if let Some(p) = kept {
-        let names = Names {
-            first: p.first,
-            last: p.last,
-        };
-        if let Err(e) = names.save(state, user).await {
-            tracing::error!(error = ?e, user = %user, "could not save the names of a new account");
-        }
-    }
-}
 
 /// A mail to send after the page is answered.
 struct Mail {
@@ -109,7 +50,7 @@ fn confirm_mail(
         to,
         subject: format!("[{app}] Confirm your email address"),
         body: format!(
-            "Dear {username},\n\nTo finish creating your account, open this link:\n\n{link}\n\nThe link works once and expires in {}.\nIf you did not register, ignore this message: no account is created without the link.\n\n{app}\n",
+            "Dear {username},\n\nTo finish creating your account, open this link and choose your password:\n\n{link}\n\nThe link works once and expires in {}.\nIf you did not register, ignore this message: no account is created unless a password is chosen on that page.\n\n{app}\n",
             human_duration(auth.policy().registration_token_ttl),
         ),
     }
@@ -129,25 +70,22 @@ fn notice_mail(state: &AppState, to: String, username: &str) -> Mail {
 }
 
 /// The email-confirmed branch of POST /register, after the form's own
-/// checks (every field filled, the passwords match). `keep` refills the
-/// form when it is shown again.
+/// check (both fields filled). `keep` refills the form when it is shown
+/// again.
 pub(super) async fn start(
     state: &AppState,
     session: &Visitor,
     username: &str,
     email: &str,
-    password: &SecretString,
-    names: Names,
     keep: Value,
 ) -> Page {
     let auth = session.auth();
-    let (mail, kept) = match auth.start_registration(username, email, password).await {
-        Ok(RegistrationStart::Confirm(m)) => (
-            confirm_mail(state, auth, m.email.clone(), &m.username, m.token()),
-            Some(KeepNames::new(auth, m.token(), names)?),
-        ),
+    let mail = match auth.start_registration(username, email).await {
+        Ok(RegistrationStart::Confirm(m)) => {
+            confirm_mail(state, auth, m.email.clone(), &m.username, m.token())
+        }
         Ok(RegistrationStart::AlreadyRegistered { email, username }) => {
-            (notice_mail(state, email, &username), None)
+            notice_mail(state, email, &username)
         }
         Ok(_) => {
             return Err(AppError::Internal(
@@ -166,17 +104,9 @@ pub(super) async fn start(
         }
     };
     // Sent in the background, so a slow mail server does not show in the
-    // answer's timing (which would tell the two cases apart); so are the
-    // names kept (a store write only for a new address), before the link
-    // leaves.
+    // answer's timing (which would tell the two cases apart).
     let mailer = state.mailer.clone();
-    let store = state.state_store.clone();
     tokio::spawn(async move {
-        if let Some(k) = kept
-            && let Err(e) = store.put(&k.key, &k.value, k.until).await
-        {
-            tracing::error!(error = %e, "could not keep the names of a registration");
-        }
         if let Err(e) = mailer.send(&mail.to, &mail.subject, &mail.body).await {
             tracing::error!(error = %e, "could not send the registration email");
         }
@@ -192,45 +122,139 @@ pub(super) async fn start(
     .await
 }
 
-/// GET /confirm_email/{token}: creates the account, then the login page.
-pub(super) async fn confirm_email(
-    State(state): State<AppState>,
-    session: Visitor,
-    Path(token): Path<String>,
-) -> Page {
-    let (status, message) = match session.auth().confirm_registration(&token).await {
-        Ok(user) => {
-            save_kept_names(&state, session.auth(), &token, user.id).await;
-            flash(
-                &session,
-                "success",
-                "Your address is confirmed; you can log in now.",
-            )
-            .await?;
-            return Ok(see_other("/login"));
-        }
-        Err(AuthError::InvalidConfirmationToken) => (
+/// The page of a link that cannot be confirmed (any more), or the error
+/// when the library failed.
+async fn link_page(state: &AppState, v: &Visitor, e: AuthError) -> Page {
+    let (status, title, message, used) = match e {
+        AuthError::RegistrationAlreadyConfirmed => (
+            StatusCode::CONFLICT,
+            "Already confirmed",
+            "This address is already confirmed and its account exists. Please log in.",
+            true,
+        ),
+        AuthError::InvalidConfirmationToken => (
             StatusCode::BAD_REQUEST,
-            "This confirmation link is invalid, was already used or has expired. If you have confirmed your address already, log in; otherwise, please register again.",
+            "Link not valid",
+            "This confirmation link is invalid or has expired. Please register again.",
+            false,
         ),
         // Only the address's owner has the link, so saying this tells
         // nobody else anything.
-        Err(AuthError::EmailTaken) => (
+        AuthError::EmailTaken => (
             StatusCode::CONFLICT,
+            "Address already registered",
             "This address got an account in the meantime. Please log in, or reset your password if you have forgotten it.",
+            true,
         ),
-        Err(AuthError::UsernameTaken) => (
+        AuthError::UsernameTaken => (
             StatusCode::CONFLICT,
+            "Username taken",
             "Someone took this username before you confirmed. Please register again with another one.",
+            false,
         ),
-        Err(e) => return Err(e.into()),
+        e => return Err(e.into()),
     };
     render(
-        &state,
-        &session,
+        state,
+        v,
         "confirm_email_invalid.html",
         status,
-        context! { message => message },
+        context! { title => title, message => message, used => used },
     )
     .await
+}
+
+/// What the confirmation page shows besides its form fields.
+fn page_context(token: &str, pending: &PendingAccount) -> Value {
+    context! {
+        token => token,
+        username => pending.username.clone(),
+        email => pending.email.clone(),
+    }
+}
+
+/// GET (and HEAD) /confirm_email/{token}: the page that asks for the names
+/// and the password. Checks the link and changes nothing.
+pub(super) async fn confirm_form(
+    State(state): State<AppState>,
+    v: Visitor,
+    Path(token): Path<String>,
+) -> Page {
+    match v.auth().check_registration_token(&token).await {
+        Ok(pending) => {
+            ok(
+                &state,
+                &v,
+                "confirm_email.html",
+                page_context(&token, &pending),
+            )
+            .await
+        }
+        Err(e) => link_page(&state, &v, e).await,
+    }
+}
+
+/// The confirmation page's form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConfirmForm {
+    first_name: String,
+    last_name: String,
+    password: String,
+    password2: String,
+}
+
+/// POST /confirm_email/{token}: creates the account with the names and
+/// password typed on the page, then the login page.
+pub(super) async fn confirm_email(
+    State(state): State<AppState>,
+    v: Visitor,
+    Path(token): Path<String>,
+    AppForm(f): AppForm<ConfirmForm>,
+) -> Page {
+    let auth = v.auth();
+    let pending = match auth.check_registration_token(&token).await {
+        Ok(p) => p,
+        Err(e) => return link_page(&state, &v, e).await,
+    };
+    let keep = context! {
+        first_name => f.first_name.clone(),
+        last_name => f.last_name.clone(),
+        ..page_context(&token, &pending)
+    };
+    let fail = |e: FormError| form_error(&state, &v, "confirm_email.html", e, keep.clone());
+    if f.first_name.trim().is_empty() || f.last_name.trim().is_empty() || f.password.is_empty() {
+        return fail(FormError::invalid("Please fill in every field.")).await;
+    }
+    let names = match Names::parse(&f.first_name, &f.last_name) {
+        Ok(n) => n,
+        Err(e) => return fail(e).await,
+    };
+    if f.password != f.password2 {
+        return fail(FormError::invalid("The two passwords do not match.")).await;
+    }
+    let password = SecretString::from(f.password);
+    match auth.confirm_registration(&token, &password).await {
+        Ok(user) => {
+            // The account exists whatever happens to its names: say so, and
+            // let the user type them again on the edit page.
+            if let Err(e) = names.save(&state, user.id).await {
+                tracing::error!(error = ?e, user = %user.id, "could not save the names of a new account");
+            }
+            flash(
+                &v,
+                "success",
+                "Your address is confirmed and your account is ready. Please log in.",
+            )
+            .await?;
+            Ok(see_other("/login"))
+        }
+        Err(
+            e @ (AuthError::RegistrationAlreadyConfirmed
+            | AuthError::InvalidConfirmationToken
+            | AuthError::EmailTaken
+            | AuthError::UsernameTaken),
+        ) => link_page(&state, &v, e).await,
+        Err(e) => fail(FormError::from_auth(e)?).await,
+    }
 }

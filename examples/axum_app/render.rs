@@ -6,11 +6,12 @@ use axum::http::{StatusCode, Uri, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 use twofa_verify::axum::{AuthSession, CsrfToken};
 
 use super::AppState;
 use super::errors::{AppError, FormError, with_retry_after};
+use super::flash::FlashJar;
 
 /// What a handler returns.
 pub type Page = Result<Response, AppError>;
@@ -30,6 +31,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "change_email.html",
         include_str!("templates/change_email.html"),
+    ),
+    (
+        "email_link_invalid.html",
+        include_str!("templates/email_link_invalid.html"),
+    ),
+    (
+        "confirm_new_email.html",
+        include_str!("templates/confirm_new_email.html"),
+    ),
+    (
+        "sign_out_everywhere.html",
+        include_str!("templates/sign_out_everywhere.html"),
     ),
     (
         "change_password.html",
@@ -72,6 +85,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "check_inbox.html",
         include_str!("templates/check_inbox.html"),
+    ),
+    (
+        "confirm_email.html",
+        include_str!("templates/confirm_email.html"),
     ),
     (
         "confirm_email_invalid.html",
@@ -129,14 +146,17 @@ pub struct Visitor {
     /// `None` outside the CSRF middleware (error pages): then only a
     /// session with a login gets a token, its own.
     csrf: Option<CsrfToken>,
+    /// The flash messages' cookie.
+    flash: FlashJar,
 }
 
 impl Visitor {
     /// The visitor of an error page rendered outside the CSRF middleware.
-    pub fn without_csrf(session: AuthSession) -> Self {
+    pub fn without_csrf(session: AuthSession, flash: FlashJar) -> Self {
         Visitor {
             session,
             csrf: None,
+            flash,
         }
     }
 
@@ -161,6 +181,7 @@ impl FromRequestParts<AppState> for Visitor {
         Ok(Visitor {
             session,
             csrf: Some(csrf),
+            flash: FlashJar::new(&parts.extensions, state),
         })
     }
 }
@@ -205,27 +226,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppForm<T> {
     }
 }
 
-// Flash messages are these few lines rather than axum-messages: its latest
-// release (0.8) is built on tower-sessions-core 0.14, and this site (like
-// the library's `axum` feature) uses tower-sessions 0.15, whose `Session`
-// is another type; the two cannot share a session layer.
-const FLASH: &str = "flash";
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct Flash {
-    kind: String,
-    text: String,
-}
-
-/// A message for the next page shown to this visitor.
+/// A message for the next page shown to this visitor (a cookie: see
+/// `flash.rs`).
 pub async fn flash(v: &Visitor, kind: &str, text: impl Into<String>) -> Result<(), AppError> {
-    let s = v.session.session();
-    let mut all: Vec<Flash> = s.get(FLASH).await?.unwrap_or_default();
-    all.push(Flash {
-        kind: kind.into(),
-        text: text.into(),
-    });
-    s.insert(FLASH, all).await?;
+    v.flash.push(kind, text.into());
     Ok(())
 }
 
@@ -250,14 +254,7 @@ pub async fn render_html(
         username: u.username.clone(),
         email: u.email.clone(),
     });
-    let s = v.session.session();
-    let flashes: Vec<Flash> = s.remove(FLASH).await?.unwrap_or_default();
-    if !flashes.is_empty() && v.user().is_none() && v.pending().is_none() {
-        // An anonymous session that only carried these messages (the app
-        // keeps nothing else without a login): drop it rather than keep an
-        // empty record until it expires.
-        s.flush().await?;
-    }
+    let flashes = v.flash.take();
     let base = context! {
         app_name => state.config.app_name.clone(),
         current_user => Serde(user),

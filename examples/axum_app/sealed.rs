@@ -55,14 +55,26 @@ impl SessionSeal {
         Aes256Gcm::new((&**self.key).into())
     }
 
-    fn aad(user: UserId) -> Vec<u8> {
+    fn aad(context: &[u8]) -> Vec<u8> {
         let mut aad = PURPOSE.to_vec();
-        aad.extend_from_slice(&user.0.to_be_bytes());
+        aad.extend_from_slice(context);
         aad
     }
 
     /// `plain` sealed for `user`: base64 of nonce and ciphertext.
     pub fn seal(&self, user: UserId, plain: &[u8]) -> Result<String, SealError> {
+        self.seal_with(&user.0.to_be_bytes(), plain)
+    }
+
+    /// What [`seal`](Self::seal) sealed for `user`; an error for anything
+    /// else (tampered, another user's, another key's).
+    pub fn open(&self, user: UserId, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open_with(&user.0.to_be_bytes(), sealed)
+    }
+
+    /// `plain` sealed for `context` (the associated data: a user's id, or
+    /// what the blob is for), as base64 of nonce and ciphertext.
+    pub fn seal_with(&self, context: &[u8], plain: &[u8]) -> Result<String, SealError> {
         let nonce: [u8; NONCE] = rand::random();
         let ct = self
             .cipher()
@@ -70,7 +82,7 @@ impl SessionSeal {
                 &Nonce::from(nonce),
                 Payload {
                     msg: plain,
-                    aad: &Self::aad(user),
+                    aad: &Self::aad(context),
                 },
             )
             .map_err(|_| SealError)?;
@@ -79,9 +91,9 @@ impl SessionSeal {
         Ok(data_encoding::BASE64URL_NOPAD.encode(&out))
     }
 
-    /// What [`seal`](Self::seal) sealed for `user`; an error for anything
-    /// else (tampered, another user's, another key's).
-    pub fn open(&self, user: UserId, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    /// What [`seal_with`](Self::seal_with) sealed for `context`; an error
+    /// for anything else (tampered, another context's, another key's).
+    pub fn open_with(&self, context: &[u8], sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let bytes = data_encoding::BASE64URL_NOPAD
             .decode(sealed.as_bytes())
             .map_err(|_| SealError)?;
@@ -95,7 +107,7 @@ impl SessionSeal {
                 &nonce,
                 Payload {
                     msg: ct,
-                    aad: &Self::aad(user),
+                    aad: &Self::aad(context),
                 },
             )
             .map(Zeroizing::new)

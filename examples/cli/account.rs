@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::json;
-use twofa_verify::{Error, Timestamp, User, Verification};
+use twofa_verify::{EmailChangeMail, Error, Timestamp, User, Verification};
 
 use crate::commands::{Ctx, Proof, step_up, user_json};
 use crate::output::{CliError, Outcome};
 use crate::session::{Device, SessionFile};
-use crate::{DeviceAction, DevicesArgs, ProfileArgs};
+use crate::{DeviceAction, DevicesArgs, ProfileArgs, StepUpArgs};
 
 impl Ctx {
     /// Keeps this session after a change made through it: the change moved
@@ -113,16 +113,20 @@ pub fn device_token(file: &SessionFile) -> Option<String> {
 
 // ------------------------------------------------------------ passwords
 
-/// `password change`: the current password, then the new one; this session
-/// stays, every other one ends.
-pub async fn change_password(ctx: &mut Ctx) -> Result<Outcome, CliError> {
+/// `password change`: the current password (and a current code when 2FA
+/// is on), then the new one; this session stays, every other one ends.
+pub async fn change_password(ctx: &mut Ctx, a: &StepUpArgs) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
-    let current = ctx.input.password("Current password: ")?;
+    let next = "cli password change --current-code CODE";
+    let proof = match step_up(ctx, &user, a.current_code.as_deref(), a.sms, next).await? {
+        Proof::Ready(s) => s,
+        Proof::Pending(o) => return Ok(o),
+    };
     let new = ctx.input.new_password("New password: ")?;
     let user = ctx
         .backend
         .auth
-        .change_password(user.id, &current, &new)
+        .change_password(user.id, &proof, &new)
         .await?;
     ctx.restamp(&user)?;
     Ok(Outcome::done(
@@ -191,7 +195,8 @@ pub async fn reset_complete(ctx: &mut Ctx, token: &str) -> Result<Outcome, CliEr
 // ------------------------------------------------------------ account
 
 /// `edit-profile`: the username freely; a new email address after a
-/// step-up (the password, plus a current code when 2FA is on).
+/// step-up (the password, plus a current code when 2FA is on) and the
+/// token emailed to it ([`confirm_email`]). The current address is told.
 pub async fn edit_profile(ctx: &mut Ctx, a: &ProfileArgs) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
     let auth = ctx.backend.auth.clone();
@@ -213,12 +218,21 @@ pub async fn edit_profile(ctx: &mut Ctx, a: &ProfileArgs) -> Result<Outcome, Cli
                 Proof::Ready(s) => s,
                 Proof::Pending(o) => return Ok(o),
             };
-            let changed = auth.change_email(user.id, email, &proof).await?;
-            ctx.restamp(&changed)?;
-            match &a.username {
+            let mail = auth.start_email_change(user.id, email, &proof).await?;
+            let user = match &a.username {
                 Some(u) => auth.update_profile(user.id, Some(u), None).await?,
-                None => changed,
-            }
+                None => user,
+            };
+            send_email_change(ctx, &mail).await?;
+            return Ok(Outcome::pending(
+                "email_confirmation_sent",
+                format!(
+                    "A token was emailed to {}; your address stays {} until you run: cli confirm-email --token TOKEN",
+                    mail.email, user.email
+                ),
+            )
+            .with("next", "cli confirm-email --token TOKEN")
+            .with("user", user_json(&user)));
         }
         Err(e) => return Err(e.into()),
     };
@@ -229,11 +243,58 @@ pub async fn edit_profile(ctx: &mut Ctx, a: &ProfileArgs) -> Result<Outcome, Cli
     .with("user", user_json(&user)))
 }
 
+/// Mails an email change's token to the new address, and a notice to the
+/// current one (a change its owner did not ask for dies with a password
+/// change).
+async fn send_email_change(ctx: &Ctx, mail: &EmailChangeMail) -> Result<(), CliError> {
+    let hours = ctx.backend.auth.policy().registration_token_ttl.as_secs() / 3600;
+    let link = format!(
+        "Dear {},\n\nTo make this the email address of your account, run:\n\n    cli confirm-email --token {}\n\nThe token works once and expires in {hours} hours.\nIf you did not ask for this, ignore this message: nothing changes.\n",
+        mail.username,
+        mail.token()
+    );
+    let notice = format!(
+        "Dear {},\n\nSomeone asked to change the email address of your account to {}. It changes only when the token sent there is used.\n\nIf this was not you, change your password now (cli password change): that cancels the change and ends every other session.\n",
+        mail.username, mail.email
+    );
+    let mailer = &ctx.backend.mailer;
+    let sent = async {
+        mailer
+            .send(&mail.email, "Confirm your new email address", &link)
+            .await?;
+        mailer
+            .send(&mail.current_email, "Security notice", &notice)
+            .await
+    };
+    sent.await
+        .map_err(|e| CliError::service("mail_error", format!("could not send the email: {e}")))
+}
+
+/// `confirm-email`: moves the account to the new address of an email
+/// change. Every other session ends; this one takes the new stamp.
+pub async fn confirm_email(ctx: &mut Ctx, token: &str) -> Result<Outcome, CliError> {
+    let user = ctx.backend.auth.confirm_email_change(token).await?;
+    ctx.restamp(&user)?;
+    Ok(Outcome::done(
+        "email_changed",
+        format!("Email address changed to {}.", user.email),
+    )
+    .with("user", user_json(&user)))
+}
+
 /// `sign-out-everywhere`: ends every session and remembered device of the
 /// user, this session included.
-pub async fn sign_out_everywhere(ctx: &mut Ctx) -> Result<Outcome, CliError> {
+pub async fn sign_out_everywhere(ctx: &mut Ctx, a: &StepUpArgs) -> Result<Outcome, CliError> {
     let user = ctx.current_user().await?;
-    ctx.backend.auth.sign_out_everywhere(user.id).await?;
+    let next = "cli sign-out-everywhere --current-code CODE";
+    let proof = match step_up(ctx, &user, a.current_code.as_deref(), a.sms, next).await? {
+        Proof::Ready(s) => s,
+        Proof::Pending(o) => return Ok(o),
+    };
+    ctx.backend
+        .auth
+        .sign_out_everywhere(user.id, &proof)
+        .await?;
     let mut file = ctx.sessions.load()?;
     file.session = None;
     file.pending = None;

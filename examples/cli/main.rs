@@ -40,8 +40,10 @@ Sessions:
   web demo) ends this session: log in again. Changes made here keep it, and
   `sign-out-everywhere` ends every session, this one included. Enabling or
   disabling a factor, changing the phone or the email address, regenerating
-  recovery codes and changing the password ask for the password (and a
-  current code when 2FA is on: --current-code CODE, or --sms to get one).
+  recovery codes, changing the password and `sign-out-everywhere` ask for the
+  password (and a current code when 2FA is on: --current-code CODE, or --sms
+  to get one). A new email address takes effect only with the token emailed
+  to it (`confirm-email --token TOKEN`); the current address is told.
   `login --remember-device` keeps a device token in the same file (it
   outlives `logout`): later logins here skip the code until the password or
   a factor changes; `devices` lists and forgets remembered devices.
@@ -140,14 +142,22 @@ pub enum Command {
     /// Forget the session
     Logout,
     /// End every session of your account, this one included, and forget
-    /// every remembered device
-    SignOutEverywhere,
+    /// every remembered device (asks for the password, and a current code
+    /// when 2FA is on)
+    SignOutEverywhere(StepUpArgs),
     /// Show the logged-in user
     #[command(visible_alias = "profile")]
     Whoami,
     /// Change your username and/or email address (a new email address asks
-    /// for the password, and a current code when 2FA is on)
+    /// for the password, and a current code when 2FA is on, then waits for
+    /// the token emailed to it)
     EditProfile(ProfileArgs),
+    /// Finish an email change with the token emailed to the new address
+    ConfirmEmail {
+        /// The token from the email
+        #[arg(long)]
+        token: String,
+    },
     /// List the devices that skip the second factor, or forget them
     Devices(DevicesArgs),
     /// Two-factor authentication: enable SMS or an authenticator app, disable
@@ -207,6 +217,17 @@ pub struct ProfileArgs {
     pub current_code: Option<String>,
     /// Changing the email: send the current code by SMS
     #[arg(long, requires = "email")]
+    pub sms: bool,
+}
+
+/// The second factor of a step-up, for commands that ask for one.
+#[derive(Debug, Args)]
+pub struct StepUpArgs {
+    /// A current code (authenticator app, SMS, recovery), when 2FA is on
+    #[arg(long)]
+    pub current_code: Option<String>,
+    /// Send the current code by SMS
+    #[arg(long)]
     pub sms: bool,
 }
 
@@ -312,8 +333,9 @@ pub enum RecoveryCodes {
 /// `password ...`.
 #[derive(Debug, Subcommand)]
 pub enum Password {
-    /// Change your password (asks for the current one, then the new one)
-    Change,
+    /// Change your password (asks for the current one, and a current code
+    /// when 2FA is on, then the new one)
+    Change(StepUpArgs),
     /// Forgotten password: get a token by email, then set a new password
     #[command(subcommand)]
     Reset(Reset),

@@ -184,6 +184,7 @@ impl From<twofa_verify::Error> for CliError {
             E::InvalidPhoneNumber(_) => ("invalid_phone", Exit::BadInput),
             E::MalformedCode => ("malformed_code", Exit::BadInput),
             E::InvalidResetToken => ("invalid_reset_token", Exit::Auth),
+            E::InvalidConfirmationToken => ("invalid_confirmation_token", Exit::Auth),
             E::UserNotFound => ("user_not_found", Exit::Auth),
             E::StepUpRequired => ("step_up_required", Exit::Auth),
             E::FactorUnavailable(_) => ("factor_unavailable", Exit::BadInput),

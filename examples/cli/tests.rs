@@ -194,6 +194,23 @@ impl H {
         }
     }
 
+    /// The token of the last email to `to` (the word after `--token`).
+    fn mailed_token(&self, to: &str) -> String {
+        let mail = self
+            .mail
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .expect("an email");
+        mail.body
+            .split_whitespace()
+            .skip_while(|w| *w != "--token")
+            .nth(1)
+            .expect("a token")
+            .to_owned()
+    }
+
     fn sms_code(&self, phone: &str) -> String {
         self.sms.last_code_for(phone).expect("an SMS code")
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use twofa_verify::UserId;
+use twofa_verify::{StepUp, UserId};
 
 use super::*;
 
@@ -54,7 +54,9 @@ async fn a_change_elsewhere_ends_the_session() {
     // Someone else (the web demo, another terminal) changes the password.
     let auth = h.ctx.backend.auth.clone();
     let new = "a brand new passphrase";
-    auth.change_password(id, &pw(PW), &pw(new)).await.unwrap();
+    auth.change_password(id, &StepUp::password(PW), &pw(new))
+        .await
+        .unwrap();
     let e = h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
     assert!(e.message.contains("session ended"), "{}", e.message);
     // The session is gone from the file (nothing else was in it).
@@ -105,7 +107,10 @@ async fn changes_made_here_keep_this_session_and_end_the_others() {
     for (args, stdin) in changes {
         let before = std::fs::read_to_string(h.session_path()).unwrap();
         let o = h.run(args, &stdin).await.unwrap();
-        if o.pending {
+        if o.status == "email_confirmation_sent" {
+            let token = h.mailed_token("lee2@example.com");
+            h.ok(&["confirm-email", "--token", &token], "").await;
+        } else if o.pending {
             let code = h.sms_code(PHONE);
             h.ok(&["2fa", "enable-sms", "--code", &code], "").await;
         }
@@ -131,7 +136,15 @@ async fn changes_made_here_keep_this_session_and_end_the_others() {
     // sign-out-everywhere ends this session and the other one.
     h.ok(&["login", "--user", "lee"], &format!("{new}\n")).await;
     h.use_session_file("app.db.session");
-    let o = h.ok(&["sign-out-everywhere"], "").await;
+    h.err(
+        &["sign-out-everywhere"],
+        "wrong password\n",
+        Exit::Auth,
+        "invalid_credentials",
+    )
+    .await;
+    h.ok(&["whoami"], "").await;
+    let o = h.ok(&["sign-out-everywhere"], &format!("{new}\n")).await;
     assert_eq!(o.status, "signed_out_everywhere");
     h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
     h.err(&["sign-out-everywhere"], "", Exit::Auth, "not_logged_in")
@@ -208,7 +221,7 @@ async fn enrollment_and_email_change_need_a_step_up() {
     )
     .await;
     let o = h
-        .ok(
+        .pending(
             &[
                 "edit-profile",
                 "--email",
@@ -221,8 +234,24 @@ async fn enrollment_and_email_change_need_a_step_up() {
             &format!("{PW}\n"),
         )
         .await;
-    assert_eq!(o.get("user")["email"], "max2@example.com");
+    // The address waits for the token mailed to it; the old one is told.
+    assert_eq!(o.status, "email_confirmation_sent");
+    assert_eq!(o.get("user")["email"], "max@example.com");
     assert_eq!(o.get("user")["username"], "maximilian");
+    let notice = h.mail.messages().pop().unwrap();
+    assert_eq!(notice.to, "max@example.com");
+    assert!(notice.body.contains("max2@example.com"));
+    let token = h.mailed_token("max2@example.com");
+    h.err(
+        &["confirm-email", "--token", "garbage"],
+        "",
+        Exit::Auth,
+        "invalid_confirmation_token",
+    )
+    .await;
+    let o = h.ok(&["confirm-email", "--token", &token], "").await;
+    assert_eq!(o.get("user")["email"], "max2@example.com");
+    h.ok(&["whoami"], "").await;
     // Changing the phone needs the password and a current code as well.
     let o = h
         .pending(
@@ -305,7 +334,9 @@ async fn remembered_devices_skip_the_code() {
     let id = h.user_id().await;
     let auth = h.ctx.backend.auth.clone();
     let new = "a brand new passphrase";
-    auth.change_password(id, &pw(PW), &pw(new)).await.unwrap();
+    auth.send_step_up_code(id).await.unwrap();
+    let proof = StepUp::new(PW, Some(h.sms_code(PHONE)));
+    auth.change_password(id, &proof, &pw(new)).await.unwrap();
     h.pending(&["login", "--user", "ned"], &format!("{new}\n"))
         .await;
 }

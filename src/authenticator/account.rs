@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use super::{Authenticator, StepUp};
+use super::Authenticator;
 use crate::error::{Error, Result};
 use crate::event::AuthEvent;
 use crate::password;
@@ -106,8 +106,9 @@ impl Authenticator {
     }
 
     /// Changes the username (`None` keeps it). The email address is
-    /// changed only by [`change_email`](Self::change_email), which needs a
-    /// re-authentication: an `email` that differs from the current one gives
+    /// changed only by [`start_email_change`](Self::start_email_change) and
+    /// the link it mails to the new address: an `email` that differs from
+    /// the current one gives
     /// [`Error::StepUpRequired`] (the same one is accepted, so a form can
     /// send it back unchanged).
     ///
@@ -149,36 +150,6 @@ impl Authenticator {
             .update_profile(id, &username, &key, skeleton.as_deref(), &rec.email)
             .await?;
         self.emit(AuthEvent::ProfileUpdated { user: id });
-        Ok(self.record(id).await?.to_user())
-    }
-
-    /// Changes the email address after a re-authentication (the password,
-    /// plus a current code when a second factor is enabled). A stolen
-    /// session alone cannot move the account's reset emails elsewhere.
-    /// Every other session ends; [`AuthEvent::EmailChanged`] carries the old
-    /// address, which should be told.
-    pub async fn change_email(&self, id: UserId, email: &str, step_up: &StepUp) -> Result<User> {
-        let email = normalize_email(email)?;
-        let rec = self.record(id).await?;
-        if email == rec.email {
-            return Ok(rec.to_user());
-        }
-        self.verify_step_up(&rec, step_up).await?;
-        self.inner
-            .users
-            .update_profile(
-                id,
-                &rec.username,
-                &rec.username_key,
-                rec.username_skeleton.as_deref(),
-                &email,
-            )
-            .await?;
-        self.credentials_changed(id).await?;
-        self.emit(AuthEvent::EmailChanged {
-            user: id,
-            old_email: rec.email,
-        });
         Ok(self.record(id).await?.to_user())
     }
 

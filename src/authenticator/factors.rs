@@ -15,8 +15,9 @@ use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
 use crate::user::{UserId, mask_phone, normalize_phone};
 
-/// Proof for sensitive changes (disable a factor, change the phone,
-/// regenerate recovery codes): the password plus, when a factor is enabled,
+/// Proof for sensitive changes (the password, the email address, "sign out
+/// everywhere", adding or disabling a factor, changing the phone,
+/// regenerating recovery codes): the password plus, when a factor is enabled,
 /// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
 /// recovery code).
 pub struct StepUp {
@@ -303,8 +304,8 @@ impl Authenticator {
         Ok(false)
     }
 
-    /// Sends an SMS code for a step-up (to disable a factor, change the
-    /// phone or regenerate recovery codes) to a user whose factor is SMS.
+    /// Sends an SMS code for a step-up (any call taking a [`StepUp`]) to a
+    /// user whose factor is SMS.
     pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {
         let rec = self.record(id).await?;
         let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(

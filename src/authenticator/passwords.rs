@@ -4,15 +4,21 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Authenticator;
-use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
+use super::links::LiveLink;
+use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
+use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
-use crate::crypto::ct_eq;
+use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, LimitedAction};
 use crate::password::{self, Verified};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
+
+/// Random bytes in a reset token.
+const NONCE_LEN: usize = 16;
+/// Reset token bytes: the user id, the expiry, the nonce and the MAC.
+const TOKEN_LEN: usize = 8 + 8 + NONCE_LEN + 32;
 
 /// A password reset token to put in the emailed link. `Debug` hides it.
 pub struct ResetToken {
@@ -43,18 +49,23 @@ impl fmt::Debug for ResetToken {
 }
 
 impl Authenticator {
-    /// Changes the password; the current one is required. Every other
-    /// session and pending login of the user ends; stamp this session anew
-    /// from the returned user.
+    /// Changes the password after a [`StepUp`]: the current password,
+    /// plus a current second-factor code when the user has one enabled (a
+    /// stolen session and a phished password are not enough). A missing
+    /// code is [`Error::StepUpRequired`], a wrong one
+    /// [`Error::InvalidCode`], a wrong password
+    /// [`Error::InvalidCredentials`]; each failure counts against the
+    /// account. Every other session, pending login and reset link of the
+    /// user ends; stamp this session anew from the returned user.
     pub async fn change_password(
         &self,
         id: UserId,
-        current: &SecretString,
+        step_up: &StepUp,
         new: &SecretString,
     ) -> Result<User> {
         let rec = self.record(id).await?;
         let pw = password::check_password(&self.inner.policy, new, &[&rec.username, &rec.email])?;
-        self.check_current_password(&rec, current).await?;
+        self.verify_step_up(&rec, step_up).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner
@@ -107,15 +118,17 @@ impl Authenticator {
         }
     }
 
-    /// The MAC of a reset token: it covers what must not have changed
-    /// since the link was sent (the password, the address it went to, the
-    /// credential generation), so any of those changes voids the link.
-    pub(super) fn reset_mac(&self, rec: &UserRecord, expires: i64) -> [u8; 32] {
+    /// The MAC of a reset token: it covers the token's own fields and what
+    /// must not have changed since the link was sent (the password, the
+    /// address it went to, the credential generation), so any of those
+    /// changes voids the link.
+    fn reset_mac(&self, rec: &UserRecord, expires: i64, nonce: &[u8]) -> [u8; 32] {
         self.inner.keys.mac_parts(
             b"password-reset",
             &[
                 &rec.id.0.to_be_bytes(),
                 &expires.to_be_bytes(),
+                nonce,
                 rec.password_hash.as_bytes(),
                 rec.email.as_bytes(),
                 &rec.credential_generation.to_be_bytes(),
@@ -128,8 +141,10 @@ impl Authenticator {
     /// same either way ("if that address is registered, we sent a link").
     /// Limited per address (known or not), so it reveals nothing.
     ///
-    /// The token expires (1 hour by default), works once, and dies when the
-    /// password changes.
+    /// The token expires ([`Policy::reset_token_ttl`](crate::Policy::reset_token_ttl),
+    /// 1 hour by default), works once, and dies when the password, the email
+    /// address or any other credential changes, and when a newer link is
+    /// requested: only the newest link of an account works.
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
         let p = &self.inner.policy;
@@ -149,10 +164,24 @@ impl Authenticator {
             return Ok(None);
         };
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
-        let mac = self.reset_mac(&rec, expires_at.as_millis());
-        let mut raw = Vec::with_capacity(48);
+        // Random, so that two links asked for in the same millisecond
+        // differ and the newer one voids the older.
+        let nonce = random_bytes::<NONCE_LEN>();
+        let mac = self.reset_mac(&rec, expires_at.as_millis(), &nonce);
+        self.issue_link(
+            StateKey::ResetLink(rec.id),
+            &LiveLink {
+                hash: mac,
+                expires_at,
+                generation: rec.credential_generation,
+                email: None,
+            },
+        )
+        .await?;
+        let mut raw = Vec::with_capacity(TOKEN_LEN);
         raw.extend_from_slice(&rec.id.0.to_be_bytes());
         raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
+        raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&mac);
         self.emit(AuthEvent::PasswordResetRequested { user: rec.id });
         Ok(Some(ResetToken {
@@ -164,22 +193,26 @@ impl Authenticator {
     }
 
     /// Checks a reset token without using it (to show the reset form only
-    /// for a valid link). Returns the user it belongs to.
+    /// for a valid link: unexpired, unused, the newest of its account).
+    /// Returns the user it belongs to.
     pub async fn check_reset_token(&self, token: &str) -> Result<User> {
-        Ok(self.reset_target(token).await?.0.to_user())
+        let (rec, mac) = self.reset_target(token).await?;
+        self.live_link(StateKey::ResetLink(rec.id), &mac)
+            .await?
+            .ok_or(Error::InvalidResetToken)?;
+        Ok(rec.to_user())
     }
 
-    pub(super) async fn reset_target(
-        &self,
-        token: &str,
-    ) -> Result<(UserRecord, [u8; 32], Timestamp)> {
+    /// The account of a well-formed, authentic, unexpired reset token, and
+    /// the token's MAC.
+    async fn reset_target(&self, token: &str) -> Result<(UserRecord, [u8; 32])> {
         if token.len() > 128 {
             return Err(Error::InvalidResetToken);
         }
         let raw = data_encoding::BASE64URL_NOPAD
             .decode(token.trim().as_bytes())
             .map_err(|_| Error::InvalidResetToken)?;
-        if raw.len() != 48 {
+        if raw.len() != TOKEN_LEN {
             return Err(Error::InvalidResetToken);
         }
         let id = UserId(i64::from_be_bytes(
@@ -196,21 +229,24 @@ impl Authenticator {
             .user_by_id(id)
             .await?
             .ok_or(Error::InvalidResetToken)?;
-        let mac = self.reset_mac(&rec, expires);
-        if !ct_eq(&mac, &raw[16..48]) {
+        let (nonce, given) = raw[16..].split_at(NONCE_LEN);
+        let mac = self.reset_mac(&rec, expires, nonce);
+        if !ct_eq(&mac, given) {
             return Err(Error::InvalidResetToken);
         }
         let expires_at = Timestamp::from_millis(expires);
         if expires_at <= self.now() {
             return Err(Error::InvalidResetToken);
         }
-        Ok((rec, mac, expires_at))
+        Ok((rec, mac))
     }
 
     /// Sets a new password with a reset token. The token is used up; the
-    /// second factor stays enabled (the next login still asks for it).
+    /// second factor stays enabled (the next login still asks for it). An
+    /// older link than the newest one requested is
+    /// [`Error::InvalidResetToken`].
     pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
-        let (rec, mac, expires_at) = self.reset_target(token).await?;
+        let (rec, mac) = self.reset_target(token).await?;
         let pw = password::check_password(
             &self.inner.policy,
             new_password,
@@ -219,13 +255,9 @@ impl Authenticator {
         // Single use, reserved before the hash: of a burst with one token,
         // one request hashes and the rest are refused at once. A failure
         // after this point burns the token; the user asks for a new link.
-        if !self
-            .state()
-            .put_if_absent(StateKey::ResetUsed(&mac), &Marker, expires_at, self.now())
+        self.take_link(StateKey::ResetLink(rec.id), &mac)
             .await?
-        {
-            return Err(Error::InvalidResetToken);
-        }
+            .ok_or(Error::InvalidResetToken)?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
             .inner

@@ -1,6 +1,13 @@
 //! Registration with email confirmation: a taken address answers exactly
 //! like a new one, so the register form tells a visitor nothing about who
 //! has an account.
+//!
+//! The password is not asked when the registration starts: whoever starts
+//! it may not own the address (account pre-hijacking). It is chosen on the
+//! page the emailed link opens, so only the holder of the mailbox types it.
+//! Opening the link checks it and changes nothing (mail scanners and link
+//! previews open links); only [`Authenticator::confirm_registration`],
+//! called from that page's form, creates the account.
 
 use std::fmt;
 
@@ -9,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
 use super::limits::Reserved;
-use super::state::{ClientBudget, StateKey};
+use super::state::{ClientBudget, Marker, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -26,8 +33,9 @@ use crate::user::{User, normalize_email, normalize_username};
 #[must_use]
 #[non_exhaustive]
 pub enum RegistrationStart {
-    /// A new address: email it a link holding the token, which
-    /// [`Authenticator::confirm_registration`] turns into the account.
+    /// A new address: email it a link holding the token. The link's page
+    /// asks for the password and hands both to
+    /// [`Authenticator::confirm_registration`], which creates the account.
     Confirm(RegistrationMail),
     /// The address already has an account: email its owner a notice
     /// (someone tried to register with it; log in or reset the password)
@@ -51,6 +59,19 @@ pub struct RegistrationMail {
     pub expires_at: Timestamp,
 }
 
+/// A registration whose link is valid and not used yet, as
+/// [`Authenticator::check_registration_token`] finds it: what the link's
+/// page shows before asking for the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingAccount {
+    /// The username the account will have (chosen when the registration
+    /// started; show it, so the mailbox holder sees what they accept).
+    pub username: String,
+    /// The address the link was sent to.
+    pub email: String,
+}
+
 impl RegistrationMail {
     /// The token to put in the link (URL-safe, 256 bits).
     pub fn token(&self) -> &str {
@@ -70,14 +91,24 @@ impl fmt::Debug for RegistrationMail {
 }
 
 /// A registration waiting for its link, kept in the state store under the
-/// keyed hash of the token.
+/// keyed hash of the token. It holds no password: the account's password is
+/// typed on the link's page. (Entries written by earlier versions also hold
+/// a `password_hash`, which is ignored.)
 #[derive(Serialize, Deserialize)]
 pub(super) struct PendingRegistration {
     username: String,
     username_key: String,
     username_skeleton: String,
     email: String,
-    password_hash: String,
+}
+
+/// The token of a link as typed, or `InvalidConfirmationToken`.
+fn link_token(token: &str) -> Result<&str> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > 128 {
+        return Err(Error::InvalidConfirmationToken);
+    }
+    Ok(token)
 }
 
 impl Authenticator {
@@ -94,23 +125,29 @@ impl Authenticator {
     /// Starts a registration that the email address's owner must confirm
     /// (the mode [`Registration::EmailConfirmed`](crate::policy::Registration)).
     ///
-    /// The username and password are checked as by
-    /// [`register`](Self::register) and a taken username is still
-    /// [`Error::UsernameTaken`] (usernames are public on profile pages).
-    /// A taken email address is not an error: the answer is
-    /// [`RegistrationStart::AlreadyRegistered`] after the same work (one
-    /// password hash, one state write) as for a new address, so neither the
-    /// page nor its timing tells a visitor whether the address has an
-    /// account. Limited per client ([`Policy::client_registrations`](crate::Policy::client_registrations)).
+    /// No password is asked here: whoever fills in the register form may
+    /// not own the address, so the password is chosen on the page the link
+    /// opens ([`confirm_registration`](Self::confirm_registration)). An
+    /// account therefore never has a password that the holder of its
+    /// mailbox did not type, and a registration someone else started with
+    /// an address never blocks its owner: each start is its own link, and
+    /// the first link confirmed creates the account.
+    ///
+    /// The username is checked as by [`register`](Self::register) and a
+    /// taken username is still [`Error::UsernameTaken`] (usernames are
+    /// public on profile pages). A taken email address is not an error: the
+    /// answer is [`RegistrationStart::AlreadyRegistered`] after the same
+    /// work (the same look-ups, one state write) as for a new address, so
+    /// neither the page nor its timing tells a visitor whether the address
+    /// has an account. Limited per client
+    /// ([`Policy::client_registrations`](crate::Policy::client_registrations)).
     pub async fn start_registration(
         &self,
         username: &str,
         email: &str,
-        password: &SecretString,
     ) -> Result<RegistrationStart> {
         let (username, username_key, username_skeleton) = normalize_username(username)?;
         let email = normalize_email(email)?;
-        let pw = password::check_password(&self.inner.policy, password, &[&username, &email])?;
         let _counted = self.reserve_registration().await?;
         if self
             .inner
@@ -122,7 +159,6 @@ impl Authenticator {
             return Err(Error::UsernameTaken);
         }
         let existing = self.inner.users.user_by_email(&email).await?;
-        let password_hash = self.inner.hasher.hash(pw).await?;
         let token = random_token::<32>();
         let expires_at = self.now().plus(self.inner.policy.registration_token_ttl);
         let pending = PendingRegistration {
@@ -130,7 +166,6 @@ impl Authenticator {
             username_key,
             username_skeleton,
             email: email.clone(),
-            password_hash,
         };
         // Written for a taken address too (its token is never handed out and
         // the entry expires): the two answers cost the same.
@@ -154,24 +189,124 @@ impl Authenticator {
         })
     }
 
+    /// Checks the token of a confirmation link without using it, for the
+    /// page the link opens (answer GET and HEAD with this: it reads and
+    /// changes nothing, so a mail scanner opening the link does no harm).
+    ///
+    /// Returns the account the link would create, or:
+    /// - [`Error::RegistrationAlreadyConfirmed`] when the link was used
+    ///   (until it would have expired): the account exists, log in;
+    /// - [`Error::InvalidConfirmationToken`] for an unknown or expired link;
+    /// - [`Error::EmailTaken`] / [`Error::UsernameTaken`] when another
+    ///   account took the address or the name since the link was sent.
+    pub async fn check_registration_token(&self, token: &str) -> Result<PendingAccount> {
+        let token = link_token(token)?;
+        let pending = self.open_registration(token).await?;
+        if let Err(taken) = self.check_free(&pending.username_key, &pending.email).await {
+            // This very link may have been confirmed since it was read.
+            return Err(if self.link_used(token).await? {
+                Error::RegistrationAlreadyConfirmed
+            } else {
+                taken
+            });
+        }
+        Ok(PendingAccount {
+            username: pending.username,
+            email: pending.email,
+        })
+    }
+
     /// Creates the account of a registration started with
     /// [`start_registration`](Self::start_registration), from the token in
-    /// its link. The token works once (of concurrent calls exactly one
-    /// creates the account) and expires after
+    /// its link and the password typed on the link's page (call it from
+    /// that page's POST, never from a GET). The password is checked as by
+    /// [`register`](Self::register), against the pending username and
+    /// address.
+    ///
+    /// The link works once: of concurrent calls exactly one creates the
+    /// account, and the others, like every later call until the link would
+    /// have expired, fail with [`Error::RegistrationAlreadyConfirmed`]. It
+    /// expires after
     /// [`Policy::registration_token_ttl`](crate::Policy::registration_token_ttl).
-    /// Fails with [`Error::InvalidConfirmationToken`] for an unknown, used or
-    /// expired token, and with `UsernameTaken` / `EmailTaken` when another
-    /// account took the name or address in the meantime.
-    pub async fn confirm_registration(&self, token: &str) -> Result<User> {
-        let token = token.trim();
-        if token.is_empty() || token.len() > 128 {
-            return Err(Error::InvalidConfirmationToken);
-        }
-        let pending: PendingRegistration = self
+    /// Errors are those of
+    /// [`check_registration_token`](Self::check_registration_token), and
+    /// [`Error::WeakPassword`] for a password the policy refuses. A refused
+    /// password, a taken name or address and a store failure leave the link
+    /// as it was: nothing is used up unless the account is created.
+    pub async fn confirm_registration(&self, token: &str, password: &SecretString) -> Result<User> {
+        let token = link_token(token)?;
+        let pending = self.open_registration(token).await?;
+        let pw = password::check_password(
+            &self.inner.policy,
+            password,
+            &[&pending.username, &pending.email],
+        )?;
+        // Single use, reserved before the hash (reserve, then check): of a
+        // burst with one link, one request goes on and the rest are
+        // answered at once. The marker outlives the pending entry, so a
+        // used link keeps saying so until it would have expired.
+        let now = self.now();
+        let used_until = now.plus(self.inner.policy.registration_token_ttl);
+        if !self
             .state()
-            .take(StateKey::Registration(token), self.now())
+            .put_if_absent(StateKey::RegistrationUsed(token), &Marker, used_until, now)
             .await?
-            .ok_or(Error::InvalidConfirmationToken)?;
+        {
+            return Err(Error::RegistrationAlreadyConfirmed);
+        }
+        let created = self.create_confirmed(pending, pw).await;
+        match created {
+            Ok(user) => {
+                // The marker answers for the link from now on; a pending
+                // entry left behind by a failed delete is never used again
+                // and expires with the link.
+                let _ = self.state().delete(StateKey::Registration(token)).await;
+                self.emit(AuthEvent::Registered { user: user.id });
+                Ok(user)
+            }
+            Err(e) => {
+                // Nothing was created: hand the link back. Should this
+                // delete fail too, the link says "already confirmed" and
+                // its owner registers again; no account is at stake.
+                let _ = self.state().delete(StateKey::RegistrationUsed(token)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The pending registration of a link that is valid and unused.
+    async fn open_registration(&self, token: &str) -> Result<PendingRegistration> {
+        let now = self.now();
+        // The entry before the marker: a confirmation sets the marker
+        // before it deletes the entry, so a link found without its entry
+        // is either used (marker) or unknown, never mistaken for unknown.
+        let pending: Option<PendingRegistration> =
+            self.state().get(StateKey::Registration(token), now).await?;
+        if self.link_used(token).await? {
+            return Err(Error::RegistrationAlreadyConfirmed);
+        }
+        pending.ok_or(Error::InvalidConfirmationToken)
+    }
+
+    /// Whether the link was used (its marker is live).
+    async fn link_used(&self, token: &str) -> Result<bool> {
+        Ok(self
+            .state()
+            .get::<Marker>(StateKey::RegistrationUsed(token), self.now())
+            .await?
+            .is_some())
+    }
+
+    /// Checks that the name and address are still free, hashes the
+    /// password and creates the account.
+    async fn create_confirmed(
+        &self,
+        pending: PendingRegistration,
+        password: SecretString,
+    ) -> Result<User> {
+        self.check_free(&pending.username_key, &pending.email)
+            .await?;
+        let password_hash = self.inner.hasher.hash(password).await?;
         let rec = self
             .inner
             .users
@@ -180,11 +315,30 @@ impl Authenticator {
                 username_key: pending.username_key,
                 username_skeleton: pending.username_skeleton,
                 email: pending.email,
-                password_hash: pending.password_hash,
+                password_hash,
                 created_at: self.now(),
             })
             .await?;
-        self.emit(AuthEvent::Registered { user: rec.id });
         Ok(rec.to_user())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::StateValue;
+    use super::*;
+
+    /// Entries written before the password moved to the link's page hold
+    /// the hash of the password typed on the register form: they are still
+    /// read (their links keep working), and that hash is dropped, so the
+    /// account gets the password typed on the link's page.
+    #[test]
+    fn pending_entries_of_earlier_versions_lose_their_password() {
+        let earlier = br#"{"username":"ann","username_key":"ann","username_skeleton":"ann","email":"ann@example.com","password_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}"#;
+        let pending = PendingRegistration::decode(earlier).expect("readable");
+        assert_eq!(pending.email, "ann@example.com");
+        let now = String::from_utf8(pending.encode().unwrap()).unwrap();
+        assert!(!now.contains("password"), "{now}");
+        assert!(!now.contains("argon2"), "{now}");
     }
 }

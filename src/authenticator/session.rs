@@ -12,7 +12,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Authenticator, Verification};
+use super::{Authenticator, StepUp, Verification};
 use crate::clock::Timestamp;
 use crate::crypto::{ct_eq, random_bytes, random_token};
 use crate::error::Result;
@@ -127,8 +127,14 @@ impl Authenticator {
 
     /// Ends every session, pending login and remembered device of the user
     /// (including the caller's own session: log in again, or stamp it anew
-    /// from [`user`](Self::user)).
-    pub async fn sign_out_everywhere(&self, id: UserId) -> Result<()> {
+    /// from [`user`](Self::user)), after a [`StepUp`]: the password, plus a
+    /// current code when a second factor is enabled, so a stolen session
+    /// cannot throw the owner out. Refused as
+    /// [`change_password`](Self::change_password) refuses a step-up.
+    /// [`AuthEvent::SignedOutEverywhere`] is worth a notice to the user.
+    pub async fn sign_out_everywhere(&self, id: UserId, step_up: &StepUp) -> Result<()> {
+        let rec = self.record(id).await?;
+        self.verify_step_up(&rec, step_up).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::SignedOutEverywhere { user: id });
         Ok(())

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::challenge::{ChallengeRecord, PhoneStatus, SentCode};
 use super::factors::PendingSms;
+use super::links::LiveLink;
 use super::registration::PendingRegistration;
 use crate::clock::Timestamp;
 use crate::crypto::Keys;
@@ -34,6 +35,8 @@ pub(super) enum StateKey<'a> {
     ChallengeAttempts(&'a str),
     /// A registration waiting for its email to be confirmed, by its token.
     Registration(&'a str),
+    /// A registration link used, by its token.
+    RegistrationUsed(&'a str),
     /// The SMS enrollment in progress of an account ([`PendingSms`]).
     SmsEnrollment(UserId),
     /// The count of codes tried on that SMS enrollment.
@@ -49,8 +52,11 @@ pub(super) enum StateKey<'a> {
     StepUpSms(UserId),
     /// The last TOTP time step an account used (each is accepted once).
     TotpStep(UserId),
-    /// A password reset link used, by its MAC.
-    ResetUsed(&'a [u8; 32]),
+    /// The live password reset link of an account ([`LiveLink`]): only
+    /// the newest one issued.
+    ResetLink(UserId),
+    /// The live email-change link of an account ([`LiveLink`]).
+    EmailChange(UserId),
     /// The consecutive-attempt counter of a lockout.
     Failures(&'a FailScope),
     /// The gate of a lockout: the delay or lock in force.
@@ -73,15 +79,15 @@ impl StateKey<'_> {
                 format!("{}:n", keys.state_key("ch", token.as_bytes()))
             }
             StateKey::Registration(token) => keys.state_key("reg", token.as_bytes()),
+            StateKey::RegistrationUsed(token) => keys.state_key("reg-used", token.as_bytes()),
             StateKey::SmsEnrollment(id) => format!("enroll-sms:{id}"),
             StateKey::SmsEnrollmentAttempts(id) => format!("enroll-sms:{id}:n"),
             StateKey::TotpEnrollment(id) => format!("enroll-totp:{id}"),
             StateKey::TotpEnrollmentAttempts(id) => format!("enroll-totp:{id}:n"),
             StateKey::StepUpSms(id) => format!("stepup-sms:{id}"),
             StateKey::TotpStep(id) => format!("totp-step:{id}"),
-            StateKey::ResetUsed(mac) => {
-                format!("reset-used:{}", data_encoding::HEXLOWER.encode(&mac[..]))
-            }
+            StateKey::ResetLink(id) => format!("reset-link:{id}"),
+            StateKey::EmailChange(id) => format!("email-change:{id}"),
             StateKey::Failures(scope) => format!("fail:{}", scope.render(keys)),
             StateKey::Gate(scope) => format!("lock:{}", scope.render(keys)),
             StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
@@ -216,7 +222,8 @@ json_values!(
     SentCode,
     PendingSms,
     PendingRegistration,
-    StoredSecret
+    StoredSecret,
+    LiveLink
 );
 
 /// A single-use marker: its presence is all it says.
@@ -397,7 +404,6 @@ mod tests {
     fn keys_render_as_stored() {
         let k = keys();
         let id = UserId(42);
-        let mac = [7u8; 32];
         let account = FailScope::Account(id);
         let email = FailScope::Email(id);
         let unknown = FailScope::Unknown("someone@example.com".into());
@@ -418,13 +424,15 @@ mod tests {
             StateKey::Challenge("tok"),
             StateKey::ChallengeAttempts("tok"),
             StateKey::Registration("tok"),
+            StateKey::RegistrationUsed("tok"),
             StateKey::SmsEnrollment(id),
             StateKey::SmsEnrollmentAttempts(id),
             StateKey::TotpEnrollment(id),
             StateKey::TotpEnrollmentAttempts(id),
             StateKey::StepUpSms(id),
             StateKey::TotpStep(id),
-            StateKey::ResetUsed(&mac),
+            StateKey::ResetLink(id),
+            StateKey::EmailChange(id),
             StateKey::Failures(&account),
             StateKey::Gate(&account),
             StateKey::Gates(&account),
@@ -444,13 +452,15 @@ mod tests {
             "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625",
             "ch:657ba4c502397c3f3a488cc5278d3b76fdee1fec5014f6b6c2d458d2210a2625:n",
             "reg:5caa49bcc42d3046e234cc26572e0bd49059012f923d85a0edfd16ce8bc11287",
+            "reg-used:cca6898e8affce0ac5203b0d8143504a744ca9b202628373e5c92c947de67629",
             "enroll-sms:42",
             "enroll-sms:42:n",
             "enroll-totp:42",
             "enroll-totp:42:n",
             "stepup-sms:42",
             "totp-step:42",
-            "reset-used:0707070707070707070707070707070707070707070707070707070707070707",
+            "reset-link:42",
+            "email-change:42",
             "fail:u:42",
             "lock:u:42",
             "gates:u:42",

@@ -43,6 +43,7 @@ use secrecy::SecretSlice;
 use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
+use super::cookie::cookie_name;
 use super::response::WebError;
 use super::session::{CSRF_KEY, PENDING_KEY, USER_KEY, keep_deadline};
 use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
@@ -51,7 +52,8 @@ use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
 pub const FIELD: &str = "csrf_token";
 /// The header that carries the token (scripts).
 pub const HEADER: &str = "x-csrf-token";
-/// The cookie of an anonymous visitor's nonce.
+/// The cookie of an anonymous visitor's nonce (`__Host-twofa_csrf` when
+/// the cookie is `Secure`, see [`cookie_name`]).
 pub const NONCE_COOKIE: &str = "twofa_csrf";
 
 const NONCE_BYTES: usize = 32;
@@ -117,7 +119,8 @@ impl Csrf {
     }
 
     /// Whether the nonce cookie is `Secure` (default true; false only for
-    /// plain-HTTP development sites, like the session cookie).
+    /// plain-HTTP development sites, like the session cookie). A `Secure`
+    /// cookie is named with the `__Host-` prefix.
     pub fn secure_cookie(mut self, secure: bool) -> Self {
         Arc::make_mut(&mut self.0).secure_cookie = secure;
         self
@@ -143,14 +146,14 @@ struct Anonymous {
 }
 
 impl Anonymous {
-    fn from_headers(keys: &Keys, headers: &HeaderMap) -> Self {
+    fn from_headers(keys: &Keys, headers: &HeaderMap, name: &str) -> Self {
         let nonce = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
-            .filter(|c| c.name() == NONCE_COOKIE)
+            .filter(|c| c.name() == name)
             .find_map(|c| {
                 let bytes = B64.decode(c.value().as_bytes()).ok()?;
                 <[u8; NONCE_BYTES]>::try_from(bytes.as_slice()).ok()
@@ -182,7 +185,7 @@ impl Anonymous {
     }
 
     fn cookie(&self, secure: bool) -> Option<HeaderValue> {
-        let cookie = Cookie::build((NONCE_COOKIE, B64.encode(&self.nonce)))
+        let cookie = Cookie::build((cookie_name(NONCE_COOKIE, secure), B64.encode(&self.nonce)))
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -276,11 +279,13 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
     let Some(session) = req.extensions().get::<Session>().cloned() else {
         return WebError::NoSessionLayer.into_response();
     };
-    let anonymous = csrf
-        .0
-        .anonymous
-        .as_ref()
-        .map(|k| Anonymous::from_headers(k, req.headers()));
+    let anonymous = csrf.0.anonymous.as_ref().map(|k| {
+        Anonymous::from_headers(
+            k,
+            req.headers(),
+            &cookie_name(NONCE_COOKIE, csrf.0.secure_cookie),
+        )
+    });
     if let Some(a) = &anonymous {
         req.extensions_mut().insert(a.clone());
     }
@@ -329,6 +334,14 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
         next.run(Request::from_parts(parts, Body::from(bytes)))
             .await
     };
+    // A handler changed a remember-me session: its own deadline, not the
+    // layer's expiry, goes into the record and the cookie (`AuthSession`
+    // leaves sessions it does not change unwritten).
+    if session.is_modified()
+        && let Err(e) = keep_deadline(&session).await
+    {
+        return e.into_response();
+    }
     if let Some(v) = anonymous
         .filter(|a| a.fresh && a.used.load(Ordering::Relaxed))
         .and_then(|a| a.cookie(csrf.0.secure_cookie))
@@ -351,7 +364,7 @@ mod tests {
         if let Some(c) = cookie {
             h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
         }
-        Anonymous::from_headers(keys, &h)
+        Anonymous::from_headers(keys, &h, NONCE_COOKIE)
     }
 
     #[test]
@@ -394,10 +407,16 @@ mod tests {
         let a = with_cookie(&keys(7), None);
         let c = a.cookie(true).unwrap();
         let c = c.to_str().unwrap();
-        assert!(c.starts_with(&format!("{NONCE_COOKIE}=")), "{c}");
+        assert!(c.starts_with(&format!("__Host-{NONCE_COOKIE}=")), "{c}");
         for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
             assert!(c.contains(attr), "{c}");
         }
+        assert!(!c.contains("Domain"), "{c}");
+        // Plain http: browsers refuse the prefix there.
+        let c = a.cookie(false).unwrap();
+        let c = c.to_str().unwrap();
+        assert!(c.starts_with(&format!("{NONCE_COOKIE}=")), "{c}");
+        assert!(!c.contains("Secure"), "{c}");
         let mut h = HeaderMap::new();
         h.insert(
             header::CONTENT_TYPE,

@@ -76,6 +76,7 @@
 //! that per-client limits see the client's address.
 
 mod client;
+mod cookie;
 pub mod csrf;
 mod guard;
 mod response;
@@ -83,6 +84,7 @@ mod session;
 mod store;
 
 pub use client::request_context;
+pub use cookie::cookie_name;
 pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
 pub use guard::{PendingGuard, RequireUser, pending_guard};
 pub use response::{WebError, error_status};

@@ -14,7 +14,7 @@ use crate::error::Error;
 /// | `Locked`, `RateLimited` | 429 Too Many Requests, with `Retry-After` |
 /// | `StepUpRequired` | 403 Forbidden |
 /// | `WeakPassword`, `InvalidUsername`, `InvalidEmail`, `InvalidPhoneNumber`, `MalformedCode` | 422 Unprocessable Content |
-/// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable` | 409 Conflict (with the account's or the site's state) |
+/// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable`, `RegistrationAlreadyConfirmed` | 409 Conflict (with the account's or the site's state) |
 /// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
 /// | `UserNotFound` | 404 Not Found |
 /// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
@@ -34,9 +34,10 @@ pub fn error_status(err: &Error) -> StatusCode {
         | Error::InvalidEmail
         | Error::InvalidPhoneNumber(_)
         | Error::MalformedCode => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::UsernameTaken | Error::EmailTaken | Error::FactorUnavailable(_) => {
-            StatusCode::CONFLICT
-        }
+        Error::UsernameTaken
+        | Error::EmailTaken
+        | Error::FactorUnavailable(_)
+        | Error::RegistrationAlreadyConfirmed => StatusCode::CONFLICT,
         Error::InvalidResetToken | Error::InvalidConfirmationToken => StatusCode::BAD_REQUEST,
         Error::UserNotFound => StatusCode::NOT_FOUND,
         Error::Provider(_) | Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -205,6 +206,7 @@ mod tests {
             Error::MalformedCode,
             Error::InvalidResetToken,
             Error::InvalidConfirmationToken,
+            Error::RegistrationAlreadyConfirmed,
             Error::UserNotFound,
             Error::StepUpRequired,
             Error::FactorUnavailable("no"),

@@ -13,6 +13,7 @@ use super::response::WebError;
 use super::store::to_offset;
 use crate::authenticator::{Authenticator, Challenge, SessionStamp, SmsDelivery, Verification};
 use crate::clock::Timestamp;
+use crate::crypto::random_token;
 use crate::event::Factor;
 use crate::user::{User, UserId};
 
@@ -41,6 +42,7 @@ pub struct AuthConfig {
     pub(super) login_url: Option<String>,
     pub(super) trust_proxy: bool,
     pub(super) inactivity: Duration,
+    pub(super) lifetime: Duration,
 }
 
 impl Default for AuthConfig {
@@ -49,6 +51,7 @@ impl Default for AuthConfig {
             login_url: None,
             trust_proxy: false,
             inactivity: Duration::from_secs(8 * 3600),
+            lifetime: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -56,7 +59,7 @@ impl Default for AuthConfig {
 impl AuthConfig {
     /// The defaults: [`RequireUser`](super::RequireUser) answers 401, the
     /// client's IP is the socket's, browser sessions end after 8 hours
-    /// without a request.
+    /// without a request, and every session 30 days after its login.
     pub fn new() -> Self {
         Self::default()
     }
@@ -86,6 +89,16 @@ impl AuthConfig {
         self.inactivity = idle;
         self
     }
+
+    /// The absolute lifetime of a login (default 30 days): however active,
+    /// a session ends this long after the password (and second factor)
+    /// were last checked, and the user logs in again. A remember-me session
+    /// ends at the earlier of this and
+    /// [`Policy::remember_me_for`](crate::Policy::remember_me_for).
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
 }
 
 /// What the session holds for a logged-in user.
@@ -93,6 +106,10 @@ impl AuthConfig {
 struct SignedIn {
     id: UserId,
     stamp: SessionStamp,
+    /// When the user logged in: the session ends at this plus
+    /// [`AuthConfig::absolute_lifetime`], however active. Sessions stored
+    /// before this field existed fail to decode and are logged out.
+    since: Timestamp,
     /// The end of a remember-me session; `None` for a browser session.
     until: Option<Timestamp>,
     /// Last request (browser sessions), written at most once a minute.
@@ -153,11 +170,19 @@ impl fmt::Debug for PendingLogin {
 /// Every method that changes who is logged in also gives the session a new
 /// id (against session fixation) and a new CSRF token.
 ///
+/// A request writes the session back only when it changed it: reading
+/// it, or a session that is merely in use, costs no store write (a
+/// browser session records its last request at most once a minute). And
+/// a write never revives a session that a logout deleted meanwhile (see
+/// [`StateSessionStore`](super::StateSessionStore)).
+///
 /// tower-sessions gives every loaded session the expiry of its layer, and
-/// writes it into the cookie when the session changes. Extracting an
-/// `AuthSession` (or [`csrf_token`](super::csrf_token)) sets a remember-me
-/// login's own deadline again; a handler that changes the session's data
-/// without either would turn a remember-me cookie into a browser one.
+/// writes it into the cookie when the session changes. When a request
+/// changes a remember-me session, [`csrf_guard`](super::csrf_guard) (after
+/// the handler) and [`csrf_token`](super::csrf_token) set the login's own
+/// deadline again; an app without `csrf_guard` that changes the session's
+/// data calls [`keep_remember_me`](Self::keep_remember_me) afterwards, or
+/// the remember-me cookie becomes a browser one.
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
@@ -234,7 +259,7 @@ async fn read<T: for<'de> Deserialize<'de>>(
 /// Sets the session's expiry again to the deadline of a remember-me login,
 /// if it is one: tower-sessions gives a loaded session the layer's expiry,
 /// which a change of the session would otherwise write into the record and
-/// the cookie.
+/// the cookie. Marks the session changed, so only for a session that is.
 pub(super) async fn keep_deadline(session: &Session) -> Result<(), WebError> {
     if let Some(until) = read::<SignedIn>(session, USER_KEY)
         .await?
@@ -251,10 +276,11 @@ impl AuthSession {
         if let Some(mut signed) = read::<SignedIn>(&self.session, USER_KEY).await? {
             let idle = now.as_millis().saturating_sub(signed.seen.as_millis());
             let idle = Duration::from_millis(u64::try_from(idle).unwrap_or(0));
-            let over = match signed.until {
-                Some(until) => until <= now,
-                None => idle > self.config.inactivity,
-            };
+            let over = signed.since.plus(self.config.lifetime) <= now
+                || match signed.until {
+                    Some(until) => until <= now,
+                    None => idle > self.config.inactivity,
+                };
             let user = if over {
                 None
             } else {
@@ -266,21 +292,16 @@ impl AuthSession {
                 self.session.flush().await?;
                 return Ok(());
             };
-            match signed.until {
-                // As in `keep_deadline`, so that any change of the session
-                // in this request keeps it (at the price of a store write
-                // per request for these sessions).
-                Some(until) => self
-                    .session
-                    .set_expiry(Some(Expiry::AtDateTime(to_offset(until)))),
-                // Writing on every request would cost a store write each;
-                // once a minute (or a quarter of a short inactivity) is enough.
-                None => {
-                    let touch_every = (self.config.inactivity / 4).min(Duration::from_secs(60));
-                    if idle >= touch_every {
-                        signed.seen = now;
-                        self.session.insert(USER_KEY, &signed).await?;
-                    }
+            // A remember-me session has a fixed deadline: nothing to
+            // write. A browser session records its last request, but
+            // writing on every request would cost a store write each (and
+            // race other requests' changes): once a minute (or a quarter
+            // of a short inactivity) is enough.
+            if signed.until.is_none() {
+                let touch_every = (self.config.inactivity / 4).min(Duration::from_secs(60));
+                if idle >= touch_every {
+                    signed.seen = now;
+                    self.session.insert(USER_KEY, &signed).await?;
                 }
             }
             self.user = Some(user);
@@ -319,21 +340,30 @@ impl AuthSession {
 
     /// Starts a new session id for a change of who is logged in: the
     /// previous user's data goes when another user (or nobody) follows,
-    /// and the CSRF token is renewed either way.
+    /// and the CSRF token is renewed either way. The new token is made now,
+    /// in the request that writes the session anyway, rather than by the
+    /// first page that shows a form: two pages loading at once would each
+    /// make one, and the later write would void the other page's forms.
     async fn rotate(&self, next_user: Option<UserId>) -> Result<(), WebError> {
         let previous = self.user.as_ref().map(|u| u.id);
         if previous.is_some() && previous != next_user {
             self.session.clear().await;
         }
         self.session.cycle_id().await?;
-        self.session.remove_value(CSRF_KEY).await?;
+        self.session.insert(CSRF_KEY, random_token::<32>()).await?;
         Ok(())
     }
 
-    async fn store_user(&mut self, user: &User, until: Option<Timestamp>) -> Result<(), WebError> {
+    async fn store_user(
+        &mut self,
+        user: &User,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<(), WebError> {
         let signed = SignedIn {
             id: user.id,
             stamp: self.auth.session_stamp(user),
+            since,
             until,
             seen: self.auth.now(),
         };
@@ -349,16 +379,18 @@ impl AuthSession {
     /// Logs `user` in (after [`Login::Complete`](crate::Login::Complete)).
     /// With `remember_me` the session (and its cookie) lasts
     /// [`Policy::remember_me_for`](crate::Policy::remember_me_for) from
-    /// now, idle or not (it is written back at every request, so that its
-    /// cookie keeps that expiry); otherwise it is a browser session (the
-    /// cookie has no expiry) that ends after [`AuthConfig::inactivity`]
-    /// without a request.
+    /// now, idle or not (at most [`AuthConfig::absolute_lifetime`]);
+    /// otherwise it is a browser session (the cookie has no expiry) that
+    /// ends after [`AuthConfig::inactivity`] without a request, or at the
+    /// absolute lifetime.
     pub async fn login(&mut self, user: &User, remember_me: bool) -> Result<(), WebError> {
         self.rotate(Some(user.id)).await?;
         self.session.remove_value(PENDING_KEY).await?;
         self.pending = None;
-        let until = remember_me.then(|| self.auth.now().plus(self.auth.policy().remember_me_for));
-        self.store_user(user, until).await
+        let now = self.auth.now();
+        let until = remember_me
+            .then(|| now.plus(self.auth.policy().remember_me_for.min(self.config.lifetime)));
+        self.store_user(user, now, until).await
     }
 
     /// Keeps a pending login (after
@@ -407,18 +439,37 @@ impl AuthSession {
         if self.user.as_ref().map(|u| u.id) != Some(user.id) {
             return Err(WebError::LoginRequired { redirect: None });
         }
-        let until = read::<SignedIn>(&self.session, USER_KEY)
-            .await?
-            .and_then(|s| s.until);
+        let Some(signed) = read::<SignedIn>(&self.session, USER_KEY).await? else {
+            return Err(WebError::LoginRequired { redirect: None });
+        };
         self.rotate(Some(user.id)).await?;
-        self.store_user(user, until).await
+        // A change of credentials is no new login: the session keeps its
+        // login time (absolute lifetime) and remember-me deadline.
+        self.store_user(user, signed.since, signed.until).await
+    }
+
+    /// Sets a remember-me session's own deadline again, for apps without
+    /// [`csrf_guard`](super::csrf_guard) whose handlers change the
+    /// session's data through [`session`](Self::session): tower-sessions
+    /// would otherwise write its layer's expiry into the record and the
+    /// cookie. Does nothing for other sessions, nor for one this request
+    /// did not change (it stays unwritten).
+    pub async fn keep_remember_me(&self) -> Result<(), WebError> {
+        if self.session.is_modified() {
+            keep_deadline(&self.session).await?;
+        }
+        Ok(())
     }
 
     /// Logs out: the session and its data are deleted and the cookie is
     /// cleared. Other sessions of the user continue (see
-    /// [`Authenticator::sign_out_everywhere`]).
+    /// [`Authenticator::sign_out_everywhere`]). A request of this session
+    /// still in flight cannot bring it back (its save is refused), and
+    /// whatever this request stores after the logout lives in a new
+    /// browser session, never under a remember-me cookie's expiry.
     pub async fn logout(&mut self) -> Result<(), WebError> {
         self.session.flush().await?;
+        self.session.set_expiry(Some(Expiry::OnSessionEnd));
         self.user = None;
         self.pending = None;
         Ok(())

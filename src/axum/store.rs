@@ -35,8 +35,14 @@ const CREATE_ATTEMPTS: usize = 8;
 ///   fine: the hash is domain-separated).
 /// - The entry expires with the record's `expiry_date`; an expired session
 ///   loads as none.
-/// - `create` never overwrites a live session: it inserts with
-///   [`StateStore::put_if_absent`] and draws a new id on a collision.
+/// - `create` gives every new session a fresh random id (never one a
+///   session had before, even the id of the session a logout just
+///   deleted) and never overwrites a live session: it inserts with
+///   [`StateStore::put_if_absent`] and draws again on a collision.
+/// - `save` only updates a live session ([`StateStore::put_if_present`]):
+///   a deleted session (logout) or a replaced id (login, which cycles the
+///   id) stays dead, even when a request that loaded it before finishes
+///   after the logout.
 ///
 /// ```
 /// # fn f() -> twofa_verify::Result<()> {
@@ -149,6 +155,12 @@ impl tower_sessions::SessionStore for StateSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
         for _ in 0..CREATE_ATTEMPTS {
+            // Always a fresh id, never the record's: after a logout
+            // (`Session::flush`) tower-sessions creates the next session
+            // with the deleted one's id, which a stale save of the old
+            // session (a request in flight) would then overwrite, logged
+            // in. An id is used once.
+            record.id = Id::default();
             let now = self.clock.now();
             let key = self.key(&record.id);
             if self
@@ -159,7 +171,6 @@ impl tower_sessions::SessionStore for StateSessionStore {
             {
                 return Ok(());
             }
-            record.id = Id::default();
         }
         Err(session_store::Error::Backend(
             "no free session id after several attempts".into(),
@@ -169,10 +180,23 @@ impl tower_sessions::SessionStore for StateSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
         let key = self.key(&record.id);
-        if expires <= self.clock.now() {
+        let now = self.clock.now();
+        if expires <= now {
             return self.state.delete(&key).await.map_err(backend);
         }
-        self.state.put(&key, &bytes, expires).await.map_err(backend)
+        // Only a live session is updated: a request that loaded this
+        // session before a logout deleted it (or a login moved it to a new
+        // id) must not write it back. Its response then carries a cookie
+        // for a session that no longer exists, which loads as none.
+        let saved = self
+            .state
+            .put_if_present(&key, &bytes, expires, now)
+            .await
+            .map_err(backend)?;
+        if !saved {
+            tracing::debug!("a stale session save was refused (deleted, replaced or expired)");
+        }
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -260,21 +284,48 @@ mod tests {
         store.create(&mut second).await.unwrap();
         assert_ne!(second.id, first.id, "a colliding id is replaced");
         assert_eq!(store.load(&first.id).await.unwrap(), Some(first.clone()));
-        assert_eq!(store.load(&second.id).await.unwrap(), Some(second));
+        assert_eq!(store.load(&second.id).await.unwrap(), Some(second.clone()));
 
         clock.advance(Duration::from_secs(61));
         assert_eq!(store.load(&first.id).await.unwrap(), None);
-        // An expired id is free again.
+        // An id is never used again, even once its session is gone.
         let mut third = record(&clock, Duration::from_secs(60), "third");
         third.id = first.id;
         store.create(&mut third).await.unwrap();
-        assert_eq!(third.id, first.id);
+        assert_ne!(third.id, first.id);
+        store.delete(&second.id).await.unwrap();
+        let mut fourth = record(&clock, Duration::from_secs(60), "fourth");
+        fourth.id = second.id;
+        store.create(&mut fourth).await.unwrap();
+        assert_ne!(fourth.id, second.id, "the id of a deleted session");
 
         // Saving an expired record removes it.
         third.expiry_date = to_offset(clock.now());
         store.save(&third).await.unwrap();
         assert_eq!(store.load(&third.id).await.unwrap(), None);
         store.delete(&third.id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stale_save_never_revives_a_deleted_session() {
+        let clock = ManualClock::starting_now();
+        let store = StateSessionStore::new(MemoryStore::new(), KEY)
+            .unwrap()
+            .with_clock(clock.clone());
+        let mut rec = record(&clock, Duration::from_secs(60), "logged in");
+        store.create(&mut rec).await.unwrap();
+        let in_flight = store.load(&rec.id).await.unwrap().unwrap();
+        store.delete(&rec.id).await.unwrap();
+        store.save(&in_flight).await.unwrap();
+        assert_eq!(store.load(&rec.id).await.unwrap(), None);
+        // Nor through the next session created after it (a logout that
+        // keeps a flash message creates one at once).
+        let mut next = in_flight.clone();
+        next.data.clear();
+        store.create(&mut next).await.unwrap();
+        store.save(&in_flight).await.unwrap();
+        assert_eq!(store.load(&rec.id).await.unwrap(), None);
+        assert_eq!(store.load(&next.id).await.unwrap(), Some(next));
     }
 
     #[tokio::test]

@@ -196,6 +196,8 @@ where
     take(make().await).await;
     concurrent_take(make().await).await;
     concurrent_put_if_absent(make().await).await;
+    put_if_present(make().await).await;
+    concurrent_put_if_present_and_delete(make().await).await;
     increment(make().await).await;
     concurrent_increment(make().await).await;
     release(make().await).await;
@@ -250,7 +252,7 @@ macro_rules! state_store_conformance {
     ($make:expr, $finish:expr) => {
         $crate::__conformance_tests!(($make) ($finish)
             put_get_delete put_if_absent take concurrent_take concurrent_put_if_absent
-            increment concurrent_increment release concurrent_release advance
+            put_if_present concurrent_put_if_present_and_delete increment concurrent_increment release concurrent_release advance
             concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
             settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
             concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step);

@@ -407,6 +407,21 @@ impl StateStore for MemoryStore {
         run_locked(Locked(&mut *self.lock()?).put_if_absent(key, value, expires_at, now))
     }
 
+    async fn put_if_present(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut inner = self.lock()?;
+        if inner.live(key, now).is_none() {
+            return Ok(false);
+        }
+        inner.insert(key, value.to_vec(), expires_at, now);
+        Ok(true)
+    }
+
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
         run_locked(Locked(&mut *self.lock()?).get(key, now))
     }

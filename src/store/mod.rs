@@ -283,6 +283,20 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool>;
+    /// Replaces the value and expiry of `key` only if a live entry is there
+    /// (an absent or expired one stays absent); returns whether it wrote.
+    /// Atomic against every other operation on `key`: once `delete` or
+    /// `take` has removed an entry, no `put_if_present` can bring it back,
+    /// however long ago it started. Web sessions are saved with it, so that
+    /// a request still in flight cannot revive a session that a logout
+    /// deleted or a login replaced.
+    async fn put_if_present(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
     /// The live value of `key`.
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
     /// Atomically removes `key` and returns its live value: of concurrent

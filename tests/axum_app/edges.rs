@@ -52,6 +52,8 @@ async fn the_phone_is_masked_on_every_page() {
         "/disable_2fa",
         "/recovery_codes",
         "/change_email",
+        "/change_password",
+        "/sign_out_everywhere",
         "/enable_totp",
     ] {
         let r = c.get(page).await;

@@ -418,8 +418,8 @@ async fn session_cookie_flags_and_rotation() {
     c.register("rota").await;
     let before = c.session();
     assert!(
-        before.is_some(),
-        "the flash after registering needs a session"
+        before.is_none(),
+        "the flash after registering is a cookie, not a session"
     );
     let r = c.login("rota").await;
     r.redirect("/user/rota");
@@ -441,11 +441,26 @@ async fn session_cookie_flags_and_rotation() {
     .unwrap();
     let mut s = Client::with_state(state);
     let r = s.get("/login").await;
-    assert!(set_cookie(&r, "twofa_csrf").unwrap().contains("Secure"));
+    // Over https every cookie is `__Host-` prefixed: Secure, Path=/, no
+    // Domain, so no other host or plain-http page can set or shadow it.
+    assert_eq!(set_cookie(&r, "twofa_csrf"), None);
+    let host_only = |c: String| {
+        for attr in ["Secure", "Path=/", "HttpOnly"] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(!c.contains("Domain"), "{c}");
+    };
+    host_only(set_cookie(&r, "__Host-twofa_csrf").unwrap());
     s.register("sec").await;
     let r = s.login("sec").await;
     r.redirect("/user/sec");
-    assert!(set_cookie(&r, "twofa_session").unwrap().contains("Secure"));
+    assert_eq!(set_cookie(&r, "twofa_session"), None);
+    host_only(set_cookie(&r, "__Host-twofa_session").unwrap());
+    let r = s.post("/logout", &[]).await;
+    host_only(set_cookie(&r, "__Host-twofa_flash").unwrap());
+    s.get("/")
+        .await
+        .assert(StatusCode::OK, "You have been logged out");
 }
 
 #[tokio::test]
@@ -662,9 +677,6 @@ async fn edit_profile_and_change_password() {
         .await
         .assert(StatusCode::OK, "erin@example.com");
     let email = |e: &'static str, pw: &'static str| [("email", e), ("password", pw)];
-    c.post("/change_email", &email("frank@example.com", PW))
-        .await
-        .assert(StatusCode::CONFLICT, "already registered");
     c.post("/change_email", &email("bad", PW))
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "Invalid email");
@@ -679,7 +691,17 @@ async fn edit_profile_and_change_password() {
         .redirect("/user/erin2");
     c.get("/user/erin2")
         .await
-        .assert(StatusCode::OK, "Your email address has been changed")
+        .assert(StatusCode::OK, "We sent a link to erin2@example.com");
+    // The change happens through the link mailed to the new address.
+    let link =
+        credential_changes::mailed_link(&c, "erin2@example.com", "/confirm_new_email/").await;
+    c.post(&link, &[]).await.redirect("/user/erin2");
+    c.get("/user/erin2")
+        .await
+        .assert(
+            StatusCode::OK,
+            "Your email address is now erin2@example.com",
+        )
         .assert(StatusCode::OK, "erin2@example.com");
     // The old address is told.
     let notice = notice_to(
@@ -1089,7 +1111,7 @@ async fn password_reset_by_email_link() {
 
     c.get("/reset_password/garbage").await.assert(
         StatusCode::BAD_REQUEST,
-        "invalid, was already used or has expired",
+        "invalid, was already used, has expired, or a newer link was sent",
     );
     c.get(path)
         .await
@@ -1345,6 +1367,25 @@ async fn anonymous_visitors_get_no_server_session() {
         }
     }
     assert_eq!(c.sessions.len(), 0);
+    // Forms a visitor may post without a login: a logout (of nobody, with
+    // its flash message), a wrong password. Still no session stored.
+    for i in 0..200 {
+        let mut v = c.other();
+        v.get("/logout").await.assert(StatusCode::OK, "Log out");
+        v.post("/logout", &[]).await.redirect("/");
+        v.get("/")
+            .await
+            .assert(StatusCode::OK, "You have been logged out");
+        if i % 10 == 0 {
+            v.get("/login").await;
+            let r = v
+                .post("/login", &[("username", "nobody"), ("password", "wrong")])
+                .await;
+            assert!(!r.status.is_server_error(), "{}", r.status);
+        }
+    }
+    assert_eq!(c.sessions.len(), 0);
+    assert_eq!(c.sessions.written(), Vec::<String>::new());
     // What needs a session still gets one: logging in works.
     let mut u = c.other();
     u.register("pia").await;
@@ -1522,6 +1563,8 @@ fn without_csrf_tokens(body: &str) -> String {
     out
 }
 
+/// Every field of the register form (a site that confirms addresses reads
+/// only the username and the address).
 fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 6] {
     [
         ("username", username),
@@ -1531,6 +1574,24 @@ fn registration<'a>(username: &'a str, email: &'a str) -> [(&'a str, &'a str); 6
         ("password", PW),
         ("password2", PW),
     ]
+}
+
+/// Opens a confirmation link (the page asks for the names and the
+/// password), then posts its form with `password`.
+async fn confirm(c: &mut Client, link: &str, password: &str) -> Resp {
+    c.get(link)
+        .await
+        .assert(StatusCode::OK, "Finish creating your account");
+    c.post(
+        link,
+        &[
+            ("first_name", "Ann"),
+            ("last_name", "Example"),
+            ("password", password),
+            ("password2", password),
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -1553,10 +1614,10 @@ async fn confirmed_registration_answers_new_and_taken_addresses_alike() {
         .login("owner")
         .await
         .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
-    owner.get(&link).await.redirect("/login");
+    confirm(&mut owner, &link, PW).await.redirect("/login");
     owner.get("/login").await.assert(
         StatusCode::OK,
-        "Your address is confirmed; you can log in now",
+        "Your address is confirmed and your account is ready",
     );
     owner.login("owner").await.redirect("/user/owner");
 
@@ -1610,7 +1671,7 @@ async fn confirmed_registration_answers_new_and_taken_addresses_alike() {
         .login("newbie")
         .await
         .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
-    newbie.get(&link).await.redirect("/login");
+    confirm(&mut newbie, &link, PW).await.redirect("/login");
     newbie
         .get("/edit_profile")
         .await
@@ -1618,11 +1679,9 @@ async fn confirmed_registration_answers_new_and_taken_addresses_alike() {
     newbie.login("newbie").await.redirect("/user/newbie");
     let mut again = owner.other();
     let r = again.get(&link).await;
-    r.assert(
-        StatusCode::BAD_REQUEST,
-        "invalid, was already used or has expired",
-    );
-    assert!(r.body.contains("href=\"/register\""), "{}", r.body);
+    r.assert(StatusCode::CONFLICT, "already confirmed")
+        .assert(StatusCode::CONFLICT, "Please log in");
+    assert!(r.body.contains("href=\"/login\""), "{}", r.body);
     again
         .get("/confirm_email/garbage")
         .await
@@ -1813,10 +1872,12 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
     panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
 }
 
+mod credential_changes;
 mod edges;
 mod sessions;
 
 mod profile_data;
 
+mod confirm_email;
 mod hostile;
 mod voice_fallback;

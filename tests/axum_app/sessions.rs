@@ -274,7 +274,12 @@ async fn a_remembered_device_skips_the_code_until_revoked_or_the_password_change
     login_with_code(&mut c, "fay", PW, &codes[2], true).await;
     c.post(
         "/change_password",
-        &[("current", PW), ("password", NEW_PW), ("password2", NEW_PW)],
+        &[
+            ("current", PW),
+            ("code", &codes[3]),
+            ("password", NEW_PW),
+            ("password2", NEW_PW),
+        ],
     )
     .await
     .redirect("/user/fay");
@@ -360,7 +365,7 @@ async fn remember_me_makes_a_persistent_session() {
 #[tokio::test]
 async fn sign_out_everywhere_keeps_only_this_session() {
     let (mut a, mut b) = two_browsers("jill").await;
-    a.post("/sign_out_everywhere", &[])
+    a.post("/sign_out_everywhere", &[("password", PW)])
         .await
         .redirect("/user/jill");
     a.get("/user/jill")
@@ -450,4 +455,75 @@ async fn sessions_are_shared_by_instances_on_postgres() {
     b.get("/edit_profile")
         .await
         .assert(StatusCode::OK, "Edit profile");
+}
+
+/// Showing pages to a logged-in user writes no session: taking the flash
+/// messages, the CSRF token, the user's check change nothing. (Every page
+/// used to write the whole session back, which let a request in flight
+/// undo a logout.)
+#[tokio::test]
+async fn pages_write_no_session() {
+    let mut c = Client::new().await;
+    c.register("quill").await;
+    c.login("quill").await.redirect("/user/quill");
+    c.get("/user/quill")
+        .await
+        .assert(StatusCode::OK, "Welcome, quill!");
+    let written = c.sessions.written().len();
+    for _ in 0..3 {
+        for page in [
+            "/",
+            "/user/quill",
+            "/edit_profile",
+            "/change_password",
+            "/logout",
+        ] {
+            let r = c.get(page).await;
+            assert_eq!(r.status, StatusCode::OK, "{page}");
+            assert_eq!(set_cookie(&r, "twofa_session"), None, "{page}");
+        }
+    }
+    assert_eq!(
+        c.sessions.written().len(),
+        written,
+        "a page view wrote the session"
+    );
+}
+
+/// A thief with a copy of the session cookie keeps requesting pages while
+/// the victim logs out: the session stays dead. 10 rounds of 30 requests
+/// released together with the logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_stays_dead_with_requests_in_flight() {
+    let mut victim = Client::new().await;
+    victim.register("rhea").await;
+    for _ in 0..10 {
+        victim.login("rhea").await.redirect("/user/rhea");
+        victim
+            .get("/logout")
+            .await
+            .assert(StatusCode::OK, "Log out");
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(31));
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let mut thief = victim.other();
+                thief.cookies = victim.cookies.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let page = ["/user/rhea", "/edit_profile", "/"][i % 3];
+                    let r = thief.get(page).await;
+                    assert!(!r.status.is_server_error(), "{page}: {}", r.status);
+                })
+            })
+            .collect();
+        let mut thief = victim.other();
+        thief.cookies = victim.cookies.clone();
+        barrier.wait().await;
+        victim.post("/logout", &[]).await.redirect("/");
+        for t in tasks {
+            t.await.unwrap();
+        }
+        logged_out(&thief.get("/edit_profile").await);
+    }
 }

@@ -82,7 +82,7 @@ async fn password(
 ) -> Result<&'static str, WebError> {
     let user = s
         .auth()
-        .change_password(user.id, &pw(&f.current), &pw(&f.new))
+        .change_password(user.id, &StepUp::password(f.current), &pw(&f.new))
         .await?;
     s.refresh(&user).await?;
     Ok("changed")
@@ -90,7 +90,15 @@ async fn password(
 
 async fn logout(mut s: AuthSession) -> Result<Redirect, WebError> {
     s.logout().await?;
+    // What an app may keep for the next page (a flash message).
+    s.session().insert("note", "you are logged out").await?;
     Ok(Redirect::to("/"))
+}
+
+/// The app's own data in the session.
+async fn note(s: AuthSession) -> Result<&'static str, WebError> {
+    s.session().insert("note", rand::random::<u64>()).await?;
+    Ok("noted")
 }
 
 pub struct App {
@@ -128,6 +136,7 @@ where
         .route("/code", get(code_page).post(code))
         .route("/password", post(password))
         .route("/logout", post(logout))
+        .route("/note", post(note))
         .route("/form", get(|t: CsrfToken| async move { t.value().await }))
         .route("/static/site.css", get(|| async { "body {}" }))
         .layer(middleware::from_fn_with_state(

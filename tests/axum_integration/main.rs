@@ -194,9 +194,9 @@ async fn remember_me_against_browser_sessions() {
     let (age, _) = max_age(&remembered);
     let secs = age.unwrap().whole_seconds();
     assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
-    // A later change of the session (a CSRF token here) keeps the deadline.
+    // A later change of the session (the app's own data) keeps the deadline.
     app.clock.advance(Duration::from_secs(3600));
-    remembered.get(&app, "/form").await;
+    remembered.post(&app, "/note", &[]).await;
     let (age, _) = max_age(&remembered);
     let secs = age.unwrap().whole_seconds();
     assert!((30 * 86_400 - 60..=30 * 86_400).contains(&secs), "{secs}");
@@ -217,6 +217,195 @@ async fn remember_me_against_browser_sessions() {
     // Until its 30 days are over (the store drops it).
     app.clock.advance(30 * DAY);
     assert_eq!(remembered.home(&app).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The `Set-Cookie` line of the session cookie in the jar's last response.
+fn session_set(jar: &Jar) -> Option<Cookie<'static>> {
+    jar.last_set
+        .iter()
+        .find(|l| l.starts_with("id="))
+        .map(|l| Cookie::parse(l.clone()).unwrap())
+}
+
+/// A request that changes nothing writes nothing back: no store write, no
+/// `Set-Cookie`, for a remember-me session (whose deadline used to be set
+/// again on every request) and for a browser session between its
+/// once-a-minute activity marks. A change of the app's own data in a
+/// remember-me session keeps the session's own deadline in the cookie.
+#[tokio::test]
+async fn unchanged_sessions_are_not_written_back() {
+    let app = memory_app(AuthConfig::new());
+    app.user("alice").await;
+    let mut remembered = Jar::default();
+    remembered.login(&app, "alice", true).await;
+    let mut browser = Jar::default();
+    browser.login(&app, "alice", false).await;
+    for jar in [&mut remembered, &mut browser] {
+        jar.get(&app, "/form").await; // the session's CSRF token, once
+        for _ in 0..5 {
+            assert_eq!(jar.home(&app).await, StatusCode::OK);
+            assert_eq!(session_set(jar), None, "{:?}", jar.last_set);
+            app.clock.advance(Duration::from_secs(5));
+        }
+    }
+    // A minute on, the browser session marks its activity (once).
+    app.clock.advance(Duration::from_secs(60));
+    assert_eq!(browser.home(&app).await, StatusCode::OK);
+    assert!(session_set(&browser).is_some());
+    assert_eq!(browser.home(&app).await, StatusCode::OK);
+    assert_eq!(session_set(&browser), None);
+    assert_eq!(remembered.home(&app).await, StatusCode::OK);
+    assert_eq!(session_set(&remembered), None);
+
+    // The app's own data changes: written, with the login's deadline.
+    let (status, _, _) = remembered.post(&app, "/note", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = session_set(&remembered).expect("a changed session is written");
+    let secs = cookie.max_age().unwrap().whole_seconds();
+    assert!((29 * 86_400..=30 * 86_400).contains(&secs), "{secs}");
+}
+
+/// Pages that show a form right after a login, loaded at once (tabs
+/// restored together), show one CSRF token and write nothing: the login
+/// made the token, so no page's later write voids another page's forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forms_loaded_at_once_after_a_login_share_one_token() {
+    let app = std::sync::Arc::new(memory_app(AuthConfig::new()));
+    app.user("alice").await;
+    let mut jar = Jar::default();
+    jar.login(&app, "alice", false).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let mut tab = Jar {
+                cookies: jar.cookies.clone(),
+                last_set: Vec::new(),
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (status, _, token) = tab.get(&app, "/form").await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(session_set(&tab), None, "{:?}", tab.last_set);
+                token
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap());
+    }
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let token = tokens.into_iter().next().unwrap();
+    let (status, _, _) = jar.post_raw(&app, "/note", &[("csrf_token", &token)]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// However active, a session ends `absolute_lifetime` after its login: a
+/// browser session kept busy, and a remember-me session whose
+/// `remember_me_for` (30 days) is longer.
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime() {
+    let app = memory_app(
+        AuthConfig::new()
+            .inactivity(Duration::from_secs(3600))
+            .absolute_lifetime(Duration::from_secs(3 * 3600)),
+    );
+    app.user("alice").await;
+    let mut browser = Jar::default();
+    browser.login(&app, "alice", false).await;
+    let mut remembered = Jar::default();
+    remembered.login(&app, "alice", true).await;
+    let secs = session_set(&remembered)
+        .unwrap()
+        .max_age()
+        .unwrap()
+        .whole_seconds();
+    assert!((3 * 3600 - 60..=3 * 3600).contains(&secs), "{secs}");
+    // Busy every 50 minutes: 3 hours and a little.
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(50 * 60));
+        assert_eq!(browser.home(&app).await, StatusCode::OK);
+        assert_eq!(remembered.home(&app).await, StatusCode::OK);
+    }
+    app.clock.advance(Duration::from_secs(31 * 60));
+    assert_eq!(browser.home(&app).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(remembered.home(&app).await, StatusCode::UNAUTHORIZED);
+    // A new login starts a new lifetime.
+    browser.login(&app, "alice", false).await;
+    assert_eq!(browser.home(&app).await, StatusCode::OK);
+}
+
+/// Logging out of a remember-me session clears its cookie, and what the app
+/// keeps after the logout (a flash message) lives in a browser session:
+/// no long-lived cookie for an anonymous visitor.
+#[tokio::test]
+async fn logout_of_a_remembered_session_leaves_no_long_lived_cookie() {
+    let app = memory_app(AuthConfig::new());
+    app.user("alice").await;
+    let mut jar = Jar::default();
+    jar.login(&app, "alice", true).await;
+    let before = jar.session().unwrap().to_owned();
+    let (status, _, _) = jar.post(&app, "/logout", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = session_set(&jar).expect("the note's new session");
+    assert_ne!(cookie.value(), before);
+    assert_eq!(cookie.max_age(), None, "{cookie}");
+    assert_eq!(cookie.expires_datetime(), None, "{cookie}");
+    assert_eq!(jar.home(&app).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A request of a session still in flight while it logs out (a thief's
+/// request with a copy of the cookie) cannot bring it back, however the
+/// requests interleave: 10 rounds, each a logout released among 40
+/// requests of the same session, 10 of them writing the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_stays_dead_with_requests_in_flight() {
+    let app = std::sync::Arc::new(memory_app(AuthConfig::new()));
+    app.user("alice").await;
+    for round in 0..10 {
+        let mut victim = Jar::default();
+        victim.login(&app, "alice", false).await;
+        let (_, _, token) = victim.get(&app, "/form").await;
+        let cookies = victim.cookies.clone();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(41));
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (app, barrier, cookies, token) =
+                (app.clone(), barrier.clone(), cookies.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut thief = Jar {
+                    cookies,
+                    last_set: Vec::new(),
+                };
+                barrier.wait().await;
+                if i % 4 == 0 {
+                    thief
+                        .post_raw(&app, "/note", &[("csrf_token", &token)])
+                        .await;
+                } else {
+                    thief.home(&app).await;
+                }
+            }));
+        }
+        barrier.wait().await;
+        let (status, _, _) = victim
+            .post_raw(&app, "/logout", &[("csrf_token", &token)])
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut thief = Jar {
+            cookies,
+            last_set: Vec::new(),
+        };
+        assert_eq!(
+            thief.home(&app).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: the logged-out session came back"
+        );
+    }
 }
 
 /// Forms without the right token are refused (403): none, another
@@ -326,8 +515,13 @@ async fn error_statuses_retry_after_and_client_address() {
         .unwrap();
     let mut bobs = Jar::default();
     bobs.login(&app, "bob", false).await;
-    app.auth.sign_out_everywhere(bob.id).await.unwrap();
     let code = app.sms.last_code_for("+14155550100").unwrap();
+    app.auth.send_step_up_code(bob.id).await.unwrap();
+    let step_up_code = app.sms.last_code_for("+14155550100");
+    app.auth
+        .sign_out_everywhere(bob.id, &StepUp::new(GOOD, step_up_code))
+        .await
+        .unwrap();
     let (s, _, body) = bobs.post(&app, "/code", &[("code", &code)]).await;
     assert_eq!(s, StatusCode::GONE, "{body}");
     let _ = alice;

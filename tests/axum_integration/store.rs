@@ -1,5 +1,6 @@
 //! The session store shared by two store instances: memory, one SQLite
-//! file, PostgreSQL with two pools (`DATABASE_URL`, else SKIPPED).
+//! file, PostgreSQL with two pools (`DATABASE_URL`, else SKIPPED), Redis
+//! with two connections (`REDIS_URL`, else SKIPPED).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,6 +23,63 @@ fn record(value: &str) -> Record {
     }
 }
 
+/// A request that loaded a session before a logout (delete) or a login
+/// (new id) finishes after it: its save must not bring the session back.
+/// Then 200 saves of one session through both instances, racing one
+/// delete: it ends deleted, every time.
+async fn stale_saves_stay_dead(one: &StateSessionStore, two: &StateSessionStore, what: &str) {
+    // Logout: the in-flight request loaded it, the logout deleted it.
+    let mut rec = record("logged in");
+    one.create(&mut rec).await.unwrap();
+    let in_flight = two.load(&rec.id).await.unwrap().unwrap();
+    one.delete(&rec.id).await.unwrap();
+    two.save(&in_flight).await.unwrap();
+    assert_eq!(
+        one.load(&rec.id).await.unwrap(),
+        None,
+        "{what}: after delete"
+    );
+
+    // Login: the id was cycled (old deleted, data under a new id).
+    let mut rec = record("before login");
+    one.create(&mut rec).await.unwrap();
+    let in_flight = two.load(&rec.id).await.unwrap().unwrap();
+    let old = rec.id;
+    one.delete(&old).await.unwrap();
+    rec.id = Id::default();
+    one.create(&mut rec).await.unwrap();
+    two.save(&in_flight).await.unwrap();
+    assert_eq!(one.load(&old).await.unwrap(), None, "{what}: old id");
+    assert_eq!(one.load(&rec.id).await.unwrap().as_ref(), Some(&rec));
+
+    for round in 0..3 {
+        let mut rec = record("racing");
+        one.create(&mut rec).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(201));
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = [one, two][i % 2].clone();
+                let (barrier, mut r) = (barrier.clone(), rec.clone());
+                tokio::spawn(async move {
+                    r.data.insert("k".into(), i.into());
+                    barrier.wait().await;
+                    store.save(&r).await.unwrap();
+                })
+            })
+            .collect();
+        barrier.wait().await;
+        one.delete(&rec.id).await.unwrap();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            two.load(&rec.id).await.unwrap(),
+            None,
+            "{what}: round {round}: a save revived the deleted session"
+        );
+    }
+}
+
 /// A session created through one store instance loads through the other;
 /// its expiry is honoured; 200 concurrent creates give 200 distinct ids.
 async fn shared_store_checks(one: StateSessionStore, two: StateSessionStore, what: &str) {
@@ -41,6 +99,7 @@ async fn shared_store_checks(one: StateSessionStore, two: StateSessionStore, wha
     );
     one.delete(&rec.id).await.unwrap();
     assert_eq!(two.load(&rec.id).await.unwrap(), None, "{what}");
+    stale_saves_stay_dead(&one, &two, what).await;
 
     let mut short = record("short");
     short.expiry_date = tower_sessions::cookie::time::OffsetDateTime::now_utc()
@@ -140,4 +199,47 @@ async fn session_store_on_postgres_across_two_pools() {
     .unwrap();
     a.pool().close().await;
     b.pool().close().await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_store_on_redis_across_two_connections() {
+    use twofa_verify::RedisStore;
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: REDIS_URL not set; the Redis session store test did not run"
+        );
+        return;
+    };
+    let prefix = format!("twofa_websession_{:016x}:", rand::random::<u64>());
+    let connect = || async {
+        RedisStore::builder(&url)
+            .prefix(prefix.clone())
+            .connect()
+            .await
+            .unwrap()
+    };
+    let (a, b) = (connect().await, connect().await);
+    shared_store_checks(
+        StateSessionStore::new(a.clone(), KEY.to_vec()).unwrap(),
+        StateSessionStore::new(b, KEY.to_vec()).unwrap(),
+        "redis",
+    )
+    .await;
+    // The keys expire by themselves (10 minutes); delete them now.
+    let mut conn = a.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 }

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use tokio::sync::Barrier;
 use twofa_verify::{
     AuthEvent, Authenticator, ConsoleSms, LocalCodes, ManualClock, MemoryStore, Policy, RateLimit,
-    RecordingSink, RequestContext, StepUp, User,
+    RecordingSink, RequestContext, StepUp, User, UserId,
 };
 
 pub const GOOD: &str = "correct horse battery";
@@ -61,6 +61,13 @@ impl Site {
             .unwrap()
             .unwrap();
         codes.codes().iter().map(|c| c.to_string()).collect()
+    }
+
+    /// A step-up of `password` and an SMS code just sent to `phone`, the
+    /// phone of `user`'s SMS factor.
+    pub async fn sms_step_up(&self, user: UserId, password: &str, phone: &str) -> StepUp {
+        self.at(0).send_step_up_code(user).await.unwrap();
+        StepUp::new(password, self.sms.last_code_for(phone))
     }
 
     pub fn count(&self, pred: impl Fn(&AuthEvent) -> bool) -> usize {

@@ -281,9 +281,10 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::Register { username, email } => register(ctx, username, email).await,
         Command::Login(a) => login(ctx, a).await,
         Command::Logout => logout(ctx),
-        Command::SignOutEverywhere => account::sign_out_everywhere(ctx).await,
+        Command::SignOutEverywhere(a) => account::sign_out_everywhere(ctx, a).await,
         Command::Whoami => whoami(ctx).await,
         Command::EditProfile(a) => account::edit_profile(ctx, a).await,
+        Command::ConfirmEmail { token } => account::confirm_email(ctx, token).await,
         Command::Devices(a) => account::devices(ctx, a).await,
         Command::TwoFa(TwoFa::EnableSms {
             phone,
@@ -316,7 +317,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::RecoveryCodes(RecoveryCodes::Regenerate { code, sms }) => {
             regenerate(ctx, code.as_deref(), *sms).await
         }
-        Command::Password(Password::Change) => account::change_password(ctx).await,
+        Command::Password(Password::Change(a)) => account::change_password(ctx, a).await,
         Command::Password(Password::Reset(Reset::Request { email })) => {
             account::reset_request(ctx, email).await
         }

@@ -313,6 +313,28 @@ impl StateStore for RedisStore {
         Ok(written == 1)
     }
 
+    async fn put_if_present(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let written: i64 = self
+            .run(
+                self.shared
+                    .scripts
+                    .put_if_present
+                    .key(self.key(key))
+                    .arg(codec::sortable(now.as_millis()))
+                    .arg(codec::sortable(expires_at.as_millis()))
+                    .arg(value)
+                    .arg(self.retention(expires_at, now)),
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
         let entry: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(self.key(key))).await?;
         live_value(entry, now)

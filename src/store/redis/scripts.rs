@@ -95,6 +95,14 @@ if put_if_absent(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
 return 0
 ";
 
+/// `put_if_present`. ARGV: now, expiry, value, retention (ms). Returns 1
+/// if it wrote.
+const PUT_IF_PRESENT: &str = r"
+if not get(KEYS[1], ARGV[1]) then return 0 end
+put(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
+return 1
+";
+
 /// `increment`. ARGV: now, the fresh expiry (now + ttl), '1' to extend,
 /// the fresh window's retention (ms). Returns {count, expiry}.
 ///
@@ -123,6 +131,7 @@ return 0
 /// The compiled scripts (each keeps its SHA-1 for `EVALSHA`).
 pub(super) struct Scripts {
     pub(super) put_if_absent: Script,
+    pub(super) put_if_present: Script,
     pub(super) increment: Script,
     pub(super) release: Script,
     pub(super) advance: Script,
@@ -138,6 +147,7 @@ impl Scripts {
             |body: &str| Script::new(&format!("{PRELUDE}{}{body}", attempt::COMPOUND_PRELUDE));
         Scripts {
             put_if_absent: with_prelude(PUT_IF_ABSENT),
+            put_if_present: with_prelude(PUT_IF_PRESENT),
             increment: with_prelude(INCREMENT),
             release: with_prelude(RELEASE),
             advance: with_prelude(ADVANCE),

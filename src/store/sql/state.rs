@@ -194,6 +194,31 @@ macro_rules! state_store {
                 Ok(won)
             }
 
+            async fn put_if_present(
+                &self,
+                key: &str,
+                value: &[u8],
+                expires_at: Timestamp,
+                now: Timestamp,
+            ) -> Result<bool> {
+                // One statement: the row is locked while its expiry is
+                // checked, and a row that a delete removed (or is removing)
+                // is not there to update.
+                let mut c = self.state_conn().await?;
+                let done = sqlx::query(
+                    "UPDATE twofa_state SET value = $2, num = 0, expires_at = $3 \
+                     WHERE key = $1 AND expires_at > $4",
+                )
+                .bind(key.to_owned())
+                .bind(value.to_vec())
+                .bind(expires_at.as_millis())
+                .bind(now.as_millis())
+                .execute(&mut *c)
+                .await
+                .map_err(Error::store)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
                 use crate::store::attempt::Primitives;
                 let mut c = self.state_conn().await?;
