@@ -389,6 +389,33 @@ mod tests {
         }
     }
 
+    /// Network factors: 1 to 65536, and a /48 never below its /56.
+    #[test]
+    fn client_network_factors_are_bounded_and_ordered() {
+        assert!(Policy::default().validate().is_ok());
+        type Set = fn(&mut ClientNetworks);
+        let bad: [Set; 5] = [
+            |n| n.ipv4_24 = 0,
+            |n| n.ipv6_56 = 0,
+            |n| n.ipv6_48 = 65_537,
+            |n| n.ipv4_24 = u32::MAX,
+            |n| n.ipv6_48 = n.ipv6_56 - 1,
+        ];
+        for set in bad {
+            let mut p = Policy::default();
+            set(&mut p.client_networks);
+            match p.validate() {
+                Err(Error::Config(m)) => assert!(m.contains("client_networks"), "{m}"),
+                other => panic!("{:?} accepted: {other:?}", p.client_networks),
+            }
+        }
+        let mut p = Policy::default();
+        p.client_networks.ipv6_56 = 1;
+        p.client_networks.ipv6_48 = 1;
+        p.client_networks.ipv4_24 = 65_536;
+        assert!(p.validate().is_ok());
+    }
+
     /// Delays may be off (zero) but not a fraction of a millisecond.
     #[test]
     fn delays_are_zero_or_at_least_a_millisecond() {

@@ -31,9 +31,9 @@ impl Authenticator {
     /// Repeated failures delay, then lock, the identifier for a while
     /// ([`Error::Locked`]): the username and the email address of one
     /// account are counted apart, so failing by one never changes what the
-    /// other answers (which would tell that they belong together). When the user has a second factor the result is
-    /// [`Login::SecondFactor`] (and an SMS code is sent when SMS is the only
-    /// factor).
+    /// other answers (which would tell that they belong together). When the
+    /// user has a second factor the result is [`Login::SecondFactor`] (and
+    /// an SMS code is sent when SMS is the only factor).
     pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
         self.login_with_device(identifier, password, None).await
     }
