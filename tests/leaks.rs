@@ -94,6 +94,46 @@ async fn a_lock_by_email_does_not_link_the_username() {
     }
 }
 
+/// An account named both ways at once: 400 wrong passwords, half by email
+/// and half by username, released together on two instances. Each way is
+/// held to its own free attempts (5), so the account sees exactly twice
+/// that before its delays: the two counters never add up to more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn both_identifiers_at_once_are_each_held() {
+    let p = policy();
+    for kind in KINDS {
+        let Some(site) = site(kind, p.clone()).await else {
+            continue;
+        };
+        site.user("erin").await;
+        let results = burst(400, |i| {
+            let auth = site.at(i).clone();
+            let name = if i % 2 == 0 {
+                "erin"
+            } else {
+                "erin@example.com"
+            };
+            async move { (i % 2, auth.login(name, &pw(BAD)).await) }
+        })
+        .await;
+        for way in 0..2 {
+            let evaluated = results
+                .iter()
+                .filter(|(w, r)| *w == way && matches!(r, Err(Error::InvalidCredentials)))
+                .count();
+            let refused = results
+                .iter()
+                .filter(|(w, r)| *w == way && matches!(r, Err(Error::Locked { .. })))
+                .count();
+            assert_eq!(
+                evaluated, p.delay_after_failures as usize,
+                "{kind:?}: way {way}"
+            );
+            assert_eq!(evaluated + refused, 200, "{kind:?}: way {way}");
+        }
+    }
+}
+
 /// The policy of the network tests: 4 failures per client, and the
 /// networks around it at 3× (IPv4 /24), 2× (IPv6 /56) and 5× (IPv6 /48).
 fn network_policy() -> Policy {
