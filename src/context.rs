@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::policy::{ClientNetworks, RateLimit};
+
 /// The longest user agent kept, in bytes; longer ones are cut at a character
 /// boundary (a header is attacker-chosen and ends up in logs).
 const MAX_USER_AGENT: usize = 256;
@@ -18,8 +20,10 @@ const MAX_USER_AGENT: usize = 256;
 /// address, or a header such as `X-Forwarded-For` only when a proxy the
 /// application trusts sets it (anyone else can write that header).
 ///
-/// IPv6 clients are grouped by their /64 prefix, the block one subscriber
-/// usually holds, so rotating addresses inside it does not reset a limit.
+/// IPv6 clients are grouped by their /64 prefix, the smallest block one
+/// subscriber usually holds, so rotating addresses inside it does not reset
+/// a limit; wider networks (IPv6 /56 and /48, IPv4 /24) have limits of their
+/// own, larger by [`Policy::client_networks`](crate::Policy::client_networks).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
     ip: Option<IpAddr>,
@@ -64,13 +68,58 @@ impl RequestContext {
         self.user_agent.as_deref()
     }
 
-    /// The bytes per-client limits key on: the IPv4 address, or the /64
-    /// prefix of an IPv6 address. `None` when the IP is unknown.
-    pub(crate) fn client_key(&self) -> Option<Vec<u8>> {
-        match self.ip? {
-            IpAddr::V4(v4) => Some(v4.octets().to_vec()),
-            IpAddr::V6(v6) => Some(v6.octets()[..8].to_vec()),
+    /// The networks per-client limits key on, narrowest first, each with
+    /// the bytes of its prefix: for IPv4 the address and its /24, for IPv6
+    /// the /64, /56 and /48. Prefix lengths differ (4, 3; 8, 7, 6 bytes),
+    /// so no two networks share a key. None when the IP is unknown.
+    pub(crate) fn client_networks(&self) -> Vec<(ClientNetwork, Vec<u8>)> {
+        match self.ip {
+            None => Vec::new(),
+            Some(IpAddr::V4(v4)) => {
+                let o = v4.octets();
+                vec![
+                    (ClientNetwork::Ipv4Address, o.to_vec()),
+                    (ClientNetwork::Ipv4Slash24, o[..3].to_vec()),
+                ]
+            }
+            Some(IpAddr::V6(v6)) => {
+                let o = v6.octets();
+                vec![
+                    (ClientNetwork::Ipv6Slash64, o[..8].to_vec()),
+                    (ClientNetwork::Ipv6Slash56, o[..7].to_vec()),
+                    (ClientNetwork::Ipv6Slash48, o[..6].to_vec()),
+                ]
+            }
         }
+    }
+}
+
+/// A network around a client, for per-client limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientNetwork {
+    /// One IPv4 address.
+    Ipv4Address,
+    /// Its /24.
+    Ipv4Slash24,
+    /// One IPv6 /64.
+    Ipv6Slash64,
+    /// Its /56.
+    Ipv6Slash56,
+    /// Its /48.
+    Ipv6Slash48,
+}
+
+impl ClientNetwork {
+    /// `limit` for this network: the client's own for an address or /64,
+    /// widened by the policy's factor for the networks around it.
+    pub(crate) fn limit(self, limit: RateLimit, networks: &ClientNetworks) -> RateLimit {
+        let factor = match self {
+            ClientNetwork::Ipv4Address | ClientNetwork::Ipv6Slash64 => 1,
+            ClientNetwork::Ipv4Slash24 => networks.ipv4_24,
+            ClientNetwork::Ipv6Slash56 => networks.ipv6_56,
+            ClientNetwork::Ipv6Slash48 => networks.ipv6_48,
+        };
+        ClientNetworks::widen(limit, factor)
     }
 }
 
@@ -87,17 +136,83 @@ impl fmt::Debug for RequestContext {
 mod tests {
     use super::*;
 
+    fn keys(ip: &str) -> Vec<(ClientNetwork, Vec<u8>)> {
+        RequestContext::new()
+            .with_ip(ip.parse().unwrap())
+            .client_networks()
+    }
+
     #[test]
     fn ipv6_groups_by_prefix_and_mapped_v4_is_v4() {
-        let a = RequestContext::new().with_ip("2001:db8:1:2::1".parse().unwrap());
-        let b = RequestContext::new().with_ip("2001:db8:1:2:ffff::9".parse().unwrap());
-        let c = RequestContext::new().with_ip("2001:db8:1:3::1".parse().unwrap());
-        assert_eq!(a.client_key(), b.client_key());
-        assert_ne!(a.client_key(), c.client_key());
+        let a = keys("2001:db8:1:2::1");
+        let b = keys("2001:db8:1:2:ffff::9");
+        let c = keys("2001:db8:1:3::1");
+        assert_eq!(a, b);
+        assert_ne!(a[0], c[0]);
+        // The same /56 and /48.
+        assert_eq!(a[1..], c[1..]);
         let mapped = RequestContext::new().with_ip("::ffff:192.0.2.7".parse().unwrap());
         assert_eq!(mapped.ip(), Some("192.0.2.7".parse().unwrap()));
-        assert_eq!(mapped.client_key(), Some(vec![192, 0, 2, 7]));
-        assert_eq!(RequestContext::new().client_key(), None);
+        assert_eq!(
+            mapped.client_networks(),
+            vec![
+                (ClientNetwork::Ipv4Address, vec![192, 0, 2, 7]),
+                (ClientNetwork::Ipv4Slash24, vec![192, 0, 2]),
+            ]
+        );
+        assert!(RequestContext::new().client_networks().is_empty());
+    }
+
+    /// Each network's key is the prefix of its length; /56 and /48 split
+    /// where they should, and no two kinds of network share a key length.
+    #[test]
+    fn networks_are_the_prefixes_of_their_length() {
+        let a = keys("2001:db8:aa:bb01::1");
+        let same_56 = keys("2001:db8:aa:bbff::1");
+        let other_56 = keys("2001:db8:aa:cc01::1");
+        let other_48 = keys("2001:db8:ab:bb01::1");
+        assert_ne!(a[0], same_56[0]);
+        assert_eq!(a[1], same_56[1]);
+        assert_ne!(a[1], other_56[1]);
+        assert_eq!(a[2], other_56[2]);
+        assert_ne!(a[2], other_48[2]);
+        assert_eq!(a[2].1, vec![0x20, 0x01, 0x0d, 0xb8, 0x00, 0xaa]);
+        let v4 = keys("198.51.100.7");
+        assert_eq!(v4[1], keys("198.51.100.250")[1]);
+        assert_ne!(v4[1], keys("198.51.101.7")[1]);
+        // Link-local, loopback, unspecified, IPv4-compatible, 6to4: keyed by
+        // their bytes like any other address, never a panic.
+        for ip in [
+            "fe80::1",
+            "::1",
+            "::",
+            "::192.0.2.1",
+            "2002:c000:0201::1",
+            "0.0.0.0",
+        ] {
+            let k = keys(ip);
+            assert!(!k.is_empty(), "{ip}");
+        }
+        let mut lengths: Vec<usize> = keys("2001:db8::1")
+            .iter()
+            .chain(keys("192.0.2.1").iter())
+            .map(|(_, k)| k.len())
+            .collect();
+        lengths.dedup();
+        assert_eq!(lengths, vec![8, 7, 6, 4, 3]);
+    }
+
+    #[test]
+    fn wider_networks_get_wider_limits() {
+        let limit = RateLimit::new(10, std::time::Duration::from_secs(60));
+        let n = ClientNetworks::default();
+        assert_eq!(ClientNetwork::Ipv6Slash64.limit(limit, &n).max, 10);
+        assert_eq!(ClientNetwork::Ipv6Slash56.limit(limit, &n).max, 40);
+        assert_eq!(ClientNetwork::Ipv6Slash48.limit(limit, &n).max, 160);
+        assert_eq!(ClientNetwork::Ipv4Address.limit(limit, &n).max, 10);
+        assert_eq!(ClientNetwork::Ipv4Slash24.limit(limit, &n).max, 80);
+        let huge = RateLimit::new(u32::MAX, limit.window);
+        assert_eq!(ClientNetwork::Ipv6Slash48.limit(huge, &n).max, u32::MAX);
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub enum Error {
     /// Too many wrong codes on one challenge; it is gone.
     #[error("too many attempts; please log in again")]
     TooManyAttempts,
-    /// Too many failures in a row on this account; try again after `retry_after`.
+    /// Too many failures in a row on this account by this identifier (its
+    /// username and its email address are counted apart); try again after
+    /// `retry_after`.
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
     Locked {
         /// How long until the next attempt is allowed.
@@ -105,6 +107,12 @@ pub enum Error {
     /// The user or state store failed. Never lets anyone in.
     #[error("store error: {0}")]
     Store(#[source] BoxError),
+    /// An imported password hash asks for more work than its legacy
+    /// verifier's bound (see [`password::legacy`](crate::password::legacy)):
+    /// it could never verify. Raise the bound (unknown-user logins then
+    /// cost as much), or have the user reset the password.
+    #[error("password hash asks for more work than its verifier's bound")]
+    PasswordHashBeyondBound,
     /// The authenticator or a provider is misconfigured.
     #[error("configuration error: {0}")]
     Config(String),
@@ -124,7 +132,11 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Error::Provider(_) | Error::Store(_) | Error::Config(_) | Error::Internal(_)
+            Error::Provider(_)
+                | Error::Store(_)
+                | Error::Config(_)
+                | Error::PasswordHashBeyondBound
+                | Error::Internal(_)
         )
     }
 

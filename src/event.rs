@@ -130,6 +130,20 @@ pub enum AuthEvent {
         /// What the client tried to do.
         action: LimitedAction,
     },
+    /// A site-wide SMS budget is spent: until its window ends, texts of
+    /// that kind are refused for everyone. Raised once per window (across
+    /// app instances sharing a store), at the first refusal. Texts to
+    /// verified phones (logins, step-ups) and to numbers being enrolled
+    /// have budgets of their own, so an exhausted enrollment budget never
+    /// stops login codes; it may mean SMS pumping through enrollments (see
+    /// [`Policy::sms_unverified_global`](crate::Policy::sms_unverified_global)).
+    SmsBudgetExhausted {
+        /// True for the budget of numbers not yet verified (enrollments),
+        /// false for that of verified phones (login and step-up codes).
+        unverified: bool,
+        /// Seconds until the budget's window ends.
+        retry_after: u64,
+    },
     /// A registration awaiting email confirmation was started. When the
     /// address already belongs to an account, `existing_user` names it (the
     /// visitor is told nothing; the owner gets a notice).
@@ -282,6 +296,7 @@ impl EventSink for TracingSink {
             | AuthEvent::TotpReplayRefused { .. }
             | AuthEvent::Locked { .. }
             | AuthEvent::SendLimited { .. }
+            | AuthEvent::SmsBudgetExhausted { .. }
             | AuthEvent::ClientLimited { .. }
             | AuthEvent::MailSuppressed { .. } => {
                 tracing::warn!(target: "twofa_verify::audit", event = ?event, ip, user_agent)

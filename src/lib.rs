@@ -19,7 +19,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::RequestContext;
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
 pub use password::{Hasher, LegacyHashVerifier, Verified};
-pub use policy::{HashParams, Policy, RateLimit, Registration};
+pub use policy::{ClientNetworks, HashParams, Policy, RateLimit, Registration};
 pub use store::{
     Counter, DeviceRecord, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
 };

@@ -41,6 +41,44 @@ impl RateLimit {
     }
 }
 
+/// How far per-client limits reach beyond one client's address: each
+/// limit of [`Policy`] that names a client (`client_failures`,
+/// `client_registrations`, `client_reset_requests`, `client_sms`) holds for
+/// the client's own address (IPv4) or /64 (IPv6), and, multiplied by these
+/// factors, for the wider networks around it. Whoever holds many addresses
+/// of one network (a /56 or /48 delegated to one IPv6 subscriber, a /24 of
+/// rented IPv4 addresses) cannot multiply a limit by rotating through them.
+///
+/// Every factor is between 1 and 65536, and the /48's is at least the
+/// /56's (a network never allows less than one inside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientNetworks {
+    /// The factor for an IPv6 client's /56, 256 /64s (default 4).
+    pub ipv6_56: u32,
+    /// The factor for an IPv6 client's /48, 65536 /64s (default 16).
+    pub ipv6_48: u32,
+    /// The factor for an IPv4 client's /24, 256 addresses (default 8).
+    pub ipv4_24: u32,
+}
+
+impl Default for ClientNetworks {
+    fn default() -> Self {
+        ClientNetworks {
+            ipv6_56: 4,
+            ipv6_48: 16,
+            ipv4_24: 8,
+        }
+    }
+}
+
+impl ClientNetworks {
+    /// `limit` widened by `factor` (saturating).
+    pub(crate) fn widen(limit: RateLimit, factor: u32) -> RateLimit {
+        RateLimit::new(limit.max.saturating_mul(factor), limit.window)
+    }
+}
+
 /// Every tunable of the authenticator. Build with `Policy::default()` and
 /// change fields; `AuthenticatorBuilder::build` validates the result.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +98,12 @@ pub struct Policy {
     pub delay_base: Duration,
     /// The longest delay (default 5 min).
     pub delay_max: Duration,
-    /// Consecutive failures that lock the account (default 20; never above 100).
+    /// Consecutive failures that lock one way of signing in to an account
+    /// (default 20; never above 50). The username (with the second factors)
+    /// and the email address are counted apart, so that failing by one does
+    /// not lock the other and tell that they belong together; both locked,
+    /// the account has seen at most twice this many, within NIST SP
+    /// 800-63B's 100.
     pub lock_after_failures: u32,
     /// How long a lock lasts; it ends by time alone (default 15 min).
     pub lock_duration: Duration,
@@ -104,7 +147,9 @@ pub struct Policy {
     pub default_phone_region: Option<String>,
     /// Failed logins and wrong codes from one client (IP, or IPv6 /64)
     /// across every account (default 50 per 15 min): password spraying.
-    /// Applies to calls made with a [`RequestContext`](crate::RequestContext).
+    /// Applies to calls made with a [`RequestContext`](crate::RequestContext),
+    /// as every `client_` limit does, widened to the client's networks by
+    /// [`client_networks`](Self::client_networks).
     pub client_failures: RateLimit,
     /// Registrations from one client (default 10 per hour).
     pub client_registrations: RateLimit,
@@ -121,8 +166,15 @@ pub struct Policy {
     pub sms_unverified_per_phone: RateLimit,
     /// Sends to unverified numbers across the application (default 200 per
     /// hour), apart from `sms_global`: a pumping attack through enrollments
-    /// cannot stop the site's login codes.
+    /// cannot stop the site's login codes. About 20 clients at their
+    /// `client_sms` limit spend it, and then every enrollment waits for the
+    /// window to end: the first refusal of each window raises
+    /// [`AuthEvent::SmsBudgetExhausted`](crate::AuthEvent::SmsBudgetExhausted)
+    /// for the operator (as does `sms_global`'s).
     pub sms_unverified_global: RateLimit,
+    /// The factors by which the `client_` limits also hold for the
+    /// networks around a client (IPv6 /56 and /48, IPv4 /24).
+    pub client_networks: ClientNetworks,
     /// How accounts are created (default [`Registration::Immediate`]).
     pub registration: Registration,
     /// Lifetime of an email-confirmation link: registration and email
@@ -189,6 +241,7 @@ impl Default for Policy {
             client_sms: RateLimit::new(10, Duration::from_secs(3600)),
             sms_unverified_per_phone: RateLimit::new(3, Duration::from_secs(3600)),
             sms_unverified_global: RateLimit::new(200, Duration::from_secs(3600)),
+            client_networks: ClientNetworks::default(),
             registration: Registration::Immediate,
             registration_token_ttl: Duration::from_secs(24 * 3600),
             remember_device_for: Duration::from_secs(30 * 24 * 3600),
@@ -224,8 +277,9 @@ impl Policy {
         if self.hash_concurrency == 0 || self.hash_concurrency > 1024 {
             return bad("hash_concurrency must be between 1 and 1024");
         }
-        if self.lock_after_failures == 0 || self.lock_after_failures > 100 {
-            return bad("lock_after_failures must be between 1 and 100");
+        // Two lockouts per account (username, email): 2 × 50 ≤ 100.
+        if self.lock_after_failures == 0 || self.lock_after_failures > 50 {
+            return bad("lock_after_failures must be between 1 and 50");
         }
         if self.delay_after_failures > self.lock_after_failures {
             return bad("delay_after_failures exceeds lock_after_failures");
@@ -287,6 +341,14 @@ impl Policy {
                 ));
             }
         }
+        let n = self.client_networks;
+        if [n.ipv6_56, n.ipv6_48, n.ipv4_24]
+            .iter()
+            .any(|f| !(1..=65_536).contains(f))
+            || n.ipv6_48 < n.ipv6_56
+        {
+            return bad("client_networks factors must be 1 to 65536, the /48's at least the /56's");
+        }
         if self.totp_skew_back > 10 || self.totp_skew_forward > 10 {
             return bad("TOTP skew must be at most 10 steps");
         }
@@ -338,6 +400,33 @@ mod tests {
             set(&mut p, Duration::from_millis(1));
             assert!(p.validate().is_ok(), "{name} = 1 ms refused");
         }
+    }
+
+    /// Network factors: 1 to 65536, and a /48 never below its /56.
+    #[test]
+    fn client_network_factors_are_bounded_and_ordered() {
+        assert!(Policy::default().validate().is_ok());
+        type Set = fn(&mut ClientNetworks);
+        let bad: [Set; 5] = [
+            |n| n.ipv4_24 = 0,
+            |n| n.ipv6_56 = 0,
+            |n| n.ipv6_48 = 65_537,
+            |n| n.ipv4_24 = u32::MAX,
+            |n| n.ipv6_48 = n.ipv6_56 - 1,
+        ];
+        for set in bad {
+            let mut p = Policy::default();
+            set(&mut p.client_networks);
+            match p.validate() {
+                Err(Error::Config(m)) => assert!(m.contains("client_networks"), "{m}"),
+                other => panic!("{:?} accepted: {other:?}", p.client_networks),
+            }
+        }
+        let mut p = Policy::default();
+        p.client_networks.ipv6_56 = 1;
+        p.client_networks.ipv6_48 = 1;
+        p.client_networks.ipv4_24 = 65_536;
+        assert!(p.validate().is_ok());
     }
 
     /// Delays may be off (zero) but not a fraction of a millisecond.

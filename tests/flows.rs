@@ -453,9 +453,9 @@ async fn unknown_accounts_lock_the_same_way() {
 }
 
 #[tokio::test]
-async fn policy_never_allows_more_than_100_failures() {
+async fn policy_never_allows_more_than_100_failures_per_account() {
     let mut p = Policy::default();
-    p.lock_after_failures = 101;
+    p.lock_after_failures = 51;
     let r = Authenticator::builder()
         .store(MemoryStore::new())
         .secret_key(b"0123456789abcdef0123456789abcdef!".to_vec())

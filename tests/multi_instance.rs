@@ -131,8 +131,8 @@ async fn login_on_one_instance_finishes_on_the_other() {
 async fn one_code_20_times_at_once_on_two_instances_one_success() {
     let mut p = Policy::default();
     // The losers count as failures; keep them from locking the account mid-test.
-    p.delay_after_failures = 100;
-    p.lock_after_failures = 100;
+    p.delay_after_failures = 50;
+    p.lock_after_failures = 50;
     let Some(c) = cluster(p).await else { return };
     c.user_with_sms().await;
     let Login::SecondFactor(ch) = c.a.login("alice", &pw(GOOD)).await.unwrap() else {

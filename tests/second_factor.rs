@@ -424,8 +424,8 @@ async fn totp_enroll_login_and_replay_refused() {
 async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     // The account's own delays stay out of the way of the challenge's count.
     let mut p = Policy::default();
-    p.delay_after_failures = 100;
-    p.lock_after_failures = 100;
+    p.delay_after_failures = 50;
+    p.lock_after_failures = 50;
     let fx = fixture_with(p).await;
     let (secret, codes) = fx.enable_totp().await;
     let used = fx.totp(&secret, 0);
@@ -546,8 +546,8 @@ async fn recovery_codes_work_once_and_are_counted() {
 async fn one_code_submitted_20_times_at_once_lets_exactly_one_in() {
     // The 19 losers count as failures; keep the account unlocked for the test.
     let mut p = Policy::default();
-    p.delay_after_failures = 100;
-    p.lock_after_failures = 100;
+    p.delay_after_failures = 50;
+    p.lock_after_failures = 50;
     let fx = fixture_with(p.clone()).await;
     let codes = fx.enable_sms().await;
     let c = fx.challenge().await;
@@ -982,8 +982,8 @@ async fn no_resend_while_locked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
     let mut p = Policy::default();
-    p.delay_after_failures = 100;
-    p.lock_after_failures = 100;
+    p.delay_after_failures = 50;
+    p.lock_after_failures = 50;
     let max = p.challenge_max_attempts;
     let fx = fixture_with(p).await;
     let (secret, _) = fx.enable_totp().await;

@@ -183,6 +183,7 @@ fn reason(e: &Error) -> Option<&'static str> {
         Error::EmailTaken => "duplicate_email",
         Error::InvalidPhoneNumber(_) => "invalid_phone",
         Error::Config(_) => "unrecognized_hash",
+        Error::PasswordHashBeyondBound => "hash_beyond_bound",
         _ => return None,
     })
 }

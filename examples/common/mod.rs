@@ -121,8 +121,13 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
         None => legacy_hashes_from_env()?,
     };
     if legacy {
+        // The tutorial app hashed with Werkzeug's default: PBKDF2 up to
+        // Werkzeug 2.2 (at most 260000 iterations), scrypt from 2.3. The
+        // bound is what every unknown-user login costs: no higher.
         builder = builder
-            .legacy_verifier(twofa_verify::password::legacy::WerkzeugPbkdf2::new())
+            .legacy_verifier(
+                twofa_verify::password::legacy::WerkzeugPbkdf2::new().max_iterations(260_000),
+            )
             .legacy_verifier(twofa_verify::password::legacy::WerkzeugScrypt::new());
     }
     if opts.policy.is_some() || opts.confirm_email {

@@ -7,7 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
-use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
+use super::limits::Refused;
+use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -231,20 +232,25 @@ impl Authenticator {
         };
         let mut budgets = vec![(BudgetKey::SmsPhone(status, phone.to_owned()), phone_limit)];
         let client = self.client_budget(ClientBudget::Sms, p.client_sms);
-        let client_limited = client.is_some();
+        let client_limited = !client.is_empty();
         budgets.extend(client);
         budgets.push((BudgetKey::SmsAccount(user), p.sms_per_account));
+        // Last: a place here is only taken by a send every other budget allows.
+        let site = budgets.len();
         budgets.push((BudgetKey::SmsSite(status), site_limit));
-        if let Err(e) = self.reserve_budgets(budgets).await {
+        if let Err(refused) = self.try_reserve_budgets(budgets).await? {
             self.emit(AuthEvent::SendLimited { user });
-            if client_limited {
-                // Which budget refused is not told apart: any refusal from a
-                // client with a known address is reported with it.
+            if refused.index == site {
+                self.site_sms_budget_spent(status, refused).await?;
+            } else if client_limited {
+                // Which of the narrower budgets refused is not told apart:
+                // any refusal from a client with a known address is
+                // reported with it.
                 self.emit(AuthEvent::ClientLimited {
                     action: LimitedAction::SmsSend,
                 });
             }
-            return Err(e);
+            return Err(refused.error());
         }
         // `send_verification`, not `send`: the provider may have fallen
         // back to another channel (a call), which the user must be told.
@@ -259,6 +265,28 @@ impl Authenticator {
             sent_at: self.now(),
             channel: sent.channel,
         })
+    }
+
+    /// Tells the operator, once per window across instances (the first
+    /// refusal puts a marker that lives as long as the window), that the
+    /// site's budget of `status` texts is spent.
+    async fn site_sms_budget_spent(&self, status: PhoneStatus, refused: Refused) -> Result<()> {
+        let first = self
+            .state()
+            .put_if_absent(
+                StateKey::SmsSiteSpent(status),
+                &Marker,
+                refused.until,
+                self.now(),
+            )
+            .await?;
+        if first {
+            self.emit(AuthEvent::SmsBudgetExhausted {
+                unverified: status == PhoneStatus::Unverified,
+                retry_after: refused.retry_after.as_secs(),
+            });
+        }
+        Ok(())
     }
 
     /// Sends (or re-sends) the SMS code of a pending login. The new code

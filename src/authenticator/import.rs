@@ -44,8 +44,10 @@ impl Authenticator {
     ///
     /// Errors: [`Error::InvalidUsername`], [`Error::InvalidEmail`],
     /// [`Error::InvalidPhoneNumber`], [`Error::UsernameTaken`],
-    /// [`Error::EmailTaken`], and [`Error::Config`] when no registered
-    /// verifier recognizes the hash. Not rate-limited: an operator's tool,
+    /// [`Error::EmailTaken`], [`Error::Config`] when no registered
+    /// verifier recognizes the hash, and [`Error::PasswordHashBeyondBound`]
+    /// when it asks for more work than the verifier's bound (see
+    /// [`legacy`](crate::password::legacy)). Not rate-limited: an operator's tool,
     /// not for requests from clients.
     pub async fn import_user(&self, user: ImportedUser) -> Result<User> {
         let (username, username_key, username_skeleton) = normalize_username(&user.username)?;
@@ -54,6 +56,9 @@ impl Authenticator {
             return Err(Error::Config(
                 "password hash format not recognized: register a legacy verifier for it".into(),
             ));
+        }
+        if !self.inner.hasher.within_bounds(&user.password_hash) {
+            return Err(Error::PasswordHashBeyondBound);
         }
         let phone = user
             .phone

@@ -35,7 +35,7 @@
 use std::time::Duration;
 
 use super::Authenticator;
-use super::state::{BudgetKey, ClientBudget, FailScope, GateUntil, Marker, StateKey, StateValue};
+use super::state::{ClientBudget, FailScope, GateUntil, Marker, StateKey, StateValue};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, LimitedAction};
@@ -122,26 +122,27 @@ impl Authenticator {
         }
     }
 
-    /// The budget spec of `budget`, if it applies to this call.
-    fn attempt_budget(&self, budget: AttemptBudget<'_>) -> Option<Budget> {
+    /// The budget specs of `budget` that apply to this call (the client's
+    /// failures are one per network around the client, narrowest first).
+    fn attempt_budget(&self, budget: AttemptBudget<'_>) -> Vec<Budget> {
         let p = &self.inner.policy;
         let state = self.state();
         match budget {
-            AttemptBudget::ChallengeAnswers(token) => Some(Budget {
+            AttemptBudget::ChallengeAnswers(token) => vec![Budget {
                 key: state.key(StateKey::ChallengeAttempts(token)),
                 // Kept an hour past the challenge, like the challenge itself.
                 window: p.challenge_ttl + Duration::from_secs(3600),
                 max: u64::from(p.challenge_max_attempts),
-            }),
-            AttemptBudget::ClientFailures => {
-                let client = self.ctx.client_key()?;
-                let key = BudgetKey::Client(ClientBudget::Failures, client);
-                Some(Budget {
+            }],
+            AttemptBudget::ClientFailures => self
+                .client_budget(ClientBudget::Failures, p.client_failures)
+                .into_iter()
+                .map(|(key, limit)| Budget {
                     key: state.key(StateKey::Budget(&key)),
-                    window: p.client_failures.window,
-                    max: u64::from(p.client_failures.max),
+                    window: limit.window,
+                    max: u64::from(limit.max),
                 })
-            }
+                .collect(),
         }
     }
 
@@ -168,12 +169,13 @@ impl Authenticator {
         let mut specs = Vec::with_capacity(budgets.len());
         let mut kinds = Vec::with_capacity(budgets.len());
         for b in budgets {
-            if let Some(spec) = self.attempt_budget(*b) {
+            let kind = match b {
+                AttemptBudget::ChallengeAnswers(_) => BudgetKind::ChallengeAnswers,
+                AttemptBudget::ClientFailures => BudgetKind::ClientFailures,
+            };
+            for spec in self.attempt_budget(*b) {
                 specs.push(spec);
-                kinds.push(match b {
-                    AttemptBudget::ChallengeAnswers(_) => BudgetKind::ChallengeAnswers,
-                    AttemptBudget::ClientFailures => BudgetKind::ClientFailures,
-                });
+                kinds.push(kind);
             }
         }
         let spec = AttemptSpec {

@@ -28,10 +28,12 @@ impl Authenticator {
     ///
     /// Unknown user and wrong password give the same
     /// [`Error::InvalidCredentials`] after the same work (a dummy verify).
-    /// Repeated failures delay, then lock, the account for a while
-    /// ([`Error::Locked`]). When the user has a second factor the result is
-    /// [`Login::SecondFactor`] (and an SMS code is sent when SMS is the only
-    /// factor).
+    /// Repeated failures delay, then lock, the identifier for a while
+    /// ([`Error::Locked`]): the username and the email address of one
+    /// account are counted apart, so failing by one never changes what the
+    /// other answers (which would tell that they belong together). When the
+    /// user has a second factor the result is [`Login::SecondFactor`] (and
+    /// an SMS code is sent when SMS is the only factor).
     pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
         self.login_with_device(identifier, password, None).await
     }
@@ -59,9 +61,10 @@ impl Authenticator {
             let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
             lower.nfkc().collect()
         };
+        let by_email = ident.contains('@');
         let rec = if ident.is_empty() {
             None
-        } else if ident.contains('@') {
+        } else if by_email {
             match normalize_email(&ident) {
                 Ok(e) => self.inner.users.user_by_email(&e).await?,
                 Err(_) => None,
@@ -79,6 +82,9 @@ impl Authenticator {
         };
         let scope = match (&device, known) {
             (Some(d), Some(id)) => FailScope::Device(id, d.id.clone()),
+            // The email and the username of one account lock apart (see
+            // `FailScope`): lock state does not link them.
+            (_, Some(id)) if by_email => FailScope::Email(id),
             (_, Some(id)) => FailScope::Account(id),
             (_, None) => FailScope::Unknown(ident),
         };

@@ -154,7 +154,7 @@ impl Authenticator {
         let p = &self.inner.policy;
         let mut budgets = vec![(BudgetKey::ResetEmail(email.clone()), p.reset_requests)];
         let client = self.client_budget(ClientBudget::ResetRequests, p.client_reset_requests);
-        let client_limited = client.is_some();
+        let client_limited = !client.is_empty();
         budgets.extend(client);
         if let Err(e) = self.reserve_budgets(budgets).await {
             if client_limited {

@@ -68,6 +68,9 @@ pub(super) enum StateKey<'a> {
     /// The mark that the summary mail of an address's current mail window
     /// was handed out, by the normalised address.
     MailSummary(&'a str),
+    /// The marker that a site-wide SMS budget was found spent in its
+    /// current window (the operator is told once).
+    SmsSiteSpent(PhoneStatus),
 }
 
 impl StateKey<'_> {
@@ -93,15 +96,28 @@ impl StateKey<'_> {
             StateKey::Gates(scope) => format!("gates:{}", scope.render(keys)),
             StateKey::Budget(budget) => format!("rl:{}", budget.render(keys)),
             StateKey::MailSummary(email) => keys.state_key("mail-sum", email.as_bytes()),
+            StateKey::SmsSiteSpent(PhoneStatus::Verified) => "sms-g-spent".to_owned(),
+            StateKey::SmsSiteSpent(PhoneStatus::Unverified) => "sms-ug-spent".to_owned(),
         }
     }
 }
 
 /// Whose consecutive failures a lockout counts.
+///
+/// An account has one lockout per way of naming it at login: its username
+/// (which also counts second-factor and step-up failures) and its email
+/// address. Were they one, failing by email would lock the username, and
+/// anyone could learn which email and username belong together from the
+/// lock alone. So each is counted apart, and
+/// [`Policy::lock_after_failures`](crate::Policy::lock_after_failures) is
+/// capped at 50: both locked, an account has seen at most 100 consecutive
+/// failures (NIST SP 800-63B).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum FailScope {
-    /// An account's.
+    /// An account's, named by its username (and its second factors').
     Account(UserId),
+    /// An account's, named by its email address at login.
+    Email(UserId),
     /// An identifier's that names no account (so an unknown name is
     /// delayed exactly like a known one).
     Unknown(String),
@@ -113,6 +129,7 @@ impl FailScope {
     fn render(&self, keys: &Keys) -> String {
         match self {
             FailScope::Account(id) => format!("u:{id}"),
+            FailScope::Email(id) => format!("u:{id}:e"),
             FailScope::Unknown(identifier) => keys.state_key("i", identifier.as_bytes()),
             FailScope::Device(id, device) => format!("u:{id}:d:{device}"),
         }
@@ -395,6 +412,7 @@ mod tests {
         let k = keys();
         let id = UserId(42);
         let account = FailScope::Account(id);
+        let email = FailScope::Email(id);
         let unknown = FailScope::Unknown("someone@example.com".into());
         let device = FailScope::Device(id, "dev1".into());
         let budgets = [
@@ -426,10 +444,14 @@ mod tests {
             StateKey::Failures(&account),
             StateKey::Gate(&account),
             StateKey::Gates(&account),
+            StateKey::Failures(&email),
+            StateKey::Gate(&email),
             StateKey::Failures(&unknown),
             StateKey::Failures(&device),
             StateKey::Gate(&device),
             StateKey::MailSummary("a@example.com"),
+            StateKey::SmsSiteSpent(PhoneStatus::Verified),
+            StateKey::SmsSiteSpent(PhoneStatus::Unverified),
         ]
         .iter()
         .map(|key| key.render(&k))
@@ -451,10 +473,14 @@ mod tests {
             "fail:u:42",
             "lock:u:42",
             "gates:u:42",
+            "fail:u:42:e",
+            "lock:u:42:e",
             "fail:i:da691806d9460769dbed241f474066787d928d443557476995dd046c13f78780",
             "fail:u:42:d:dev1",
             "lock:u:42:d:dev1",
             "mail-sum:c714cfcbee60f45cf737291828faed477d24f354f05cd9f925a943c5ff31a459",
+            "sms-g-spent",
+            "sms-ug-spent",
             "rl:cf:1722394bca43bf7c660c7e773e5f62529d4cb688f9b12e6e78905e699227d98a",
             "rl:cs:3d63b6723af6933fd74687e5d7b04ff9a1b73e767c4dc3364801d52dfb371c81",
             "rl:crr:9dfebca9c22fedb8ec2141a75c273dfec2c9379712531dd6b742dbbde52a3507",

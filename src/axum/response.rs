@@ -18,7 +18,7 @@ use crate::error::Error;
 /// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
 /// | `UserNotFound` | 404 Not Found |
 /// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
-/// | `Config`, `Internal` | 500 Internal Server Error |
+/// | `Config`, `PasswordHashBeyondBound`, `Internal` | 500 Internal Server Error |
 pub fn error_status(err: &Error) -> StatusCode {
     match err {
         Error::InvalidCredentials | Error::InvalidCode { .. } | Error::CodeAlreadyUsed { .. } => {
@@ -41,7 +41,9 @@ pub fn error_status(err: &Error) -> StatusCode {
         Error::InvalidResetToken | Error::InvalidConfirmationToken => StatusCode::BAD_REQUEST,
         Error::UserNotFound => StatusCode::NOT_FOUND,
         Error::Provider(_) | Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Config(_) | Error::PasswordHashBeyondBound | Error::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -211,6 +213,7 @@ mod tests {
             Error::Provider(ProviderError::new(ProviderErrorKind::Timeout)),
             Error::store("down"),
             Error::Config("x".into()),
+            Error::PasswordHashBeyondBound,
             Error::Internal("x".into()),
         ];
         for e in all {

@@ -103,7 +103,13 @@ fn bcrypt_vectors_and_bounds() {
     assert!(v.verify(PW, BCRYPT).unwrap());
     assert!(!v.verify(b"legacy passwore", BCRYPT).unwrap());
     assert!(!v.verify(PW, &BCRYPT.replace("$2b$04$", "$2b$05$")).unwrap());
-    assert!(!Bcrypt::new().max_cost(3).verify(PW, BCRYPT).unwrap());
+    // The bound is at least bcrypt's own minimum, 4.
+    assert!(Bcrypt::new().max_cost(3).verify(PW, BCRYPT).unwrap());
+    assert!(
+        !Bcrypt::new()
+            .max_cost(4)
+            .within_bounds(&BCRYPT.replace("$2b$04$", "$2b$05$"))
+    );
     assert!(!v.verify(PW, "$2b$31$short").unwrap());
     assert!(
         !v.verify(PW, &BCRYPT.replace("$2b$04$", "$2b$31$"))
@@ -114,13 +120,90 @@ fn bcrypt_vectors_and_bounds() {
 #[test]
 fn dummy_hashes_are_well_formed_and_wrong() {
     let verifiers: [&dyn LegacyHashVerifier; 3] = [
-        &WerkzeugPbkdf2::new().dummy_iterations(10),
-        &WerkzeugScrypt::new(),
-        &Bcrypt::new().dummy_cost(4),
+        &WerkzeugPbkdf2::new().max_iterations(10),
+        &WerkzeugScrypt::new().max_memory(64 * 1024),
+        &Bcrypt::new().max_cost(4),
     ];
     for v in verifiers {
-        let d = v.dummy_hash().unwrap();
-        assert!(v.recognizes(&d), "{d}");
-        assert!(!v.verify(PW, &d).unwrap(), "{d}");
+        for d in v.dummy_hashes() {
+            assert!(v.recognizes(&d), "{d}");
+            assert!(v.within_bounds(&d), "{d}");
+            assert!(!v.verify(PW, &d).unwrap(), "{d}");
+        }
     }
+}
+
+/// The dummy hash sits at the bound: the dearest hash a verifier accepts,
+/// so an unknown-user login costs at least as much as any stored hash.
+#[test]
+fn dummy_hashes_sit_at_the_bound() {
+    let d = WerkzeugPbkdf2::new().dummy_hashes();
+    assert!(d[0].starts_with("pbkdf2:sha256:1000000$"), "{d:?}");
+    assert!(d[1].starts_with("pbkdf2:sha512:500000$"), "{d:?}");
+    assert!(d[2].starts_with("pbkdf2:sha1:1000000$"), "{d:?}");
+    let d = WerkzeugPbkdf2::new()
+        .max_iterations(260_000)
+        .dummy_hash()
+        .unwrap();
+    assert!(d.starts_with("pbkdf2:sha256:260000$"), "{d}");
+    // SHA-512 iterations count twice against the bound.
+    let v = WerkzeugPbkdf2::new().max_iterations(2000);
+    assert!(v.within_bounds(SHA512));
+    assert!(
+        !WerkzeugPbkdf2::new()
+            .max_iterations(1999)
+            .within_bounds(SHA512)
+    );
+    assert!(
+        WerkzeugPbkdf2::new()
+            .max_iterations(1000)
+            .within_bounds(SHA256)
+    );
+    let d = WerkzeugScrypt::new().dummy_hash().unwrap();
+    assert!(d.starts_with("scrypt:32768:8:1$"), "{d}");
+    let d = WerkzeugScrypt::new()
+        .max_memory(100 << 20)
+        .dummy_hash()
+        .unwrap();
+    assert!(d.starts_with("scrypt:65536:8:1$"), "{d}");
+    let d = Bcrypt::new().dummy_hash().unwrap();
+    assert!(d.starts_with("$2b$12$"), "{d}");
+    let d = Bcrypt::new().max_cost(14).dummy_hash().unwrap();
+    assert!(d.starts_with("$2b$14$"), "{d}");
+}
+
+/// Bounds can be raised only to a ceiling: a crafted hash (or a mistaken
+/// setting) cannot make one verify burn minutes of CPU. Beyond the bound,
+/// a hash is refused at once and `within_bounds` says so.
+#[test]
+fn bounds_have_a_ceiling() {
+    let pbkdf2 = WerkzeugPbkdf2::new().max_iterations(u32::MAX);
+    let over = SHA256.replace(":1000$", ":10000001$");
+    assert!(!pbkdf2.within_bounds(&over));
+    assert!(pbkdf2.within_bounds(&SHA256.replace(":1000$", ":10000000$")));
+    assert!(!WerkzeugPbkdf2::new().within_bounds(&SHA256.replace(":1000$", ":1000001$")));
+    // Werkzeug 3.1's default is within the default bound.
+    assert!(WerkzeugPbkdf2::new().within_bounds(&SHA256.replace(":1000$", ":1000000$")));
+    let t = std::time::Instant::now();
+    assert!(!pbkdf2.verify(PW, &over).unwrap());
+    assert!(t.elapsed() < std::time::Duration::from_millis(100));
+
+    let scrypt = WerkzeugScrypt::new().max_memory(u64::MAX);
+    assert!(!scrypt.within_bounds(&SCRYPT.replace(":1024:8:1$", ":1048576:8:2$")));
+    assert!(scrypt.within_bounds(&SCRYPT.replace(":1024:8:1$", ":1048576:8:1$")));
+    // p multiplies the work (not the memory): bounded as well.
+    assert!(!WerkzeugScrypt::new().within_bounds(&SCRYPT.replace(":8:1$", ":8:33$")));
+    assert!(WerkzeugScrypt::new().within_bounds(&SCRYPT.replace(":8:1$", ":8:32$")));
+
+    let bcrypt = Bcrypt::new().max_cost(31);
+    assert!(!bcrypt.within_bounds(&BCRYPT.replace("$2b$04$", "$2b$17$")));
+    assert!(bcrypt.within_bounds(&BCRYPT.replace("$2b$04$", "$2b$16$")));
+    assert!(!Bcrypt::new().within_bounds(&BCRYPT.replace("$2b$04$", "$2b$13$")));
+    let t = std::time::Instant::now();
+    assert!(
+        !bcrypt
+            .verify(PW, &BCRYPT.replace("$2b$04$", "$2b$31$"))
+            .unwrap()
+    );
+    assert!(t.elapsed() < std::time::Duration::from_millis(100));
 }
