@@ -903,3 +903,94 @@ async fn sqlite_with_local_sms(
         .unwrap();
     (store, sms, auth, u)
 }
+
+/// A state store that counts its calls.
+#[derive(Debug, Clone, Default)]
+struct CountingState {
+    inner: MemoryStore,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingState {
+    fn tick(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn count(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for CountingState {
+    async fn put(&self, k: &str, v: &[u8], e: Timestamp) -> Result<()> {
+        self.tick();
+        self.inner.put(k, v, e).await
+    }
+    async fn put_if_absent(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.put_if_absent(k, v, e, n).await
+    }
+    async fn put_if_present(&self, k: &str, v: &[u8], e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.put_if_present(k, v, e, n).await
+    }
+    async fn get(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.get(k, n).await
+    }
+    async fn take(&self, k: &str, n: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.tick();
+        self.inner.take(k, n).await
+    }
+    async fn delete(&self, k: &str) -> Result<()> {
+        self.tick();
+        self.inner.delete(k).await
+    }
+    async fn increment(&self, k: &str, t: Duration, x: bool, n: Timestamp) -> Result<Counter> {
+        self.tick();
+        self.inner.increment(k, t, x, n).await
+    }
+    async fn release(&self, k: &str, n: Timestamp) -> Result<()> {
+        self.tick();
+        self.inner.release(k, n).await
+    }
+    async fn advance(&self, k: &str, v: i64, e: Timestamp, n: Timestamp) -> Result<bool> {
+        self.tick();
+        self.inner.advance(k, v, e, n).await
+    }
+}
+
+/// A reset request for an unknown address makes the same state-store calls
+/// as one for an account (a link is stored only for the account; the other
+/// stores a decoy), so a round trip more does not tell them apart.
+#[tokio::test]
+async fn reset_requests_cost_the_same_store_calls_for_unknown_addresses() {
+    let users = MemoryStore::new();
+    let state = CountingState::default();
+    let auth = Authenticator::builder()
+        .user_store(users)
+        .state_store(state.clone())
+        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .build()
+        .unwrap();
+    auth.register("alice", "alice@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    let calls = |before: usize| state.count() - before;
+    let before = state.count();
+    assert!(
+        auth.request_password_reset("alice@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let known = calls(before);
+    let before = state.count();
+    assert!(
+        auth.request_password_reset("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(calls(before), known);
+}

@@ -223,7 +223,7 @@ fn edited(current: Profile, f: &ProfileForm) -> Result<Profile, profile_text::Te
 /// me" (the app's). Everything is checked before anything is saved.
 pub async fn edit_profile(
     State(state): State<AppState>,
-    mut v: Visitor,
+    v: Visitor,
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<ProfileForm>,
 ) -> Page {
@@ -255,10 +255,10 @@ pub async fn edit_profile(
             .update_profile(me.id, Some(&f.username), None)
             .await
         {
-            Ok(user) => {
-                refreshed(&mut v, &user).await?;
-                username = user.username;
-            }
+            // No credential changed: the session keeps its stamp (a
+            // refresh here would hand a stolen session in flight the stamp
+            // of a concurrent "sign out everywhere").
+            Ok(user) => username = user.username,
             Err(e) => {
                 let fe = FormError::from_auth(e)?;
                 return form_error(&state, &v, "edit_profile.html", fe, keep).await;

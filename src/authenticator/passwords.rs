@@ -165,14 +165,16 @@ impl Authenticator {
             return Err(e);
         }
         let mail_allowed = self.reserve_own_mail(&email).await?;
+        let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
         let Some(rec) = self.inner.users.user_by_email(&email).await? else {
+            self.issue_decoy_reset_link(expires_at).await?;
             return Ok(None);
         };
         if !mail_allowed {
             self.mail_suppressed(Some(rec.id), MailKind::PasswordReset);
+            self.issue_decoy_reset_link(expires_at).await?;
             return Ok(None);
         }
-        let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
         // Random, so that two links asked for in the same millisecond
         // differ and the newer one voids the older.
         let nonce = random_bytes::<NONCE_LEN>();
@@ -282,5 +284,24 @@ impl Authenticator {
             via_reset: true,
         });
         Ok(self.record(rec.id).await?.to_user())
+    }
+}
+
+impl Authenticator {
+    /// The store write a real reset link costs, for a request that makes
+    /// none (an unknown address, a spent mail budget), so that the answer's
+    /// timing does not tell which addresses have accounts. It goes under
+    /// user id 0, which no account has, and holds nothing that works.
+    async fn issue_decoy_reset_link(&self, expires_at: Timestamp) -> Result<()> {
+        self.issue_link(
+            StateKey::ResetLink(UserId(0)),
+            &LiveLink {
+                hash: random_bytes::<32>(),
+                expires_at,
+                generation: 0,
+                email: None,
+            },
+        )
+        .await
     }
 }

@@ -434,10 +434,25 @@ impl AuthSession {
     /// (password, email, a factor): the change ends every other session,
     /// this one continues, with a new id. `user` is the user as returned
     /// by the change. Fails with [`WebError::LoginRequired`] when this
-    /// session is not logged in as that user.
+    /// session is not logged in as that user, or `user` is older than the
+    /// session's.
+    ///
+    /// Call it only after a call that changed credentials, each of which
+    /// asks for a step-up. After anything else (a username change) there is
+    /// nothing to stamp, and a refresh would be a way back in: a request of
+    /// a stolen session in flight while the owner signs out everywhere
+    /// would be handed the new stamp. A `user` whose credentials are those
+    /// this session was checked against changes nothing here.
     pub async fn refresh(&mut self, user: &User) -> Result<(), WebError> {
-        if self.user.as_ref().map(|u| u.id) != Some(user.id) {
+        let Some(current) = self.user.as_ref().filter(|u| u.id == user.id) else {
             return Err(WebError::LoginRequired { redirect: None });
+        };
+        if user.generation < current.generation {
+            return Err(WebError::LoginRequired { redirect: None });
+        }
+        if user.generation == current.generation {
+            self.user = Some(user.clone());
+            return Ok(());
         }
         let Some(signed) = read::<SignedIn>(&self.session, USER_KEY).await? else {
             return Err(WebError::LoginRequired { redirect: None });

@@ -527,3 +527,33 @@ async fn logout_stays_dead_with_requests_in_flight() {
         logged_out(&thief.get("/edit_profile").await);
     }
 }
+
+/// A username change is no credential change: the session keeps its id and
+/// stamp. (A restamp there let a stolen session's rename, in flight while
+/// the owner signed out everywhere, come out with the new stamp.) After
+/// "sign out everywhere" elsewhere, the renaming session is out.
+#[tokio::test]
+async fn a_username_change_hands_out_no_new_stamp() {
+    let (mut owner, mut thief) = two_browsers("ulla").await;
+    let before = thief.session();
+    let renamed = [
+        ("username", "ulla2"),
+        ("first_name", "Ulla"),
+        ("last_name", "Example"),
+        ("about_me", ""),
+    ];
+    let r = thief.post("/edit_profile", &renamed).await;
+    r.redirect("/user/ulla2");
+    assert_eq!(set_cookie(&r, "twofa_session"), None, "no new session id");
+    assert_eq!(thief.session(), before);
+    thief
+        .get("/edit_profile")
+        .await
+        .assert(StatusCode::OK, "ulla2");
+    owner.get("/sign_out_everywhere").await;
+    owner
+        .post("/sign_out_everywhere", &[("password", PW)])
+        .await
+        .redirect("/user/ulla2");
+    logged_out(&thief.get("/edit_profile").await);
+}

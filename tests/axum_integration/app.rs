@@ -95,6 +95,19 @@ async fn logout(mut s: AuthSession) -> Result<Redirect, WebError> {
     Ok(Redirect::to("/"))
 }
 
+/// A username change, then a refresh (which has nothing to stamp).
+async fn rename(mut s: AuthSession) -> Result<&'static str, WebError> {
+    let Some(me) = s.user().cloned() else {
+        return Err(WebError::LoginRequired { redirect: None });
+    };
+    let user = s
+        .auth()
+        .update_profile(me.id, Some(&format!("{}x", me.username)), None)
+        .await?;
+    s.refresh(&user).await?;
+    Ok("renamed")
+}
+
 /// The app's own data in the session.
 async fn note(s: AuthSession) -> Result<&'static str, WebError> {
     s.session().insert("note", rand::random::<u64>()).await?;
@@ -137,6 +150,7 @@ where
         .route("/password", post(password))
         .route("/logout", post(logout))
         .route("/note", post(note))
+        .route("/rename", post(rename))
         .route("/form", get(|t: CsrfToken| async move { t.value().await }))
         .route("/static/site.css", get(|| async { "body {}" }))
         .layer(middleware::from_fn_with_state(

@@ -301,6 +301,23 @@ async fn forms_loaded_at_once_after_a_login_share_one_token() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// `refresh` after a call that changed no credential (a rename) stamps
+/// nothing and keeps the session id (a password change does rotate it:
+/// `password_change_in_one_browser_ends_the_others`).
+#[tokio::test]
+async fn refresh_stamps_only_a_credential_change() {
+    let app = memory_app(AuthConfig::new());
+    app.user("alice").await;
+    let mut jar = Jar::default();
+    jar.login(&app, "alice", false).await;
+    let before = jar.session().unwrap().to_owned();
+    let (status, _, _) = jar.post(&app, "/rename", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session_set(&jar), None, "{:?}", jar.last_set);
+    assert_eq!(jar.session(), Some(before.as_str()));
+    assert_eq!(jar.home(&app).await, StatusCode::OK);
+}
+
 /// However active, a session ends `absolute_lifetime` after its login: a
 /// browser session kept busy, and a remember-me session whose
 /// `remember_me_for` (30 days) is longer.
