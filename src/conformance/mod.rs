@@ -47,11 +47,13 @@ use crate::{Authenticator, Error, Timestamp, UserId};
 pub mod attempts;
 pub mod credentials;
 pub mod state;
+pub mod update;
 pub mod users;
 
 pub use attempts::*;
 pub use credentials::*;
 pub use state::*;
+pub use update::*;
 pub use users::*;
 
 /// What a user store under test must be: cloneable (clones share the data)
