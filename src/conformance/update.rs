@@ -1,4 +1,4 @@
-//! Checks of [`StateStore::put_if_present`](crate::StateStore::put_if_present),
+//! Checks of [`StateStore::put_if_present`],
 //! the update web sessions are saved with: it must never bring back an
 //! entry that was deleted or taken, even when it races the delete.
 
