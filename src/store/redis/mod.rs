@@ -58,6 +58,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::redis::Script;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -172,6 +173,29 @@ impl RedisStore {
 
     fn retention(&self, expires_at: Timestamp, reference: Timestamp) -> u64 {
         codec::retention_ms(expires_at, reference, self.shared.gc_grace)
+    }
+
+    /// `put_if_absent` or `put_if_present`: the same arguments to either
+    /// script (now, expiry, value, retention); true if it wrote.
+    async fn conditional_put(
+        &self,
+        script: &Script,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let written: i64 = self
+            .run(
+                script
+                    .key(self.key(key))
+                    .arg(codec::sortable(now.as_millis()))
+                    .arg(codec::sortable(expires_at.as_millis()))
+                    .arg(value)
+                    .arg(self.retention(expires_at, now)),
+            )
+            .await?;
+        Ok(written == 1)
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
@@ -298,19 +322,9 @@ impl StateStore for RedisStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let written: i64 = self
-            .run(
-                self.shared
-                    .scripts
-                    .put_if_absent
-                    .key(self.key(key))
-                    .arg(codec::sortable(now.as_millis()))
-                    .arg(codec::sortable(expires_at.as_millis()))
-                    .arg(value)
-                    .arg(self.retention(expires_at, now)),
-            )
-            .await?;
-        Ok(written == 1)
+        let script = &self.shared.scripts.put_if_absent;
+        self.conditional_put(script, key, value, expires_at, now)
+            .await
     }
 
     async fn put_if_present(
@@ -320,19 +334,9 @@ impl StateStore for RedisStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let written: i64 = self
-            .run(
-                self.shared
-                    .scripts
-                    .put_if_present
-                    .key(self.key(key))
-                    .arg(codec::sortable(now.as_millis()))
-                    .arg(codec::sortable(expires_at.as_millis()))
-                    .arg(value)
-                    .arg(self.retention(expires_at, now)),
-            )
-            .await?;
-        Ok(written == 1)
+        let script = &self.shared.scripts.put_if_present;
+        self.conditional_put(script, key, value, expires_at, now)
+            .await
     }
 
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
