@@ -79,6 +79,24 @@ impl Names {
         state.profiles.save(user, &profile, now).await?;
         Ok(())
     }
+
+    /// The end of a registration (immediate or by the link): saves the
+    /// names, says `message` and sends the new user to the login page.
+    /// The account exists whatever happens to its names: a failure to save
+    /// them is logged, and the user types them again on the edit page.
+    pub async fn account_ready(
+        self,
+        state: &AppState,
+        v: &Visitor,
+        user: twofa_verify::UserId,
+        message: &str,
+    ) -> Page {
+        if let Err(e) = self.save(state, user).await {
+            tracing::error!(error = ?e, user = %user, "could not save the names of a new account");
+        }
+        flash(v, "success", message).await?;
+        Ok(see_other("/login"))
+    }
 }
 
 /// Whether this site confirms addresses: then the register form asks only
@@ -141,18 +159,8 @@ pub async fn register(
     let pw = SecretString::from(f.password);
     match v.auth().register(&f.username, &f.email, &pw).await {
         Ok(user) => {
-            // The account exists whatever happens to its names: say so, and
-            // let the user type them again on the edit page.
-            if let Err(e) = names.save(&state, user.id).await {
-                tracing::error!(error = ?e, user = %user.id, "could not save the names of a new account");
-            }
-            flash(
-                &v,
-                "success",
-                "Congratulations, you are now registered! Please log in.",
-            )
-            .await?;
-            Ok(see_other("/login"))
+            let message = "Congratulations, you are now registered! Please log in.";
+            names.account_ready(&state, &v, user.id, message).await
         }
         Err(e) => fail(FormError::from_auth(e)?).await,
     }

@@ -24,10 +24,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use twofa_verify::{Authenticator, Error as AuthError, PendingAccount, RegistrationStart};
 
+use super::AppState;
 use super::auth::Names;
 use super::errors::{AppError, FormError, human_duration};
-use super::render::{AppForm, Page, Visitor, flash, form_error, ok, render};
-use super::{AppState, see_other};
+use super::render::{AppForm, Page, Visitor, form_error, ok, render};
 
 /// A mail to send after the page is answered.
 struct Mail {
@@ -245,18 +245,8 @@ pub(super) async fn confirm_email(
     let password = SecretString::from(f.password);
     match auth.confirm_registration(&token, &password).await {
         Ok(user) => {
-            // The account exists whatever happens to its names: say so, and
-            // let the user type them again on the edit page.
-            if let Err(e) = names.save(&state, user.id).await {
-                tracing::error!(error = ?e, user = %user.id, "could not save the names of a new account");
-            }
-            flash(
-                &v,
-                "success",
-                "Your address is confirmed and your account is ready. Please log in.",
-            )
-            .await?;
-            Ok(see_other("/login"))
+            let message = "Your address is confirmed and your account is ready. Please log in.";
+            names.account_ready(&state, &v, user.id, message).await
         }
         Err(
             e @ (AuthError::RegistrationAlreadyConfirmed
