@@ -108,17 +108,12 @@ impl Authenticator {
     /// Counts one mail to `email` (normalised): `None` within the budget,
     /// past it the end of the counter's window.
     pub(super) async fn count_mail(&self, email: &str) -> Result<Option<Timestamp>> {
-        let limit = self.inner.policy.mail_per_address;
-        let c = self
-            .state()
-            .increment(
-                StateKey::Budget(&BudgetKey::MailAddress(email.to_owned())),
-                limit.window,
-                false,
-                self.now(),
-            )
-            .await?;
-        Ok((c.count > u64::from(limit.max)).then_some(c.expires_at))
+        let budget = (
+            BudgetKey::MailAddress(email.to_owned()),
+            self.inner.policy.mail_per_address,
+        );
+        let refused = self.try_reserve_budgets(vec![budget]).await?.err();
+        Ok(refused.map(|r| r.until))
     }
 
     /// Takes a place in the budget of `email` (normalised); past it, tries
