@@ -8,7 +8,6 @@
 
 #![cfg(feature = "totp")]
 
-#[path = "hostile_input/fixture.rs"]
 mod fixture;
 
 use std::collections::HashSet;
