@@ -13,8 +13,8 @@ use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery}
 use super::errors::{AppError, FormError, sentence};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, query_param};
 use super::{AppState, DEVICE_COOKIE, registration, safe_next, see_other};
-use crate::common::profile_text::{self, Field, NAME_MAX};
-use crate::common::profiles::Profile;
+use demo_support::profile_text::{self, Field, NAME_MAX};
+use demo_support::profiles::Profile;
 
 /// Session keys of the app's own, next to the library's.
 const NEXT: &str = "login_next";

@@ -82,7 +82,7 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
-/// The app's own tables (`examples/common/profiles.rs`).
+/// The app's own tables (`examples/demo-support/src/profiles.rs`).
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         AppError::Internal(format!("profiles: {e}"))

@@ -40,38 +40,22 @@
 //!
 //! The app's own data about its users (names, "about me", last seen) is in
 //! a table of its own beside the library's, keyed by `UserId`:
-//! `examples/common/profiles.rs`.
-#![allow(dead_code)]
+//! `examples/demo-support/src/profiles.rs`.
 
-#[path = "args.rs"]
 pub mod args;
-#[path = "auth.rs"]
 mod auth;
-#[path = "email_change.rs"]
 mod email_change;
-#[path = "errors.rs"]
 mod errors;
-#[path = "factors.rs"]
 mod factors;
-#[path = "flash.rs"]
 mod flash;
-#[path = "last_seen.rs"]
 mod last_seen;
-#[path = "notices.rs"]
 mod notices;
-#[path = "profile.rs"]
 mod profile;
-#[path = "recovery.rs"]
 mod recovery;
-#[path = "redirect.rs"]
 mod redirect;
-#[path = "registration.rs"]
 mod registration;
-#[path = "render.rs"]
 mod render;
-#[path = "reset.rs"]
 mod reset;
-#[path = "sealed.rs"]
 pub mod sealed;
 
 use std::sync::Arc;
@@ -91,13 +75,11 @@ use twofa_verify::axum::{
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, StateStore};
 
-use crate::common::profiles::ProfileStore;
-use crate::common::{self, Mailer, SetupError};
+use demo_support::profiles::ProfileStore;
+use demo_support::{Mailer, SetupError};
 
-// Used by the tests, which include this module.
-#[allow(unused_imports)]
+// For the tests and the load test.
 pub use self::errors::{AppError, human_duration};
-#[allow(unused_imports)]
 pub use self::redirect::{LocalPath, safe_next, see_other};
 
 /// The cookie of a remembered device (see `auth.rs`); like every cookie of
@@ -173,9 +155,9 @@ impl AppState {
     /// Builds the backend described by `options` (with the security
     /// notices of `notices.rs` as its event sink) and the state over it.
     /// Must run inside a Tokio runtime: the notices are mailed by a task.
-    pub async fn build(options: common::Options, config: Config) -> Result<Self, SetupError> {
+    pub async fn build(options: demo_support::Options, config: Config) -> Result<Self, SetupError> {
         let (sink, outbox) = notices::channel();
-        let backend = common::backend(&common::Options {
+        let backend = demo_support::backend(&demo_support::Options {
             events: Some(Arc::new(sink)),
             ..options
         })
@@ -187,7 +169,7 @@ impl AppState {
 
     /// The state over a backend (whose events are not mailed: see
     /// [`AppState::build`]).
-    pub fn new(backend: common::Backend, config: Config) -> Result<Self, SetupError> {
+    pub fn new(backend: demo_support::Backend, config: Config) -> Result<Self, SetupError> {
         let sessions =
             StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.to_vec())?;
         let csrf = Csrf::new()
@@ -214,14 +196,14 @@ impl AppState {
 /// A fresh in-memory site with quiet console outboxes (no Twilio, no SMTP,
 /// whatever the environment says), for tests.
 pub async fn state_for_tests() -> Result<AppState, SetupError> {
-    state_for_tests_with(common::Options::default(), Config::for_tests()).await
+    state_for_tests_with(demo_support::Options::default(), Config::for_tests()).await
 }
 
 /// Like [`state_for_tests`], with a policy, a database (`options.db`,
 /// default in memory), email-confirmed registration and settings of the
 /// test's choosing (`quiet` and `force_console` are overridden).
 pub async fn state_for_tests_with(
-    options: common::Options,
+    options: demo_support::Options,
     config: Config,
 ) -> Result<AppState, SetupError> {
     let db = if options.db.is_empty() {
@@ -230,7 +212,7 @@ pub async fn state_for_tests_with(
         options.db.clone()
     };
     AppState::build(
-        common::Options {
+        demo_support::Options {
             db,
             quiet: true,
             force_console: true,

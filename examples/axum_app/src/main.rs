@@ -1,28 +1,23 @@
 //! The tutorial's site on twofa-verify and axum.
 //!
 //! ```text
-//! cargo run --example axum_app            # http://127.0.0.1:8000
-//! cargo run --example axum_app -- --port 3000 --bind 0.0.0.0 --db app.db
-//! cargo run --example axum_app -- --help  # every flag and its variable
+//! cargo run -p axum_app            # http://127.0.0.1:8000
+//! cargo run -p axum_app -- --port 3000 --bind 0.0.0.0 --db app.db
+//! cargo run -p axum_app -- --help  # every flag and its variable
 //! ```
 //!
 //! Zero configuration: codes and emails are printed to this console. Flags
 //! (`args.rs`) or the variables of `.env.template` (in the environment or a
 //! `.env` file) set the address, the database, Twilio, SMTP, and so on.
-#[path = "../common/mod.rs"]
-mod common;
-
-mod app;
-
 use std::net::SocketAddr;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use app::args::{self, Args, LegacyHashes};
+use axum_app::args::{self, Args, LegacyHashes};
 
 fn main() -> std::process::ExitCode {
-    common::load_dotenv();
+    demo_support::load_dotenv();
     // Before any thread starts: `set_var`/`remove_var` are only sound then.
     args::unset_empty_env();
     let args = Args::parse();
@@ -42,14 +37,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), common::SetupError> {
+async fn run(args: Args) -> Result<(), demo_support::SetupError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
         )
         .init();
-    let options = common::Options {
+    let options = demo_support::Options {
         db: args.db.clone(),
         confirm_email: args.registration_confirm_email,
         app_name: Some(args.app_name.clone()),
@@ -65,7 +60,7 @@ async fn run(args: Args) -> Result<(), common::SetupError> {
     // Sessions go to the authenticator's store, and anonymous CSRF tokens
     // are signed with its key (TWOFA_SECRET_KEY or the key file beside the
     // database), so both survive restarts and are shared by instances.
-    let state = app::AppState::build(options, config.clone()).await?;
+    let state = axum_app::AppState::build(options, config.clone()).await?;
     let summary = state.summary.clone();
     let confirm_email =
         state.auth.policy().registration == twofa_verify::Registration::EmailConfirmed;
@@ -82,7 +77,7 @@ async fn run(args: Args) -> Result<(), common::SetupError> {
     // The socket's address reaches the handlers (per-client limits).
     axum::serve(
         listener,
-        app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        axum_app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

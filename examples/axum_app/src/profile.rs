@@ -6,7 +6,7 @@
 //! Every change of credentials made here ends the user's other sessions at
 //! their next request (the library's session stamp); the handler then calls
 //! `AuthSession::refresh` so that the acting session stays in. Names and
-//! "about me" are the app's own data (`examples/common/profiles.rs`): saving
+//! "about me" are the app's own data (`examples/demo-support/src/profiles.rs`): saving
 //! them touches no credential and logs nobody out.
 
 use axum::extract::{Path, State};
@@ -23,8 +23,8 @@ use super::factors::step_up_ctx;
 use super::last_seen::time_ago;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
-use crate::common::profile_text::{self, ABOUT_ME_MAX, Field, NAME_MAX};
-use crate::common::profiles::Profile;
+use demo_support::profile_text::{self, ABOUT_ME_MAX, Field, NAME_MAX};
+use demo_support::profiles::Profile;
 
 #[derive(Serialize)]
 struct ProfileView {

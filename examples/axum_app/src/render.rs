@@ -17,89 +17,95 @@ use super::flash::FlashJar;
 pub type Page = Result<Response, AppError>;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("templates/base.html")),
-    ("index.html", include_str!("templates/index.html")),
-    ("register.html", include_str!("templates/register.html")),
-    ("login.html", include_str!("templates/login.html")),
-    ("logout.html", include_str!("templates/logout.html")),
-    ("verify_2fa.html", include_str!("templates/verify_2fa.html")),
-    ("profile.html", include_str!("templates/profile.html")),
+    ("base.html", include_str!("../templates/base.html")),
+    ("index.html", include_str!("../templates/index.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "verify_2fa.html",
+        include_str!("../templates/verify_2fa.html"),
+    ),
+    ("profile.html", include_str!("../templates/profile.html")),
     (
         "edit_profile.html",
-        include_str!("templates/edit_profile.html"),
+        include_str!("../templates/edit_profile.html"),
     ),
     (
         "change_email.html",
-        include_str!("templates/change_email.html"),
+        include_str!("../templates/change_email.html"),
     ),
     (
         "email_link_invalid.html",
-        include_str!("templates/email_link_invalid.html"),
+        include_str!("../templates/email_link_invalid.html"),
     ),
     (
         "confirm_new_email.html",
-        include_str!("templates/confirm_new_email.html"),
+        include_str!("../templates/confirm_new_email.html"),
     ),
     (
         "sign_out_everywhere.html",
-        include_str!("templates/sign_out_everywhere.html"),
+        include_str!("../templates/sign_out_everywhere.html"),
     ),
     (
         "change_password.html",
-        include_str!("templates/change_password.html"),
+        include_str!("../templates/change_password.html"),
     ),
-    ("enable_2fa.html", include_str!("templates/enable_2fa.html")),
+    (
+        "enable_2fa.html",
+        include_str!("../templates/enable_2fa.html"),
+    ),
     (
         "enable_2fa_verify.html",
-        include_str!("templates/enable_2fa_verify.html"),
+        include_str!("../templates/enable_2fa_verify.html"),
     ),
     (
         "enable_totp.html",
-        include_str!("templates/enable_totp.html"),
+        include_str!("../templates/enable_totp.html"),
     ),
     (
         "disable_2fa.html",
-        include_str!("templates/disable_2fa.html"),
+        include_str!("../templates/disable_2fa.html"),
     ),
     (
         "recovery_codes.html",
-        include_str!("templates/recovery_codes.html"),
+        include_str!("../templates/recovery_codes.html"),
     ),
     (
         "regenerate_codes.html",
-        include_str!("templates/regenerate_codes.html"),
+        include_str!("../templates/regenerate_codes.html"),
     ),
     (
         "reset_password_request.html",
-        include_str!("templates/reset_password_request.html"),
+        include_str!("../templates/reset_password_request.html"),
     ),
     (
         "reset_password.html",
-        include_str!("templates/reset_password.html"),
+        include_str!("../templates/reset_password.html"),
     ),
-    ("error.html", include_str!("templates/error.html")),
+    ("error.html", include_str!("../templates/error.html")),
     (
         "reset_link_invalid.html",
-        include_str!("templates/reset_link_invalid.html"),
+        include_str!("../templates/reset_link_invalid.html"),
     ),
     (
         "check_inbox.html",
-        include_str!("templates/check_inbox.html"),
+        include_str!("../templates/check_inbox.html"),
     ),
     (
         "confirm_email.html",
-        include_str!("templates/confirm_email.html"),
+        include_str!("../templates/confirm_email.html"),
     ),
     (
         "confirm_email_invalid.html",
-        include_str!("templates/confirm_email_invalid.html"),
+        include_str!("../templates/confirm_email_invalid.html"),
     ),
-    ("_macros.html", include_str!("templates/_macros.html")),
+    ("_macros.html", include_str!("../templates/_macros.html")),
 ];
 
-const STYLES: &str = include_str!("static/styles.css");
-const COPY_JS: &str = include_str!("static/copy.js");
-const FAVICON: &str = include_str!("static/favicon.svg");
+const STYLES: &str = include_str!("../static/styles.css");
+const COPY_JS: &str = include_str!("../static/copy.js");
+const FAVICON: &str = include_str!("../static/favicon.svg");
 
 /// The templates; `.html` ones are HTML-escaped automatically.
 pub fn templates() -> Result<Environment<'static>, minijinja::Error> {

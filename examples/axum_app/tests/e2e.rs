@@ -17,12 +17,6 @@
 //! Without them the test prints SKIPPED and passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-
-#[path = "../examples/axum_app/app.rs"]
-mod app;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,10 +50,15 @@ fn exe(var: &str, default: &str) -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// The workspace's root, where `target/` and `docs/` are.
+fn workspace_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .unwrap_or_else(|| workspace_dir().join("target"))
 }
 
 fn now() -> u64 {
@@ -207,11 +206,11 @@ async fn browser_walkthrough() {
     // The site, in-process, on a random port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = app::state_for_tests_with(
-        common::Options::default(),
-        app::Config {
+    let state = axum_app::state_for_tests_with(
+        demo_support::Options::default(),
+        axum_app::Config {
             base_url: base.clone(),
-            ..app::Config::for_tests()
+            ..axum_app::Config::for_tests()
         },
     )
     .await
@@ -219,7 +218,8 @@ async fn browser_walkthrough() {
     let sms = state.console_sms.clone().unwrap();
     let mail = state.mailer.console().unwrap().clone();
     // As `main.rs` serves it: the handlers see the browser's address.
-    let service = app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service =
+        axum_app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
 
     // chromedriver on a free port.
@@ -282,7 +282,7 @@ async fn browser_walkthrough() {
 async fn walkthrough(
     b: &mut Browser,
     sms: &twofa_verify::factor::ConsoleSms,
-    mail: &common::ConsoleMail,
+    mail: &demo_support::ConsoleMail,
     downloads: &Path,
 ) -> Result<(), String> {
     // Home, register.
@@ -438,7 +438,7 @@ async fn walkthrough(
     b.expect_text("You used a recovery code; 8 left").await;
     let profile_shot = b.shot("profile-with-2fa").await;
     if std::env::var_os("UPDATE_README_SCREENSHOT").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let docs = workspace_dir().join("docs");
         std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
         std::fs::copy(&profile_shot, docs.join("screenshot.png")).map_err(|e| e.to_string())?;
     }

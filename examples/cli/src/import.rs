@@ -2,7 +2,7 @@
 //! Authentication Using Twilio Verify in Flask"), read from its SQLite
 //! `user` table, into the configured store; their profile data (first and
 //! last name when the table has them, `about_me`, `last_seen`) into the
-//! demo app's own `app_profiles` table (`examples/common/profiles.rs`).
+//! demo app's own `app_profiles` table (`examples/demo-support/src/profiles.rs`).
 
 use std::path::Path;
 
@@ -10,9 +10,9 @@ use serde::Serialize;
 use twofa_verify::{Error, ImportedUser, UserId};
 
 use crate::commands::Ctx;
-use crate::common::profile_text::{self, Field, TextError};
-use crate::common::profiles::{Imported as ProfileImported, Profile};
 use crate::output::{CliError, Outcome};
+use demo_support::profile_text::{self, Field, TextError};
+use demo_support::profiles::{Imported as ProfileImported, Profile};
 
 /// One row of the Flask app's `user` table (the columns we use).
 struct FlaskUser {
@@ -191,7 +191,7 @@ fn reason(e: &Error) -> Option<&'static str> {
 /// Imports every row it can; a row already imported (same username and
 /// email) is counted, not imported again.
 pub async fn import_flask(ctx: &mut Ctx, path: &Path) -> Result<Outcome, CliError> {
-    if !crate::common::legacy_hashes_from_env().unwrap_or(false) {
+    if !demo_support::legacy_hashes_from_env().unwrap_or(false) {
         return Err(CliError::bad_input(
             "usage",
             "set LEGACY_HASHES=werkzeug (environment or .env) first: without it the \

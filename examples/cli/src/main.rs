@@ -1,5 +1,5 @@
 //! The tutorial's flows in a terminal, on the same database as the web
-//! example: `cargo run --example cli -- --help`.
+//! example: `cargo run -p cli -- --help`.
 //!
 //! Every command works both interactively (passwords prompted without echo,
 //! codes asked for when needed) and from scripts (`--password-stdin` or
@@ -11,9 +11,6 @@
 
 mod account;
 mod commands;
-#[path = "../common/mod.rs"]
-#[allow(clippy::large_enum_variant)] // shared with the web example; not ours to reshape
-mod common;
 mod import;
 mod input;
 mod output;
@@ -397,7 +394,7 @@ async fn run(cli: &Cli) -> Result<output::Outcome, CliError> {
 }
 
 fn main() -> ExitCode {
-    common::load_dotenv();
+    demo_support::load_dotenv();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -1,12 +1,10 @@
-//! Set-up shared by the example apps (`axum_app`, `cli`): the store, the SMS
-//! provider, the mailer and the application's secret key, all chosen from
-//! the environment with a zero-configuration default (a SQLite file, codes
-//! and emails printed to the console).
-#![allow(dead_code)]
+//! Set-up shared by the example apps (`axum_app`, `cli`, `loadtest`): the
+//! store, the SMS provider, the mailer and the application's secret key, all
+//! chosen from the environment with a zero-configuration default (a SQLite
+//! file, codes and emails printed to the console); and the app's own data
+//! about its users ([`profiles`], [`profile_text`]).
 
-#[path = "profile_text.rs"]
 pub mod profile_text;
-#[path = "profiles.rs"]
 pub mod profiles;
 
 use std::error::Error as StdError;
@@ -247,7 +245,7 @@ async fn with_store(
         #[cfg(not(feature = "postgres"))]
         {
             let _ = pg_schema;
-            return Err("a postgres:// database needs the `postgres` feature: cargo run --features postgres ...".into());
+            return Err("a postgres:// database needs the `postgres` feature: cargo run -p axum_app --features postgres ...".into());
         }
     }
     let store = twofa_verify::store::SqliteStore::open(db).await?;
@@ -284,13 +282,14 @@ fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, Setup
 /// Whether the examples give Twilio Verify the `call` fallback channel:
 /// unless `TWILIO_VERIFY_FALLBACK_CHANNEL` (`fallback`) names one, or the
 /// primary channel (`TWILIO_VERIFY_CHANNEL`, `channel`) is `call` already.
+#[cfg(feature = "twilio")]
 fn adds_call_fallback(fallback: Option<&str>, channel: Option<&str>) -> bool {
     let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
     let primary_is_call = channel.is_some_and(|c| c.trim().eq_ignore_ascii_case("call"));
     !set(fallback) && !primary_is_call
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "twilio"))]
 mod tests {
     #[test]
     fn the_call_fallback_is_on_unless_configured_otherwise() {

@@ -2,7 +2,7 @@
 //! the library's users: a table of its own (`app_profiles`: first and last
 //! name, "about me", when last seen) keyed by the library's `UserId`, in
 //! the same database as the library's tables, created by the app's own
-//! migrations (`examples/axum_app/migrations/{sqlite,postgres}`).
+//! migrations (`examples/demo-support/migrations/{sqlite,postgres}`).
 //!
 //! The app's migrations are tracked in sqlx's usual `_sqlx_migrations`
 //! table; the library tracks its own in `twofa_migrations`, so neither
@@ -109,9 +109,7 @@ impl ProfileStore {
     /// The profiles in a SQLite database (the library's `SqliteStore`
     /// pool); applies the app's migrations.
     pub async fn sqlite(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        sqlx::migrate!("./examples/axum_app/migrations/sqlite")
-            .run(&pool)
-            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self::over(Pool::Sqlite(pool)))
     }
 
@@ -120,9 +118,7 @@ impl ProfileStore {
     /// app's migrations.
     #[cfg(feature = "postgres")]
     pub async fn postgres(pool: sqlx::PgPool) -> Result<Self, sqlx::Error> {
-        sqlx::migrate!("./examples/axum_app/migrations/postgres")
-            .run(&pool)
-            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self::over(Pool::Postgres(pool)))
     }
 

@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
-use twofa_verify::factor::ConsoleSms;
-use twofa_verify::{Authenticator, Policy, RateLimit};
+use twofa_verify::{Policy, RateLimit};
 
 use crate::browser::{Account, Browser, end_session, flow};
 use crate::stats::Lat;
-use crate::storm::random_key;
 use crate::system::{CpuWatch, rss_kib};
-use crate::{Args, PW, Res, app, common, database_url};
+use crate::{Args, PW, Res};
 
 pub(crate) struct Http {
     pub(crate) store: String,
@@ -88,7 +86,7 @@ pub(crate) async fn backend_for(
     store: &str,
     policy: Policy,
     dir: &std::path::Path,
-) -> Res<(common::Backend, Option<Cleanup>)> {
+) -> Res<(demo_support::Backend, Option<Cleanup>)> {
     match store {
         "memory" | "sqlite" => {
             let db = if store == "memory" {
@@ -99,7 +97,7 @@ pub(crate) async fn backend_for(
                     .ok_or("temp path is not UTF-8")?
                     .to_owned()
             };
-            let b = common::backend(&common::Options {
+            let b = demo_support::backend(&demo_support::Options {
                 db,
                 quiet: true,
                 force_console: true,
@@ -147,8 +145,9 @@ impl Cleanup {
 pub(crate) async fn postgres_backend(
     policy: Policy,
     with_redis: bool,
-) -> Res<(common::Backend, Option<Cleanup>)> {
-    use twofa_verify::LocalCodes;
+) -> Res<(demo_support::Backend, Option<Cleanup>)> {
+    use crate::{database_url, storm::random_key};
+    use twofa_verify::{Authenticator, LocalCodes, factor::ConsoleSms};
     let url = database_url().ok_or("postgres needs DATABASE_URL=postgres://...")?;
     let schema = format!("twofa_load_{:08x}", rand::random::<u32>());
     let pg = twofa_verify::PostgresStore::connect_with_schema(&url, &schema).await?;
@@ -170,14 +169,14 @@ pub(crate) async fn postgres_backend(
         .sms(LocalCodes::new(sms.clone()))
         .build()?;
     Ok((
-        common::Backend {
+        demo_support::Backend {
             auth,
             console_sms: Some(sms),
-            mailer: common::Mailer::Console(common::ConsoleMail::default()),
+            mailer: demo_support::Mailer::Console(demo_support::ConsoleMail::default()),
             summary,
             state,
             secret_key: key,
-            profiles: common::profiles::ProfileStore::postgres(pg.pool().clone()).await?,
+            profiles: demo_support::profiles::ProfileStore::postgres(pg.pool().clone()).await?,
         },
         Some(Cleanup { pg, schema }),
     ))
@@ -187,7 +186,7 @@ pub(crate) async fn postgres_backend(
 pub(crate) async fn postgres_backend(
     _: Policy,
     _: bool,
-) -> Res<(common::Backend, Option<Cleanup>)> {
+) -> Res<(demo_support::Backend, Option<Cleanup>)> {
     Err("the postgres store needs --features postgres (or --all-features)".into())
 }
 
@@ -232,9 +231,9 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         .console_sms
         .clone()
         .ok_or("the load test needs the console SMS outbox")?;
-    let state = app::AppState::new(
+    let state = axum_app::AppState::new(
         backend,
-        app::Config {
+        axum_app::Config {
             app_name: "twofa-verify load test".into(),
             base_url: "http://127.0.0.1".into(),
             cookie_secure: false,
@@ -270,7 +269,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         // As `main.rs` serves it: the socket's address is the client's.
         axum::serve(
             listener,
-            app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            axum_app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(async {
             let _ = stop_rx.await;

@@ -3,7 +3,7 @@
 //! set by Argon2 on this machine, all measured in one run.
 //!
 //! ```text
-//! cargo run --release --example loadtest --all-features -- [--flows N] [--quick]
+//! cargo run --release -p loadtest --all-features -- [--flows N] [--quick]
 //!     [--connections N] [--fresh-sessions] [--stores memory,sqlite,postgres,postgres+redis]
 //! ```
 //!
@@ -29,11 +29,7 @@
 //! Prints a table and writes `$CARGO_TARGET_DIR/loadtest.json` (default
 //! `target/loadtest.json`).
 
-#[path = "../axum_app/app.rs"]
-mod app;
 mod browser;
-#[path = "../common/mod.rs"]
-mod common;
 mod http;
 mod raw;
 mod stats;
@@ -44,7 +40,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use common::SetupError;
+use demo_support::SetupError;
 use http::{Http, http_store};
 use raw::{raw_parallel_rate, raw_verify_samples};
 use stats::median;

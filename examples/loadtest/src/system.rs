@@ -10,7 +10,7 @@ pub(crate) fn target_dir() -> String {
     std::env::var("CARGO_TARGET_DIR")
         .ok()
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_owned())
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_owned())
 }
 
 pub(crate) fn machine() -> String {

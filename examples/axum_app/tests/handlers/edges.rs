@@ -429,7 +429,7 @@ fn assert_security_headers(r: &Resp, what: &str) {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(h("content-security-policy"), app::CSP, "{what}");
+    assert_eq!(h("content-security-policy"), axum_app::CSP, "{what}");
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
     assert_eq!(h("x-frame-options"), "DENY", "{what}");
     assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
@@ -463,9 +463,9 @@ async fn security_headers_on_pages_redirects_and_error_pages() {
     assert_security_headers(&css, "a static file");
     assert_eq!(css.headers["cache-control"], "public, max-age=3600");
     // A handler that panics: the 500 page, with the headers.
-    let router = app::security_headers(axum::Router::new().route(
+    let router = axum_app::security_headers(axum::Router::new().route(
         "/boom",
-        axum::routing::get(|| async { app::AppError::Internal("boom".into()) }),
+        axum::routing::get(|| async { axum_app::AppError::Internal("boom".into()) }),
     ));
     let resp = read(
         router
@@ -514,7 +514,7 @@ async fn flash_messages_and_error_pages_escape_what_users_type() {
 
 #[test]
 fn command_line_flags() {
-    use app::args::{Args, Bind, LegacyHashes};
+    use axum_app::args::{Args, Bind, LegacyHashes};
     let parse = |argv: &[&str]| Args::try_parse_from([&["axum_app"], argv].concat());
     // --help lists every setting with its variable.
     let help = parse(&["--help"]).unwrap_err();

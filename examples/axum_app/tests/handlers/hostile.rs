@@ -71,7 +71,7 @@ async fn the_session_store_never_holds_fresh_recovery_codes_in_the_clear() {
 
 #[test]
 fn sealed_codes_open_only_for_their_user_and_key() {
-    use app::sealed::SessionSeal;
+    use axum_app::sealed::SessionSeal;
     use twofa_verify::UserId;
     let seal = SessionSeal::new(b"an app secret key of 32+ bytes, not repeated").unwrap();
     let sealed = seal.seal(UserId(7), b"aaaa-bbbb\ncccc-dddd").unwrap();
@@ -238,12 +238,12 @@ async fn a_burst_of_page_loads_on_two_instances_shows_fresh_codes_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db").display().to_string();
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: db.clone(),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let (one, two) = (open().await.unwrap(), open().await.unwrap());
@@ -260,14 +260,14 @@ async fn a_burst_of_page_loads_on_two_postgres_instances_shows_fresh_codes_once(
     let schema = random_schema("codes");
     let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: url.clone(),
                 pg_schema: Some(schema.clone()),
                 secret_key: Some(key.clone()),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let (one, two) = (open().await.unwrap(), open().await.unwrap());

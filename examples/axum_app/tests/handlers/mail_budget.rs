@@ -7,9 +7,9 @@ use super::*;
 
 /// The mails to `to` once the background senders have settled: at least
 /// `n` of them, and none arriving for a while after.
-async fn settled_mails_to(c: &Client, to: &str, n: usize) -> Vec<common::SentMail> {
+async fn settled_mails_to(c: &Client, to: &str, n: usize) -> Vec<demo_support::SentMail> {
     let outbox = c.state.mailer.console().unwrap().clone();
-    let to_them = || -> Vec<common::SentMail> {
+    let to_them = || -> Vec<demo_support::SentMail> {
         outbox
             .messages()
             .into_iter()

@@ -2,12 +2,6 @@
 //! error path, driven in-process with `tower::ServiceExt::oneshot`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../examples/common/mod.rs"]
-mod common;
-
-#[path = "../../examples/axum_app/app.rs"]
-mod app;
-
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -53,7 +47,7 @@ impl Resp {
 /// last CSRF token.
 struct Client {
     router: Router,
-    state: app::AppState,
+    state: axum_app::AppState,
     sessions: Counting,
     cookies: std::collections::BTreeMap<String, String>,
     csrf: Option<String>,
@@ -66,14 +60,14 @@ struct Client {
 
 impl Client {
     async fn new() -> Self {
-        let state = app::state_for_tests().await.unwrap();
+        let state = axum_app::state_for_tests().await.unwrap();
         Self::with_state(state)
     }
 
-    fn with_state(state: app::AppState) -> Self {
+    fn with_state(state: axum_app::AppState) -> Self {
         let sessions = Counting::new(state.sessions.clone());
         Client {
-            router: app::router_with_store(state.clone(), sessions.clone()),
+            router: axum_app::router_with_store(state.clone(), sessions.clone()),
             state,
             sessions,
             cookies: Default::default(),
@@ -430,11 +424,11 @@ async fn session_cookie_flags_and_rotation() {
     assert_ne!(c.session(), before, "the session id changes at login");
 
     // Secure when configured (COOKIE_SECURE=1 or an https BASE_URL).
-    let state = app::state_for_tests_with(
-        common::Options::default(),
-        app::Config {
+    let state = axum_app::state_for_tests_with(
+        demo_support::Options::default(),
+        axum_app::Config {
             cookie_secure: true,
-            ..app::Config::for_tests()
+            ..axum_app::Config::for_tests()
         },
     )
     .await
@@ -481,7 +475,7 @@ async fn not_found_and_method_not_allowed_pages() {
 
 #[tokio::test]
 async fn internal_errors_render_the_500_page() {
-    let resp = app::AppError::Internal("db on fire".into()).into_response();
+    let resp = axum_app::AppError::Internal("db on fire".into()).into_response();
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&body);
@@ -1508,15 +1502,15 @@ async fn posts_must_be_url_encoded_forms() {
 
 /// A state with this policy (and email-confirmed registration when asked).
 async fn site(policy: twofa_verify::Policy, confirm_email: bool, trust_proxy: bool) -> Client {
-    let state = app::state_for_tests_with(
-        common::Options {
+    let state = axum_app::state_for_tests_with(
+        demo_support::Options {
             policy: Some(policy),
             confirm_email,
             ..Default::default()
         },
-        app::Config {
+        axum_app::Config {
             trust_proxy,
-            ..app::Config::for_tests()
+            ..axum_app::Config::for_tests()
         },
     )
     .await
@@ -1529,7 +1523,7 @@ fn hourly(max: u32) -> twofa_verify::RateLimit {
 }
 
 /// The outbox once it holds `n` emails (they are sent in the background).
-async fn mails(c: &Client, n: usize) -> Vec<common::SentMail> {
+async fn mails(c: &Client, n: usize) -> Vec<demo_support::SentMail> {
     let outbox = c.state.mailer.console().unwrap().clone();
     for _ in 0..500 {
         let all = outbox.messages();
@@ -1857,7 +1851,7 @@ async fn per_client_refusals_are_friendly_form_pages() {
         .assert(too_many, "action=\"/register\"");
 }
 /// Waits for a security notice to `to` whose body says `what`.
-async fn notice_to(c: &Client, to: &str, what: &str) -> common::SentMail {
+async fn notice_to(c: &Client, to: &str, what: &str) -> demo_support::SentMail {
     let outbox = c.state.mailer.console().unwrap().clone();
     for _ in 0..200 {
         if let Some(m) = outbox
@@ -1876,9 +1870,11 @@ mod credential_changes;
 mod edges;
 mod sessions;
 
+mod flask_import;
 mod profile_data;
 
 mod confirm_email;
 mod hostile;
 mod mail_budget;
+#[cfg(feature = "twilio")]
 mod voice_fallback;

@@ -1,14 +1,13 @@
-//! The app's own data about its users (`examples/common/profiles.rs`):
+//! The app's own data about its users (`examples/demo-support/src/profiles.rs`):
 //! names at registration, "about me" and names on the edit page, the
 //! profile with the avatar and "last seen", `last_seen` written at most
 //! once a minute (bursts, two instances, PostgreSQL), the app's migrations
-//! beside the library's, and users imported from the Flask app by the CLI
-//! seen on the demo.
+//! beside the library's, and what a second import from the Flask app keeps.
 
 use std::sync::Arc;
 
 use super::*;
-use common::profiles::{Imported, Profile, ProfileStore};
+use demo_support::profiles::{Imported, Profile, ProfileStore};
 
 const MINUTE: i64 = 60_000;
 
@@ -388,12 +387,12 @@ async fn two_instances_on_one_sqlite_file_write_last_seen_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db").display().to_string();
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: db.clone(),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let (one, two) = (open().await.unwrap(), open().await.unwrap());
@@ -406,14 +405,14 @@ async fn two_instances_on_postgres_write_last_seen_once() {
     let schema = random_schema("seen");
     let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: url.clone(),
                 pg_schema: Some(schema.clone()),
                 secret_key: Some(key.clone()),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let (one, two) = (open().await.unwrap(), open().await.unwrap());
@@ -424,7 +423,7 @@ async fn two_instances_on_postgres_write_last_seen_once() {
 /// One browser's 200 simultaneous requests, half to each instance: one
 /// `last_seen` write in all; a minute later (by the database's condition,
 /// whatever the instances remember), one more.
-async fn two_instances_write_once(one: app::AppState, two: app::AppState) {
+async fn two_instances_write_once(one: axum_app::AppState, two: axum_app::AppState) {
     let mut a = Client::with_state(one.clone());
     a.register("wes").await;
     a.login("wes").await.redirect("/user/wes");
@@ -569,71 +568,6 @@ async fn the_apps_migrations_and_the_librarys_share_a_postgres_schema() {
     }
     #[cfg(not(feature = "postgres"))]
     let _ = url;
-}
-
-// ------------------------------------------------------------- Flask import
-
-#[path = "../cli_support/mod.rs"]
-mod cli_support;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_imported_from_flask_see_their_about_me_on_the_demo() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/flask_users.db");
-    let d = cli_support::Dir::new();
-    std::fs::write(d.dir.path().join(".env"), "LEGACY_HASHES=werkzeug\n").unwrap();
-    // The CLI as a process (built once by cargo).
-    let j = d.expect(&["import-flask", fixture], "", 0).json();
-    assert_eq!(
-        j["profiles"]["written"],
-        serde_json::json!(["alice", "bob", "carol"]),
-        "{j}"
-    );
-
-    // The demo on the same database: a new user looks alice up.
-    let state = app::state_for_tests_with(
-        common::Options {
-            db: d.db(),
-            ..Default::default()
-        },
-        app::Config::for_tests(),
-    )
-    .await
-    .unwrap();
-    let mut c = Client::with_state(state.clone());
-    c.register("viewer").await;
-    c.login("viewer").await.redirect("/user/viewer");
-    let p = c.get("/user/alice").await;
-    p.assert(StatusCode::OK, "Hi, I am alice.");
-    // last_seen 2021-03-01 10:00 UTC.
-    assert!(p.body.contains("years ago"), "{}", p.body);
-    assert!(p.body.contains("2021-03-01 10:00 UTC"), "{}", p.body);
-    let bob = c.get("/user/bob").await;
-    assert!(!bob.body.contains("id=\"about-me\""), "bob had none");
-
-    // alice edits her profile on the demo; importing again keeps it.
-    let alice = state.auth.user_by_username("alice").await.unwrap().unwrap();
-    let mine = Profile {
-        about_me: "Edited here".into(),
-        ..Profile::default()
-    };
-    state.profiles.save(alice.id, &mine, 1).await.unwrap();
-    let again = d.expect(&["import-flask", fixture], "", 0).json();
-    assert_eq!(
-        again["profiles"]["kept_edited"],
-        serde_json::json!(["alice"])
-    );
-    assert_eq!(
-        again["profiles"]["written"],
-        serde_json::json!(["bob", "carol"])
-    );
-    c.get("/user/alice")
-        .await
-        .assert(StatusCode::OK, "Edited here");
-    // Importing the same rows again left the others as they were.
-    let carol = state.auth.user_by_username("carol").await.unwrap().unwrap();
-    let p = state.profiles.get(carol.id).await.unwrap();
-    assert_eq!(p.about_me, "Hi, I am carol.");
-    assert_eq!(p.last_seen, Some(1_614_765_600_000)); // 2021-03-03 10:00 UTC
 }
 
 #[tokio::test]

@@ -379,12 +379,12 @@ async fn sessions_survive_a_restart_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db").display().to_string();
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: db.clone(),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let mut first = Client::with_state(open().await.unwrap());
@@ -423,13 +423,13 @@ async fn sessions_are_shared_by_instances_on_postgres() {
     }
     let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
     let open = || {
-        app::state_for_tests_with(
-            common::Options {
+        axum_app::state_for_tests_with(
+            demo_support::Options {
                 db: url.clone(),
                 secret_key: Some(key.clone()),
                 ..Default::default()
             },
-            app::Config::for_tests(),
+            axum_app::Config::for_tests(),
         )
     };
     let (one, two) = (open().await.unwrap(), open().await.unwrap());

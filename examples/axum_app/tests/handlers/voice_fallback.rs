@@ -14,7 +14,7 @@ const SERVICE: &str = "VA00112233445566778899aabbccddeeff";
 const VE_CALL: &str = "VEcccc0000cccc0000cccc0000cccc0000";
 
 /// The demo over Twilio Verify at `server`, with the call fallback the
-/// demo sets up (`common::twilio_from_env`).
+/// demo sets up (`demo_support::twilio_from_env`).
 async fn site_on_twilio(server: &MockServer) -> Client {
     let twilio = TwilioVerify::builder()
         .account_sid(ACCOUNT)
@@ -32,16 +32,18 @@ async fn site_on_twilio(server: &MockServer) -> Client {
         .sms(twilio)
         .build()
         .unwrap();
-    let backend = common::Backend {
+    let backend = demo_support::Backend {
         auth,
         console_sms: None,
-        mailer: common::Mailer::Console(common::ConsoleMail::default()),
+        mailer: demo_support::Mailer::Console(demo_support::ConsoleMail::default()),
         summary: "store: in memory; SMS: Twilio Verify (mock)".into(),
         state: std::sync::Arc::new(store),
         secret_key: zeroize::Zeroizing::new(key),
-        profiles: common::profiles::ProfileStore::in_memory().await.unwrap(),
+        profiles: demo_support::profiles::ProfileStore::in_memory()
+            .await
+            .unwrap(),
     };
-    Client::with_state(app::AppState::new(backend, app::Config::for_tests()).unwrap())
+    Client::with_state(axum_app::AppState::new(backend, axum_app::Config::for_tests()).unwrap())
 }
 
 #[tokio::test]

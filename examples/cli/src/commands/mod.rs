@@ -13,11 +13,11 @@ use twofa_verify::factor::RecoveryCodes as Codes;
 use twofa_verify::{Clock, Error, SmsDelivery, SystemClock, Timestamp, User};
 
 use crate::account;
-use crate::common::{self, Backend};
 use crate::input::{Input, Terminal, password_source};
 use crate::output::{CliError, Outcome};
 use crate::session::Sessions;
 use crate::{Cli, Command, Password, RecoveryCodes, Reset, TwoFa};
+use demo_support::Backend;
 
 pub(crate) use factors::*;
 pub(crate) use login::*;
@@ -69,12 +69,12 @@ impl Ctx {
 
     /// The context of a real run, from the flags and the environment.
     pub async fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let db = cli.db.clone().unwrap_or_else(common::default_db);
+        let db = cli.db.clone().unwrap_or_else(demo_support::default_db);
         // Read passwords before anything slow, and fail early on a bad fd.
         let passwords = password_source(cli.password_stdin, cli.password_fd)?;
-        let opts = common::Options {
+        let opts = demo_support::Options {
             db: db.clone(),
-            // Codes and emails are printed here, on stderr, not by `common`.
+            // Codes and emails are printed here, on stderr, not by `demo_support`.
             quiet: true,
             force_console: false,
             policy: None,
@@ -82,10 +82,10 @@ impl Ctx {
             confirm_email: false,
             ..Default::default()
         };
-        let backend = common::backend(&opts)
+        let backend = demo_support::backend(&opts)
             .await
             .map_err(|e| CliError::service("config_error", format!("set-up failed: {e}")))?;
-        let secret = common::secret_key(&db)
+        let secret = demo_support::secret_key(&db)
             .map_err(|e| CliError::service("config_error", format!("secret key: {e}")))?;
         let path = cli
             .session

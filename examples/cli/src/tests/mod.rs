@@ -14,12 +14,11 @@ use twofa_verify::{Authenticator, ManualClock, MemoryStore, Timestamp};
 
 use crate::Cli;
 use crate::commands::{self, Ctx};
-use crate::common::{Backend, ConsoleMail, Mailer};
 use crate::input::{Input, Prompter};
 use crate::output::{CliError, Exit, Outcome};
 use crate::session::Sessions;
+use demo_support::{Backend, ConsoleMail, Mailer};
 
-#[path = "tests_sessions.rs"]
 mod sessions;
 
 const PW: &str = "correct horse battery";
@@ -109,7 +108,7 @@ async fn harness() -> H {
         summary: "store: in memory (test)".into(),
         state: std::sync::Arc::new(store),
         secret_key: zeroize::Zeroizing::new(key.clone()),
-        profiles: crate::common::profiles::ProfileStore::in_memory()
+        profiles: demo_support::profiles::ProfileStore::in_memory()
             .await
             .unwrap(),
     };

@@ -1,13 +1,9 @@
 //! The tutorial's flows through the `cli` example, one process per step,
 //! as a person or a script would run them, on a SQLite file that keeps the
 //! state between processes.
-#![cfg(feature = "totp")]
-
-mod cli_support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cli_support::{Dir, Run};
+use crate::support::{Dir, Run};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery\n";
@@ -607,7 +603,10 @@ fn import_flask_users_then_log_in() {
     let Some(d) = persistent_dir("import_flask_users_then_log_in") else {
         return;
     };
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/flask_users.db");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/flask_users.db"
+    );
     // Werkzeug hashes are accepted only when asked for (the CLI reads .env
     // in its working directory, the test's).
     d.fails(&["import-flask", fixture], "", 2, "usage");

@@ -1,11 +1,11 @@
 //! The `cli` example as a process: help, JSON output, exit codes and bad
 //! input, one invocation at a time (these pass on any store; the flows
-//! across invocations are in `cli_flows.rs`).
-#![cfg(feature = "totp")]
+//! across invocations are in `flows.rs`).
 
-mod cli_support;
+mod flows;
+mod support;
 
-use cli_support::Dir;
+use support::Dir;
 
 const PW: &str = "correct horse battery\n";
 

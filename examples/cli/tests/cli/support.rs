@@ -1,70 +1,10 @@
-//! Runs the `cli` example as a process: builds it once with cargo (same
-//! features and profile as these tests) and finds the binary from cargo's
-//! JSON messages, so no path under `target/` is guessed.
-#![allow(dead_code)]
+//! Runs the `cli` example as a process (the binary cargo built for these
+//! tests) in a temporary directory of its own.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
-
-/// The built example.
-pub fn bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build)
-}
-
-fn build() -> PathBuf {
-    let features: Vec<&str> = [
-        ("twilio", cfg!(feature = "twilio")),
-        ("totp", cfg!(feature = "totp")),
-        ("qr", cfg!(feature = "qr")),
-        ("sqlite", cfg!(feature = "sqlite")),
-        ("postgres", cfg!(feature = "postgres")),
-    ]
-    .into_iter()
-    .filter_map(|(f, on)| on.then_some(f))
-    .collect();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--example", "cli", "--message-format=json"])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .args(["--no-default-features", "--features", &features.join(",")])
-        .stderr(Stdio::inherit());
-    // Cargo sets these for the test process; a build script that watches
-    // one (ring watches CARGO_MANIFEST_DIR) would rebuild half the tree.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-                "OUT_DIR",
-            ]
-            .contains(&k.as_str())
-        {
-            cmd.env_remove(k);
-        }
-    }
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().expect("cargo runs");
-    assert!(out.status.success(), "cargo build --example cli failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "cli")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
-}
 
 /// A finished invocation.
 #[derive(Debug)]
@@ -115,7 +55,7 @@ impl Dir {
 
     /// Runs `cli --db <tmp>/app.db ARGS` with `stdin`, console SMS and mail.
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cli"));
         cmd.arg("--db").arg(self.db()).args(args);
         cmd.current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
