@@ -42,6 +42,8 @@ fn setup() -> Setup {
             json!({"sid": VE, "status": "approved", "valid": true, "to": PHONE, "channel": "sms"}),
         );
     });
+    // Feature `twilio` leaves the crypto provider to the app.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let twilio = TwilioVerify::builder()
         .account_sid(ACCOUNT)
         .auth_token(SecretString::from(TOKEN))

@@ -38,8 +38,20 @@ fn basic(user: &str, secret: &str) -> String {
     )
 }
 
-fn builder(base: &str) -> twofa_verify::factor::TwilioVerifyBuilder {
+/// Installs the crypto provider `build` needs (the app's choice: these
+/// tests take aws-lc-rs), once per process.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// `TwilioVerify::builder()` in a process with a crypto provider.
+fn twilio_builder() -> twofa_verify::factor::TwilioVerifyBuilder {
+    install_crypto_provider();
     TwilioVerify::builder()
+}
+
+fn builder(base: &str) -> twofa_verify::factor::TwilioVerifyBuilder {
+    twilio_builder()
         .account_sid(ACCOUNT)
         .auth_token(SecretString::from(TOKEN))
         .service_sid(SERVICE)
@@ -126,7 +138,7 @@ async fn send_with_channel_locale_and_api_key() {
             then.status(201).json_body(pending_body());
         })
         .await;
-    let t = TwilioVerify::builder()
+    let t = twilio_builder()
         .account_sid(ACCOUNT)
         .api_key(API_KEY, SecretString::from(TOKEN))
         .service_sid(SERVICE)
@@ -679,14 +691,14 @@ async fn connection_refused_is_unavailable() {
 fn builder_validation() {
     let ok = || builder("https://verify.twilio.com/v2");
     assert!(ok().build().is_ok());
-    let token_as_sid = TwilioVerify::builder()
+    let token_as_sid = twilio_builder()
         .account_sid(TOKEN)
         .auth_token(SecretString::from(TOKEN))
         .service_sid(SERVICE);
     let cases = vec![
         (
             "no account",
-            TwilioVerify::builder()
+            twilio_builder()
                 .auth_token(SecretString::from(TOKEN))
                 .service_sid(SERVICE),
         ),
@@ -695,7 +707,7 @@ fn builder_validation() {
         ("wrong prefix account", ok().account_sid(SERVICE)),
         (
             "no service",
-            TwilioVerify::builder()
+            twilio_builder()
                 .account_sid(ACCOUNT)
                 .auth_token(SecretString::from(TOKEN)),
         ),
@@ -705,9 +717,7 @@ fn builder_validation() {
         ),
         (
             "no credentials",
-            TwilioVerify::builder()
-                .account_sid(ACCOUNT)
-                .service_sid(SERVICE),
+            twilio_builder().account_sid(ACCOUNT).service_sid(SERVICE),
         ),
         (
             "both credentials",
@@ -715,7 +725,7 @@ fn builder_validation() {
         ),
         (
             "bad api key",
-            TwilioVerify::builder()
+            twilio_builder()
                 .account_sid(ACCOUNT)
                 .service_sid(SERVICE)
                 .api_key(ACCOUNT, SecretString::from(TOKEN)),
@@ -766,7 +776,7 @@ fn debug_never_shows_the_token() {
         "{text}"
     );
     assert_no_secret(&text);
-    let b = TwilioVerify::builder().api_key(API_KEY, SecretString::from(TOKEN));
+    let b = twilio_builder().api_key(API_KEY, SecretString::from(TOKEN));
     assert_no_secret(&format!("{b:?}"));
 }
 
@@ -923,6 +933,7 @@ fn from_env_child() {
     let Ok(expect) = std::env::var("TWOFA_FROM_ENV_EXPECT") else {
         return;
     };
+    install_crypto_provider();
     let r = TwilioVerify::from_env();
     match expect.as_str() {
         "none" => assert!(matches!(r, Ok(None)), "{r:?}"),

@@ -276,6 +276,9 @@ fn twilio_from_env() -> Result<Option<twofa_verify::factor::TwilioVerify>, Setup
     ) {
         builder = builder.fallback_channel(Channel::Call);
     }
+    // The HTTPS client's crypto provider is the app's choice: the demo
+    // takes aws-lc-rs (rustls' default).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     Ok(Some(builder.build()?))
 }
 

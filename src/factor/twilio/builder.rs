@@ -208,7 +208,9 @@ impl TwilioVerifyBuilder {
     /// Fails with [`Error::Config`](crate::Error::Config) when a SID is
     /// missing or malformed, the credentials are missing or ambiguous, the
     /// base URL is not an http(s) URL, a timeout is zero, or the fallback
-    /// channel is the channel. No message ever contains a credential.
+    /// channel is the channel, or when the app has installed no rustls
+    /// crypto provider (see [`TwilioVerify`'s TLS section](TwilioVerify#tls-the-apps-crypto-provider)).
+    /// No message ever contains a credential.
     pub fn build(self) -> Result<TwilioVerify> {
         let account_sid = self
             .account_sid

@@ -71,9 +71,22 @@ struct ErrorBody {
     message: Option<String>,
 }
 
+/// What [`TwilioVerifyBuilder::build`](super::TwilioVerifyBuilder::build)
+/// says when the app has installed no rustls crypto provider.
+pub(super) const NO_CRYPTO_PROVIDER: &str = "no rustls crypto provider is installed: \
+    call `rustls::crypto::aws_lc_rs::default_provider().install_default()` (or `ring`'s) \
+    once at start-up, before building the Twilio provider";
+
 /// The one HTTP client of a provider (cheap to clone; clones share the
 /// connection pool).
+///
+/// reqwest is built without a crypto provider of its own (the app picks
+/// one) and panics when none is installed: that case is a configuration
+/// error here, before reqwest is asked.
 pub(super) fn http_client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::Client> {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        return Err(Error::Config(NO_CRYPTO_PROVIDER.to_owned()));
+    }
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     reqwest::Client::builder()

@@ -70,6 +70,31 @@ use validate::{is_e164, is_sid};
 ///
 /// Failures are errors, never a successful check: an outage at Twilio cannot
 /// let anyone in.
+///
+/// # TLS: the app's crypto provider
+///
+/// The HTTPS client is reqwest over rustls without a crypto provider of its
+/// own, so this crate builds no C library the app did not ask for. Install
+/// one process-wide provider before [`build`](TwilioVerifyBuilder::build)
+/// (which otherwise fails with [`Error::Config`], never a panic): depend on
+/// `rustls` 0.23 with its `aws-lc-rs` feature (its default) or `ring`, and
+/// at the start of `main`:
+///
+/// ```
+/// use twofa_verify::factor::TwilioVerify;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Fails only when a provider is installed already (that one then serves).
+/// let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+///
+/// let twilio = TwilioVerify::builder()
+///     .account_sid("AC00000000000000000000000000000000")
+///     .auth_token(secrecy::SecretString::from("auth token"))
+///     .service_sid("VA00000000000000000000000000000000")
+///     .build()?;
+/// # let _ = twilio;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct TwilioVerify {
     client: reqwest::Client,

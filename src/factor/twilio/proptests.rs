@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::{ApiError, MAX_RETRY_AFTER, Op, sanitize};
 use super::errors::{SEND_LIMIT_WAIT, map_api_error};
+use super::tests::builder_with_provider;
 use super::validate::is_locale;
 use super::*;
 use secrecy::SecretString;
@@ -152,7 +153,7 @@ fn any_answer_is_a_typed_result_consistent_with_the_body() {
         .build()
         .unwrap();
     let server = rt.block_on(MockServer::start_async());
-    let twilio = TwilioVerify::builder()
+    let twilio = builder_with_provider()
         .account_sid("AC0123456789abcdef0123456789abcdef")
         .auth_token(SecretString::from("tok"))
         .service_sid(SERVICE)
@@ -217,7 +218,7 @@ fn any_answer_is_a_typed_result_consistent_with_the_body() {
 /// A provider pointed at the discard port on loopback: were a request made,
 /// it would fail as a `Provider` error, not as the errors asserted below.
 static NOWHERE: LazyLock<TwilioVerify> = LazyLock::new(|| {
-    TwilioVerify::builder()
+    builder_with_provider()
         .account_sid("AC0123456789abcdef0123456789abcdef")
         .auth_token(SecretString::from("tok"))
         .service_sid(SERVICE)

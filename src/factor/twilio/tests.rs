@@ -9,6 +9,13 @@ use secrecy::SecretString;
 
 const SID: &str = "VE0123456789abcdef0123456789abcdef";
 
+/// `TwilioVerify::builder()` once the process has the crypto provider that
+/// `build` needs (the app's choice; the tests take aws-lc-rs).
+pub(super) fn builder_with_provider() -> TwilioVerifyBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    TwilioVerify::builder()
+}
+
 /// The trait methods delegate to the inherent ones (the context is unused).
 #[tokio::test]
 async fn trait_delegates() {
@@ -29,7 +36,7 @@ async fn trait_delegates() {
                 .json_body(serde_json::json!({"sid": SID, "status": "approved", "valid": true}));
         })
         .await;
-    let twilio = TwilioVerify::builder()
+    let twilio = builder_with_provider()
         .account_sid("AC0123456789abcdef0123456789abcdef")
         .auth_token(SecretString::from("tok"))
         .service_sid("VA0123456789abcdef0123456789abcdef")
@@ -83,7 +90,7 @@ async fn send_verification_tells_the_channel() {
         })
         .await;
     let builder = || {
-        TwilioVerify::builder()
+        builder_with_provider()
             .account_sid("AC0123456789abcdef0123456789abcdef")
             .auth_token(SecretString::from("tok"))
             .service_sid("VA0123456789abcdef0123456789abcdef")

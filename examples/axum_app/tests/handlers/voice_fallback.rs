@@ -16,6 +16,8 @@ const VE_CALL: &str = "VEcccc0000cccc0000cccc0000cccc0000";
 /// The demo over Twilio Verify at `server`, with the call fallback the
 /// demo sets up (`demo_support::twilio_from_env`).
 async fn site_on_twilio(server: &MockServer) -> Client {
+    // The crypto provider the demo installs (`common::twilio_from_env`).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let twilio = TwilioVerify::builder()
         .account_sid(ACCOUNT)
         .auth_token(secrecy::SecretString::from("test-token"))
