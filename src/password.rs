@@ -20,7 +20,9 @@ use zeroize::Zeroizing;
 
 pub mod legacy;
 
-pub use legacy::{Bcrypt, LegacyHashVerifier, WerkzeugPbkdf2, WerkzeugScrypt};
+pub use legacy::LegacyHashVerifier;
+#[cfg(feature = "legacy-hashes")]
+pub use legacy::{Bcrypt, WerkzeugPbkdf2, WerkzeugScrypt};
 
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result, WeakPassword};

@@ -1,7 +1,7 @@
 //! Users of the Flask tutorial app, from the committed fixture
 //! (`tests/fixtures/flask_users.db`, made by `scripts/flask-fixture.py` with
 //! real Werkzeug), imported into SQLite and logged in.
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "legacy-hashes"))]
 
 use secrecy::SecretString;
 use sqlx::Row;

@@ -50,7 +50,7 @@ impl fmt::Debug for AuthenticatorBuilder {
 impl AuthenticatorBuilder {
     /// Accepts password hashes in another format (imported users, see
     /// [`Authenticator::import_user`]); the first login with such a hash
-    /// replaces it with Argon2id. Built in: [`WerkzeugPbkdf2`](crate::password::legacy::WerkzeugPbkdf2),
+    /// replaces it with Argon2id. Built in (feature `legacy-hashes`): [`WerkzeugPbkdf2`](crate::password::legacy::WerkzeugPbkdf2),
     /// [`WerkzeugScrypt`](crate::password::legacy::WerkzeugScrypt),
     /// [`Bcrypt`](crate::password::legacy::Bcrypt). Unknown-user logins then
     /// cost the slowest of Argon2 and the verifiers' dummy hashes.
