@@ -143,7 +143,8 @@ pub struct Policy {
     pub totp_skew_forward: u8,
     /// Number of recovery codes generated (default 10).
     pub recovery_codes: usize,
-    /// Default region for phone numbers written without `+country` (default none: require E.164).
+    /// Default region for phone numbers written without `+country` (default
+    /// none: require E.164). Needs feature `phone-numbers`.
     pub default_phone_region: Option<String>,
     /// Failed logins and wrong codes from one client (IP, or IPv6 /64)
     /// across every account (default 50 per 15 min): password spraying.
@@ -355,10 +356,15 @@ impl Policy {
         if self.recovery_codes == 0 || self.recovery_codes > 100 {
             return bad("recovery_codes must be between 1 and 100");
         }
+        #[cfg(feature = "phone-numbers")]
         if let Some(r) = &self.default_phone_region
             && r.parse::<phonenumber::country::Id>().is_err()
         {
             return bad("default_phone_region is not a known region code");
+        }
+        #[cfg(not(feature = "phone-numbers"))]
+        if self.default_phone_region.is_some() {
+            return bad("default_phone_region needs feature `phone-numbers`");
         }
         Ok(())
     }

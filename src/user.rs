@@ -289,6 +289,7 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String> {
 }
 
 /// Parses a phone number to E.164 (`+14155552671`) with the `phonenumber` crate.
+#[cfg(feature = "phone-numbers")]
 pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result<String> {
     if raw.len() > 64 {
         return Err(Error::InvalidPhoneNumber("it is too long".into()));
@@ -318,6 +319,38 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
         }
     }
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// Reads a phone number in international format (`+`, the country code and
+/// the number, with spaces, dots, hyphens or parentheses between digits) to
+/// E.164 (`+14155552671`). Without feature `phone-numbers` there are no
+/// numbering plans to check it against: the SMS provider refuses a number
+/// that does not exist, and `Policy::default_phone_region` cannot be set.
+#[cfg(not(feature = "phone-numbers"))]
+pub(crate) fn normalize_phone(raw: &str, _default_region: Option<&str>) -> Result<String> {
+    let invalid = || {
+        Error::InvalidPhoneNumber(
+            "not a phone number; use the international format, e.g. +14155552671".into(),
+        )
+    };
+    if raw.len() > 64 {
+        return Err(Error::InvalidPhoneNumber("it is too long".into()));
+    }
+    let rest = raw.trim().strip_prefix('+').ok_or_else(invalid)?;
+    let mut digits = String::with_capacity(15);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '.' | '-' | '(' | ')' => {}
+            _ => return Err(invalid()),
+        }
+    }
+    // E.164: a country code that never starts with 0, at most 15 digits in
+    // all; the shortest numbers in use (+290 and +683) have 7.
+    if digits.starts_with('0') || !(7..=15).contains(&digits.len()) {
+        return Err(invalid());
+    }
+    Ok(format!("+{digits}"))
 }
 
 #[cfg(test)]

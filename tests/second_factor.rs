@@ -120,14 +120,14 @@ fn sms_sent(c: &Challenge) -> bool {
 #[tokio::test]
 async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     let fx = fixture().await;
-    for junk in [
-        "",
-        "hello",
-        "+1 000",
-        "12345",
-        &"9".repeat(500),
-        "+999 123456789",
-    ] {
+    // Without feature `phone-numbers` the format is checked, not whether
+    // the number exists: +999 is no country code, only the plans say so.
+    let unassigned_country = cfg!(feature = "phone-numbers").then_some("+999 123456789");
+    let long = "9".repeat(500);
+    for junk in ["", "hello", "+1 000", "12345", &long]
+        .into_iter()
+        .chain(unassigned_country)
+    {
         assert!(
             matches!(
                 fx.auth

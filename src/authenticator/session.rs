@@ -71,7 +71,8 @@ impl fmt::Debug for DeviceToken {
 pub struct RememberedDevice {
     /// Id to revoke it with [`Authenticator::forget_device`].
     pub id: String,
-    /// From the user agent, e.g. "Firefox on Linux".
+    /// From the user agent, e.g. "Firefox on Linux" (feature `user-agent`;
+    /// without it, "Unknown device").
     pub label: String,
     /// When it was remembered.
     pub created_at: Timestamp,
@@ -82,16 +83,26 @@ pub struct RememberedDevice {
 }
 
 /// A label for a device from its user agent: "Browser on OS".
+#[cfg(feature = "user-agent")]
 fn device_label(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent else {
-        return "Unknown device".into();
+        return UNKNOWN_DEVICE.into();
     };
     match woothee::parser::Parser::new().parse(ua) {
         Some(r) if r.name != "UNKNOWN" && r.os != "UNKNOWN" => format!("{} on {}", r.name, r.os),
         Some(r) if r.name != "UNKNOWN" => r.name.to_owned(),
-        _ => "Unknown device".into(),
+        _ => UNKNOWN_DEVICE.into(),
     }
 }
+
+/// Without feature `user-agent` (and its parser) devices are not told apart
+/// by name.
+#[cfg(not(feature = "user-agent"))]
+fn device_label(_user_agent: Option<&str>) -> String {
+    UNKNOWN_DEVICE.into()
+}
+
+const UNKNOWN_DEVICE: &str = "Unknown device";
 
 impl Authenticator {
     /// The stamp of `user` as read now. Store it in the session at login
@@ -252,6 +263,7 @@ mod tests {
     use super::device_label;
 
     #[test]
+    #[cfg(feature = "user-agent")]
     fn labels_from_user_agents() {
         assert_eq!(
             device_label(Some(
@@ -261,5 +273,17 @@ mod tests {
         );
         assert_eq!(device_label(None), "Unknown device");
         assert_eq!(device_label(Some("\u{0}\u{202e}")), "Unknown device");
+    }
+
+    #[test]
+    #[cfg(not(feature = "user-agent"))]
+    fn without_the_parser_every_device_is_unknown() {
+        assert_eq!(device_label(None), "Unknown device");
+        assert_eq!(
+            device_label(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"
+            )),
+            "Unknown device"
+        );
     }
 }
