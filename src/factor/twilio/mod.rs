@@ -89,7 +89,7 @@ use validate::{is_e164, is_sid};
 ///
 /// let twilio = TwilioVerify::builder()
 ///     .account_sid("AC00000000000000000000000000000000")
-///     .auth_token(secrecy::SecretString::from("auth token"))
+///     .auth_token(secrecy::SecretString::from("your-auth-token"))
 ///     .service_sid("VA00000000000000000000000000000000")
 ///     .build()?;
 /// # let _ = twilio;
