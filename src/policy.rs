@@ -377,6 +377,17 @@ mod tests {
     /// Every duration the stores keep: under a millisecond it would be
     /// stored as zero, so `validate` refuses it and names the field.
     #[test]
+    fn a_default_phone_region_needs_the_numbering_plans() {
+        let mut p = Policy {
+            default_phone_region: Some("KE".into()),
+            ..Policy::default()
+        };
+        assert_eq!(p.validate().is_ok(), cfg!(feature = "phone-numbers"));
+        p.default_phone_region = Some("XX".into());
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
     fn sub_millisecond_durations_are_refused_by_name() {
         type Set = fn(&mut Policy, Duration);
         let fields: [(&str, Set); 10] = [

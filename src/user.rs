@@ -363,6 +363,43 @@ mod tests {
         assert_eq!(mask_phone("+1"), "+1");
     }
 
+    #[test]
+    #[cfg(not(feature = "phone-numbers"))]
+    fn without_numbering_plans_phones_are_read_in_international_format() {
+        for (raw, e164) in [
+            ("+14155552671", "+14155552671"),
+            (" +1 (415) 555-2671 ", "+14155552671"),
+            ("+254.712.345.689", "+254712345689"),
+            ("+2904001", "+2904001"),
+            ("+123456789012345", "+123456789012345"),
+        ] {
+            assert_eq!(
+                normalize_phone(raw, None).ok().as_deref(),
+                Some(e164),
+                "{raw}"
+            );
+        }
+        for raw in [
+            "",
+            "4155552671",
+            "0044 20 7946 0958",
+            "+0 415 555 2671",
+            "+290400",
+            "+1234567890123456",
+            "+1 415 555 2671 ext 1",
+            "+1\u{200b}4155552671",
+            &"+1".repeat(40),
+        ] {
+            assert!(
+                matches!(
+                    normalize_phone(raw, None),
+                    Err(Error::InvalidPhoneNumber(_))
+                ),
+                "{raw:?}"
+            );
+        }
+    }
+
     fn refused(raw: &str) -> &'static str {
         match Username::parse(raw) {
             Err(Error::InvalidUsername(why)) => why,
@@ -535,6 +572,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "phone-numbers")]
     fn phones() {
         assert_eq!(
             normalize_phone("+1 415 555 2671", None).unwrap(),
