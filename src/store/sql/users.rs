@@ -252,18 +252,7 @@ macro_rules! user_store {
                     .fetch_one(&self.pool)
                     .await
                     .map_err(user_write_error)?;
-                    Ok(UserRecord {
-                        id: UserId(id),
-                        username: user.username,
-                        username_key: user.username_key,
-                        username_skeleton: Some(user.username_skeleton),
-                        email: user.email,
-                        password_hash: user.password_hash,
-                        phone: None,
-                        totp: None,
-                        created_at: user.created_at,
-                        credential_generation: 0,
-                    })
+                    Ok(user.into_record(UserId(id)))
                 }
 
                 async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {
