@@ -50,9 +50,6 @@ pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 
-use challenge::{ChallengeRecord, PhoneStatus, SentCode};
-use verify::{Answer, parse_answer};
-
 /// Password login plus optional second factors, over pluggable stores.
 ///
 /// Cheap to clone (an `Arc`); share one per application. See the crate

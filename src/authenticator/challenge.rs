@@ -1,14 +1,15 @@
-//! Pending logins: the challenge record, its SMS code, resends.
+//! Pending logins: the challenge, its SMS code, resends.
 
 use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
 use super::limits::Refused;
-use super::state::{BudgetKey, ClientBudget, FailScope, Marker, StateKey};
+use super::state::{
+    BudgetKey, ChallengeRecord, ClientBudget, FailScope, Marker, PhoneStatus, SentCode, StateKey,
+};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -84,52 +85,14 @@ pub enum SmsDelivery {
     },
 }
 
-#[derive(Serialize, Deserialize)]
-pub(super) struct ChallengeRecord {
-    pub(super) user: UserId,
-    pub(super) expires_at: Timestamp,
-    pub(super) sms: Option<SentCode>,
-    /// The credential generation the password was checked at: a login
-    /// started before a reset or a factor change cannot be finished after it.
-    #[serde(default)]
-    pub(super) generation: i64,
-}
-
-impl ChallengeRecord {
-    /// How long the store keeps it: an hour past expiry, so an expired
-    /// challenge says "expired", not "not found".
-    pub(super) fn kept_until(&self) -> Timestamp {
-        self.expires_at.plus(Duration::from_secs(3600))
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-pub(super) struct SentCode {
-    pub(super) phone: String,
-    pub(super) handle: String,
-    pub(super) sent_at: Timestamp,
-    /// The channel the code went out on, when the provider told; only for
-    /// the answer to the send, not kept.
-    #[serde(skip)]
-    pub(super) channel: Option<&'static str>,
-}
-
-impl SentCode {
-    /// What the caller is told about this code, sent to `phone`.
-    pub(super) fn delivery(&self) -> SmsDelivery {
+impl SmsDelivery {
+    /// What the caller is told about a code sent.
+    pub(super) fn sent(code: &SentCode) -> Self {
         SmsDelivery::Sent {
-            to: mask_phone(&self.phone),
-            channel: self.channel,
+            to: mask_phone(&code.phone),
+            channel: code.channel,
         }
     }
-}
-
-/// Whether a phone number is a verified factor of the account or one being
-/// enrolled: they spend separate SMS budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PhoneStatus {
-    Verified,
-    Unverified,
 }
 
 impl Authenticator {
@@ -155,7 +118,7 @@ impl Authenticator {
             } else {
                 match self.send_sms(user.id, phone, PhoneStatus::Verified).await {
                     Ok(sent) => {
-                        let delivery = sent.delivery();
+                        let delivery = SmsDelivery::sent(&sent);
                         rec.sms = Some(sent);
                         delivery
                     }
@@ -322,7 +285,7 @@ impl Authenticator {
             // Best effort: the old code stops working.
             let _ = sms.cancel(&prev.phone, &prev.handle, &self.sms_ctx()).await;
         }
-        let delivery = sent.delivery();
+        let delivery = SmsDelivery::sent(&sent);
         rec.sms = Some(sent);
         self.state()
             .put(StateKey::Challenge(token), &rec, rec.kept_until())

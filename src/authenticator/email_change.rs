@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::links::LiveLink;
-use super::state::StateKey;
+use super::state::{LiveLink, StateKey};
 use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
 use crate::crypto::random_bytes;

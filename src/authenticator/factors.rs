@@ -4,10 +4,10 @@ use std::fmt;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 
-use super::state::{FailScope, Marker, StateKey};
-use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
+use super::state::{FailScope, Marker, PendingSms, PhoneStatus, SentCode, StateKey};
+use super::verify::{Answer, parse_answer};
+use super::{Authenticator, SmsDelivery};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
@@ -61,13 +61,6 @@ pub struct SmsEnrollment {
     pub to: String,
     /// When the code expires.
     pub expires_at: Timestamp,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(super) struct PendingSms {
-    pub(super) phone: String,
-    pub(super) handle: String,
-    pub(super) expires_at: Timestamp,
 }
 
 impl Authenticator {
@@ -324,7 +317,7 @@ impl Authenticator {
         self.state()
             .put(key, &sent, self.now().plus(self.inner.policy.sms_code_ttl))
             .await?;
-        Ok(sent.delivery())
+        Ok(SmsDelivery::sent(&sent))
     }
 
     /// Checks a step-up: the password, plus a current factor code when the

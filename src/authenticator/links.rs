@@ -7,27 +7,10 @@
 //! concurrent uses at most one gets it), so it works once. The entry
 //! expires with its link; a state store that loses it refuses the link.
 
-use serde::{Deserialize, Serialize};
-
 use super::Authenticator;
-use super::state::StateKey;
-use crate::clock::Timestamp;
+use super::state::{LiveLink, StateKey};
 use crate::crypto::ct_eq;
 use crate::error::Result;
-
-/// The live link of a user, kept under its [`StateKey`].
-#[derive(Serialize, Deserialize)]
-pub(super) struct LiveLink {
-    /// Keyed hash of the link's token (a reset link: its MAC).
-    pub(super) hash: [u8; 32],
-    /// When the link stops working.
-    pub(super) expires_at: Timestamp,
-    /// The user's credential generation when the link was issued.
-    pub(super) generation: i64,
-    /// The address an email-change link moves the account to.
-    #[serde(default)]
-    pub(super) email: Option<String>,
-}
 
 impl Authenticator {
     /// Makes `link` the user's only live link under `key`.

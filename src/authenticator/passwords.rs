@@ -4,8 +4,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::links::LiveLink;
-use super::state::{BudgetKey, ClientBudget, FailScope, StateKey};
+use super::state::{BudgetKey, ClientBudget, FailScope, LiveLink, StateKey};
 use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
 use crate::crypto::{ct_eq, random_bytes};

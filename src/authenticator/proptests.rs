@@ -5,7 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::{Answer, parse_answer};
+use super::verify::{Answer, parse_answer};
 use crate::error::Error;
 use crate::factor::recovery;
 

@@ -12,11 +12,10 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
 use super::Authenticator;
 use super::limits::Reserved;
-use super::state::{ClientBudget, Marker, StateKey};
+use super::state::{ClientBudget, Marker, PendingRegistration, StateKey};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
 use crate::error::{Error, Result};
@@ -94,18 +93,6 @@ impl fmt::Debug for RegistrationMail {
             .field("expires_at", &self.expires_at)
             .finish()
     }
-}
-
-/// A registration waiting for its link, kept in the state store under the
-/// keyed hash of the token. It holds no password: the account's password is
-/// typed on the link's page. (Entries written by earlier versions also hold
-/// a `password_hash`, which is ignored.)
-#[derive(Serialize, Deserialize)]
-pub(super) struct PendingRegistration {
-    username: String,
-    username_key: String,
-    username_skeleton: String,
-    email: String,
 }
 
 /// The token of a link as typed, or `InvalidConfirmationToken`.
@@ -342,25 +329,5 @@ impl Authenticator {
             })
             .await?;
         Ok(rec.to_user())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::state::StateValue;
-    use super::*;
-
-    /// Entries written before the password moved to the link's page hold
-    /// the hash of the password typed on the register form: they are still
-    /// read (their links keep working), and that hash is dropped, so the
-    /// account gets the password typed on the link's page.
-    #[test]
-    fn pending_entries_of_earlier_versions_lose_their_password() {
-        let earlier = br#"{"username":"ann","username_key":"ann","username_skeleton":"ann","email":"ann@example.com","password_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}"#;
-        let pending = PendingRegistration::decode(earlier).expect("readable");
-        assert_eq!(pending.email, "ann@example.com");
-        let now = String::from_utf8(pending.encode().unwrap()).unwrap();
-        assert!(!now.contains("password"), "{now}");
-        assert!(!now.contains("argon2"), "{now}");
     }
 }

@@ -1,8 +1,8 @@
 //! Finishing a pending login with a second-factor code.
 
+use super::Authenticator;
 use super::lockout::AttemptBudget;
-use super::state::{FailScope, StateKey};
-use super::{Authenticator, ChallengeRecord, SentCode};
+use super::state::{ChallengeRecord, FailScope, SentCode, StateKey};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;

@@ -28,6 +28,20 @@
 //! configured), and optionally a closure taking the store and returning a
 //! future, run after a passing check (for cleanup).
 //!
+//! A store of another crate needs nothing private to pass: the traits, the
+//! records ([`UserRecord`], [`NewUser`], [`DeviceRecord`], [`StoredSecret`],
+//! [`Counter`]) and [`Timestamp`] are public, and so are the building
+//! blocks of the compound state operations, [`Primitives`] and
+//! [`reference`], which run the steps of an attempt's reservation and
+//! settlement over the store's own transaction or lock (a store that
+//! implements only the primitive methods gets them one call per step from
+//! the trait's default methods, and passes too). `tests/third_party_store.rs`
+//! in the crate's repository is such a store, checked through public paths
+//! only.
+//!
+//! [`Primitives`]: crate::store::attempt::Primitives
+//! [`reference`]: crate::store::attempt::reference
+//!
 //! Time never passes by sleeping: every check uses explicit [`Timestamp`]s,
 //! deliberately far from the wall clock, so a store that compared expiry with
 //! its own clock instead of the `now` argument fails.

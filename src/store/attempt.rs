@@ -10,6 +10,10 @@
 //! and is what the trait's default methods do), so a store can implement
 //! each as one transaction or one script.
 //!
+//! A store of another crate builds on the same blocks: it implements
+//! [`Primitives`] over its transaction (or its data under its lock) and
+//! runs the [`reference`] steps over it.
+//!
 //! [`StateStore`]: super::StateStore
 
 use std::time::Duration;
@@ -167,11 +171,21 @@ pub enum StepOutcome {
 }
 
 /// The primitive steps the compound operations are made of, over one
-/// store, a transaction, or data under a lock.
+/// store, a transaction, or data under a lock: the primitive methods of
+/// [`StateStore`], each with the same contract, taking `&mut self` so that
+/// an implementation can hold a transaction or a lock guard.
+///
+/// A store that can make a compound operation atomic (one transaction, one
+/// lock) implements this over that transaction or guard and runs the
+/// [`reference`] steps over it, as the crate's own stores do; see the
+/// example in [`reference`].
 #[async_trait]
-pub(crate) trait Primitives: Send {
+pub trait Primitives: Send {
+    /// [`StateStore::get`].
     async fn get(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// [`StateStore::put`].
     async fn put(&mut self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
+    /// [`StateStore::put_if_absent`].
     async fn put_if_absent(
         &mut self,
         key: &str,
@@ -179,8 +193,11 @@ pub(crate) trait Primitives: Send {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool>;
+    /// [`StateStore::take`].
     async fn take(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// [`StateStore::delete`].
     async fn delete(&mut self, key: &str) -> Result<()>;
+    /// [`StateStore::increment`].
     async fn increment(
         &mut self,
         key: &str,
@@ -188,7 +205,9 @@ pub(crate) trait Primitives: Send {
         extend: bool,
         now: Timestamp,
     ) -> Result<Counter>;
+    /// [`StateStore::release`].
     async fn release(&mut self, key: &str, now: Timestamp) -> Result<()>;
+    /// [`StateStore::advance`].
     async fn advance(
         &mut self,
         key: &str,
@@ -198,8 +217,11 @@ pub(crate) trait Primitives: Send {
     ) -> Result<bool>;
 }
 
-/// The primitives of a [`StateStore`], one call each.
-pub(crate) struct Calls<'a, S: ?Sized>(pub(crate) &'a S);
+/// The primitives of a [`StateStore`], one call each: what the trait's
+/// default methods run the [`reference`] steps over. Under a lock that
+/// every compound operation of the store takes, the steps over `Calls`
+/// are atomic as a whole.
+pub struct Calls<'a, S: ?Sized>(pub &'a S);
 
 #[async_trait]
 impl<S: StateStore + ?Sized> Primitives for Calls<'_, S> {
@@ -250,7 +272,35 @@ impl<S: StateStore + ?Sized> Primitives for Calls<'_, S> {
 /// The compound operations as sequences of primitive steps: what the
 /// trait's default methods run (one call per step), and what the crate's
 /// stores run inside one transaction or under one lock.
-pub(crate) mod reference {
+///
+/// Each function runs exactly the steps of the contract of the
+/// [`StateStore`] method of the same name. Run over [`Primitives`] that are
+/// one transaction, or data under one lock, it makes that method atomic as
+/// a whole. A store with a lock of its own, say, runs them under it:
+///
+/// ```
+/// use twofa_verify::store::attempt::{Calls, reference};
+/// use twofa_verify::store::{Admission, AttemptSpec};
+/// use twofa_verify::{MemoryStore, Result, Timestamp};
+///
+/// /// A store's `reserve_attempt`: the steps over the store's primitives,
+/// /// while holding the lock every compound operation of the store takes.
+/// async fn reserve_attempt(
+///     data: &MemoryStore,
+///     compound: &tokio::sync::Mutex<()>,
+///     spec: &AttemptSpec,
+///     now: Timestamp,
+/// ) -> Result<Admission> {
+///     let _one_at_a_time = compound.lock().await;
+///     reference::reserve_attempt(&mut Calls(data), spec, now).await
+/// }
+/// ```
+///
+/// A store with transactions implements [`Primitives`] over its
+/// transaction instead. `tests/third_party_store.rs` in the crate's
+/// repository is a whole store of another crate written this way, passing
+/// the [conformance suite](crate::conformance).
+pub mod reference {
     use super::*;
 
     /// How long the gate at `key` is still held, if it is.
@@ -291,8 +341,8 @@ pub(crate) mod reference {
         Ok(())
     }
 
-    /// [`StateStore::reserve_attempt`].
-    pub(crate) async fn reserve_attempt<P: Primitives + ?Sized>(
+    /// [`StateStore::reserve_attempt`], step by step.
+    pub async fn reserve_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
         now: Timestamp,
@@ -380,8 +430,8 @@ pub(crate) mod reference {
         release_budgets(p, &spec.budgets, now).await
     }
 
-    /// [`StateStore::settle_attempt`].
-    pub(crate) async fn settle_attempt<P: Primitives + ?Sized>(
+    /// [`StateStore::settle_attempt`], step by step.
+    pub async fn settle_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
         settlement: Settlement<'_>,
@@ -413,8 +463,8 @@ pub(crate) mod reference {
         }
     }
 
-    /// [`StateStore::reserve_attempt_and_accept_step`].
-    pub(crate) async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
+    /// [`StateStore::reserve_attempt_and_accept_step`], step by step.
+    pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
         step: StepAcceptance<'_>,

@@ -111,18 +111,7 @@ impl UserStore for MemoryStore {
             &user.email,
         )?;
         g.next_id += 1;
-        let rec = UserRecord {
-            id: UserId(g.next_id),
-            username: user.username,
-            username_key: user.username_key,
-            username_skeleton: Some(user.username_skeleton),
-            email: user.email,
-            password_hash: user.password_hash,
-            phone: None,
-            totp: None,
-            created_at: user.created_at,
-            credential_generation: 0,
-        };
+        let rec = user.into_record(UserId(g.next_id));
         g.users.insert(rec.id.0, rec.clone());
         Ok(rec)
     }

@@ -16,7 +16,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::{User, UserId};
 
-mod attempt;
+pub mod attempt;
 mod memory;
 pub use attempt::{
     Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
@@ -165,6 +165,26 @@ pub struct NewUser {
     pub password_hash: String,
     /// Creation time.
     pub created_at: Timestamp,
+}
+
+impl NewUser {
+    /// The record of this user as [`UserStore::create_user`] returns it,
+    /// once the store has given it `id`: no factors yet, credential
+    /// generation 0.
+    pub fn into_record(self, id: UserId) -> UserRecord {
+        UserRecord {
+            id,
+            username: self.username,
+            username_key: self.username_key,
+            username_skeleton: Some(self.username_skeleton),
+            email: self.email,
+            password_hash: self.password_hash,
+            phone: None,
+            totp: None,
+            created_at: self.created_at,
+            credential_generation: 0,
+        }
+    }
 }
 
 impl fmt::Debug for NewUser {
@@ -346,7 +366,9 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     // and each primitive step is atomic against every other operation. The
     // defaults run the same steps as separate calls of the primitives above
     // (`attempt::reference`), each atomic on its own, which keeps every
-    // limit (at most, never more) but costs a round trip per step.
+    // limit (at most, never more) but costs a round trip per step. A store
+    // that can run them in one transaction or under one lock runs the same
+    // steps there (`attempt::reference` over its own `attempt::Primitives`).
 
     /// Reserves an attempt's places before its secret is checked (reserve,
     /// then check). Atomically, in this order:

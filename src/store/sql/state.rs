@@ -4,8 +4,9 @@
 //! The statements are identical for SQLite and PostgreSQL (`$n` parameters,
 //! which SQLite also reads, in order); only the empty-blob literal differs.
 //! [`state_store!`] writes, for a store, `StateConn` (the statements over
-//! one connection, which a transaction also is) and the `StateStore` impl.
-//! The store supplies `pool`, `maybe_purge(now)` and
+//! one connection, which a transaction also is), the `StateStore` impl and
+//! the public `purge_expired`. The store supplies `pool`, `purge` (its
+//! [`PurgeTicker`](super::PurgeTicker)) and
 //! `begin_atomic(lock_key)`: a transaction in which the compound
 //! operation's steps are atomic (SQLite: `BEGIN IMMEDIATE`, which takes the
 //! write lock first; PostgreSQL: a transaction-scoped advisory lock on the
@@ -163,6 +164,27 @@ macro_rules! state_store {
         }
 
         impl $store {
+            /// Deletes the state entries that expired at or before `now`;
+            /// returns how many. The store also does this by itself every
+            /// 1024 state writes.
+            pub async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM twofa_state WHERE expires_at <= $1")
+                    .bind(now.as_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                Ok(done.rows_affected())
+            }
+
+            /// Runs the occasional purge; its failure does not fail the caller.
+            async fn maybe_purge(&self, now: Timestamp) {
+                if self.purge.tick()
+                    && let Err(e) = self.purge_expired(now).await
+                {
+                    tracing::warn!(error = %e, "purging expired state failed");
+                }
+            }
+
             /// One statement on a pool connection.
             async fn state_conn(&self) -> Result<sqlx::pool::PoolConnection<<$conn as sqlx::Connection>::Database>> {
                 self.pool.acquire().await.map_err(Error::store)
