@@ -25,6 +25,14 @@ pub enum Error {
         /// Attempts left on this challenge or enrollment.
         attempts_left: u32,
     },
+    /// A provider did not accept a code (it is not the one it sent), as
+    /// [`SmsVerifier::check`](crate::factor::SmsVerifier::check) and
+    /// `TwilioVerify::check_code` (feature `twilio`) report it,
+    /// without a count. The [`Authenticator`](crate::Authenticator) counts
+    /// the attempt and answers [`Error::InvalidCode`] instead, so an app
+    /// meets this variant only when it calls a provider directly.
+    #[error("invalid code")]
+    WrongCode,
     /// The authenticator-app code is right but its 30-second time step was
     /// already used (a replay, or a code older than one already accepted):
     /// wait for the next code. Counted as a failure like [`Error::InvalidCode`].

@@ -495,6 +495,35 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     assert!(codes.is_some());
 }
 
+/// `verify_totp` answers `Ok(())` only for a right, unused code: a wrong
+/// or replayed code is an error, so `?` cannot wave it through.
+#[tokio::test]
+async fn verify_totp_refuses_wrong_and_replayed_codes_as_errors() {
+    let fx = fixture().await;
+    let (secret, _) = fx.enable_totp().await;
+    fx.clock.advance(Duration::from_secs(30));
+    let right = fx.totp(&secret, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let left = Policy::default().lock_after_failures;
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, wrong).await,
+        Err(Error::InvalidCode { attempts_left }) if attempts_left == left - 1
+    ));
+    fx.auth.verify_totp(fx.user.id, &right).await.unwrap();
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, &right).await,
+        Err(Error::CodeAlreadyUsed { .. })
+    ));
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, "12345").await,
+        Err(Error::MalformedCode)
+    ));
+}
+
 #[tokio::test]
 async fn totp_window_edges() {
     let fx = fixture().await;
@@ -811,7 +840,7 @@ impl SmsVerifier for Broken {
     async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<String> {
         Ok("handle".into())
     }
-    async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<bool> {
+    async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<()> {
         Err(Error::Provider(ProviderError::new(
             ProviderErrorKind::Unavailable,
         )))

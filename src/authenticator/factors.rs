@@ -140,11 +140,13 @@ impl Authenticator {
             .sms
             .as_ref()
             .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
-        if !sms
+        match sms
             .check(&pending.phone, &pending.handle, &code, &self.sms_ctx())
-            .await?
+            .await
         {
-            return Err(Error::InvalidCode { attempts_left });
+            Ok(()) => {}
+            Err(Error::WrongCode) => return Err(Error::InvalidCode { attempts_left }),
+            Err(e) => return Err(e),
         }
         if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -271,8 +273,20 @@ impl Authenticator {
     /// Checks a current authenticator-app code of a logged-in user (e.g. to
     /// confirm a sensitive action). Each time step is accepted once; wrong
     /// codes count against the account like any other failure.
+    ///
+    /// `Ok(())` only for a right code: a wrong one is
+    /// [`Error::InvalidCode`], a right one whose time step was already used
+    /// [`Error::CodeAlreadyUsed`] (both with the attempts left before the
+    /// account locks), so `?` never lets a wrong code through.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// auth.verify_totp(id, "123456").await?;
+    /// // Only reached with a right, unused code.
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "totp")]
-    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<bool> {
+    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<()> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
@@ -284,24 +298,23 @@ impl Authenticator {
         let attempt = self
             .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
-        match self.check_totp(id, stored, &code).await {
+        let refused = match self.check_totp(id, stored, &code).await {
             Ok(super::verify::CodeCheck::Accepted(_)) => {
-                self.attempt_released(attempt).await?;
-                return Ok(true);
+                return self.attempt_released(attempt).await;
             }
-            Ok(_) => {
-                self.attempt_failed(attempt);
-            }
+            Ok(refused) => refused,
             Err(e) => {
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
-        }
+        };
+        let failures = self.attempt_failed(attempt);
         self.emit(AuthEvent::CodeRejected {
             user: id,
             factor: Factor::Totp,
         });
-        Ok(false)
+        let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(failures);
+        Err(refused.refusal(u32::try_from(left).unwrap_or(0)))
     }
 
     /// Sends an SMS code for a step-up (any call taking a [`StepUp`]) to a

@@ -216,13 +216,20 @@ impl Authenticator {
             .collect())
     }
 
-    /// Forgets one remembered device; true if it was the user's.
-    pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<bool> {
-        let gone = self.inner.users.remove_device(id, device_id).await?;
-        if gone {
+    /// Forgets one remembered device of the user.
+    ///
+    /// Idempotent, like an HTTP `DELETE`: a device that is already gone
+    /// (forgotten in another tab, expired and pruned, voided by a
+    /// credential change) is `Ok(())` too, since what the user asked for
+    /// holds. So is an id that is not one of this user's devices: it is
+    /// left alone, and the answer does not tell another account's device
+    /// ids apart from unknown ones. [`AuthEvent::DeviceForgotten`] is
+    /// emitted only when a device was removed.
+    pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<()> {
+        if self.inner.users.remove_device(id, device_id).await? {
             self.emit(AuthEvent::DeviceForgotten { user: id });
         }
-        Ok(gone)
+        Ok(())
     }
 
     /// Forgets every remembered device of the user; returns how many

@@ -9,7 +9,7 @@ use crate::error::Error;
 ///
 /// | Error | Status |
 /// |---|---|
-/// | `InvalidCredentials`, `InvalidCode`, `CodeAlreadyUsed` | 401 Unauthorized |
+/// | `InvalidCredentials`, `InvalidCode`, `WrongCode`, `CodeAlreadyUsed` | 401 Unauthorized |
 /// | `ChallengeNotFound`, `ChallengeExpired`, `TooManyAttempts` | 410 Gone: the pending login is over, log in again (401 stays "wrong, try again") |
 /// | `Locked`, `RateLimited` | 429 Too Many Requests, with `Retry-After` |
 /// | `StepUpRequired` | 403 Forbidden |
@@ -21,9 +21,10 @@ use crate::error::Error;
 /// | `Config`, `PasswordHashBeyondBound`, `Internal` | 500 Internal Server Error |
 pub fn error_status(err: &Error) -> StatusCode {
     match err {
-        Error::InvalidCredentials | Error::InvalidCode { .. } | Error::CodeAlreadyUsed { .. } => {
-            StatusCode::UNAUTHORIZED
-        }
+        Error::InvalidCredentials
+        | Error::InvalidCode { .. }
+        | Error::WrongCode
+        | Error::CodeAlreadyUsed { .. } => StatusCode::UNAUTHORIZED,
         Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => {
             StatusCode::GONE
         }
@@ -187,6 +188,7 @@ mod tests {
         let all = [
             Error::InvalidCredentials,
             Error::InvalidCode { attempts_left: 1 },
+            Error::WrongCode,
             Error::CodeAlreadyUsed { attempts_left: 1 },
             Error::ChallengeExpired,
             Error::ChallengeNotFound,

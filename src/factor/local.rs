@@ -192,17 +192,17 @@ impl<S: SmsSender> SmsVerifier for LocalCodes<S> {
         handle: &str,
         code: &str,
         ctx: &SmsContext<'_>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let k = key(ctx, handle);
         let Some(stored) = ctx.state.get(&k, ctx.now).await? else {
             return Err(Error::ChallengeExpired);
         };
         if !ct_eq(&stored, &digest(ctx, handle, phone, code)) {
-            return Ok(false);
+            return Err(Error::WrongCode);
         }
         // Single use: of concurrent right answers exactly one takes it.
         match ctx.state.take(&k, ctx.now).await? {
-            Some(_) => Ok(true),
+            Some(_) => Ok(()),
             None => Err(Error::ChallengeExpired),
         }
     }

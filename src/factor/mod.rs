@@ -110,16 +110,21 @@ pub trait SmsVerifier: Send + Sync + fmt::Debug {
     }
 
     /// Checks `code` against the verification `handle` sent to `phone`.
-    /// `Ok(true)`: right code, and the verification is used up. `Ok(false)`:
-    /// wrong code. `Err(Error::ChallengeExpired)`: the verification is gone
-    /// (expired, used, cancelled).
+    /// `Ok(())`: right code, and the verification is used up.
+    /// `Err(Error::WrongCode)`: wrong code, the user may try again.
+    /// `Err(Error::ChallengeExpired)`: the verification is gone (expired,
+    /// used, cancelled). Any other error (a provider or store failure) lets
+    /// nobody in.
+    ///
+    /// [`Error::WrongCode`]: crate::Error::WrongCode
+    /// [`Error::ChallengeExpired`]: crate::Error::ChallengeExpired
     async fn check(
         &self,
         phone: &str,
         handle: &str,
         code: &str,
         ctx: &SmsContext<'_>,
-    ) -> Result<bool>;
+    ) -> Result<()>;
 
     /// Cancels a pending verification (best effort; used when a challenge ends).
     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> Result<()>;
@@ -145,8 +150,8 @@ mod tests {
             _handle: &str,
             _code: &str,
             _ctx: &SmsContext<'_>,
-        ) -> Result<bool> {
-            Ok(false)
+        ) -> Result<()> {
+            Err(crate::Error::WrongCode)
         }
         async fn cancel(&self, _phone: &str, _handle: &str, _ctx: &SmsContext<'_>) -> Result<()> {
             Ok(())

@@ -197,18 +197,21 @@ async fn mock_check<'a>(
 }
 
 #[tokio::test]
-async fn check_approved_is_true() {
+async fn check_approved_is_ok() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "123456", "approved", true).await;
-    assert!(provider(&server).check_code(VE, "123456").await.unwrap());
+    provider(&server).check_code(VE, "123456").await.unwrap();
     m.assert_calls_async(1).await;
 }
 
 #[tokio::test]
-async fn check_pending_is_false() {
+async fn check_pending_is_a_wrong_code() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "000000", "pending", false).await;
-    assert!(!provider(&server).check_code(VE, "000000").await.unwrap());
+    assert!(matches!(
+        provider(&server).check_code(VE, "000000").await,
+        Err(Error::WrongCode)
+    ));
     m.assert_calls_async(1).await;
 }
 
@@ -581,7 +584,7 @@ async fn check_retries_5xx_then_succeeds() {
         })
         .await;
     let ok = mock_check(&server, "123456", "approved", true).await;
-    assert!(provider(&server).check_code(VE, "123456").await.unwrap());
+    provider(&server).check_code(VE, "123456").await.unwrap();
     failing.assert_calls_async(2).await;
     ok.assert_calls_async(1).await;
 }
@@ -1030,7 +1033,7 @@ async fn one_connection_is_reused_for_1000_calls() {
         if i % 2 == 0 {
             assert_eq!(t.start_verification(PHONE).await.unwrap(), VE);
         } else {
-            assert!(t.check_code(VE, "123456").await.unwrap());
+            t.check_code(VE, "123456").await.unwrap();
         }
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);

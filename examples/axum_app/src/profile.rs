@@ -348,9 +348,8 @@ pub async fn forget_device(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<DeviceForm>,
 ) -> Page {
-    if v.auth().forget_device(me.id, &f.id).await? {
-        flash(&v, "success", "That device will be asked for a code again.").await?;
-    }
+    v.auth().forget_device(me.id, &f.id).await?;
+    flash(&v, "success", "That device will be asked for a code again.").await?;
     Ok(see_other(&profile_url(&me.username)))
 }
 

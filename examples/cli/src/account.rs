@@ -380,13 +380,15 @@ pub async fn devices(ctx: &mut Ctx, a: &DevicesArgs) -> Result<Outcome, CliError
             let (count, ours) = match (id, all) {
                 (_, true) => (auth.forget_all_devices(user.id).await?, here.is_some()),
                 (Some(id), false) => {
-                    let gone = auth.forget_device(user.id, id).await?;
-                    if !gone {
+                    // Forgetting is idempotent; the CLI still tells a
+                    // mistyped id from a forgotten device.
+                    if !auth.devices(user.id).await?.iter().any(|d| d.id == *id) {
                         return Err(CliError::bad_input(
                             "unknown_device",
                             format!("no remembered device {id}: see `cli devices`"),
                         ));
                     }
+                    auth.forget_device(user.id, id).await?;
                     (1, here.as_deref() == Some(id.as_str()))
                 }
                 (None, false) => {

@@ -267,13 +267,25 @@ impl TwilioVerify {
     /// Checks `code` against the verification `handle` (the `VE…` sid from
     /// [`start_verification`](Self::start_verification)).
     ///
-    /// `Ok(true)`: approved, and the verification is used up. `Ok(false)`:
-    /// wrong code, the user may try again. `Err(ChallengeExpired)`: expired,
+    /// `Ok(())`: approved, and the verification is used up.
+    /// `Err(WrongCode)`: wrong code, the user may try again (so `?` never
+    /// waves a wrong code through). `Err(ChallengeExpired)`: expired,
     /// used, cancelled or unknown at Twilio. `Err(TooManyAttempts)`: five
     /// wrong codes. A malformed handle is refused with
     /// [`Error::ChallengeNotFound`] and a code that is not 4 to 10 digits
     /// with [`Error::MalformedCode`], without asking Twilio.
-    pub async fn check_code(&self, handle: &str, code: &str) -> Result<bool> {
+    ///
+    /// ```no_run
+    /// # async fn f(twilio: &twofa_verify::factor::TwilioVerify, sid: &str) -> twofa_verify::Result<()> {
+    /// use twofa_verify::Error;
+    /// match twilio.check_code(sid, "123456").await {
+    ///     Ok(()) => println!("approved"),
+    ///     Err(Error::WrongCode) => println!("wrong code, try again"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_code(&self, handle: &str, code: &str) -> Result<()> {
         if !is_sid(handle, "VE") {
             return Err(Error::ChallengeNotFound);
         }
@@ -292,10 +304,10 @@ impl TwilioVerify {
             None => return Err(unexpected("the check answer has no `sid`")),
         }
         match (v.status.as_deref(), v.valid) {
-            (Some("approved"), Some(true)) => Ok(true),
+            (Some("approved"), Some(true)) => Ok(()),
             (Some("approved"), _) => Err(unexpected("`approved` without `valid: true`")),
             (Some("pending"), Some(true)) => Err(unexpected("`pending` with `valid: true`")),
-            (Some("pending"), _) => Ok(false),
+            (Some("pending"), _) => Err(Error::WrongCode),
             (Some("max_attempts_reached"), _) => Err(Error::TooManyAttempts),
             (Some("canceled" | "expired" | "deleted" | "failed"), _) => {
                 Err(Error::ChallengeExpired)
@@ -345,7 +357,7 @@ impl SmsVerifier for TwilioVerify {
         handle: &str,
         code: &str,
         _ctx: &SmsContext<'_>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         self.check_code(handle, code).await
     }
 
