@@ -41,7 +41,8 @@ fn bench(c: &mut Criterion) {
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();
         let now = clock.now().as_secs() as u64;
-        auth.confirm_totp_enrollment(u.id, &totp_code(&secret, now, 30, 6))
+        let _enrolled = auth
+            .confirm_totp_enrollment(u.id, &totp_code(&secret, now, 30, 6))
             .await
             .unwrap();
         (u.id, secret)

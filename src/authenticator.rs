@@ -41,7 +41,7 @@ mod verify;
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
 pub use email_change::{EmailChangeMail, PendingEmailChange};
-pub use factors::{SmsEnrollment, StepUp};
+pub use factors::{Enrolled, SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;
 pub use mail::MailDecision;

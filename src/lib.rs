@@ -38,9 +38,10 @@ pub mod axum;
 pub mod event;
 pub mod password;
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, EmailChangeMail, ImportedUser,
-    Login, MailDecision, PendingAccount, PendingEmailChange, RegistrationMail, RegistrationStart,
-    RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment, StepUp, Verification,
+    Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, EmailChangeMail, Enrolled,
+    ImportedUser, Login, MailDecision, PendingAccount, PendingEmailChange, RegistrationMail,
+    RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment,
+    StepUp, Verification,
 };
 pub use event::{
     AuthEvent, EventSink, Factor, LimitedAction, MailKind, RecordingSink, TracingSink,

@@ -180,7 +180,7 @@ async fn factor_changes_need_a_step_up_and_are_events() {
             .await
             .unwrap();
         let code = site.sms.last_code_for(other).unwrap();
-        auth.confirm_sms_enrollment(alice.id, &code).await.unwrap();
+        let _enrolled = auth.confirm_sms_enrollment(alice.id, &code).await.unwrap();
         assert!(
             site.events
                 .events()

@@ -797,7 +797,8 @@ async fn a_database_gone_mid_flow_is_a_store_error_and_no_login() {
     auth.start_sms_enrollment(u.id, "+14155552671", &StepUp::password(GOOD))
         .await
         .unwrap();
-    auth.confirm_sms_enrollment(u.id, &sms.last_code_for("+14155552671").unwrap())
+    let _enrolled = auth
+        .confirm_sms_enrollment(u.id, &sms.last_code_for("+14155552671").unwrap())
         .await
         .unwrap();
     let Login::SecondFactor(c) = auth.login("alice", &pw(GOOD)).await.unwrap() else {

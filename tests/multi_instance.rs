@@ -96,7 +96,8 @@ impl Cluster {
             .await
             .unwrap();
         // Confirmed on the other instance.
-        self.b
+        let _enrolled = self
+            .b
             .confirm_sms_enrollment(u.id, &self.sms.last_code_for(PHONE).unwrap())
             .await
             .unwrap();

@@ -70,6 +70,7 @@ impl Fx {
             .confirm_sms_enrollment(self.user.id, &self.code())
             .await
             .unwrap()
+            .recovery_codes
             .expect("first factor gives codes")
     }
 
@@ -102,7 +103,8 @@ impl Fx {
             .auth
             .confirm_totp_enrollment(self.user.id, &self.totp(&secret, 0))
             .await
-            .unwrap();
+            .unwrap()
+            .recovery_codes;
         (secret, codes)
     }
 
@@ -164,12 +166,32 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
         fx.auth.confirm_sms_enrollment(fx.user.id, "abc").await,
         Err(Error::MalformedCode)
     ));
-    let codes = fx
+    let stamp_before = fx.auth.session_stamp(&fx.user);
+    let enrolled = fx
         .auth
         .confirm_sms_enrollment(fx.user.id, &code)
         .await
-        .unwrap()
         .unwrap();
+    // The change ends every session; the returned user stamps the acting
+    // one anew.
+    assert_eq!(enrolled.user.phone.as_deref(), Some(PHONE));
+    let stamp = fx.auth.session_stamp(&enrolled.user);
+    let id = fx.user.id;
+    assert!(
+        fx.auth
+            .session_user(id, stamp.as_str())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        fx.auth
+            .session_user(id, stamp_before.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let codes = enrolled.recovery_codes.unwrap();
     assert_eq!(codes.len(), 10);
     assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 10);
     let u = fx.auth.user(fx.user.id).await.unwrap().unwrap();
@@ -375,7 +397,8 @@ async fn totp_enroll_login_and_replay_refused() {
         .auth
         .confirm_totp_enrollment(fx.user.id, &fx.totp(&secret, 0))
         .await
-        .unwrap();
+        .unwrap()
+        .recovery_codes;
     assert_eq!(codes.map(|c| c.len()), Some(10));
     assert!(
         fx.auth
@@ -747,6 +770,7 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
             .confirm_sms_enrollment(id, &code)
             .await
             .unwrap()
+            .recovery_codes
             .is_none(),
         "not the first factor: no new codes"
     );
@@ -868,7 +892,8 @@ async fn provider_failure_never_lets_anyone_in() {
     good.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD))
         .await
         .unwrap();
-    good.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
+    let _enrolled = good
+        .confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
         .await
         .unwrap();
     let broken = Authenticator::builder()

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
-use crate::user::{UserId, mask_phone, normalize_phone};
+use crate::user::{User, UserId, mask_phone, normalize_phone};
 
 /// Proof for sensitive changes (the password, the email address, "sign out
 /// everywhere", adding or disabling a factor, changing the phone,
@@ -61,6 +61,25 @@ pub struct SmsEnrollment {
     pub to: String,
     /// When the code expires.
     pub expires_at: Timestamp,
+}
+
+/// A second factor just enabled by
+/// [`confirm_sms_enrollment`](Authenticator::confirm_sms_enrollment) or
+/// `confirm_totp_enrollment` (feature `totp`).
+///
+/// Enabling a factor moves the account's credential generation on, which
+/// ends every session of the user; `user` is the account as the change left
+/// it, so the acting session keeps going by taking its new
+/// [stamp](Authenticator::session_stamp) (with the `axum` feature:
+/// `AuthSession::refresh(&enrolled.user)`).
+#[derive(Debug)]
+#[non_exhaustive]
+#[must_use = "the session must be stamped anew from `user`, and `recovery_codes` shown"]
+pub struct Enrolled {
+    /// The user with the factor enabled (and a new credential generation).
+    pub user: User,
+    /// Recovery codes, when this is the user's first factor: show them once.
+    pub recovery_codes: Option<RecoveryCodes>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,13 +134,26 @@ impl Authenticator {
         })
     }
 
-    /// Confirms an SMS enrollment with the code sent. Returns recovery codes
-    /// (show them once) when this is the user's first factor.
-    pub async fn confirm_sms_enrollment(
-        &self,
-        id: UserId,
-        code: &str,
-    ) -> Result<Option<RecoveryCodes>> {
+    /// Confirms an SMS enrollment with the code sent, and enables the
+    /// factor (or changes the phone).
+    ///
+    /// Every session of the user ends with the change, the acting one too
+    /// unless it is stamped anew from the returned [`Enrolled::user`].
+    /// [`Enrolled::recovery_codes`] holds recovery codes (show them once)
+    /// when this is the user's first factor. A wrong code is
+    /// [`Error::InvalidCode`] with the attempts left.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
+    /// let enrolled = auth.confirm_sms_enrollment(id, code).await?;
+    /// // Keep the session that made the change: store its new stamp.
+    /// let stamp = auth.session_stamp(&enrolled.user);
+    /// if let Some(codes) = &enrolled.recovery_codes {
+    ///     // Show `codes.codes()` once.
+    /// }
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn confirm_sms_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
@@ -163,7 +195,17 @@ impl Authenticator {
                 factor: Factor::Sms,
             }
         });
-        self.first_factor_codes(id, first).await
+        self.enrolled(id, first).await
+    }
+
+    /// The outcome of an enrollment: the user as it left them, and
+    /// recovery codes for a first factor.
+    async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
+        let recovery_codes = self.first_factor_codes(id, first).await?;
+        Ok(Enrolled {
+            user: self.record(id).await?.to_user(),
+            recovery_codes,
+        })
     }
 
     /// Counts an attempt on a pending enrollment; too many ends it. Returns
@@ -230,14 +272,22 @@ impl Authenticator {
         crate::factor::totp::enrollment(&secret, &self.inner.issuer, &rec.username)
     }
 
-    /// Confirms an authenticator-app enrollment with a current code. Returns
-    /// recovery codes when this is the user's first factor.
+    /// Confirms an authenticator-app enrollment with a current code, and
+    /// enables the factor.
+    ///
+    /// As with [`confirm_sms_enrollment`](Self::confirm_sms_enrollment),
+    /// every session of the user ends, the acting one too unless it is
+    /// stamped anew from the returned [`Enrolled::user`]; recovery codes come
+    /// with a first factor. A wrong code is [`Error::InvalidCode`].
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
+    /// let enrolled = auth.confirm_totp_enrollment(id, code).await?;
+    /// let stamp = auth.session_stamp(&enrolled.user); // keep this session
+    /// # let _ = stamp; Ok(()) }
+    /// ```
     #[cfg(feature = "totp")]
-    pub async fn confirm_totp_enrollment(
-        &self,
-        id: UserId,
-        code: &str,
-    ) -> Result<Option<RecoveryCodes>> {
+    pub async fn confirm_totp_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
@@ -267,7 +317,7 @@ impl Authenticator {
             user: id,
             factor: Factor::Totp,
         });
-        self.first_factor_codes(id, first).await
+        self.enrolled(id, first).await
     }
 
     /// Checks a current authenticator-app code of a logged-in user (e.g. to
@@ -376,7 +426,25 @@ impl Authenticator {
 
     /// Disables a factor after a step-up. Removing the last factor also
     /// removes the recovery codes.
-    pub async fn disable_factor(&self, id: UserId, factor: Factor, step_up: &StepUp) -> Result<()> {
+    ///
+    /// Every session of the user ends with the change; the returned user
+    /// (its factor gone, a new credential generation) stamps the acting
+    /// session anew so that it stays in.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// use twofa_verify::{Factor, StepUp};
+    /// let proof = StepUp::new("current password", Some("123456"));
+    /// let user = auth.disable_factor(id, Factor::Totp, &proof).await?;
+    /// let stamp = auth.session_stamp(&user); // keep this session
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn disable_factor(
+        &self,
+        id: UserId,
+        factor: Factor,
+        step_up: &StepUp,
+    ) -> Result<User> {
         let rec = self.record(id).await?;
         let enabled = match factor {
             Factor::Sms => rec.phone.is_some(),
@@ -397,11 +465,12 @@ impl Authenticator {
         }
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorDisabled { user: id, factor });
-        Ok(())
+        Ok(self.record(id).await?.to_user())
     }
 
     /// Replaces the user's recovery codes after a step-up; the old ones stop
-    /// working. Requires an enabled factor.
+    /// working. Requires an enabled factor. The credential generation stays
+    /// as it is: no session ends, nothing needs a new stamp.
     pub async fn regenerate_recovery_codes(
         &self,
         id: UserId,

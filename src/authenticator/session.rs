@@ -136,19 +136,31 @@ impl Authenticator {
         Ok(ct_eq(&expected, &given).then(|| rec.to_user()))
     }
 
-    /// Ends every session, pending login and remembered device of the user
-    /// (including the caller's own session: log in again, or stamp it anew
-    /// from [`user`](Self::user)), after a [`StepUp`]: the password, plus a
-    /// current code when a second factor is enabled, so a stolen session
-    /// cannot throw the owner out. Refused as
-    /// [`change_password`](Self::change_password) refuses a step-up.
-    /// [`AuthEvent::SignedOutEverywhere`] is worth a notice to the user.
-    pub async fn sign_out_everywhere(&self, id: UserId, step_up: &StepUp) -> Result<()> {
+    /// Ends every session, pending login and remembered device of the user,
+    /// after a [`StepUp`]: the password, plus a current code when a second
+    /// factor is enabled, so a stolen session cannot throw the owner out.
+    /// Refused as [`change_password`](Self::change_password) refuses a
+    /// step-up. [`AuthEvent::SignedOutEverywhere`] is worth a notice to the
+    /// user.
+    ///
+    /// The caller's own session ends too, unless it is stamped anew from
+    /// the returned user (of the new credential generation): "sign out
+    /// everywhere else". Stamp from this user rather than from one read
+    /// again later, which may already stand for a later change.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// use twofa_verify::StepUp;
+    /// let user = auth.sign_out_everywhere(id, &StepUp::password("current password")).await?;
+    /// let stamp = auth.session_stamp(&user); // this session stays in
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn sign_out_everywhere(&self, id: UserId, step_up: &StepUp) -> Result<User> {
         let rec = self.record(id).await?;
         self.verify_step_up(&rec, step_up).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::SignedOutEverywhere { user: id });
-        Ok(())
+        Ok(self.record(id).await?.to_user())
     }
 
     /// Moves the credential generation on after a change of a credential

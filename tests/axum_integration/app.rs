@@ -199,7 +199,8 @@ impl App {
             .await
             .unwrap();
         let code = self.sms.last_code_for(PHONE).unwrap();
-        self.auth
+        let _enrolled = self
+            .auth
             .confirm_sms_enrollment(user.id, &code)
             .await
             .unwrap();

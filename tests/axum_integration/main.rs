@@ -526,7 +526,8 @@ async fn error_statuses_retry_after_and_client_address() {
         .await
         .unwrap();
     let code = app.sms.last_code_for("+14155550100").unwrap();
-    app.auth
+    let _enrolled = app
+        .auth
         .confirm_sms_enrollment(bob.id, &code)
         .await
         .unwrap();

@@ -59,6 +59,7 @@ impl Site {
             .confirm_sms_enrollment(user.id, &code)
             .await
             .unwrap()
+            .recovery_codes
             .unwrap();
         codes.codes().iter().map(|c| c.to_string()).collect()
     }

@@ -180,6 +180,7 @@ impl Fx {
         let codes = self.auth.confirm_sms_enrollment(user.id, &code).await;
         let recovery = codes
             .unwrap()
+            .recovery_codes
             .unwrap()
             .codes()
             .iter()
@@ -199,7 +200,7 @@ impl Fx {
             .unwrap();
         let now = self.totp_now(&totp);
         let codes = self.auth.confirm_totp_enrollment(user.id, &now).await;
-        assert!(codes.unwrap().is_none());
+        assert!(codes.unwrap().recovery_codes.is_none());
         TwoFactor {
             user,
             totp,

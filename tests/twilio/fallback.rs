@@ -467,7 +467,8 @@ async fn the_challenge_tells_the_code_went_out_by_call() {
     auth.start_sms_enrollment(user.id, PHONE, &step_up)
         .await
         .unwrap();
-    auth.confirm_sms_enrollment(user.id, "123456")
+    let _enrolled = auth
+        .confirm_sms_enrollment(user.id, "123456")
         .await
         .unwrap();
 

@@ -123,7 +123,7 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
         .decode(e.secret_base32.expose_secret().as_bytes())
         .map_err(|e| format!("TOTP secret: {e}"))?;
     let code = totp_code(&secret, clock.now().as_secs() as u64, 30, 6);
-    auth.confirm_totp_enrollment(u.id, &code).await?;
+    let _enrolled = auth.confirm_totp_enrollment(u.id, &code).await?;
     let probe = Probe {
         auth: auth.clone(),
         clock,

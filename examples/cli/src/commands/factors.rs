@@ -77,21 +77,22 @@ pub(crate) async fn confirm_sms(
     mut code: String,
     prompt: &str,
 ) -> Result<Outcome, CliError> {
-    let codes = loop {
+    let enrolled = loop {
         match ctx
             .backend
             .auth
             .confirm_sms_enrollment(user.id, &code)
             .await
         {
-            Ok(codes) => break codes,
+            Ok(enrolled) => break enrolled,
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
                 None => return Err(enrollment_error(e, "cli 2fa enable-sms --phone NUMBER")),
             },
         }
     };
-    let user = ctx.restamp_from_store(user).await?;
+    let user = enrolled.user;
+    ctx.restamp(&user)?;
     let o = Outcome::done(
         "sms_enabled",
         format!(
@@ -100,7 +101,7 @@ pub(crate) async fn confirm_sms(
         ),
     )
     .with("user", user_json(&user));
-    Ok(with_codes(o, codes))
+    Ok(with_codes(o, enrolled.recovery_codes))
 }
 
 impl QrTheme {
@@ -208,27 +209,28 @@ pub(crate) async fn confirm_totp(
     mut code: String,
     prompt: &str,
 ) -> Result<Outcome, CliError> {
-    let codes = loop {
+    let enrolled = loop {
         match ctx
             .backend
             .auth
             .confirm_totp_enrollment(user.id, &code)
             .await
         {
-            Ok(codes) => break codes,
+            Ok(enrolled) => break enrolled,
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
                 None => return Err(enrollment_error(e, "cli 2fa enable-totp")),
             },
         }
     };
-    let user = ctx.restamp_from_store(user).await?;
+    let user = enrolled.user;
+    ctx.restamp(&user)?;
     let o = Outcome::done(
         "totp_enabled",
         "Authenticator app is on: logins now ask for its code.",
     )
     .with("user", user_json(&user));
-    Ok(with_codes(o, codes))
+    Ok(with_codes(o, enrolled.recovery_codes))
 }
 
 pub(crate) async fn disable(
@@ -273,8 +275,8 @@ pub(crate) async fn disable(
         FactorArg::Sms => Factor::Sms,
         FactorArg::Totp => Factor::Totp,
     };
-    ctx.backend.auth.disable_factor(user.id, f, &proof).await?;
-    let user = ctx.restamp_from_store(&user).await?;
+    let user = ctx.backend.auth.disable_factor(user.id, f, &proof).await?;
+    ctx.restamp(&user)?;
     let mut text = format!("{} is off.", factor_label(factor));
     if !user.has_second_factor() {
         text.push_str(" Two-factor authentication is off; your recovery codes were deleted.");
