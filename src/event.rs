@@ -28,18 +28,23 @@ impl fmt::Display for Factor {
     }
 }
 
-/// What a client was doing when a per-client limit refused it.
+/// What a limit refused: the action of
+/// [`Error::RateLimited`](crate::Error::RateLimited), and of a per-client
+/// limit in [`AuthEvent::ClientLimited`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitedAction {
-    /// Password or code attempts (failures across accounts).
+    /// Password or code attempts (a client's failures across accounts).
     Login,
     /// Registrations.
     Register,
     /// Password reset requests.
     PasswordReset,
-    /// SMS sends.
+    /// SMS sends: the budgets per phone, account, client and overall, the
+    /// wait before another code, and the provider's own send limits.
     SmsSend,
+    /// Mails to one address (an email change's confirmation link).
+    Mail,
 }
 
 /// What a mail is, in [`AuthEvent::MailSuppressed`].

@@ -172,6 +172,7 @@ async fn import_login_rehash_and_reimport() {
     match auth.login("carol", &pw("carol-phone-pw-3")).await.unwrap() {
         Login::SecondFactor(c) => assert!(c.methods.contains(&Factor::Sms), "{c:?}"),
         Login::Complete(_) => panic!("carol has SMS 2FA"),
+        other => panic!("unexpected login outcome {other:?}"),
     }
 
     // Re-importing adds nobody.

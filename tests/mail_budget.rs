@@ -250,7 +250,7 @@ async fn email_change_links_share_the_new_addresss_budget() {
                 .await
             {
                 Ok(_) => links += 1,
-                Err(Error::RateLimited { retry_after }) => {
+                Err(Error::RateLimited { retry_after, .. }) => {
                     assert!(retry_after <= Duration::from_secs(3600), "{retry_after:?}");
                     refused += 1;
                 }

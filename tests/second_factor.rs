@@ -78,6 +78,7 @@ impl Fx {
         match self.auth.login("alice", &pw(GOOD)).await.unwrap() {
             Login::SecondFactor(c) => c,
             Login::Complete(_) => panic!("expected a second factor"),
+            other => panic!("unexpected login outcome {other:?}"),
         }
     }
 
@@ -284,7 +285,7 @@ async fn resend_is_limited_and_replaces_the_code() {
     let c = fx.challenge().await;
     let first = fx.code();
     assert!(
-        matches!(fx.auth.resend(c.token()).await, Err(Error::RateLimited { retry_after }) if retry_after == Duration::from_secs(30))
+        matches!(fx.auth.resend(c.token()).await, Err(Error::RateLimited { retry_after, .. }) if retry_after == Duration::from_secs(30))
     );
     fx.clock.advance(Duration::from_secs(30));
     let c2 = fx.auth.resend(c.token()).await.unwrap();
@@ -669,7 +670,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     'outer: loop {
         let c = match fx.auth.login("alice", &pw(GOOD)).await {
             Ok(Login::SecondFactor(c)) => c,
-            Err(Error::Locked { retry_after }) => {
+            Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                 fx.clock.advance(retry_after);
                 continue;
             }
@@ -680,7 +681,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
         for _ in 0..5 {
             match fx.auth.verify(c.token(), wrong).await {
                 Err(Error::InvalidCode { .. } | Error::TooManyAttempts) => failures += 1,
-                Err(Error::Locked { retry_after }) => {
+                Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                     if failures >= p.lock_after_failures {
                         assert_eq!(retry_after, p.lock_duration);
                         break 'outer;
@@ -697,7 +698,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     // Even the right code is refused while locked; the lock ends by time.
     assert!(matches!(
         fx.auth.login("alice", &pw(GOOD)).await,
-        Err(Error::Locked { .. })
+        Err(Error::Delayed { .. } | Error::Locked { .. })
     ));
     fx.clock.advance(p.lock_duration);
     let c = fx.challenge().await;
@@ -822,6 +823,7 @@ async fn totp_step_up_and_password_reset_keeps_the_factor() {
     {
         Login::SecondFactor(_) => {}
         Login::Complete(_) => panic!("a reset must not remove the second factor"),
+        other => panic!("unexpected login outcome {other:?}"),
     }
     fx.clock.advance(Duration::from_secs(30));
     fx.auth
@@ -1024,7 +1026,7 @@ async fn no_resend_while_locked() {
     let sent = fx.sms.messages().len();
     assert!(matches!(
         fx.auth.resend(c.token()).await,
-        Err(Error::Locked { .. })
+        Err(Error::Delayed { .. } | Error::Locked { .. })
     ));
     assert_eq!(fx.sms.messages().len(), sent, "nothing sent while locked");
 }

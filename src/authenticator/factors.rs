@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::state::{FailScope, Marker, StateKey};
 use super::{Answer, Authenticator, PhoneStatus, SentCode, SmsDelivery, parse_answer};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
-use crate::event::{AuthEvent, Factor};
+use crate::error::{Error, FactorUnavailable, Result};
+use crate::event::{AuthEvent, Factor, LimitedAction};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, mask_phone, normalize_phone};
@@ -105,7 +105,9 @@ impl Authenticator {
         step_up: &StepUp,
     ) -> Result<SmsEnrollment> {
         if self.inner.sms.is_none() {
-            return Err(Error::FactorUnavailable("SMS is not configured"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NotConfigured(
+                Factor::Sms,
+            )));
         }
         let phone = normalize_phone(phone, self.inner.policy.default_phone_region.as_deref())?;
         let rec = self.record(id).await?;
@@ -167,11 +169,9 @@ impl Authenticator {
         let attempts_left = self
             .count_enrollment_attempt(StateKey::SmsEnrollmentAttempts(id))
             .await?;
-        let sms = self
-            .inner
-            .sms
-            .as_ref()
-            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
+        let sms = self.inner.sms.as_ref().ok_or(Error::FactorUnavailable(
+            FactorUnavailable::NotConfigured(Factor::Sms),
+        ))?;
         match sms
             .check(&pending.phone, &pending.handle, &code, &self.sms_ctx())
             .await
@@ -253,9 +253,9 @@ impl Authenticator {
     ) -> Result<crate::factor::TotpEnrollment> {
         let rec = self.record(id).await?;
         if rec.totp.is_some() {
-            return Err(Error::FactorUnavailable(
-                "an authenticator app is already enabled; disable it first",
-            ));
+            return Err(Error::FactorUnavailable(FactorUnavailable::AlreadyEnabled(
+                Factor::Totp,
+            )));
         }
         self.verify_step_up(&rec, step_up).await?;
         let secret = crate::factor::totp::new_secret();
@@ -341,10 +341,12 @@ impl Authenticator {
             return Err(Error::MalformedCode);
         };
         let rec = self.record(id).await?;
-        let stored = rec
-            .totp
-            .as_ref()
-            .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
+        let stored =
+            rec.totp
+                .as_ref()
+                .ok_or(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                    Factor::Totp,
+                )))?;
         let attempt = self
             .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
@@ -371,14 +373,18 @@ impl Authenticator {
     /// user whose factor is SMS.
     pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {
         let rec = self.record(id).await?;
-        let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(
-            "SMS is not enabled for this account",
-        ))?;
+        let phone =
+            rec.phone
+                .clone()
+                .ok_or(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                    Factor::Sms,
+                )))?;
         let key = StateKey::StepUpSms(id);
         if let Some(prev) = self.state().get::<SentCode>(key, self.now()).await? {
             let next = prev.sent_at.plus(self.inner.policy.resend_interval);
             if next > self.now() {
                 return Err(Error::RateLimited {
+                    limit: LimitedAction::SmsSend,
                     retry_after: self.now().until(next).max(Duration::from_secs(1)),
                 });
             }
@@ -452,7 +458,9 @@ impl Authenticator {
             Factor::RecoveryCode => false,
         };
         if !enabled {
-            return Err(Error::FactorUnavailable("this factor is not enabled"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                factor,
+            )));
         }
         self.verify_step_up(&rec, step_up).await?;
         match factor {
@@ -478,7 +486,7 @@ impl Authenticator {
     ) -> Result<RecoveryCodes> {
         let rec = self.record(id).await?;
         if rec.phone.is_none() && rec.totp.is_none() {
-            return Err(Error::FactorUnavailable("enable a second factor first"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NoFactorEnabled));
         }
         self.verify_step_up(&rec, step_up).await?;
         self.first_factor_codes(id, true)

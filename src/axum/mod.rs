@@ -38,6 +38,7 @@
 //!             s.begin_second_factor(&challenge, remember).await?;
 //!             return Ok(Redirect::to("/code"));
 //!         }
+//!         _ => return Ok(Redirect::to("/login")), // an outcome of a later version
 //!     }
 //!     Ok(Redirect::to("/"))
 //! }

@@ -233,7 +233,7 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
         let _ = device;
         Err(Error::FactorUnavailable(
-            "this store does not keep remembered devices",
+            crate::error::FactorUnavailable::NotSupportedByStore,
         ))
     }
     /// The device with this token hash, if any (expired ones included; the

@@ -44,6 +44,8 @@ async fn login(mut s: AuthSession, Form(f): Form<LoginForm>) -> Result<Redirect,
             s.begin_second_factor(&ch, remember).await?;
             return Ok(Redirect::to("/code"));
         }
+        // A login outcome this app does not handle is no login.
+        _ => return Ok(Redirect::to("/login")),
     }
     Ok(Redirect::to("/"))
 }

@@ -459,14 +459,14 @@ async fn every_error_code_maps_to_a_typed_error() {
             429,
             Some(60203),
             1,
-            |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(600)),
+            |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(600)),
         ),
         case(
             Op::Start,
             429,
             Some(60212),
             1,
-            |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(30)),
+            |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(30)),
         ),
         case(Op::Start, 400, Some(60205), 1, |e| {
             provider_err(e, K::ChannelUnsupported, Some(60205), 400)
@@ -502,7 +502,7 @@ async fn every_error_code_maps_to_a_typed_error() {
                 429,
                 Some(60203),
                 1,
-                |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(120)),
+                |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(120)),
             )
         },
         Case {
@@ -512,7 +512,7 @@ async fn every_error_code_maps_to_a_typed_error() {
                 429,
                 Some(60212),
                 1,
-                |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(5)),
+                |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(5)),
             )
         },
         Case {

@@ -239,6 +239,11 @@ pub async fn login(
             s.insert(NEXT, next).await?;
             Ok(see_other("/verify_2fa"))
         }
+        // A login outcome of a newer library this site does not handle
+        // is no login.
+        Ok(other) => Err(AppError::Internal(format!(
+            "unhandled login outcome {other:?}"
+        ))),
         Err(e) => form_error(&state, &v, "login.html", FormError::from_auth(e)?, keep).await,
     }
 }

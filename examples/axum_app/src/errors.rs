@@ -210,11 +210,15 @@ impl FormError {
                 attempts_left,
                 if *attempts_left == 1 { "" } else { "s" }
             ),
-            AuthError::Locked { retry_after } => format!(
+            AuthError::Delayed { retry_after } => format!(
                 "Too many failed attempts. Please try again in {}.",
                 human_duration(*retry_after)
             ),
-            AuthError::RateLimited { retry_after } => format!(
+            AuthError::Locked { retry_after } => format!(
+                "Too many failed attempts: this account is locked for now. Please try again in {}, or reset your password.",
+                human_duration(*retry_after)
+            ),
+            AuthError::RateLimited { retry_after, .. } => format!(
                 "Too many requests. Please try again in {}.",
                 human_duration(*retry_after)
             ),

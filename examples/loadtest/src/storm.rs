@@ -156,6 +156,7 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
                 match auth.login(&format!("storm{}", t % users), &pw).await? {
                     Login::Complete(_) => {}
                     Login::SecondFactor(_) => return Err("unexpected second factor".into()),
+                    other => return Err(format!("unexpected login outcome {other:?}").into()),
                 }
             }
             Res::Ok(())

@@ -43,7 +43,7 @@ use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
 use super::{SentVerification, SmsContext, SmsVerifier};
-use crate::error::{Error, Result};
+use crate::error::{Error, PhoneProblem, Result};
 
 mod builder;
 mod channel;
@@ -195,9 +195,7 @@ impl TwilioVerify {
     /// the fallback start fails too, its error is returned.
     pub async fn start(&self, phone: &str) -> Result<StartedVerification> {
         if !is_e164(phone) {
-            return Err(Error::InvalidPhoneNumber(
-                "expected an E.164 number such as +14155552671".into(),
-            ));
+            return Err(Error::InvalidPhoneNumber(PhoneProblem::NotE164));
         }
         let api = match self.start_on(phone, self.channel).await? {
             Ok(sid) => {

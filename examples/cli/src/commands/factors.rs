@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use secrecy::ExposeSecret;
+use twofa_verify::error::FactorUnavailable;
 use twofa_verify::{Error, Factor, User};
 
 use super::*;
@@ -163,10 +164,9 @@ pub(crate) async fn enable_totp(
     }
     if user.totp_enabled {
         // Before asking for anything.
-        return Err(Error::FactorUnavailable(
-            "an authenticator app is already enabled; disable it first",
-        )
-        .into());
+        return Err(
+            Error::FactorUnavailable(FactorUnavailable::AlreadyEnabled(Factor::Totp)).into(),
+        );
     }
     let next = "cli 2fa enable-totp --current-code CODE";
     let proof = match step_up(ctx, &user, current_code, sms, next).await? {
