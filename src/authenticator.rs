@@ -6,6 +6,17 @@
 //! registration, import, the limits and lockout every flow reserves before
 //! checking a secret, and the mail budget every mail reserves before it is
 //! produced.
+//!
+//! # Secrets in, secrets out
+//!
+//! Passwords go in as [`SecretString`](secrecy::SecretString) (`&SecretString`
+//! for a call that only reads one, `impl Into<SecretString>` for a value
+//! that keeps one, such as [`StepUp`]), so that they are wiped when dropped
+//! and never printed by `Debug`. Secrets that come out (recovery codes,
+//! reset and device tokens, TOTP secrets) are wrapped the same way and show
+//! their text only through an explicit accessor. One-time codes and the
+//! tokens of links are taken as `&str`: they come from a form or a URL as
+//! text, live minutes and work once; the crate never logs them.
 
 use std::fmt;
 use std::sync::Arc;

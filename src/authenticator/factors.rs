@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::state::{FailScope, Marker, StateKey};
@@ -20,26 +20,37 @@ use crate::user::{User, UserId, mask_phone, normalize_phone};
 /// regenerating recovery codes): the password plus, when a factor is enabled,
 /// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
 /// recovery code).
+///
+/// Both are secrets: built from a `String`, a `&str` or a
+/// [`SecretString`], kept as `SecretString`, hidden from `Debug`.
+///
+/// ```
+/// use twofa_verify::StepUp;
+/// use secrecy::SecretString;
+/// let typed = SecretString::from("current password");
+/// let proof = StepUp::new(typed, Some("123456"));
+/// assert!(!format!("{proof:?}").contains("123456"));
+/// ```
 pub struct StepUp {
     /// The current password.
     pub password: SecretString,
     /// A current second-factor code.
-    pub code: Option<String>,
+    pub code: Option<SecretString>,
 }
 
 impl StepUp {
     /// The password alone: enough while the user has no second factor.
-    pub fn password(password: impl Into<String>) -> Self {
+    pub fn password(password: impl Into<SecretString>) -> Self {
         StepUp {
-            password: SecretString::from(password.into()),
+            password: password.into(),
             code: None,
         }
     }
 
     /// Password and code.
-    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+    pub fn new(password: impl Into<SecretString>, code: Option<impl Into<SecretString>>) -> Self {
         StepUp {
-            password: SecretString::from(password.into()),
+            password: password.into(),
             code: code.map(Into::into),
         }
     }
@@ -405,7 +416,8 @@ impl Authenticator {
         }
         let code = step_up
             .code
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|c| !c.trim().is_empty())
             .ok_or(Error::StepUpRequired)?;
         let answer = parse_answer(code)?;

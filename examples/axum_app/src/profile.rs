@@ -270,7 +270,7 @@ pub fn step_up(password: String, code: &str) -> StepUp {
     if code.trim().is_empty() {
         StepUp::password(password)
     } else {
-        StepUp::new(password, Some(code.trim().to_owned()))
+        StepUp::new(password, Some(code.trim()))
     }
 }
 
