@@ -7,6 +7,16 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+/// The `secrecy` crate, whose `SecretString` carries passwords and codes
+/// through this crate's API: use this re-export so that the versions match.
+pub use secrecy;
+
+/// The attribute the store and provider traits are written with: implement
+/// [`UserStore`], [`StateStore`], [`SmsVerifier`] or [`SmsSender`] under
+/// `#[twofa_verify::async_trait]`, with no `async-trait` dependency of your
+/// own.
+pub use async_trait::async_trait;
+
 pub mod clock;
 #[cfg(feature = "test-util")]
 pub mod conformance;

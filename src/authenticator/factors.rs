@@ -26,7 +26,7 @@ use crate::user::{User, UserId, mask_phone, normalize_phone};
 ///
 /// ```
 /// use twofa_verify::StepUp;
-/// use secrecy::SecretString;
+/// use twofa_verify::secrecy::SecretString;
 /// let typed = SecretString::from("current password");
 /// let proof = StepUp::new(typed, Some("123456"));
 /// assert!(!format!("{proof:?}").contains("123456"));

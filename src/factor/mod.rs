@@ -88,6 +88,29 @@ impl SentVerification {
 /// and [`LocalCodes`] (the library makes the code and sends the text through
 /// any [`SmsSender`]). Failures are errors, never a successful check: a
 /// provider outage cannot let anyone in.
+///
+/// Implement it under [`#[twofa_verify::async_trait]`](crate::async_trait):
+///
+/// ```
+/// use twofa_verify::async_trait;
+/// use twofa_verify::factor::{SmsContext, SmsVerifier};
+///
+/// #[derive(Debug)]
+/// struct MyGateway;
+///
+/// #[async_trait]
+/// impl SmsVerifier for MyGateway {
+///     async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<String> {
+///         Ok("handle".into())
+///     }
+///     async fn check(&self, phone: &str, handle: &str, code: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<()> {
+///         Err(twofa_verify::Error::WrongCode)
+///     }
+///     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<()> {
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait SmsVerifier: Send + Sync + fmt::Debug {
     /// Sends a fresh code to `phone` (E.164). Returns an opaque handle for

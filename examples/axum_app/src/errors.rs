@@ -76,8 +76,8 @@ impl From<WebError> for AppError {
     }
 }
 
-impl From<tower_sessions::session::Error> for AppError {
-    fn from(e: tower_sessions::session::Error) -> Self {
+impl From<twofa_verify::axum::tower_sessions::session::Error> for AppError {
+    fn from(e: twofa_verify::axum::tower_sessions::session::Error) -> Self {
         AppError::Internal(format!("session: {e}"))
     }
 }

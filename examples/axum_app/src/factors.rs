@@ -204,7 +204,7 @@ pub async fn start_totp(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
-    use secrecy::ExposeSecret;
+    use twofa_verify::secrecy::ExposeSecret;
     let proof = step_up(f.password, &f.code);
     let result = v.auth().start_totp_enrollment(me.id, &proof).await;
     let e = match result {

@@ -13,9 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
 use minijinja::value::Serde;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use twofa_verify::axum::RequireUser;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{StepUp, User};
 
 use super::errors::{AppError, FormError};

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Policy, RateLimit};
 
 use crate::browser::{Account, Browser, end_session, flow};

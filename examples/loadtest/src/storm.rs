@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
 use twofa_verify::factor::totp_code;
+use twofa_verify::secrecy::{ExposeSecret, SecretString};
 use twofa_verify::{Authenticator, Clock, Login, ManualClock, MemoryStore, Policy, UserId};
 
 use crate::stats::Lat;

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use secrecy::ExposeSecret;
 use twofa_verify::error::FactorUnavailable;
+use twofa_verify::secrecy::ExposeSecret;
 use twofa_verify::{Error, Factor, User};
 
 use super::*;
