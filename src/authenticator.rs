@@ -160,7 +160,7 @@ impl Authenticator {
     }
 
     fn emit(&self, e: AuthEvent) {
-        self.inner.events.emit_with_context(&e, &self.ctx);
+        self.inner.events.emit(&e, &self.ctx);
     }
 
     fn sms_ctx(&self) -> SmsContext<'_> {

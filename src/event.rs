@@ -268,18 +268,11 @@ pub enum AuthEvent {
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work
 /// (emails, notifications) to a queue.
 pub trait EventSink: Send + Sync + fmt::Debug {
-    /// Handles one event.
-    fn emit(&self, event: &AuthEvent);
-
-    /// Handles one event with the client behind it (empty when the call
-    /// was made without [`Authenticator::with_context`]). The default
-    /// forwards to [`emit`](Self::emit); override it to keep the client.
+    /// Handles one event, with the client behind it (empty when the call
+    /// was made without [`Authenticator::with_context`]).
     ///
     /// [`Authenticator::with_context`]: crate::Authenticator::with_context
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
-        let _ = context;
-        self.emit(event);
-    }
+    fn emit(&self, event: &AuthEvent, context: &RequestContext);
 }
 
 /// The default sink: logs every event through `tracing` at INFO (WARN for
@@ -288,11 +281,7 @@ pub trait EventSink: Send + Sync + fmt::Debug {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::default());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
         let ip = context.ip().map(tracing::field::display);
         let user_agent = context.user_agent();
         match event {
@@ -335,11 +324,7 @@ impl RecordingSink {
 }
 
 impl EventSink for RecordingSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::default());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
         if let Ok(mut v) = self.0.lock() {
             v.push((event.clone(), context.clone()));
         }

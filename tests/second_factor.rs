@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::StepUp;
-use twofa_verify::factor::{ConsoleSms, LocalCodes, SmsContext, SmsVerifier};
+use twofa_verify::factor::{ConsoleSms, LocalCodes, SentVerification, SmsContext, SmsVerifier};
 use twofa_verify::*;
 
 const GOOD: &str = "correct horse battery";
@@ -863,8 +863,8 @@ struct Broken;
 
 #[async_trait]
 impl SmsVerifier for Broken {
-    async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<String> {
-        Ok("handle".into())
+    async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<SentVerification> {
+        Ok(SentVerification::new("handle"))
     }
     async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<()> {
         Err(Error::Provider(ProviderError::new(

@@ -61,7 +61,7 @@ pub enum SmsDelivery {
         to: String,
         /// How it went out, in the provider's words (`sms`, `call`,
         /// `whatsapp`), when the provider tells
-        /// ([`SmsVerifier::send_verification`](crate::factor::SmsVerifier::send_verification)):
+        /// ([`SmsVerifier::send`](crate::factor::SmsVerifier::send)):
         /// `call` when the text could not be delivered and Twilio Verify
         /// fell back to a voice call. `None`: the configured channel.
         channel: Option<&'static str>,
@@ -250,9 +250,9 @@ impl Authenticator {
             }
             return Err(refused.error(LimitedAction::SmsSend));
         }
-        // `send_verification`, not `send`: the provider may have fallen
-        // back to another channel (a call), which the user must be told.
-        let sent = sms.send_verification(phone, &self.sms_ctx()).await?;
+        // The provider may have fallen back to another channel (a call),
+        // which the user must be told.
+        let sent = sms.send(phone, &self.sms_ctx()).await?;
         self.emit(AuthEvent::CodeSent {
             user,
             to: mask_phone(phone),

@@ -28,12 +28,8 @@ pub fn channel() -> (NoticeSink, Outbox) {
 }
 
 impl EventSink for NoticeSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::new());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
-        TracingSink.emit_with_context(event, context);
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
+        TracingSink.emit(event, context);
         if notice(event).is_some() {
             // Closed only when the site is gone.
             let _ = self.0.send(event.clone());

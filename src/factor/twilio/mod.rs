@@ -336,15 +336,7 @@ impl TwilioVerify {
 
 #[async_trait]
 impl SmsVerifier for TwilioVerify {
-    async fn send(&self, phone: &str, _ctx: &SmsContext<'_>) -> Result<String> {
-        self.start_verification(phone).await
-    }
-
-    async fn send_verification(
-        &self,
-        phone: &str,
-        _ctx: &SmsContext<'_>,
-    ) -> Result<SentVerification> {
+    async fn send(&self, phone: &str, _ctx: &SmsContext<'_>) -> Result<SentVerification> {
         let started = self.start(phone).await?;
         Ok(SentVerification::new(started.sid).with_channel(started.channel.as_str()))
     }
