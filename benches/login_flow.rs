@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
 use twofa_verify::store::{
     Admission, AttemptSpec, Counter, DeviceRecord, NewUser, Settlement, StateStore, StepAcceptance,
     StepOutcome, StoredSecret, UserRecord, UserStore,
 };
 use twofa_verify::{
-    Authenticator, Clock, Login, ManualClock, MemoryStore, Result, StepUp, Timestamp, UserId,
-    factor::totp_code,
+    Authenticator, Login, MemoryStore, Result, StepUp, Timestamp, UserId, factor::totp_code,
 };
 
 /// Counts every store operation.

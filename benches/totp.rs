@@ -8,9 +8,9 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group};
 use secrecy::{ExposeSecret, SecretString};
 use totp_rs::{Algorithm, Builder};
-use twofa_verify::{
-    Authenticator, Clock, ManualClock, MemoryStore, StepUp, Timestamp, factor::totp_code,
-};
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::{Authenticator, MemoryStore, StepUp, Timestamp, factor::totp_code};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -154,7 +154,7 @@ impl Authenticator {
     /// The current time of the authenticator's clock (the builder's
     /// [`Clock`], the system clock by default). Session code that keeps
     /// times of its own (last activity, expiry) reads this one, so that a
-    /// test's [`ManualClock`](crate::ManualClock) moves them all.
+    /// test's [`ManualClock`](crate::clock::ManualClock) moves them all.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }

@@ -26,22 +26,21 @@ pub mod policy;
 pub mod store;
 pub mod user;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+// The root holds what an app uses every day. Implementor and test types
+// (store records, `Hasher`, `ManualClock`, `RecordingSink`, the provider
+// context) stay in their modules: `twofa_verify::store::UserRecord`,
+// `twofa_verify::clock::ManualClock`, ...
+pub use clock::Timestamp;
 pub use context::RequestContext;
-pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
-pub use password::{Hasher, LegacyHashVerifier, Verified};
-pub use policy::{ClientNetworks, HashParams, Policy, RateLimit, Registration};
-pub use store::{
-    Counter, DeviceRecord, MemoryStore, NewUser, StateStore, StoredSecret, UserRecord, UserStore,
-};
+pub use error::{Error, Result};
+pub use policy::{Policy, RateLimit, Registration};
+pub use store::{MemoryStore, StateStore, UserStore};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
 #[cfg(feature = "totp")]
 pub use factor::TotpEnrollment;
-pub use factor::{
-    ConsoleSms, LocalCodes, RecoveryCodes, SentVerification, SmsContext, SmsSender, SmsVerifier,
-};
+pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsSender, SmsVerifier};
 pub mod authenticator;
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -53,9 +52,7 @@ pub use authenticator::{
     RegistrationStart, RememberedDevice, ResetToken, SessionStamp, SmsDelivery, SmsEnrollment,
     StepUp, Verification,
 };
-pub use event::{
-    AuthEvent, EventSink, Factor, LimitedAction, MailKind, RecordingSink, TracingSink,
-};
+pub use event::{AuthEvent, EventSink, Factor};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "redis")]

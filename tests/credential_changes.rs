@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, burst, policy, pw, site};
-use twofa_verify::{
-    AuthEvent, Authenticator, Counter, Error, MemoryStore, StateStore, StepUp, Timestamp,
-};
+use twofa_verify::store::Counter;
+use twofa_verify::{AuthEvent, Authenticator, Error, MemoryStore, StateStore, StepUp, Timestamp};
 
 const PHONE: &str = "+14155552671";
 const BURST: usize = 200;

@@ -5,6 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::error::WeakPassword;
+use twofa_verify::event::RecordingSink;
+use twofa_verify::password::Hasher;
+use twofa_verify::policy::HashParams;
+use twofa_verify::store::Counter;
+use twofa_verify::store::{NewUser, StoredSecret};
 use twofa_verify::*;
 
 fn pw(s: &str) -> SecretString {

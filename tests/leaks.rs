@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, Site, burst, policy, pw, site};
+use twofa_verify::policy::ClientNetworks;
 use twofa_verify::{
-    AuthEvent, ClientNetworks, Error, Login, Policy, RateLimit, RequestContext, SmsDelivery, StepUp,
+    AuthEvent, Error, Login, Policy, RateLimit, RequestContext, SmsDelivery, StepUp,
 };
 
 /// Fails `identifier` with wrong passwords until it answers

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use harness::{BAD, GOOD, KINDS, Site, burst, pw, site};
+use twofa_verify::event::MailKind;
+use twofa_verify::store::Counter;
 use twofa_verify::{
-    AuthEvent, Authenticator, Counter, Error, MailDecision, MailKind, MemoryStore, Policy,
-    RateLimit, RegistrationStart, StateStore, StepUp, Timestamp, UserId,
+    AuthEvent, Authenticator, Error, MailDecision, MemoryStore, Policy, RateLimit,
+    RegistrationStart, StateStore, StepUp, Timestamp, UserId,
 };
 
 const BURST: usize = 300;

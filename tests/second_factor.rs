@@ -7,7 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::StepUp;
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::error::ProviderError;
+use twofa_verify::error::ProviderErrorKind;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::factor::{ConsoleSms, LocalCodes, SentVerification, SmsContext, SmsVerifier};
+use twofa_verify::store::Counter;
 use twofa_verify::*;
 
 const GOOD: &str = "correct horse battery";

@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(r.headers()[header::RETRY_AFTER], "91");
 
         let r = Error::RateLimited {
-            limit: crate::LimitedAction::SmsSend,
+            limit: crate::event::LimitedAction::SmsSend,
             retry_after: Duration::ZERO,
         }
         .into_response();

@@ -16,9 +16,10 @@ use twofa_verify::axum::{
     AuthConfig, AuthSession, Csrf, CsrfToken, PendingGuard, RequireUser, StateSessionStore,
     WebError, csrf_guard, pending_guard,
 };
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::{
-    Authenticator, ConsoleSms, LocalCodes, Login, ManualClock, MemoryStore, RecordingSink,
-    StateStore, StepUp, UserStore,
+    Authenticator, ConsoleSms, LocalCodes, Login, MemoryStore, StateStore, StepUp, UserStore,
 };
 
 pub const KEY: &[u8] = b"axum-integration-test-key-0123456789abcdef";

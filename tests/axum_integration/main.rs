@@ -16,7 +16,8 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use tower_sessions::cookie::Cookie;
 use twofa_verify::axum::AuthConfig;
-use twofa_verify::{AuthEvent, ConsoleSms, ManualClock, SqliteStore, StepUp};
+use twofa_verify::clock::ManualClock;
+use twofa_verify::{AuthEvent, ConsoleSms, SqliteStore, StepUp};
 
 use app::{App, GOOD, Jar, PHONE, app, location, memory_app};
 

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::sync::Barrier;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::{
-    AuthEvent, Authenticator, ConsoleSms, LocalCodes, ManualClock, MemoryStore, Policy, RateLimit,
-    RecordingSink, RequestContext, StepUp, User, UserId,
+    AuthEvent, Authenticator, ConsoleSms, LocalCodes, MemoryStore, Policy, RateLimit,
+    RequestContext, StepUp, User, UserId,
 };
 
 pub const GOOD: &str = "correct horse battery";

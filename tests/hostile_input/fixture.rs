@@ -10,6 +10,9 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::StepUp;
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::factor::{ConsoleSms, LocalCodes, totp_code};
 use twofa_verify::*;
 

@@ -19,6 +19,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use secrecy::ExposeSecret;
 use twofa_verify::StepUp;
+use twofa_verify::store::NewUser;
 use twofa_verify::user::mask_phone;
 use twofa_verify::*;
 use unicode_normalization::UnicodeNormalization;

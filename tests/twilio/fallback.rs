@@ -2,6 +2,7 @@
 //! reach the number is tried once on the fallback channel; nothing else is.
 
 use super::*;
+use twofa_verify::clock::ManualClock;
 
 /// The sid of the verification started on the fallback channel.
 const VE_CALL: &str = "VEcccc0000cccc0000cccc0000cccc0000";
@@ -434,7 +435,7 @@ fn fallback_channel_is_validated_and_shown() {
 /// (as does the code of an enrollment, and a resent one).
 #[tokio::test]
 async fn the_challenge_tells_the_code_went_out_by_call() {
-    use twofa_verify::{Authenticator, Login, ManualClock, MemoryStore, SmsDelivery, StepUp};
+    use twofa_verify::{Authenticator, Login, MemoryStore, SmsDelivery, StepUp};
     let server = MockServer::start_async().await;
     let sms = mock_start_error(&server, "sms", 400, Some(60205)).await;
     let call = mock_call_ok(&server).await;

@@ -11,8 +11,9 @@ use std::time::Duration;
 use httpmock::prelude::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use twofa_verify::Error;
+use twofa_verify::error::ProviderErrorKind;
 use twofa_verify::factor::{Channel, TwilioVerify};
-use twofa_verify::{Error, ProviderErrorKind};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const SERVICE: &str = "VA00112233445566778899aabbccddeeff";

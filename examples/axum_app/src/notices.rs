@@ -10,7 +10,8 @@
 //! [`send_notice`], within the address's mail budget.
 
 use tokio::sync::mpsc;
-use twofa_verify::{AuthEvent, EventSink, Factor, MailDecision, RequestContext, TracingSink, User};
+use twofa_verify::event::TracingSink;
+use twofa_verify::{AuthEvent, EventSink, Factor, MailDecision, RequestContext, User};
 
 use super::AppState;
 

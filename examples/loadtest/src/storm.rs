@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
 use twofa_verify::factor::totp_code;
 use twofa_verify::secrecy::{ExposeSecret, SecretString};
-use twofa_verify::{Authenticator, Clock, Login, ManualClock, MemoryStore, Policy, UserId};
+use twofa_verify::{Authenticator, Login, MemoryStore, Policy, UserId};
 
 use crate::stats::Lat;
 use crate::system::CpuWatch;
