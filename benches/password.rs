@@ -10,7 +10,9 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use argon2::{PasswordHasher as _, PasswordVerifier as _};
 use criterion::{Criterion, criterion_group};
 use secrecy::SecretString;
-use twofa_verify::{HashParams, Hasher, Verified};
+use twofa_verify::password::Hasher;
+use twofa_verify::password::Verified;
+use twofa_verify::policy::HashParams;
 
 const PW: &str = "correct horse battery staple";
 

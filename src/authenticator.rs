@@ -6,6 +6,17 @@
 //! registration, import, the limits and lockout every flow reserves before
 //! checking a secret, and the mail budget every mail reserves before it is
 //! produced.
+//!
+//! # Secrets in, secrets out
+//!
+//! Passwords go in as [`SecretString`](secrecy::SecretString) (`&SecretString`
+//! for a call that only reads one, `impl Into<SecretString>` for a value
+//! that keeps one, such as [`StepUp`]), so that they are wiped when dropped
+//! and never printed by `Debug`. Secrets that come out (recovery codes,
+//! reset and device tokens, TOTP secrets) are wrapped the same way and show
+//! their text only through an explicit accessor. One-time codes and the
+//! tokens of links are taken as `&str`: they come from a form or a URL as
+//! text, live minutes and work once; the crate never logs them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,7 +52,7 @@ mod verify;
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
 pub use email_change::{EmailChangeMail, PendingEmailChange};
-pub use factors::{SmsEnrollment, StepUp};
+pub use factors::{Enrolled, SmsEnrollment, StepUp};
 pub use import::ImportedUser;
 pub use login::Login;
 pub use mail::MailDecision;
@@ -140,13 +151,13 @@ impl Authenticator {
     /// The current time of the authenticator's clock (the builder's
     /// [`Clock`], the system clock by default). Session code that keeps
     /// times of its own (last activity, expiry) reads this one, so that a
-    /// test's [`ManualClock`](crate::ManualClock) moves them all.
+    /// test's [`ManualClock`](crate::clock::ManualClock) moves them all.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 
     fn emit(&self, e: AuthEvent) {
-        self.inner.events.emit_with_context(&e, &self.ctx);
+        self.inner.events.emit(&e, &self.ctx);
     }
 
     fn sms_ctx(&self) -> SmsContext<'_> {

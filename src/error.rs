@@ -1,6 +1,9 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and the typed reasons some of its
+//! variants carry.
 
 use std::time::Duration;
+
+use crate::event::{Factor, LimitedAction};
 
 /// A boxed error from a store or a provider. Kept opaque so that the types of
 /// `sqlx` or `reqwest` never leak into the public API.
@@ -25,6 +28,14 @@ pub enum Error {
         /// Attempts left on this challenge or enrollment.
         attempts_left: u32,
     },
+    /// A provider did not accept a code (it is not the one it sent), as
+    /// [`SmsVerifier::check`](crate::factor::SmsVerifier::check) and
+    /// `TwilioVerify::check_code` (feature `twilio`) report it,
+    /// without a count. The [`Authenticator`](crate::Authenticator) counts
+    /// the attempt and answers [`Error::InvalidCode`] instead, so an app
+    /// meets this variant only when it calls a provider directly.
+    #[error("invalid code")]
+    WrongCode,
     /// The authenticator-app code is right but its 30-second time step was
     /// already used (a replay, or a code older than one already accepted):
     /// wait for the next code. Counted as a failure like [`Error::InvalidCode`].
@@ -44,17 +55,37 @@ pub enum Error {
     /// Too many wrong codes on one challenge; it is gone.
     #[error("too many attempts; please log in again")]
     TooManyAttempts,
-    /// Too many failures in a row on this account by this identifier (its
-    /// username and its email address are counted apart); try again after
-    /// `retry_after`.
+    /// A few failures in a row on this account by this identifier (its
+    /// username and its email address are counted apart): each further
+    /// attempt waits a little longer (from
+    /// [`Policy::delay_base`](crate::Policy::delay_base), doubling, up to
+    /// [`Policy::delay_max`](crate::Policy::delay_max)). Try again after
+    /// `retry_after`: "wait a few seconds".
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
-    Locked {
+    Delayed {
         /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// Many failures in a row on this account by this identifier
+    /// ([`Policy::lock_after_failures`](crate::Policy::lock_after_failures)):
+    /// this way of signing in is locked for
+    /// [`Policy::lock_duration`](crate::Policy::lock_duration), and the lock
+    /// ends by time alone: "locked, try again in 15 minutes".
+    ///
+    /// Told apart from [`Error::Delayed`] by the wait left: a wait longer
+    /// than any delay can be (`Policy::delay_max`) is a lock. (A lock no
+    /// longer than `delay_max`, and the last `delay_max` of any lock, read
+    /// as `Delayed`, with the right `retry_after`.)
+    #[error("this account is locked after too many failed attempts; try again in {} min", retry_after.as_secs().div_ceil(60).max(1))]
+    Locked {
+        /// How long until the lock ends.
         retry_after: Duration,
     },
     /// A send or request limit was reached; try again after `retry_after`.
     #[error("too many requests; try again in {} s", retry_after.as_secs().max(1))]
     RateLimited {
+        /// What was limited.
+        limit: LimitedAction,
         /// How long until the limit resets.
         retry_after: Duration,
     },
@@ -64,7 +95,7 @@ pub enum Error {
     /// The username breaks the username rules (RFC 8265, Unicode TR39; see
     /// `user::Username`); the reason says which, in words for the user.
     #[error("invalid username: {0}")]
-    InvalidUsername(&'static str),
+    InvalidUsername(UsernameProblem),
     /// The email address is malformed.
     #[error("invalid email address")]
     InvalidEmail,
@@ -77,7 +108,7 @@ pub enum Error {
     EmailTaken,
     /// The phone number could not be parsed or is not a mobile number.
     #[error("invalid phone number: {0}")]
-    InvalidPhoneNumber(String),
+    InvalidPhoneNumber(PhoneProblem),
     /// The code's format is wrong (not digits, wrong length).
     #[error("malformed code")]
     MalformedCode,
@@ -98,9 +129,10 @@ pub enum Error {
     /// The operation needs the password plus a current second factor.
     #[error("please confirm with your password and a current code")]
     StepUpRequired,
-    /// The operation needs a second factor that is not enabled or not configured.
+    /// The operation needs a second factor that is not enabled or not
+    /// configured (or, enabling one, finds it enabled already).
     #[error("{0}")]
-    FactorUnavailable(&'static str),
+    FactorUnavailable(FactorUnavailable),
     /// The SMS/verification provider failed. Never lets anyone in.
     #[error("verification provider error: {0}")]
     Provider(#[from] ProviderError),
@@ -140,16 +172,181 @@ impl Error {
         )
     }
 
-    /// For rate limits and locks: how long until a retry can succeed.
+    /// For rate limits, delays and locks: how long until a retry can succeed.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::Locked { retry_after } | Error::RateLimited { retry_after } => {
-                Some(*retry_after)
-            }
+            Error::Delayed { retry_after }
+            | Error::Locked { retry_after }
+            | Error::RateLimited { retry_after, .. } => Some(*retry_after),
             Error::Provider(p) => p.retry_after,
             _ => None,
         }
     }
+
+    /// The HTTP status code an app answers with, for any web framework
+    /// (the `axum` feature's responses use it):
+    ///
+    /// | Error | Status |
+    /// |---|---|
+    /// | `InvalidCredentials`, `InvalidCode`, `WrongCode`, `CodeAlreadyUsed` | 401 Unauthorized |
+    /// | `ChallengeNotFound`, `ChallengeExpired`, `TooManyAttempts` | 410 Gone: the pending login is over, log in again (401 stays "wrong, try again") |
+    /// | `Delayed`, `Locked`, `RateLimited` | 429 Too Many Requests (send [`retry_after`](Self::retry_after) as `Retry-After`) |
+    /// | `StepUpRequired` | 403 Forbidden |
+    /// | `WeakPassword`, `InvalidUsername`, `InvalidEmail`, `InvalidPhoneNumber`, `MalformedCode` | 422 Unprocessable Content |
+    /// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable`, `RegistrationAlreadyConfirmed` | 409 Conflict (with the account's or the site's state) |
+    /// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
+    /// | `UserNotFound` | 404 Not Found |
+    /// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
+    /// | `Config`, `PasswordHashBeyondBound`, `Internal` | 500 Internal Server Error |
+    ///
+    /// A 4xx status comes exactly with [`is_user_error`](Self::is_user_error).
+    ///
+    /// ```
+    /// use twofa_verify::Error;
+    /// assert_eq!(Error::InvalidCredentials.http_status(), 401);
+    /// assert_eq!(Error::store("connection refused").http_status(), 503);
+    /// ```
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::InvalidCredentials
+            | Error::InvalidCode { .. }
+            | Error::WrongCode
+            | Error::CodeAlreadyUsed { .. } => 401,
+            Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => 410,
+            Error::Delayed { .. } | Error::Locked { .. } | Error::RateLimited { .. } => 429,
+            Error::StepUpRequired => 403,
+            Error::WeakPassword(_)
+            | Error::InvalidUsername(_)
+            | Error::InvalidEmail
+            | Error::InvalidPhoneNumber(_)
+            | Error::MalformedCode => 422,
+            Error::UsernameTaken
+            | Error::EmailTaken
+            | Error::FactorUnavailable(_)
+            | Error::RegistrationAlreadyConfirmed => 409,
+            Error::InvalidResetToken | Error::InvalidConfirmationToken => 400,
+            Error::UserNotFound => 404,
+            Error::Provider(_) | Error::Store(_) => 503,
+            Error::Config(_) | Error::PasswordHashBeyondBound | Error::Internal(_) => 500,
+        }
+    }
+}
+
+/// Why a second factor cannot be used or changed, in
+/// [`Error::FactorUnavailable`]. The `Display` text is for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FactorUnavailable {
+    /// The authenticator has no provider for this factor (no SMS verifier
+    /// was given to the builder).
+    NotConfigured(Factor),
+    /// The factor is not enabled for this account.
+    NotEnabled(Factor),
+    /// The factor is enabled already (an authenticator app: disable it
+    /// before adding another).
+    AlreadyEnabled(Factor),
+    /// The account has no second factor (recovery codes need one).
+    NoFactorEnabled,
+    /// The store does not keep what this needs (remembered devices).
+    NotSupportedByStore,
+}
+
+impl std::fmt::Display for FactorUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |factor: &Factor| match factor {
+            Factor::Sms => "SMS",
+            Factor::Totp => "an authenticator app",
+            Factor::RecoveryCode => "recovery codes",
+        };
+        match self {
+            FactorUnavailable::NotConfigured(factor) => {
+                write!(f, "{} is not configured", name(factor))
+            }
+            FactorUnavailable::NotEnabled(factor) => {
+                write!(f, "{} is not enabled for this account", name(factor))
+            }
+            FactorUnavailable::AlreadyEnabled(factor) => {
+                write!(f, "{} is already enabled; disable it first", name(factor))
+            }
+            FactorUnavailable::NoFactorEnabled => f.write_str("enable a second factor first"),
+            FactorUnavailable::NotSupportedByStore => {
+                f.write_str("this store does not keep remembered devices")
+            }
+        }
+    }
+}
+
+/// Why a username was refused, in [`Error::InvalidUsername`]. The
+/// `Display` text is for the user ("invalid username: it must not contain
+/// spaces").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsernameProblem {
+    /// Nothing but whitespace.
+    #[error("it must not be empty")]
+    Empty,
+    /// Longer than 64 characters.
+    #[error("it must be at most 64 characters")]
+    TooLong,
+    /// A control character.
+    #[error("it must not contain control characters")]
+    ControlCharacter,
+    /// A character that changes the text direction (bidi control).
+    #[error("it must not contain characters that change the text direction")]
+    DirectionControl,
+    /// An invisible (default-ignorable) character.
+    #[error("it must not contain invisible characters")]
+    InvisibleCharacter,
+    /// A space.
+    #[error("it must not contain spaces")]
+    Space,
+    /// `@`: a username never looks like an email address.
+    #[error("it must not contain '@'")]
+    AtSign,
+    /// `:`: it separates issuer and account in authenticator-app labels.
+    #[error("it must not contain ':'")]
+    Colon,
+    /// Letters of scripts that do not belong together (Unicode TR39).
+    #[error("it mixes letters from different scripts")]
+    MixedScripts,
+    /// A character RFC 8265 does not allow in usernames.
+    #[error("it contains a character that is not allowed in usernames")]
+    DisallowedCharacter,
+    /// Right-to-left and left-to-right text mixed in a way that can display
+    /// misleadingly (RFC 5893).
+    #[error("it mixes right-to-left and left-to-right text in a way that can display misleadingly")]
+    MisleadingDirection,
+}
+
+/// Why a phone number was refused, in [`Error::InvalidPhoneNumber`]. The
+/// `Display` text is for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhoneProblem {
+    /// Far longer than any phone number.
+    #[error("it is too long")]
+    TooLong,
+    /// Not a phone number at all (or, without a default region, not in the
+    /// international format).
+    #[error("not a phone number; use the international format, e.g. +14155552671")]
+    NotANumber,
+    /// Not in E.164 form where one is required (`+14155552671`).
+    #[error("expected an E.164 number such as +14155552671")]
+    NotE164,
+    /// Not a number of its country's numbering plan.
+    #[error("this number does not exist in its country's numbering plan")]
+    NotInNumberingPlan,
+    /// A number that cannot receive text messages (a landline, a premium
+    /// rate number).
+    #[error("this number cannot receive text messages")]
+    CannotReceiveSms,
+    /// The provider refused the number, with its error code (Twilio
+    /// 60200, 21211, 21614).
+    #[error("the provider refused this number (code {code})")]
+    RefusedByProvider {
+        /// The provider's error code.
+        code: u32,
+    },
 }
 
 /// Why a password was refused.
@@ -174,7 +371,11 @@ pub enum WeakPassword {
 }
 
 /// What went wrong at the verification provider (Twilio Verify or an SMS gateway).
+///
+/// Made with [`ProviderError::new`] and its fields set one by one, so that
+/// fields added later do not break a provider's code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("{kind}{}", code.map(|c| format!(" (provider code {c})")).unwrap_or_default())]
 pub struct ProviderError {
     /// The class of failure.
@@ -244,4 +445,102 @@ pub enum ProviderErrorKind {
     /// Anything else the provider refused.
     #[error("the provider refused the request")]
     Rejected,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_user_error_is_4xx_and_every_other_5xx() {
+        let all = [
+            Error::InvalidCredentials,
+            Error::InvalidCode { attempts_left: 1 },
+            Error::WrongCode,
+            Error::CodeAlreadyUsed { attempts_left: 1 },
+            Error::ChallengeExpired,
+            Error::ChallengeNotFound,
+            Error::TooManyAttempts,
+            Error::Delayed {
+                retry_after: Duration::from_secs(1),
+            },
+            Error::Locked {
+                retry_after: Duration::from_secs(1),
+            },
+            Error::RateLimited {
+                limit: LimitedAction::Login,
+                retry_after: Duration::from_secs(1),
+            },
+            Error::WeakPassword(WeakPassword::Common),
+            Error::InvalidUsername(UsernameProblem::Empty),
+            Error::InvalidEmail,
+            Error::UsernameTaken,
+            Error::EmailTaken,
+            Error::InvalidPhoneNumber(PhoneProblem::NotANumber),
+            Error::MalformedCode,
+            Error::InvalidResetToken,
+            Error::InvalidConfirmationToken,
+            Error::RegistrationAlreadyConfirmed,
+            Error::UserNotFound,
+            Error::StepUpRequired,
+            Error::FactorUnavailable(FactorUnavailable::NoFactorEnabled),
+            Error::Provider(ProviderError::new(ProviderErrorKind::Timeout)),
+            Error::store("down"),
+            Error::Config("x".into()),
+            Error::PasswordHashBeyondBound,
+            Error::Internal("x".into()),
+        ];
+        for e in all {
+            let s = e.http_status();
+            assert_eq!(e.is_user_error(), (400..500).contains(&s), "{e:?} → {s}");
+            assert_eq!(!e.is_user_error(), (500..600).contains(&s), "{e:?} → {s}");
+        }
+    }
+
+    #[test]
+    fn statuses_of_the_table() {
+        let cases = [
+            (Error::InvalidCode { attempts_left: 3 }, 401),
+            (Error::ChallengeExpired, 410),
+            (
+                Error::Delayed {
+                    retry_after: Duration::from_secs(2),
+                },
+                429,
+            ),
+            (Error::StepUpRequired, 403),
+            (Error::InvalidEmail, 422),
+            (Error::EmailTaken, 409),
+            (Error::InvalidResetToken, 400),
+            (Error::UserNotFound, 404),
+            (Error::store("down"), 503),
+            (Error::Internal("x".into()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.http_status(), status, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn typed_reasons_read_as_sentences() {
+        assert_eq!(
+            Error::InvalidUsername(UsernameProblem::Space).to_string(),
+            "invalid username: it must not contain spaces"
+        );
+        assert_eq!(
+            Error::InvalidPhoneNumber(PhoneProblem::RefusedByProvider { code: 60200 }).to_string(),
+            "invalid phone number: the provider refused this number (code 60200)"
+        );
+        assert_eq!(
+            Error::FactorUnavailable(FactorUnavailable::NotConfigured(Factor::Sms)).to_string(),
+            "SMS is not configured"
+        );
+        assert_eq!(
+            Error::Locked {
+                retry_after: Duration::from_secs(14 * 60 + 1)
+            }
+            .to_string(),
+            "this account is locked after too many failed attempts; try again in 15 min"
+        );
+    }
 }

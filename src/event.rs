@@ -28,18 +28,23 @@ impl fmt::Display for Factor {
     }
 }
 
-/// What a client was doing when a per-client limit refused it.
+/// What a limit refused: the action of
+/// [`Error::RateLimited`](crate::Error::RateLimited), and of a per-client
+/// limit in [`AuthEvent::ClientLimited`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitedAction {
-    /// Password or code attempts (failures across accounts).
+    /// Password or code attempts (a client's failures across accounts).
     Login,
     /// Registrations.
     Register,
     /// Password reset requests.
     PasswordReset,
-    /// SMS sends.
+    /// SMS sends: the budgets per phone, account, client and overall, the
+    /// wait before another code, and the provider's own send limits.
     SmsSend,
+    /// Mails to one address (an email change's confirmation link).
+    Mail,
 }
 
 /// What a mail is, in [`AuthEvent::MailSuppressed`].
@@ -263,18 +268,11 @@ pub enum AuthEvent {
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work
 /// (emails, notifications) to a queue.
 pub trait EventSink: Send + Sync + fmt::Debug {
-    /// Handles one event.
-    fn emit(&self, event: &AuthEvent);
-
-    /// Handles one event with the client behind it (empty when the call
-    /// was made without [`Authenticator::with_context`]). The default
-    /// forwards to [`emit`](Self::emit); override it to keep the client.
+    /// Handles one event, with the client behind it (empty when the call
+    /// was made without [`Authenticator::with_context`]).
     ///
     /// [`Authenticator::with_context`]: crate::Authenticator::with_context
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
-        let _ = context;
-        self.emit(event);
-    }
+    fn emit(&self, event: &AuthEvent, context: &RequestContext);
 }
 
 /// The default sink: logs every event through `tracing` at INFO (WARN for
@@ -283,11 +281,7 @@ pub trait EventSink: Send + Sync + fmt::Debug {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::default());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
         let ip = context.ip().map(tracing::field::display);
         let user_agent = context.user_agent();
         match event {
@@ -330,11 +324,7 @@ impl RecordingSink {
 }
 
 impl EventSink for RecordingSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::default());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
         if let Ok(mut v) = self.0.lock() {
             v.push((event.clone(), context.clone()));
         }

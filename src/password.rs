@@ -107,6 +107,7 @@ pub(crate) fn normalize_for_verify(
 
 /// The outcome of verifying a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verified {
     /// Wrong password (or unusable hash).
     No,

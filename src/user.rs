@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_security::{MixedScript, RestrictionLevel, RestrictionLevelDetection};
 
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, PhoneProblem, Result, UsernameProblem};
 
 /// A user's stable identifier, assigned by the store.
 #[derive(
@@ -115,11 +115,11 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self> {
         // Bounds the work below whatever the input.
         if raw.len() > 1024 {
-            return Err(Error::InvalidUsername("it is too long"));
+            return Err(Error::InvalidUsername(UsernameProblem::TooLong));
         }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return Err(Error::InvalidUsername("it must not be empty"));
+            return Err(Error::InvalidUsername(UsernameProblem::Empty));
         }
         // Width mapping first, so that fullwidth `＠`, `：` or the
         // ideographic space are refused like their ordinary forms.
@@ -132,12 +132,10 @@ impl Username {
             .map_err(precis_error)?
             .into_owned();
         if display.chars().count() > USERNAME_MAX_CHARS {
-            return Err(Error::InvalidUsername("it must be at most 64 characters"));
+            return Err(Error::InvalidUsername(UsernameProblem::TooLong));
         }
         if mixes_scripts(&display) {
-            return Err(Error::InvalidUsername(
-                "it mixes letters from different scripts",
-            ));
+            return Err(Error::InvalidUsername(UsernameProblem::MixedScripts));
         }
         let key = UsernameCaseMapped::new()
             .enforce(display.as_str())
@@ -193,17 +191,17 @@ fn check_characters(s: &str) -> Result<()> {
     let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
     for c in s.chars() {
         let reason = if c.is_control() {
-            "it must not contain control characters"
+            UsernameProblem::ControlCharacter
         } else if bidi.contains(c) {
-            "it must not contain characters that change the text direction"
+            UsernameProblem::DirectionControl
         } else if ignorable.contains(c) {
-            "it must not contain invisible characters"
+            UsernameProblem::InvisibleCharacter
         } else if c.is_whitespace() {
-            "it must not contain spaces"
+            UsernameProblem::Space
         } else if c == '@' {
-            "it must not contain '@'"
+            UsernameProblem::AtSign
         } else if c == ':' {
-            "it must not contain ':'"
+            UsernameProblem::Colon
         } else {
             continue;
         };
@@ -222,13 +220,11 @@ fn mixes_scripts(s: &str) -> bool {
 /// What a PRECIS refusal means for the user.
 fn precis_error(e: precis_core::Error) -> Error {
     Error::InvalidUsername(match e {
-        precis_core::Error::BadCodepoint(_) => {
-            "it contains a character that is not allowed in usernames"
-        }
-        precis_core::Error::Invalid => {
-            "it mixes right-to-left and left-to-right text in a way that can display misleadingly"
-        }
-        precis_core::Error::Unexpected(_) => "it could not be checked",
+        precis_core::Error::BadCodepoint(_) => UsernameProblem::DisallowedCharacter,
+        precis_core::Error::Invalid => UsernameProblem::MisleadingDirection,
+        // PRECIS could not apply its rules to the input: refused as a
+        // character it does not allow.
+        precis_core::Error::Unexpected(_) => UsernameProblem::DisallowedCharacter,
     })
 }
 
@@ -292,18 +288,13 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String> {
 #[cfg(feature = "phone-numbers")]
 pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result<String> {
     if raw.len() > 64 {
-        return Err(Error::InvalidPhoneNumber("it is too long".into()));
+        return Err(Error::InvalidPhoneNumber(PhoneProblem::TooLong));
     }
     let region = default_region.and_then(|r| r.parse::<phonenumber::country::Id>().ok());
-    let parsed = phonenumber::parse(region, raw.trim()).map_err(|_| {
-        Error::InvalidPhoneNumber(
-            "not a phone number; use the international format, e.g. +14155552671".into(),
-        )
-    })?;
+    let parsed = phonenumber::parse(region, raw.trim())
+        .map_err(|_| Error::InvalidPhoneNumber(PhoneProblem::NotANumber))?;
     if !phonenumber::is_valid(&parsed) {
-        return Err(Error::InvalidPhoneNumber(
-            "this number does not exist in its country's numbering plan".into(),
-        ));
+        return Err(Error::InvalidPhoneNumber(PhoneProblem::NotInNumberingPlan));
     }
     use phonenumber::Type;
     match parsed.number_type(&phonenumber::metadata::DATABASE) {
@@ -313,9 +304,7 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
         | Type::PersonalNumber
         | Type::Unknown => {}
         _ => {
-            return Err(Error::InvalidPhoneNumber(
-                "this number cannot receive text messages".into(),
-            ));
+            return Err(Error::InvalidPhoneNumber(PhoneProblem::CannotReceiveSms));
         }
     }
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
@@ -328,13 +317,9 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
 /// that does not exist, and `Policy::default_phone_region` cannot be set.
 #[cfg(not(feature = "phone-numbers"))]
 pub(crate) fn normalize_phone(raw: &str, _default_region: Option<&str>) -> Result<String> {
-    let invalid = || {
-        Error::InvalidPhoneNumber(
-            "not a phone number; use the international format, e.g. +14155552671".into(),
-        )
-    };
+    let invalid = || Error::InvalidPhoneNumber(PhoneProblem::NotANumber);
     if raw.len() > 64 {
-        return Err(Error::InvalidPhoneNumber("it is too long".into()));
+        return Err(Error::InvalidPhoneNumber(PhoneProblem::TooLong));
     }
     let rest = raw.trim().strip_prefix('+').ok_or_else(invalid)?;
     let mut digits = String::with_capacity(15);
@@ -400,9 +385,9 @@ mod tests {
         }
     }
 
-    fn refused(raw: &str) -> &'static str {
+    fn refused(raw: &str) -> String {
         match Username::parse(raw) {
-            Err(Error::InvalidUsername(why)) => why,
+            Err(Error::InvalidUsername(why)) => why.to_string(),
             other => panic!("{raw:?} was not refused: {other:?}"),
         }
     }
@@ -432,7 +417,10 @@ mod tests {
             "it must not contain control characters"
         );
         assert_eq!(refused(&"x".repeat(65)), "it must be at most 64 characters");
-        assert_eq!(refused(&"x".repeat(2000)), "it is too long");
+        assert_eq!(
+            refused(&"x".repeat(2000)),
+            "it must be at most 64 characters"
+        );
         assert_eq!(parts(&"x".repeat(64)).1, "x".repeat(64));
         // Symbols RFC 8265 refuses (IdentifierClass), compatibility forms.
         for bad in ["🦀crab", "a\u{fb01}b", "x\u{b2}", "\u{2167}"] {

@@ -44,7 +44,7 @@ async fn password_burst_evaluates_at_most_the_policy() {
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let refused = results
             .iter()
-            .filter(|r| matches!(r, Err(Error::Locked { .. })))
+            .filter(|r| matches!(r, Err(Error::Delayed { .. } | Error::Locked { .. })))
             .count();
         assert_eq!(wrong + ok + refused, BURST + 1, "{kind:?}: {results:?}");
         let evaluated = wrong + ok;
@@ -71,7 +71,7 @@ async fn password_burst_evaluates_at_most_the_policy() {
         // Refused while delayed, and delayed by the fifth failure's delay
         // (1 s), not by one the refused attempts of the burst would earn.
         match site.at(1).login("bob", &pw(GOOD)).await {
-            Err(Error::Locked { retry_after }) => {
+            Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                 assert!(
                     retry_after <= Duration::from_secs(1),
                     "{kind:?}: {retry_after:?}"
@@ -123,6 +123,7 @@ async fn second_factor_burst_holds_the_account_limit() {
             match site.at(i).login("alice", &pw(GOOD)).await.unwrap() {
                 Login::SecondFactor(ch) => tokens.push(ch.token().to_owned()),
                 Login::Complete(_) => panic!("a second factor is enabled"),
+                other => panic!("unexpected login outcome {other:?}"),
             }
         }
         // One pending login stays out of the burst, for the right answer.
@@ -153,7 +154,7 @@ async fn second_factor_burst_holds_the_account_limit() {
         // The right answer, on a fresh challenge, is refused while delayed.
         assert!(matches!(
             site.at(1).verify(&spare, &recovery[0]).await,
-            Err(Error::Locked { .. })
+            Err(Error::Delayed { .. } | Error::Locked { .. })
         ));
         site.clock.advance(Duration::from_secs(2));
         let late = site.at(0).verify(&spare, &recovery[0]).await;
@@ -374,6 +375,7 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
                 ch.sms
             ),
             Login::Complete(_) => panic!("SMS is enabled"),
+            other => panic!("unexpected login outcome {other:?}"),
         }
 
         // One client with many throwaway accounts and numbers: its own budget
@@ -415,6 +417,7 @@ async fn sms_pumping_cannot_stop_the_owners_codes() {
         let ch = match site.at(1).login("victim", &pw(GOOD)).await.unwrap() {
             Login::SecondFactor(ch) => ch,
             Login::Complete(_) => panic!("SMS is enabled"),
+            other => panic!("unexpected login outcome {other:?}"),
         };
         assert!(
             matches!(ch.sms, Some(SmsDelivery::Sent { .. })),

@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, burst, policy, pw, site};
-use twofa_verify::{
-    AuthEvent, Authenticator, Counter, Error, MemoryStore, StateStore, StepUp, Timestamp,
-};
+use twofa_verify::store::Counter;
+use twofa_verify::{AuthEvent, Authenticator, Error, MemoryStore, StateStore, StepUp, Timestamp};
 
 const PHONE: &str = "+14155552671";
 const BURST: usize = 200;
@@ -180,7 +179,7 @@ async fn factor_changes_need_a_step_up_and_are_events() {
             .await
             .unwrap();
         let code = site.sms.last_code_for(other).unwrap();
-        auth.confirm_sms_enrollment(alice.id, &code).await.unwrap();
+        let _enrolled = auth.confirm_sms_enrollment(alice.id, &code).await.unwrap();
         assert!(
             site.events
                 .events()

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{BAD, GOOD, KINDS, Site, burst, policy, pw, site};
+use twofa_verify::policy::ClientNetworks;
 use twofa_verify::{
-    AuthEvent, ClientNetworks, Error, Login, Policy, RateLimit, RequestContext, SmsDelivery, StepUp,
+    AuthEvent, Error, Login, Policy, RateLimit, RequestContext, SmsDelivery, StepUp,
 };
 
 /// Fails `identifier` with wrong passwords until it answers
@@ -25,7 +26,7 @@ async fn fail_until_locked(site: &Site, identifier: &str, p: &Policy) -> u32 {
     loop {
         match site.at(failures as usize).login(identifier, &pw(BAD)).await {
             Err(Error::InvalidCredentials) => failures += 1,
-            Err(Error::Locked { .. }) => {
+            Err(Error::Delayed { .. } | Error::Locked { .. }) => {
                 // A delay: wait it out, unless it is the lock.
                 if failures >= p.lock_after_failures {
                     return failures;
@@ -73,7 +74,7 @@ async fn a_lock_by_email_does_not_link_the_username() {
         assert!(
             matches!(
                 site.at(0).login("alice@example.com", &pw(GOOD)).await,
-                Err(Error::Locked { .. })
+                Err(Error::Delayed { .. } | Error::Locked { .. })
             ),
             "{kind:?}: the email's lock holds"
         );
@@ -84,7 +85,7 @@ async fn a_lock_by_email_does_not_link_the_username() {
         assert!(
             matches!(
                 site.at(1).login("bob", &pw(GOOD)).await,
-                Err(Error::Locked { .. })
+                Err(Error::Delayed { .. } | Error::Locked { .. })
             ),
             "{kind:?}: the username's lock holds"
         );
@@ -123,7 +124,9 @@ async fn both_identifiers_at_once_are_each_held() {
                 .count();
             let refused = results
                 .iter()
-                .filter(|(w, r)| *w == way && matches!(r, Err(Error::Locked { .. })))
+                .filter(|(w, r)| {
+                    *w == way && matches!(r, Err(Error::Delayed { .. } | Error::Locked { .. }))
+                })
                 .count();
             assert_eq!(
                 evaluated, p.delay_after_failures as usize,

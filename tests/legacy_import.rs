@@ -6,11 +6,11 @@
 use secrecy::SecretString;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use twofa_verify::event::RecordingSink;
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
 use twofa_verify::password::legacy::{Bcrypt, WerkzeugPbkdf2, WerkzeugScrypt};
 use twofa_verify::{
-    Authenticator, Error, Factor, ImportedUser, Login, RecordingSink, SqliteStore, StepUp,
-    UserStore,
+    Authenticator, Error, Factor, ImportedUser, Login, SqliteStore, StepUp, UserStore,
 };
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/flask_users.db");
@@ -172,6 +172,7 @@ async fn import_login_rehash_and_reimport() {
     match auth.login("carol", &pw("carol-phone-pw-3")).await.unwrap() {
         Login::SecondFactor(c) => assert!(c.methods.contains(&Factor::Sms), "{c:?}"),
         Login::Complete(_) => panic!("carol has SMS 2FA"),
+        other => panic!("unexpected login outcome {other:?}"),
     }
 
     // Re-importing adds nobody.
@@ -237,7 +238,7 @@ async fn import_refuses_unknown_formats_without_a_verifier() {
         Err(Error::Config(_))
     ));
     // An Argon2 PHC string is always accepted.
-    let phc = twofa_verify::Hasher::new(Default::default(), 1, None)
+    let phc = twofa_verify::password::Hasher::new(Default::default(), 1, None)
         .hash(pw("imported argon pw"))
         .await
         .unwrap();
@@ -286,7 +287,7 @@ async fn failed_login_us(auth: &Authenticator, name: &str) -> u128 {
 async fn unknown_users_cost_the_slowest_format() {
     let (auth, _store, _events, _dir) = setup_bounded(true, 600_000).await;
     import_all(&auth).await;
-    let phc = twofa_verify::Hasher::new(Default::default(), 1, None)
+    let phc = twofa_verify::password::Hasher::new(Default::default(), 1, None)
         .hash(pw("imported argon pw"))
         .await
         .unwrap();

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use harness::{BAD, GOOD, KINDS, Site, burst, pw, site};
+use twofa_verify::event::MailKind;
+use twofa_verify::store::Counter;
 use twofa_verify::{
-    AuthEvent, Authenticator, Counter, Error, MailDecision, MailKind, MemoryStore, Policy,
-    RateLimit, RegistrationStart, StateStore, StepUp, Timestamp, UserId,
+    AuthEvent, Authenticator, Error, MailDecision, MemoryStore, Policy, RateLimit,
+    RegistrationStart, StateStore, StepUp, Timestamp, UserId,
 };
 
 const BURST: usize = 300;
@@ -250,7 +252,7 @@ async fn email_change_links_share_the_new_addresss_budget() {
                 .await
             {
                 Ok(_) => links += 1,
-                Err(Error::RateLimited { retry_after }) => {
+                Err(Error::RateLimited { retry_after, .. }) => {
                     assert!(retry_after <= Duration::from_secs(3600), "{retry_after:?}");
                     refused += 1;
                 }

@@ -7,7 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::StepUp;
-use twofa_verify::factor::{ConsoleSms, LocalCodes, SmsContext, SmsVerifier};
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::error::ProviderError;
+use twofa_verify::error::ProviderErrorKind;
+use twofa_verify::event::RecordingSink;
+use twofa_verify::factor::{ConsoleSms, LocalCodes, SentVerification, SmsContext, SmsVerifier};
+use twofa_verify::store::Counter;
 use twofa_verify::*;
 
 const GOOD: &str = "correct horse battery";
@@ -70,6 +76,7 @@ impl Fx {
             .confirm_sms_enrollment(self.user.id, &self.code())
             .await
             .unwrap()
+            .recovery_codes
             .expect("first factor gives codes")
     }
 
@@ -77,6 +84,7 @@ impl Fx {
         match self.auth.login("alice", &pw(GOOD)).await.unwrap() {
             Login::SecondFactor(c) => c,
             Login::Complete(_) => panic!("expected a second factor"),
+            other => panic!("unexpected login outcome {other:?}"),
         }
     }
 
@@ -102,7 +110,8 @@ impl Fx {
             .auth
             .confirm_totp_enrollment(self.user.id, &self.totp(&secret, 0))
             .await
-            .unwrap();
+            .unwrap()
+            .recovery_codes;
         (secret, codes)
     }
 
@@ -164,12 +173,32 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
         fx.auth.confirm_sms_enrollment(fx.user.id, "abc").await,
         Err(Error::MalformedCode)
     ));
-    let codes = fx
+    let stamp_before = fx.auth.session_stamp(&fx.user);
+    let enrolled = fx
         .auth
         .confirm_sms_enrollment(fx.user.id, &code)
         .await
-        .unwrap()
         .unwrap();
+    // The change ends every session; the returned user stamps the acting
+    // one anew.
+    assert_eq!(enrolled.user.phone.as_deref(), Some(PHONE));
+    let stamp = fx.auth.session_stamp(&enrolled.user);
+    let id = fx.user.id;
+    assert!(
+        fx.auth
+            .session_user(id, stamp.as_str())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        fx.auth
+            .session_user(id, stamp_before.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let codes = enrolled.recovery_codes.unwrap();
     assert_eq!(codes.len(), 10);
     assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 10);
     let u = fx.auth.user(fx.user.id).await.unwrap().unwrap();
@@ -262,7 +291,7 @@ async fn resend_is_limited_and_replaces_the_code() {
     let c = fx.challenge().await;
     let first = fx.code();
     assert!(
-        matches!(fx.auth.resend(c.token()).await, Err(Error::RateLimited { retry_after }) if retry_after == Duration::from_secs(30))
+        matches!(fx.auth.resend(c.token()).await, Err(Error::RateLimited { retry_after, .. }) if retry_after == Duration::from_secs(30))
     );
     fx.clock.advance(Duration::from_secs(30));
     let c2 = fx.auth.resend(c.token()).await.unwrap();
@@ -375,7 +404,8 @@ async fn totp_enroll_login_and_replay_refused() {
         .auth
         .confirm_totp_enrollment(fx.user.id, &fx.totp(&secret, 0))
         .await
-        .unwrap();
+        .unwrap()
+        .recovery_codes;
     assert_eq!(codes.map(|c| c.len()), Some(10));
     assert!(
         fx.auth
@@ -493,6 +523,35 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
         .await
         .unwrap();
     assert!(codes.is_some());
+}
+
+/// `verify_totp` answers `Ok(())` only for a right, unused code: a wrong
+/// or replayed code is an error, so `?` cannot wave it through.
+#[tokio::test]
+async fn verify_totp_refuses_wrong_and_replayed_codes_as_errors() {
+    let fx = fixture().await;
+    let (secret, _) = fx.enable_totp().await;
+    fx.clock.advance(Duration::from_secs(30));
+    let right = fx.totp(&secret, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let left = Policy::default().lock_after_failures;
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, wrong).await,
+        Err(Error::InvalidCode { attempts_left }) if attempts_left == left - 1
+    ));
+    fx.auth.verify_totp(fx.user.id, &right).await.unwrap();
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, &right).await,
+        Err(Error::CodeAlreadyUsed { .. })
+    ));
+    assert!(matches!(
+        fx.auth.verify_totp(fx.user.id, "12345").await,
+        Err(Error::MalformedCode)
+    ));
 }
 
 #[tokio::test]
@@ -617,7 +676,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     'outer: loop {
         let c = match fx.auth.login("alice", &pw(GOOD)).await {
             Ok(Login::SecondFactor(c)) => c,
-            Err(Error::Locked { retry_after }) => {
+            Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                 fx.clock.advance(retry_after);
                 continue;
             }
@@ -628,7 +687,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
         for _ in 0..5 {
             match fx.auth.verify(c.token(), wrong).await {
                 Err(Error::InvalidCode { .. } | Error::TooManyAttempts) => failures += 1,
-                Err(Error::Locked { retry_after }) => {
+                Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                     if failures >= p.lock_after_failures {
                         assert_eq!(retry_after, p.lock_duration);
                         break 'outer;
@@ -645,7 +704,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     // Even the right code is refused while locked; the lock ends by time.
     assert!(matches!(
         fx.auth.login("alice", &pw(GOOD)).await,
-        Err(Error::Locked { .. })
+        Err(Error::Delayed { .. } | Error::Locked { .. })
     ));
     fx.clock.advance(p.lock_duration);
     let c = fx.challenge().await;
@@ -718,6 +777,7 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
             .confirm_sms_enrollment(id, &code)
             .await
             .unwrap()
+            .recovery_codes
             .is_none(),
         "not the first factor: no new codes"
     );
@@ -769,6 +829,7 @@ async fn totp_step_up_and_password_reset_keeps_the_factor() {
     {
         Login::SecondFactor(_) => {}
         Login::Complete(_) => panic!("a reset must not remove the second factor"),
+        other => panic!("unexpected login outcome {other:?}"),
     }
     fx.clock.advance(Duration::from_secs(30));
     fx.auth
@@ -808,10 +869,10 @@ struct Broken;
 
 #[async_trait]
 impl SmsVerifier for Broken {
-    async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<String> {
-        Ok("handle".into())
+    async fn send(&self, _: &str, _: &SmsContext<'_>) -> Result<SentVerification> {
+        Ok(SentVerification::new("handle"))
     }
-    async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<bool> {
+    async fn check(&self, _: &str, _: &str, _: &str, _: &SmsContext<'_>) -> Result<()> {
         Err(Error::Provider(ProviderError::new(
             ProviderErrorKind::Unavailable,
         )))
@@ -839,7 +900,8 @@ async fn provider_failure_never_lets_anyone_in() {
     good.start_sms_enrollment(u.id, PHONE, &StepUp::password(GOOD))
         .await
         .unwrap();
-    good.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
+    let _enrolled = good
+        .confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
         .await
         .unwrap();
     let broken = Authenticator::builder()
@@ -970,7 +1032,7 @@ async fn no_resend_while_locked() {
     let sent = fx.sms.messages().len();
     assert!(matches!(
         fx.auth.resend(c.token()).await,
-        Err(Error::Locked { .. })
+        Err(Error::Delayed { .. } | Error::Locked { .. })
     ));
     assert_eq!(fx.sms.messages().len(), sent, "nothing sent while locked");
 }

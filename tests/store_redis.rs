@@ -176,8 +176,8 @@ async fn writes_set_a_ttl_for_garbage_collection() {
     // past: grace only. One a minute from the wall clock: a minute more.
     store.put("old", b"v", at(1_000)).await.unwrap();
     within(pttl("old").await, grace);
-    let wall = twofa_verify::SystemClock;
-    let soon = twofa_verify::Clock::now(&wall).plus(Duration::from_secs(60));
+    let wall = twofa_verify::clock::SystemClock;
+    let soon = twofa_verify::clock::Clock::now(&wall).plus(Duration::from_secs(60));
     store.put("soon", b"v", soon).await.unwrap();
     within(pttl("soon").await, grace + Duration::from_secs(60));
 

@@ -387,6 +387,7 @@ async fn open_backfills_legacy_skeletons() {
     let carol = match auth.login("Carol:X", &password).await.unwrap() {
         Login::Complete(user) => user,
         Login::SecondFactor(_) => panic!("no second factor was enabled"),
+        other => panic!("unexpected login outcome {other:?}"),
     };
     assert_eq!(carol.username, "Carol:X");
     auth.update_profile(carol.id, Some("Carol:X"), None)
@@ -394,7 +395,9 @@ async fn open_backfills_legacy_skeletons() {
         .unwrap();
     assert!(matches!(
         auth.update_profile(carol.id, Some("Carol:Y"), None).await,
-        Err(Error::InvalidUsername("it must not contain ':'"))
+        Err(Error::InvalidUsername(
+            twofa_verify::error::UsernameProblem::Colon
+        ))
     ));
     let step_up = twofa_verify::StepUp::password(password.expose_secret());
     let enrollment = auth

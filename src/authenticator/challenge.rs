@@ -12,7 +12,7 @@ use super::state::{
 };
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
-use crate::error::{Error, Result};
+use crate::error::{Error, FactorUnavailable, Result};
 use crate::event::{AuthEvent, Factor, LimitedAction};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, mask_phone};
@@ -62,7 +62,7 @@ pub enum SmsDelivery {
         to: String,
         /// How it went out, in the provider's words (`sms`, `call`,
         /// `whatsapp`), when the provider tells
-        /// ([`SmsVerifier::send_verification`](crate::factor::SmsVerifier::send_verification)):
+        /// ([`SmsVerifier::send`](crate::factor::SmsVerifier::send)):
         /// `call` when the text could not be delivered and Twilio Verify
         /// fell back to a voice call. `None`: the configured channel.
         channel: Option<&'static str>,
@@ -183,11 +183,9 @@ impl Authenticator {
         phone: &str,
         status: PhoneStatus,
     ) -> Result<SentCode> {
-        let sms = self
-            .inner
-            .sms
-            .as_ref()
-            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
+        let sms = self.inner.sms.as_ref().ok_or(Error::FactorUnavailable(
+            FactorUnavailable::NotConfigured(Factor::Sms),
+        ))?;
         let p = &self.inner.policy;
         let (phone_limit, site_limit) = match status {
             PhoneStatus::Verified => (p.sms_per_phone, p.sms_global),
@@ -213,11 +211,11 @@ impl Authenticator {
                     action: LimitedAction::SmsSend,
                 });
             }
-            return Err(refused.error());
+            return Err(refused.error(LimitedAction::SmsSend));
         }
-        // `send_verification`, not `send`: the provider may have fallen
-        // back to another channel (a call), which the user must be told.
-        let sent = sms.send_verification(phone, &self.sms_ctx()).await?;
+        // The provider may have fallen back to another channel (a call),
+        // which the user must be told.
+        let sent = sms.send(phone, &self.sms_ctx()).await?;
         self.emit(AuthEvent::CodeSent {
             user,
             to: mask_phone(phone),
@@ -263,15 +261,16 @@ impl Authenticator {
         let phone = match (&user.phone, &self.inner.sms) {
             (Some(p), Some(_)) => p.clone(),
             _ => {
-                return Err(Error::FactorUnavailable(
-                    "SMS is not enabled for this account",
-                ));
+                return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                    Factor::Sms,
+                )));
             }
         };
         if let Some(prev) = &rec.sms {
             let next = prev.sent_at.plus(self.inner.policy.resend_interval);
             if next > self.now() {
                 return Err(Error::RateLimited {
+                    limit: LimitedAction::SmsSend,
                     retry_after: self.now().until(next).max(Duration::from_secs(1)),
                 });
             }

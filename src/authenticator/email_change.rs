@@ -11,7 +11,7 @@ use super::{Authenticator, StepUp};
 use crate::clock::Timestamp;
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::event::{AuthEvent, MailKind};
+use crate::event::{AuthEvent, LimitedAction, MailKind};
 use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
 
@@ -103,6 +103,7 @@ impl Authenticator {
         if let Some(window_end) = self.count_mail(&email).await? {
             self.mail_suppressed(Some(id), MailKind::EmailChangeConfirmation);
             return Err(Error::RateLimited {
+                limit: LimitedAction::Mail,
                 retry_after: self.now().until(window_end).max(Duration::from_secs(1)),
             });
         }

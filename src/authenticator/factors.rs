@@ -3,43 +3,54 @@
 use std::fmt;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::state::{FailScope, Marker, PendingSms, PhoneStatus, SentCode, StateKey};
 use super::verify::{Answer, parse_answer};
 use super::{Authenticator, SmsDelivery};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
-use crate::event::{AuthEvent, Factor};
+use crate::error::{Error, FactorUnavailable, Result};
+use crate::event::{AuthEvent, Factor, LimitedAction};
 use crate::factor::{RecoveryCodes, recovery};
 use crate::store::UserRecord;
-use crate::user::{UserId, mask_phone, normalize_phone};
+use crate::user::{User, UserId, mask_phone, normalize_phone};
 
 /// Proof for sensitive changes (the password, the email address, "sign out
 /// everywhere", adding or disabling a factor, changing the phone,
 /// regenerating recovery codes): the password plus, when a factor is enabled,
 /// a current code (TOTP, SMS from [`Authenticator::send_step_up_code`], or a
 /// recovery code).
+///
+/// Both are secrets: built from a `String`, a `&str` or a
+/// [`SecretString`], kept as `SecretString`, hidden from `Debug`.
+///
+/// ```
+/// use twofa_verify::StepUp;
+/// use twofa_verify::secrecy::SecretString;
+/// let typed = SecretString::from("current password");
+/// let proof = StepUp::new(typed, Some("123456"));
+/// assert!(!format!("{proof:?}").contains("123456"));
+/// ```
 pub struct StepUp {
     /// The current password.
     pub password: SecretString,
     /// A current second-factor code.
-    pub code: Option<String>,
+    pub code: Option<SecretString>,
 }
 
 impl StepUp {
     /// The password alone: enough while the user has no second factor.
-    pub fn password(password: impl Into<String>) -> Self {
+    pub fn password(password: impl Into<SecretString>) -> Self {
         StepUp {
-            password: SecretString::from(password.into()),
+            password: password.into(),
             code: None,
         }
     }
 
     /// Password and code.
-    pub fn new(password: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+    pub fn new(password: impl Into<SecretString>, code: Option<impl Into<SecretString>>) -> Self {
         StepUp {
-            password: SecretString::from(password.into()),
+            password: password.into(),
             code: code.map(Into::into),
         }
     }
@@ -63,6 +74,25 @@ pub struct SmsEnrollment {
     pub expires_at: Timestamp,
 }
 
+/// A second factor just enabled by
+/// [`confirm_sms_enrollment`](Authenticator::confirm_sms_enrollment) or
+/// `confirm_totp_enrollment` (feature `totp`).
+///
+/// Enabling a factor moves the account's credential generation on, which
+/// ends every session of the user; `user` is the account as the change left
+/// it, so the acting session keeps going by taking its new
+/// [stamp](Authenticator::session_stamp) (with the `axum` feature:
+/// `AuthSession::refresh(&enrolled.user)`).
+#[derive(Debug)]
+#[non_exhaustive]
+#[must_use = "the session must be stamped anew from `user`, and `recovery_codes` shown"]
+pub struct Enrolled {
+    /// The user with the factor enabled (and a new credential generation).
+    pub user: User,
+    /// Recovery codes, when this is the user's first factor: show them once.
+    pub recovery_codes: Option<RecoveryCodes>,
+}
+
 impl Authenticator {
     /// Starts enabling SMS (or changing the phone): parses the number to
     /// E.164, sends a code, and waits for
@@ -79,7 +109,9 @@ impl Authenticator {
         step_up: &StepUp,
     ) -> Result<SmsEnrollment> {
         if self.inner.sms.is_none() {
-            return Err(Error::FactorUnavailable("SMS is not configured"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NotConfigured(
+                Factor::Sms,
+            )));
         }
         let phone = normalize_phone(phone, self.inner.policy.default_phone_region.as_deref())?;
         let rec = self.record(id).await?;
@@ -108,13 +140,26 @@ impl Authenticator {
         })
     }
 
-    /// Confirms an SMS enrollment with the code sent. Returns recovery codes
-    /// (show them once) when this is the user's first factor.
-    pub async fn confirm_sms_enrollment(
-        &self,
-        id: UserId,
-        code: &str,
-    ) -> Result<Option<RecoveryCodes>> {
+    /// Confirms an SMS enrollment with the code sent, and enables the
+    /// factor (or changes the phone).
+    ///
+    /// Every session of the user ends with the change, the acting one too
+    /// unless it is stamped anew from the returned [`Enrolled::user`].
+    /// [`Enrolled::recovery_codes`] holds recovery codes (show them once)
+    /// when this is the user's first factor. A wrong code is
+    /// [`Error::InvalidCode`] with the attempts left.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
+    /// let enrolled = auth.confirm_sms_enrollment(id, code).await?;
+    /// // Keep the session that made the change: store its new stamp.
+    /// let stamp = auth.session_stamp(&enrolled.user);
+    /// if let Some(codes) = &enrolled.recovery_codes {
+    ///     // Show `codes.codes()` once.
+    /// }
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn confirm_sms_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
@@ -128,16 +173,16 @@ impl Authenticator {
         let attempts_left = self
             .count_enrollment_attempt(StateKey::SmsEnrollmentAttempts(id))
             .await?;
-        let sms = self
-            .inner
-            .sms
-            .as_ref()
-            .ok_or(Error::FactorUnavailable("SMS is not configured"))?;
-        if !sms
+        let sms = self.inner.sms.as_ref().ok_or(Error::FactorUnavailable(
+            FactorUnavailable::NotConfigured(Factor::Sms),
+        ))?;
+        match sms
             .check(&pending.phone, &pending.handle, &code, &self.sms_ctx())
-            .await?
+            .await
         {
-            return Err(Error::InvalidCode { attempts_left });
+            Ok(()) => {}
+            Err(Error::WrongCode) => return Err(Error::InvalidCode { attempts_left }),
+            Err(e) => return Err(e),
         }
         if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
@@ -154,7 +199,17 @@ impl Authenticator {
                 factor: Factor::Sms,
             }
         });
-        self.first_factor_codes(id, first).await
+        self.enrolled(id, first).await
+    }
+
+    /// The outcome of an enrollment: the user as it left them, and
+    /// recovery codes for a first factor.
+    async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
+        let recovery_codes = self.first_factor_codes(id, first).await?;
+        Ok(Enrolled {
+            user: self.record(id).await?.to_user(),
+            recovery_codes,
+        })
     }
 
     /// Counts an attempt on a pending enrollment; too many ends it. Returns
@@ -202,9 +257,9 @@ impl Authenticator {
     ) -> Result<crate::factor::TotpEnrollment> {
         let rec = self.record(id).await?;
         if rec.totp.is_some() {
-            return Err(Error::FactorUnavailable(
-                "an authenticator app is already enabled; disable it first",
-            ));
+            return Err(Error::FactorUnavailable(FactorUnavailable::AlreadyEnabled(
+                Factor::Totp,
+            )));
         }
         self.verify_step_up(&rec, step_up).await?;
         let secret = crate::factor::totp::new_secret();
@@ -221,14 +276,22 @@ impl Authenticator {
         crate::factor::totp::enrollment(&secret, &self.inner.issuer, &rec.username)
     }
 
-    /// Confirms an authenticator-app enrollment with a current code. Returns
-    /// recovery codes when this is the user's first factor.
+    /// Confirms an authenticator-app enrollment with a current code, and
+    /// enables the factor.
+    ///
+    /// As with [`confirm_sms_enrollment`](Self::confirm_sms_enrollment),
+    /// every session of the user ends, the acting one too unless it is
+    /// stamped anew from the returned [`Enrolled::user`]; recovery codes come
+    /// with a first factor. A wrong code is [`Error::InvalidCode`].
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
+    /// let enrolled = auth.confirm_totp_enrollment(id, code).await?;
+    /// let stamp = auth.session_stamp(&enrolled.user); // keep this session
+    /// # let _ = stamp; Ok(()) }
+    /// ```
     #[cfg(feature = "totp")]
-    pub async fn confirm_totp_enrollment(
-        &self,
-        id: UserId,
-        code: &str,
-    ) -> Result<Option<RecoveryCodes>> {
+    pub async fn confirm_totp_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
@@ -258,57 +321,74 @@ impl Authenticator {
             user: id,
             factor: Factor::Totp,
         });
-        self.first_factor_codes(id, first).await
+        self.enrolled(id, first).await
     }
 
     /// Checks a current authenticator-app code of a logged-in user (e.g. to
     /// confirm a sensitive action). Each time step is accepted once; wrong
     /// codes count against the account like any other failure.
+    ///
+    /// `Ok(())` only for a right code: a wrong one is
+    /// [`Error::InvalidCode`], a right one whose time step was already used
+    /// [`Error::CodeAlreadyUsed`] (both with the attempts left before the
+    /// account locks), so `?` never lets a wrong code through.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// auth.verify_totp(id, "123456").await?;
+    /// // Only reached with a right, unused code.
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "totp")]
-    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<bool> {
+    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<()> {
         let Answer::Digits(code) = parse_answer(code)? else {
             return Err(Error::MalformedCode);
         };
         let rec = self.record(id).await?;
-        let stored = rec
-            .totp
-            .as_ref()
-            .ok_or(Error::FactorUnavailable("no authenticator app is enabled"))?;
+        let stored =
+            rec.totp
+                .as_ref()
+                .ok_or(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                    Factor::Totp,
+                )))?;
         let attempt = self
             .reserve_attempt(&FailScope::Account(id), Some(id), &[])
             .await?;
-        match self.check_totp(id, stored, &code).await {
+        let refused = match self.check_totp(id, stored, &code).await {
             Ok(super::verify::CodeCheck::Accepted(_)) => {
-                self.attempt_released(attempt).await?;
-                return Ok(true);
+                return self.attempt_released(attempt).await;
             }
-            Ok(_) => {
-                self.attempt_failed(attempt);
-            }
+            Ok(refused) => refused,
             Err(e) => {
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
-        }
+        };
+        let failures = self.attempt_failed(attempt);
         self.emit(AuthEvent::CodeRejected {
             user: id,
             factor: Factor::Totp,
         });
-        Ok(false)
+        let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(failures);
+        Err(refused.refusal(u32::try_from(left).unwrap_or(0)))
     }
 
     /// Sends an SMS code for a step-up (any call taking a [`StepUp`]) to a
     /// user whose factor is SMS.
     pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {
         let rec = self.record(id).await?;
-        let phone = rec.phone.clone().ok_or(Error::FactorUnavailable(
-            "SMS is not enabled for this account",
-        ))?;
+        let phone =
+            rec.phone
+                .clone()
+                .ok_or(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                    Factor::Sms,
+                )))?;
         let key = StateKey::StepUpSms(id);
         if let Some(prev) = self.state().get::<SentCode>(key, self.now()).await? {
             let next = prev.sent_at.plus(self.inner.policy.resend_interval);
             if next > self.now() {
                 return Err(Error::RateLimited {
+                    limit: LimitedAction::SmsSend,
                     retry_after: self.now().until(next).max(Duration::from_secs(1)),
                 });
             }
@@ -329,7 +409,8 @@ impl Authenticator {
         }
         let code = step_up
             .code
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|c| !c.trim().is_empty())
             .ok_or(Error::StepUpRequired)?;
         let answer = parse_answer(code)?;
@@ -356,7 +437,25 @@ impl Authenticator {
 
     /// Disables a factor after a step-up. Removing the last factor also
     /// removes the recovery codes.
-    pub async fn disable_factor(&self, id: UserId, factor: Factor, step_up: &StepUp) -> Result<()> {
+    ///
+    /// Every session of the user ends with the change; the returned user
+    /// (its factor gone, a new credential generation) stamps the acting
+    /// session anew so that it stays in.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// use twofa_verify::{Factor, StepUp};
+    /// let proof = StepUp::new("current password", Some("123456"));
+    /// let user = auth.disable_factor(id, Factor::Totp, &proof).await?;
+    /// let stamp = auth.session_stamp(&user); // keep this session
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn disable_factor(
+        &self,
+        id: UserId,
+        factor: Factor,
+        step_up: &StepUp,
+    ) -> Result<User> {
         let rec = self.record(id).await?;
         let enabled = match factor {
             Factor::Sms => rec.phone.is_some(),
@@ -364,7 +463,9 @@ impl Authenticator {
             Factor::RecoveryCode => false,
         };
         if !enabled {
-            return Err(Error::FactorUnavailable("this factor is not enabled"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
+                factor,
+            )));
         }
         self.verify_step_up(&rec, step_up).await?;
         match factor {
@@ -377,11 +478,12 @@ impl Authenticator {
         }
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorDisabled { user: id, factor });
-        Ok(())
+        Ok(self.record(id).await?.to_user())
     }
 
     /// Replaces the user's recovery codes after a step-up; the old ones stop
-    /// working. Requires an enabled factor.
+    /// working. Requires an enabled factor. The credential generation stays
+    /// as it is: no session ends, nothing needs a new stamp.
     pub async fn regenerate_recovery_codes(
         &self,
         id: UserId,
@@ -389,7 +491,7 @@ impl Authenticator {
     ) -> Result<RecoveryCodes> {
         let rec = self.record(id).await?;
         if rec.phone.is_none() && rec.totp.is_none() {
-            return Err(Error::FactorUnavailable("enable a second factor first"));
+            return Err(Error::FactorUnavailable(FactorUnavailable::NoFactorEnabled));
         }
         self.verify_step_up(&rec, step_up).await?;
         self.first_factor_codes(id, true)

@@ -17,7 +17,7 @@ pub struct ImportedUser {
     /// The email address (checked like a registration's).
     pub email: String,
     /// The stored hash, as is: an Argon2 PHC string, or a format a
-    /// registered [`LegacyHashVerifier`](crate::LegacyHashVerifier) recognizes.
+    /// registered [`LegacyHashVerifier`](crate::password::LegacyHashVerifier) recognizes.
     pub password_hash: String,
     /// A phone number the old application verified: becomes the user's
     /// enabled SMS factor (normalised to E.164).

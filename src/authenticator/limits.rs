@@ -32,9 +32,10 @@ pub(super) struct Refused {
 }
 
 impl Refused {
-    /// The error the caller answers.
-    pub(super) fn error(self) -> Error {
+    /// The error the caller answers, for a limit on `limit`.
+    pub(super) fn error(self, limit: LimitedAction) -> Error {
         Error::RateLimited {
+            limit,
             retry_after: self.retry_after,
         }
     }
@@ -56,11 +57,15 @@ impl Authenticator {
     /// Takes one place in each budget, narrowest first. When one is full,
     /// the places already taken are handed back (so a refused request
     /// spends no other budget) and the call fails with
-    /// [`Error::RateLimited`].
-    pub(super) async fn reserve_budgets(&self, budgets: Vec<Budget>) -> Result<Reserved> {
+    /// [`Error::RateLimited`] on `limit`.
+    pub(super) async fn reserve_budgets(
+        &self,
+        limit: LimitedAction,
+        budgets: Vec<Budget>,
+    ) -> Result<Reserved> {
         match self.try_reserve_budgets(budgets).await? {
             Ok(reserved) => Ok(reserved),
-            Err(refused) => Err(refused.error()),
+            Err(refused) => Err(refused.error(limit)),
         }
     }
 
@@ -101,10 +106,12 @@ impl Authenticator {
         limit: RateLimit,
     ) -> Result<Reserved> {
         let budgets = self.client_budget(kind, limit);
-        self.reserve_budgets(budgets).await.inspect_err(|e| {
-            if matches!(e, Error::RateLimited { .. }) {
-                self.emit(AuthEvent::ClientLimited { action });
-            }
-        })
+        self.reserve_budgets(action, budgets)
+            .await
+            .inspect_err(|e| {
+                if matches!(e, Error::RateLimited { .. }) {
+                    self.emit(AuthEvent::ClientLimited { action });
+                }
+            })
     }
 }

@@ -8,7 +8,8 @@
 //! threshold on, an attempt must also win the account's *gate*: a
 //! `put_if_absent` entry that holds the delay (or lock) this attempt would
 //! earn by failing. Exactly one concurrent attempt wins it; the others are
-//! refused with [`Error::Locked`], hand their place back, and cost no hash.
+//! refused with [`Error::Delayed`] or [`Error::Locked`], hand their place
+//! back, and cost no hash.
 //! A failure then needs no further write (the gate already holds its
 //! delay); a success clears the counter and the gate.
 //!
@@ -146,7 +147,21 @@ impl Authenticator {
         }
     }
 
-    /// Refuses with [`Error::Locked`] while the gate of `scope` is held.
+    /// The refusal while a gate is held for `retry_after` more: a lock
+    /// when the wait left is longer than any delay can be (or delays are
+    /// off), a delay otherwise. The gate holds only the end of its wait, so
+    /// the last `delay_max` of a lock reads as a delay, with the right wait.
+    fn held(&self, retry_after: Duration) -> Error {
+        let p = &self.inner.policy;
+        if p.delay_after_failures == 0 || retry_after > p.delay_max {
+            Error::Locked { retry_after }
+        } else {
+            Error::Delayed { retry_after }
+        }
+    }
+
+    /// Refuses with [`Error::Delayed`] or [`Error::Locked`] while the gate
+    /// of `scope` is held.
     pub(super) async fn check_lock(&self, scope: &FailScope) -> Result<()> {
         let now = self.now();
         let Some(GateUntil(until)) = self.state().get(StateKey::Gate(scope), now).await? else {
@@ -156,7 +171,7 @@ impl Authenticator {
         if left.is_zero() {
             return Ok(());
         }
-        Err(Error::Locked { retry_after: left })
+        Err(self.held(left))
     }
 
     /// The spec of an attempt in `scope` spending those of `budgets` that
@@ -187,8 +202,8 @@ impl Authenticator {
 
     /// Reserves a place for one attempt in the failure counter of `scope`
     /// and in `budgets` before any secret is checked, in one store round
-    /// trip. Refuses with [`Error::Locked`] while the account is delayed or
-    /// locked (a concurrent attempt may hold the gate), with
+    /// trip. Refuses with [`Error::Delayed`] or [`Error::Locked`] while the
+    /// account is delayed or locked (a concurrent attempt may hold the gate), with
     /// [`Error::TooManyAttempts`] when the pending login has no answer
     /// left, and with [`Error::RateLimited`] when the client's failures are
     /// spent; a refused attempt takes no place anywhere.
@@ -249,7 +264,7 @@ impl Authenticator {
                     challenge_answers,
                 })
             }
-            Admission::Locked { retry_after } => Err(Error::Locked { retry_after }),
+            Admission::Locked { retry_after } => Err(self.held(retry_after)),
             Admission::RateLimited {
                 budget,
                 retry_after,
@@ -259,7 +274,10 @@ impl Authenticator {
                     self.emit(AuthEvent::ClientLimited {
                         action: LimitedAction::Login,
                     });
-                    Err(Error::RateLimited { retry_after })
+                    Err(Error::RateLimited {
+                        limit: LimitedAction::Login,
+                        retry_after,
+                    })
                 }
             },
         }

@@ -14,6 +14,7 @@ use crate::user::{User, normalize_email};
 /// The outcome of a password login.
 #[derive(Debug)]
 #[must_use]
+#[non_exhaustive]
 pub enum Login {
     /// The user is logged in (no second factor enabled).
     Complete(User),
@@ -28,8 +29,8 @@ impl Authenticator {
     ///
     /// Unknown user and wrong password give the same
     /// [`Error::InvalidCredentials`] after the same work (a dummy verify).
-    /// Repeated failures delay, then lock, the identifier for a while
-    /// ([`Error::Locked`]): the username and the email address of one
+    /// Repeated failures delay ([`Error::Delayed`]), then lock
+    /// ([`Error::Locked`]), the identifier for a while: the username and the email address of one
     /// account are counted apart, so failing by one never changes what the
     /// other answers (which would tell that they belong together). When the
     /// user has a second factor the result is [`Login::SecondFactor`] (and

@@ -155,7 +155,10 @@ impl Authenticator {
         let client = self.client_budget(ClientBudget::ResetRequests, p.client_reset_requests);
         let client_limited = !client.is_empty();
         budgets.extend(client);
-        if let Err(e) = self.reserve_budgets(budgets).await {
+        if let Err(e) = self
+            .reserve_budgets(LimitedAction::PasswordReset, budgets)
+            .await
+        {
             if client_limited {
                 self.emit(AuthEvent::ClientLimited {
                     action: LimitedAction::PasswordReset,

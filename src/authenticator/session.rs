@@ -136,19 +136,31 @@ impl Authenticator {
         Ok(ct_eq(&expected, &given).then(|| rec.to_user()))
     }
 
-    /// Ends every session, pending login and remembered device of the user
-    /// (including the caller's own session: log in again, or stamp it anew
-    /// from [`user`](Self::user)), after a [`StepUp`]: the password, plus a
-    /// current code when a second factor is enabled, so a stolen session
-    /// cannot throw the owner out. Refused as
-    /// [`change_password`](Self::change_password) refuses a step-up.
-    /// [`AuthEvent::SignedOutEverywhere`] is worth a notice to the user.
-    pub async fn sign_out_everywhere(&self, id: UserId, step_up: &StepUp) -> Result<()> {
+    /// Ends every session, pending login and remembered device of the user,
+    /// after a [`StepUp`]: the password, plus a current code when a second
+    /// factor is enabled, so a stolen session cannot throw the owner out.
+    /// Refused as [`change_password`](Self::change_password) refuses a
+    /// step-up. [`AuthEvent::SignedOutEverywhere`] is worth a notice to the
+    /// user.
+    ///
+    /// The caller's own session ends too, unless it is stamped anew from
+    /// the returned user (of the new credential generation): "sign out
+    /// everywhere else". Stamp from this user rather than from one read
+    /// again later, which may already stand for a later change.
+    ///
+    /// ```
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
+    /// use twofa_verify::StepUp;
+    /// let user = auth.sign_out_everywhere(id, &StepUp::password("current password")).await?;
+    /// let stamp = auth.session_stamp(&user); // this session stays in
+    /// # let _ = stamp; Ok(()) }
+    /// ```
+    pub async fn sign_out_everywhere(&self, id: UserId, step_up: &StepUp) -> Result<User> {
         let rec = self.record(id).await?;
         self.verify_step_up(&rec, step_up).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::SignedOutEverywhere { user: id });
-        Ok(())
+        Ok(self.record(id).await?.to_user())
     }
 
     /// Moves the credential generation on after a change of a credential
@@ -216,13 +228,20 @@ impl Authenticator {
             .collect())
     }
 
-    /// Forgets one remembered device; true if it was the user's.
-    pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<bool> {
-        let gone = self.inner.users.remove_device(id, device_id).await?;
-        if gone {
+    /// Forgets one remembered device of the user.
+    ///
+    /// Idempotent, like an HTTP `DELETE`: a device that is already gone
+    /// (forgotten in another tab, expired and pruned, voided by a
+    /// credential change) is `Ok(())` too, since what the user asked for
+    /// holds. So is an id that is not one of this user's devices: it is
+    /// left alone, and the answer does not tell another account's device
+    /// ids apart from unknown ones. [`AuthEvent::DeviceForgotten`] is
+    /// emitted only when a device was removed.
+    pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<()> {
+        if self.inner.users.remove_device(id, device_id).await? {
             self.emit(AuthEvent::DeviceForgotten { user: id });
         }
-        Ok(gone)
+        Ok(())
     }
 
     /// Forgets every remembered device of the user; returns how many

@@ -249,8 +249,8 @@ impl Authenticator {
                     && sent.phone == *phone
                 {
                     match smsv.check(phone, &sent.handle, code, &self.sms_ctx()).await {
-                        Ok(true) => return Ok(CodeCheck::Accepted(Factor::Sms)),
-                        Ok(false) => {}
+                        Ok(()) => return Ok(CodeCheck::Accepted(Factor::Sms)),
+                        Err(Error::WrongCode) => {}
                         // The code expired at the provider: a wrong answer now.
                         Err(Error::ChallengeExpired | Error::ChallengeNotFound)
                             if user.totp.is_some() => {}

@@ -12,7 +12,7 @@
 /// Give the session layer the same name:
 ///
 /// ```
-/// use tower_sessions::{MemoryStore, SessionManagerLayer};
+/// use twofa_verify::axum::tower_sessions::{MemoryStore, SessionManagerLayer};
 /// use twofa_verify::axum::cookie_name;
 /// let secure = true; // served over https
 /// let layer = SessionManagerLayer::new(MemoryStore::default())

@@ -19,8 +19,8 @@
 //!
 //! ```
 //! use axum::{Extension, Form, Router, middleware, response::Redirect, routing::{get, post}};
-//! use secrecy::SecretString;
-//! use tower_sessions::SessionManagerLayer;
+//! use twofa_verify::secrecy::SecretString;
+//! use twofa_verify::axum::tower_sessions::SessionManagerLayer;
 //! use twofa_verify::axum::{
 //!     AuthConfig, AuthSession, Csrf, PendingGuard, RequireUser, StateSessionStore, WebError,
 //!     csrf_guard, pending_guard,
@@ -38,6 +38,7 @@
 //!             s.begin_second_factor(&challenge, remember).await?;
 //!             return Ok(Redirect::to("/code"));
 //!         }
+//!         _ => return Ok(Redirect::to("/login")), // an outcome of a later version
 //!     }
 //!     Ok(Redirect::to("/"))
 //! }
@@ -74,6 +75,10 @@
 //!
 //! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 //! that per-client limits see the client's address.
+
+/// The `tower-sessions` crate, whose `Session` and `SessionManagerLayer`
+/// this module works with: use this re-export so that the versions match.
+pub use tower_sessions;
 
 mod client;
 mod cookie;

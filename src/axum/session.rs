@@ -433,7 +433,12 @@ impl AuthSession {
     /// Stamps the session anew after a change of credentials made in it
     /// (password, email, a factor): the change ends every other session,
     /// this one continues, with a new id. `user` is the user as returned
-    /// by the change. Fails with [`WebError::LoginRequired`] when this
+    /// by the change: [`Authenticator::change_password`],
+    /// [`Enrolled::user`](crate::Enrolled::user) of an enrollment,
+    /// [`Authenticator::disable_factor`],
+    /// [`Authenticator::sign_out_everywhere`],
+    /// [`Authenticator::confirm_email_change`]. Fails with
+    /// [`WebError::LoginRequired`] when this
     /// session is not logged in as that user, or `user` is older than the
     /// session's.
     ///

@@ -23,7 +23,7 @@ const PREFIX: &str = "websession";
 /// wrongly answers "taken" from looping forever.
 const CREATE_ATTEMPTS: usize = 8;
 
-/// A [`tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
+/// A [`twofa_verify::axum::tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
 /// so web sessions live where the rest of the state lives (memory, SQLite,
 /// PostgreSQL), survive a restart and are shared by every app instance on
 /// the same database.
@@ -46,7 +46,7 @@ const CREATE_ATTEMPTS: usize = 8;
 ///
 /// ```
 /// # fn f() -> twofa_verify::Result<()> {
-/// use tower_sessions::SessionManagerLayer;
+/// use twofa_verify::axum::tower_sessions::SessionManagerLayer;
 /// use twofa_verify::{MemoryStore, axum::StateSessionStore};
 /// let store = MemoryStore::new(); // the same store the Authenticator uses
 /// let sessions = StateSessionStore::new(store, b"32+ random bytes from your secret manager!".to_vec())?;

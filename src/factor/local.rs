@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rand::RngExt;
 
-use super::{SmsContext, SmsVerifier};
+use super::{SentVerification, SmsContext, SmsVerifier};
 use crate::crypto::{ct_eq, random_token};
 use crate::error::{Error, Result};
 
@@ -163,7 +163,7 @@ fn digest(ctx: &SmsContext<'_>, handle: &str, phone: &str, code: &str) -> [u8; 3
 
 #[async_trait]
 impl<S: SmsSender> SmsVerifier for LocalCodes<S> {
-    async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> Result<String> {
+    async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> Result<SentVerification> {
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let handle = random_token::<16>();
         let k = key(ctx, &handle);
@@ -183,7 +183,7 @@ impl<S: SmsSender> SmsVerifier for LocalCodes<S> {
             ctx.state.delete(&k).await?;
             return Err(e);
         }
-        Ok(handle)
+        Ok(SentVerification::new(handle))
     }
 
     async fn check(
@@ -192,17 +192,17 @@ impl<S: SmsSender> SmsVerifier for LocalCodes<S> {
         handle: &str,
         code: &str,
         ctx: &SmsContext<'_>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let k = key(ctx, handle);
         let Some(stored) = ctx.state.get(&k, ctx.now).await? else {
             return Err(Error::ChallengeExpired);
         };
         if !ct_eq(&stored, &digest(ctx, handle, phone, code)) {
-            return Ok(false);
+            return Err(Error::WrongCode);
         }
         // Single use: of concurrent right answers exactly one takes it.
         match ctx.state.take(&k, ctx.now).await? {
-            Some(_) => Ok(true),
+            Some(_) => Ok(()),
             None => Err(Error::ChallengeExpired),
         }
     }

@@ -53,12 +53,13 @@ impl fmt::Debug for SmsContext<'_> {
     }
 }
 
-/// What [`SmsVerifier::send_verification`] reports about a code it sent.
+/// What [`SmsVerifier::send`] reports about a code it sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SentVerification {
-    /// The opaque handle of the verification, as [`SmsVerifier::send`]
-    /// returns it.
+    /// The opaque handle of the verification (Twilio's `VE…` sid, or a
+    /// local id), kept with the pending login and passed back to
+    /// [`SmsVerifier::check`].
     pub handle: String,
     /// How the code was delivered, in the provider's words (Twilio: `sms`,
     /// `call`, `whatsapp`), when the provider tells. It is not the
@@ -88,86 +89,55 @@ impl SentVerification {
 /// and [`LocalCodes`] (the library makes the code and sends the text through
 /// any [`SmsSender`]). Failures are errors, never a successful check: a
 /// provider outage cannot let anyone in.
+///
+/// Implement it under [`#[twofa_verify::async_trait]`](crate::async_trait):
+///
+/// ```
+/// use twofa_verify::async_trait;
+/// use twofa_verify::factor::{SentVerification, SmsContext, SmsVerifier};
+///
+/// #[derive(Debug)]
+/// struct MyGateway;
+///
+/// #[async_trait]
+/// impl SmsVerifier for MyGateway {
+///     async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<SentVerification> {
+///         Ok(SentVerification::new("handle"))
+///     }
+///     async fn check(&self, phone: &str, handle: &str, code: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<()> {
+///         Err(twofa_verify::Error::WrongCode)
+///     }
+///     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> twofa_verify::Result<()> {
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait SmsVerifier: Send + Sync + fmt::Debug {
-    /// Sends a fresh code to `phone` (E.164). Returns an opaque handle for
-    /// this verification (Twilio's `VE…` sid, or a local id), kept with the
-    /// pending login and passed back to [`check`](Self::check).
-    async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> Result<String>;
-
-    /// Sends a code like [`send`](Self::send), and also tells the channel it
-    /// went out on, which may differ from the configured one when the
-    /// provider fell back to another (a voice call for a landline).
-    ///
-    /// The default calls `send` and leaves the channel untold; providers that
-    /// know it override this.
-    async fn send_verification(
-        &self,
-        phone: &str,
-        ctx: &SmsContext<'_>,
-    ) -> Result<SentVerification> {
-        self.send(phone, ctx).await.map(SentVerification::new)
-    }
+    /// Sends a fresh code to `phone` (E.164). Returns the verification's
+    /// opaque handle, passed back to [`check`](Self::check), and, when the
+    /// provider tells, the channel the code went out on, which may differ
+    /// from the configured one when the provider fell back to another (a
+    /// voice call for a landline).
+    async fn send(&self, phone: &str, ctx: &SmsContext<'_>) -> Result<SentVerification>;
 
     /// Checks `code` against the verification `handle` sent to `phone`.
-    /// `Ok(true)`: right code, and the verification is used up. `Ok(false)`:
-    /// wrong code. `Err(Error::ChallengeExpired)`: the verification is gone
-    /// (expired, used, cancelled).
+    /// `Ok(())`: right code, and the verification is used up.
+    /// `Err(Error::WrongCode)`: wrong code, the user may try again.
+    /// `Err(Error::ChallengeExpired)`: the verification is gone (expired,
+    /// used, cancelled). Any other error (a provider or store failure) lets
+    /// nobody in.
+    ///
+    /// [`Error::WrongCode`]: crate::Error::WrongCode
+    /// [`Error::ChallengeExpired`]: crate::Error::ChallengeExpired
     async fn check(
         &self,
         phone: &str,
         handle: &str,
         code: &str,
         ctx: &SmsContext<'_>,
-    ) -> Result<bool>;
+    ) -> Result<()>;
 
     /// Cancels a pending verification (best effort; used when a challenge ends).
     async fn cancel(&self, phone: &str, handle: &str, ctx: &SmsContext<'_>) -> Result<()>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemoryStore;
-
-    /// A provider that only implements `send`.
-    #[derive(Debug)]
-    struct Fixed;
-
-    #[async_trait]
-    impl SmsVerifier for Fixed {
-        async fn send(&self, _phone: &str, _ctx: &SmsContext<'_>) -> Result<String> {
-            Ok("handle-1".into())
-        }
-        async fn check(
-            &self,
-            _phone: &str,
-            _handle: &str,
-            _code: &str,
-            _ctx: &SmsContext<'_>,
-        ) -> Result<bool> {
-            Ok(false)
-        }
-        async fn cancel(&self, _phone: &str, _handle: &str, _ctx: &SmsContext<'_>) -> Result<()> {
-            Ok(())
-        }
-    }
-
-    /// The default `send_verification` sends through `send` and leaves the
-    /// channel untold.
-    #[tokio::test]
-    async fn send_verification_defaults_to_send() {
-        let store = MemoryStore::new();
-        let keys = crate::crypto::Keys::new(secrecy::SecretSlice::from(vec![7u8; 32]));
-        let ctx = SmsContext {
-            state: &store,
-            now: Timestamp::from_millis(1_700_000_000_000),
-            code_ttl: std::time::Duration::from_secs(600),
-            hasher: &keys,
-        };
-        let v: &dyn SmsVerifier = &Fixed;
-        let sent = v.send_verification("+14155552671", &ctx).await.unwrap();
-        assert_eq!(sent.handle, "handle-1");
-        assert_eq!(sent.channel, None);
-    }
 }

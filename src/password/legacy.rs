@@ -42,7 +42,8 @@ pub use werkzeug::{WerkzeugPbkdf2, WerkzeugScrypt};
 /// # Example: Django's `pbkdf2_sha256$iterations$salt$base64`
 ///
 /// ```
-/// use twofa_verify::{LegacyHashVerifier, Result};
+/// use twofa_verify::Result;
+/// use twofa_verify::password::LegacyHashVerifier;
 ///
 /// #[derive(Debug)]
 /// struct DjangoPbkdf2;

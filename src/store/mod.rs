@@ -1,6 +1,8 @@
 //! Where users and short-lived state live.
 //!
-//! Two traits, both `#[async_trait]`, dyn-compatible and `Send + Sync`:
+//! Two traits, both `#[async_trait]` (re-exported as
+//! [`twofa_verify::async_trait`](crate::async_trait)), dyn-compatible and
+//! `Send + Sync`:
 //! [`UserStore`] for identities and their factors, [`StateStore`] for
 //! short-lived state with atomic operations. Every operation documented as
 //! atomic must be atomic across processes sharing the store (many app
@@ -253,7 +255,7 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
         let _ = device;
         Err(Error::FactorUnavailable(
-            "this store does not keep remembered devices",
+            crate::error::FactorUnavailable::NotSupportedByStore,
         ))
     }
     /// The device with this token hash, if any (expired ones included; the

@@ -16,9 +16,10 @@ use twofa_verify::axum::{
     AuthConfig, AuthSession, Csrf, CsrfToken, PendingGuard, RequireUser, StateSessionStore,
     WebError, csrf_guard, pending_guard,
 };
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::{
-    Authenticator, ConsoleSms, LocalCodes, Login, ManualClock, MemoryStore, RecordingSink,
-    StateStore, StepUp, UserStore,
+    Authenticator, ConsoleSms, LocalCodes, Login, MemoryStore, StateStore, StepUp, UserStore,
 };
 
 pub const KEY: &[u8] = b"axum-integration-test-key-0123456789abcdef";
@@ -44,6 +45,8 @@ async fn login(mut s: AuthSession, Form(f): Form<LoginForm>) -> Result<Redirect,
             s.begin_second_factor(&ch, remember).await?;
             return Ok(Redirect::to("/code"));
         }
+        // A login outcome this app does not handle is no login.
+        _ => return Ok(Redirect::to("/login")),
     }
     Ok(Redirect::to("/"))
 }
@@ -199,7 +202,8 @@ impl App {
             .await
             .unwrap();
         let code = self.sms.last_code_for(PHONE).unwrap();
-        self.auth
+        let _enrolled = self
+            .auth
             .confirm_sms_enrollment(user.id, &code)
             .await
             .unwrap();

@@ -16,7 +16,8 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use tower_sessions::cookie::Cookie;
 use twofa_verify::axum::AuthConfig;
-use twofa_verify::{AuthEvent, ConsoleSms, ManualClock, SqliteStore, StepUp};
+use twofa_verify::clock::ManualClock;
+use twofa_verify::{AuthEvent, ConsoleSms, SqliteStore, StepUp};
 
 use app::{App, GOOD, Jar, PHONE, app, location, memory_app};
 
@@ -526,7 +527,8 @@ async fn error_statuses_retry_after_and_client_address() {
         .await
         .unwrap();
     let code = app.sms.last_code_for("+14155550100").unwrap();
-    app.auth
+    let _enrolled = app
+        .auth
         .confirm_sms_enrollment(bob.id, &code)
         .await
         .unwrap();

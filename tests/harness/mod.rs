@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::sync::Barrier;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::{
-    AuthEvent, Authenticator, ConsoleSms, LocalCodes, ManualClock, MemoryStore, Policy, RateLimit,
-    RecordingSink, RequestContext, StepUp, User, UserId,
+    AuthEvent, Authenticator, ConsoleSms, LocalCodes, MemoryStore, Policy, RateLimit,
+    RequestContext, StepUp, User, UserId,
 };
 
 pub const GOOD: &str = "correct horse battery";
@@ -59,6 +61,7 @@ impl Site {
             .confirm_sms_enrollment(user.id, &code)
             .await
             .unwrap()
+            .recovery_codes
             .unwrap();
         codes.codes().iter().map(|c| c.to_string()).collect()
     }

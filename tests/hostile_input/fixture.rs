@@ -10,6 +10,9 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use secrecy::{ExposeSecret, SecretString};
 use twofa_verify::StepUp;
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
+use twofa_verify::event::RecordingSink;
 use twofa_verify::factor::{ConsoleSms, LocalCodes, totp_code};
 use twofa_verify::*;
 
@@ -180,6 +183,7 @@ impl Fx {
         let codes = self.auth.confirm_sms_enrollment(user.id, &code).await;
         let recovery = codes
             .unwrap()
+            .recovery_codes
             .unwrap()
             .codes()
             .iter()
@@ -199,7 +203,7 @@ impl Fx {
             .unwrap();
         let now = self.totp_now(&totp);
         let codes = self.auth.confirm_totp_enrollment(user.id, &now).await;
-        assert!(codes.unwrap().is_none());
+        assert!(codes.unwrap().recovery_codes.is_none());
         TwoFactor {
             user,
             totp,

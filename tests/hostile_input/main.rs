@@ -19,6 +19,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use secrecy::ExposeSecret;
 use twofa_verify::StepUp;
+use twofa_verify::store::NewUser;
 use twofa_verify::user::mask_phone;
 use twofa_verify::*;
 use unicode_normalization::UnicodeNormalization;
@@ -242,7 +243,10 @@ fn a_hostile_login_is_refused_and_never_finds_another_user() {
             prop_assume!(password != GOOD);
             let r = fx.auth.login(&ident, &pw(&password)).await;
             prop_assert!(
-                matches!(r, Err(Error::InvalidCredentials | Error::Locked { .. })),
+                matches!(
+                    r,
+                    Err(Error::InvalidCredentials | Error::Delayed { .. } | Error::Locked { .. })
+                ),
                 "{r:?}"
             );
             // With the right password: alice, and only for her own name or address.
@@ -252,7 +256,7 @@ fn a_hostile_login_is_refused_and_never_finds_another_user() {
                     prop_assert_eq!(u.id, alice.id);
                     prop_assert!(key == "alice" || key == "alice@example.com", "{key:?}");
                 }
-                Err(Error::InvalidCredentials | Error::Locked { .. }) => {
+                Err(Error::InvalidCredentials | Error::Delayed { .. } | Error::Locked { .. }) => {
                     prop_assert!(key != "alice" && key != "alice@example.com", "{key:?}");
                 }
                 other => prop_assert!(false, "{other:?}"),
@@ -428,7 +432,7 @@ fn locks_and_rate_limits_survive_hostile_durations_and_clocks() {
             for _ in 0..=lock_after {
                 match fx.auth.login("alice", &pw("not the password")).await {
                     Err(Error::InvalidCredentials) => {}
-                    Err(e @ Error::Locked { retry_after }) => {
+                    Err(e @ (Error::Delayed { retry_after } | Error::Locked { retry_after })) => {
                         prop_assert!(!retry_after.is_zero() && retry_after <= longest, "{e:?}");
                         prop_assert_eq!(e.retry_after(), Some(retry_after));
                         prop_assert!(!e.to_string().is_empty());
@@ -442,7 +446,7 @@ fn locks_and_rate_limits_survive_hostile_durations_and_clocks() {
                     Ok(t) => prop_assert!(
                         t.is_some() && (i < resets || p.reset_requests.window.as_millis() == 0)
                     ),
-                    Err(e @ Error::RateLimited { retry_after }) => {
+                    Err(e @ Error::RateLimited { retry_after, .. }) => {
                         prop_assert_eq!(i, resets);
                         let most = p.reset_requests.window.max(Duration::from_secs(1));
                         prop_assert!(retry_after >= Duration::from_secs(1) && retry_after <= most);

@@ -2,6 +2,7 @@
 //! reach the number is tried once on the fallback channel; nothing else is.
 
 use super::*;
+use twofa_verify::clock::ManualClock;
 
 /// The sid of the verification started on the fallback channel.
 const VE_CALL: &str = "VEcccc0000cccc0000cccc0000cccc0000";
@@ -85,7 +86,7 @@ async fn falls_back_to_call(http: u16, code: u32) {
     let started = t.start(PHONE).await.unwrap();
     assert_eq!(started.sid, VE_CALL, "code {code}");
     assert_eq!(started.channel, Channel::Call, "code {code}");
-    assert!(t.check_code(&started.sid, "123456").await.unwrap());
+    t.check_code(&started.sid, "123456").await.unwrap();
     sms.assert_calls_async(1).await;
     call.assert_calls_async(1).await;
     check.assert_calls_async(1).await;
@@ -434,7 +435,7 @@ fn fallback_channel_is_validated_and_shown() {
 /// (as does the code of an enrollment, and a resent one).
 #[tokio::test]
 async fn the_challenge_tells_the_code_went_out_by_call() {
-    use twofa_verify::{Authenticator, Login, ManualClock, MemoryStore, SmsDelivery, StepUp};
+    use twofa_verify::{Authenticator, Login, MemoryStore, SmsDelivery, StepUp};
     let server = MockServer::start_async().await;
     let sms = mock_start_error(&server, "sms", 400, Some(60205)).await;
     let call = mock_call_ok(&server).await;
@@ -467,7 +468,8 @@ async fn the_challenge_tells_the_code_went_out_by_call() {
     auth.start_sms_enrollment(user.id, PHONE, &step_up)
         .await
         .unwrap();
-    auth.confirm_sms_enrollment(user.id, "123456")
+    let _enrolled = auth
+        .confirm_sms_enrollment(user.id, "123456")
         .await
         .unwrap();
 

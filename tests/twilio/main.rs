@@ -11,8 +11,9 @@ use std::time::Duration;
 use httpmock::prelude::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use twofa_verify::Error;
+use twofa_verify::error::ProviderErrorKind;
 use twofa_verify::factor::{Channel, TwilioVerify};
-use twofa_verify::{Error, ProviderErrorKind};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const SERVICE: &str = "VA00112233445566778899aabbccddeeff";
@@ -197,18 +198,21 @@ async fn mock_check<'a>(
 }
 
 #[tokio::test]
-async fn check_approved_is_true() {
+async fn check_approved_is_ok() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "123456", "approved", true).await;
-    assert!(provider(&server).check_code(VE, "123456").await.unwrap());
+    provider(&server).check_code(VE, "123456").await.unwrap();
     m.assert_calls_async(1).await;
 }
 
 #[tokio::test]
-async fn check_pending_is_false() {
+async fn check_pending_is_a_wrong_code() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "000000", "pending", false).await;
-    assert!(!provider(&server).check_code(VE, "000000").await.unwrap());
+    assert!(matches!(
+        provider(&server).check_code(VE, "000000").await,
+        Err(Error::WrongCode)
+    ));
     m.assert_calls_async(1).await;
 }
 
@@ -456,14 +460,14 @@ async fn every_error_code_maps_to_a_typed_error() {
             429,
             Some(60203),
             1,
-            |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(600)),
+            |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(600)),
         ),
         case(
             Op::Start,
             429,
             Some(60212),
             1,
-            |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(30)),
+            |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(30)),
         ),
         case(Op::Start, 400, Some(60205), 1, |e| {
             provider_err(e, K::ChannelUnsupported, Some(60205), 400)
@@ -499,7 +503,7 @@ async fn every_error_code_maps_to_a_typed_error() {
                 429,
                 Some(60203),
                 1,
-                |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(120)),
+                |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(120)),
             )
         },
         Case {
@@ -509,7 +513,7 @@ async fn every_error_code_maps_to_a_typed_error() {
                 429,
                 Some(60212),
                 1,
-                |e| matches!(e, Error::RateLimited { retry_after } if *retry_after == Duration::from_secs(5)),
+                |e| matches!(e, Error::RateLimited { retry_after, .. } if *retry_after == Duration::from_secs(5)),
             )
         },
         Case {
@@ -581,7 +585,7 @@ async fn check_retries_5xx_then_succeeds() {
         })
         .await;
     let ok = mock_check(&server, "123456", "approved", true).await;
-    assert!(provider(&server).check_code(VE, "123456").await.unwrap());
+    provider(&server).check_code(VE, "123456").await.unwrap();
     failing.assert_calls_async(2).await;
     ok.assert_calls_async(1).await;
 }
@@ -1030,7 +1034,7 @@ async fn one_connection_is_reused_for_1000_calls() {
         if i % 2 == 0 {
             assert_eq!(t.start_verification(PHONE).await.unwrap(), VE);
         } else {
-            assert!(t.check_code(VE, "123456").await.unwrap());
+            t.check_code(VE, "123456").await.unwrap();
         }
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);

@@ -4,10 +4,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use minijinja::{Value, context};
-use secrecy::SecretString;
 use serde::Deserialize;
-use tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
+use twofa_verify::axum::tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
 use twofa_verify::axum::{PendingLogin, cookie_name};
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
 
 use super::errors::{AppError, FormError, sentence};
@@ -239,6 +239,11 @@ pub async fn login(
             s.insert(NEXT, next).await?;
             Ok(see_other("/verify_2fa"))
         }
+        // A login outcome of a newer library this site does not handle
+        // is no login.
+        Ok(other) => Err(AppError::Internal(format!(
+            "unhandled login outcome {other:?}"
+        ))),
         Err(e) => form_error(&state, &v, "login.html", FormError::from_auth(e)?, keep).await,
     }
 }
@@ -329,7 +334,7 @@ fn device_set_cookie(state: &AppState, token: &twofa_verify::DeviceToken) -> Opt
     // Whole seconds, rounded up: a short lifetime must not become
     // `Max-Age=0`, which deletes the cookie.
     let left = (expires - OffsetDateTime::now_utc()).whole_milliseconds();
-    let max_age = tower_sessions::cookie::time::Duration::seconds(
+    let max_age = twofa_verify::axum::tower_sessions::cookie::time::Duration::seconds(
         i64::try_from((left + 999) / 1000)
             .unwrap_or(i64::MAX)
             .max(1),

@@ -76,8 +76,8 @@ impl From<WebError> for AppError {
     }
 }
 
-impl From<tower_sessions::session::Error> for AppError {
-    fn from(e: tower_sessions::session::Error) -> Self {
+impl From<twofa_verify::axum::tower_sessions::session::Error> for AppError {
+    fn from(e: twofa_verify::axum::tower_sessions::session::Error) -> Self {
         AppError::Internal(format!("session: {e}"))
     }
 }
@@ -210,11 +210,15 @@ impl FormError {
                 attempts_left,
                 if *attempts_left == 1 { "" } else { "s" }
             ),
-            AuthError::Locked { retry_after } => format!(
+            AuthError::Delayed { retry_after } => format!(
                 "Too many failed attempts. Please try again in {}.",
                 human_duration(*retry_after)
             ),
-            AuthError::RateLimited { retry_after } => format!(
+            AuthError::Locked { retry_after } => format!(
+                "Too many failed attempts: this account is locked for now. Please try again in {}, or reset your password.",
+                human_duration(*retry_after)
+            ),
+            AuthError::RateLimited { retry_after, .. } => format!(
                 "Too many requests. Please try again in {}.",
                 human_duration(*retry_after)
             ),

@@ -8,11 +8,10 @@ use axum::http::StatusCode;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
-use twofa_verify::factor::RecoveryCodes;
-use twofa_verify::{Error as AuthError, Factor, User};
+use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
 use super::errors::{FormError, sentence};
-use super::profile::{refresh_current, step_up};
+use super::profile::{refreshed, step_up};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
@@ -124,9 +123,9 @@ pub async fn enable_sms_verify(
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
     let result = v.auth().confirm_sms_enrollment(me.id, &f.code).await;
     match result {
-        Ok(codes) => {
+        Ok(enrolled) => {
             v.session().remove_value(ENROLL_PHONE).await?;
-            enabled(&state, &mut v, &me, "Text-message codes are on.", codes).await
+            enabled(&state, &mut v, &me, "Text-message codes are on.", enrolled).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -160,10 +159,10 @@ async fn enabled(
     v: &mut Visitor,
     me: &User,
     what: &str,
-    codes: Option<RecoveryCodes>,
+    enrolled: Enrolled,
 ) -> Page {
-    refresh_current(v, me.id).await?;
-    match codes {
+    refreshed(v, &enrolled.user).await?;
+    match enrolled.recovery_codes {
         Some(codes) => {
             let text = format!("{what} Two-factor authentication is enabled.");
             flash(v, "success", text).await?;
@@ -205,7 +204,7 @@ pub async fn start_totp(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
-    use secrecy::ExposeSecret;
+    use twofa_verify::secrecy::ExposeSecret;
     let proof = step_up(f.password, &f.code);
     let result = v.auth().start_totp_enrollment(me.id, &proof).await;
     let e = match result {
@@ -267,9 +266,9 @@ pub async fn enable_totp(
 ) -> Page {
     let result = v.auth().confirm_totp_enrollment(me.id, &f.code).await;
     match result {
-        Ok(codes) => {
+        Ok(enrolled) => {
             let what = "Your authenticator app is set up.";
-            enabled(&state, &mut v, &me, what, codes).await
+            enabled(&state, &mut v, &me, what, enrolled).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -333,8 +332,8 @@ pub async fn disable(
     let proof = step_up(f.password, &f.code);
     let result = v.auth().disable_factor(me.id, factor, &proof).await;
     match result {
-        Ok(()) => {
-            refresh_current(&mut v, me.id).await?;
+        Ok(user) => {
+            refreshed(&mut v, &user).await?;
             let what = match factor {
                 Factor::Sms => "Text-message codes are off.",
                 _ => "Your authenticator app is removed.",

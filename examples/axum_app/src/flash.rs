@@ -14,8 +14,8 @@
 use axum::http::Extensions;
 use serde::{Deserialize, Serialize};
 use tower_cookies::Cookies;
-use tower_sessions::cookie::{Cookie, SameSite};
 use twofa_verify::axum::cookie_name;
+use twofa_verify::axum::tower_sessions::cookie::{Cookie, SameSite};
 
 use super::AppState;
 use super::sealed::SessionSeal;

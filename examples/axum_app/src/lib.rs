@@ -66,8 +66,8 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Extension, Router, extract::Request};
 use minijinja::Environment;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{SessionManagerLayer, SessionStore};
+use twofa_verify::axum::tower_sessions::cookie::SameSite;
+use twofa_verify::axum::tower_sessions::{SessionManagerLayer, SessionStore};
 
 use twofa_verify::axum::{
     AuthConfig, Csrf, PendingGuard, StateSessionStore, cookie_name, csrf_guard, pending_guard,

@@ -10,7 +10,8 @@
 //! [`send_notice`], within the address's mail budget.
 
 use tokio::sync::mpsc;
-use twofa_verify::{AuthEvent, EventSink, Factor, MailDecision, RequestContext, TracingSink, User};
+use twofa_verify::event::TracingSink;
+use twofa_verify::{AuthEvent, EventSink, Factor, MailDecision, RequestContext, User};
 
 use super::AppState;
 
@@ -28,12 +29,8 @@ pub fn channel() -> (NoticeSink, Outbox) {
 }
 
 impl EventSink for NoticeSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.emit_with_context(event, &RequestContext::new());
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
-        TracingSink.emit_with_context(event, context);
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
+        TracingSink.emit(event, context);
         if notice(event).is_some() {
             // Closed only when the site is gone.
             let _ = self.0.send(event.clone());

@@ -13,9 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
 use minijinja::value::Serde;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use twofa_verify::axum::RequireUser;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{StepUp, User};
 
 use super::errors::{AppError, FormError};
@@ -159,14 +159,6 @@ pub async fn refreshed(v: &mut Visitor, user: &User) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Refreshes the session with the user as stored now.
-pub async fn refresh_current(v: &mut Visitor, id: twofa_verify::UserId) -> Result<(), AppError> {
-    if let Some(user) = v.auth().user(id).await? {
-        v.refresh(&user).await?;
-    }
-    Ok(())
-}
-
 /// The edit form. A field left out of the request keeps its value (a
 /// client that only renames the user); one sent empty is checked as typed.
 #[derive(Deserialize, Default)]
@@ -278,7 +270,7 @@ pub fn step_up(password: String, code: &str) -> StepUp {
     if code.trim().is_empty() {
         StepUp::password(password)
     } else {
-        StepUp::new(password, Some(code.trim().to_owned()))
+        StepUp::new(password, Some(code.trim()))
     }
 }
 
@@ -348,9 +340,8 @@ pub async fn forget_device(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<DeviceForm>,
 ) -> Page {
-    if v.auth().forget_device(me.id, &f.id).await? {
-        flash(&v, "success", "That device will be asked for a code again.").await?;
-    }
+    v.auth().forget_device(me.id, &f.id).await?;
+    flash(&v, "success", "That device will be asked for a code again.").await?;
     Ok(see_other(&profile_url(&me.username)))
 }
 
@@ -397,11 +388,14 @@ pub async fn sign_out_everywhere(
         return form_error(&state, &v, "sign_out_everywhere.html", e, keep).await;
     }
     let proof = step_up(f.password, &f.code);
-    if let Err(e) = v.auth().sign_out_everywhere(me.id, &proof).await {
-        let fe = FormError::from_step_up(e)?;
-        return form_error(&state, &v, "sign_out_everywhere.html", fe, keep).await;
-    }
-    refresh_current(&mut v, me.id).await?;
+    let user = match v.auth().sign_out_everywhere(me.id, &proof).await {
+        Ok(user) => user,
+        Err(e) => {
+            let fe = FormError::from_step_up(e)?;
+            return form_error(&state, &v, "sign_out_everywhere.html", fe, keep).await;
+        }
+    };
+    refreshed(&mut v, &user).await?;
     flash(&v, "success", "You are signed out everywhere else.").await?;
     Ok(see_other(&profile_url(&me.username)))
 }

@@ -28,7 +28,7 @@ use twofa_verify::{User, UserId};
 
 use super::errors::{AppError, FormError};
 use super::factors::{StepUpForm, step_up_ctx};
-use super::profile::{refresh_current, step_up};
+use super::profile::step_up;
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
@@ -254,7 +254,7 @@ pub async fn regenerate_form(
 /// POST /recovery_codes: a new set, after the step-up.
 pub async fn regenerate(
     State(state): State<AppState>,
-    mut v: Visitor,
+    v: Visitor,
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
@@ -268,7 +268,8 @@ pub async fn regenerate(
     let result = v.auth().regenerate_recovery_codes(me.id, &proof).await;
     match result {
         Ok(codes) => {
-            refresh_current(&mut v, me.id).await?;
+            // New codes leave the credential generation as it is: the
+            // session needs no new stamp.
             flash(
                 &v,
                 "success",

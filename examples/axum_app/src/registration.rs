@@ -20,8 +20,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::{Value, context};
-use secrecy::SecretString;
 use serde::Deserialize;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Authenticator, Error as AuthError, PendingAccount, RegistrationStart};
 
 use super::AppState;

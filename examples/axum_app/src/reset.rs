@@ -3,9 +3,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::context;
-use secrecy::SecretString;
 use serde::Deserialize;
 use twofa_verify::Error as AuthError;
+use twofa_verify::secrecy::SecretString;
 
 use super::errors::{FormError, human_duration};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, render};

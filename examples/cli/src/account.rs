@@ -17,8 +17,8 @@ use crate::{DeviceAction, DevicesArgs, ProfileArgs, StepUpArgs};
 impl Ctx {
     /// Keeps this session after a change made through it: the change moved
     /// the user's credentials on (which ends every other session), so the
-    /// session takes the user's new stamp. `user` must be read after the
-    /// change.
+    /// session takes the user's new stamp. `user` is the one the change
+    /// returned.
     pub(crate) fn restamp(&mut self, user: &User) -> Result<(), CliError> {
         let mut file = self.sessions.load()?;
         let Some(s) = file.session.as_ref().filter(|s| s.user == user.id.0) else {
@@ -32,18 +32,6 @@ impl Ctx {
         file.session = Some(s);
         self.sessions.save(&file)?;
         Ok(())
-    }
-
-    /// [`restamp`](Self::restamp) from the user as stored now.
-    pub(crate) async fn restamp_from_store(&mut self, user: &User) -> Result<User, CliError> {
-        let user = self
-            .backend
-            .auth
-            .user(user.id)
-            .await?
-            .ok_or_else(crate::commands::not_logged_in)?;
-        self.restamp(&user)?;
-        Ok(user)
     }
 }
 
@@ -380,13 +368,15 @@ pub async fn devices(ctx: &mut Ctx, a: &DevicesArgs) -> Result<Outcome, CliError
             let (count, ours) = match (id, all) {
                 (_, true) => (auth.forget_all_devices(user.id).await?, here.is_some()),
                 (Some(id), false) => {
-                    let gone = auth.forget_device(user.id, id).await?;
-                    if !gone {
+                    // Forgetting is idempotent; the CLI still tells a
+                    // mistyped id from a forgotten device.
+                    if !auth.devices(user.id).await?.iter().any(|d| d.id == *id) {
                         return Err(CliError::bad_input(
                             "unknown_device",
                             format!("no remembered device {id}: see `cli devices`"),
                         ));
                     }
+                    auth.forget_device(user.id, id).await?;
                     (1, here.as_deref() == Some(id.as_str()))
                 }
                 (None, false) => {

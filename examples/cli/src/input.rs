@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use secrecy::SecretString;
+use twofa_verify::secrecy::SecretString;
 
 use crate::output::CliError;
 
@@ -134,7 +134,7 @@ impl Input {
         }
         let first = self.password(prompt)?;
         let again = self.password("Repeat it: ")?;
-        use secrecy::ExposeSecret;
+        use twofa_verify::secrecy::ExposeSecret;
         if first.expose_secret() != again.expose_secret() {
             return Err(CliError::bad_input(
                 "password_mismatch",

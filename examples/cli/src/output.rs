@@ -174,6 +174,7 @@ impl From<twofa_verify::Error> for CliError {
             E::ChallengeExpired => ("expired", Exit::Auth),
             E::ChallengeNotFound => ("no_pending_login", Exit::Auth),
             E::TooManyAttempts => ("too_many_attempts", Exit::Auth),
+            E::Delayed { .. } => ("delayed", Exit::Limited),
             E::Locked { .. } => ("locked", Exit::Limited),
             E::RateLimited { .. } => ("rate_limited", Exit::Limited),
             E::WeakPassword(_) => ("weak_password", Exit::BadInput),

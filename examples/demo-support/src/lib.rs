@@ -76,12 +76,8 @@ pub struct Options {
 struct SharedSink(Arc<dyn EventSink>);
 
 impl EventSink for SharedSink {
-    fn emit(&self, event: &AuthEvent) {
-        self.0.emit(event);
-    }
-
-    fn emit_with_context(&self, event: &AuthEvent, context: &RequestContext) {
-        self.0.emit_with_context(event, context);
+    fn emit(&self, event: &AuthEvent, context: &RequestContext) {
+        self.0.emit(event, context);
     }
 }
 

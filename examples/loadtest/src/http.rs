@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Policy, RateLimit};
 
 use crate::browser::{Account, Browser, end_session, flow};
@@ -258,7 +258,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         let code = sms
             .last_code_for(&phone)
             .ok_or_else(|| format!("no enrollment code for {phone}"))?;
-        state.auth.confirm_sms_enrollment(u.id, &code).await?;
+        let _enrolled = state.auth.confirm_sms_enrollment(u.id, &code).await?;
         accounts.push(Arc::new(Account { username, phone }));
     }
 

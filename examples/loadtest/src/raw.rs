@@ -1,11 +1,11 @@
 //! Raw Argon2id verifies (the argon2 crate alone): the ceiling for logins.
 
 use std::time::Instant;
+use twofa_verify::policy::HashParams;
 
 use argon2::PasswordHasher as _;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use twofa_verify::HashParams;
 
 use crate::{PW, Res};
 

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use twofa_verify::StepUp;
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::ManualClock;
 use twofa_verify::factor::totp_code;
-use twofa_verify::{Authenticator, Clock, Login, ManualClock, MemoryStore, Policy, UserId};
+use twofa_verify::secrecy::{ExposeSecret, SecretString};
+use twofa_verify::{Authenticator, Login, MemoryStore, Policy, UserId};
 
 use crate::stats::Lat;
 use crate::system::CpuWatch;
@@ -67,9 +69,7 @@ impl Probe {
     pub(crate) async fn once(&self, issued: Instant) -> Res<f64> {
         self.clock.advance(Duration::from_secs(30));
         let code = totp_code(&self.secret, self.clock.now().as_secs() as u64, 30, 6);
-        if !self.auth.verify_totp(self.user, &code).await? {
-            return Err("the TOTP probe's code was refused".into());
-        }
+        self.auth.verify_totp(self.user, &code).await?;
         Ok(issued.elapsed().as_secs_f64())
     }
 }
@@ -125,7 +125,7 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
         .decode(e.secret_base32.expose_secret().as_bytes())
         .map_err(|e| format!("TOTP secret: {e}"))?;
     let code = totp_code(&secret, clock.now().as_secs() as u64, 30, 6);
-    auth.confirm_totp_enrollment(u.id, &code).await?;
+    let _enrolled = auth.confirm_totp_enrollment(u.id, &code).await?;
     let probe = Probe {
         auth: auth.clone(),
         clock,
@@ -158,6 +158,7 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
                 match auth.login(&format!("storm{}", t % users), &pw).await? {
                     Login::Complete(_) => {}
                     Login::SecondFactor(_) => return Err("unexpected second factor".into()),
+                    other => return Err(format!("unexpected login outcome {other:?}").into()),
                 }
             }
             Res::Ok(())

@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use super::Channel;
 use super::client::{ApiError, Op};
-use crate::error::{BoxError, Error, ProviderError, ProviderErrorKind};
+use crate::error::{BoxError, Error, PhoneProblem, ProviderError, ProviderErrorKind};
+use crate::event::LimitedAction;
 
 /// Default wait after 60203 (max send attempts): a verification lives 10 minutes.
 pub(super) const SEND_LIMIT_WAIT: Duration = Duration::from_secs(600);
@@ -128,18 +129,18 @@ pub(super) fn map_api_error(op: Op, api: ApiError) -> Error {
         Some(20404) => not_found(op, provider),
         Some(20429) => provider(ProviderErrorKind::Throttled, None),
         Some(c @ (60200 | 21211 | 21614)) => match op {
-            Op::Start => {
-                Error::InvalidPhoneNumber(format!("the provider refused this number (code {c})"))
-            }
+            Op::Start => Error::InvalidPhoneNumber(PhoneProblem::RefusedByProvider { code: c }),
             // No phone number is sent on a check; 60200 there means the code.
             Op::Check => Error::MalformedCode,
             Op::Cancel => provider(ProviderErrorKind::Rejected, None),
         },
         Some(60202) => Error::TooManyAttempts,
         Some(60203) => Error::RateLimited {
+            limit: LimitedAction::SmsSend,
             retry_after: retry_after.unwrap_or(SEND_LIMIT_WAIT),
         },
         Some(60212) => Error::RateLimited {
+            limit: LimitedAction::SmsSend,
             retry_after: retry_after.unwrap_or(CONCURRENT_LIMIT_WAIT),
         },
         Some(60205) => provider(

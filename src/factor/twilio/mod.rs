@@ -43,7 +43,7 @@ use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
 use super::{SentVerification, SmsContext, SmsVerifier};
-use crate::error::{Error, Result};
+use crate::error::{Error, PhoneProblem, Result};
 
 mod builder;
 mod channel;
@@ -195,9 +195,7 @@ impl TwilioVerify {
     /// the fallback start fails too, its error is returned.
     pub async fn start(&self, phone: &str) -> Result<StartedVerification> {
         if !is_e164(phone) {
-            return Err(Error::InvalidPhoneNumber(
-                "expected an E.164 number such as +14155552671".into(),
-            ));
+            return Err(Error::InvalidPhoneNumber(PhoneProblem::NotE164));
         }
         let api = match self.start_on(phone, self.channel).await? {
             Ok(sid) => {
@@ -267,13 +265,25 @@ impl TwilioVerify {
     /// Checks `code` against the verification `handle` (the `VE…` sid from
     /// [`start_verification`](Self::start_verification)).
     ///
-    /// `Ok(true)`: approved, and the verification is used up. `Ok(false)`:
-    /// wrong code, the user may try again. `Err(ChallengeExpired)`: expired,
+    /// `Ok(())`: approved, and the verification is used up.
+    /// `Err(WrongCode)`: wrong code, the user may try again (so `?` never
+    /// waves a wrong code through). `Err(ChallengeExpired)`: expired,
     /// used, cancelled or unknown at Twilio. `Err(TooManyAttempts)`: five
     /// wrong codes. A malformed handle is refused with
     /// [`Error::ChallengeNotFound`] and a code that is not 4 to 10 digits
     /// with [`Error::MalformedCode`], without asking Twilio.
-    pub async fn check_code(&self, handle: &str, code: &str) -> Result<bool> {
+    ///
+    /// ```no_run
+    /// # async fn f(twilio: &twofa_verify::factor::TwilioVerify, sid: &str) -> twofa_verify::Result<()> {
+    /// use twofa_verify::Error;
+    /// match twilio.check_code(sid, "123456").await {
+    ///     Ok(()) => println!("approved"),
+    ///     Err(Error::WrongCode) => println!("wrong code, try again"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_code(&self, handle: &str, code: &str) -> Result<()> {
         if !is_sid(handle, "VE") {
             return Err(Error::ChallengeNotFound);
         }
@@ -292,10 +302,10 @@ impl TwilioVerify {
             None => return Err(unexpected("the check answer has no `sid`")),
         }
         match (v.status.as_deref(), v.valid) {
-            (Some("approved"), Some(true)) => Ok(true),
+            (Some("approved"), Some(true)) => Ok(()),
             (Some("approved"), _) => Err(unexpected("`approved` without `valid: true`")),
             (Some("pending"), Some(true)) => Err(unexpected("`pending` with `valid: true`")),
-            (Some("pending"), _) => Ok(false),
+            (Some("pending"), _) => Err(Error::WrongCode),
             (Some("max_attempts_reached"), _) => Err(Error::TooManyAttempts),
             (Some("canceled" | "expired" | "deleted" | "failed"), _) => {
                 Err(Error::ChallengeExpired)
@@ -326,15 +336,7 @@ impl TwilioVerify {
 
 #[async_trait]
 impl SmsVerifier for TwilioVerify {
-    async fn send(&self, phone: &str, _ctx: &SmsContext<'_>) -> Result<String> {
-        self.start_verification(phone).await
-    }
-
-    async fn send_verification(
-        &self,
-        phone: &str,
-        _ctx: &SmsContext<'_>,
-    ) -> Result<SentVerification> {
+    async fn send(&self, phone: &str, _ctx: &SmsContext<'_>) -> Result<SentVerification> {
         let started = self.start(phone).await?;
         Ok(SentVerification::new(started.sid).with_channel(started.channel.as_str()))
     }
@@ -345,7 +347,7 @@ impl SmsVerifier for TwilioVerify {
         handle: &str,
         code: &str,
         _ctx: &SmsContext<'_>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         self.check_code(handle, code).await
     }
 

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use secrecy::ExposeSecret;
+use twofa_verify::error::FactorUnavailable;
+use twofa_verify::secrecy::ExposeSecret;
 use twofa_verify::{Error, Factor, User};
 
 use super::*;
@@ -77,21 +78,22 @@ pub(crate) async fn confirm_sms(
     mut code: String,
     prompt: &str,
 ) -> Result<Outcome, CliError> {
-    let codes = loop {
+    let enrolled = loop {
         match ctx
             .backend
             .auth
             .confirm_sms_enrollment(user.id, &code)
             .await
         {
-            Ok(codes) => break codes,
+            Ok(enrolled) => break enrolled,
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
                 None => return Err(enrollment_error(e, "cli 2fa enable-sms --phone NUMBER")),
             },
         }
     };
-    let user = ctx.restamp_from_store(user).await?;
+    let user = enrolled.user;
+    ctx.restamp(&user)?;
     let o = Outcome::done(
         "sms_enabled",
         format!(
@@ -100,7 +102,7 @@ pub(crate) async fn confirm_sms(
         ),
     )
     .with("user", user_json(&user));
-    Ok(with_codes(o, codes))
+    Ok(with_codes(o, enrolled.recovery_codes))
 }
 
 impl QrTheme {
@@ -162,10 +164,9 @@ pub(crate) async fn enable_totp(
     }
     if user.totp_enabled {
         // Before asking for anything.
-        return Err(Error::FactorUnavailable(
-            "an authenticator app is already enabled; disable it first",
-        )
-        .into());
+        return Err(
+            Error::FactorUnavailable(FactorUnavailable::AlreadyEnabled(Factor::Totp)).into(),
+        );
     }
     let next = "cli 2fa enable-totp --current-code CODE";
     let proof = match step_up(ctx, &user, current_code, sms, next).await? {
@@ -208,27 +209,28 @@ pub(crate) async fn confirm_totp(
     mut code: String,
     prompt: &str,
 ) -> Result<Outcome, CliError> {
-    let codes = loop {
+    let enrolled = loop {
         match ctx
             .backend
             .auth
             .confirm_totp_enrollment(user.id, &code)
             .await
         {
-            Ok(codes) => break codes,
+            Ok(enrolled) => break enrolled,
             Err(e) => match ctx.ask_again(&e, prompt)? {
                 Some(c) => code = c,
                 None => return Err(enrollment_error(e, "cli 2fa enable-totp")),
             },
         }
     };
-    let user = ctx.restamp_from_store(user).await?;
+    let user = enrolled.user;
+    ctx.restamp(&user)?;
     let o = Outcome::done(
         "totp_enabled",
         "Authenticator app is on: logins now ask for its code.",
     )
     .with("user", user_json(&user));
-    Ok(with_codes(o, codes))
+    Ok(with_codes(o, enrolled.recovery_codes))
 }
 
 pub(crate) async fn disable(
@@ -273,8 +275,8 @@ pub(crate) async fn disable(
         FactorArg::Sms => Factor::Sms,
         FactorArg::Totp => Factor::Totp,
     };
-    ctx.backend.auth.disable_factor(user.id, f, &proof).await?;
-    let user = ctx.restamp_from_store(&user).await?;
+    let user = ctx.backend.auth.disable_factor(user.id, f, &proof).await?;
+    ctx.restamp(&user)?;
     let mut text = format!("{} is off.", factor_label(factor));
     if !user.has_second_factor() {
         text.push_str(" Two-factor authentication is off; your recovery codes were deleted.");

@@ -100,6 +100,11 @@ pub(crate) async fn login(ctx: &mut Ctx, a: &LoginArgs) -> Result<Outcome, CliEr
             };
             finish_login(ctx, &mut file, &token, code, &prompt, a.remember_device).await
         }
+        // A kind of login this CLI does not know (from a newer library).
+        other => Err(CliError::service(
+            "unsupported_login",
+            format!("this login needs a step the CLI does not support: {other:?}"),
+        )),
     }
 }
 

@@ -9,8 +9,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use twofa_verify::clock::Clock;
+use twofa_verify::clock::SystemClock;
 use twofa_verify::factor::RecoveryCodes as Codes;
-use twofa_verify::{Clock, Error, SmsDelivery, SystemClock, Timestamp, User};
+use twofa_verify::{Error, SmsDelivery, Timestamp, User};
 
 use crate::account;
 use crate::input::{Input, Terminal, password_source};

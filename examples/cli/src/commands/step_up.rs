@@ -24,17 +24,11 @@ pub(crate) async fn step_up(
 ) -> Result<Proof, CliError> {
     if !user.has_second_factor() {
         let password = ctx.input.password("Password: ")?;
-        return Ok(Proof::Ready(StepUp {
-            password,
-            code: None,
-        }));
+        return Ok(Proof::Ready(StepUp::password(password)));
     }
     if let Some(c) = code {
         let password = ctx.input.password("Password: ")?;
-        return Ok(Proof::Ready(StepUp {
-            password,
-            code: Some(c.trim().to_owned()),
-        }));
+        return Ok(Proof::Ready(StepUp::new(password, Some(c.trim()))));
     }
     let interactive = ctx.input.interactive();
     let password = if interactive {
@@ -58,10 +52,7 @@ pub(crate) async fn step_up(
         None => "Code from your authenticator app (or a recovery code): ".to_owned(),
     };
     match (password, ctx.ask_code(&prompt)?) {
-        (Some(password), Some(code)) => Ok(Proof::Ready(StepUp {
-            password,
-            code: Some(code),
-        })),
+        (Some(password), Some(code)) => Ok(Proof::Ready(StepUp::new(password, Some(code)))),
         _ => {
             let text = match &sent_to {
                 Some(to) => {

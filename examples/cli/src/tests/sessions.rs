@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{StepUp, UserId};
 
 use super::*;

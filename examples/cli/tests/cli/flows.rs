@@ -358,7 +358,7 @@ fn repeated_failures_exit_4() {
         assert_eq!(r.code, 3, "{r:?}");
     }
     assert_eq!(last["exit_code"], 4, "{last}");
-    assert_eq!(last["error"]["kind"], "locked");
+    assert_eq!(last["error"]["kind"], "delayed");
     assert!(last["error"]["retry_after_secs"].as_u64().unwrap_or(0) >= 1);
 }
 
