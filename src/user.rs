@@ -126,6 +126,10 @@ impl Username {
         let mapped = UsernameCasePreserved::new()
             .width_mapping_rule(trimmed)
             .map_err(precis_error)?;
+        // NFC before any check (RFC 8265 applies normalisation before the
+        // string class): "가" typed as conjoining jamo is the same name, and
+        // the jamo alone are not valid identifier characters.
+        let mapped: String = mapped.nfc().collect();
         check_characters(&mapped)?;
         let display = UsernameCasePreserved::new()
             .enforce(mapped)

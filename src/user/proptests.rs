@@ -111,3 +111,18 @@ proptest! {
         }
     }
 }
+
+/// A seed that failed at random: "가" typed as conjoining jamo (NFD) was
+/// refused while its NFC form was accepted.
+#[test]
+fn a_hangul_syllable_typed_as_jamo_is_the_same_username() {
+    let composed = normalize_username("가").ok();
+    assert!(composed.is_some());
+    assert_eq!(normalize_username("\u{1100}\u{1161}").ok(), composed);
+    let nfd: String = "한국어사용자".nfd().collect();
+    assert_eq!(
+        normalize_username(&nfd).ok(),
+        normalize_username("한국어사용자").ok()
+    );
+}
+
