@@ -11,6 +11,7 @@ pub mod clock;
 pub mod conformance;
 pub mod context;
 pub mod error;
+mod key;
 pub mod policy;
 pub mod store;
 pub mod user;
@@ -18,6 +19,7 @@ pub mod user;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::RequestContext;
 pub use error::{BoxError, Error, ProviderError, ProviderErrorKind, Result, WeakPassword};
+pub use key::{SecretKey, SecretKeyError};
 pub use password::{Hasher, LegacyHashVerifier, Verified};
 pub use policy::{ClientNetworks, HashParams, Policy, RateLimit, Registration};
 pub use store::{

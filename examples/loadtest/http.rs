@@ -13,7 +13,6 @@ use twofa_verify::{Authenticator, Policy, RateLimit};
 
 use crate::browser::{Account, Browser, end_session, flow};
 use crate::stats::Lat;
-use crate::storm::random_key;
 use crate::system::{CpuWatch, rss_kib};
 use crate::{Args, PW, Res, app, common, database_url};
 
@@ -163,9 +162,9 @@ pub(crate) async fn postgres_backend(
         (builder.state_store(pg.clone()), state, summary)
     };
     let sms = ConsoleSms::quiet();
-    let key = zeroize::Zeroizing::new(random_key());
+    let key = twofa_verify::SecretKey::generate();
     let auth = builder
-        .secret_key(key.to_vec())
+        .secret_key(key.clone())
         .policy(policy)
         .sms(LocalCodes::new(sms.clone()))
         .build()?;

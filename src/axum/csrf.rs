@@ -16,13 +16,15 @@
 //!
 //! ```
 //! use axum::{Router, middleware, routing::post};
+//! use twofa_verify::SecretKey;
 //! use twofa_verify::axum::{Csrf, CsrfToken, WebError, csrf_guard};
 //!
 //! async fn form(token: CsrfToken) -> Result<String, WebError> {
 //!     let t = token.value().await?;
 //!     Ok(format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{t}">…"#))
 //! }
-//! let csrf = Csrf::new().anonymous_tokens(b"32+ random bytes from your secret manager!");
+//! let key = SecretKey::generate(); // SecretKey::from_env("TWOFA_SECRET_KEY")? in an app
+//! let csrf = Csrf::new().anonymous_tokens(key);
 //! let app: Router = Router::new()
 //!     .route("/form", post(|| async { "done" }).get(form))
 //!     .layer(middleware::from_fn_with_state(csrf, csrf_guard));
@@ -39,7 +41,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use secrecy::SecretSlice;
 use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
@@ -47,6 +48,7 @@ use super::cookie::cookie_name;
 use super::response::WebError;
 use super::session::{CSRF_KEY, PENDING_KEY, USER_KEY, keep_deadline};
 use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
+use crate::key::SecretKey;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf_token";
@@ -111,10 +113,9 @@ impl Csrf {
 
     /// Visitors without a session get signed double-submit tokens, signed
     /// with `secret_key` (the same on every instance; the authenticator's
-    /// is fine, the MAC is domain-separated).
-    pub fn anonymous_tokens(mut self, secret_key: &[u8]) -> Self {
-        Arc::make_mut(&mut self.0).anonymous =
-            Some(Keys::new(SecretSlice::from(secret_key.to_vec())));
+    /// is the one to give, the MAC is domain-separated).
+    pub fn anonymous_tokens(mut self, secret_key: SecretKey) -> Self {
+        Arc::make_mut(&mut self.0).anonymous = Some(Keys::from(&secret_key));
         self
     }
 
@@ -353,6 +354,8 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretSlice;
+
     use super::*;
 
     fn keys(b: u8) -> Keys {
@@ -433,7 +436,8 @@ mod tests {
 
     #[test]
     fn settings_hide_the_key() {
-        let c = Csrf::new().anonymous_tokens(b"super secret key material 123456");
+        let key = SecretKey::from_bytes(b"super secret key material 123456".to_vec()).unwrap();
+        let c = Csrf::new().anonymous_tokens(key);
         assert!(!format!("{c:?}").contains("super secret"));
     }
 }

@@ -25,7 +25,7 @@
 //!     AuthConfig, AuthSession, Csrf, PendingGuard, RequireUser, StateSessionStore, WebError,
 //!     csrf_guard, pending_guard,
 //! };
-//! use twofa_verify::{Authenticator, Login, MemoryStore};
+//! use twofa_verify::{Authenticator, Login, MemoryStore, SecretKey};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct LoginForm { username: String, password: String, remember_me: Option<String> }
@@ -57,17 +57,17 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = b"32+ random bytes from your secret manager!".to_vec();
+//! let key = SecretKey::generate(); // SecretKey::from_env("TWOFA_SECRET_KEY")? in an app
 //! let store = MemoryStore::new(); // or SqliteStore / PostgresStore
 //! let auth = Authenticator::builder().store(store.clone()).secret_key(key.clone()).build()?;
 //! let app: Router = Router::new()
 //!     .route("/", get(home))
 //!     .route("/login", post(login))
 //!     .route("/code", post(code))
-//!     .layer(middleware::from_fn_with_state(Csrf::new().anonymous_tokens(&key), csrf_guard))
+//!     .layer(middleware::from_fn_with_state(Csrf::new().anonymous_tokens(key.clone()), csrf_guard))
 //!     .layer(middleware::from_fn_with_state(PendingGuard::new("/code").allow("/logout"), pending_guard))
 //!     .layer(Extension(AuthConfig::new().login_url("/login")))
-//!     .layer(SessionManagerLayer::new(StateSessionStore::new(store, key)?))
+//!     .layer(SessionManagerLayer::new(StateSessionStore::new(store, key)))
 //!     .with_state(auth);
 //! # let _ = app; Ok(()) }
 //! ```

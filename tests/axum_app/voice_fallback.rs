@@ -24,7 +24,7 @@ async fn site_on_twilio(server: &MockServer) -> Client {
         .fallback_channel(Channel::Call)
         .build()
         .unwrap();
-    let key: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    let key = twofa_verify::SecretKey::generate();
     let store = twofa_verify::MemoryStore::new();
     let auth = twofa_verify::Authenticator::builder()
         .store(store.clone())
@@ -38,7 +38,7 @@ async fn site_on_twilio(server: &MockServer) -> Client {
         mailer: common::Mailer::Console(common::ConsoleMail::default()),
         summary: "store: in memory; SMS: Twilio Verify (mock)".into(),
         state: std::sync::Arc::new(store),
-        secret_key: zeroize::Zeroizing::new(key),
+        secret_key: key,
         profiles: common::profiles::ProfileStore::in_memory().await.unwrap(),
     };
     Client::with_state(app::AppState::new(backend, app::Config::for_tests()).unwrap())

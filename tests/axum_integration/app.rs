@@ -21,7 +21,10 @@ use twofa_verify::{
     StateStore, StepUp, UserStore,
 };
 
-pub const KEY: &[u8] = b"axum-integration-test-key-0123456789abcdef";
+/// The site's secret key.
+pub fn key() -> twofa_verify::SecretKey {
+    twofa_verify::SecretKey::from_bytes(b"axum-integration-test-key-0123456789abcdef").unwrap()
+}
 pub const GOOD: &str = "correct horse battery";
 pub const PHONE: &str = "+14155552671";
 
@@ -131,15 +134,13 @@ where
     let events = RecordingSink::new();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(KEY.to_vec())
+        .secret_key(key())
         .sms(LocalCodes::new(sms.clone()))
         .clock(clock.clone())
         .events(events.clone())
         .build()
         .unwrap();
-    let sessions = StateSessionStore::new(store, KEY.to_vec())
-        .unwrap()
-        .with_clock(clock.clone());
+    let sessions = StateSessionStore::new(store, key()).with_clock(clock.clone());
     let router = Router::new()
         .route(
             "/",
@@ -154,7 +155,7 @@ where
         .route("/form", get(|t: CsrfToken| async move { t.value().await }))
         .route("/static/site.css", get(|| async { "body {}" }))
         .layer(middleware::from_fn_with_state(
-            Csrf::new().anonymous_tokens(KEY).secure_cookie(false),
+            Csrf::new().anonymous_tokens(key()).secure_cookie(false),
             csrf_guard,
         ))
         .layer(middleware::from_fn_with_state(
