@@ -15,6 +15,7 @@ mod key;
 pub mod policy;
 pub mod store;
 pub mod user;
+pub mod web;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::RequestContext;

@@ -76,15 +76,14 @@
 //! that per-client limits see the client's address.
 
 mod client;
-mod cookie;
 pub mod csrf;
 mod guard;
 mod response;
 mod session;
 mod store;
 
+pub use crate::web::cookie_name;
 pub use client::request_context;
-pub use cookie::cookie_name;
 pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
 pub use guard::{PendingGuard, RequireUser, pending_guard};
 pub use response::{WebError, error_status};

@@ -4,80 +4,32 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::Error;
+use crate::web::ErrorResponse;
+use crate::web::status::http_status;
 
-/// The HTTP status for an [`Error`]:
-///
-/// | Error | Status |
-/// |---|---|
-/// | `InvalidCredentials`, `InvalidCode`, `CodeAlreadyUsed` | 401 Unauthorized |
-/// | `ChallengeNotFound`, `ChallengeExpired`, `TooManyAttempts` | 410 Gone: the pending login is over, log in again (401 stays "wrong, try again") |
-/// | `Locked`, `RateLimited` | 429 Too Many Requests, with `Retry-After` |
-/// | `StepUpRequired` | 403 Forbidden |
-/// | `WeakPassword`, `InvalidUsername`, `InvalidEmail`, `InvalidPhoneNumber`, `MalformedCode` | 422 Unprocessable Content |
-/// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable`, `RegistrationAlreadyConfirmed` | 409 Conflict (with the account's or the site's state) |
-/// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
-/// | `UserNotFound` | 404 Not Found |
-/// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
-/// | `Config`, `PasswordHashBeyondBound`, `Internal` | 500 Internal Server Error |
+/// The HTTP status for an [`Error`] (the table of
+/// [`web::ErrorResponse`](crate::web::ErrorResponse)).
 pub fn error_status(err: &Error) -> StatusCode {
-    match err {
-        Error::InvalidCredentials | Error::InvalidCode { .. } | Error::CodeAlreadyUsed { .. } => {
-            StatusCode::UNAUTHORIZED
-        }
-        Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => {
-            StatusCode::GONE
-        }
-        Error::Locked { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::StepUpRequired => StatusCode::FORBIDDEN,
-        Error::WeakPassword(_)
-        | Error::InvalidUsername(_)
-        | Error::InvalidEmail
-        | Error::InvalidPhoneNumber(_)
-        | Error::MalformedCode => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::UsernameTaken
-        | Error::EmailTaken
-        | Error::FactorUnavailable(_)
-        | Error::RegistrationAlreadyConfirmed => StatusCode::CONFLICT,
-        Error::InvalidResetToken | Error::InvalidConfirmationToken => StatusCode::BAD_REQUEST,
-        Error::UserNotFound => StatusCode::NOT_FOUND,
-        Error::Provider(_) | Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Config(_) | Error::PasswordHashBeyondBound | Error::Internal(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    }
+    StatusCode::from_u16(http_status(err)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The body of 503 answers: no detail about the provider or the store.
-const UNAVAILABLE: &str = "the service is temporarily unavailable; please try again later";
-/// The body of 500 answers.
-const INTERNAL: &str = "internal server error";
+/// An [`ErrorResponse`] as an axum response.
+fn respond(answer: ErrorResponse) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, answer.body).into_response();
+    if let Some(secs) = answer.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
 
-/// A plain-text answer with [`error_status`]. User errors carry their
-/// `Display` text (it never holds a secret); provider and store failures
-/// answer a generic text and configuration and internal errors a generic
-/// 500, their detail going to the log (`tracing`, level error). Rate
-/// limits, locks and provider failures that say when to retry carry
-/// `Retry-After` in whole seconds, rounded up.
+/// A plain-text answer as [`ErrorResponse::from_error`] makes it: the
+/// status of [`error_status`], the `Display` text of user errors, a
+/// generic text for the others (their detail logged), and `Retry-After`.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = error_status(&self);
-        let body = if self.is_user_error() {
-            self.to_string()
-        } else {
-            tracing::error!(error = %self, status = status.as_u16(), "request failed");
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                UNAVAILABLE.to_owned()
-            } else {
-                INTERNAL.to_owned()
-            }
-        };
-        let mut resp = (status, body).into_response();
-        if let Some(wait) = self.retry_after() {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        resp
+        respond(ErrorResponse::from_error(&self))
     }
 }
 
@@ -119,7 +71,7 @@ impl IntoResponse for WebError {
             }
             e @ (WebError::Session(_) | WebError::NoSessionLayer) => {
                 tracing::error!(error = %e, "session failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL).into_response()
+                respond(ErrorResponse::internal())
             }
         }
     }
@@ -175,52 +127,11 @@ mod tests {
             let r = e.into_response();
             assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
             assert!(r.headers().get(header::RETRY_AFTER).is_none());
-            assert_eq!(body(r).await, INTERNAL);
+            assert_eq!(body(r).await, "internal server error");
         }
         let r = Error::store("connection refused at db.internal:5432").into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body(r).await, UNAVAILABLE);
-    }
-
-    #[test]
-    fn every_user_error_is_4xx_and_every_other_5xx() {
-        let all = [
-            Error::InvalidCredentials,
-            Error::InvalidCode { attempts_left: 1 },
-            Error::CodeAlreadyUsed { attempts_left: 1 },
-            Error::ChallengeExpired,
-            Error::ChallengeNotFound,
-            Error::TooManyAttempts,
-            Error::Locked {
-                retry_after: Duration::from_secs(1),
-            },
-            Error::RateLimited {
-                retry_after: Duration::from_secs(1),
-            },
-            Error::WeakPassword(crate::WeakPassword::Common),
-            Error::InvalidUsername("empty"),
-            Error::InvalidEmail,
-            Error::UsernameTaken,
-            Error::EmailTaken,
-            Error::InvalidPhoneNumber("x".into()),
-            Error::MalformedCode,
-            Error::InvalidResetToken,
-            Error::InvalidConfirmationToken,
-            Error::RegistrationAlreadyConfirmed,
-            Error::UserNotFound,
-            Error::StepUpRequired,
-            Error::FactorUnavailable("no"),
-            Error::Provider(ProviderError::new(ProviderErrorKind::Timeout)),
-            Error::store("down"),
-            Error::Config("x".into()),
-            Error::PasswordHashBeyondBound,
-            Error::Internal("x".into()),
-        ];
-        for e in all {
-            let s = error_status(&e);
-            assert_eq!(e.is_user_error(), s.is_client_error(), "{e:?} → {s}");
-            assert_eq!(!e.is_user_error(), s.is_server_error(), "{e:?} → {s}");
-        }
+        assert!(body(r).await.contains("temporarily unavailable"));
     }
 
     #[tokio::test]

@@ -1,7 +1,6 @@
 //! Web sessions in a [`StateStore`]: memory, SQLite or PostgreSQL.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,40 +8,26 @@ use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
-use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::crypto::Keys;
+use crate::clock::{Clock, Timestamp};
 use crate::error::Error;
 use crate::key::SecretKey;
 use crate::store::StateStore;
-
-/// The state-key prefix (and keyed-hash purpose) of web sessions.
-const PREFIX: &str = "websession";
-
-/// How many fresh ids `create` tries before giving up. A collision of two
-/// random 128-bit ids is never expected; the bound only keeps a store that
-/// wrongly answers "taken" from looping forever.
-const CREATE_ATTEMPTS: usize = 8;
+use crate::web::SessionRecords;
 
 /// A [`tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
 /// so web sessions live where the rest of the state lives (memory, SQLite,
 /// PostgreSQL), survive a restart and are shared by every app instance on
 /// the same database.
 ///
-/// - The state key is a keyed hash (HMAC-SHA-256 under the secret key) of
-///   the session id, and the stored value holds only the session's data and
-///   expiry, so a copy of the database does not reveal a live session id.
-///   Every instance must use the same secret key (the authenticator's is
-///   fine: the hash is domain-separated).
-/// - The entry expires with the record's `expiry_date`; an expired session
-///   loads as none.
-/// - `create` gives every new session a fresh random id (never one a
-///   session had before, even the id of the session a logout just
-///   deleted) and never overwrites a live session: it inserts with
-///   [`StateStore::put_if_absent`] and draws again on a collision.
-/// - `save` only updates a live session ([`StateStore::put_if_present`]):
-///   a deleted session (logout) or a replaced id (login, which cycles the
-///   id) stays dead, even when a request that loaded it before finishes
-///   after the logout.
+/// Over [`SessionRecords`]: keyed-hash keys, so a copy of the database
+/// does not reveal a live session id (the stored value holds only the
+/// session's data and expiry); `create` gives every new session a fresh
+/// random id (never one a session had before, even the id of the session
+/// a logout just deleted) and never overwrites a live session; `save` only
+/// updates a live session, so a logout or a login (which cycles the id)
+/// stays final even when a request that loaded the session before
+/// finishes after it. Every instance must use the same secret key (the
+/// authenticator's is the one to give).
 ///
 /// ```
 /// use tower_sessions::SessionManagerLayer;
@@ -52,21 +37,9 @@ const CREATE_ATTEMPTS: usize = 8;
 /// let layer = SessionManagerLayer::new(StateSessionStore::new(store, key));
 /// # let _ = layer;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StateSessionStore {
-    state: Arc<dyn StateStore>,
-    keys: Keys,
-    clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for StateSessionStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateSessionStore")
-            .field("state", &self.state)
-            .field("keys", &self.keys)
-            .field("clock", &self.clock)
-            .finish()
-    }
+    records: SessionRecords,
 }
 
 /// What is stored under the hashed key: no id.
@@ -87,20 +60,14 @@ impl StateSessionStore {
     /// Like [`new`](Self::new), over a shared store.
     pub fn from_arc(state: Arc<dyn StateStore>, secret_key: SecretKey) -> Self {
         StateSessionStore {
-            state,
-            keys: Keys::from(&secret_key),
-            clock: Arc::new(SystemClock),
+            records: SessionRecords::from_arc(state, &secret_key),
         }
     }
 
     /// Uses `clock` for "now" when checking expiry (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.records = self.records.with_clock(clock);
         self
-    }
-
-    fn key(&self, id: &Id) -> String {
-        self.keys.state_key(PREFIX, &id.0.to_le_bytes())
     }
 
     fn encode(record: &Record) -> session_store::Result<(Vec<u8>, Timestamp)> {
@@ -137,65 +104,65 @@ fn backend(e: Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// The bytes of a session id in its state key.
+fn id_bytes(id: &Id) -> [u8; 16] {
+    id.0.to_le_bytes()
+}
+
+/// A new random session id, with its bytes.
+struct FreshId(Id, [u8; 16]);
+
+impl FreshId {
+    fn draw() -> Self {
+        let id = Id::default();
+        FreshId(id, id_bytes(&id))
+    }
+}
+
+impl AsRef<[u8]> for FreshId {
+    fn as_ref(&self) -> &[u8] {
+        &self.1
+    }
+}
+
 #[async_trait]
 impl tower_sessions::SessionStore for StateSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
-        for _ in 0..CREATE_ATTEMPTS {
-            // Always a fresh id, never the record's: after a logout
-            // (`Session::flush`) tower-sessions creates the next session
-            // with the deleted one's id, which a stale save of the old
-            // session (a request in flight) would then overwrite, logged
-            // in. An id is used once.
-            record.id = Id::default();
-            let now = self.clock.now();
-            let key = self.key(&record.id);
-            if self
-                .state
-                .put_if_absent(&key, &bytes, expires, now)
-                .await
-                .map_err(backend)?
-            {
-                return Ok(());
-            }
-        }
-        Err(session_store::Error::Backend(
-            "no free session id after several attempts".into(),
-        ))
+        // Always a fresh id, never the record's: after a logout
+        // (`Session::flush`) tower-sessions creates the next session with
+        // the deleted one's id, which a stale save of the old session (a
+        // request in flight) would then overwrite, logged in. An id is
+        // used once.
+        record.id = self
+            .records
+            .create(FreshId::draw, &bytes, expires)
+            .await
+            .map_err(backend)?
+            .0;
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
-        let key = self.key(&record.id);
-        let now = self.clock.now();
-        if expires <= now {
-            return self.state.delete(&key).await.map_err(backend);
-        }
-        // Only a live session is updated: a request that loaded this
-        // session before a logout deleted it (or a login moved it to a new
-        // id) must not write it back. Its response then carries a cookie
-        // for a session that no longer exists, which loads as none.
-        let saved = self
-            .state
-            .put_if_present(&key, &bytes, expires, now)
+        // A refused save leaves the response with a cookie for a session
+        // that no longer exists, which loads as none.
+        self.records
+            .save(&id_bytes(&record.id), &bytes, expires)
             .await
             .map_err(backend)?;
-        if !saved {
-            tracing::debug!("a stale session save was refused (deleted, replaced or expired)");
-        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let now = self.clock.now();
-        let Some(bytes) = self.state.get(&self.key(id), now).await.map_err(backend)? else {
+        let Some(bytes) = self.records.load(&id_bytes(id)).await.map_err(backend)? else {
             return Ok(None);
         };
         let stored: Stored = serde_json::from_slice(&bytes)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(stored.expiry_ns)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        if to_timestamp(expiry_date) <= now {
+        if to_timestamp(expiry_date) <= self.records.now() {
             return Ok(None);
         }
         Ok(Some(Record {
@@ -206,7 +173,7 @@ impl tower_sessions::SessionStore for StateSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.state.delete(&self.key(id)).await.map_err(backend)
+        self.records.delete(&id_bytes(id)).await.map_err(backend)
     }
 }
 
@@ -241,7 +208,7 @@ mod tests {
         let store = StateSessionStore::new(mem.clone(), key()).with_clock(clock.clone());
         let mut rec = record(&clock, Duration::from_secs(60), "v");
         store.create(&mut rec).await.unwrap();
-        let key = store.key(&rec.id);
+        let key = store.records.state_key(&id_bytes(&rec.id));
         assert!(key.starts_with("websession:"));
         let id_text = rec.id.to_string();
         assert!(!key.contains(&id_text));
@@ -251,7 +218,7 @@ mod tests {
         assert!(!raw.contains(&rec.id.0.to_string()), "{raw}");
         // Another key maps the same id elsewhere.
         let other = StateSessionStore::new(mem, SecretKey::generate()).with_clock(clock);
-        assert_ne!(other.key(&rec.id), key);
+        assert_ne!(other.records.state_key(&id_bytes(&rec.id)), key);
         assert_eq!(other.load(&rec.id).await.unwrap(), None);
         assert_eq!(store.load(&rec.id).await.unwrap(), Some(rec));
     }
@@ -316,7 +283,7 @@ mod tests {
         let store = StateSessionStore::new(mem.clone(), key()).with_clock(clock.clone());
         let id = Id::default();
         mem.put(
-            &store.key(&id),
+            &store.records.state_key(&id_bytes(&id)),
             b"{not json",
             clock.now().plus(Duration::from_secs(9)),
         )
