@@ -107,6 +107,12 @@ impl Csrf {
         self
     }
 
+    /// Anonymous tokens under the authenticator's keys.
+    pub(crate) fn with_tokens(mut self, tokens: CsrfTokens) -> Self {
+        Arc::make_mut(&mut self.0).tokens = tokens;
+        self
+    }
+
     /// Whether the nonce cookie is `Secure` (default true; false only for
     /// plain-HTTP development sites, like the session cookie). A `Secure`
     /// cookie is named with the `__Host-` prefix.

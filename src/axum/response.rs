@@ -44,8 +44,11 @@ pub enum WebError {
     /// this module wrote that no longer decodes).
     #[error("session error: {0}")]
     Session(#[from] tower_sessions::session::Error),
-    /// The request has no session: the `SessionManagerLayer` is missing.
-    #[error("no session: is the SessionManagerLayer installed?")]
+    /// The request has no session: the router lacks the [`AuthLayer`](super::AuthLayer)
+    /// (or a tower-sessions `SessionManagerLayer` outside the guards).
+    #[error(
+        "no session in the request: add twofa_verify::axum::AuthLayer to the router (Router::layer), around every route that uses AuthSession, RequireUser or CsrfToken"
+    )]
     NoSessionLayer,
     /// The request needs a logged-in user. `redirect` is the login page
     /// (with `next=`) for HTML apps, `None` for a plain 401.

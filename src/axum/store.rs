@@ -64,6 +64,11 @@ impl StateSessionStore {
         }
     }
 
+    /// The sessions of an authenticator's web layer.
+    pub(crate) fn from_records(records: SessionRecords) -> Self {
+        StateSessionStore { records }
+    }
+
     /// Uses `clock` for "now" when checking expiry (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.records = self.records.with_clock(clock);

@@ -157,6 +157,14 @@ impl CsrfTokens {
         self
     }
 
+    /// Anonymous tokens under already derived keys (the authenticator's).
+    #[cfg(feature = "axum")]
+    pub(crate) fn anonymous_with(keys: Keys) -> Self {
+        CsrfTokens {
+            anonymous: Some(keys),
+        }
+    }
+
     /// Whether anonymous tokens are on.
     pub fn has_anonymous(&self) -> bool {
         self.anonymous.is_some()

@@ -84,6 +84,16 @@ impl SessionRecords {
         }
     }
 
+    /// Records sharing an authenticator's store, keys and clock.
+    #[cfg(feature = "axum")]
+    pub(crate) fn from_parts(
+        state: Arc<dyn StateStore>,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        SessionRecords { state, keys, clock }
+    }
+
     /// Uses `clock` for "now" (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
