@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::crypto::Keys;
+use crate::crypto::{Keys, random_token};
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
 use crate::store::StateStore;
@@ -133,6 +133,13 @@ impl SessionRecords {
         Err(Error::store("no free session id after several attempts"))
     }
 
+    /// Like [`create`](Self::create), with ids of 256 random bits in
+    /// URL-safe base64 (43 characters): for frameworks whose session
+    /// store names the session (actix-session's `SessionKey`).
+    pub async fn create_random(&self, value: &[u8], expires: Timestamp) -> Result<String> {
+        self.create(random_token::<32>, value, expires).await
+    }
+
     /// Replaces a live session's value and expiry; `false` (nothing
     /// written) when the session is gone: deleted, replaced or expired. An
     /// `expires` already past deletes the session.
@@ -207,6 +214,12 @@ mod tests {
         records.delete(b"second").await.unwrap();
         assert!(!records.save(b"second", b"v3", until).await.unwrap());
         assert_eq!(records.load(b"second").await.unwrap(), None);
+        let random = records.create_random(b"r", until).await.unwrap();
+        assert_eq!(random.len(), 43);
+        assert_eq!(
+            records.load(random.as_bytes()).await.unwrap().unwrap(),
+            b"r"
+        );
         // Expiry, and a save at a past expiry deletes.
         let id = records.create(|| "third", b"v", until).await.unwrap();
         assert!(

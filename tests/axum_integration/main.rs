@@ -185,7 +185,11 @@ async fn remember_me_against_browser_sessions() {
     let app = memory_app(AuthConfig::new().inactivity(Duration::from_secs(3600)));
     app.user("alice").await;
     let max_age = |jar: &Jar| {
-        let line = jar.last_set.iter().find(|l| l.starts_with("twofa_session=")).unwrap();
+        let line = jar
+            .last_set
+            .iter()
+            .find(|l| l.starts_with("twofa_session="))
+            .unwrap();
         let c = Cookie::parse(line.clone()).unwrap();
         (c.max_age(), c.expires_datetime())
     };
