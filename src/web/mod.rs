@@ -11,7 +11,7 @@
 //!   under keyed-hash keys, for a framework's session-store trait.
 //! - [`cookie_name`]: `__Host-` cookies on https sites.
 //!
-//! The [`axum`](crate::axum) module (feature `axum`) is built on these; an
+//! The `twofa_verify::axum` module (feature `axum`) is built on these; an
 //! app on another framework uses them directly (the repository's
 //! `examples/actix_app` does, for actix-web).
 

@@ -18,8 +18,8 @@ const PREFIX: &str = "websession";
 const CREATE_ATTEMPTS: usize = 8;
 
 /// Web session records in any [`StateStore`] of this crate, for a web
-/// framework's session-store trait (tower-sessions'
-/// [`StateSessionStore`](crate::axum::StateSessionStore) is one; an
+/// framework's session-store trait (tower-sessions' `StateSessionStore`
+/// of feature `axum` is one; an
 /// actix-session store another), so web sessions live where the rest of
 /// the state lives, survive a restart and are shared by every app instance
 /// on the same database.
