@@ -190,7 +190,10 @@ async fn run<U: UserStore + Clone + 'static, S: StateStore + Clone + 'static>(
             inner: state,
             ops: ops.clone(),
         })
-        .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(b"bench-secret-key-0123456789abcdef!!".to_vec())
+                .unwrap(),
+        )
         .clock(clock.clone())
         .build()
         .unwrap();

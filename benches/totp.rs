@@ -20,7 +20,10 @@ fn bench(c: &mut Criterion) {
     let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
     let auth = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key(b"bench-secret-key-0123456789abcdef!!".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(b"bench-secret-key-0123456789abcdef!!".to_vec())
+                .unwrap(),
+        )
         .clock(clock.clone())
         .build()
         .unwrap();

@@ -101,6 +101,17 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// What a web layer shares with the authenticator: the state store,
+    /// the keys and the clock (`axum::AuthLayer`).
+    #[cfg(feature = "axum")]
+    pub(crate) fn web_parts(&self) -> (Arc<dyn StateStore>, Keys, Arc<dyn Clock>) {
+        (
+            Arc::clone(&self.inner.state),
+            self.inner.keys.clone(),
+            Arc::clone(&self.inner.clock),
+        )
+    }
+
     /// Starts building an authenticator.
     pub fn builder() -> AuthenticatorBuilder {
         AuthenticatorBuilder::default()

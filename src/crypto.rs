@@ -1,17 +1,22 @@
 //! Keyed hashes, random tokens and constant-time comparison.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::key::SecretKey;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The application's secret key, from which every keyed hash is derived.
+/// Cloning shares the bytes.
 #[derive(Clone)]
 pub(crate) struct Keys {
-    master: SecretSlice<u8>,
+    master: Arc<SecretSlice<u8>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -21,8 +26,13 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
+    /// Keys over raw bytes of any length (unit tests; apps give a
+    /// validated [`SecretKey`]).
+    #[cfg(test)]
     pub(crate) fn new(master: SecretSlice<u8>) -> Self {
-        Keys { master }
+        Keys {
+            master: Arc::new(master),
+        }
     }
 
     /// HMAC-SHA-256 under the master key, domain-separated by `purpose`.
@@ -50,6 +60,14 @@ impl Keys {
     pub(crate) fn state_key(&self, prefix: &str, token: &[u8]) -> String {
         let h = self.mac(prefix.as_bytes(), token);
         format!("{prefix}:{}", data_encoding::HEXLOWER.encode(&h))
+    }
+}
+
+impl From<&SecretKey> for Keys {
+    fn from(key: &SecretKey) -> Self {
+        Keys {
+            master: key.bytes(),
+        }
     }
 }
 

@@ -22,9 +22,11 @@ pub mod clock;
 pub mod conformance;
 pub mod context;
 pub mod error;
+mod key;
 pub mod policy;
 pub mod store;
 pub mod user;
+pub mod web;
 
 // The root holds what an app uses every day. Implementor and test types
 // (store records, `Hasher`, `ManualClock`, `RecordingSink`, the provider
@@ -35,6 +37,7 @@ pub use context::RequestContext;
 pub use error::{Error, Result};
 pub use policy::{Policy, RateLimit, Registration};
 pub use store::{MemoryStore, StateStore, UserStore};
+pub use key::{SecretKey, SecretKeyError};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;

@@ -595,7 +595,10 @@ async fn a_link_superseded_between_check_and_take_leaves_the_newer_one_working()
     let state = Interposing::default();
     let users = MemoryStore::new();
     let auth = Authenticator::builder()
-        .secret_key(b"interposing-test-secret-key-0123456789".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(b"interposing-test-secret-key-0123456789".to_vec())
+                .unwrap(),
+        )
         .user_store(users)
         .state_store(state.clone())
         .build()

@@ -31,7 +31,12 @@ fn fixture_with(policy: Policy) -> Fx {
     let events = RecordingSink::new();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(
+                b"0123456789abcdef0123456789abcdef-test-key".to_vec(),
+            )
+            .unwrap(),
+        )
         .clock(clock.clone())
         .events(events.clone())
         .policy(policy)
@@ -466,7 +471,10 @@ async fn policy_never_allows_more_than_100_failures_per_account() {
     p.lock_after_failures = 51;
     let r = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key(b"0123456789abcdef0123456789abcdef!".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(b"0123456789abcdef0123456789abcdef!".to_vec())
+                .unwrap(),
+        )
         .policy(p)
         .build();
     assert!(matches!(r, Err(Error::Config(_))));
@@ -476,31 +484,28 @@ async fn policy_never_allows_more_than_100_failures_per_account() {
 async fn builder_validates() {
     let key = b"0123456789abcdef0123456789abcdef!".to_vec();
     assert!(matches!(
-        Authenticator::builder().secret_key(key.clone()).build(),
+        Authenticator::builder()
+            .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
+            .build(),
         Err(Error::Config(_))
     ));
     assert!(matches!(
         Authenticator::builder().store(MemoryStore::new()).build(),
         Err(Error::Config(_))
     ));
+    // Short or placeholder keys never reach the builder.
+    assert_eq!(
+        twofa_verify::SecretKey::from_bytes(b"short".to_vec()).unwrap_err(),
+        twofa_verify::SecretKeyError::TooShort { len: 5 }
+    );
+    assert_eq!(
+        twofa_verify::SecretKey::from_bytes(vec![7u8; 64]).unwrap_err(),
+        twofa_verify::SecretKeyError::NotRandom
+    );
     assert!(matches!(
         Authenticator::builder()
             .store(MemoryStore::new())
-            .secret_key(b"short".to_vec())
-            .build(),
-        Err(Error::Config(_))
-    ));
-    assert!(matches!(
-        Authenticator::builder()
-            .store(MemoryStore::new())
-            .secret_key(vec![7u8; 64])
-            .build(),
-        Err(Error::Config(_))
-    ));
-    assert!(matches!(
-        Authenticator::builder()
-            .store(MemoryStore::new())
-            .secret_key(key.clone())
+            .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
             .issuer("a:b")
             .build(),
         Err(Error::Config(_))
@@ -510,7 +515,7 @@ async fn builder_validates() {
     assert!(matches!(
         Authenticator::builder()
             .store(MemoryStore::new())
-            .secret_key(key.clone())
+            .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
             .policy(weak)
             .build(),
         Err(Error::Config(_))
@@ -520,7 +525,7 @@ async fn builder_validates() {
     assert!(matches!(
         Authenticator::builder()
             .store(MemoryStore::new())
-            .secret_key(key.clone())
+            .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
             .policy(short)
             .build(),
         Err(Error::Config(_))
@@ -528,7 +533,7 @@ async fn builder_validates() {
     assert!(
         Authenticator::builder()
             .store(MemoryStore::new())
-            .secret_key(key)
+            .secret_key(twofa_verify::SecretKey::from_bytes(key).unwrap())
             .build()
             .is_ok()
     );
@@ -755,7 +760,7 @@ async fn debug_output_never_shows_secrets() {
     let key = b"super-secret-application-key-0123456789".to_vec();
     let builder = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key(key.clone())
+        .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
         .pepper(b"pepper-secret-value".to_vec());
     let dbg = format!("{builder:?}");
     assert!(
@@ -777,7 +782,7 @@ async fn debug_output_never_shows_secrets() {
     let store = MemoryStore::new();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(key)
+        .secret_key(twofa_verify::SecretKey::from_bytes(key).unwrap())
         .build()
         .unwrap();
     let u = auth
@@ -902,7 +907,12 @@ async fn sqlite_with_local_sms(
     let sms = ConsoleSms::quiet();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(
+                b"0123456789abcdef0123456789abcdef-test-key".to_vec(),
+            )
+            .unwrap(),
+        )
         .sms(LocalCodes::new(sms.clone()))
         .build()
         .unwrap();
@@ -979,7 +989,12 @@ async fn reset_requests_cost_the_same_store_calls_for_unknown_addresses() {
     let auth = Authenticator::builder()
         .user_store(users)
         .state_store(state.clone())
-        .secret_key(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(
+                b"0123456789abcdef0123456789abcdef-test-key".to_vec(),
+            )
+            .unwrap(),
+        )
         .build()
         .unwrap();
     auth.register("alice", "alice@example.com", &pw(GOOD))

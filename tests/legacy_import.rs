@@ -61,7 +61,9 @@ async fn setup_bounded(
     let events = RecordingSink::default();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(*b"0123456789abcdef0123456789abcdeX")
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(*b"0123456789abcdef0123456789abcdeX").unwrap(),
+        )
         .sms(LocalCodes::new(ConsoleSms::quiet()))
         .events(events.clone())
         .legacy_verifier(WerkzeugPbkdf2::new().max_iterations(max_iterations))
@@ -229,7 +231,9 @@ async fn import_refuses_unknown_formats_without_a_verifier() {
     // No legacy verifier registered: Werkzeug hashes are not accepted.
     let auth = Authenticator::builder()
         .store(store)
-        .secret_key(*b"0123456789abcdef0123456789abcdeX")
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(*b"0123456789abcdef0123456789abcdeX").unwrap(),
+        )
         .build()
         .unwrap();
     let rows = fixture_rows().await;

@@ -502,7 +502,12 @@ async fn a_failing_mail_budget_sends_nothing() {
         let auth = Authenticator::builder()
             .user_store(users.clone())
             .state_store(BrokenMailBudget { inner: users, mark })
-            .secret_key(b"mail-budget-test-secret-key-0123456789".to_vec())
+            .secret_key(
+                twofa_verify::SecretKey::from_bytes(
+                    b"mail-budget-test-secret-key-0123456789".to_vec(),
+                )
+                .unwrap(),
+            )
             .policy(mail_policy())
             .build()
             .unwrap();

@@ -55,7 +55,7 @@ async fn cluster(policy: Policy) -> Option<Cluster> {
         auths.push(
             Authenticator::builder()
                 .store(store)
-                .secret_key(KEY.to_vec())
+                .secret_key(twofa_verify::SecretKey::from_bytes(KEY.to_vec()).unwrap())
                 .sms(LocalCodes::new(sms.clone()))
                 .policy(policy.clone())
                 .build()

@@ -37,7 +37,12 @@ async fn fixture_with(policy: Policy) -> Fx {
     let events = RecordingSink::new();
     let auth = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key(b"0123456789abcdef0123456789abcdef-2fa-key".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(
+                b"0123456789abcdef0123456789abcdef-2fa-key".to_vec(),
+            )
+            .unwrap(),
+        )
         .clock(clock.clone())
         .events(events.clone())
         .sms(LocalCodes::new(sms.clone()).app_name("Test"))
@@ -889,7 +894,7 @@ async fn provider_failure_never_lets_anyone_in() {
     let key = b"0123456789abcdef0123456789abcdef-2fa-key".to_vec();
     let good = Authenticator::builder()
         .store(store.clone())
-        .secret_key(key.clone())
+        .secret_key(twofa_verify::SecretKey::from_bytes(key.clone()).unwrap())
         .sms(LocalCodes::new(sms.clone()))
         .build()
         .unwrap();
@@ -906,7 +911,7 @@ async fn provider_failure_never_lets_anyone_in() {
         .unwrap();
     let broken = Authenticator::builder()
         .store(store)
-        .secret_key(key)
+        .secret_key(twofa_verify::SecretKey::from_bytes(key).unwrap())
         .sms(Broken)
         .build()
         .unwrap();
@@ -960,7 +965,12 @@ async fn store_failure_never_lets_anyone_in() {
     let auth = Authenticator::builder()
         .user_store(store.clone())
         .state_store(FailingTake(store))
-        .secret_key(b"0123456789abcdef0123456789abcdef-2fa-key".to_vec())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(
+                b"0123456789abcdef0123456789abcdef-2fa-key".to_vec(),
+            )
+            .unwrap(),
+        )
         .sms(LocalCodes::new(sms.clone()))
         .build()
         .unwrap();

@@ -317,7 +317,12 @@ async fn open_backfills_legacy_skeletons() {
     let auth = |store: SqliteStore| {
         Authenticator::builder()
             .store(store)
-            .secret_key(b"sqlite-backfill-test-secret-key-0123456789".to_vec())
+            .secret_key(
+                twofa_verify::SecretKey::from_bytes(
+                    b"sqlite-backfill-test-secret-key-0123456789".to_vec(),
+                )
+                .unwrap(),
+            )
             .build()
             .unwrap()
     };

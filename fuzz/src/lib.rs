@@ -64,7 +64,7 @@ pub fn fx_with(policy: Policy, issuer: &str) -> Result<Fx, Error> {
     let sms = ConsoleSms::quiet();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(KEY.to_vec())
+        .secret_key(twofa_verify::SecretKey::from_bytes(KEY.to_vec())?)
         .clock(clock.clone())
         .events(RecordingSink::new())
         .sms(LocalCodes::new(sms.clone()))

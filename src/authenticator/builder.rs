@@ -12,6 +12,7 @@ use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::event::{EventSink, TracingSink};
 use crate::factor::SmsVerifier;
+use crate::key::SecretKey;
 use crate::password::Hasher;
 use crate::policy::Policy;
 use crate::store::{StateStore, UserStore};
@@ -21,7 +22,7 @@ use crate::store::{StateStore, UserStore};
 pub struct AuthenticatorBuilder {
     users: Option<Arc<dyn UserStore>>,
     state: Option<Arc<dyn StateStore>>,
-    secret: Option<SecretSlice<u8>>,
+    secret: Option<SecretKey>,
     pepper: Option<SecretSlice<u8>>,
     policy: Policy,
     clock: Option<Arc<dyn Clock>>,
@@ -78,12 +79,12 @@ impl AuthenticatorBuilder {
         self.state = Some(Arc::new(store));
         self
     }
-    /// The application's secret key (at least 32 random bytes): keys every
-    /// token and code hash, and (unless [`totp_key`](Self::totp_key) is
-    /// given) the TOTP encryption key. Keep it stable across restarts and
-    /// identical on every instance.
-    pub fn secret_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.secret = Some(SecretSlice::from(key.into()));
+    /// The application's secret key: keys every token and code hash, and
+    /// (unless [`totp_key`](Self::totp_key) is given) the TOTP encryption
+    /// key. Keep it stable across restarts and identical on every instance;
+    /// give the web layer the same key (see [`SecretKey`]).
+    pub fn secret_key(mut self, key: SecretKey) -> Self {
+        self.secret = Some(key);
         self
     }
     /// An optional pepper mixed into every password hash (Argon2 secret).
@@ -137,23 +138,9 @@ impl AuthenticatorBuilder {
         let state = self
             .state
             .ok_or_else(|| Error::Config("a state store is required".into()))?;
-        let secret = self
-            .secret
-            .ok_or_else(|| Error::Config("a secret key is required (32+ random bytes)".into()))?;
-        if secret.expose_secret().len() < 32 {
-            return Err(Error::Config(
-                "the secret key must be at least 32 bytes".into(),
-            ));
-        }
-        if secret
-            .expose_secret()
-            .iter()
-            .all(|b| *b == secret.expose_secret()[0])
-        {
-            return Err(Error::Config(
-                "the secret key must be random, not a repeated byte".into(),
-            ));
-        }
+        let secret = self.secret.ok_or_else(|| {
+            Error::Config("a secret key is required (see SecretKey::from_env)".into())
+        })?;
         if let Some(p) = &self.pepper
             && (p.expose_secret().is_empty() || p.expose_secret().len() > 64)
         {
@@ -165,7 +152,7 @@ impl AuthenticatorBuilder {
                 "the issuer must be 1 to 100 characters without ':'".into(),
             ));
         }
-        let keys = Keys::new(secret);
+        let keys = Keys::from(&secret);
         #[cfg(feature = "totp")]
         let seal = {
             let mut k = self.totp_keys;

@@ -1,28 +1,24 @@
-//! CSRF tokens for form apps.
+//! CSRF tokens for form apps: the tokens of [`web::csrf`](crate::web::csrf)
+//! in a tower-sessions session, checked by a middleware.
 //!
-//! A session gets a synchronizer token ([`csrf_token`]): 256 random bits
-//! kept in the session, renewed at every login. Forms carry it in a
-//! `csrf_token` field (or scripts in an `X-CSRF-Token` header), and the
-//! [`csrf_guard`] middleware refuses (403) every state-changing request
-//! whose token does not match, compared in constant time.
-//!
-//! Visitors without a session (the login and registration forms) would need
-//! a session just for the token. With [`Csrf::anonymous_tokens`] they get a
-//! signed double submit instead: a random nonce in a cookie of its own
-//! (`HttpOnly`, `SameSite=Lax`), and forms carry `HMAC(key, nonce)`; a POST
-//! is accepted when its token matches the nonce of the cookie it came
-//! with. Nothing is kept on the server until the visitor logs in. A
-//! session that is logged in or half logged in always needs its own token.
+//! A session gets a synchronizer token ([`csrf_token`]), renewed at every
+//! login. Forms carry it in a `csrf_token` field (or scripts in an
+//! `X-CSRF-Token` header), and the [`csrf_guard`] middleware refuses (403)
+//! every state-changing request whose token does not match. With
+//! [`Csrf::anonymous_tokens`] visitors without a session get signed
+//! double-submit tokens (a nonce cookie and its MAC in the form) instead.
 //!
 //! ```
 //! use axum::{Router, middleware, routing::post};
+//! use twofa_verify::SecretKey;
 //! use twofa_verify::axum::{Csrf, CsrfToken, WebError, csrf_guard};
 //!
 //! async fn form(token: CsrfToken) -> Result<String, WebError> {
 //!     let t = token.value().await?;
 //!     Ok(format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{t}">…"#))
 //! }
-//! let csrf = Csrf::new().anonymous_tokens(b"32+ random bytes from your secret manager!");
+//! let key = SecretKey::generate(); // SecretKey::from_env("TWOFA_SECRET_KEY")? in an app
+//! let csrf = Csrf::new().anonymous_tokens(key);
 //! let app: Router = Router::new()
 //!     .route("/form", post(|| async { "done" }).get(form))
 //!     .layer(middleware::from_fn_with_state(csrf, csrf_guard));
@@ -30,36 +26,24 @@
 //! # let _ = app;
 //! ```
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use secrecy::SecretSlice;
 use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
-use super::cookie::cookie_name;
 use super::response::WebError;
 use super::session::{CSRF_KEY, PENDING_KEY, USER_KEY, keep_deadline};
-use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
+use crate::key::SecretKey;
+use crate::web::cookie_name;
+use crate::web::csrf::{self as neutral, AnonymousToken, CsrfTokens, Presented, SessionCsrf};
 
-/// The form field that carries the token.
-pub const FIELD: &str = "csrf_token";
-/// The header that carries the token (scripts).
-pub const HEADER: &str = "x-csrf-token";
-/// The cookie of an anonymous visitor's nonce (`__Host-twofa_csrf` when
-/// the cookie is `Secure`, see [`cookie_name`]).
-pub const NONCE_COOKIE: &str = "twofa_csrf";
-
-const NONCE_BYTES: usize = 32;
-const B64: data_encoding::Encoding = data_encoding::BASE64URL_NOPAD;
-/// Domain separation of the anonymous-token MAC under the secret key.
-const ANON_PURPOSE: &[u8] = b"csrf-anonymous-v1";
+pub use crate::web::csrf::{FIELD, HEADER, NONCE_COOKIE};
 
 /// The session's CSRF token, made (and stored in the session) on first use.
 /// Put it in every form as the `csrf_token` field.
@@ -67,7 +51,7 @@ pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
         return Ok(t);
     }
-    let t = random_token::<32>();
+    let t = neutral::session_token();
     session.insert(CSRF_KEY, &t).await?;
     keep_deadline(session).await?;
     Ok(t)
@@ -76,10 +60,16 @@ pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
 /// Whether `sent` is the session's CSRF token (constant-time comparison).
 /// False when the session has none.
 pub async fn verify(session: &Session, sent: &str) -> Result<bool, WebError> {
-    Ok(session
-        .get::<String>(CSRF_KEY)
-        .await?
-        .is_some_and(|t| ct_eq(t.as_bytes(), sent.as_bytes())))
+    Ok(match session.get::<String>(CSRF_KEY).await? {
+        Some(t) => CsrfTokens::new().accepts(
+            SessionCsrf::Token(&t),
+            Presented {
+                token: Some(sent),
+                nonce_cookie: None,
+            },
+        ),
+        None => false,
+    })
 }
 
 /// The settings of [`csrf_guard`] (its state).
@@ -88,7 +78,7 @@ pub struct Csrf(Arc<Settings>);
 
 #[derive(Debug, Clone)]
 struct Settings {
-    anonymous: Option<Keys>,
+    tokens: CsrfTokens,
     secure_cookie: bool,
     max_body: usize,
 }
@@ -96,7 +86,7 @@ struct Settings {
 impl Default for Csrf {
     fn default() -> Self {
         Csrf(Arc::new(Settings {
-            anonymous: None,
+            tokens: CsrfTokens::new(),
             secure_cookie: true,
             max_body: 16 * 1024,
         }))
@@ -111,10 +101,15 @@ impl Csrf {
 
     /// Visitors without a session get signed double-submit tokens, signed
     /// with `secret_key` (the same on every instance; the authenticator's
-    /// is fine, the MAC is domain-separated).
-    pub fn anonymous_tokens(mut self, secret_key: &[u8]) -> Self {
-        Arc::make_mut(&mut self.0).anonymous =
-            Some(Keys::new(SecretSlice::from(secret_key.to_vec())));
+    /// is the one to give, the MAC is domain-separated).
+    pub fn anonymous_tokens(mut self, secret_key: SecretKey) -> Self {
+        Arc::make_mut(&mut self.0).tokens = CsrfTokens::new().anonymous(secret_key);
+        self
+    }
+
+    /// Anonymous tokens under the authenticator's keys.
+    pub(crate) fn with_tokens(mut self, tokens: CsrfTokens) -> Self {
+        Arc::make_mut(&mut self.0).tokens = tokens;
         self
     }
 
@@ -134,58 +129,44 @@ impl Csrf {
 }
 
 /// An anonymous visitor's nonce for this request (a request extension set
-/// by [`csrf_guard`]).
+/// by [`csrf_guard`]): the cookie it came with, and the token once a page
+/// asked for one (made once per request, so every form of a page carries
+/// the same, and a fresh nonce is set as a cookie once).
 #[derive(Clone)]
 struct Anonymous {
-    keys: Keys,
-    nonce: [u8; NONCE_BYTES],
-    /// No cookie came with the request: the nonce is new.
-    fresh: bool,
-    /// A page showed the token, so the new nonce must be sent as a cookie.
-    used: Arc<AtomicBool>,
+    tokens: CsrfTokens,
+    cookie: Option<String>,
+    issued: Arc<OnceLock<Option<AnonymousToken>>>,
 }
 
 impl Anonymous {
-    fn from_headers(keys: &Keys, headers: &HeaderMap, name: &str) -> Self {
-        let nonce = headers
+    fn from_headers(tokens: &CsrfTokens, headers: &HeaderMap, name: &str) -> Self {
+        let cookie = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
-            .filter(|c| c.name() == name)
-            .find_map(|c| {
-                let bytes = B64.decode(c.value().as_bytes()).ok()?;
-                <[u8; NONCE_BYTES]>::try_from(bytes.as_slice()).ok()
-            });
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned());
         Anonymous {
-            keys: keys.clone(),
-            fresh: nonce.is_none(),
-            nonce: nonce.unwrap_or_else(random_bytes::<NONCE_BYTES>),
-            used: Arc::default(),
+            tokens: tokens.clone(),
+            cookie,
+            issued: Arc::default(),
         }
     }
 
-    fn token(&self) -> String {
-        self.used.store(true, Ordering::Relaxed);
-        B64.encode(&self.keys.mac(ANON_PURPOSE, &self.nonce))
+    fn token(&self) -> Option<String> {
+        self.issued
+            .get_or_init(|| self.tokens.anonymous_token(self.cookie.as_deref()))
+            .as_ref()
+            .map(|t| t.token.clone())
     }
 
-    /// Whether `sent` is the token of the request's nonce cookie. Without a
-    /// cookie nothing matches.
-    fn accepts(&self, sent: Option<&str>) -> bool {
-        match sent {
-            Some(s) if !self.fresh => ct_eq(
-                s.as_bytes(),
-                B64.encode(&self.keys.mac(ANON_PURPOSE, &self.nonce))
-                    .as_bytes(),
-            ),
-            _ => false,
-        }
-    }
-
-    fn cookie(&self, secure: bool) -> Option<HeaderValue> {
-        let cookie = Cookie::build((cookie_name(NONCE_COOKIE, secure), B64.encode(&self.nonce)))
+    /// The `Set-Cookie` of a new nonce, when a page showed its token.
+    fn set_cookie(&self, secure: bool) -> Option<HeaderValue> {
+        let nonce = self.issued.get()?.as_ref()?.set_cookie.clone()?;
+        let cookie = Cookie::build((cookie_name(NONCE_COOKIE, secure), nonce))
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -220,16 +201,12 @@ impl CsrfToken {
     /// The token to put in the `csrf_token` field.
     pub async fn value(&self) -> Result<String, WebError> {
         match (&self.session, &self.anonymous) {
-            (Some(s), Some(a)) => {
-                if s.is_empty().await {
-                    Ok(a.token())
-                } else {
-                    csrf_token(s).await
-                }
-            }
-            (Some(s), None) => csrf_token(s).await,
-            (None, Some(a)) => Ok(a.token()),
-            (None, None) => Err(WebError::NoSessionLayer),
+            (Some(s), Some(a)) if s.is_empty().await => match a.token() {
+                Some(t) => Ok(t),
+                None => csrf_token(s).await,
+            },
+            (Some(s), _) => csrf_token(s).await,
+            (None, _) => Err(WebError::NoSessionLayer),
         }
     }
 }
@@ -243,21 +220,6 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
             anonymous: parts.extensions.get::<Anonymous>().cloned(),
         })
     }
-}
-
-fn is_safe(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
-}
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| m.type_() == mime::APPLICATION && m.subtype() == mime::WWW_FORM_URLENCODED)
 }
 
 fn refused() -> Response {
@@ -279,9 +241,9 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
     let Some(session) = req.extensions().get::<Session>().cloned() else {
         return WebError::NoSessionLayer.into_response();
     };
-    let anonymous = csrf.0.anonymous.as_ref().map(|k| {
+    let anonymous = csrf.0.tokens.has_anonymous().then(|| {
         Anonymous::from_headers(
-            k,
+            &csrf.0.tokens,
             req.headers(),
             &cookie_name(NONCE_COOKIE, csrf.0.secure_cookie),
         )
@@ -289,39 +251,39 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
     if let Some(a) = &anonymous {
         req.extensions_mut().insert(a.clone());
     }
-    let mut resp = if is_safe(req.method()) {
+    let mut resp = if !neutral::needs_token(req.method().as_str()) {
         next.run(req).await
     } else {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, csrf.0.max_body).await else {
             return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
         };
-        let sent = parts
+        let header_token = parts.headers.get(HEADER).and_then(|v| v.to_str().ok());
+        let is_form = parts
             .headers
-            .get(HEADER)
+            .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| {
-                is_form(&parts.headers)
-                    .then(|| {
-                        form_urlencoded::parse(&bytes)
-                            .find(|(k, _)| k == FIELD)
-                            .map(|(_, v)| v.into_owned())
-                    })
-                    .flatten()
-            });
-        let ok = match session.get::<String>(CSRF_KEY).await {
-            Ok(Some(expected)) => sent.is_some_and(|s| ct_eq(s.as_bytes(), expected.as_bytes())),
-            Ok(None) => match has_login(&session).await {
-                Ok(true) => false,
-                Ok(false) => anonymous
-                    .as_ref()
-                    .is_some_and(|a| a.accepts(sent.as_deref())),
-                Err(e) => return e.into_response(),
-            },
+            .is_some_and(neutral::is_form);
+        let form_token = (header_token.is_none() && is_form)
+            .then(|| neutral::token_in_form(&bytes))
+            .flatten();
+        let stored = match session.get::<String>(CSRF_KEY).await {
+            Ok(t) => t,
             Err(e) => return WebError::from(e).into_response(),
         };
-        if !ok {
+        let state = match &stored {
+            Some(t) => SessionCsrf::Token(t),
+            None => match has_login(&session).await {
+                Ok(true) => SessionCsrf::LoginWithoutToken,
+                Ok(false) => SessionCsrf::Anonymous,
+                Err(e) => return e.into_response(),
+            },
+        };
+        let presented = Presented {
+            token: header_token.or(form_token.as_deref()),
+            nonce_cookie: anonymous.as_ref().and_then(|a| a.cookie.as_deref()),
+        };
+        if !csrf.0.tokens.accepts(state, presented) {
             // The route's template, not the path: paths may carry tokens
             // (reset and confirmation links).
             let route = parts
@@ -342,10 +304,7 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
     {
         return e.into_response();
     }
-    if let Some(v) = anonymous
-        .filter(|a| a.fresh && a.used.load(Ordering::Relaxed))
-        .and_then(|a| a.cookie(csrf.0.secure_cookie))
-    {
+    if let Some(v) = anonymous.and_then(|a| a.set_cookie(csrf.0.secure_cookie)) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
@@ -355,57 +314,18 @@ pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) 
 mod tests {
     use super::*;
 
-    fn keys(b: u8) -> Keys {
-        Keys::new(SecretSlice::from(vec![b, 1, 2, 3]))
-    }
-
-    fn with_cookie(keys: &Keys, cookie: Option<&str>) -> Anonymous {
-        let mut h = HeaderMap::new();
-        if let Some(c) = cookie {
-            h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
-        }
-        Anonymous::from_headers(keys, &h, NONCE_COOKIE)
+    fn tokens() -> CsrfTokens {
+        CsrfTokens::new().anonymous(SecretKey::generate())
     }
 
     #[test]
-    fn tokens_match_their_nonce_and_key_only() {
-        let k = keys(7);
-        let n1 = B64.encode(&[1; NONCE_BYTES]);
-        let n2 = B64.encode(&[2; NONCE_BYTES]);
-        let a = with_cookie(&k, Some(&format!("x=1; {NONCE_COOKIE}={n1}")));
-        let b = with_cookie(&k, Some(&format!("{NONCE_COOKIE}={n2}")));
-        let t = a.token();
-        assert!(a.accepts(Some(&t)));
-        assert!(!a.accepts(None));
-        assert!(!a.accepts(Some("")));
-        assert!(!b.accepts(Some(&t)), "another nonce");
-        let other_key = with_cookie(&keys(8), Some(&format!("{NONCE_COOKIE}={n1}")));
-        assert!(!other_key.accepts(Some(&t)), "another key");
-        // The nonce itself is not the token.
-        assert!(!a.accepts(Some(&n1)));
-    }
-
-    #[test]
-    fn malformed_or_missing_cookies_give_a_fresh_nonce() {
-        let k = keys(7);
-        for c in [
-            None,
-            Some(format!("{NONCE_COOKIE}=")),
-            Some(format!("{NONCE_COOKIE}=short")),
-            Some(format!("{NONCE_COOKIE}={}", B64.encode(&[1; 31]))),
-            Some("other=1".to_owned()),
-        ] {
-            let a = with_cookie(&k, c.as_deref());
-            assert!(a.fresh, "{c:?}");
-            // Even its own token is refused: no cookie carried it.
-            assert!(!a.accepts(Some(&a.token())), "{c:?}");
-        }
-    }
-
-    #[test]
-    fn cookie_attributes_and_form_detection() {
-        let a = with_cookie(&keys(7), None);
-        let c = a.cookie(true).unwrap();
+    fn a_fresh_nonce_is_set_once_and_only_when_shown() {
+        let t = tokens();
+        let a = Anonymous::from_headers(&t, &HeaderMap::new(), NONCE_COOKIE);
+        assert!(a.set_cookie(true).is_none(), "no page showed a token");
+        let first = a.token().unwrap();
+        assert_eq!(a.token().unwrap(), first, "one token per request");
+        let c = a.set_cookie(true).unwrap();
         let c = c.to_str().unwrap();
         assert!(c.starts_with(&format!("__Host-{NONCE_COOKIE}=")), "{c}");
         for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
@@ -413,27 +333,30 @@ mod tests {
         }
         assert!(!c.contains("Domain"), "{c}");
         // Plain http: browsers refuse the prefix there.
-        let c = a.cookie(false).unwrap();
+        let c = a.set_cookie(false).unwrap();
         let c = c.to_str().unwrap();
         assert!(c.starts_with(&format!("{NONCE_COOKIE}=")), "{c}");
         assert!(!c.contains("Secure"), "{c}");
+        // The cookie it set makes the token acceptable.
+        let nonce = c
+            .trim_start_matches(&format!("{NONCE_COOKIE}="))
+            .split(';')
+            .next()
+            .unwrap();
         let mut h = HeaderMap::new();
         h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"),
+            header::COOKIE,
+            HeaderValue::from_str(&format!("x=1; {NONCE_COOKIE}={nonce}")).unwrap(),
         );
-        assert!(is_form(&h));
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        assert!(!is_form(&h));
-        assert!(!is_form(&HeaderMap::new()));
+        let back = Anonymous::from_headers(&t, &h, NONCE_COOKIE);
+        assert_eq!(back.token().unwrap(), first);
+        assert!(back.set_cookie(false).is_none(), "the cookie is kept");
     }
 
     #[test]
     fn settings_hide_the_key() {
-        let c = Csrf::new().anonymous_tokens(b"super secret key material 123456");
+        let key = SecretKey::from_bytes(b"super secret key material 123456".to_vec()).unwrap();
+        let c = Csrf::new().anonymous_tokens(key);
         assert!(!format!("{c:?}").contains("super secret"));
     }
 }

@@ -1,9 +1,9 @@
 //! axum integration (feature `axum`), in the manner of axum-login: small,
 //! over tower-sessions, with the core untouched.
 //!
-//! - [`StateSessionStore`]: a tower-sessions store over any
-//!   [`StateStore`](crate::StateStore) (memory, SQLite, PostgreSQL), with
-//!   keyed-hash keys.
+//! - [`AuthLayer`]: one layer that installs everything below in the right
+//!   order, keyed with the authenticator's secret key; cookies `Secure`
+//!   and `__Host-` on https.
 //! - [`AuthSession`]: the extractor for the logged-in user, checked on every
 //!   request against the account's credentials (a session is logged out at
 //!   its next request after a password change elsewhere), with
@@ -14,18 +14,19 @@
 //!   page; [`PendingGuard`] keeps half-logged-in sessions on the code page.
 //! - [`csrf`]: session-bound CSRF tokens and a middleware that checks them,
 //!   with signed double-submit tokens for visitors without a session.
+//! - [`StateSessionStore`]: a tower-sessions store over any
+//!   [`StateStore`](crate::StateStore), with keyed-hash keys.
 //! - [`Error`](crate::Error) answers with a status of its own
 //!   ([`error_status`]) and `Retry-After`.
 //!
+//! The framework-neutral logic lives in [`web`](crate::web); this module
+//! adapts it to axum.
+//!
 //! ```
-//! use axum::{Extension, Form, Router, middleware, response::Redirect, routing::{get, post}};
+//! use axum::{Form, Router, response::Redirect, routing::{get, post}};
 //! use twofa_verify::secrecy::SecretString;
-//! use twofa_verify::axum::tower_sessions::SessionManagerLayer;
-//! use twofa_verify::axum::{
-//!     AuthConfig, AuthSession, Csrf, PendingGuard, RequireUser, StateSessionStore, WebError,
-//!     csrf_guard, pending_guard,
-//! };
-//! use twofa_verify::{Authenticator, Login, MemoryStore};
+//! use twofa_verify::axum::{AuthConfig, AuthLayer, AuthSession, PendingGuard, RequireUser, WebError};
+//! use twofa_verify::{Authenticator, Login, MemoryStore, SecretKey};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct LoginForm { username: String, password: String, remember_me: Option<String> }
@@ -58,40 +59,49 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = b"32+ random bytes from your secret manager!".to_vec();
-//! let store = MemoryStore::new(); // or SqliteStore / PostgresStore
-//! let auth = Authenticator::builder().store(store.clone()).secret_key(key.clone()).build()?;
+//! let key = SecretKey::generate(); // SecretKey::from_env("TWOFA_SECRET_KEY")? in an app
+//! let store = MemoryStore::new(); // or SqliteStore / PostgresStore: users, state and sessions
+//! let auth = Authenticator::builder().store(store).secret_key(key).build()?;
 //! let app: Router = Router::new()
 //!     .route("/", get(home))
 //!     .route("/login", post(login))
 //!     .route("/code", post(code))
-//!     .layer(middleware::from_fn_with_state(Csrf::new().anonymous_tokens(&key), csrf_guard))
-//!     .layer(middleware::from_fn_with_state(PendingGuard::new("/code").allow("/logout"), pending_guard))
-//!     .layer(Extension(AuthConfig::new().login_url("/login")))
-//!     .layer(SessionManagerLayer::new(StateSessionStore::new(store, key)?))
+//!     .layer(
+//!         AuthLayer::builder(&auth, "http://localhost:8000") // https://… in production
+//!             .config(AuthConfig::new().login_url("/login"))
+//!             .pending_guard(PendingGuard::new("/code").allow("/logout"))
+//!             .build()?,
+//!     )
 //!     .with_state(auth);
 //! # let _ = app; Ok(()) }
 //! ```
 //!
 //! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 //! that per-client limits see the client's address.
+//!
+//! The pieces stay public for apps that need another session store: stack
+//! them as [`AuthLayer`] does, outermost first: tower-sessions'
+//! `SessionManagerLayer`, `Extension(AuthConfig)`, [`pending_guard`],
+//! [`csrf_guard`]. A request that reaches an extractor without a session
+//! answers 500 and logs which layer is missing.
 
 /// The `tower-sessions` crate, whose `Session` and `SessionManagerLayer`
 /// this module works with: use this re-export so that the versions match.
 pub use tower_sessions;
 
 mod client;
-mod cookie;
 pub mod csrf;
 mod guard;
+mod layer;
 mod response;
 mod session;
 mod store;
 
+pub use crate::web::cookie_name;
 pub use client::request_context;
-pub use cookie::cookie_name;
 pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
 pub use guard::{PendingGuard, RequireUser, pending_guard};
+pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use response::{WebError, error_status};
 pub use session::{AuthConfig, AuthSession, PendingLogin};
 pub use store::StateSessionStore;

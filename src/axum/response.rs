@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::Error;
+use crate::web::ErrorResponse;
 
 /// The HTTP status for an [`Error`]: [`Error::http_status`] as a
 /// [`StatusCode`] (see its table).
@@ -11,37 +12,23 @@ pub fn error_status(err: &Error) -> StatusCode {
     StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The body of 503 answers: no detail about the provider or the store.
-const UNAVAILABLE: &str = "the service is temporarily unavailable; please try again later";
-/// The body of 500 answers.
-const INTERNAL: &str = "internal server error";
+/// An [`ErrorResponse`] as an axum response.
+fn respond(answer: ErrorResponse) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, answer.body).into_response();
+    if let Some(secs) = answer.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
 
-/// A plain-text answer with [`error_status`]. User errors carry their
-/// `Display` text (it never holds a secret); provider and store failures
-/// answer a generic text and configuration and internal errors a generic
-/// 500, their detail going to the log (`tracing`, level error). Rate
-/// limits, locks and provider failures that say when to retry carry
-/// `Retry-After` in whole seconds, rounded up.
+/// A plain-text answer as [`ErrorResponse::from_error`] makes it: the
+/// status of [`error_status`], the `Display` text of user errors, a
+/// generic text for the others (their detail logged), and `Retry-After`.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = error_status(&self);
-        let body = if self.is_user_error() {
-            self.to_string()
-        } else {
-            tracing::error!(error = %self, status = status.as_u16(), "request failed");
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                UNAVAILABLE.to_owned()
-            } else {
-                INTERNAL.to_owned()
-            }
-        };
-        let mut resp = (status, body).into_response();
-        if let Some(wait) = self.retry_after() {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        resp
+        respond(ErrorResponse::from_error(&self))
     }
 }
 
@@ -56,8 +43,11 @@ pub enum WebError {
     /// this module wrote that no longer decodes).
     #[error("session error: {0}")]
     Session(#[from] tower_sessions::session::Error),
-    /// The request has no session: the `SessionManagerLayer` is missing.
-    #[error("no session: is the SessionManagerLayer installed?")]
+    /// The request has no session: the router lacks the [`AuthLayer`](super::AuthLayer)
+    /// (or a tower-sessions `SessionManagerLayer` outside the guards).
+    #[error(
+        "no session in the request: add twofa_verify::axum::AuthLayer to the router (Router::layer), around every route that uses AuthSession, RequireUser or CsrfToken"
+    )]
     NoSessionLayer,
     /// The request needs a logged-in user. `redirect` is the login page
     /// (with `next=`) for HTML apps, `None` for a plain 401.
@@ -83,7 +73,7 @@ impl IntoResponse for WebError {
             }
             e @ (WebError::Session(_) | WebError::NoSessionLayer) => {
                 tracing::error!(error = %e, "session failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL).into_response()
+                respond(ErrorResponse::internal())
             }
         }
     }
@@ -140,11 +130,11 @@ mod tests {
             let r = e.into_response();
             assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
             assert!(r.headers().get(header::RETRY_AFTER).is_none());
-            assert_eq!(body(r).await, INTERNAL);
+            assert_eq!(body(r).await, "internal server error");
         }
         let r = Error::store("connection refused at db.internal:5432").into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body(r).await, UNAVAILABLE);
+        assert!(body(r).await.contains("temporarily unavailable"));
     }
 
     #[tokio::test]

@@ -13,9 +13,9 @@ use super::response::WebError;
 use super::store::to_offset;
 use crate::authenticator::{Authenticator, Challenge, SessionStamp, SmsDelivery, Verification};
 use crate::clock::Timestamp;
-use crate::crypto::random_token;
 use crate::event::Factor;
 use crate::user::{User, UserId};
+use crate::web::csrf::session_token;
 
 /// Session key of the logged-in user.
 pub(super) const USER_KEY: &str = "twofa.user";
@@ -350,7 +350,7 @@ impl AuthSession {
             self.session.clear().await;
         }
         self.session.cycle_id().await?;
-        self.session.insert(CSRF_KEY, random_token::<32>()).await?;
+        self.session.insert(CSRF_KEY, session_token()).await?;
         Ok(())
     }
 

@@ -1,73 +1,45 @@
 //! Web sessions in a [`StateStore`]: memory, SQLite or PostgreSQL.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use secrecy::SecretSlice;
 use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
-use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::crypto::Keys;
-use crate::error::{Error, Result};
+use crate::clock::{Clock, Timestamp};
+use crate::error::Error;
+use crate::key::SecretKey;
 use crate::store::StateStore;
-
-/// The state-key prefix (and keyed-hash purpose) of web sessions.
-const PREFIX: &str = "websession";
-
-/// How many fresh ids `create` tries before giving up. A collision of two
-/// random 128-bit ids is never expected; the bound only keeps a store that
-/// wrongly answers "taken" from looping forever.
-const CREATE_ATTEMPTS: usize = 8;
+use crate::web::SessionRecords;
 
 /// A [`twofa_verify::axum::tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
 /// so web sessions live where the rest of the state lives (memory, SQLite,
 /// PostgreSQL), survive a restart and are shared by every app instance on
 /// the same database.
 ///
-/// - The state key is a keyed hash (HMAC-SHA-256 under the secret key) of
-///   the session id, and the stored value holds only the session's data and
-///   expiry, so a copy of the database does not reveal a live session id.
-///   Every instance must use the same secret key (the authenticator's is
-///   fine: the hash is domain-separated).
-/// - The entry expires with the record's `expiry_date`; an expired session
-///   loads as none.
-/// - `create` gives every new session a fresh random id (never one a
-///   session had before, even the id of the session a logout just
-///   deleted) and never overwrites a live session: it inserts with
-///   [`StateStore::put_if_absent`] and draws again on a collision.
-/// - `save` only updates a live session ([`StateStore::put_if_present`]):
-///   a deleted session (logout) or a replaced id (login, which cycles the
-///   id) stays dead, even when a request that loaded it before finishes
-///   after the logout.
+/// Over [`SessionRecords`]: keyed-hash keys, so a copy of the database
+/// does not reveal a live session id (the stored value holds only the
+/// session's data and expiry); `create` gives every new session a fresh
+/// random id (never one a session had before, even the id of the session
+/// a logout just deleted) and never overwrites a live session; `save` only
+/// updates a live session, so a logout or a login (which cycles the id)
+/// stays final even when a request that loaded the session before
+/// finishes after it. Every instance must use the same secret key (the
+/// authenticator's is the one to give).
 ///
 /// ```
-/// # fn f() -> twofa_verify::Result<()> {
 /// use twofa_verify::axum::tower_sessions::SessionManagerLayer;
-/// use twofa_verify::{MemoryStore, axum::StateSessionStore};
+/// use twofa_verify::{MemoryStore, SecretKey, axum::StateSessionStore};
+/// let key = SecretKey::generate(); // SecretKey::from_env("TWOFA_SECRET_KEY")? in an app
 /// let store = MemoryStore::new(); // the same store the Authenticator uses
-/// let sessions = StateSessionStore::new(store, b"32+ random bytes from your secret manager!".to_vec())?;
-/// let layer = SessionManagerLayer::new(sessions);
-/// # let _ = layer; Ok(()) }
+/// let layer = SessionManagerLayer::new(StateSessionStore::new(store, key));
+/// # let _ = layer;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StateSessionStore {
-    state: Arc<dyn StateStore>,
-    keys: Keys,
-    clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for StateSessionStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateSessionStore")
-            .field("state", &self.state)
-            .field("keys", &self.keys)
-            .field("clock", &self.clock)
-            .finish()
-    }
+    records: SessionRecords,
 }
 
 /// What is stored under the hashed key: no id.
@@ -79,41 +51,28 @@ struct Stored {
 }
 
 impl StateSessionStore {
-    /// A session store over `state`, keyed with `secret_key` (at least 32
-    /// random bytes; the same on every instance). Fails with
-    /// [`Error::Config`] on a short or constant key.
-    pub fn new(state: impl StateStore + 'static, secret_key: impl Into<Vec<u8>>) -> Result<Self> {
+    /// A session store over `state`, keyed with `secret_key` (the same on
+    /// every instance; the authenticator's is the one to give).
+    pub fn new(state: impl StateStore + 'static, secret_key: SecretKey) -> Self {
         Self::from_arc(Arc::new(state), secret_key)
     }
 
     /// Like [`new`](Self::new), over a shared store.
-    pub fn from_arc(state: Arc<dyn StateStore>, secret_key: impl Into<Vec<u8>>) -> Result<Self> {
-        let key = secret_key.into();
-        if key.len() < 32 {
-            return Err(Error::Config(
-                "the session key must be at least 32 bytes".into(),
-            ));
+    pub fn from_arc(state: Arc<dyn StateStore>, secret_key: SecretKey) -> Self {
+        StateSessionStore {
+            records: SessionRecords::from_arc(state, &secret_key),
         }
-        if key.iter().all(|b| *b == key[0]) {
-            return Err(Error::Config(
-                "the session key must be random, not a repeated byte".into(),
-            ));
-        }
-        Ok(StateSessionStore {
-            state,
-            keys: Keys::new(SecretSlice::from(key)),
-            clock: Arc::new(SystemClock),
-        })
+    }
+
+    /// The sessions of an authenticator's web layer.
+    pub(crate) fn from_records(records: SessionRecords) -> Self {
+        StateSessionStore { records }
     }
 
     /// Uses `clock` for "now" when checking expiry (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.records = self.records.with_clock(clock);
         self
-    }
-
-    fn key(&self, id: &Id) -> String {
-        self.keys.state_key(PREFIX, &id.0.to_le_bytes())
     }
 
     fn encode(record: &Record) -> session_store::Result<(Vec<u8>, Timestamp)> {
@@ -150,65 +109,65 @@ fn backend(e: Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// The bytes of a session id in its state key.
+fn id_bytes(id: &Id) -> [u8; 16] {
+    id.0.to_le_bytes()
+}
+
+/// A new random session id, with its bytes.
+struct FreshId(Id, [u8; 16]);
+
+impl FreshId {
+    fn draw() -> Self {
+        let id = Id::default();
+        FreshId(id, id_bytes(&id))
+    }
+}
+
+impl AsRef<[u8]> for FreshId {
+    fn as_ref(&self) -> &[u8] {
+        &self.1
+    }
+}
+
 #[async_trait]
 impl tower_sessions::SessionStore for StateSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
-        for _ in 0..CREATE_ATTEMPTS {
-            // Always a fresh id, never the record's: after a logout
-            // (`Session::flush`) tower-sessions creates the next session
-            // with the deleted one's id, which a stale save of the old
-            // session (a request in flight) would then overwrite, logged
-            // in. An id is used once.
-            record.id = Id::default();
-            let now = self.clock.now();
-            let key = self.key(&record.id);
-            if self
-                .state
-                .put_if_absent(&key, &bytes, expires, now)
-                .await
-                .map_err(backend)?
-            {
-                return Ok(());
-            }
-        }
-        Err(session_store::Error::Backend(
-            "no free session id after several attempts".into(),
-        ))
+        // Always a fresh id, never the record's: after a logout
+        // (`Session::flush`) tower-sessions creates the next session with
+        // the deleted one's id, which a stale save of the old session (a
+        // request in flight) would then overwrite, logged in. An id is
+        // used once.
+        record.id = self
+            .records
+            .create(FreshId::draw, &bytes, expires)
+            .await
+            .map_err(backend)?
+            .0;
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (bytes, expires) = Self::encode(record)?;
-        let key = self.key(&record.id);
-        let now = self.clock.now();
-        if expires <= now {
-            return self.state.delete(&key).await.map_err(backend);
-        }
-        // Only a live session is updated: a request that loaded this
-        // session before a logout deleted it (or a login moved it to a new
-        // id) must not write it back. Its response then carries a cookie
-        // for a session that no longer exists, which loads as none.
-        let saved = self
-            .state
-            .put_if_present(&key, &bytes, expires, now)
+        // A refused save leaves the response with a cookie for a session
+        // that no longer exists, which loads as none.
+        self.records
+            .save(&id_bytes(&record.id), &bytes, expires)
             .await
             .map_err(backend)?;
-        if !saved {
-            tracing::debug!("a stale session save was refused (deleted, replaced or expired)");
-        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let now = self.clock.now();
-        let Some(bytes) = self.state.get(&self.key(id), now).await.map_err(backend)? else {
+        let Some(bytes) = self.records.load(&id_bytes(id)).await.map_err(backend)? else {
             return Ok(None);
         };
         let stored: Stored = serde_json::from_slice(&bytes)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(stored.expiry_ns)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        if to_timestamp(expiry_date) <= now {
+        if to_timestamp(expiry_date) <= self.records.now() {
             return Ok(None);
         }
         Ok(Some(Record {
@@ -219,7 +178,7 @@ impl tower_sessions::SessionStore for StateSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.state.delete(&self.key(id)).await.map_err(backend)
+        self.records.delete(&id_bytes(id)).await.map_err(backend)
     }
 }
 
@@ -233,7 +192,9 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::store::MemoryStore;
 
-    const KEY: &[u8] = b"session-store-test-key-0123456789abcdef";
+    fn key() -> SecretKey {
+        SecretKey::from_bytes(b"session-store-test-key-0123456789abcdef".to_vec()).unwrap()
+    }
 
     fn record(clock: &ManualClock, ttl: Duration, value: &str) -> Record {
         let mut data = HashMap::new();
@@ -249,12 +210,10 @@ mod tests {
     async fn keys_hide_the_id_and_values_hold_no_id() {
         let mem = MemoryStore::new();
         let clock = ManualClock::starting_now();
-        let store = StateSessionStore::new(mem.clone(), KEY)
-            .unwrap()
-            .with_clock(clock.clone());
+        let store = StateSessionStore::new(mem.clone(), key()).with_clock(clock.clone());
         let mut rec = record(&clock, Duration::from_secs(60), "v");
         store.create(&mut rec).await.unwrap();
-        let key = store.key(&rec.id);
+        let key = store.records.state_key(&id_bytes(&rec.id));
         assert!(key.starts_with("websession:"));
         let id_text = rec.id.to_string();
         assert!(!key.contains(&id_text));
@@ -263,10 +222,8 @@ mod tests {
         assert!(!raw.contains(&id_text), "{raw}");
         assert!(!raw.contains(&rec.id.0.to_string()), "{raw}");
         // Another key maps the same id elsewhere.
-        let other = StateSessionStore::new(mem, b"another-session-key-0123456789abcdef".to_vec())
-            .unwrap()
-            .with_clock(clock);
-        assert_ne!(other.key(&rec.id), key);
+        let other = StateSessionStore::new(mem, SecretKey::generate()).with_clock(clock);
+        assert_ne!(other.records.state_key(&id_bytes(&rec.id)), key);
         assert_eq!(other.load(&rec.id).await.unwrap(), None);
         assert_eq!(store.load(&rec.id).await.unwrap(), Some(rec));
     }
@@ -274,9 +231,7 @@ mod tests {
     #[tokio::test]
     async fn create_never_overwrites_and_expiry_is_honoured() {
         let clock = ManualClock::starting_now();
-        let store = StateSessionStore::new(MemoryStore::new(), KEY)
-            .unwrap()
-            .with_clock(clock.clone());
+        let store = StateSessionStore::new(MemoryStore::new(), key()).with_clock(clock.clone());
         let mut first = record(&clock, Duration::from_secs(60), "first");
         store.create(&mut first).await.unwrap();
         let mut second = record(&clock, Duration::from_secs(60), "second");
@@ -309,9 +264,7 @@ mod tests {
     #[tokio::test]
     async fn a_stale_save_never_revives_a_deleted_session() {
         let clock = ManualClock::starting_now();
-        let store = StateSessionStore::new(MemoryStore::new(), KEY)
-            .unwrap()
-            .with_clock(clock.clone());
+        let store = StateSessionStore::new(MemoryStore::new(), key()).with_clock(clock.clone());
         let mut rec = record(&clock, Duration::from_secs(60), "logged in");
         store.create(&mut rec).await.unwrap();
         let in_flight = store.load(&rec.id).await.unwrap().unwrap();
@@ -332,12 +285,10 @@ mod tests {
     async fn garbage_is_a_decode_error_not_a_panic() {
         let mem = MemoryStore::new();
         let clock = ManualClock::starting_now();
-        let store = StateSessionStore::new(mem.clone(), KEY)
-            .unwrap()
-            .with_clock(clock.clone());
+        let store = StateSessionStore::new(mem.clone(), key()).with_clock(clock.clone());
         let id = Id::default();
         mem.put(
-            &store.key(&id),
+            &store.records.state_key(&id_bytes(&id)),
             b"{not json",
             clock.now().plus(Duration::from_secs(9)),
         )
@@ -350,10 +301,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_checked_and_not_shown() {
-        assert!(StateSessionStore::new(MemoryStore::new(), b"short".to_vec()).is_err());
-        assert!(StateSessionStore::new(MemoryStore::new(), vec![7; 64]).is_err());
-        let s = StateSessionStore::new(MemoryStore::new(), KEY).unwrap();
+    fn the_key_is_not_shown() {
+        let s = StateSessionStore::new(MemoryStore::new(), key());
         assert!(!format!("{s:?}").contains("0123456789"));
     }
 

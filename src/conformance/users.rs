@@ -296,7 +296,10 @@ pub async fn concurrent_confusable_registrations<S: UserStoreUnderTest>(store: S
     let auth = Authenticator::builder()
         .user_store(store.clone())
         .state_store(crate::MemoryStore::new())
-        .secret_key(b"conformance-suite-secret-key-0123456789".to_vec())
+        .secret_key(
+            crate::SecretKey::from_bytes(b"conformance-suite-secret-key-0123456789".to_vec())
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));

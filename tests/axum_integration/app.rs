@@ -7,14 +7,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router, middleware};
+use axum::{Form, Router};
 use secrecy::SecretString;
 use tower::ServiceExt;
-use tower_sessions::SessionManagerLayer;
 use tower_sessions::cookie::Cookie;
 use twofa_verify::axum::{
-    AuthConfig, AuthSession, Csrf, CsrfToken, PendingGuard, RequireUser, StateSessionStore,
-    WebError, csrf_guard, pending_guard,
+    AuthConfig, AuthLayer, AuthSession, CsrfToken, PendingGuard, RequireUser, WebError,
 };
 use twofa_verify::clock::ManualClock;
 use twofa_verify::event::RecordingSink;
@@ -22,7 +20,12 @@ use twofa_verify::{
     Authenticator, ConsoleSms, LocalCodes, Login, MemoryStore, StateStore, StepUp, UserStore,
 };
 
-pub const KEY: &[u8] = b"axum-integration-test-key-0123456789abcdef";
+/// The site's secret key.
+pub fn key() -> twofa_verify::SecretKey {
+    twofa_verify::SecretKey::from_bytes(b"axum-integration-test-key-0123456789abcdef").unwrap()
+}
+/// The session cookie of `AuthLayer` on a plain-http site.
+pub const SESSION_COOKIE: &str = "twofa_session";
 pub const GOOD: &str = "correct horse battery";
 pub const PHONE: &str = "+14155552671";
 
@@ -131,18 +134,41 @@ pub fn app<S>(store: S, config: AuthConfig, clock: ManualClock, sms: ConsoleSms)
 where
     S: UserStore + StateStore + Clone + 'static,
 {
+    app_at("http://localhost", store, config, clock, sms)
+}
+
+/// The test site served at `site` (`https://…` makes its cookies Secure).
+pub fn app_at<S>(
+    site: &str,
+    store: S,
+    config: AuthConfig,
+    clock: ManualClock,
+    sms: ConsoleSms,
+) -> App
+where
+    S: UserStore + StateStore + Clone + 'static,
+{
     let events = RecordingSink::new();
     let auth = Authenticator::builder()
         .store(store.clone())
-        .secret_key(KEY.to_vec())
+        .secret_key(key())
         .sms(LocalCodes::new(sms.clone()))
         .clock(clock.clone())
         .events(events.clone())
         .build()
         .unwrap();
-    let sessions = StateSessionStore::new(store, KEY.to_vec())
-        .unwrap()
-        .with_clock(clock.clone());
+    // One layer: sessions in the authenticator's store (and clock), the
+    // settings, the fence around pending logins and CSRF.
+    let layer = AuthLayer::builder(&auth, site)
+        .config(config)
+        .pending_guard(
+            PendingGuard::new("/code")
+                .allow("/logout")
+                .allow("/form")
+                .allow_prefix("/static/"),
+        )
+        .build()
+        .unwrap();
     let router = Router::new()
         .route(
             "/",
@@ -156,19 +182,7 @@ where
         .route("/rename", post(rename))
         .route("/form", get(|t: CsrfToken| async move { t.value().await }))
         .route("/static/site.css", get(|| async { "body {}" }))
-        .layer(middleware::from_fn_with_state(
-            Csrf::new().anonymous_tokens(KEY).secure_cookie(false),
-            csrf_guard,
-        ))
-        .layer(middleware::from_fn_with_state(
-            PendingGuard::new("/code")
-                .allow("/logout")
-                .allow("/form")
-                .allow_prefix("/static/"),
-            pending_guard,
-        ))
-        .layer(Extension(config))
-        .layer(SessionManagerLayer::new(sessions).with_secure(false))
+        .layer(layer)
         .with_state(auth.clone());
     App {
         router,
@@ -236,7 +250,7 @@ impl Jar {
     }
 
     pub fn session(&self) -> Option<&str> {
-        self.cookies.get("id").map(String::as_str)
+        self.cookies.get(SESSION_COOKIE).map(String::as_str)
     }
 
     pub async fn send(

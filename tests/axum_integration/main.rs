@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app;
+mod layer;
 mod store;
 
 use std::net::SocketAddr;
@@ -88,7 +89,7 @@ async fn password_change_in_one_browser_ends_the_others() {
         );
         // The old session is gone from the store, not just ignored.
         let mut c = Jar::default();
-        c.cookies.insert("id".into(), b_cookie);
+        c.cookies.insert(app::SESSION_COOKIE.into(), b_cookie);
         assert_eq!(c.home(a_app).await, StatusCode::UNAUTHORIZED);
 
         assert_eq!(a.home(a_app).await, StatusCode::OK);
@@ -185,7 +186,11 @@ async fn remember_me_against_browser_sessions() {
     let app = memory_app(AuthConfig::new().inactivity(Duration::from_secs(3600)));
     app.user("alice").await;
     let max_age = |jar: &Jar| {
-        let line = jar.last_set.iter().find(|l| l.starts_with("id=")).unwrap();
+        let line = jar
+            .last_set
+            .iter()
+            .find(|l| l.starts_with("twofa_session="))
+            .unwrap();
         let c = Cookie::parse(line.clone()).unwrap();
         (c.max_age(), c.expires_datetime())
     };
@@ -224,7 +229,7 @@ async fn remember_me_against_browser_sessions() {
 fn session_set(jar: &Jar) -> Option<Cookie<'static>> {
     jar.last_set
         .iter()
-        .find(|l| l.starts_with("id="))
+        .find(|l| l.starts_with("twofa_session="))
         .map(|l| Cookie::parse(l.clone()).unwrap())
 }
 

@@ -10,7 +10,7 @@ use tower_sessions::session::{Id, Record};
 use twofa_verify::axum::StateSessionStore;
 use twofa_verify::{MemoryStore, SqliteStore};
 
-use super::app::KEY;
+use super::app::key;
 
 fn record(value: &str) -> Record {
     let mut data = HashMap::new();
@@ -137,17 +137,15 @@ async fn shared_store_checks(one: StateSessionStore, two: StateSessionStore, wha
 async fn session_store_on_memory_and_sqlite() {
     let mem = MemoryStore::new();
     shared_store_checks(
-        StateSessionStore::new(mem.clone(), KEY.to_vec()).unwrap(),
-        StateSessionStore::new(mem, KEY.to_vec()).unwrap(),
+        StateSessionStore::new(mem.clone(), key()),
+        StateSessionStore::new(mem, key()),
         "memory",
     )
     .await;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db").to_str().unwrap().to_owned();
-    let open = || async {
-        StateSessionStore::new(SqliteStore::open(&path).await.unwrap(), KEY.to_vec()).unwrap()
-    };
+    let open = || async { StateSessionStore::new(SqliteStore::open(&path).await.unwrap(), key()) };
     shared_store_checks(open().await, open().await, "sqlite").await;
 
     // A restart: a new process (store) on the same file still has it.
@@ -158,9 +156,8 @@ async fn session_store_on_memory_and_sqlite() {
     // Another secret key sees nothing.
     let other = StateSessionStore::new(
         SqliteStore::open(&path).await.unwrap(),
-        b"another-key-another-key-another-key!".to_vec(),
-    )
-    .unwrap();
+        twofa_verify::SecretKey::generate(),
+    );
     let mut r = record("x");
     reopened.create(&mut r).await.unwrap();
     assert_eq!(other.load(&r.id).await.unwrap(), None);
@@ -186,8 +183,8 @@ async fn session_store_on_postgres_across_two_pools() {
         .await
         .unwrap();
     shared_store_checks(
-        StateSessionStore::new(a.clone(), KEY.to_vec()).unwrap(),
-        StateSessionStore::new(b.clone(), KEY.to_vec()).unwrap(),
+        StateSessionStore::new(a.clone(), key()),
+        StateSessionStore::new(b.clone(), key()),
         "postgres",
     )
     .await;
@@ -223,8 +220,8 @@ async fn session_store_on_redis_across_two_connections() {
     };
     let (a, b) = (connect().await, connect().await);
     shared_store_checks(
-        StateSessionStore::new(a.clone(), KEY.to_vec()).unwrap(),
-        StateSessionStore::new(b, KEY.to_vec()).unwrap(),
+        StateSessionStore::new(a.clone(), key()),
+        StateSessionStore::new(b, key()),
         "redis",
     )
     .await;

@@ -121,7 +121,7 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
     >| {
         store_users(
             Authenticator::builder()
-                .secret_key(KEY.to_vec())
+                .secret_key(twofa_verify::SecretKey::from_bytes(KEY.to_vec()).unwrap())
                 .sms(LocalCodes::new(sms.clone()))
                 .policy(policy.clone())
                 .clock(clock.clone())

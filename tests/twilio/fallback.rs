@@ -454,7 +454,7 @@ async fn the_challenge_tells_the_code_went_out_by_call() {
     let clock = ManualClock::starting_now();
     let auth = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+        .secret_key(twofa_verify::SecretKey::generate())
         .sms(with_fallback(&server, Channel::Call))
         .clock(clock.clone())
         .build()

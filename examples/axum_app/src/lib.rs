@@ -171,12 +171,11 @@ impl AppState {
     /// [`AppState::build`]).
     pub fn new(backend: demo_support::Backend, config: Config) -> Result<Self, SetupError> {
         let sessions =
-            StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.to_vec())?;
+            StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.clone());
         let csrf = Csrf::new()
-            .anonymous_tokens(&backend.secret_key)
+            .anonymous_tokens(backend.secret_key.clone())
             .secure_cookie(config.cookie_secure);
-        let seal = sealed::SessionSeal::new(&backend.secret_key)
-            .map_err(|_| SetupError::from("the secret key cannot key HMAC-SHA-256".to_owned()))?;
+        let seal = sealed::SessionSeal::new(&backend.secret_key);
         Ok(AppState {
             seal,
             auth: backend.auth,

@@ -11,21 +11,20 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use twofa_verify::UserId;
+use secrecy::{ExposeSecret, SecretBox};
+use twofa_verify::{SecretKey, UserId};
 use zeroize::Zeroizing;
 
 /// The bytes of an AES-GCM nonce.
 const NONCE: usize = 12;
 
 /// Domain separation of the derived key from every other use of the secret.
-const PURPOSE: &[u8] = b"twofa-verify demo: session-sealed recovery codes v1";
+const PURPOSE: &str = "twofa-verify demo: session-sealed recovery codes v1";
 
 /// A key for sealing session data, derived from the app's secret key.
 #[derive(Clone)]
 pub struct SessionSeal {
-    key: std::sync::Arc<Zeroizing<[u8; 32]>>,
+    key: std::sync::Arc<SecretBox<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for SessionSeal {
@@ -39,24 +38,19 @@ impl std::fmt::Debug for SessionSeal {
 pub struct SealError;
 
 impl SessionSeal {
-    /// The seal of `secret_key` (HMAC-SHA-256 of a fixed purpose).
-    pub fn new(secret_key: &[u8]) -> Result<Self, SealError> {
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key).map_err(|_| SealError)?;
-        mac.update(PURPOSE);
-        let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&mac.finalize().into_bytes());
-        Ok(SessionSeal {
-            key: std::sync::Arc::new(key),
-        })
+    /// The seal of `secret_key`: its key derived for this purpose alone.
+    pub fn new(secret_key: &SecretKey) -> Self {
+        SessionSeal {
+            key: std::sync::Arc::new(secret_key.derive(PURPOSE)),
+        }
     }
 
     fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new((&**self.key).into())
+        Aes256Gcm::new(self.key.expose_secret().into())
     }
 
     fn aad(context: &[u8]) -> Vec<u8> {
-        let mut aad = PURPOSE.to_vec();
+        let mut aad = PURPOSE.as_bytes().to_vec();
         aad.extend_from_slice(context);
         aad
     }

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use twofa_verify::{Timestamp, UserId};
+use twofa_verify::{SecretKey, Timestamp, UserId};
 
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
@@ -110,7 +111,7 @@ impl std::fmt::Debug for Device {
 /// Reads, writes and checks the session file.
 pub struct Sessions {
     path: PathBuf,
-    key: [u8; 32],
+    key: SecretBox<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -132,11 +133,9 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, String> {
 
 impl Sessions {
     /// The session file at `path`, signed with a key derived from `secret`.
-    pub fn new(path: PathBuf, secret: &[u8]) -> Result<Self, String> {
-        let derived = mac(secret, &[b"twofa-verify cli session key v1"])?.finalize();
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&derived.into_bytes());
-        Ok(Sessions { path, key })
+    pub fn new(path: PathBuf, secret: &SecretKey) -> Self {
+        let key = secret.derive("twofa-verify cli session key v1");
+        Sessions { path, key }
     }
 
     /// The default file for a database: `<db file>.session` beside a SQLite
@@ -216,7 +215,7 @@ impl Sessions {
         nonce: &[u8],
     ) -> Result<HmacSha256, String> {
         mac(
-            &self.key,
+            self.key.expose_secret(),
             &[
                 b"session v2",
                 &user.to_be_bytes(),

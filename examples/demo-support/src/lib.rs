@@ -11,10 +11,11 @@ use std::error::Error as StdError;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use secrecy::ExposeSecret;
 use twofa_verify::factor::{ConsoleSms, LocalCodes};
 use twofa_verify::{
     AuthEvent, Authenticator, AuthenticatorBuilder, EventSink, MemoryStore, Policy, Registration,
-    RequestContext, StateStore,
+    RequestContext, SecretKey, SecretKeyError, StateStore,
 };
 
 /// Boxed error for example set-up.
@@ -34,7 +35,7 @@ pub struct Backend {
     /// there too).
     pub state: Arc<dyn StateStore>,
     /// The application's secret key (see [`secret_key`]).
-    pub secret_key: zeroize::Zeroizing<Vec<u8>>,
+    pub secret_key: SecretKey,
     /// The app's own data about its users, in the same database.
     pub profiles: profiles::ProfileStore,
 }
@@ -59,7 +60,7 @@ pub struct Options {
     pub events: Option<Arc<dyn EventSink>>,
     /// The secret key, instead of `TWOFA_SECRET_KEY` or the key file
     /// (tests of several instances on one database server).
-    pub secret_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pub secret_key: Option<SecretKey>,
     /// On PostgreSQL, keep every table (the library's and the app's) in
     /// this schema (tests: one random schema each).
     pub pg_schema: Option<String>,
@@ -98,7 +99,7 @@ pub fn load_dotenv() {
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = match &opts.secret_key {
         Some(k) => k.clone(),
-        None => zeroize::Zeroizing::new(secret_key(&opts.db)?),
+        None => secret_key(&opts.db)?,
     };
     let app_name = match &opts.app_name {
         Some(name) => name.clone(),
@@ -108,7 +109,7 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
             .unwrap_or_else(|| "twofa-verify demo".into()),
     };
     let mut builder = Authenticator::builder()
-        .secret_key(key.to_vec())
+        .secret_key(key.clone())
         .issuer(app_name.clone());
     let legacy = match opts.legacy_hashes {
         Some(on) => on,
@@ -309,35 +310,21 @@ fn twilio_from_env() -> Result<Option<LocalCodes<ConsoleSms>>, SetupError> {
     Ok(None)
 }
 
-/// The secret key: `TWOFA_SECRET_KEY` (64 hex characters), else a random key
-/// kept in a file beside the database (`<db>.key`, created on first run), so
-/// restarts keep reset links and authenticator apps working. An in-memory
-/// database gets a fresh random key.
-pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
-    if let Ok(hex) = std::env::var("TWOFA_SECRET_KEY")
-        && !hex.trim().is_empty()
-    {
-        let key = data_encoding::HEXLOWER_PERMISSIVE
-            .decode(hex.trim().as_bytes())
-            .map_err(|_| "TWOFA_SECRET_KEY must be 64 hexadecimal characters")?;
-        if key.len() < 32 {
-            return Err("TWOFA_SECRET_KEY must be at least 32 bytes (64 hex characters)".into());
-        }
-        return Ok(key);
+/// The secret key: `TWOFA_SECRET_KEY` (64 hex characters, see
+/// [`SecretKey::from_env`]), else a random key kept in hex in a file beside
+/// the database (`<db>.key`, created on first run), so restarts keep reset
+/// links and authenticator apps working. An in-memory database gets a
+/// fresh random key.
+pub fn secret_key(db: &str) -> Result<SecretKey, SetupError> {
+    match SecretKey::from_env("TWOFA_SECRET_KEY") {
+        Err(SecretKeyError::Missing { .. }) => {}
+        key => return Ok(key.map_err(|e| format!("TWOFA_SECRET_KEY: {e}"))?),
     }
-    let random = || {
-        use rand::Rng;
-        let mut k = vec![0u8; 32];
-        rand::rng().fill_bytes(&mut k);
-        k
-    };
-    if db == ":memory:" || db.contains("://") {
-        if db.contains("://") && !db.starts_with("sqlite:") {
-            return Err("set TWOFA_SECRET_KEY (64 hex characters) when using a database server, so every instance shares it".into());
-        }
-        if db == ":memory:" {
-            return Ok(random());
-        }
+    if db == ":memory:" {
+        return Ok(SecretKey::generate());
+    }
+    if db.contains("://") && !db.starts_with("sqlite:") {
+        return Err("set TWOFA_SECRET_KEY (64 hex characters) when using a database server, so every instance shares it".into());
     }
     let path = format!(
         "{}.key",
@@ -346,16 +333,10 @@ pub fn secret_key(db: &str) -> Result<Vec<u8>, SetupError> {
     );
     let path = Path::new(&path);
     if let Ok(text) = std::fs::read_to_string(path) {
-        let key = data_encoding::HEXLOWER_PERMISSIVE
-            .decode(text.trim().as_bytes())
-            .map_err(|_| format!("{} is not a hex key", path.display()))?;
-        if key.len() >= 32 {
-            return Ok(key);
-        }
-        return Err(format!("{} holds a key shorter than 32 bytes", path.display()).into());
+        return SecretKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()).into());
     }
-    let key = random();
-    write_private(path, data_encoding::HEXLOWER.encode(&key).as_bytes())?;
+    let key = SecretKey::generate();
+    write_private(path, key.to_hex().expose_secret().as_bytes())?;
     Ok(key)
 }
 

@@ -146,7 +146,7 @@ pub(crate) async fn postgres_backend(
     policy: Policy,
     with_redis: bool,
 ) -> Res<(demo_support::Backend, Option<Cleanup>)> {
-    use crate::{database_url, storm::random_key};
+    use crate::database_url;
     use twofa_verify::{Authenticator, LocalCodes, factor::ConsoleSms};
     let url = database_url().ok_or("postgres needs DATABASE_URL=postgres://...")?;
     let schema = format!("twofa_load_{:08x}", rand::random::<u32>());
@@ -162,9 +162,9 @@ pub(crate) async fn postgres_backend(
         (builder.state_store(pg.clone()), state, summary)
     };
     let sms = ConsoleSms::quiet();
-    let key = zeroize::Zeroizing::new(random_key());
+    let key = twofa_verify::SecretKey::generate();
     let auth = builder
-        .secret_key(key.to_vec())
+        .secret_key(key.clone())
         .policy(policy)
         .sms(LocalCodes::new(sms.clone()))
         .build()?;

@@ -49,13 +49,6 @@ impl Storm {
     }
 }
 
-pub(crate) fn random_key() -> Vec<u8> {
-    use rand::Rng as _;
-    let mut k = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut k);
-    k
-}
-
 /// The cheap operation: one TOTP check on a fresh time step.
 #[derive(Clone)]
 pub(crate) struct Probe {
@@ -108,7 +101,7 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
     policy.lock_after_failures = policy.delay_after_failures;
     let auth = Authenticator::builder()
         .store(MemoryStore::new())
-        .secret_key(random_key())
+        .secret_key(twofa_verify::SecretKey::generate())
         .clock(clock.clone())
         .policy(policy)
         .build()?;

@@ -95,7 +95,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// let auth = Authenticator::builder()
 ///     .user_store(users)
 ///     .state_store(state)
-///     .secret_key(std::env::var("APP_SECRET_KEY").unwrap_or_default())
+///     .secret_key(twofa_verify::SecretKey::from_env("APP_SECRET_KEY")?)
 ///     .build()?;
 /// # let _ = auth; Ok(()) }
 /// ```

@@ -73,7 +73,7 @@ async fn the_session_store_never_holds_fresh_recovery_codes_in_the_clear() {
 fn sealed_codes_open_only_for_their_user_and_key() {
     use axum_app::sealed::SessionSeal;
     use twofa_verify::UserId;
-    let seal = SessionSeal::new(b"an app secret key of 32+ bytes, not repeated").unwrap();
+    let seal = SessionSeal::new(&twofa_verify::SecretKey::generate());
     let sealed = seal.seal(UserId(7), b"aaaa-bbbb\ncccc-dddd").unwrap();
     assert!(!sealed.contains("aaaa"));
     assert_eq!(
@@ -83,7 +83,7 @@ fn sealed_codes_open_only_for_their_user_and_key() {
     // Copied into another user's session: does not open.
     assert!(seal.open(UserId(8), &sealed).is_err());
     // Under another secret key: does not open.
-    let other = SessionSeal::new(b"another app secret key of 32+ bytes!!").unwrap();
+    let other = SessionSeal::new(&twofa_verify::SecretKey::generate());
     assert!(other.open(UserId(7), &sealed).is_err());
     // Tampered, truncated, not base64: errors, no panic.
     let mut bytes = sealed.clone().into_bytes();
@@ -258,7 +258,7 @@ async fn a_burst_of_page_loads_on_two_postgres_instances_shows_fresh_codes_once(
     use super::profile_data::{drop_schema, pg_url, random_schema};
     let Some(url) = pg_url() else { return };
     let schema = random_schema("codes");
-    let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
+    let key = twofa_verify::SecretKey::generate();
     let open = || {
         axum_app::state_for_tests_with(
             demo_support::Options {

@@ -403,7 +403,7 @@ async fn two_instances_on_one_sqlite_file_write_last_seen_once() {
 async fn two_instances_on_postgres_write_last_seen_once() {
     let Some(url) = pg_url() else { return };
     let schema = random_schema("seen");
-    let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
+    let key = twofa_verify::SecretKey::generate();
     let open = || {
         axum_app::state_for_tests_with(
             demo_support::Options {
@@ -507,7 +507,7 @@ async fn the_apps_migrations_and_the_librarys_share_a_sqlite_file() {
     // Both kinds of table work side by side.
     let auth = twofa_verify::Authenticator::builder()
         .store(lib2.clone())
-        .secret_key((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+        .secret_key(twofa_verify::SecretKey::generate())
         .build()
         .unwrap();
     let user = auth

@@ -421,7 +421,7 @@ async fn sessions_are_shared_by_instances_on_postgres() {
         eprintln!("SKIPPED sessions_are_shared_by_instances_on_postgres: needs feature postgres");
         return;
     }
-    let key = zeroize::Zeroizing::new((0..32).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
+    let key = twofa_verify::SecretKey::generate();
     let open = || {
         axum_app::state_for_tests_with(
             demo_support::Options {

@@ -26,7 +26,7 @@ async fn site_on_twilio(server: &MockServer) -> Client {
         .fallback_channel(Channel::Call)
         .build()
         .unwrap();
-    let key: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    let key = twofa_verify::SecretKey::generate();
     let store = twofa_verify::MemoryStore::new();
     let auth = twofa_verify::Authenticator::builder()
         .store(store.clone())
@@ -40,7 +40,7 @@ async fn site_on_twilio(server: &MockServer) -> Client {
         mailer: demo_support::Mailer::Console(demo_support::ConsoleMail::default()),
         summary: "store: in memory; SMS: Twilio Verify (mock)".into(),
         state: std::sync::Arc::new(store),
-        secret_key: zeroize::Zeroizing::new(key),
+        secret_key: key,
         profiles: demo_support::profiles::ProfileStore::in_memory()
             .await
             .unwrap(),

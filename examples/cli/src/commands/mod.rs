@@ -87,14 +87,11 @@ impl Ctx {
         let backend = demo_support::backend(&opts)
             .await
             .map_err(|e| CliError::service("config_error", format!("set-up failed: {e}")))?;
-        let secret = demo_support::secret_key(&db)
-            .map_err(|e| CliError::service("config_error", format!("secret key: {e}")))?;
         let path = cli
             .session
             .clone()
             .unwrap_or_else(|| Sessions::default_path(&db));
-        let sessions =
-            Sessions::new(path, &secret).map_err(|e| CliError::service("config_error", e))?;
+        let sessions = Sessions::new(path, &backend.secret_key);
         let prompter = Terminal::new(!cli.no_input && !cli.password_stdin);
         let notes: Box<dyn Write> = if cli.json {
             Box::new(std::io::stderr())

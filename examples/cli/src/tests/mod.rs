@@ -92,7 +92,7 @@ async fn harness() -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let sms = ConsoleSms::quiet();
-    let key: Vec<u8> = (1..=32).collect();
+    let key = twofa_verify::SecretKey::from_bytes((1..=32).collect::<Vec<u8>>()).unwrap();
     let store = MemoryStore::new();
     let auth = Authenticator::builder()
         .store(store.clone())
@@ -108,12 +108,12 @@ async fn harness() -> H {
         mailer: Mailer::Console(mail.clone()),
         summary: "store: in memory (test)".into(),
         state: std::sync::Arc::new(store),
-        secret_key: zeroize::Zeroizing::new(key.clone()),
+        secret_key: key.clone(),
         profiles: demo_support::profiles::ProfileStore::in_memory()
             .await
             .unwrap(),
     };
-    let sessions = Sessions::new(dir.path().join("app.db.session"), &key).unwrap();
+    let sessions = Sessions::new(dir.path().join("app.db.session"), &key);
     let notes = Buf::default();
     let ctx = Ctx::new(
         "app.db".into(),

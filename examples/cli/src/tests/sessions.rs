@@ -23,8 +23,8 @@ impl H {
 
     /// Switches to another session file, as another terminal would use.
     fn use_session_file(&mut self, name: &str) {
-        let key: Vec<u8> = (1..=32).collect();
-        self.ctx.sessions = Sessions::new(self.dir.path().join(name), &key).unwrap();
+        let key = twofa_verify::SecretKey::from_bytes((1..=32).collect::<Vec<u8>>()).unwrap();
+        self.ctx.sessions = Sessions::new(self.dir.path().join(name), &key);
     }
 
     async fn user_id(&mut self) -> UserId {

@@ -7,21 +7,13 @@
 /// `Path=/` and no `Domain`, so a sibling subdomain or a plain-http page of
 /// the same host cannot set, replace or shadow it (cookie tossing, session
 /// fixation). On plain http (local development) browsers refuse the
-/// prefix, hence the plain name there.
-///
-/// Give the session layer the same name:
+/// prefix, hence the plain name there. Give every cookie of the site
+/// (session, CSRF nonce) its name from here, with `Path=/`.
 ///
 /// ```
-/// use twofa_verify::axum::tower_sessions::{MemoryStore, SessionManagerLayer};
-/// use twofa_verify::axum::cookie_name;
-/// let secure = true; // served over https
-/// let layer = SessionManagerLayer::new(MemoryStore::default())
-///     .with_name(cookie_name("session", secure))
-///     .with_secure(secure)
-///     .with_path("/");
-/// assert_eq!(cookie_name("session", secure), "__Host-session");
+/// use twofa_verify::web::cookie_name;
+/// assert_eq!(cookie_name("session", true), "__Host-session");
 /// assert_eq!(cookie_name("session", false), "session");
-/// # let _ = layer;
 /// ```
 pub fn cookie_name(name: &str, secure: bool) -> String {
     if secure {
