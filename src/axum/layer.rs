@@ -60,6 +60,7 @@ const SESSION_COOKIE: &str = "twofa_session";
 ///             s.begin_second_factor(&challenge, false).await?;
 ///             return Ok(Redirect::to("/code")); // then s.auth().verify(..) and s.complete(..)
 ///         }
+///         _ => return Ok(Redirect::to("/login")), // `Login` is non-exhaustive
 ///     }
 ///     Ok(Redirect::to("/"))
 /// }

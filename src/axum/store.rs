@@ -14,7 +14,7 @@ use crate::key::SecretKey;
 use crate::store::StateStore;
 use crate::web::SessionRecords;
 
-/// A [`twofa_verify::axum::tower_sessions::SessionStore`] over any [`StateStore`] of this crate,
+/// A [`tower_sessions::SessionStore`](crate::axum::tower_sessions::SessionStore) over any [`StateStore`] of this crate,
 /// so web sessions live where the rest of the state lives (memory, SQLite,
 /// PostgreSQL), survive a restart and are shared by every app instance on
 /// the same database.

@@ -6,13 +6,13 @@
 //! reservation. Done with the primitives of [`StateStore`] that is a
 //! handful of round trips; the compound operations here do each step in
 //! one, atomically in the crate's stores. Their contracts are written as the
-//! primitive steps they stand for ([`reference`] runs exactly those steps,
+//! primitive steps they stand for ([`reference`](mod@reference) runs exactly those steps,
 //! and is what the trait's default methods do), so a store can implement
 //! each as one transaction or one script.
 //!
 //! A store of another crate builds on the same blocks: it implements
 //! [`Primitives`] over its transaction (or its data under its lock) and
-//! runs the [`reference`] steps over it.
+//! runs the [`reference`](mod@reference) steps over it.
 //!
 //! [`StateStore`]: super::StateStore
 
@@ -177,8 +177,8 @@ pub enum StepOutcome {
 ///
 /// A store that can make a compound operation atomic (one transaction, one
 /// lock) implements this over that transaction or guard and runs the
-/// [`reference`] steps over it, as the crate's own stores do; see the
-/// example in [`reference`].
+/// [`reference`](mod@reference) steps over it, as the crate's own stores do; see the
+/// example in [`reference`](mod@reference).
 #[async_trait]
 pub trait Primitives: Send {
     /// [`StateStore::get`].
@@ -218,7 +218,7 @@ pub trait Primitives: Send {
 }
 
 /// The primitives of a [`StateStore`], one call each: what the trait's
-/// default methods run the [`reference`] steps over. Under a lock that
+/// default methods run the [`reference`](mod@reference) steps over. Under a lock that
 /// every compound operation of the store takes, the steps over `Calls`
 /// are atomic as a whole.
 pub struct Calls<'a, S: ?Sized>(pub &'a S);

@@ -20,7 +20,7 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long an operation waits for a free pool connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A [`UserStore`] and [`StateStore`](crate::store::StateStore) in PostgreSQL: for many application
+/// A [`UserStore`](crate::store::UserStore) and [`StateStore`](crate::store::StateStore) in PostgreSQL: for many application
 /// instances sharing one database (they behave as one).
 ///
 /// Clones share the same connection pool. Tables are prefixed `twofa_` and

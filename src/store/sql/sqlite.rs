@@ -25,7 +25,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most recovery codes inserted by one statement (SQLite limits bound parameters).
 const INSERT_CHUNK: usize = 256;
 
-/// A [`UserStore`] and [`StateStore`](crate::store::StateStore) in an SQLite database: the embedded
+/// A [`UserStore`](crate::store::UserStore) and [`StateStore`](crate::store::StateStore) in an SQLite database: the embedded
 /// default for a single server (several processes on one machine may share
 /// the file; writes are serialised by SQLite).
 ///
