@@ -131,9 +131,9 @@ pub mod web;
 pub use clock::Timestamp;
 pub use context::RequestContext;
 pub use error::{Error, Result};
+pub use key::{SecretKey, SecretKeyError};
 pub use policy::{Policy, RateLimit, Registration};
 pub use store::{MemoryStore, StateStore, UserStore};
-pub use key::{SecretKey, SecretKeyError};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
@@ -172,4 +172,3 @@ struct TwilioDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/migrating-from-flask.md")]
 struct MigratingDoctests;
-

@@ -125,4 +125,3 @@ fn a_hangul_syllable_typed_as_jamo_is_the_same_username() {
         normalize_username("한국어사용자").ok()
     );
 }
-

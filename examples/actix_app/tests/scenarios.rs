@@ -174,7 +174,10 @@ async fn with_sms(site: &Site, user: &User) {
         .confirm_sms_enrollment(user.id, &code)
         .await
         .unwrap();
-    assert!(enrolled.recovery_codes.is_some(), "the first factor brings recovery codes");
+    assert!(
+        enrolled.recovery_codes.is_some(),
+        "the first factor brings recovery codes"
+    );
 }
 
 #[actix_web::test]
