@@ -170,7 +170,11 @@ impl Authenticator {
             let max = u64::from(self.inner.policy.challenge_max_attempts);
             let left = max.saturating_sub(answers);
             if left == 0 {
-                self.state().delete(StateKey::Challenge(token)).await?;
+                // The pending login stays until it expires: its answer
+                // budget refuses every later attempt. Deleting it here
+                // would race with a concurrent right answer admitted
+                // before this one, which would then find nothing to take
+                // (a spent recovery code and no login).
                 return Err(Error::TooManyAttempts);
             }
             return Err(outcome.refusal(u32::try_from(left).unwrap_or(u32::MAX)));
