@@ -81,8 +81,9 @@ pub fn token_in_form(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// What the session says about CSRF, for [`CsrfTokens::accepts`].
-#[derive(Debug, Clone, Copy)]
+/// What the session says about CSRF, for [`CsrfTokens::accepts`]. Its
+/// `Debug` hides the token.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum SessionCsrf<'a> {
     /// The session's synchronizer token.
@@ -94,6 +95,16 @@ pub enum SessionCsrf<'a> {
     /// No session, or one without a login: only an anonymous (signed
     /// double-submit) token can be accepted.
     Anonymous,
+}
+
+impl fmt::Debug for SessionCsrf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionCsrf::Token(_) => f.write_str("Token([redacted])"),
+            SessionCsrf::LoginWithoutToken => f.write_str("LoginWithoutToken"),
+            SessionCsrf::Anonymous => f.write_str("Anonymous"),
+        }
+    }
 }
 
 /// What a request presented: its token (the [`HEADER`], else the
@@ -288,6 +299,12 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    #[test]
+    fn session_tokens_stay_out_of_debug() {
+        let token = session_token();
+        assert!(!format!("{:?}", SessionCsrf::Token(&token)).contains(&token));
     }
 
     #[test]
