@@ -91,7 +91,13 @@ impl Ctx {
             .session
             .clone()
             .unwrap_or_else(|| Sessions::default_path(&db));
-        let sessions = Sessions::new(path, &backend.secret_key);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sessions = Sessions::new(
+            path,
+            &backend.secret_key,
+            backend.state.clone(),
+            clock.clone(),
+        );
         let prompter = Terminal::new(!cli.no_input && !cli.password_stdin);
         let notes: Box<dyn Write> = if cli.json {
             Box::new(std::io::stderr())
@@ -102,7 +108,7 @@ impl Ctx {
             db,
             backend,
             sessions,
-            Arc::new(SystemClock),
+            clock,
             Input::new(passwords, Box::new(prompter)),
             notes,
             Box::new(std::io::stderr()),
@@ -145,19 +151,31 @@ impl Ctx {
         let _ = self.console.flush();
     }
 
-    /// The logged-in user: a signed, unexpired session whose stamp still
-    /// matches the user's credentials. A session ended by a change made
+    /// The logged-in user: a signed, unexpired session whose record is in
+    /// the store (no `logout` ended it) and whose stamp still matches the
+    /// user's credentials. A session ended by a logout, a change made
     /// elsewhere (or a deleted account) is removed from the file.
     pub(crate) async fn current_user(&mut self) -> Result<User, CliError> {
         let mut file = self.sessions.load()?;
-        let (id, stamp) = file
+        let (session, id) = file
             .session
             .as_ref()
-            .and_then(|s| Some((self.sessions.check(s, self.now())?, s.stamp.clone())))
+            .and_then(|s| Some((s.clone(), self.sessions.check(s, self.now())?)))
             .ok_or_else(not_logged_in)?;
-        if let Some(user) = self.backend.auth.session_user(id, &stamp).await? {
+        if !self.sessions.is_live(&session).await? {
+            file.session = None;
+            self.sessions.save(&file)?;
+            return Err(CliError::auth(
+                "not_logged_in",
+                "the session was logged out (here or from a copy of this session file), \
+                 or expired. Log in again: `cli login --user NAME`",
+            ));
+        }
+        if let Some(user) = self.backend.auth.session_user(id, &session.stamp).await? {
             return Ok(user);
         }
+        // Not the record: a file re-stamped by a change made here shares
+        // it, and lives on.
         file.session = None;
         self.sessions.save(&file)?;
         Err(CliError::auth(
@@ -279,7 +297,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
     match cmd {
         Command::Register { username, email } => register(ctx, username, email).await,
         Command::Login(a) => login(ctx, a).await,
-        Command::Logout => logout(ctx),
+        Command::Logout => logout(ctx).await,
         Command::SignOutEverywhere(a) => account::sign_out_everywhere(ctx, a).await,
         Command::Whoami => whoami(ctx).await,
         Command::EditProfile(a) => account::edit_profile(ctx, a).await,
