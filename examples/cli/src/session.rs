@@ -188,16 +188,9 @@ impl Sessions {
     /// The default file for a database: `<db file>.session` beside a SQLite
     /// file, else `.twofa-cli-session` in the current directory.
     pub fn default_path(db: &str) -> PathBuf {
-        let file = db
-            .strip_prefix("sqlite://")
-            .or_else(|| db.strip_prefix("sqlite:"))
-            .unwrap_or(db);
-        let file = file.split('?').next().unwrap_or(file);
-        if db.contains("://") && !db.starts_with("sqlite:") || file.is_empty() || file == ":memory:"
-        {
-            PathBuf::from(".twofa-cli-session")
-        } else {
-            PathBuf::from(format!("{file}.session"))
+        match demo_support::sqlite_file(db) {
+            Some(file) => PathBuf::from(format!("{}.session", file.display())),
+            None => PathBuf::from(".twofa-cli-session"),
         }
     }
 

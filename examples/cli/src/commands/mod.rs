@@ -69,9 +69,9 @@ impl Ctx {
         }
     }
 
-    /// The context of a real run, from the flags and the environment.
-    pub async fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let db = cli.db.clone().unwrap_or_else(demo_support::default_db);
+    /// The context of a real run on the database `db`, from the flags and
+    /// the environment.
+    pub async fn from_cli(cli: &Cli, db: String) -> Result<Self, CliError> {
         // Read passwords before anything slow, and fail early on a bad fd.
         let passwords = password_source(cli.password_stdin, cli.password_fd)?;
         let opts = demo_support::Options {

@@ -11,7 +11,7 @@ const PHONE: &str = "+14155552671";
 
 /// A temp database that keeps state between processes.
 fn persistent_dir(_test: &str) -> Option<Dir> {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let info = d.expect(&["info"], "", 0).json();
     assert_eq!(
         info["persistent"], true,
