@@ -5,6 +5,7 @@
 
 mod harness;
 
+use twofa_verify::secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ async fn login_with_code(site: &Site, i: usize, name: &str) -> Verification {
         other => panic!("unexpected login outcome {other:?}"),
     };
     let code = site.sms.last_code_for(PHONE).unwrap();
-    site.at(i).verify(ch.token(), &code).await.unwrap()
+    site.at(i).verify(ch.token(), &SecretString::from(code.as_str())).await.unwrap()
 }
 
 async fn is_current(site: &Site, user: &User, stamp: &str) -> bool {
@@ -134,7 +135,7 @@ async fn pending_logins_die_with_a_reset() {
             .unwrap();
         assert!(
             matches!(
-                site.at(0).verify(ch.token(), &code).await,
+                site.at(0).verify(ch.token(), &SecretString::from(code.as_str())).await,
                 Err(Error::ChallengeNotFound)
             ),
             "{kind:?}"

@@ -9,6 +9,7 @@ mod app;
 mod layer;
 mod store;
 
+use twofa_verify::secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -534,7 +535,7 @@ async fn error_statuses_retry_after_and_client_address() {
     let code = app.sms.last_code_for("+14155550100").unwrap();
     let _enrolled = app
         .auth
-        .confirm_sms_enrollment(bob.id, &code)
+        .confirm_sms_enrollment(bob.id, &SecretString::from(code.as_str()))
         .await
         .unwrap();
     let mut bobs = Jar::default();
