@@ -227,7 +227,9 @@ async fn run<U: UserStore + Clone + 'static, S: StateStore + Clone + 'static>(
             panic!("expected 2FA")
         };
         let mid = ops.load(Ordering::Relaxed);
-        auth.verify(ch.token(), &SecretString::from(code.as_str())).await.unwrap();
+        auth.verify(ch.token(), &SecretString::from(code.as_str()))
+            .await
+            .unwrap();
         total += start.elapsed();
         login_ops += mid - before;
         verify_ops += ops.load(Ordering::Relaxed) - mid;

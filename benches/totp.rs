@@ -45,7 +45,10 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let now = clock.now().as_secs() as u64;
         let _enrolled = auth
-            .confirm_totp_enrollment(u.id, &SecretString::from(totp_code(&secret, now, 30, 6).as_str()))
+            .confirm_totp_enrollment(
+                u.id,
+                &SecretString::from(totp_code(&secret, now, 30, 6).as_str()),
+            )
             .await
             .unwrap();
         (u.id, secret)

@@ -113,7 +113,10 @@ impl Fx {
             .unwrap();
         let codes = self
             .auth
-            .confirm_totp_enrollment(self.user.id, &SecretString::from(self.totp(&secret, 0).as_str()))
+            .confirm_totp_enrollment(
+                self.user.id,
+                &SecretString::from(self.totp(&secret, 0).as_str()),
+            )
             .await
             .unwrap()
             .recovery_codes;
@@ -171,11 +174,15 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     let code = fx.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, &SecretString::from(wrong)).await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from(wrong))
+            .await,
         Err(Error::InvalidCode { attempts_left: 4 })
     ));
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, &SecretString::from("abc")).await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from("abc"))
+            .await,
         Err(Error::MalformedCode)
     ));
     let stamp_before = fx.auth.session_stamp(&fx.user);
@@ -214,7 +221,9 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     }));
     // The code was single use.
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, &SecretString::from(code.as_str())).await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from(code.as_str()))
+            .await,
         Err(Error::ChallengeNotFound)
     ));
 }
@@ -240,7 +249,11 @@ async fn login_with_sms_code() {
         fx.auth.verify(c.token(), &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { attempts_left: 4 })
     ));
-    let v = fx.auth.verify(c.token(), &SecretString::from(code.as_str())).await.unwrap();
+    let v = fx
+        .auth
+        .verify(c.token(), &SecretString::from(code.as_str()))
+        .await
+        .unwrap();
     assert_eq!((v.factor, v.recovery_codes_left), (Factor::Sms, None));
     let u = v.user;
     assert_eq!(u.id, fx.user.id);
@@ -250,7 +263,9 @@ async fn login_with_sms_code() {
     }));
     // Single use.
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(code.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(code.as_str()))
+            .await,
         Err(Error::ChallengeNotFound)
     ));
 }
@@ -262,7 +277,9 @@ async fn challenge_expires() {
     let c = fx.challenge().await;
     fx.clock.advance(Duration::from_secs(600));
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(fx.code().as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.code().as_str()))
+            .await,
         Err(Error::ChallengeExpired)
     ));
 }
@@ -286,7 +303,10 @@ async fn at_most_five_attempts_per_challenge() {
     // Spent: even the right code is refused, once the account's delay
     // after five failures has passed too.
     fx.clock.advance(Duration::from_secs(60));
-    let after = fx.auth.verify(c.token(), &SecretString::from(code.as_str())).await;
+    let after = fx
+        .auth
+        .verify(c.token(), &SecretString::from(code.as_str()))
+        .await;
     assert!(matches!(after, Err(Error::TooManyAttempts)), "{after:?}");
 }
 
@@ -304,10 +324,17 @@ async fn resend_is_limited_and_replaces_the_code() {
     assert!(sms_sent(&c2));
     let second = fx.code();
     if first != second {
-        let err = fx.auth.verify(c.token(), &SecretString::from(first.as_str())).await.unwrap_err();
+        let err = fx
+            .auth
+            .verify(c.token(), &SecretString::from(first.as_str()))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
     }
-    fx.auth.verify(c.token(), &SecretString::from(second.as_str())).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(second.as_str()))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -402,13 +429,18 @@ async fn totp_enroll_login_and_replay_refused() {
     );
     assert!(
         matches!(
-            fx.auth.confirm_totp_enrollment(fx.user.id, &SecretString::from("000000")).await,
+            fx.auth
+                .confirm_totp_enrollment(fx.user.id, &SecretString::from("000000"))
+                .await,
             Err(Error::InvalidCode { .. })
         ) || fx.totp(&secret, 0) == "000000"
     );
     let codes = fx
         .auth
-        .confirm_totp_enrollment(fx.user.id, &SecretString::from(fx.totp(&secret, 0).as_str()))
+        .confirm_totp_enrollment(
+            fx.user.id,
+            &SecretString::from(fx.totp(&secret, 0).as_str()),
+        )
         .await
         .unwrap()
         .recovery_codes;
@@ -427,7 +459,9 @@ async fn totp_enroll_login_and_replay_refused() {
     assert_eq!(c.methods, vec![Factor::Totp, Factor::RecoveryCode]);
     assert!(c.sms.is_none());
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 4 })
     ));
     assert!(
@@ -443,12 +477,19 @@ async fn totp_enroll_login_and_replay_refused() {
     // Replay of a used code in a fresh login is refused.
     let c = fx.challenge().await;
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
     // An earlier step than the last accepted one is refused too.
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(fx.totp(&secret, -1).as_str())).await,
+        fx.auth
+            .verify(
+                c.token(),
+                &SecretString::from(fx.totp(&secret, -1).as_str())
+            )
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
 }
@@ -476,7 +517,9 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     };
     let before = rejected();
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(used.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 4 })
     ));
     assert!(matches!(
@@ -484,7 +527,9 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
         Err(Error::InvalidCode { attempts_left: 3 })
     ));
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(used.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 2 })
     ));
     assert_eq!(rejected(), before + 3, "each refusal is a rejected code");
@@ -514,11 +559,15 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     );
     // The challenge ends after its attempts like with wrong codes.
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(used.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 1 })
     ));
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(used.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::TooManyAttempts)
     ));
     // The next step's code works.
@@ -549,13 +598,20 @@ async fn verify_totp_refuses_wrong_and_replayed_codes_as_errors() {
         fx.auth.verify_totp(fx.user.id, &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { attempts_left }) if attempts_left == left - 1
     ));
-    fx.auth.verify_totp(fx.user.id, &SecretString::from(right.as_str())).await.unwrap();
+    fx.auth
+        .verify_totp(fx.user.id, &SecretString::from(right.as_str()))
+        .await
+        .unwrap();
     assert!(matches!(
-        fx.auth.verify_totp(fx.user.id, &SecretString::from(right.as_str())).await,
+        fx.auth
+            .verify_totp(fx.user.id, &SecretString::from(right.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
     assert!(matches!(
-        fx.auth.verify_totp(fx.user.id, &SecretString::from("12345")).await,
+        fx.auth
+            .verify_totp(fx.user.id, &SecretString::from("12345"))
+            .await,
         Err(Error::MalformedCode)
     ));
 }
@@ -570,7 +626,12 @@ async fn totp_window_edges() {
     for off in [-2, 1] {
         assert!(
             matches!(
-                fx.auth.verify(c.token(), &SecretString::from(fx.totp(&secret, off).as_str())).await,
+                fx.auth
+                    .verify(
+                        c.token(),
+                        &SecretString::from(fx.totp(&secret, off).as_str())
+                    )
+                    .await,
                 Err(Error::InvalidCode { .. })
             ),
             "{off}"
@@ -578,7 +639,10 @@ async fn totp_window_edges() {
     }
     // The previous step is inside it.
     fx.auth
-        .verify(c.token(), &SecretString::from(fx.totp(&secret, -1).as_str()))
+        .verify(
+            c.token(),
+            &SecretString::from(fx.totp(&secret, -1).as_str()),
+        )
         .await
         .unwrap();
 }
@@ -591,7 +655,10 @@ async fn recovery_codes_work_once_and_are_counted() {
     let c = fx.challenge().await;
     // Typed in upper case with spaces: still accepted.
     fx.auth
-        .verify(c.token(), &SecretString::from(code.to_uppercase().replace('-', " ").as_str()))
+        .verify(
+            c.token(),
+            &SecretString::from(code.to_uppercase().replace('-', " ").as_str()),
+        )
         .await
         .unwrap();
     assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 9);
@@ -601,7 +668,9 @@ async fn recovery_codes_work_once_and_are_counted() {
     }));
     let c = fx.challenge().await;
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(code.as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(code.as_str()))
+            .await,
         Err(Error::InvalidCode { .. })
     ));
     assert!(!format!("{codes:?}").contains(&code));
@@ -638,7 +707,9 @@ async fn one_code_submitted_20_times_at_once_lets_exactly_one_in() {
         let c = fx.challenge().await;
         let (auth, code) = (fx.auth.clone(), code.clone());
         tasks.push(tokio::spawn(async move {
-            auth.verify(c.token(), &SecretString::from(code.as_str())).await.is_ok()
+            auth.verify(c.token(), &SecretString::from(code.as_str()))
+                .await
+                .is_ok()
         }));
     }
     let mut wins = 0;
@@ -654,7 +725,9 @@ async fn race(auth: &Authenticator, token: &str, code: &str) -> usize {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (auth, tok, code) = (auth.clone(), tok.clone(), code.clone());
-        tasks.push(tokio::spawn(async move { auth.verify(&tok, &SecretString::from(code.as_str())).await }));
+        tasks.push(tokio::spawn(async move {
+            auth.verify(&tok, &SecretString::from(code.as_str())).await
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -715,7 +788,10 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     fx.clock.advance(p.lock_duration);
     let c = fx.challenge().await;
     // (The SMS budget for the day is spent by now; a recovery code still works.)
-    fx.auth.verify(c.token(), &SecretString::from(codes.codes()[0])).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(codes.codes()[0]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -866,7 +942,10 @@ async fn both_factors_sms_is_sent_on_request() {
     assert!(matches!(c.sms, Some(SmsDelivery::Available { .. })));
     assert_eq!(fx.sms.messages().len(), sent_before);
     fx.auth.resend(c.token()).await.unwrap();
-    fx.auth.verify(c.token(), &SecretString::from(fx.code().as_str())).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(fx.code().as_str()))
+        .await
+        .unwrap();
 }
 
 /// An SMS provider that always fails, to show failures stay closed.
@@ -907,7 +986,10 @@ async fn provider_failure_never_lets_anyone_in() {
         .await
         .unwrap();
     let _enrolled = good
-        .confirm_sms_enrollment(u.id, &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str()))
+        .confirm_sms_enrollment(
+            u.id,
+            &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str()),
+        )
         .await
         .unwrap();
     let broken = Authenticator::builder()
@@ -983,8 +1065,11 @@ async fn store_failure_never_lets_anyone_in() {
         .await
         .unwrap();
     assert!(matches!(
-        auth.confirm_sms_enrollment(u.id, &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str()))
-            .await,
+        auth.confirm_sms_enrollment(
+            u.id,
+            &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str())
+        )
+        .await,
         Err(Error::Store(_))
     ));
     assert!(
@@ -1078,7 +1163,8 @@ async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
             (fx.auth.clone(), gate.clone(), token.clone(), used.clone());
         tasks.push(tokio::spawn(async move {
             gate.wait().await;
-            auth.verify(&token, &SecretString::from(code.as_str())).await
+            auth.verify(&token, &SecretString::from(code.as_str()))
+                .await
         }));
     }
     let (mut replayed, mut ended) = (0u32, 0u32);
@@ -1100,7 +1186,9 @@ async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
     // The challenge is spent: even the next step's right code is refused.
     fx.clock.advance(Duration::from_secs(30));
     assert!(matches!(
-        fx.auth.verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str())).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::TooManyAttempts | Error::ChallengeNotFound)
     ));
 }

@@ -161,7 +161,11 @@ impl Authenticator {
     /// }
     /// # let _ = stamp; Ok(()) }
     /// ```
-    pub async fn confirm_sms_enrollment(&self, id: UserId, code: &SecretString) -> Result<Enrolled> {
+    pub async fn confirm_sms_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code.expose_secret())? else {
             return Err(Error::MalformedCode);
         };
@@ -294,7 +298,11 @@ impl Authenticator {
     /// # let _ = stamp; Ok(()) }
     /// ```
     #[cfg(feature = "totp")]
-    pub async fn confirm_totp_enrollment(&self, id: UserId, code: &SecretString) -> Result<Enrolled> {
+    pub async fn confirm_totp_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
         let Answer::Digits(code) = parse_answer(code.expose_secret())? else {
             return Err(Error::MalformedCode);
         };

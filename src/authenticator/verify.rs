@@ -8,9 +8,9 @@ use crate::event::{AuthEvent, Factor};
 use crate::factor::recovery;
 use crate::store::{StepAcceptance, StepOutcome, UserRecord};
 use crate::user::User;
-use secrecy::{ExposeSecret, SecretString};
 #[cfg(feature = "totp")]
 use crate::user::UserId;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]

@@ -70,7 +70,10 @@ async fn code(mut s: AuthSession, Form(f): Form<CodeForm>) -> Result<Redirect, W
     let Some(p) = s.pending() else {
         return Ok(Redirect::to("/login"));
     };
-    let v = s.auth().verify(p.token(), &SecretString::from(f.code.as_str())).await?;
+    let v = s
+        .auth()
+        .verify(p.token(), &SecretString::from(f.code.as_str()))
+        .await?;
     s.complete(&v).await?;
     Ok(Redirect::to("/"))
 }

@@ -9,9 +9,9 @@ mod app;
 mod layer;
 mod store;
 
-use twofa_verify::secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;

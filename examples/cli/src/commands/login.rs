@@ -139,7 +139,11 @@ pub(crate) async fn finish_login(
     remember: bool,
 ) -> Result<Outcome, CliError> {
     loop {
-        let r = ctx.backend.auth.verify(token, &SecretString::from(code.as_str())).await;
+        let r = ctx
+            .backend
+            .auth
+            .verify(token, &SecretString::from(code.as_str()))
+            .await;
         match r {
             Ok(v) => {
                 let mut o = logged_in(ctx, file, &v.user)?;
