@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
 use super::errors::{FormError, sentence};
@@ -121,7 +122,10 @@ pub async fn enable_sms_verify(
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
-    let result = v.auth().confirm_sms_enrollment(me.id, &f.code).await;
+    let result = v
+        .auth()
+        .confirm_sms_enrollment(me.id, &SecretString::from(f.code))
+        .await;
     match result {
         Ok(enrolled) => {
             v.session().remove_value(ENROLL_PHONE).await?;
@@ -264,7 +268,10 @@ pub async fn enable_totp(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
-    let result = v.auth().confirm_totp_enrollment(me.id, &f.code).await;
+    let result = v
+        .auth()
+        .confirm_totp_enrollment(me.id, &SecretString::from(f.code))
+        .await;
     match result {
         Ok(enrolled) => {
             let what = "Your authenticator app is set up.";
