@@ -3,6 +3,7 @@
 //! across invocations are in `flows.rs`).
 
 mod database;
+mod flask_import;
 mod flows;
 mod support;
 
