@@ -20,9 +20,9 @@ use zeroize::Zeroizing;
 
 pub mod legacy;
 
-pub use legacy::LegacyHashVerifier;
 #[cfg(feature = "legacy-hashes")]
 pub use legacy::{Bcrypt, WerkzeugPbkdf2, WerkzeugScrypt};
+pub use legacy::{HashProblem, LegacyHashVerifier};
 
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result, WeakPassword};
@@ -179,8 +179,19 @@ impl Hasher {
     /// False when `hash` is in a registered legacy format but asks for more
     /// work than its verifier's bounds (so it can never verify).
     pub fn within_bounds(&self, hash: &str) -> bool {
-        self.legacy_for(hash)
-            .is_none_or(|verifier| verifier.within_bounds(hash))
+        !matches!(self.check(hash), Err(HashProblem::BeyondBound))
+    }
+
+    /// Whether `hash`, in a format this hasher recognizes, can verify at
+    /// all, found without computing it (see
+    /// [`LegacyHashVerifier::check`]): an Argon2 PHC string needs its
+    /// parameters, salt and digest, and at most the memory a verify agrees
+    /// to spend; a legacy hash what its verifier says.
+    pub fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        match self.legacy_for(hash) {
+            Some(verifier) => verifier.check(hash),
+            None => check_argon2(hash),
+        }
     }
 
     fn legacy_for(&self, hash: &str) -> Option<Arc<dyn LegacyHashVerifier>> {
@@ -236,11 +247,12 @@ impl Hasher {
     /// A legacy hash beyond its verifier's bounds does not verify; it costs
     /// an unknown-user login's work, so it does not stand out by its speed.
     pub async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
-        if !self.within_bounds(phc) {
+        if let Err(problem) = self.check(phc) {
             tracing::warn!(
                 format = phc.split('$').next().unwrap_or_default(),
-                "a stored password hash asks for more work than its verifier's bound: \
-                 it cannot verify (raise the bound, or reset the password)"
+                "a stored password hash cannot verify: {problem} \
+                 (have the user reset the password; a hash beyond the bound \
+                 verifies once the bound is raised)"
             );
             return self.dummy_verify(password).await.map(|()| Verified::No);
         }
@@ -420,6 +432,24 @@ fn compute(
         v.push(buf);
     }
     r.map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+/// Whether an Argon2 PHC string can verify: what `verify_blocking` needs
+/// before it computes anything.
+fn check_argon2(phc: &str) -> std::result::Result<(), HashProblem> {
+    let parsed = PasswordHash::new(phc).map_err(|_| HashProblem::Malformed)?;
+    Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashProblem::Parameters)?;
+    let params = Params::try_from(&parsed).map_err(|_| HashProblem::Parameters)?;
+    if parsed.salt.is_none() {
+        return Err(HashProblem::Salt);
+    }
+    if parsed.hash.is_none() {
+        return Err(HashProblem::Digest);
+    }
+    if params.m_cost() > MAX_VERIFY_KIB {
+        return Err(HashProblem::BeyondBound);
+    }
+    Ok(())
 }
 
 fn verify_blocking(
