@@ -63,6 +63,7 @@ Scripts:
   --json prints one JSON object on stdout, errors included.
   Without TWILIO_* (SMTP_*), SMS codes (emails) are printed on stderr:
     [sms to +15551234567] Your twofa-verify demo verification code is 123456. ...
+  A landline's code goes by voice call: [call to +442071838750] ...
 
 Exit status:
   0  success
@@ -265,7 +266,8 @@ pub enum TwoFa {
     /// Add (or change) the phone for SMS codes: asks for the password (and a
     /// current code when 2FA is on), sends a code, then confirms it
     EnableSms {
-        /// Mobile number in international format, e.g. +15551234567
+        /// Phone number in international format, e.g. +15551234567 (a
+        /// landline gets its codes by voice call)
         #[arg(long, conflicts_with = "code")]
         phone: Option<String>,
         /// Finish: the code sent to the new phone

@@ -209,6 +209,13 @@ pub(crate) fn code_prompt(ch: &Challenge) -> String {
 pub(crate) fn pending_login(ident: &str, ch: &Challenge) -> Outcome {
     let mut text = String::new();
     match &ch.sms {
+        Some(SmsDelivery::Sent {
+            to,
+            channel: Some("call"),
+            ..
+        }) => {
+            let _ = writeln!(text, "{to} is being called: the code is read out.");
+        }
         Some(SmsDelivery::Sent { to, .. }) => {
             let _ = writeln!(text, "A code was sent to {to}.");
         }

@@ -131,7 +131,7 @@ impl Ctx {
         if let Some(sms) = &self.backend.console_sms {
             let msgs = sms.messages();
             for m in msgs.iter().skip(self.shown_sms) {
-                let _ = writeln!(self.console, "[sms to {}] {}", m.to, m.body);
+                let _ = writeln!(self.console, "[{} to {}] {}", m.channel, m.to, m.body);
             }
             self.shown_sms = msgs.len();
         }
@@ -249,7 +249,11 @@ pub(crate) fn user_json(u: &User) -> Value {
 
 pub(crate) fn sms_json(d: Option<&SmsDelivery>) -> Value {
     match d {
-        Some(SmsDelivery::Sent { to, .. }) => json!({ "state": "sent", "to": to }),
+        Some(SmsDelivery::Sent { to, channel, .. }) => json!({
+            "state": "sent",
+            "to": to,
+            "channel": channel.unwrap_or("sms"),
+        }),
         Some(SmsDelivery::Available { to }) => json!({ "state": "available", "to": to }),
         Some(SmsDelivery::Deferred {
             to,

@@ -188,3 +188,148 @@ async fn imported_profiles_are_the_demos_and_an_edit_there_is_kept() {
     assert_eq!(carol.last_seen, Some(1_614_765_600_000)); // 2021-03-03 10:00 UTC
     backend.close().await;
 }
+
+/// A row of a Flask `user` table: username, email, password_hash,
+/// verification_phone, last_seen.
+type FlaskRow<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// A Flask `user` table as the tutorial's model makes it, with `rows`.
+fn flask_db(d: &Dir, rows: &[FlaskRow<'_>]) -> String {
+    let path = d.path("flask.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.expect("create");
+        sqlx::query(
+            "CREATE TABLE user (id INTEGER NOT NULL PRIMARY KEY, username VARCHAR(64),
+             email VARCHAR(120), password_hash VARCHAR(128), about_me VARCHAR(140),
+             last_seen DATETIME, verification_phone VARCHAR(16))",
+        )
+        .execute(&pool)
+        .await
+        .expect("create table");
+        for (name, email, hash, phone, seen) in rows {
+            sqlx::query(
+                "INSERT INTO user (username, email, password_hash, verification_phone, last_seen)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(name)
+            .bind(email)
+            .bind(hash)
+            .bind(phone)
+            .bind(seen)
+            .execute(&pool)
+            .await
+            .expect("insert");
+        }
+        pool.close().await;
+    });
+    path.display().to_string()
+}
+
+/// Werkzeug 1.0's PBKDF2 of `werkzeug-user-pw-8`.
+const HASH: &str = "pbkdf2:sha256:150000$Vq3xYb7LmN2pQr8T$0246befa15e73937d0a269a8a2a1c362480d3c19fb978a887396b02ba33b9512";
+
+/// What the report says of each row: only unparsable phones (and other
+/// bad identities) keep a user out; a landline is imported, an unusable
+/// hash is skipped with its reason, a bad `last_seen` is reported.
+#[test]
+fn the_report_tells_each_user_what_was_kept() {
+    let d = legacy_dir();
+    let truncated = &HASH[..HASH.len() - 10];
+    let huge = HASH.replace(":150000$", ":99999999$");
+    let gib = format!("scrypt:1048576:8:1$salt${}", "00".repeat(64));
+    let source = flask_db(
+        &d,
+        &[
+            (
+                "lena",
+                "lena@example.com",
+                HASH,
+                Some("+44 20 7183 8750"),
+                None,
+            ),
+            ("tom", "tom@example.com", &huge, None, None),
+            ("ugo", "ugo@example.com", truncated, None, None),
+            ("vic", "vic@example.com", &gib, None, None),
+            ("wes", "wes@example.com", HASH, None, Some("last tuesday")),
+            ("xia", "xia@example.com", HASH, Some("12345"), None),
+        ],
+    );
+    let j = d.expect(&["import-flask", &source], "", 0).json();
+    assert_eq!(names(&j["imported"], "username"), ["lena", "wes"], "{j}");
+    assert_eq!(j["imported"][0]["sms"], true, "{j}");
+    let skipped: Vec<(String, String)> = j["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["username"].as_str().unwrap_or_default().to_owned(),
+                s["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("tom", "hash_beyond_bound"),
+        ("ugo", "unusable_hash"),
+        ("vic", "hash_beyond_bound"),
+        ("xia", "invalid_phone"),
+    ];
+    assert_eq!(
+        skipped,
+        expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{j}"
+    );
+    assert!(
+        j["skipped"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("digest"),
+        "{j}"
+    );
+    let dropped = &j["profiles"]["dropped"];
+    assert_eq!(dropped.as_array().map(Vec::len), Some(1), "{j}");
+    assert_eq!(dropped[0]["username"], "wes");
+    assert_eq!(dropped[0]["field"], "last_seen");
+    assert!(
+        dropped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("last tuesday"),
+        "{j}"
+    );
+    // In text too.
+    let text = d.run(&["import-flask", &source], "");
+    assert!(
+        text.stdout.contains("not kept  #5 \"wes\" last_seen"),
+        "{text:?}"
+    );
+
+    // lena's landline is her SMS factor: the code is read out by a call.
+    let r = d.expect(
+        &["login", "--user", "lena", "--password-stdin"],
+        "werkzeug-user-pw-8\n",
+        6,
+    );
+    assert!(r.stderr.contains("[call to +442071838750]"), "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["sms"]["channel"], "call", "{j}");
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("[call to +442071838750]"))
+        .expect("the call");
+    let code: String = line
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a code")
+        .to_owned();
+    let j = d.expect(&["login", "--code", &code], "", 0).json();
+    assert_eq!(j["status"], "logged_in");
+}
