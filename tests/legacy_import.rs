@@ -475,3 +475,24 @@ async fn unusable_hashes_are_refused_with_their_reason() {
     // The good one is imported.
     import("alice", ALICE_150K.to_owned()).await.unwrap();
 }
+
+/// A landline the old application verified is imported as the SMS factor
+/// (its codes go by call); a number that reaches no one's own line is not.
+#[cfg(feature = "phone-numbers")]
+#[tokio::test]
+async fn a_verified_landline_is_imported() {
+    let (auth, _store, _events, _dir) = setup().await;
+    let row = |name: &str, phone: &str| ImportedUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password_hash: ALICE_150K.into(),
+        phone: Some(phone.into()),
+    };
+    let u = auth
+        .import_user(row("lena", "+44 20 7183 8750"))
+        .await
+        .unwrap();
+    assert_eq!(u.phone.as_deref(), Some("+442071838750"));
+    let r = auth.import_user(row("paul", "+44 909 879 0879")).await;
+    assert!(matches!(r, Err(Error::InvalidPhoneNumber(_))), "{r:?}");
+}
