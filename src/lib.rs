@@ -142,6 +142,8 @@ pub use store::{MemoryStore, StateStore, UserStore};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
+#[cfg(test)]
+mod proptest_config;
 #[cfg(feature = "totp")]
 pub use factor::TotpEnrollment;
 pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsSender, SmsVerifier};
