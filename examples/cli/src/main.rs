@@ -33,7 +33,8 @@ Database:
   `register` and `import-flask`, which create it (a mistyped path fails,
   naming it). A SQLite database is created readable by its owner only, with
   its key file (<db>.key, unless TWOFA_SECRET_KEY is set) beside it; when
-  the command that created them fails, both are removed again.
+  the command that created them fails before any account is in the
+  database, both are removed again.
 
 Sessions:
   `login` writes a session file (default: <db>.session beside the database,
@@ -404,7 +405,7 @@ async fn run(cli: &Cli) -> Result<output::Outcome, CliError> {
     // A failed import (or registration) into a new database leaves nothing
     // behind.
     if let (Err(_), Some(created)) = (&result, created) {
-        created.remove();
+        created.remove_if_empty().await;
     }
     result
 }
