@@ -139,6 +139,10 @@ pub fn policy() -> Policy {
     p.sms_per_phone = many;
     p.sms_per_account = many;
     p.sms_global = many;
+    // The budgets of texts to numbers not yet verified too: enrollments
+    // send to many (landlines among them since they are accepted).
+    p.sms_unverified_per_phone = many;
+    p.sms_unverified_global = many;
     p
 }
 
