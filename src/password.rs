@@ -145,6 +145,17 @@ impl std::fmt::Debug for Hasher {
 /// cannot make us allocate without bound.
 const MAX_VERIFY_KIB: u32 = 4 * 1024 * 1024;
 
+/// Most passes over that memory we agree to verify: a stored (or imported)
+/// hash with `t=4000000000` would otherwise hold a hashing thread for hours
+/// on every login attempt. 64 passes is many times any recommended setting
+/// (OWASP: 2 passes at 19 MiB).
+const MAX_VERIFY_PASSES: u32 = 64;
+
+/// Whether Argon2 parameters are beyond what we agree to verify.
+fn beyond_bound(params: &Params) -> bool {
+    params.m_cost() > MAX_VERIFY_KIB || params.t_cost() > MAX_VERIFY_PASSES
+}
+
 impl Hasher {
     /// A hasher with these parameters, at most `concurrency` hashes at once
     /// (at least 1), and an optional pepper (Argon2 secret).
@@ -446,7 +457,7 @@ fn check_argon2(phc: &str) -> std::result::Result<(), HashProblem> {
     if parsed.hash.is_none() {
         return Err(HashProblem::Digest);
     }
-    if params.m_cost() > MAX_VERIFY_KIB {
+    if beyond_bound(&params) {
         return Err(HashProblem::BeyondBound);
     }
     Ok(())
@@ -470,7 +481,7 @@ fn verify_blocking(
     else {
         return Ok(Verified::No);
     };
-    if params.m_cost() > MAX_VERIFY_KIB {
+    if beyond_bound(&params) {
         return Ok(Verified::No);
     }
     let weaker = alg != Algorithm::Argon2id
@@ -669,6 +680,33 @@ mod tests {
         );
         assert_eq!(h.verify(pw(), PEPPERED).await.unwrap(), Verified::No);
         assert_eq!(h.verify(pw(), ARGON2I).await.unwrap(), Verified::YesRehash);
+    }
+
+    /// A stored hash asking for more passes or memory than any sane
+    /// setting is refused before any work: it would hold a hashing thread
+    /// for hours on each login.
+    #[tokio::test]
+    async fn argon2_hashes_beyond_the_bounds_cost_nothing() {
+        const SALT_AND_DIGEST: &str =
+            "vYAroE9atZsCdonLG+Umkw$KGOZydjaC9eMz7km0Gysrrd2vKuyYvZXqFVdLrwZkcA";
+        let h = Hasher::new(HashParams::default(), 1, None);
+        for params in [
+            "m=19456,t=4000000000,p=1",
+            "m=19456,t=65,p=1",
+            "m=4194305,t=2,p=1",
+        ] {
+            let phc = format!("$argon2id$v=19${params}${SALT_AND_DIGEST}");
+            assert_eq!(h.check(&phc), Err(HashProblem::BeyondBound), "{params}");
+            assert!(!h.within_bounds(&phc), "{params}");
+            // (Before the bound, this call ran for hours with t=4000000000.)
+            assert_eq!(
+                h.verify(s("correct horse 0.5"), &phc).await.unwrap(),
+                Verified::No
+            );
+        }
+        // The largest pass count still allowed verifies as usual.
+        let phc = format!("$argon2id$v=19$m=19456,t=64,p=1${SALT_AND_DIGEST}");
+        assert_eq!(h.check(&phc), Ok(()));
     }
 
     #[tokio::test]
