@@ -24,6 +24,19 @@ const MAX_USER_AGENT: usize = 256;
 /// subscriber usually holds, so rotating addresses inside it does not reset
 /// a limit; wider networks (IPv6 /56 and /48, IPv4 /24) have limits of their
 /// own, larger by [`Policy::client_networks`](crate::Policy::client_networks).
+///
+/// ```
+/// use std::net::IpAddr;
+/// use twofa_verify::RequestContext;
+///
+/// let ctx = RequestContext::new()
+///     .with_ip("::ffff:203.0.113.7".parse()?) // IPv4-mapped: read as IPv4
+///     .with_user_agent("Mozilla/5.0\r\nX-Evil: 1");
+/// assert_eq!(ctx.ip(), Some("203.0.113.7".parse::<IpAddr>()?));
+/// assert_eq!(ctx.user_agent(), Some("Mozilla/5.0X-Evil: 1")); // no control characters
+/// assert_eq!(RequestContext::new().ip(), None);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
     ip: Option<IpAddr>,
@@ -31,20 +44,23 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// An empty context (no per-client limits apply).
+    /// An empty context: no per-client limits apply until
+    /// [`with_ip`](Self::with_ip) gives the client's address (see the
+    /// [`RequestContext`] example).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the client's IP address. An IPv4-mapped IPv6 address counts as
-    /// the IPv4 address it carries.
+    /// the IPv4 address it carries (see the [`RequestContext`] example).
     pub fn with_ip(mut self, ip: IpAddr) -> Self {
         self.ip = Some(ip.to_canonical());
         self
     }
 
     /// Sets the user agent. Control characters are dropped and the text is
-    /// cut to 256 bytes; an empty result is no user agent.
+    /// cut to 256 bytes; an empty result is no user agent (see the
+    /// [`RequestContext`] example).
     pub fn with_user_agent(mut self, user_agent: &str) -> Self {
         let mut clean = String::with_capacity(user_agent.len().min(MAX_USER_AGENT));
         for c in user_agent.chars().filter(|c| !c.is_control()) {
@@ -58,12 +74,15 @@ impl RequestContext {
         self
     }
 
-    /// The client's IP address, when known.
+    /// The client's IP address, when known (see the [`RequestContext`]
+    /// example).
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
     }
 
-    /// The client's user agent, when known (sanitised).
+    /// The client's user agent, when known, as sanitised by
+    /// [`with_user_agent`](Self::with_user_agent) (see the
+    /// [`RequestContext`] example).
     pub fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }

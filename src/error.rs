@@ -6,16 +6,56 @@ use std::time::Duration;
 use crate::event::{Factor, LimitedAction};
 
 /// A boxed error from a store or a provider. Kept opaque so that the types of
-/// `sqlx` or `reqwest` never leak into the public API.
+/// `sqlx` or `reqwest` never leak into the public API; a store wraps its
+/// own with [`Error::store`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Result alias used throughout the crate.
+/// Result alias used throughout the crate: `Result<T>` is
+/// `Result<T, Error>` (see the [`Error`] example).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every failure the crate reports.
 ///
 /// No variant ever carries a password, code, token or secret: the `Display`
 /// text of each is safe to log and, for the user-caused ones, to show.
+///
+/// A login form's handler, for any web framework:
+///
+/// ```
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, Error, Login};
+///
+/// /// The status and the page's message for a login attempt.
+/// async fn login(auth: &Authenticator, name: &str, password: &SecretString) -> (u16, String) {
+///     match auth.login(name, password).await {
+///         Ok(Login::Complete(user)) => (200, format!("welcome {}", user.username)),
+///         Ok(Login::SecondFactor(_challenge)) => (200, "enter your code".into()),
+///         Ok(_) => (500, "unexpected answer".into()), // `Login` is non-exhaustive
+///         // Wait a little, or locked for a while: the text says how long.
+///         Err(e @ (Error::Delayed { .. } | Error::Locked { .. })) => (429, e.to_string()),
+///         // Wrong password, unknown user, malformed input: safe to show.
+///         Err(e) if e.is_user_error() => (e.http_status(), e.to_string()),
+///         // Store or provider down: log it, show nothing of it.
+///         Err(e) => {
+///             eprintln!("login failed: {e}");
+///             (e.http_status(), "please try again later".into())
+///         }
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// # let auth = Authenticator::builder()
+/// #     .store(twofa_verify::MemoryStore::new())
+/// #     .secret_key(twofa_verify::SecretKey::generate())
+/// #     .build()?;
+/// let wrong = SecretString::from("not the password");
+/// assert_eq!(
+///     login(&auth, "nobody", &wrong).await,
+///     (401, "invalid username or password".to_string())
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -159,13 +199,30 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps any store-side error.
+    /// Wraps any store-side error: what a [`UserStore`](crate::UserStore)
+    /// or [`StateStore`](crate::StateStore) implementation returns for its
+    /// own failures (the cause stays reachable through `source()`, out of
+    /// the `Display` text).
+    ///
+    /// ```
+    /// use twofa_verify::Error;
+    /// let e = Error::store(std::io::Error::other("disk full"));
+    /// assert!(!e.is_user_error());
+    /// assert_eq!(e.http_status(), 503);
+    /// ```
     pub fn store(err: impl Into<BoxError>) -> Self {
         Error::Store(err.into())
     }
 
     /// True when the caller (the user) caused it, so an app can answer 4xx
-    /// rather than 5xx.
+    /// rather than 5xx, and show the `Display` text (see the [`Error`]
+    /// example).
+    ///
+    /// ```
+    /// use twofa_verify::Error;
+    /// assert!(Error::InvalidCredentials.is_user_error());
+    /// assert!(!Error::Config("no store".into()).is_user_error());
+    /// ```
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
@@ -178,7 +235,17 @@ impl Error {
         )
     }
 
-    /// For rate limits, delays and locks: how long until a retry can succeed.
+    /// For rate limits, delays and locks: how long until a retry can
+    /// succeed, for a `Retry-After` header. Also the wait a provider asked
+    /// for, when it gave one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twofa_verify::Error;
+    /// let locked = Error::Locked { retry_after: Duration::from_secs(600) };
+    /// assert_eq!(locked.retry_after(), Some(Duration::from_secs(600)));
+    /// assert_eq!(Error::InvalidCredentials.retry_after(), None);
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Delayed { retry_after }
@@ -243,6 +310,14 @@ impl Error {
 
 /// Why a second factor cannot be used or changed, in
 /// [`Error::FactorUnavailable`]. The `Display` text is for the user.
+///
+/// ```
+/// use twofa_verify::error::FactorUnavailable;
+/// use twofa_verify::{Error, Factor};
+/// let e = Error::FactorUnavailable(FactorUnavailable::NotConfigured(Factor::Sms));
+/// assert_eq!(e.to_string(), "SMS is not configured");
+/// assert_eq!(e.http_status(), 409);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FactorUnavailable {
@@ -288,6 +363,15 @@ impl std::fmt::Display for FactorUnavailable {
 /// Why a username was refused, in [`Error::InvalidUsername`]. The
 /// `Display` text is for the user ("invalid username: it must not contain
 /// spaces").
+///
+/// ```
+/// use twofa_verify::error::UsernameProblem;
+/// use twofa_verify::user::Username;
+/// use twofa_verify::Error;
+/// let e = Username::parse("alice smith").unwrap_err();
+/// assert!(matches!(e, Error::InvalidUsername(UsernameProblem::Space)));
+/// assert_eq!(e.to_string(), "invalid username: it must not contain spaces");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsernameProblem {
@@ -329,6 +413,27 @@ pub enum UsernameProblem {
 
 /// Why a phone number was refused, in [`Error::InvalidPhoneNumber`]. The
 /// `Display` text is for the user.
+///
+/// ```
+/// use twofa_verify::error::PhoneProblem;
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey, StepUp};
+/// use twofa_verify::{ConsoleSms, LocalCodes};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .sms(LocalCodes::new(ConsoleSms::quiet()))
+///     .build()?;
+/// let password = SecretString::from("correct horse battery");
+/// let user = auth.register("alice", "alice@example.com", &password).await?;
+/// let step_up = StepUp::password("correct horse battery");
+/// let refused = auth.start_sms_enrollment(user.id, "555 2671", &step_up).await;
+/// assert!(matches!(refused, Err(Error::InvalidPhoneNumber(PhoneProblem::NotANumber))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PhoneProblem {
@@ -389,7 +494,26 @@ pub enum HashProblem {
     Digest,
 }
 
-/// Why a password was refused.
+/// Why a password was refused, in [`Error::WeakPassword`]. The `Display`
+/// text is for the user.
+///
+/// ```
+/// use twofa_verify::error::WeakPassword;
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// # let auth = Authenticator::builder()
+/// #     .store(MemoryStore::new())
+/// #     .secret_key(SecretKey::generate())
+/// #     .build()?;
+/// let refused = auth.register("alice", "alice@example.com", &SecretString::from("password")).await;
+/// let Err(Error::WeakPassword(why)) = refused else { panic!("accepted") };
+/// assert_eq!(why, WeakPassword::Common);
+/// assert_eq!(why.to_string(), "it is one of the most commonly used passwords");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WeakPassword {
@@ -413,7 +537,22 @@ pub enum WeakPassword {
 /// What went wrong at the verification provider (Twilio Verify or an SMS gateway).
 ///
 /// Made with [`ProviderError::new`] and its fields set one by one, so that
-/// fields added later do not break a provider's code.
+/// fields added later do not break a provider's code:
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::Error;
+/// use twofa_verify::error::{ProviderError, ProviderErrorKind};
+///
+/// // An SMS gateway of your own answered 429 with `Retry-After: 30`.
+/// let mut e = ProviderError::new(ProviderErrorKind::Throttled);
+/// e.status = Some(429);
+/// e.retry_after = Some(Duration::from_secs(30));
+/// assert!(e.is_retryable());
+/// let e = Error::from(e); // what an `SmsVerifier` returns
+/// assert_eq!(e.http_status(), 503);
+/// assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 #[error("{kind}{}", code.map(|c| format!(" (provider code {c})")).unwrap_or_default())]
@@ -432,7 +571,8 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
-    /// A provider error of the given kind with nothing else known.
+    /// A provider error of the given kind with nothing else known (see the
+    /// [`ProviderError`] example).
     pub fn new(kind: ProviderErrorKind) -> Self {
         ProviderError {
             kind,
@@ -443,7 +583,8 @@ impl ProviderError {
         }
     }
 
-    /// True when retrying later may succeed (timeouts, 5xx, provider rate limits).
+    /// True when retrying later may succeed (timeouts, 5xx, provider rate
+    /// limits); see the [`ProviderError`] example.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
@@ -454,7 +595,9 @@ impl ProviderError {
     }
 }
 
-/// The class of a [`ProviderError`].
+/// The class of a [`ProviderError`]: what an app tells the user (and
+/// whether [`ProviderError::is_retryable`]); the `Display` text is for
+/// logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderErrorKind {
