@@ -85,12 +85,24 @@ impl fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
-    /// The shortest key accepted, in bytes (256 bits).
+    /// The shortest key accepted, in bytes (256 bits); a shorter one is
+    /// [`SecretKeyError::TooShort`] (see the [`SecretKey`] example).
     pub const MIN_LEN: usize = 32;
 
     /// A new random key of [`MIN_LEN`](Self::MIN_LEN) bytes from the
     /// operating system's CSPRNG. Store it (see [`to_hex`](Self::to_hex)):
     /// a key that changes at every start is only fit for tests and demos.
+    ///
+    /// ```
+    /// use twofa_verify::SecretKey;
+    /// use twofa_verify::secrecy::ExposeSecret;
+    /// let key = SecretKey::generate();
+    /// let saved = key.to_hex(); // write this to the app's secret store
+    /// assert_eq!(saved.expose_secret().len(), 2 * SecretKey::MIN_LEN);
+    /// let again = SecretKey::from_hex(saved.expose_secret())?;
+    /// # let _ = again;
+    /// # Ok::<(), twofa_verify::SecretKeyError>(())
+    /// ```
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; Self::MIN_LEN];
         rand::rng().fill_bytes(&mut bytes);
@@ -98,7 +110,15 @@ impl SecretKey {
     }
 
     /// The key `bytes`: at least [`MIN_LEN`](Self::MIN_LEN) of them, not
-    /// all the same.
+    /// all the same (a zeroed buffer is a forgotten key, not a key).
+    ///
+    /// ```
+    /// use twofa_verify::{SecretKey, SecretKeyError};
+    /// assert_eq!(SecretKey::from_bytes([0u8; 32]).unwrap_err(), SecretKeyError::NotRandom);
+    /// let key = SecretKey::from_bytes((1u8..=32).collect::<Vec<u8>>())?;
+    /// # let _ = key;
+    /// # Ok::<(), SecretKeyError>(())
+    /// ```
     pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretKeyError> {
         let bytes = SecretSlice::from(bytes.into());
         let raw = bytes.expose_secret();
@@ -112,7 +132,8 @@ impl SecretKey {
     }
 
     /// The key written in hexadecimal (either case; surrounding whitespace
-    /// ignored): 64 characters for 32 bytes.
+    /// ignored): 64 characters for 32 bytes. See the [`SecretKey`]
+    /// example.
     pub fn from_hex(text: &str) -> Result<Self, SecretKeyError> {
         let bytes = data_encoding::HEXLOWER_PERMISSIVE
             .decode(text.trim().as_bytes())
@@ -124,6 +145,18 @@ impl SecretKey {
 
     /// The key written in base64, standard or URL-safe alphabet, with or
     /// without padding (surrounding whitespace ignored).
+    ///
+    /// ```
+    /// use twofa_verify::{SecretKey, SecretKeyError};
+    /// // `openssl rand -base64 32`
+    /// let key = SecretKey::from_base64("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n")?;
+    /// assert_eq!(
+    ///     SecretKey::from_base64("not base64!").unwrap_err(),
+    ///     SecretKeyError::Encoding { encoding: "base64" }
+    /// );
+    /// # let _ = key;
+    /// # Ok::<(), SecretKeyError>(())
+    /// ```
     pub fn from_base64(text: &str) -> Result<Self, SecretKeyError> {
         let text = text.trim().as_bytes();
         let bytes = [
@@ -140,7 +173,14 @@ impl SecretKey {
 
     /// The key in the environment variable `var`, in hexadecimal (see
     /// [`from_hex`](Self::from_hex)). An unset or empty variable is
-    /// [`SecretKeyError::Missing`].
+    /// [`SecretKeyError::Missing`], whose message says how to make a key.
+    ///
+    /// ```
+    /// use twofa_verify::{SecretKey, SecretKeyError};
+    /// let missing = SecretKey::from_env("TWOFA_DOC_EXAMPLE_UNSET").unwrap_err();
+    /// assert_eq!(missing, SecretKeyError::Missing { var: "TWOFA_DOC_EXAMPLE_UNSET".into() });
+    /// assert!(missing.to_string().contains("openssl rand -hex 32"));
+    /// ```
     pub fn from_env(var: &str) -> Result<Self, SecretKeyError> {
         match std::env::var(var) {
             Ok(text) if !text.trim().is_empty() => Self::from_hex(&text),
@@ -151,7 +191,8 @@ impl SecretKey {
     }
 
     /// The key in lowercase hexadecimal, the form [`from_hex`](Self::from_hex)
-    /// and [`from_env`](Self::from_env) read: to save a generated key.
+    /// and [`from_env`](Self::from_env) read: to save a generated key (see
+    /// [`generate`](Self::generate)'s example).
     pub fn to_hex(&self) -> SecretString {
         SecretString::from(data_encoding::HEXLOWER.encode(self.0.expose_secret()))
     }
@@ -161,6 +202,16 @@ impl SecretKey {
     /// purpose under this key, in a domain apart from the keys this crate
     /// derives. Distinct purposes give unrelated keys; name them with the
     /// app and a version (`"myapp: flash cookies v1"`).
+    ///
+    /// ```
+    /// use twofa_verify::SecretKey;
+    /// use twofa_verify::secrecy::ExposeSecret;
+    /// let key = SecretKey::generate();
+    /// let flash = key.derive("myapp: flash cookies v1");
+    /// let links = key.derive("myapp: signed links v1");
+    /// assert_ne!(flash.expose_secret(), links.expose_secret());
+    /// assert_eq!(flash.expose_secret(), key.derive("myapp: flash cookies v1").expose_secret());
+    /// ```
     pub fn derive(&self, purpose: &str) -> SecretBox<[u8; 32]> {
         let key = Keys::from(self).mac(b"app-subkey", purpose.as_bytes());
         SecretBox::new(Box::new(key))

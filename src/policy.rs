@@ -4,7 +4,20 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Argon2id cost parameters.
+/// Argon2id cost parameters, [`Policy::hash`]. Stronger ones apply to new
+/// hashes at once and to stored ones at their next login; weaker than
+/// OWASP's minimum is refused by [`Policy::validate`].
+///
+/// ```
+/// use twofa_verify::Policy;
+/// use twofa_verify::policy::HashParams;
+///
+/// let mut policy = Policy::default();
+/// policy.hash = HashParams { memory_kib: 47_104, iterations: 1, parallelism: 1 };
+/// assert!(policy.validate().is_ok()); // OWASP's m=46 MiB, t=1
+/// policy.hash.memory_kib = 4_096;
+/// assert!(policy.validate().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashParams {
     /// Memory in KiB (default 19456, OWASP's minimum for Argon2id).
@@ -25,7 +38,8 @@ impl Default for HashParams {
     }
 }
 
-/// A fixed-window rate limit: at most `max` events per `window`.
+/// A fixed-window rate limit: at most `max` events per `window`, for the
+/// limits of a [`Policy`] (see its example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Events allowed per window.
@@ -35,7 +49,8 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// `max` events per `window`.
+    /// `max` events per `window`; `const`, for limits kept as constants
+    /// (see the [`Policy`] example).
     pub const fn new(max: u32, window: Duration) -> Self {
         RateLimit { max, window }
     }
@@ -51,6 +66,17 @@ impl RateLimit {
 ///
 /// Every factor is between 1 and 65536, and the /48's is at least the
 /// /56's (a network never allows less than one inside it).
+///
+/// ```
+/// use twofa_verify::Policy;
+/// // A site whose users sit behind a few large IPv4 NATs (a campus):
+/// // many honest clients share one /24.
+/// let mut policy = Policy::default();
+/// policy.client_networks.ipv4_24 = 64;
+/// assert!(policy.validate().is_ok());
+/// policy.client_networks.ipv6_48 = 2; // below the /56's 4
+/// assert!(policy.validate().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientNetworks {
@@ -80,7 +106,34 @@ impl ClientNetworks {
 }
 
 /// Every tunable of the authenticator. Build with `Policy::default()` and
-/// change fields; `AuthenticatorBuilder::build` validates the result.
+/// change fields (the struct is non-exhaustive, so new fields are not a
+/// breaking change); `AuthenticatorBuilder::build` validates the result.
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::{Authenticator, MemoryStore, Policy, RateLimit, Registration, SecretKey};
+///
+/// let mut policy = Policy::default();
+/// policy.registration = Registration::EmailConfirmed;
+/// policy.sms_per_phone = RateLimit::new(3, Duration::from_secs(3600));
+/// policy.lock_duration = Duration::from_secs(30 * 60);
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .policy(policy)
+///     .build()?;
+/// assert_eq!(auth.policy().sms_per_phone.max, 3);
+///
+/// let mut weak = Policy::default();
+/// weak.password_min_chars = 4; // below NIST's 8: refused
+/// assert!(Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .policy(weak)
+///     .build()
+///     .is_err());
+/// # Ok::<(), twofa_verify::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Policy {
@@ -189,7 +242,10 @@ pub struct Policy {
     pub remember_me_for: Duration,
 }
 
-/// How [`Authenticator`](crate::Authenticator) creates accounts.
+/// How [`Authenticator`](crate::Authenticator) creates accounts, chosen by
+/// [`Policy::registration`] (see the [`Policy`] example and, for the
+/// confirmed flow,
+/// [`Authenticator::start_registration`](crate::Authenticator::start_registration)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Registration {
@@ -252,7 +308,20 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Checks that the policy is coherent and no weaker than the crate's floor.
+    /// Checks that the policy is coherent and no weaker than the crate's
+    /// floor; the error is [`Error::Config`] naming the field.
+    /// [`AuthenticatorBuilder::build`](crate::AuthenticatorBuilder::build)
+    /// calls it; call it yourself to check a policy read from a
+    /// configuration file at start-up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twofa_verify::{Error, Policy};
+    /// let mut policy = Policy::default();
+    /// policy.challenge_ttl = Duration::from_secs(2 * 3600);
+    /// let Err(Error::Config(why)) = policy.validate() else { panic!("accepted") };
+    /// assert_eq!(why, "policy: challenge_ttl must be at most one hour");
+    /// ```
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(format!("policy: {m}")));
         if self.password_min_chars < 8 {

@@ -12,7 +12,9 @@ use unicode_security::{MixedScript, RestrictionLevel, RestrictionLevelDetection}
 use crate::clock::Timestamp;
 use crate::error::{Error, PhoneProblem, Result, UsernameProblem};
 
-/// A user's stable identifier, assigned by the store.
+/// A user's stable identifier, assigned by the store: [`User::id`], what
+/// an app keeps in its session and passes to every call about the account
+/// (see the [`User`] example).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -25,6 +27,38 @@ impl fmt::Display for UserId {
 }
 
 /// A user, as returned to the application. Holds no secret.
+///
+/// A snapshot: calls that change the account return a fresh one (and
+/// [`Authenticator::user`](crate::Authenticator::user) reads one by id).
+///
+/// ```
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, MemoryStore, SecretKey, StepUp, User};
+/// use twofa_verify::{ConsoleSms, LocalCodes};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let sms = ConsoleSms::quiet();
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .sms(LocalCodes::new(sms.clone()))
+///     .build()?;
+/// let password = SecretString::from("correct horse battery");
+/// let user: User = auth.register("Alice", "Alice@Example.com", &password).await?;
+/// assert_eq!((user.username.as_str(), user.email.as_str()), ("Alice", "alice@example.com"));
+/// assert!(!user.has_second_factor());
+///
+/// let step_up = StepUp::password("correct horse battery");
+/// auth.start_sms_enrollment(user.id, "+254712345689", &step_up).await?;
+/// let code = SecretString::from(sms.last_code_for("+254712345689").unwrap());
+/// let user = auth.confirm_sms_enrollment(user.id, &code).await?.user;
+/// assert!(user.has_second_factor());
+/// assert_eq!(user.phone.as_deref(), Some("+254712345689"));
+/// assert_eq!(user.masked_phone().as_deref(), Some("+2547******89"));
+/// assert!(!format!("{user:?}").contains("712345689")); // Debug masks it too
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// The store's id.
@@ -45,12 +79,14 @@ pub struct User {
 }
 
 impl User {
-    /// True when any second factor is enabled.
+    /// True when any second factor is enabled, i.e. a login asks for a
+    /// code (see the [`User`] example).
     pub fn has_second_factor(&self) -> bool {
         self.phone.is_some() || self.totp_enabled
     }
 
-    /// The phone number masked for display, e.g. `+2547*****89`.
+    /// The phone number masked for display, e.g. `+2547******89` (see the
+    /// [`User`] example and [`mask_phone`]).
     pub fn masked_phone(&self) -> Option<String> {
         self.phone.as_deref().map(mask_phone)
     }
@@ -69,7 +105,14 @@ impl fmt::Debug for User {
     }
 }
 
-/// Masks a phone number for display: keeps the `+`, the first four digits and the last two.
+/// Masks a phone number for display: keeps the `+`, the first four digits
+/// and the last two. Short numbers show less.
+///
+/// ```
+/// use twofa_verify::user::mask_phone;
+/// assert_eq!(mask_phone("+14155552671"), "+1415*****71");
+/// assert_eq!(mask_phone("+123"), "+1**");
+/// ```
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.chars().collect();
     let n = chars.len();
@@ -88,7 +131,8 @@ pub fn mask_phone(phone: &str) -> String {
         .collect()
 }
 
-/// Most characters (Unicode scalar values) in a username.
+/// Most characters (Unicode scalar values) in a username; a longer one is
+/// [`UsernameProblem::TooLong`] (see the [`Username`] example).
 pub const USERNAME_MAX_CHARS: usize = 64;
 
 /// A username checked against RFC 8265 (PRECIS `UsernameCasePreserved` for
@@ -103,6 +147,29 @@ pub const USERNAME_MAX_CHARS: usize = 64;
 /// trailing whitespace is trimmed; fullwidth forms become their ordinary
 /// forms (`ＡＢＣ` is `ABC`). ASCII names keep the key they always had: the
 /// name in lower case.
+///
+/// [`Authenticator::register`](crate::Authenticator::register) parses the
+/// username itself; an app parses one to check a form field early, or a
+/// store to index a name.
+///
+/// ```
+/// use twofa_verify::Error;
+/// use twofa_verify::error::UsernameProblem;
+/// use twofa_verify::user::{USERNAME_MAX_CHARS, Username, username_skeleton};
+///
+/// let name = Username::parse("  Ａlice ")?; // fullwidth `Ａ`, spaces around
+/// assert_eq!(name.as_str(), "Alice");
+/// assert_eq!(name.key(), "alice");
+/// assert_eq!(name.skeleton(), username_skeleton("alice"));
+/// let (display, key, skeleton) = name.into_parts();
+/// assert_eq!((display.as_str(), key.as_str()), ("Alice", "alice"));
+/// # let _ = skeleton;
+///
+/// let long = "a".repeat(USERNAME_MAX_CHARS + 1);
+/// assert!(matches!(Username::parse(&long), Err(Error::InvalidUsername(UsernameProblem::TooLong))));
+/// assert!(matches!(Username::parse("a@b"), Err(Error::InvalidUsername(UsernameProblem::AtSign))));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username {
     display: String,
@@ -111,7 +178,8 @@ pub struct Username {
 }
 
 impl Username {
-    /// Validates `raw`; `Error::InvalidUsername` says what is wrong.
+    /// Validates `raw`; [`Error::InvalidUsername`] says what is wrong (see
+    /// the [`Username`] example).
     pub fn parse(raw: &str) -> Result<Self> {
         // Bounds the work below whatever the input.
         if raw.len() > 1024 {
@@ -153,22 +221,27 @@ impl Username {
         })
     }
 
-    /// The display form (case kept), as stored in `User::username`.
+    /// The display form (case kept), as stored in [`User::username`] (see
+    /// the [`Username`] example).
     pub fn as_str(&self) -> &str {
         &self.display
     }
 
-    /// The lookup key (case-mapped), unique per store.
+    /// The lookup key (case-mapped), unique per store: logins find the
+    /// account by it (see the [`Username`] example).
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    /// The TR39 confusable skeleton of the key, unique per store.
+    /// The TR39 confusable skeleton of the key, unique per store (see
+    /// [`username_skeleton`]).
     pub fn skeleton(&self) -> &str {
         &self.skeleton
     }
 
-    /// The display form, key and skeleton.
+    /// The display form, key and skeleton, as a store's
+    /// [`NewUser`](crate::store::NewUser) holds them (see the [`Username`]
+    /// example).
     pub fn into_parts(self) -> (String, String, String) {
         (self.display, self.key, self.skeleton)
     }
@@ -184,6 +257,13 @@ impl fmt::Display for Username {
 /// the same skeleton look alike (`alice` and all-Cyrillic `аӏісе`, `mary` and
 /// `rnary`). Stores keep it unique; a store filling in skeletons for rows
 /// written before they existed must compute them with this function.
+///
+/// ```
+/// use twofa_verify::user::username_skeleton;
+/// assert_eq!(username_skeleton("\u{430}\u{4cf}\u{456}\u{441}\u{435}"), username_skeleton("alice"));
+/// assert_eq!(username_skeleton("rnary"), username_skeleton("mary"));
+/// assert_ne!(username_skeleton("alice"), username_skeleton("alicia"));
+/// ```
 pub fn username_skeleton(username_key: &str) -> String {
     unicode_security::skeleton(username_key).collect()
 }

@@ -58,7 +58,7 @@ pub enum SmsDelivery {
     /// A code was sent to this (masked) number.
     #[non_exhaustive]
     Sent {
-        /// The masked destination, e.g. `+2547*****89`.
+        /// The masked destination, e.g. `+2547******89`.
         to: String,
         /// How it went out, in the provider's words (`sms`, `call`,
         /// `whatsapp`), when the provider tells

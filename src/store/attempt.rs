@@ -25,7 +25,8 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 
 /// A fixed-window budget an attempt spends: the counter at `key` may hold
-/// at most `max` reservations per `window`.
+/// at most `max` reservations per `window` (see the [`AttemptSpec`]
+/// example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
     /// The counter's key.
@@ -46,6 +47,30 @@ pub struct Budget {
 /// the delay (or lock) the attempt earns by failing; while the gate is live
 /// every other attempt is refused. `gates` counts the gates set since the
 /// last success: the `k`-th holds `waits[k - 1]` (the last entry repeats).
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::Timestamp;
+/// use twofa_verify::store::Lockout;
+///
+/// let s = Duration::from_secs;
+/// let lockout = Lockout {
+///     counter: "failures:42".into(),
+///     gate: "gate:42".into(),
+///     gates: "gates:42".into(),
+///     memory: s(24 * 3600),
+///     threshold: 5,
+///     waits: vec![s(1), s(2), s(4), s(900)],
+///     locks_from: 3,
+/// };
+/// assert_eq!(lockout.wait(1), (s(1), false)); // a delay
+/// assert_eq!(lockout.wait(4), (s(900), true)); // a lock
+/// assert_eq!(lockout.wait(9), (s(900), true)); // the last wait repeats
+///
+/// let value = Lockout::gate_value(Timestamp::from_millis(5_000), true);
+/// assert_eq!(Lockout::read_gate(&value), (Timestamp::from_millis(5_000), true));
+/// assert_eq!(Lockout::read_gate(b"junk"), (Timestamp::from_millis(i64::MAX), true));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lockout {
     /// The consecutive-attempt counter.
@@ -72,7 +97,8 @@ pub struct Lockout {
 
 impl Lockout {
     /// The wait of the `k`-th gate (1-based; the last entry repeats; one
-    /// second if `waits` is empty) and whether it is a lock.
+    /// second if `waits` is empty) and whether it is a lock (see the
+    /// [`Lockout`] example).
     pub fn wait(&self, k: u64) -> (Duration, bool) {
         let i = usize::try_from(k.saturating_sub(1))
             .unwrap_or(usize::MAX)
@@ -83,7 +109,7 @@ impl Lockout {
 
     /// The gate's value for a wait that ends at `until`: `until` in Unix
     /// milliseconds as 8 big-endian bytes, then 1 for a lock or 0 for a
-    /// delay.
+    /// delay (see the [`Lockout`] example).
     pub fn gate_value(until: Timestamp, lock: bool) -> [u8; 9] {
         let mut value = [0u8; 9];
         value[..8].copy_from_slice(&until.as_millis().to_be_bytes());
@@ -92,7 +118,8 @@ impl Lockout {
     }
 
     /// Reads a gate's value: when its wait ends and whether it is a lock.
-    /// Unreadable bytes read as a lock that lasts until the entry expires.
+    /// Unreadable bytes read as a lock that lasts until the entry expires
+    /// (see the [`Lockout`] example).
     pub fn read_gate(value: &[u8]) -> (Timestamp, bool) {
         match <[u8; 9]>::try_from(value) {
             Ok(v) => {
@@ -106,6 +133,57 @@ impl Lockout {
 }
 
 /// Everything one attempt reserves: its lockout and its budgets.
+///
+/// The authenticator builds these itself; a store's tests (and the
+/// conformance suite) drive the compound operations with them:
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::store::{Admission, AttemptSpec, Budget, Lockout, Settlement};
+/// use twofa_verify::{MemoryStore, StateStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let now = Timestamp::from_millis(1_000_000_000_000);
+/// let s = Duration::from_secs;
+/// let spec = AttemptSpec {
+///     lockout: Lockout {
+///         counter: "failures:alice".into(),
+///         gate: "gate:alice".into(),
+///         gates: "gates:alice".into(),
+///         memory: s(24 * 3600),
+///         threshold: 2,
+///         waits: vec![s(1), s(900)],
+///         locks_from: 1,
+///     },
+///     budgets: vec![Budget { key: "client:203.0.113.7".into(), window: s(900), max: 50 }],
+/// };
+///
+/// // Below the threshold: admitted. It fails: nothing to settle, its
+/// // places stay taken.
+/// let Admission::Admitted(first) = store.reserve_attempt(&spec, now).await? else {
+///     unreachable!()
+/// };
+/// assert_eq!((first.failures, first.gated, first.counts), (1, false, vec![1]));
+///
+/// // At the threshold: admitted, and it sets the gate (a 1 s delay).
+/// let Admission::Admitted(second) = store.reserve_attempt(&spec, now).await? else {
+///     unreachable!()
+/// };
+/// assert!(second.gated);
+/// // While the gate holds, attempts are refused and take nothing.
+/// assert_eq!(
+///     store.reserve_attempt(&spec, now).await?,
+///     Admission::Held { retry_after: s(1), lock: false }
+/// );
+///
+/// // The second attempt was right: the run of failures ends.
+/// store.settle_attempt(&spec, Settlement::Succeeded, now).await?;
+/// let third = store.reserve_attempt(&spec, now).await?;
+/// assert!(matches!(third, Admission::Admitted(r) if r.failures == 1 && !r.gated));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptSpec {
     /// The lockout the attempt counts in.
@@ -114,7 +192,8 @@ pub struct AttemptSpec {
     pub budgets: Vec<Budget>,
 }
 
-/// A reservation made by [`StateStore::reserve_attempt`].
+/// A reservation made by [`StateStore::reserve_attempt`] (see the
+/// [`AttemptSpec`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     /// The consecutive failures this attempt stands for if it fails.
@@ -125,7 +204,8 @@ pub struct Reservation {
     pub counts: Vec<u64>,
 }
 
-/// What [`StateStore::reserve_attempt`] decided.
+/// What [`StateStore::reserve_attempt`] decided (see the [`AttemptSpec`]
+/// example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Admission {
@@ -150,7 +230,7 @@ pub enum Admission {
 
 /// How an admitted attempt ends, for [`StateStore::settle_attempt`]. (A
 /// failed attempt needs no settlement: its places stay taken.) Exhaustive:
-/// a store implements each.
+/// a store implements each. See the [`AttemptSpec`] example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settlement<'a> {
     /// The attempt passed and ends the run of failures.
@@ -187,6 +267,49 @@ pub enum Settlement<'a> {
 /// A time-step code to accept once, for
 /// [`StateStore::reserve_attempt_and_accept_step`]: the pending login at
 /// `take` is finished by the step `step` of the counter at `key`.
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::store::{AttemptSpec, Lockout, StepAcceptance, StepOutcome};
+/// use twofa_verify::{MemoryStore, StateStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let now = Timestamp::from_millis(1_000_000_000_000);
+/// let spec = AttemptSpec {
+///     lockout: Lockout {
+///         counter: "failures:alice".into(),
+///         gate: "gate:alice".into(),
+///         gates: "gates:alice".into(),
+///         memory: Duration::from_secs(3600),
+///         threshold: 5,
+///         waits: vec![Duration::from_secs(1)],
+///         locks_from: usize::MAX,
+///     },
+///     budgets: vec![],
+/// };
+/// let ttl = now.plus(Duration::from_secs(600));
+/// store.put("pending:1", b"a pending login", ttl).await?;
+/// store.put("pending:2", b"another one", ttl).await?;
+///
+/// // An authenticator-app code that matched time step 33_333_333.
+/// let step = StepAcceptance {
+///     key: "totp-step:alice",
+///     step: 33_333_333,
+///     expires_at: now.plus(Duration::from_secs(90)),
+///     take: "pending:1",
+/// };
+/// let (_, outcome) = store.reserve_attempt_and_accept_step(&spec, step, now).await?;
+/// assert_eq!(outcome, Some(StepOutcome::Accepted));
+/// assert_eq!(store.get("pending:1", now).await?, None); // finished
+///
+/// // The same code again, on another pending login: a replay.
+/// let replay = StepAcceptance { take: "pending:2", ..step };
+/// let (_, outcome) = store.reserve_attempt_and_accept_step(&spec, replay, now).await?;
+/// assert_eq!(outcome, Some(StepOutcome::Replayed));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepAcceptance<'a> {
     /// The last accepted step's key.
@@ -199,7 +322,8 @@ pub struct StepAcceptance<'a> {
     pub take: &'a str,
 }
 
-/// What happened to a [`StepAcceptance`] after its attempt was admitted.
+/// What happened to a [`StepAcceptance`] after its attempt was admitted
+/// (see its example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StepOutcome {
@@ -224,11 +348,14 @@ pub enum StepOutcome {
 /// example in [`reference`](mod@reference).
 #[async_trait]
 pub trait Primitives: Send {
-    /// [`StateStore::get`].
+    /// [`StateStore::get`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn get(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
-    /// [`StateStore::put`].
+    /// [`StateStore::put`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn put(&mut self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
-    /// [`StateStore::put_if_absent`].
+    /// [`StateStore::put_if_absent`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn put_if_absent(
         &mut self,
         key: &str,
@@ -236,11 +363,14 @@ pub trait Primitives: Send {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool>;
-    /// [`StateStore::take`].
+    /// [`StateStore::take`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn take(&mut self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
-    /// [`StateStore::delete`].
+    /// [`StateStore::delete`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn delete(&mut self, key: &str) -> Result<()>;
-    /// [`StateStore::increment`].
+    /// [`StateStore::increment`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn increment(
         &mut self,
         key: &str,
@@ -248,9 +378,11 @@ pub trait Primitives: Send {
         extend: bool,
         now: Timestamp,
     ) -> Result<Counter>;
-    /// [`StateStore::release`].
+    /// [`StateStore::release`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn release(&mut self, key: &str, now: Timestamp) -> Result<()>;
-    /// [`StateStore::advance`].
+    /// [`StateStore::advance`], inside the transaction or lock (see the
+    /// [`reference`](mod@reference) example).
     async fn advance(
         &mut self,
         key: &str,
@@ -371,7 +503,8 @@ pub mod reference {
         Ok(())
     }
 
-    /// [`StateStore::reserve_attempt`], step by step.
+    /// [`StateStore::reserve_attempt`], step by step (see the
+    /// [`reference`](super::reference) example).
     pub async fn reserve_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
@@ -461,7 +594,8 @@ pub mod reference {
         release_budgets(p, &spec.budgets, now).await
     }
 
-    /// [`StateStore::settle_attempt`], step by step.
+    /// [`StateStore::settle_attempt`], step by step (see the
+    /// [`reference`](super::reference) example).
     pub async fn settle_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
@@ -494,7 +628,8 @@ pub mod reference {
         }
     }
 
-    /// [`StateStore::reserve_attempt_and_accept_step`], step by step.
+    /// [`StateStore::reserve_attempt_and_accept_step`], step by step (see the
+    /// [`reference`](super::reference) example).
     pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,

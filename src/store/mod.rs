@@ -37,7 +37,9 @@ pub mod redis;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
 
-/// A user as stored, including the password hash and factor data.
+/// A user as stored, including the password hash and factor data: what a
+/// [`UserStore`] keeps and returns (see its example). `Debug` hides the
+/// hash and masks the phone.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// The store's id.
@@ -67,7 +69,8 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    /// The application-facing view (no hash, no secret).
+    /// The application-facing view (no hash, no secret), as the
+    /// authenticator's calls return it (see the [`UserStore`] example).
     pub fn to_user(&self) -> User {
         User {
             id: self.id,
@@ -98,6 +101,44 @@ impl fmt::Debug for UserRecord {
 
 /// A remembered device ("remember this device"): the keyed hash of its
 /// token, never the token.
+///
+/// The authenticator writes these
+/// ([`Authenticator::remember_device`](crate::Authenticator::remember_device));
+/// a store keeps them:
+///
+/// ```
+/// use twofa_verify::store::{DeviceRecord, NewUser, UserStore};
+/// use twofa_verify::{MemoryStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// # let alice = store.create_user(NewUser {
+/// #     username: "alice".into(), username_key: "alice".into(),
+/// #     username_skeleton: twofa_verify::user::username_skeleton("alice"),
+/// #     email: "alice@example.com".into(), password_hash: "$argon2id$...".into(),
+/// #     created_at: Timestamp::from_millis(0),
+/// # }).await?;
+/// let t = Timestamp::from_millis;
+/// let laptop = DeviceRecord {
+///     id: "dev_7f3a".into(),
+///     user: alice.id,
+///     token_hash: [7; 32], // the keyed hash of the cookie's token
+///     credential_generation: alice.credential_generation,
+///     label: "Firefox on Linux".into(),
+///     created_at: t(1_000),
+///     last_used_at: t(1_000),
+///     expires_at: t(1_000 + 30 * 24 * 3600 * 1000),
+/// };
+/// store.add_device(&laptop).await?;
+/// store.touch_device(&[7; 32], t(2_000)).await?;
+/// let found = store.device_by_token(&[7; 32]).await?.expect("remembered");
+/// assert_eq!(found.last_used_at, t(2_000));
+/// assert_eq!(store.devices(alice.id).await?.len(), 1);
+/// assert!(store.remove_device(alice.id, "dev_7f3a").await?);
+/// assert_eq!(store.remove_devices(alice.id).await?, 0); // none left
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// Public id, for listing and revoking (random, not derived from the token).
@@ -133,7 +174,9 @@ impl fmt::Debug for DeviceRecord {
     }
 }
 
-/// A secret encrypted at rest (AEAD), with the id of the key that sealed it.
+/// A secret encrypted at rest (AEAD), with the id of the key that sealed it:
+/// a TOTP secret, kept by [`UserStore::set_totp`] (see the [`UserStore`]
+/// example) and opened only by the authenticator.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredSecret {
     /// Which application key sealed it (for key rotation).
@@ -151,7 +194,7 @@ impl fmt::Debug for StoredSecret {
     }
 }
 
-/// What `UserStore::create_user` needs.
+/// What [`UserStore::create_user`] needs (see the [`UserStore`] example).
 #[derive(Clone)]
 pub struct NewUser {
     /// Display username.
@@ -172,7 +215,22 @@ pub struct NewUser {
 impl NewUser {
     /// The record of this user as [`UserStore::create_user`] returns it,
     /// once the store has given it `id`: no factors yet, credential
-    /// generation 0.
+    /// generation 0. A store's `create_user` ends with it.
+    ///
+    /// ```
+    /// use twofa_verify::store::NewUser;
+    /// use twofa_verify::{Timestamp, UserId};
+    /// let new = NewUser {
+    ///     username: "Alice".into(),
+    ///     username_key: "alice".into(),
+    ///     username_skeleton: twofa_verify::user::username_skeleton("alice"),
+    ///     email: "alice@example.com".into(),
+    ///     password_hash: "$argon2id$...".into(),
+    ///     created_at: Timestamp::from_millis(0),
+    /// };
+    /// let record = new.into_record(UserId(1)); // the id the database gave the row
+    /// assert_eq!((record.credential_generation, record.phone, record.totp), (0, None, None));
+    /// ```
     pub fn into_record(self, id: UserId) -> UserRecord {
         UserRecord {
             id,
@@ -207,26 +265,89 @@ impl fmt::Debug for NewUser {
 /// constraint, or a check under the store's lock), reported as
 /// `Error::UsernameTaken` (key or skeleton) / `Error::EmailTaken`, so two
 /// racing registrations of look-alike names cannot both win.
+///
+/// The authenticator is the store's only writer in an app; a store of
+/// another crate implements this trait (under
+/// [`#[twofa_verify::async_trait]`](crate::async_trait)) and checks itself
+/// with the conformance suite (feature `test-util`). The contract, on the
+/// crate's [`MemoryStore`]:
+///
+/// ```
+/// use twofa_verify::store::{NewUser, StoredSecret, UserStore};
+/// use twofa_verify::user::{Username, username_skeleton};
+/// use twofa_verify::{Error, MemoryStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let new_user = |name: &str, email: &str| -> twofa_verify::Result<NewUser> {
+///     let (username, username_key, username_skeleton) = Username::parse(name)?.into_parts();
+///     Ok(NewUser {
+///         username, username_key, username_skeleton,
+///         email: email.into(),
+///         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+///         created_at: Timestamp::from_millis(0),
+///     })
+/// };
+/// let alice = store.create_user(new_user("Alice", "alice@example.com")?).await?;
+/// // Unique: the username key, its look-alike skeleton, the email.
+/// let twin = store.create_user(new_user("ALICE", "other@example.com")?).await;
+/// assert!(matches!(twin, Err(Error::UsernameTaken)));
+/// let same_mail = store.create_user(new_user("bob", "alice@example.com")?).await;
+/// assert!(matches!(same_mail, Err(Error::EmailTaken)));
+///
+/// assert_eq!(store.user_by_username("alice").await?.map(|u| u.id), Some(alice.id));
+/// assert_eq!(store.user_by_email("alice@example.com").await?.map(|u| u.id), Some(alice.id));
+/// let record = store.user_by_id(alice.id).await?.expect("stored");
+/// assert_eq!(record.to_user().username, "Alice");
+///
+/// // Compare-and-set: of two racing rehashes of one old hash, one wins.
+/// let old = record.password_hash.clone();
+/// assert!(store.replace_password_hash(alice.id, &old, "$argon2id$new").await?);
+/// assert!(!store.replace_password_hash(alice.id, &old, "$argon2id$other").await?);
+/// assert!(store.set_password_hash(alice.id, "$argon2id$reset").await?);
+///
+/// let skeleton = username_skeleton("alicia");
+/// store.update_profile(alice.id, "Alicia", "alicia", Some(&skeleton), "alicia@example.com").await?;
+/// store.set_phone(alice.id, Some("+14155552671")).await?;
+/// store.set_totp(alice.id, Some(&StoredSecret { key_id: 0, sealed: vec![0; 48] })).await?;
+///
+/// // Single use: a recovery code is gone once spent.
+/// store.replace_recovery_codes(alice.id, &[[1; 32], [2; 32]]).await?;
+/// assert!(store.use_recovery_code(alice.id, &[1; 32]).await?);
+/// assert!(!store.use_recovery_code(alice.id, &[1; 32]).await?);
+/// assert_eq!(store.recovery_codes_left(alice.id).await?, 1);
+///
+/// // Every credential change moves the generation: older sessions end.
+/// assert_eq!(store.bump_credential_generation(alice.id).await?, 1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The remembered-device methods have defaults that keep no device (see
+/// [`DeviceRecord`] for them).
 #[async_trait]
 pub trait UserStore: Send + Sync + fmt::Debug {
     /// Inserts a user; fails with `UsernameTaken` (same key or skeleton) or
-    /// `EmailTaken` on a duplicate.
+    /// `EmailTaken` on a duplicate (see the [`UserStore`] example).
     async fn create_user(&self, user: NewUser) -> Result<UserRecord>;
-    /// The user with this id.
+    /// The user with this id (see the [`UserStore`] example).
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>>;
-    /// The user with this lower-case username.
+    /// The user with this lower-case username (the key of
+    /// [`Username`](crate::user::Username); see the [`UserStore`] example).
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>>;
-    /// The user with this lower-case email.
+    /// The user with this lower-case email (see the [`UserStore`] example).
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
-    /// Replaces the password hash. Returns false if the user does not exist.
+    /// Replaces the password hash. Returns false if the user does not exist
+    /// (see the [`UserStore`] example).
     async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool>;
     /// Replaces the password hash only if the current one equals `expected`
     /// (atomic compare-and-set; used by rehash-on-login and reset). Returns
-    /// whether it was replaced.
+    /// whether it was replaced (see the [`UserStore`] example).
     async fn replace_password_hash(&self, id: UserId, expected: &str, hash: &str) -> Result<bool>;
     /// Changes username, its key and skeleton, and email (all stored as
     /// given; `None` stores no skeleton); `UsernameTaken`/`EmailTaken` on a
-    /// duplicate of another user's, `UserNotFound` if the user is gone.
+    /// duplicate of another user's, `UserNotFound` if the user is gone (see
+    /// the [`UserStore`] example).
     async fn update_profile(
         &self,
         id: UserId,
@@ -235,23 +356,30 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         username_skeleton: Option<&str>,
         email: &str,
     ) -> Result<()>;
-    /// Sets or clears the SMS factor's phone number.
+    /// Sets or clears the SMS factor's phone number (see the [`UserStore`]
+    /// example).
     async fn set_phone(&self, id: UserId, phone: Option<&str>) -> Result<()>;
-    /// Sets or clears the encrypted TOTP secret.
+    /// Sets or clears the encrypted TOTP secret (see the [`UserStore`]
+    /// example).
     async fn set_totp(&self, id: UserId, secret: Option<&StoredSecret>) -> Result<()>;
-    /// Replaces all recovery codes of the user with these keyed hashes.
+    /// Replaces all recovery codes of the user with these keyed hashes (see
+    /// the [`UserStore`] example).
     async fn replace_recovery_codes(&self, id: UserId, hashes: &[[u8; 32]]) -> Result<()>;
     /// Atomically removes the recovery code with this hash; true if it existed
-    /// (exactly one of many concurrent callers gets true).
+    /// (exactly one of many concurrent callers gets true; see the
+    /// [`UserStore`] example).
     async fn use_recovery_code(&self, id: UserId, hash: &[u8; 32]) -> Result<bool>;
-    /// How many unused recovery codes the user has.
+    /// How many unused recovery codes the user has (see the [`UserStore`]
+    /// example).
     async fn recovery_codes_left(&self, id: UserId) -> Result<usize>;
     /// Atomically adds one to the user's credential generation and returns
-    /// the new value; `UserNotFound` if the user is gone.
+    /// the new value; `UserNotFound` if the user is gone (see the
+    /// [`UserStore`] example).
     async fn bump_credential_generation(&self, id: UserId) -> Result<i64>;
 
-    /// Stores a remembered device. The default refuses: a store without
-    /// devices simply offers no "remember this device".
+    /// Stores a remembered device (see the [`DeviceRecord`] example). The
+    /// default refuses: a store without devices simply offers no "remember
+    /// this device".
     async fn add_device(&self, device: &DeviceRecord) -> Result<()> {
         let _ = device;
         Err(Error::FactorUnavailable(
@@ -259,27 +387,30 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         ))
     }
     /// The device with this token hash, if any (expired ones included; the
-    /// caller checks).
+    /// caller checks). See the [`DeviceRecord`] example.
     async fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
         let _ = token_hash;
         Ok(None)
     }
-    /// Records a use of the device.
+    /// Records a use of the device: its `last_used_at` becomes `now` (see
+    /// the [`DeviceRecord`] example).
     async fn touch_device(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<()> {
         let _ = (token_hash, now);
         Ok(())
     }
-    /// The user's devices, oldest first.
+    /// The user's devices, oldest first (see the [`DeviceRecord`] example).
     async fn devices(&self, user: UserId) -> Result<Vec<DeviceRecord>> {
         let _ = user;
         Ok(Vec::new())
     }
-    /// Removes one device of the user; true if it existed.
+    /// Removes one device of the user; true if it existed (see the
+    /// [`DeviceRecord`] example).
     async fn remove_device(&self, user: UserId, device_id: &str) -> Result<bool> {
         let _ = (user, device_id);
         Ok(false)
     }
-    /// Removes every device of the user; returns how many.
+    /// Removes every device of the user; returns how many (see the
+    /// [`DeviceRecord`] example).
     async fn remove_devices(&self, user: UserId) -> Result<u64> {
         let _ = user;
         Ok(0)
@@ -292,12 +423,58 @@ pub trait UserStore: Send + Sync + fmt::Debug {
 /// are small byte strings. Every entry has an expiry time; an entry whose
 /// expiry is at or before `now` must behave exactly as if absent. Stores may
 /// delete expired entries at any time.
+///
+/// The contract, on the crate's [`MemoryStore`] (the time is always the
+/// caller's `now`, never the store's clock):
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::{MemoryStore, StateStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let now = Timestamp::from_millis(1_000_000_000_000);
+/// let soon = now.plus(Duration::from_secs(60));
+///
+/// store.put("challenge:1", b"pending", soon).await?;
+/// assert_eq!(store.get("challenge:1", now).await?.as_deref(), Some(&b"pending"[..]));
+/// assert_eq!(store.get("challenge:1", soon).await?, None); // expired at `expires_at`
+///
+/// // Single use: of racing `take`s, one gets the value.
+/// assert_eq!(store.take("challenge:1", now).await?.as_deref(), Some(&b"pending"[..]));
+/// assert_eq!(store.take("challenge:1", now).await?, None);
+///
+/// // Compare-and-set on presence.
+/// assert!(store.put_if_absent("once", b"1", soon, now).await?);
+/// assert!(!store.put_if_absent("once", b"2", soon, now).await?);
+/// assert!(store.put_if_present("once", b"3", soon, now).await?);
+/// store.delete("once").await?;
+/// assert!(!store.put_if_present("once", b"4", soon, now).await?); // stays deleted
+///
+/// // Fixed-window counters: the window starts at the first increment.
+/// let window = Duration::from_secs(3600);
+/// assert_eq!(store.increment("sends", window, false, now).await?.count, 1);
+/// let c = store.increment("sends", window, false, now).await?;
+/// assert_eq!((c.count, c.expires_at), (2, now.plus(window)));
+/// store.release("sends", now).await?; // hand a reservation back
+/// assert_eq!(store.increment("sends", window, false, now).await?.count, 2);
+///
+/// // A number that only goes up: each TOTP step is accepted once.
+/// assert!(store.advance("step", 100, soon, now).await?);
+/// assert!(!store.advance("step", 100, soon, now).await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The compound operations (`reserve_attempt` and the others) have
+/// defaults built from these; see [`AttemptSpec`] for them.
 #[async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug {
-    /// Sets `key` to `value` until `expires_at`, replacing any previous entry.
+    /// Sets `key` to `value` until `expires_at`, replacing any previous
+    /// entry (see the [`StateStore`] example).
     async fn put(&self, key: &str, value: &[u8], expires_at: Timestamp) -> Result<()>;
     /// Sets `key` only if it is absent (or expired). Atomic: of concurrent
-    /// callers exactly one gets `true`.
+    /// callers exactly one gets `true` (see the [`StateStore`] example).
     async fn put_if_absent(
         &self,
         key: &str,
@@ -311,7 +488,7 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// `take` has removed an entry, no `put_if_present` can bring it back,
     /// however long ago it started. Web sessions are saved with it, so that
     /// a request still in flight cannot revive a session that a logout
-    /// deleted or a login replaced.
+    /// deleted or a login replaced. See the [`StateStore`] example.
     async fn put_if_present(
         &self,
         key: &str,
@@ -319,17 +496,18 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool>;
-    /// The live value of `key`.
+    /// The live value of `key` (see the [`StateStore`] example).
     async fn get(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
     /// Atomically removes `key` and returns its live value: of concurrent
-    /// callers at most one gets `Some`.
+    /// callers at most one gets `Some` (see the [`StateStore`] example).
     async fn take(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
-    /// Removes `key` (no error if absent).
+    /// Removes `key` (no error if absent; see the [`StateStore`] example).
     async fn delete(&self, key: &str) -> Result<()>;
     /// Atomically increments the counter at `key` and returns the new count
     /// and the counter's expiry. An absent or expired counter starts at 1
     /// and expires at `now + ttl`; a live one keeps its expiry unless
-    /// `extend` is true, in which case the expiry moves to `now + ttl`.
+    /// `extend` is true, in which case the expiry moves to `now + ttl`. See
+    /// the [`StateStore`] example.
     async fn increment(
         &self,
         key: &str,
@@ -345,14 +523,16 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ///
     /// The default does nothing, which errs on the safe side: a store that
     /// cannot decrement keeps the reservation, so limits trip early, never
-    /// late. The crate's stores implement it.
+    /// late. The crate's stores implement it (see the [`StateStore`]
+    /// example).
     async fn release(&self, key: &str, now: Timestamp) -> Result<()> {
         let _ = (key, now);
         Ok(())
     }
     /// Atomically raises the number at `key` to `value` if `value` is greater
     /// than the live stored number (or none is stored); returns whether it did.
-    /// Used to accept each TOTP step at most once.
+    /// Used to accept each TOTP step at most once (see the [`StateStore`]
+    /// example).
     async fn advance(
         &self,
         key: &str,
@@ -400,7 +580,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ///    Return `Admitted { failures: threshold + k - 1, gated: true, counts }`.
     ///
     /// Concurrent calls on one lockout therefore admit every attempt below
-    /// the threshold and at most one per gate from it on.
+    /// the threshold and at most one per gate from it on. See the
+    /// [`AttemptSpec`] example.
     async fn reserve_attempt(&self, spec: &AttemptSpec, now: Timestamp) -> Result<Admission> {
         attempt::reference::reserve_attempt(&mut attempt::Calls(self), spec, now).await
     }
@@ -420,7 +601,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ///   (with `gated`) and return `None`. Of concurrent calls on one key
     ///   at most one gets the value.
     ///
-    /// Returns `None` except for a taken value.
+    /// Returns `None` except for a taken value. See the [`AttemptSpec`]
+    /// example.
     async fn settle_attempt(
         &self,
         spec: &AttemptSpec,
@@ -443,7 +625,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ///    `SucceededIfTaken { gated, key: step.take }`: [`StepOutcome::Accepted`]
     ///    if the entry was taken, else [`StepOutcome::Gone`].
     ///
-    /// Returns the admission of step 1 and the outcome.
+    /// Returns the admission of step 1 and the outcome. See the
+    /// [`StepAcceptance`] example.
     async fn reserve_attempt_and_accept_step(
         &self,
         spec: &AttemptSpec,
@@ -460,7 +643,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     }
 }
 
-/// The result of [`StateStore::increment`].
+/// The result of [`StateStore::increment`] (see the [`StateStore`]
+/// example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
     /// The count after this increment.
