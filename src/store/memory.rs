@@ -20,6 +20,23 @@ use crate::user::UserId;
 /// Implements both [`UserStore`] and [`StateStore`]; clones share the same
 /// data. Nothing survives a restart, and two processes do not share it: use
 /// `SqliteStore` or `PostgresStore` for that.
+///
+/// ```
+/// use twofa_verify::{Authenticator, MemoryStore, SecretKey, UserStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let auth = Authenticator::builder()
+///     .store(store.clone()) // the test keeps a clone to look inside
+///     .secret_key(SecretKey::generate())
+///     .build()?;
+/// let password = twofa_verify::secrecy::SecretString::from("correct horse battery");
+/// let alice = auth.register("alice", "alice@example.com", &password).await?;
+/// let record = store.user_by_id(alice.id).await?.expect("stored");
+/// assert!(record.password_hash.starts_with("$argon2id$"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
@@ -42,7 +59,7 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store (see the [`MemoryStore`] example).
     pub fn new() -> Self {
         Self::default()
     }

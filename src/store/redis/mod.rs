@@ -70,7 +70,8 @@ use crate::store::{
 };
 use scripts::Scripts;
 
-/// The key prefix unless [`RedisStoreBuilder::prefix`] says otherwise.
+/// The key prefix unless [`RedisStoreBuilder::prefix`] says otherwise (see
+/// its example).
 pub const DEFAULT_PREFIX: &str = "twofa:";
 /// Longest key prefix accepted.
 const MAX_PREFIX: usize = 64;
@@ -137,12 +138,14 @@ impl RedisStore {
     /// Connects to the Redis at `url` (`redis://[:password@]host[:port][/db]`,
     /// `redis+unix:///path`) with the default settings: key prefix
     /// [`DEFAULT_PREFIX`], one hour of [GC grace](RedisStoreBuilder::gc_grace),
-    /// 3 s timeouts. An unreachable server is an `Error::Store`.
+    /// 3 s timeouts. An unreachable server is an `Error::Store`. See the
+    /// [`RedisStore`] example.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::builder(url).connect().await
     }
 
-    /// A builder for other settings.
+    /// A builder for other settings (see the [`RedisStoreBuilder::prefix`]
+    /// example).
     pub fn builder(url: &str) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: SecretString::from(url.to_owned()),
@@ -152,13 +155,28 @@ impl RedisStore {
         }
     }
 
-    /// The prefix of every key this store writes.
+    /// The prefix of every key this store writes (see the
+    /// [`RedisStoreBuilder::prefix`] example).
     pub fn prefix(&self) -> &str {
         &self.shared.prefix
     }
 
     /// The underlying connection (shared with the store), for an
     /// application that wants to use it too, or to inspect the keys.
+    ///
+    /// ```no_run
+    /// use twofa_verify::RedisStore;
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// let mut conn = store.connection();
+    /// let keys: Vec<String> = redis::cmd("KEYS")
+    ///     .arg(format!("{}*", store.prefix()))
+    ///     .query_async(&mut conn)
+    ///     .await?;
+    /// # let _ = keys;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -215,7 +233,8 @@ impl RedisStore {
     }
 }
 
-/// Settings of a [`RedisStore`], checked by [`connect`](Self::connect).
+/// Settings of a [`RedisStore`], checked by [`connect`](Self::connect) (see
+/// [`prefix`](Self::prefix)'s example).
 ///
 /// `Debug` leaves out the URL (it may hold a password).
 pub struct RedisStoreBuilder {
@@ -240,6 +259,21 @@ impl RedisStoreBuilder {
     /// applications, deployments or test runs share one Redis without
     /// colliding; every instance of one application must use the same.
     /// 1 to 64 printable ASCII characters, no space.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use twofa_verify::RedisStore;
+    /// # async fn f() -> twofa_verify::Result<()> {
+    /// let store = RedisStore::builder("redis://cache.internal:6379/2")
+    ///     .prefix("shop:twofa:")
+    ///     .gc_grace(Duration::from_secs(600))
+    ///     .timeout(Duration::from_millis(500))
+    ///     .connect()
+    ///     .await?;
+    /// assert_eq!(store.prefix(), "shop:twofa:");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -248,20 +282,23 @@ impl RedisStoreBuilder {
     /// How long Redis keeps an entry after it expired (default one hour,
     /// at least one second). Expiry itself follows the caller's clock; this
     /// only bounds memory, and must exceed the clock skew between instances.
+    /// See the [`prefix`](Self::prefix) example.
     pub fn gc_grace(mut self, grace: Duration) -> Self {
         self.gc_grace = grace;
         self
     }
 
     /// How long connecting, and each command, may take before it fails with
-    /// `Error::Store` (default 3 s, at least 1 ms).
+    /// `Error::Store` (default 3 s, at least 1 ms). See the
+    /// [`prefix`](Self::prefix) example.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Checks the settings (`Error::Config`), then connects (`Error::Store`
-    /// if the URL is malformed or the server unreachable).
+    /// if the URL is malformed or the server unreachable). See the
+    /// [`prefix`](Self::prefix) example.
     pub async fn connect(self) -> Result<RedisStore> {
         let prefix_ok = (1..=MAX_PREFIX).contains(&self.prefix.len())
             && self.prefix.bytes().all(|b| b.is_ascii_graphic());

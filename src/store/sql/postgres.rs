@@ -27,6 +27,19 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the crate's migrations are tracked in `twofa_migrations`, in the first
 /// schema of the connections' `search_path` (see
 /// [`connect_with_schema`](Self::connect_with_schema) to use a dedicated one).
+///
+/// ```no_run
+/// use twofa_verify::{Authenticator, PostgresStore, SecretKey};
+/// # async fn f() -> twofa_verify::Result<()> {
+/// let store = PostgresStore::connect("postgres://app@db.internal/app").await?;
+/// let auth = Authenticator::builder()
+///     .store(store) // users and state, shared by every app instance
+///     .secret_key(SecretKey::from_env("TWOFA_SECRET_KEY")?)
+///     .build()?;
+/// # let _ = auth;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -54,6 +67,7 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host/db`;
     /// the usual `PG*` environment variables fill in what is missing) and
     /// applies the crate's migrations. The pool holds at most 10 connections.
+    /// See the [`PostgresStore`] example.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(Error::store)?;
         let store = Self::from_pool(
@@ -73,6 +87,17 @@ impl PostgresStore {
     ///
     /// `schema` must be a plain identifier (ASCII letters, digits and `_`,
     /// not starting with a digit, at most 63 bytes), else `Error::Config`.
+    ///
+    /// ```no_run
+    /// use twofa_verify::PostgresStore;
+    /// # async fn f() -> twofa_verify::Result<()> {
+    /// let url = "postgres://app@db.internal/app";
+    /// let staging = PostgresStore::connect_with_schema(url, "twofa_staging").await?;
+    /// assert_eq!(staging.schema(), Some("twofa_staging"));
+    /// assert!(PostgresStore::connect_with_schema(url, "a; DROP TABLE x").await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
         if !valid_identifier(schema) {
             return Err(Error::Config(
@@ -117,6 +142,25 @@ impl PostgresStore {
 
     /// Uses an existing pool as is. Does **not** run migrations: call
     /// [`migrate`](Self::migrate) once (for example at startup).
+    ///
+    /// For an app that already has a `sqlx` pool on its database (the same
+    /// `sqlx` version as this crate's):
+    ///
+    /// ```no_run
+    /// use sqlx::postgres::PgPoolOptions;
+    /// use twofa_verify::PostgresStore;
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = PgPoolOptions::new().max_connections(20).connect("postgres://app@db/app").await?;
+    /// let store = PostgresStore::from_pool(pool);
+    /// store.migrate().await?; // once, at start-up; safe from many instances at once
+    /// // The app's own queries share the pool.
+    /// let users: i64 = sqlx::query_scalar("SELECT count(*) FROM twofa_users")
+    ///     .fetch_one(store.pool())
+    ///     .await?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_pool(pool: PgPool) -> Self {
         PostgresStore {
             pool,
@@ -129,6 +173,8 @@ impl PostgresStore {
     /// are serialised by an advisory lock), tracked in the table
     /// `twofa_migrations`, then [fills in](Self::backfill_skeletons) the
     /// username skeletons of rows written before they existed.
+    /// [`connect`](Self::connect) runs it; a store made
+    /// [`from_pool`](Self::from_pool) needs it once (see its example).
     pub async fn migrate(&self) -> Result<()> {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.dangerous_set_table_name(super::MIGRATIONS_TABLE);
@@ -137,12 +183,14 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// The underlying connection pool.
+    /// The underlying connection pool, for the app's own queries on the
+    /// same database (see the [`from_pool`](Self::from_pool) example).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// The schema given to [`connect_with_schema`](Self::connect_with_schema), if any.
+    /// The schema given to [`connect_with_schema`](Self::connect_with_schema)
+    /// (see its example), if any.
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
     }

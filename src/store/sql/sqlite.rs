@@ -32,6 +32,23 @@ const INSERT_CHUNK: usize = 256;
 /// Clones share the same connection pool. Tables are prefixed `twofa_` and
 /// the crate's migrations are tracked in `twofa_migrations`, so the store can
 /// live in the application's own database file.
+///
+/// ```
+/// use twofa_verify::{Authenticator, SecretKey, SqliteStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(twofa_verify::Error::store)?;
+/// # let path = dir.path().join("app.db");
+/// # let path = path.to_str().expect("a UTF-8 path");
+/// let store = SqliteStore::open(path).await?; // "app.db", or "sqlite:app.db"
+/// let auth = Authenticator::builder()
+///     .store(store) // users and state in the one file
+///     .secret_key(SecretKey::generate()) // in production: SecretKey::from_env
+///     .build()?;
+/// # let _ = auth;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -57,7 +74,8 @@ impl SqliteStore {
     /// keys and a 5 s busy timeout; the pool holds at most 8 connections.
     /// Options given in an `sqlite:` URL are kept, except that the file is
     /// always created if missing. For a throw-away database use
-    /// [`in_memory`](Self::in_memory) rather than `sqlite::memory:`.
+    /// [`in_memory`](Self::in_memory) rather than `sqlite::memory:`. See the
+    /// [`SqliteStore`] example.
     ///
     /// A database file this creates is readable and writable by its owner
     /// only (mode 0600 on Unix, whatever the umask), and so are its `-wal`
@@ -92,6 +110,21 @@ impl SqliteStore {
     /// A fresh private in-memory database with the crate's migrations
     /// applied: for tests and demos. It lives on a single connection and is
     /// gone when the store (and its clones) are dropped.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, SecretKey, SqliteStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let auth = Authenticator::builder()
+    ///     .store(SqliteStore::in_memory().await?)
+    ///     .secret_key(SecretKey::generate())
+    ///     .build()?;
+    /// let password = SecretString::from("correct horse battery");
+    /// auth.register("alice", "alice@example.com", &password).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn in_memory() -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .in_memory(true)
@@ -114,6 +147,31 @@ impl SqliteStore {
     /// Uses an existing pool as is. Does **not** run migrations: call
     /// [`migrate`](Self::migrate) once (for example at startup). The pool's
     /// connections should have foreign keys on and a busy timeout set.
+    ///
+    /// For an app that already has a `sqlx` pool on its database (the same
+    /// `sqlx` version as this crate's):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    /// use twofa_verify::SqliteStore;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = SqliteConnectOptions::new()
+    ///     .in_memory(true) // the app's `filename("app.db")`
+    ///     .foreign_keys(true)
+    ///     .busy_timeout(Duration::from_secs(5));
+    /// let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    /// let store = SqliteStore::from_pool(pool);
+    /// store.migrate().await?; // once, at start-up
+    /// // The app's own queries share the pool.
+    /// let users: i64 = sqlx::query_scalar("SELECT count(*) FROM twofa_users")
+    ///     .fetch_one(store.pool())
+    ///     .await?;
+    /// assert_eq!(users, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_pool(pool: SqlitePool) -> Self {
         SqliteStore {
             pool,
@@ -124,6 +182,9 @@ impl SqliteStore {
     /// Applies the crate's pending migrations (idempotent), tracked in the
     /// table `twofa_migrations`, then [fills in](Self::backfill_skeletons)
     /// the username skeletons of rows written before they existed.
+    /// [`open`](Self::open) and [`in_memory`](Self::in_memory) run it; a
+    /// store made [`from_pool`](Self::from_pool) needs it once (see its
+    /// example).
     pub async fn migrate(&self) -> Result<()> {
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(super::MIGRATIONS_TABLE);
@@ -132,7 +193,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The underlying connection pool.
+    /// The underlying connection pool, for the app's own queries on the
+    /// same database (see the [`from_pool`](Self::from_pool) example).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -166,7 +166,9 @@ macro_rules! state_store {
         impl $store {
             /// Deletes the state entries that expired at or before `now`;
             /// returns how many. The store also does this by itself every
-            /// 1024 state writes.
+            /// 1024 state writes; a quiet site can run it from a timer. An
+            /// expired entry already reads as absent (see the
+            /// [`StateStore`](crate::StateStore) example): this only frees space.
             pub async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
                 let done = sqlx::query("DELETE FROM twofa_state WHERE expires_at <= $1")
                     .bind(now.as_millis())

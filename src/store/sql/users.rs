@@ -176,7 +176,9 @@ macro_rules! user_store {
                 /// users (each row is one conditional `UPDATE`). A row whose
                 /// skeleton another user already holds (two look-alike names from
                 /// before skeletons existed) stays without one, with a warning;
-                /// both accounts keep working.
+                /// both accounts keep working. [`migrate`](Self::migrate) runs it
+                /// (see [`from_pool`](Self::from_pool)'s example); call it yourself
+                /// only after writing rows without a skeleton.
                 pub async fn backfill_skeletons(&self) -> Result<u64> {
                     let rows: Vec<(i64, String)> = sqlx::query_as(
                         "SELECT id, username_key FROM twofa_users \
