@@ -14,6 +14,15 @@
 /// a landline gets its code only through Twilio's fallback channel
 /// ([`TwilioVerifyBuilder::fallback_channel`](crate::factor::TwilioVerifyBuilder::fallback_channel)),
 /// after the text was refused.
+///
+/// ```
+/// use twofa_verify::factor::LineType;
+/// // With feature `phone-numbers`:
+/// assert_eq!(LineType::of("+442071838750"), LineType::FixedLine); // London
+/// assert!(LineType::of("+442071838750").is_fixed_line());
+/// assert_eq!(LineType::of("+447400123456"), LineType::Mobile);
+/// assert_eq!(LineType::of("+14155552671"), LineType::Unknown); // US: either
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LineType {
@@ -29,7 +38,8 @@ pub enum LineType {
 }
 
 impl LineType {
-    /// The line of `phone` (E.164, as the authenticator stores it).
+    /// The line of `phone` (E.164, as the authenticator stores it); see the
+    /// [`LineType`] example.
     #[cfg(feature = "phone-numbers")]
     pub fn of(phone: &str) -> Self {
         use phonenumber::Type;
@@ -44,7 +54,8 @@ impl LineType {
     }
 
     /// The line of `phone`: always [`Unknown`](Self::Unknown) without
-    /// feature `phone-numbers` (no numbering plans to tell).
+    /// feature `phone-numbers` (no numbering plans to tell). See the
+    /// [`LineType`] example.
     #[cfg(not(feature = "phone-numbers"))]
     pub fn of(phone: &str) -> Self {
         let _ = phone;
@@ -52,7 +63,7 @@ impl LineType {
     }
 
     /// Whether the number is known to be a landline: its code goes by
-    /// voice call, a text would not arrive.
+    /// voice call, a text would not arrive (see the [`LineType`] example).
     pub fn is_fixed_line(self) -> bool {
         self == LineType::FixedLine
     }

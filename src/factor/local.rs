@@ -12,9 +12,41 @@ use crate::error::{Error, Result};
 
 /// Delivers a text message. Implement it for Twilio Messaging, another SMS
 /// gateway, or anything else; [`ConsoleSms`] prints to the console.
+/// [`LocalCodes`] makes the codes and hands the texts to it:
+///
+/// ```
+/// use twofa_verify::factor::{LocalCodes, SmsSender};
+/// use twofa_verify::{Authenticator, Error, MemoryStore, Result, SecretKey, async_trait};
+///
+/// /// An SMS gateway's HTTP API.
+/// #[derive(Debug)]
+/// struct Gateway {
+///     endpoint: String,
+/// }
+///
+/// #[async_trait]
+/// impl SmsSender for Gateway {
+///     async fn send_sms(&self, to: &str, body: &str) -> Result<()> {
+///         // POST `to` and `body` to `self.endpoint` with the app's HTTP
+///         // client; a failure is an `Error::Provider` (see `ProviderError`).
+///         let _ = (to, body, &self.endpoint);
+///         Ok(())
+///     }
+///     // `call` keeps its default: a landline gets the text.
+/// }
+///
+/// let gateway = Gateway { endpoint: "https://sms.example.com/send".into() };
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .sms(LocalCodes::new(gateway).app_name("Example Shop"))
+///     .build()?;
+/// assert!(auth.sms_available());
+/// # Ok::<(), Error>(())
+/// ```
 #[async_trait]
 pub trait SmsSender: Send + Sync + fmt::Debug {
-    /// Sends `body` to `to` (E.164).
+    /// Sends `body` to `to` (E.164); see the [`SmsSender`] example.
     async fn send_sms(&self, to: &str, body: &str) -> Result<()>;
 
     /// Reads `message` out by a voice call to `to` (E.164): what
@@ -25,13 +57,14 @@ pub trait SmsSender: Send + Sync + fmt::Debug {
     ///
     /// The default, for a gateway that cannot call, sends `message` as a
     /// text (some carriers read texts to landlines aloud) and returns
-    /// `"sms"`.
+    /// `"sms"`. See the [`SmsSender`] example, and [`ConsoleSms`] for one
+    /// that calls.
     async fn call(&self, to: &str, message: &str) -> Result<&'static str> {
         self.send_sms(to, message).await.map(|()| "sms")
     }
 }
 
-/// A message [`ConsoleSms`] "sent".
+/// A message [`ConsoleSms`] "sent" (see its example).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SentSms {
     /// The E.164 destination.
@@ -45,6 +78,16 @@ pub struct SentSms {
 
 impl SentSms {
     /// The first run of 6 digits in the body, if any: the code.
+    ///
+    /// ```
+    /// use twofa_verify::factor::SentSms;
+    /// let sms = SentSms {
+    ///     to: "+14155552671".into(),
+    ///     body: "Your Example Shop verification code is 042917. It expires in 10 minutes.".into(),
+    ///     channel: "sms",
+    /// };
+    /// assert_eq!(sms.code(), Some("042917"));
+    /// ```
     pub fn code(&self) -> Option<&str> {
         let b = self.body.as_bytes();
         (0..b.len().saturating_sub(5)).find_map(|i| {
@@ -71,6 +114,31 @@ impl fmt::Debug for SentSms {
 /// default: `[sms to +14155552671] Your ... code is ...`, and
 /// `[call to ...]` for a message a landline would get by voice call) and
 /// keeps it in an outbox that tests can read.
+///
+/// ```
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, ConsoleSms, LocalCodes, MemoryStore, SecretKey, StepUp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let sms = ConsoleSms::quiet(); // `ConsoleSms::new()` also prints
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .sms(LocalCodes::new(sms.clone())) // the test keeps a clone
+///     .build()?;
+/// # let password = SecretString::from("correct horse battery");
+/// # let user = auth.register("alice", "alice@example.com", &password).await?;
+/// let step_up = StepUp::password("correct horse battery");
+/// auth.start_sms_enrollment(user.id, "+14155552671", &step_up).await?;
+///
+/// let sent = sms.messages();
+/// assert_eq!((sent.len(), sent[0].to.as_str(), sent[0].channel), (1, "+14155552671", "sms"));
+/// let code = sms.last_code_for("+14155552671").expect("a code was sent");
+/// assert_eq!(Some(code.as_str()), sent[0].code());
+/// auth.confirm_sms_enrollment(user.id, &SecretString::from(code)).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct ConsoleSms {
     outbox: Arc<Mutex<Vec<SentSms>>>,
@@ -86,22 +154,25 @@ impl fmt::Debug for ConsoleSms {
 }
 
 impl ConsoleSms {
-    /// Prints and records.
+    /// Prints and records (see the [`ConsoleSms`] example).
     pub fn new() -> Self {
         Self::default()
     }
-    /// Records without printing (for tests).
+    /// Records without printing, for tests (see the [`ConsoleSms`]
+    /// example).
     pub fn quiet() -> Self {
         ConsoleSms {
             quiet: true,
             ..Self::default()
         }
     }
-    /// Every message sent so far, oldest first.
+    /// Every message sent so far, oldest first (the last 1000; see the
+    /// [`ConsoleSms`] example).
     pub fn messages(&self) -> Vec<SentSms> {
         self.outbox.lock().map(|v| v.clone()).unwrap_or_default()
     }
-    /// The code of the newest message to `to`.
+    /// The code of the newest message to `to` (see the [`ConsoleSms`]
+    /// example).
     pub fn last_code_for(&self, to: &str) -> Option<String> {
         let msgs = self.messages();
         msgs.iter()
@@ -149,6 +220,9 @@ impl SmsSender for ConsoleSms {
 /// to be a landline ([`LineType`](super::LineType), feature
 /// `phone-numbers`) gets its code through [`SmsSender::call`], and
 /// [`SentVerification::channel`] says how it went out.
+///
+/// See [`SmsSender`] for a gateway of your own, and [`ConsoleSms`] for
+/// codes on the console in development and tests (with examples).
 pub struct LocalCodes<S> {
     sender: S,
     app_name: String,
@@ -165,19 +239,22 @@ impl<S: fmt::Debug> fmt::Debug for LocalCodes<S> {
 
 impl<S: SmsSender> LocalCodes<S> {
     /// Codes sent through `sender`; the text names the app as "twofa-verify"
-    /// until [`app_name`](Self::app_name) is set.
+    /// until [`app_name`](Self::app_name) is set. See the [`SmsSender`]
+    /// example.
     pub fn new(sender: S) -> Self {
         LocalCodes {
             sender,
             app_name: "twofa-verify".into(),
         }
     }
-    /// The app name shown in the message.
+    /// The app name shown in the message: "Your Example Shop verification
+    /// code is ..." (see the [`SmsSender`] example).
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.app_name = name.into();
         self
     }
-    /// The sender.
+    /// The sender, e.g. a [`ConsoleSms`] whose outbox a test reads (see its
+    /// example).
     pub fn sender(&self) -> &S {
         &self.sender
     }

@@ -12,18 +12,47 @@ const CODE_CHARS: usize = 20;
 /// Freshly generated recovery codes, to show the user once.
 ///
 /// `Debug` shows only how many there are.
+///
+/// ```
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{Authenticator, ConsoleSms, LocalCodes, MemoryStore, SecretKey, StepUp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// # let sms = ConsoleSms::quiet();
+/// # let auth = Authenticator::builder()
+/// #     .store(MemoryStore::new())
+/// #     .secret_key(SecretKey::generate())
+/// #     .sms(LocalCodes::new(sms.clone()))
+/// #     .build()?;
+/// # let password = SecretString::from("correct horse battery");
+/// # let user = auth.register("alice", "alice@example.com", &password).await?;
+/// # auth.start_sms_enrollment(user.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+/// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+/// // The first factor comes with recovery codes.
+/// let enrolled = auth.confirm_sms_enrollment(user.id, &code).await?;
+/// let codes = enrolled.recovery_codes.expect("a first factor");
+/// assert_eq!(codes.len(), 10); // `Policy::recovery_codes`
+/// assert!(!codes.is_empty());
+/// for code in codes.codes() {
+///     assert_eq!(code.len(), 23); // "abcde-fghij-klmno-pqrst": show each once
+/// }
+/// assert_eq!(format!("{codes:?}"), "RecoveryCodes([10 codes redacted])");
+/// # Ok(())
+/// # }
+/// ```
 pub struct RecoveryCodes(Vec<SecretString>);
 
 impl RecoveryCodes {
-    /// The codes, formatted for typing: `abcde-fghij-klmno-pqrst`.
+    /// The codes, formatted for typing: `abcde-fghij-klmno-pqrst` (see the
+    /// [`RecoveryCodes`] example).
     pub fn codes(&self) -> Vec<&str> {
         self.0.iter().map(|c| c.expose_secret()).collect()
     }
-    /// How many codes there are.
+    /// How many codes there are (see the [`RecoveryCodes`] example).
     pub fn len(&self) -> usize {
         self.0.len()
     }
-    /// True when there are none.
+    /// True when there are none (see the [`RecoveryCodes`] example).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

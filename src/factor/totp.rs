@@ -32,6 +32,40 @@ pub(crate) const DIGITS: usize = 6;
 
 /// What the user needs to add the account to an authenticator app. Shown
 /// once, during enrollment; `Debug` hides the secret.
+///
+/// ```
+/// use twofa_verify::clock::ManualClock;
+/// use twofa_verify::secrecy::{ExposeSecret, SecretString};
+/// use twofa_verify::{Authenticator, MemoryStore, SecretKey, StepUp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let clock = ManualClock::starting_now();
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .issuer("Example Shop") // the name the app shows
+/// #   .clock(clock.clone())
+///     .build()?;
+/// # let password = SecretString::from("correct horse battery");
+/// # let user = auth.register("alice", "alice@example.com", &password).await?;
+/// let step_up = StepUp::password("correct horse battery");
+/// let enrollment = auth.start_totp_enrollment(user.id, &step_up).await?;
+///
+/// // The page shows the QR code (feature `qr`), and the secret to type.
+/// let img = format!(r#"<img src="{}" alt="QR code">"#, enrollment.qr_data_uri());
+/// let typed = enrollment.secret_grouped(); // "ABCD EFGH ..."
+/// assert!(enrollment.otpauth_uri.expose_secret().starts_with("otpauth://totp/Example%20Shop:alice?"));
+/// # let _ = (img, typed);
+///
+/// // The user's app computes the current code; the user types it in.
+/// # let secret = data_encoding::BASE32_NOPAD.decode(enrollment.secret_base32.expose_secret().as_bytes())?;
+/// # let now = u64::try_from(auth.now().as_secs())?;
+/// # let code = SecretString::from(twofa_verify::factor::totp_code(&secret, now, 30, 6));
+/// let enrolled = auth.confirm_totp_enrollment(user.id, &code).await?;
+/// assert!(enrolled.user.totp_enabled);
+/// # Ok(())
+/// # }
+/// ```
 pub struct TotpEnrollment {
     /// The `otpauth://totp/...` URI (contains the secret).
     pub otpauth_uri: SecretString,
@@ -46,7 +80,8 @@ pub struct TotpEnrollment {
 }
 
 impl TotpEnrollment {
-    /// The QR code as a `data:image/png;base64,...` URI for an `<img src>` (feature `qr`).
+    /// The QR code as a `data:image/png;base64,...` URI for an `<img src>`
+    /// (feature `qr`); see the [`TotpEnrollment`] example.
     #[cfg(feature = "qr")]
     pub fn qr_data_uri(&self) -> String {
         format!(
@@ -55,7 +90,8 @@ impl TotpEnrollment {
         )
     }
 
-    /// The secret in groups of four, easier to type: `ABCD EFGH ...`.
+    /// The secret in groups of four, easier to type: `ABCD EFGH ...` (see
+    /// the [`TotpEnrollment`] example).
     pub fn secret_grouped(&self) -> String {
         self.secret_base32
             .expose_secret()
@@ -218,7 +254,15 @@ fn qr(uri: &str) -> Result<(Vec<u8>, String)> {
 
 /// The code for `secret` at unix time `time` with the given step and digits
 /// (SHA-1; at most 9 digits). With `step = 1` this is HOTP (RFC 4226) at
-/// counter `time`.
+/// counter `time`. Re-exported as `factor::totp_code`: what a test's
+/// "authenticator app" computes.
+///
+/// ```
+/// use twofa_verify::factor::totp_code;
+/// let secret = b"12345678901234567890";
+/// assert_eq!(totp_code(secret, 59, 30, 8), "94287082"); // RFC 6238, appendix B
+/// assert_eq!(totp_code(secret, 0, 1, 6), "755224"); // RFC 4226 HOTP, counter 0
+/// ```
 pub fn code_at(secret: &[u8], time: u64, step: u64, digits: usize) -> String {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)

@@ -34,6 +34,43 @@ enum Credentials {
 /// Required: [`account_sid`](Self::account_sid), one of
 /// [`auth_token`](Self::auth_token) or [`api_key`](Self::api_key), and
 /// [`service_sid`](Self::service_sid).
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::factor::{Channel, TwilioVerify};
+/// use twofa_verify::secrecy::SecretString;
+///
+/// # fn main() -> twofa_verify::Result<()> {
+/// # let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+/// let twilio = TwilioVerify::builder()
+///     .account_sid("AC00000000000000000000000000000000")
+///     // An API key rather than the account's auth token (`auth_token`).
+///     .api_key("SK00000000000000000000000000000000", SecretString::from("key-secret"))
+///     .service_sid("VA00000000000000000000000000000000")
+///     .channel(Channel::Sms)
+///     .fallback_channel(Channel::Call) // landlines get a call
+///     .locale("fr")
+///     .connect_timeout(Duration::from_secs(2))
+///     .timeout(Duration::from_secs(5))
+///     .max_retries(1)
+///     .build()?;
+/// assert_eq!((twilio.channel(), twilio.fallback_channel()), (Channel::Sms, Some(Channel::Call)));
+///
+/// // Tests point it at a mock server.
+/// let mock = TwilioVerify::builder()
+///     .account_sid("AC00000000000000000000000000000000")
+///     .auth_token(SecretString::from("test-token"))
+///     .service_sid("VA00000000000000000000000000000000")
+///     .base_url("http://127.0.0.1:8080/v2")
+///     .build()?;
+/// # let _ = mock;
+///
+/// // Settings are checked in `build`, and no message holds a credential.
+/// let missing = TwilioVerify::builder().auth_token(SecretString::from("t")).build();
+/// assert!(matches!(missing, Err(twofa_verify::Error::Config(_))));
+/// # Ok(())
+/// # }
+/// ```
 pub struct TwilioVerifyBuilder {
     account_sid: Option<String>,
     auth_token: Option<SecretString>,
@@ -122,34 +159,38 @@ impl fmt::Debug for Redacted {
 }
 
 impl TwilioVerifyBuilder {
-    /// The Twilio account SID (`AC` + 32 hex digits).
+    /// The Twilio account SID (`AC` + 32 hex digits); see the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn account_sid(mut self, sid: impl Into<String>) -> Self {
         self.account_sid = Some(sid.into());
         self
     }
 
     /// The account's auth token (Basic-auth password with the account SID).
-    /// Use either this or [`api_key`](Self::api_key).
+    /// Use either this or [`api_key`](Self::api_key). See the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn auth_token(mut self, token: SecretString) -> Self {
         self.auth_token = Some(token);
         self
     }
 
     /// An API key (`SK` + 32 hex digits) and its secret, instead of the auth
-    /// token. The account SID is still required: it names the account.
+    /// token. The account SID is still required: it names the account. See
+    /// the [`TwilioVerifyBuilder`] example.
     pub fn api_key(mut self, sid: impl Into<String>, secret: SecretString) -> Self {
         self.api_key = Some((sid.into(), secret));
         self
     }
 
     /// The Verify service SID (`VA` + 32 hex digits), from Twilio Console →
-    /// Verify → Services.
+    /// Verify → Services. See the [`TwilioVerifyBuilder`] example.
     pub fn service_sid(mut self, sid: impl Into<String>) -> Self {
         self.service_sid = Some(sid.into());
         self
     }
 
-    /// How codes are delivered (default [`Channel::Sms`]).
+    /// How codes are delivered (default [`Channel::Sms`]); see the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn channel(mut self, channel: Channel) -> Self {
         self.channel = channel;
         self
@@ -163,33 +204,37 @@ impl TwilioVerifyBuilder {
     /// 60605), an invalid one, rate limits, credentials, timeouts or outages.
     /// Default: none. It must differ from [`channel`](Self::channel).
     ///
-    /// [`TwilioVerify::start`] tells which channel was used.
+    /// [`TwilioVerify::start`] tells which channel was used. See the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn fallback_channel(mut self, channel: Channel) -> Self {
         self.fallback_channel = Some(channel);
         self
     }
 
     /// The language of the message (`en`, `fr`, `pt-BR`, ...). Without it,
-    /// Twilio picks one from the phone number's country.
+    /// Twilio picks one from the phone number's country. See the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn locale(mut self, locale: impl Into<String>) -> Self {
         self.locale = Some(locale.into());
         self
     }
 
     /// The API base URL (default `https://verify.twilio.com/v2`). Tests point
-    /// it at a local mock server.
+    /// it at a local mock server (see the [`TwilioVerifyBuilder`] example).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
     }
 
-    /// How long to wait for a connection (default 5 s).
+    /// How long to wait for a connection (default 5 s); see the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Total time allowed for one request, answer included (default 10 s).
+    /// Total time allowed for one request, answer included (default 10 s);
+    /// see the [`TwilioVerifyBuilder`] example.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -197,7 +242,8 @@ impl TwilioVerifyBuilder {
 
     /// How many times a failed request may be retried when retrying is safe
     /// (default 2, at most 10). Starting a verification is only retried when
-    /// the request surely never reached Twilio.
+    /// the request surely never reached Twilio. See the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
         self
@@ -210,7 +256,8 @@ impl TwilioVerifyBuilder {
     /// base URL is not an http(s) URL, a timeout is zero, or the fallback
     /// channel is the channel, or when the app has installed no rustls
     /// crypto provider (see [`TwilioVerify`'s TLS section](TwilioVerify#tls-the-apps-crypto-provider)).
-    /// No message ever contains a credential.
+    /// No message ever contains a credential. See the
+    /// [`TwilioVerifyBuilder`] example.
     pub fn build(self) -> Result<TwilioVerify> {
         let account_sid = self
             .account_sid

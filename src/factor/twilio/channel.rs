@@ -5,7 +5,19 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// How Twilio delivers the code.
+/// How Twilio delivers the code, set with
+/// [`TwilioVerifyBuilder::channel`](super::TwilioVerifyBuilder::channel)
+/// (see its example) or `TWILIO_VERIFY_CHANNEL`
+/// ([`TwilioVerify::from_env`](super::TwilioVerify::from_env)).
+///
+/// ```
+/// use twofa_verify::factor::Channel;
+/// assert_eq!("Voice".parse::<Channel>()?, Channel::Call);
+/// assert_eq!(Channel::Whatsapp.as_str(), "whatsapp");
+/// assert_eq!(Channel::default().to_string(), "sms");
+/// assert!("pigeon".parse::<Channel>().is_err());
+/// # Ok::<(), twofa_verify::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Channel {
@@ -19,7 +31,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// The value of Twilio's `Channel` parameter: `sms`, `call` or `whatsapp`.
+    /// The value of Twilio's `Channel` parameter: `sms`, `call` or
+    /// `whatsapp` (see the [`Channel`] example).
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",

@@ -26,6 +26,25 @@ impl TwilioVerify {
     /// unset), so an app can fall back to another provider;
     /// `Err(Error::Config)` when only some are set or a value is malformed.
     ///
+    /// ```no_run
+    /// use twofa_verify::factor::{ConsoleSms, LocalCodes, TwilioVerify};
+    /// use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+    /// # fn main() -> twofa_verify::Result<()> {
+    /// let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    /// let builder = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::from_env("TWOFA_SECRET_KEY")?);
+    /// // Twilio when it is configured, codes on the console otherwise.
+    /// let builder = match TwilioVerify::from_env()? {
+    ///     Some(twilio) => builder.sms(twilio),
+    ///     None => builder.sms(LocalCodes::new(ConsoleSms::new())),
+    /// };
+    /// let auth = builder.build()?;
+    /// # let _ = auth;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// [`TwilioVerifyBuilder::fallback_channel`]: super::TwilioVerifyBuilder::fallback_channel
     pub fn from_env() -> Result<Option<TwilioVerify>> {
         Self::builder_from_env()?
@@ -37,6 +56,21 @@ impl TwilioVerify {
     /// sets more on it (a default fallback channel, an HTTP client) before
     /// [`build`](TwilioVerifyBuilder::build). The same variables and the
     /// same errors, except those of `build` itself.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use twofa_verify::factor::{Channel, TwilioVerify};
+    /// # fn main() -> twofa_verify::Result<()> {
+    /// if let Some(builder) = TwilioVerify::builder_from_env()? {
+    ///     let twilio = builder
+    ///         .fallback_channel(Channel::Call) // landlines get a call
+    ///         .timeout(Duration::from_secs(5))
+    ///         .build()?;
+    ///     # let _ = twilio;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder_from_env() -> Result<Option<TwilioVerifyBuilder>> {
         let get = |name: &str| -> Result<Option<String>> {
             match std::env::var(name) {

@@ -135,7 +135,8 @@ impl fmt::Debug for TwilioVerify {
     }
 }
 
-/// A verification Twilio started: what [`TwilioVerify::start`] returns.
+/// A verification Twilio started: what [`TwilioVerify::start`] returns (see
+/// its example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StartedVerification {
@@ -155,18 +156,19 @@ struct VerificationBody {
 }
 
 impl TwilioVerify {
-    /// A builder; see [`TwilioVerifyBuilder`].
+    /// A builder; see [`TwilioVerifyBuilder`] (and its example).
     pub fn builder() -> TwilioVerifyBuilder {
         TwilioVerifyBuilder::default()
     }
 
-    /// The delivery channel.
+    /// The delivery channel (see the [`TwilioVerifyBuilder`] example).
     pub fn channel(&self) -> Channel {
         self.channel
     }
 
     /// The channel tried when the delivery channel cannot reach a number, if
-    /// one is set (see [`TwilioVerifyBuilder::fallback_channel`]).
+    /// one is set (see [`TwilioVerifyBuilder::fallback_channel`] and the
+    /// [`TwilioVerifyBuilder`] example).
     pub fn fallback_channel(&self) -> Option<Channel> {
         self.fallback_channel
     }
@@ -179,7 +181,8 @@ impl TwilioVerify {
     /// This sends a message and costs money, so it is only retried when the
     /// request surely never reached Twilio (connection errors). With a
     /// fallback channel set, the code may go out on it instead; use
-    /// [`start`](Self::start) to learn which channel was used.
+    /// [`start`](Self::start) to learn which channel was used (and for an
+    /// example).
     pub async fn start_verification(&self, phone: &str) -> Result<String> {
         self.start(phone).await.map(|v| v.sid)
     }
@@ -199,6 +202,32 @@ impl TwilioVerify {
     /// `phone-numbers`) is not sent a text that would fail: with delivery
     /// channel [`Channel::Sms`], its verification starts on
     /// [`Channel::Call`] at once.
+    ///
+    /// The [`Authenticator`](crate::Authenticator) makes these calls
+    /// itself; an app calls them directly only to verify a number outside
+    /// a login (a checkout, a callback request):
+    ///
+    /// ```no_run
+    /// use twofa_verify::Error;
+    /// use twofa_verify::factor::{Channel, TwilioVerify};
+    /// use twofa_verify::secrecy::SecretString;
+    /// # async fn f(twilio: &TwilioVerify, typed: &str) -> twofa_verify::Result<()> {
+    /// let started = twilio.start("+14155552671").await?;
+    /// if started.channel == Channel::Call {
+    ///     println!("we are calling you with your code");
+    /// }
+    /// // Keep `started.sid` on the server side, then check what the user typed:
+    /// match twilio.check_code(&started.sid, &SecretString::from(typed)).await {
+    ///     Ok(()) => println!("number verified"),
+    ///     Err(Error::WrongCode) => println!("wrong code, try again"),
+    ///     Err(e) => {
+    ///         twilio.cancel_verification(&started.sid).await?; // give up on it
+    ///         return Err(e);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// [`LineType::FixedLine`]: crate::factor::LineType::FixedLine
     pub async fn start(&self, phone: &str) -> Result<StartedVerification> {
@@ -338,7 +367,8 @@ impl TwilioVerify {
 
     /// Cancels the verification `handle` (best effort). A verification that
     /// is already gone (404) is fine. A malformed handle is refused with
-    /// [`Error::ChallengeNotFound`] without asking Twilio.
+    /// [`Error::ChallengeNotFound`] without asking Twilio. See the
+    /// [`start`](Self::start) example.
     pub async fn cancel_verification(&self, handle: &str) -> Result<()> {
         if !is_sid(handle, "VE") {
             return Err(Error::ChallengeNotFound);
