@@ -65,6 +65,21 @@ pub use verify::Verification;
 ///
 /// Cheap to clone (an `Arc`); share one per application. See the crate
 /// documentation for a walk-through.
+///
+/// ```
+/// use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+///
+/// # fn main() -> twofa_verify::Result<()> {
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .build()?;
+/// let for_a_task = auth.clone(); // the same authenticator
+/// assert!(!for_a_task.sms_available()); // no SMS provider was given
+/// assert!(auth.totp_available()); // feature `totp`
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Authenticator {
     inner: Arc<Inner>,
@@ -112,7 +127,8 @@ impl Authenticator {
         )
     }
 
-    /// Starts building an authenticator.
+    /// Starts building an authenticator (see the [`AuthenticatorBuilder`]
+    /// example).
     pub fn builder() -> AuthenticatorBuilder {
         AuthenticatorBuilder::default()
     }
@@ -130,7 +146,8 @@ impl Authenticator {
     ///     .with_ip("203.0.113.7".parse().unwrap())
     ///     .with_user_agent("Mozilla/5.0");
     /// let for_client = auth.with_context(ctx);
-    /// # let _ = for_client; }
+    /// assert!(for_client.context().ip().is_some());
+    /// # }
     /// ```
     pub fn with_context(&self, context: RequestContext) -> Authenticator {
         Authenticator {
@@ -139,22 +156,25 @@ impl Authenticator {
         }
     }
 
-    /// The client behind this handle's calls (empty when none was given).
+    /// The client behind this handle's calls (empty when none was given);
+    /// see the [`with_context`](Self::with_context) example.
     pub fn context(&self) -> &RequestContext {
         &self.ctx
     }
 
-    /// The policy in force.
+    /// The policy in force (see the [`Policy`] example).
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
     }
 
-    /// True when an SMS provider is configured.
+    /// True when an SMS provider is configured: a page offers SMS only then
+    /// (see the [`Authenticator`] example).
     pub fn sms_available(&self) -> bool {
         self.inner.sms.is_some()
     }
 
-    /// True when authenticator apps (TOTP) are supported (feature `totp`).
+    /// True when authenticator apps (TOTP) are supported (feature `totp`;
+    /// see the [`Authenticator`] example).
     pub fn totp_available(&self) -> bool {
         cfg!(feature = "totp")
     }

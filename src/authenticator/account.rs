@@ -19,6 +19,28 @@ impl Authenticator {
     /// lookup or hash. Refused with [`Error::Config`] under
     /// [`Registration::EmailConfirmed`]: use
     /// [`start_registration`](Self::start_registration) there.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// // The form's fields; the password read straight into a `SecretString`.
+    /// let password = SecretString::from("correct horse battery");
+    /// let alice = auth.register("Alice", "alice@example.com", &password).await?;
+    /// assert_eq!(alice.username, "Alice");
+    ///
+    /// let again = auth.register("alice", "other@example.com", &password).await;
+    /// assert!(matches!(again, Err(Error::UsernameTaken)));
+    /// let weak = auth.register("bob", "bob@example.com", &SecretString::from("bob")).await;
+    /// assert!(matches!(weak, Err(Error::WeakPassword(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn register(
         &self,
         username: &str,
@@ -71,12 +93,33 @@ impl Authenticator {
         Ok(())
     }
 
-    /// The user with this id.
+    /// The user with this id, `None` when there is none (e.g. deleted since
+    /// the session was made).
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, MemoryStore, SecretKey, UserId};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// let password = SecretString::from("correct horse battery");
+    /// let alice = auth.register("Alice", "alice@example.com", &password).await?;
+    /// assert_eq!(auth.user(alice.id).await?, Some(alice.clone()));
+    /// assert_eq!(auth.user_by_username("ALICE").await?, Some(alice.clone()));
+    /// assert_eq!(auth.user_by_email("Alice@Example.COM").await?, Some(alice));
+    /// assert_eq!(auth.user(UserId(9_999)).await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {
         Ok(self.inner.users.user_by_id(id).await?.map(|r| r.to_user()))
     }
 
-    /// The user with this username (case-insensitive).
+    /// The user with this username (case-insensitive; see the
+    /// [`user`](Self::user) example).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         Ok(self.find_by_username(username).await?.map(|r| r.to_user()))
     }
@@ -92,7 +135,8 @@ impl Authenticator {
         Ok(None)
     }
 
-    /// The user with this email address (case-insensitive).
+    /// The user with this email address (case-insensitive; see the
+    /// [`user`](Self::user) example). A malformed address finds nobody.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         let Ok(email) = normalize_email(email) else {
             return Ok(None);
@@ -114,6 +158,27 @@ impl Authenticator {
     ///
     /// The current username given again is kept even if it predates
     /// today's username rules.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// // The profile form sends both fields back.
+    /// let user = auth.update_profile(alice.id, Some("Alicia"), Some("alice@example.com")).await?;
+    /// assert_eq!(user.username, "Alicia");
+    /// // A new address goes through `start_email_change` (password and link).
+    /// let moved = auth.update_profile(alice.id, None, Some("new@example.com")).await;
+    /// assert!(matches!(moved, Err(Error::StepUpRequired)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn update_profile(
         &self,
         id: UserId,
@@ -153,7 +218,10 @@ impl Authenticator {
         Ok(self.record(id).await?.to_user())
     }
 
-    /// How many unused recovery codes the user has.
+    /// How many unused recovery codes the user has: a profile page warns
+    /// when few are left (see the
+    /// [`regenerate_recovery_codes`](Self::regenerate_recovery_codes)
+    /// example).
     pub async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
         self.inner.users.recovery_codes_left(id).await
     }

@@ -18,6 +18,52 @@ use crate::policy::Policy;
 use crate::store::{StateStore, UserStore};
 
 /// Builds an [`Authenticator`]; `build()` validates everything.
+///
+/// Required: the stores ([`store`](Self::store), or
+/// [`user_store`](Self::user_store) and [`state_store`](Self::state_store))
+/// and the [`secret_key`](Self::secret_key). Everything else has a default.
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::clock::SystemClock;
+/// use twofa_verify::event::RecordingSink;
+/// use twofa_verify::password::legacy::WerkzeugPbkdf2;
+/// use twofa_verify::{Authenticator, ConsoleSms, Error, LocalCodes, MemoryStore, Policy, SecretKey};
+///
+/// # fn main() -> twofa_verify::Result<()> {
+/// let users = MemoryStore::new(); // e.g. a PostgresStore
+/// let state = MemoryStore::new(); // e.g. a RedisStore
+/// let events = RecordingSink::new();
+/// let mut policy = Policy::default();
+/// policy.challenge_ttl = Duration::from_secs(300);
+///
+/// let auth = Authenticator::builder()
+///     .user_store(users)
+///     .state_store(state)
+///     .secret_key(SecretKey::generate()) // SecretKey::from_env("TWOFA_SECRET_KEY")?
+///     .pepper(b"kept apart from the database".to_vec())
+///     .policy(policy)
+///     .clock(SystemClock)
+///     .events(events.clone())
+///     .sms(LocalCodes::new(ConsoleSms::new()))
+///     .issuer("Example Shop")
+///     .totp_key(1, [7; 32]) // rotate: add key 2, keep key 1 to open old secrets
+///     .legacy_verifier(WerkzeugPbkdf2::new()) // users imported from Flask
+///     .build()?;
+/// assert!(auth.sms_available());
+///
+/// // `build` checks the settings.
+/// let no_key = Authenticator::builder().store(MemoryStore::new()).build();
+/// assert!(matches!(no_key, Err(Error::Config(_))));
+/// let bad_issuer = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .issuer("Example: Shop") // a colon splits authenticator-app labels
+///     .build();
+/// assert!(matches!(bad_issuer, Err(Error::Config(_))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Default)]
 pub struct AuthenticatorBuilder {
     users: Option<Arc<dyn UserStore>>,
@@ -54,7 +100,8 @@ impl AuthenticatorBuilder {
     /// replaces it with Argon2id. Built in (feature `legacy-hashes`): [`WerkzeugPbkdf2`](crate::password::legacy::WerkzeugPbkdf2),
     /// [`WerkzeugScrypt`](crate::password::legacy::WerkzeugScrypt),
     /// [`Bcrypt`](crate::password::legacy::Bcrypt). Unknown-user logins then
-    /// cost the slowest of Argon2 and the verifiers' dummy hashes.
+    /// cost the slowest of Argon2 and the verifiers' dummy hashes. See the
+    /// [`AuthenticatorBuilder`] example.
     pub fn legacy_verifier(
         mut self,
         verifier: impl crate::password::LegacyHashVerifier + 'static,
@@ -63,18 +110,23 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// One store for both users and state (e.g. `MemoryStore`, `SqliteStore`).
+    /// One store for both users and state (e.g. `MemoryStore`,
+    /// `SqliteStore`): clones share their data, so one clone holds the
+    /// users and another the state (see the [`MemoryStore`](crate::MemoryStore)
+    /// example).
     pub fn store<S: UserStore + StateStore + Clone + 'static>(mut self, store: S) -> Self {
         self.users = Some(Arc::new(store.clone()));
         self.state = Some(Arc::new(store));
         self
     }
-    /// The user store.
+    /// The user store, when users and state live apart (see the
+    /// [`AuthenticatorBuilder`] example).
     pub fn user_store(mut self, store: impl UserStore + 'static) -> Self {
         self.users = Some(Arc::new(store));
         self
     }
-    /// The state store.
+    /// The state store, when users and state live apart (see the
+    /// [`AuthenticatorBuilder`] example).
     pub fn state_store(mut self, store: impl StateStore + 'static) -> Self {
         self.state = Some(Arc::new(store));
         self
@@ -82,46 +134,55 @@ impl AuthenticatorBuilder {
     /// The application's secret key: keys every token and code hash, and
     /// (unless [`totp_key`](Self::totp_key) is given) the TOTP encryption
     /// key. Keep it stable across restarts and identical on every instance;
-    /// give the web layer the same key (see [`SecretKey`]).
+    /// give the web layer the same key (see [`SecretKey`] and the
+    /// [`AuthenticatorBuilder`] example).
     pub fn secret_key(mut self, key: SecretKey) -> Self {
         self.secret = Some(key);
         self
     }
     /// An optional pepper mixed into every password hash (Argon2 secret).
-    /// Changing it invalidates every password.
+    /// Changing it invalidates every password. 1 to 64 bytes; keep it out of
+    /// the database (see the [`AuthenticatorBuilder`] example).
     pub fn pepper(mut self, pepper: impl Into<Vec<u8>>) -> Self {
         self.pepper = Some(SecretSlice::from(pepper.into()));
         self
     }
-    /// Limits, lifetimes and windows (default: [`Policy::default`]).
+    /// Limits, lifetimes and windows (default: [`Policy::default`]);
+    /// validated by [`build`](Self::build). See the [`Policy`] example.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
     }
-    /// The clock (default: the system clock).
+    /// The clock (default: the system clock); tests give a
+    /// [`ManualClock`](crate::clock::ManualClock) (see its example).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
-    /// Where events go (default: [`TracingSink`]).
+    /// Where events go (default: [`TracingSink`]); see the
+    /// [`EventSink`](crate::EventSink) example.
     pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
         self.events = Some(Arc::new(sink));
         self
     }
     /// The SMS provider: [`TwilioVerify`](crate::factor::TwilioVerify) or
     /// [`LocalCodes`](crate::factor::LocalCodes). Without one, SMS is off.
+    /// See the [`ConsoleSms`](crate::ConsoleSms) example.
     pub fn sms(mut self, sms: impl SmsVerifier + 'static) -> Self {
         self.sms = Some(Arc::new(sms));
         self
     }
-    /// The issuer shown in authenticator apps (default `twofa-verify`).
+    /// The issuer shown in authenticator apps (default `twofa-verify`): 1 to
+    /// 100 characters, no `:`. See the [`AuthenticatorBuilder`] example.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
     /// Adds a 32-byte TOTP encryption key with an id. The highest id
     /// encrypts new secrets; every given id can decrypt, so keys can be
-    /// rotated by adding a new one and keeping the old.
+    /// rotated by adding a new one and keeping the old. Without one, a key
+    /// derived from the [`secret_key`](Self::secret_key) seals them. See the
+    /// [`AuthenticatorBuilder`] example.
     #[cfg(feature = "totp")]
     pub fn totp_key(mut self, id: u32, key: [u8; 32]) -> Self {
         self.totp_keys
@@ -129,7 +190,10 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Validates the configuration and builds the authenticator.
+    /// Validates the configuration and builds the authenticator: a missing
+    /// store or key, a policy [`Policy::validate`] refuses, a pepper or
+    /// issuer out of bounds are [`Error::Config`] (see the
+    /// [`AuthenticatorBuilder`] example).
     pub fn build(self) -> Result<Authenticator> {
         self.policy.validate()?;
         let users = self

@@ -21,7 +21,8 @@ use crate::user::{User, UserId, mask_phone};
 ///
 /// The token is an opaque 256-bit random string; the store keeps only its
 /// keyed hash. It expires (10 minutes by default), allows a few attempts,
-/// and works once. `Debug` hides it.
+/// and works once. `Debug` hides it. See the [`Authenticator::login`]
+/// example.
 #[derive(Clone)]
 pub struct Challenge {
     token: SecretString,
@@ -34,7 +35,8 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    /// The opaque token to keep (in the session) and pass to `verify`.
+    /// The opaque token to keep (in the session) and pass to
+    /// [`Authenticator::verify`] (see its example). Never put it in a URL.
     pub fn token(&self) -> &str {
         self.token.expose_secret()
     }
@@ -51,7 +53,9 @@ impl fmt::Debug for Challenge {
     }
 }
 
-/// The state of the SMS code of a challenge.
+/// The state of the SMS code of a challenge, for the page that asks for
+/// the code (see the [`Authenticator::login`] and
+/// [`Authenticator::resend`] examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SmsDelivery {
@@ -253,6 +257,46 @@ impl Authenticator {
     /// Sends (or re-sends) the SMS code of a pending login. The new code
     /// replaces the old one. Limited per challenge (one per
     /// `resend_interval`), per phone, per account and globally.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twofa_verify::clock::ManualClock;
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, Error, LocalCodes, Login, MemoryStore};
+    /// use twofa_verify::{SecretKey, SmsDelivery, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let (sms, clock) = (ConsoleSms::quiet(), ManualClock::starting_now());
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .sms(LocalCodes::new(sms.clone()))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let _ = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// let Login::SecondFactor(challenge) = auth.login("alice", &password).await? else {
+    ///     panic!("SMS is enabled")
+    /// };
+    /// let first = sms.last_code_for("+14155552671").unwrap();
+    /// // "Send a new code", at once: one per `Policy::resend_interval`.
+    /// let too_soon = auth.resend(challenge.token()).await;
+    /// assert!(matches!(too_soon, Err(Error::RateLimited { .. })));
+    /// clock.advance(Duration::from_secs(30));
+    /// let challenge = auth.resend(challenge.token()).await?;
+    /// assert!(matches!(challenge.sms, Some(SmsDelivery::Sent { .. })));
+    /// # let second = sms.last_code_for("+14155552671").unwrap();
+    /// # if first != second {
+    /// // The newest code counts; the one before it no longer does.
+    /// let old = auth.verify(challenge.token(), &SecretString::from(first)).await;
+    /// assert!(matches!(old, Err(Error::InvalidCode { .. })));
+    /// # }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resend(&self, token: &str) -> Result<Challenge> {
         let mut rec = self.load_challenge(token).await?;
         let user = self.challenge_user(token, &rec).await?.to_user();

@@ -11,7 +11,8 @@ use crate::event::{AuthEvent, Factor};
 use crate::password::{self, Verified};
 use crate::user::{User, normalize_email};
 
-/// The outcome of a password login.
+/// The outcome of a password login (see the [`Authenticator::login`]
+/// example).
 #[derive(Debug)]
 #[must_use]
 #[non_exhaustive]
@@ -35,6 +36,47 @@ impl Authenticator {
     /// other answers (which would tell that they belong together). When the
     /// user has a second factor the result is [`Login::SecondFactor`] (and
     /// an SMS code is sent when SMS is the only factor).
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, Error, Factor, LocalCodes, Login, MemoryStore};
+    /// use twofa_verify::{SecretKey, SmsDelivery, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let sms = ConsoleSms::quiet();
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .sms(LocalCodes::new(sms.clone()))
+    ///     .build()?;
+    /// let password = SecretString::from("correct horse battery");
+    /// let alice = auth.register("alice", "alice@example.com", &password).await?;
+    ///
+    /// // No second factor yet: the password is enough. The email works too.
+    /// let Login::Complete(user) = auth.login("alice@example.com", &password).await? else {
+    ///     panic!("no factor enabled")
+    /// };
+    /// assert_eq!(user.id, alice.id);
+    /// let wrong = auth.login("alice", &SecretString::from("not it")).await;
+    /// assert!(matches!(wrong, Err(Error::InvalidCredentials)));
+    ///
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let _ = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// // With SMS enabled, the right password starts a pending login and
+    /// // the code goes out at once.
+    /// let Login::SecondFactor(challenge) = auth.login("alice", &password).await? else {
+    ///     panic!("a factor is enabled")
+    /// };
+    /// assert_eq!(challenge.methods, vec![Factor::Sms, Factor::RecoveryCode]);
+    /// assert!(matches!(&challenge.sms, Some(SmsDelivery::Sent { to, .. }) if to == "+1415*****71"));
+    /// // Keep `challenge.token()` in the session; then `verify` the code.
+    /// let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// let verified = auth.verify(challenge.token(), &code).await?;
+    /// assert_eq!(verified.user.id, alice.id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn login(&self, identifier: &str, password: &SecretString) -> Result<Login> {
         self.login_with_device(identifier, password, None).await
     }
@@ -48,7 +90,8 @@ impl Authenticator {
     /// lockout"): a stranger who locks the account with wrong passwords
     /// does not lock its owner out of a browser the owner trusts, and
     /// failures from that browser do not count against the account's
-    /// counter. A wrong token is simply ignored.
+    /// counter. A wrong token is simply ignored. See the
+    /// [`remember_device`](Self::remember_device) example.
     pub async fn login_with_device(
         &self,
         identifier: &str,

@@ -12,7 +12,8 @@ use crate::user::User;
 use crate::user::UserId;
 use secrecy::{ExposeSecret, SecretString};
 
-/// A second factor passed: who logged in, with what.
+/// A second factor passed: who logged in, with what (see the
+/// [`Authenticator::verify`] example).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Verification {
@@ -84,6 +85,45 @@ impl Authenticator {
     /// pending login, the user, and one that reserves the attempt and, when
     /// it is admitted, accepts the code's time step and takes the pending
     /// login.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, Error, Factor, LocalCodes, Login, MemoryStore};
+    /// use twofa_verify::{SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let sms = ConsoleSms::quiet();
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .sms(LocalCodes::new(sms.clone()))
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let enrolled = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// # let recovery = enrolled.recovery_codes.unwrap();
+    /// # let recovery_code = recovery.codes()[0].to_owned();
+    /// let Login::SecondFactor(challenge) = auth.login("alice", &password).await? else {
+    ///     panic!("SMS is enabled")
+    /// };
+    /// let token = challenge.token(); // from the session
+    /// # let sent = sms.last_code_for("+14155552671").unwrap();
+    /// # let not_the_code = if sent == "000000" { "111111" } else { "000000" };
+    /// let wrong = auth.verify(token, &SecretString::from(not_the_code)).await;
+    /// assert!(matches!(wrong, Err(Error::InvalidCode { attempts_left: 4 })));
+    ///
+    /// // No phone at hand: a recovery code, "abcde-fghij-klmno-pqrst".
+    /// let verified = auth.verify(token, &SecretString::from(recovery_code)).await?;
+    /// assert_eq!((verified.user.id, verified.factor), (alice.id, Factor::RecoveryCode));
+    /// assert_eq!(verified.recovery_codes_left, Some(9));
+    /// // Used up: the pending login is gone.
+    /// let again = auth.verify(token, &SecretString::from("000000")).await;
+    /// assert!(matches!(again, Err(Error::ChallengeNotFound)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn verify(&self, token: &str, code: &SecretString) -> Result<Verification> {
         let answer = parse_answer(code.expose_secret())?;
         let rec = self.load_challenge(token).await?;
