@@ -16,7 +16,8 @@ use crate::store::UserRecord;
 use crate::user::{User, UserId, normalize_email};
 
 /// The confirmation link of an email change, to mail to the NEW address.
-/// `Debug` hides the token.
+/// `Debug` hides the token. See the
+/// [`Authenticator::start_email_change`] example.
 pub struct EmailChangeMail {
     token: SecretString,
     /// The new address: where to send the link.
@@ -32,7 +33,8 @@ pub struct EmailChangeMail {
 }
 
 impl EmailChangeMail {
-    /// The token to put in the link (URL-safe).
+    /// The token to put in the link (URL-safe); see the
+    /// [`Authenticator::start_email_change`] example.
     pub fn token(&self) -> &str {
         self.token.expose_secret()
     }
@@ -51,7 +53,8 @@ impl fmt::Debug for EmailChangeMail {
 }
 
 /// An email change waiting for its link, as
-/// [`Authenticator::check_email_change`] shows it.
+/// [`Authenticator::check_email_change`] shows it (see the
+/// [`Authenticator::start_email_change`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PendingEmailChange {
@@ -86,6 +89,36 @@ impl Authenticator {
     /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address));
     /// past it the call fails with [`Error::RateLimited`] and raises
     /// [`AuthEvent::MailSuppressed`], and no link is made.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// let step_up = StepUp::password("correct horse battery");
+    /// let mail = auth.start_email_change(alice.id, "alice@new.example", &step_up).await?;
+    /// // Mail a link to `mail.email`, the new address; tell `mail.current_email`.
+    /// let link = format!("https://example.com/email/confirm?token={}", mail.token());
+    /// # let _ = link;
+    ///
+    /// // The link's page (GET) shows what it would do, and changes nothing...
+    /// let pending = auth.check_email_change(mail.token()).await?;
+    /// assert_eq!((pending.user.email.as_str(), pending.new_email.as_str()),
+    ///            ("alice@example.com", "alice@new.example"));
+    /// // ...its button (POST) makes the change, once.
+    /// let user = auth.confirm_email_change(mail.token()).await?;
+    /// assert_eq!(user.email, "alice@new.example");
+    /// let again = auth.confirm_email_change(mail.token()).await;
+    /// assert!(matches!(again, Err(Error::InvalidConfirmationToken)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_email_change(
         &self,
         id: UserId,
@@ -137,6 +170,7 @@ impl Authenticator {
     /// Checks an email-change link without using it (to show a page with a
     /// button that confirms it: a GET of the link must not change
     /// anything). [`Error::InvalidConfirmationToken`] when it does not work.
+    /// See the [`start_email_change`](Self::start_email_change) example.
     pub async fn check_email_change(&self, token: &str) -> Result<PendingEmailChange> {
         let (rec, hash) = self.email_change_target(token).await?;
         let id = rec.id;
@@ -159,7 +193,8 @@ impl Authenticator {
     /// old address, which should be told how to secure the account.
     /// [`Error::InvalidConfirmationToken`] for an unknown, used, expired or
     /// superseded link, or one older than a credential change;
-    /// [`Error::EmailTaken`] when another account has the address now.
+    /// [`Error::EmailTaken`] when another account has the address now. See
+    /// the [`start_email_change`](Self::start_email_change) example.
     pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
         let (rec, hash) = self.email_change_target(token).await?;
         let id = rec.id;

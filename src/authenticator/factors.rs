@@ -39,7 +39,8 @@ pub struct StepUp {
 }
 
 impl StepUp {
-    /// The password alone: enough while the user has no second factor.
+    /// The password alone: enough while the user has no second factor
+    /// (see the [`Authenticator::change_password`] example).
     pub fn password(password: impl Into<SecretString>) -> Self {
         StepUp {
             password: password.into(),
@@ -47,7 +48,9 @@ impl StepUp {
         }
     }
 
-    /// Password and code.
+    /// Password and code: what a user with a second factor gives (see the
+    /// [`StepUp`] example and the [`Authenticator::send_step_up_code`]
+    /// one).
     pub fn new(password: impl Into<SecretString>, code: Option<impl Into<SecretString>>) -> Self {
         StepUp {
             password: password.into(),
@@ -65,7 +68,8 @@ impl fmt::Debug for StepUp {
     }
 }
 
-/// An SMS enrollment in progress: a code went to `to`.
+/// An SMS enrollment in progress: a code went to `to` (see the
+/// [`Authenticator::start_sms_enrollment`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsEnrollment {
     /// The masked number the code went to.
@@ -102,6 +106,32 @@ impl Authenticator {
     /// Adding the factor or changing the phone needs a [`StepUp`]: the
     /// password, plus a current code when a factor is already enabled, so a
     /// stolen session alone cannot put an attacker's phone on the account.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, LocalCodes, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let sms = ConsoleSms::quiet();
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .sms(LocalCodes::new(sms.clone()))
+    ///     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// // The profile page: a number and the password.
+    /// let step_up = StepUp::password("correct horse battery");
+    /// let pending = auth.start_sms_enrollment(alice.id, "+1 (415) 555-2671", &step_up).await?;
+    /// assert_eq!(pending.to, "+1415*****71"); // "we sent a code to ..."
+    ///
+    /// // The next page: the code that arrived.
+    /// let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// let enrolled = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// assert_eq!(enrolled.user.phone.as_deref(), Some("+14155552671"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_sms_enrollment(
         &self,
         id: UserId,
@@ -388,6 +418,32 @@ impl Authenticator {
 
     /// Sends an SMS code for a step-up (any call taking a [`StepUp`]) to a
     /// user whose factor is SMS.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, Factor, LocalCodes, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let sms = ConsoleSms::quiet();
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .sms(LocalCodes::new(sms.clone()))
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let _ = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// // Alice has SMS on; turning it off takes her password and a code.
+    /// auth.send_step_up_code(alice.id).await?; // "send me a code"
+    /// let code = sms.last_code_for("+14155552671").unwrap();
+    /// let proof = StepUp::new("correct horse battery", Some(code));
+    /// let user = auth.disable_factor(alice.id, Factor::Sms, &proof).await?;
+    /// assert!(!user.has_second_factor());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_step_up_code(&self, id: UserId) -> Result<SmsDelivery> {
         let rec = self.record(id).await?;
         let phone =
@@ -497,6 +553,38 @@ impl Authenticator {
     /// Replaces the user's recovery codes after a step-up; the old ones stop
     /// working. Requires an enabled factor. The credential generation stays
     /// as it is: no session ends, nothing needs a new stamp.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, Login, LocalCodes, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let sms = ConsoleSms::quiet();
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .sms(LocalCodes::new(sms.clone()))
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let first = auth.confirm_sms_enrollment(alice.id, &code).await?.recovery_codes.unwrap();
+    /// # let Login::SecondFactor(c) = auth.login("alice", &password).await? else { unreachable!() };
+    /// # auth.verify(c.token(), &SecretString::from(first.codes()[0].to_owned())).await?;
+    /// // One recovery code spent: the profile page says so.
+    /// assert_eq!(auth.recovery_codes_left(alice.id).await?, 9);
+    /// // "Make new codes": a step-up, then show the new ones once.
+    /// auth.send_step_up_code(alice.id).await?;
+    /// let code = sms.last_code_for("+14155552671").unwrap();
+    /// let fresh = auth
+    ///     .regenerate_recovery_codes(alice.id, &StepUp::new("correct horse battery", Some(code)))
+    ///     .await?;
+    /// assert_eq!(fresh.len(), 10);
+    /// assert_eq!(auth.recovery_codes_left(alice.id).await?, 10);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn regenerate_recovery_codes(
         &self,
         id: UserId,

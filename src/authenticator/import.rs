@@ -8,8 +8,8 @@ use crate::event::AuthEvent;
 use crate::store::NewUser;
 use crate::user::{User, normalize_email, normalize_phone, normalize_username};
 
-/// A user from another application, for [`Authenticator::import_user`].
-/// `Debug` hides the hash.
+/// A user from another application, for [`Authenticator::import_user`]
+/// (see its example). `Debug` hides the hash.
 #[derive(Clone)]
 pub struct ImportedUser {
     /// The username (checked like a registration's).
@@ -52,6 +52,40 @@ impl Authenticator {
     /// impossible parameters; see [`legacy`](crate::password::legacy)): an
     /// account that could never log in is not made. Not rate-limited: an
     /// operator's tool, not for requests from clients.
+    ///
+    /// ```
+    /// use twofa_verify::password::legacy::WerkzeugPbkdf2;
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ImportedUser, Login, MemoryStore, SecretKey, UserStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let store = MemoryStore::new();
+    /// let auth = Authenticator::builder()
+    ///     .store(store.clone())
+    ///     .secret_key(SecretKey::generate())
+    ///     .legacy_verifier(WerkzeugPbkdf2::new()) // feature `legacy-hashes`
+    ///     .build()?;
+    ///
+    /// // A row of the old Flask app's `user` table.
+    /// let alice = auth
+    ///     .import_user(ImportedUser {
+    ///         username: "alice".into(),
+    ///         email: "alice@example.com".into(),
+    ///         password_hash: "pbkdf2:sha256:150000$Vq3xYb7LmN2pQr8T$\
+    ///             0246befa15e73937d0a269a8a2a1c362480d3c19fb978a887396b02ba33b9512"
+    ///             .into(),
+    ///         phone: None, // a number the old app verified becomes the SMS factor
+    ///     })
+    ///     .await?;
+    ///
+    /// // Her old password works, and her first login moves her to Argon2id.
+    /// let password = SecretString::from("werkzeug-user-pw-8");
+    /// assert!(matches!(auth.login("alice", &password).await?, Login::Complete(_)));
+    /// let record = store.user_by_id(alice.id).await?.expect("imported");
+    /// assert!(record.password_hash.starts_with("$argon2id$"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn import_user(&self, user: ImportedUser) -> Result<User> {
         let (username, username_key, username_skeleton) = normalize_username(&user.username)?;
         let email = normalize_email(&user.email)?;

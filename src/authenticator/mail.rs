@@ -20,7 +20,7 @@ use crate::event::{AuthEvent, MailKind};
 use crate::user::{UserId, normalize_email};
 
 /// What to do with a mail of the application's own, from
-/// [`Authenticator::reserve_mail`].
+/// [`Authenticator::reserve_mail`] (see its example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 #[non_exhaustive]

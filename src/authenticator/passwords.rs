@@ -20,6 +20,7 @@ const NONCE_LEN: usize = 16;
 const TOKEN_LEN: usize = 8 + 8 + NONCE_LEN + 32;
 
 /// A password reset token to put in the emailed link. `Debug` hides it.
+/// See the [`Authenticator::request_password_reset`] example.
 pub struct ResetToken {
     token: SecretString,
     /// The account's email address (where to send the link).
@@ -31,7 +32,8 @@ pub struct ResetToken {
 }
 
 impl ResetToken {
-    /// The token text (URL-safe).
+    /// The token text (URL-safe); see the
+    /// [`Authenticator::request_password_reset`] example.
     pub fn token(&self) -> &str {
         self.token.expose_secret()
     }
@@ -56,6 +58,28 @@ impl Authenticator {
     /// [`Error::InvalidCredentials`]; each failure counts against the
     /// account. Every other session, pending login and reset link of the
     /// user ends; stamp this session anew from the returned user.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// let current = StepUp::password("correct horse battery"); // plus a code with 2FA on
+    /// let new = SecretString::from("staple battery horse correct");
+    /// let user = auth.change_password(alice.id, &current, &new).await?;
+    /// let stamp = auth.session_stamp(&user); // this session stays in
+    /// # let _ = stamp;
+    /// let old = auth.login("alice", &password).await;
+    /// assert!(matches!(old, Err(Error::InvalidCredentials)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn change_password(
         &self,
         id: UserId,
@@ -148,6 +172,37 @@ impl Authenticator {
     /// 1 hour by default), works once, and dies when the password, the email
     /// address or any other credential changes, and when a newer link is
     /// requested: only the newest link of an account works.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, Login, MemoryStore, SecretKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # auth.register("alice", "alice@example.com", &password).await?;
+    /// // "Forgot your password?": the same answer whatever the address.
+    /// assert!(auth.request_password_reset("nobody@example.com").await?.is_none());
+    /// let reset = auth.request_password_reset("alice@example.com").await?.expect("an account");
+    /// // Mail `reset.email` a link with `reset.token()` in it.
+    /// let link = format!("https://example.com/reset?token={}", reset.token());
+    /// # let _ = link;
+    ///
+    /// // The link's page shows the form only for a link that works...
+    /// let user = auth.check_reset_token(reset.token()).await?;
+    /// assert_eq!(user.username, "alice");
+    /// // ...and the form sets the new password, once.
+    /// let new = SecretString::from("staple battery horse correct");
+    /// auth.reset_password(reset.token(), &new).await?;
+    /// assert!(matches!(auth.login("alice", &new).await?, Login::Complete(_)));
+    /// let again = auth.reset_password(reset.token(), &new).await;
+    /// assert!(matches!(again, Err(Error::InvalidResetToken)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
         let p = &self.inner.policy;
@@ -207,7 +262,8 @@ impl Authenticator {
 
     /// Checks a reset token without using it (to show the reset form only
     /// for a valid link: unexpired, unused, the newest of its account).
-    /// Returns the user it belongs to.
+    /// Returns the user it belongs to. See the
+    /// [`request_password_reset`](Self::request_password_reset) example.
     pub async fn check_reset_token(&self, token: &str) -> Result<User> {
         let (rec, mac) = self.reset_target(token).await?;
         self.live_link(StateKey::ResetLink(rec.id), &mac)
@@ -257,7 +313,8 @@ impl Authenticator {
     /// Sets a new password with a reset token. The token is used up; the
     /// second factor stays enabled (the next login still asks for it). An
     /// older link than the newest one requested is
-    /// [`Error::InvalidResetToken`].
+    /// [`Error::InvalidResetToken`]. See the
+    /// [`request_password_reset`](Self::request_password_reset) example.
     pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
         let (rec, mac) = self.reset_target(token).await?;
         let pw = password::check_password(

@@ -27,7 +27,8 @@ use crate::user::{User, normalize_email, normalize_username};
 /// What [`Authenticator::start_registration`] asks the application to send.
 ///
 /// Every variant must get the same answer on the page ("check your
-/// inbox"); only the email differs, or there is none.
+/// inbox"); only the email differs, or there is none. See the
+/// [`Authenticator::start_registration`] example.
 #[derive(Debug)]
 #[must_use]
 #[non_exhaustive]
@@ -53,7 +54,8 @@ pub enum RegistrationStart {
     MailSuppressed,
 }
 
-/// A confirmation link to email. `Debug` hides the token.
+/// A confirmation link to email. `Debug` hides the token. See the
+/// [`Authenticator::start_registration`] example.
 pub struct RegistrationMail {
     token: SecretString,
     /// Where to send it.
@@ -66,7 +68,8 @@ pub struct RegistrationMail {
 
 /// A registration whose link is valid and not used yet, as
 /// [`Authenticator::check_registration_token`] finds it: what the link's
-/// page shows before asking for the password.
+/// page shows before asking for the password (see the
+/// [`Authenticator::start_registration`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PendingAccount {
@@ -78,7 +81,8 @@ pub struct PendingAccount {
 }
 
 impl RegistrationMail {
-    /// The token to put in the link (URL-safe, 256 bits).
+    /// The token to put in the link (URL-safe, 256 bits); see the
+    /// [`Authenticator::start_registration`] example.
     pub fn token(&self) -> &str {
         self.token.expose_secret()
     }
@@ -139,6 +143,47 @@ impl Authenticator {
     /// ([`Policy::mail_per_address`](crate::Policy::mail_per_address)),
     /// reserved before the mail is made; past it the answer is
     /// [`RegistrationStart::MailSuppressed`], after the same work again.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, Policy, Registration};
+    /// use twofa_verify::{RegistrationStart, SecretKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let mut policy = Policy::default();
+    /// policy.registration = Registration::EmailConfirmed;
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .policy(policy)
+    ///     .build()?;
+    ///
+    /// // The register form: a username and an address, no password.
+    /// let mail = match auth.start_registration("alice", "alice@example.com").await? {
+    ///     RegistrationStart::Confirm(mail) => mail, // mail it a link
+    ///     RegistrationStart::AlreadyRegistered { .. } => unreachable!("mail the owner a notice"),
+    ///     _ => unreachable!("send nothing"), // MailSuppressed
+    /// };
+    /// // Whatever the case, the page says "check your inbox".
+    /// let link = format!("https://example.com/register/confirm?token={}", mail.token());
+    /// # let _ = link;
+    ///
+    /// // The link's page (GET) shows what it would create...
+    /// let pending = auth.check_registration_token(mail.token()).await?;
+    /// assert_eq!((pending.username.as_str(), pending.email.as_str()), ("alice", "alice@example.com"));
+    /// // ...and its form (POST) sets the password and creates the account, once.
+    /// let password = SecretString::from("correct horse battery");
+    /// let alice = auth.confirm_registration(mail.token(), &password).await?;
+    /// assert_eq!(alice.email, "alice@example.com");
+    /// let again = auth.check_registration_token(mail.token()).await;
+    /// assert!(matches!(again, Err(Error::RegistrationAlreadyConfirmed)));
+    ///
+    /// // The same address again: a notice to its owner, the same page.
+    /// let taken = auth.start_registration("alicia", "alice@example.com").await?;
+    /// assert!(matches!(taken, RegistrationStart::AlreadyRegistered { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_registration(
         &self,
         username: &str,
@@ -208,6 +253,8 @@ impl Authenticator {
     /// - [`Error::InvalidConfirmationToken`] for an unknown or expired link;
     /// - [`Error::EmailTaken`] / [`Error::UsernameTaken`] when another
     ///   account took the address or the name since the link was sent.
+    ///
+    /// See the [`start_registration`](Self::start_registration) example.
     pub async fn check_registration_token(&self, token: &str) -> Result<PendingAccount> {
         let token = link_token(token)?;
         let pending = self.open_registration(token).await?;

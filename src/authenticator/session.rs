@@ -22,13 +22,15 @@ use crate::user::{User, UserId};
 
 /// Binds a session to the user's current credentials. Keep it in the
 /// session next to the user id; [`Authenticator::session_user`] checks it.
-/// Opaque and URL-safe; `Debug` hides it.
+/// Opaque and URL-safe; `Debug` hides it. See the
+/// [`Authenticator::session_user`] example.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SessionStamp(String);
 
 impl SessionStamp {
-    /// The stamp as text, to store in a session.
+    /// The stamp as text, to store in a session (see the
+    /// [`Authenticator::session_user`] example).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -42,7 +44,7 @@ impl fmt::Debug for SessionStamp {
 
 /// The token of a remembered device, to keep in a long-lived, `HttpOnly`
 /// cookie (or a file). 256 random bits; the store keeps only its keyed hash.
-/// `Debug` hides it.
+/// `Debug` hides it. See the [`Authenticator::remember_device`] example.
 pub struct DeviceToken {
     token: SecretString,
     /// When it stops working.
@@ -50,7 +52,8 @@ pub struct DeviceToken {
 }
 
 impl DeviceToken {
-    /// The token text (URL-safe).
+    /// The token text (URL-safe), the cookie's value (see the
+    /// [`Authenticator::remember_device`] example).
     pub fn token(&self) -> &str {
         self.token.expose_secret()
     }
@@ -65,7 +68,8 @@ impl fmt::Debug for DeviceToken {
     }
 }
 
-/// A remembered device as the user sees it in a list.
+/// A remembered device as the user sees it in a list (see the
+/// [`Authenticator::remember_device`] example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RememberedDevice {
@@ -107,7 +111,8 @@ const UNKNOWN_DEVICE: &str = "Unknown device";
 impl Authenticator {
     /// The stamp of `user` as read now. Store it in the session at login
     /// and again after a change made in this session (the change moves the
-    /// generation on; re-read the user and stamp it anew).
+    /// generation on; re-read the user and stamp it anew). See the
+    /// [`session_user`](Self::session_user) example.
     pub fn session_stamp(&self, user: &User) -> SessionStamp {
         SessionStamp(
             data_encoding::BASE64URL_NOPAD.encode(&self.stamp_mac(user.id, user.generation)),
@@ -125,6 +130,33 @@ impl Authenticator {
     /// user's credentials (compared in constant time). `None` when the user
     /// is gone or anything changed since the stamp was made: the
     /// application then ends the session.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Login, MemoryStore, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # auth.register("alice", "alice@example.com", &password).await?;
+    /// // At login: keep the user id and the stamp in the session.
+    /// let Login::Complete(user) = auth.login("alice", &password).await? else { unreachable!() };
+    /// let (id, stamp) = (user.id, auth.session_stamp(&user));
+    /// let session = (id, stamp.as_str().to_owned());
+    ///
+    /// // On every request: the session's user, while its stamp holds.
+    /// assert!(auth.session_user(session.0, &session.1).await?.is_some());
+    ///
+    /// // A password change elsewhere (another browser) ends this session.
+    /// let new = SecretString::from("staple battery horse correct");
+    /// auth.change_password(id, &StepUp::password("correct horse battery"), &new).await?;
+    /// assert!(auth.session_user(session.0, &session.1).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn session_user(&self, id: UserId, stamp: &str) -> Result<Option<User>> {
         let Some(rec) = self.inner.users.user_by_id(id).await? else {
             return Ok(None);
@@ -178,6 +210,48 @@ impl Authenticator {
     /// [`Policy::remember_device_for`](crate::Policy::remember_device_for).
     /// The label comes from the call's user agent. Taking the
     /// [`Verification`] makes sure a second factor was passed.
+    ///
+    /// ```
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, ConsoleSms, LocalCodes, Login, MemoryStore};
+    /// use twofa_verify::{RequestContext, SecretKey, StepUp};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// # let sms = ConsoleSms::quiet();
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .sms(LocalCodes::new(sms.clone()))
+    /// #     .build()?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+    /// # auth.start_sms_enrollment(alice.id, "+14155552671", &StepUp::password("correct horse battery")).await?;
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// # let _ = auth.confirm_sms_enrollment(alice.id, &code).await?;
+    /// let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    /// let browser = auth.with_context(RequestContext::new().with_user_agent(ua));
+    /// let Login::SecondFactor(challenge) = browser.login("alice", &password).await? else {
+    ///     unreachable!()
+    /// };
+    /// # let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
+    /// let verified = browser.verify(challenge.token(), &code).await?;
+    /// // "Remember this browser" was ticked: set a long-lived cookie.
+    /// let device = browser.remember_device(&verified).await?;
+    /// let cookie = device.token().to_owned();
+    ///
+    /// // Next time, the cookie skips the code.
+    /// let next = browser.login_with_device("alice", &password, Some(&cookie)).await?;
+    /// assert!(matches!(next, Login::Complete(_)));
+    ///
+    /// // The profile page lists the devices, and forgets them.
+    /// let devices = auth.devices(alice.id).await?;
+    /// assert_eq!(devices[0].label, "Firefox on Linux"); // feature `user-agent`
+    /// auth.forget_device(alice.id, &devices[0].id).await?;
+    /// assert!(auth.devices(alice.id).await?.is_empty());
+    /// assert_eq!(auth.forget_all_devices(alice.id).await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn remember_device(&self, verification: &Verification) -> Result<DeviceToken> {
         let user = &verification.user;
         let now = self.now();
@@ -207,7 +281,8 @@ impl Authenticator {
         })
     }
 
-    /// The user's remembered devices that still work, oldest first.
+    /// The user's remembered devices that still work, oldest first (see
+    /// the [`remember_device`](Self::remember_device) example).
     pub async fn devices(&self, id: UserId) -> Result<Vec<RememberedDevice>> {
         let rec = self.record(id).await?;
         let now = self.now();
@@ -236,7 +311,8 @@ impl Authenticator {
     /// holds. So is an id that is not one of this user's devices: it is
     /// left alone, and the answer does not tell another account's device
     /// ids apart from unknown ones. [`AuthEvent::DeviceForgotten`] is
-    /// emitted only when a device was removed.
+    /// emitted only when a device was removed. See the
+    /// [`remember_device`](Self::remember_device) example.
     pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<()> {
         if self.inner.users.remove_device(id, device_id).await? {
             self.emit(AuthEvent::DeviceForgotten { user: id });
@@ -245,7 +321,8 @@ impl Authenticator {
     }
 
     /// Forgets every remembered device of the user; returns how many
-    /// entries were removed (expired ones not yet pruned included).
+    /// entries were removed (expired ones not yet pruned included). See the
+    /// [`remember_device`](Self::remember_device) example.
     pub async fn forget_all_devices(&self, id: UserId) -> Result<u64> {
         let n = self.inner.users.remove_devices(id).await?;
         if n > 0 {
