@@ -470,6 +470,20 @@ pub enum PhoneProblem {
 /// Why a stored password hash in a recognised format can never verify
 /// ([`LegacyHashVerifier::check`](crate::password::LegacyHashVerifier::check)),
 /// found without computing it.
+///
+/// ```
+/// use twofa_verify::password::legacy::WerkzeugPbkdf2;
+/// use twofa_verify::password::{HashProblem, LegacyHashVerifier};
+///
+/// let werkzeug = WerkzeugPbkdf2::new();
+/// let hash = "pbkdf2:sha256:150000$Vq3xYb7LmN2pQr8T$\
+///             0246befa15e73937d0a269a8a2a1c362480d3c19fb978a887396b02ba33b9512";
+/// assert_eq!(werkzeug.check(hash), Ok(()));
+/// assert_eq!(werkzeug.check(&hash[..hash.len() - 8]), Err(HashProblem::Digest)); // truncated
+/// assert_eq!(werkzeug.check(&hash.replace(":150000$", ":5000000$")), Err(HashProblem::BeyondBound));
+/// assert_eq!(werkzeug.check(&hash.replace("sha256", "md5")), Err(HashProblem::Parameters));
+/// assert_eq!(HashProblem::Digest.to_string(), "its digest is missing, truncated or malformed");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashProblem {

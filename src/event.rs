@@ -5,7 +5,13 @@ use std::fmt;
 use crate::context::RequestContext;
 use crate::user::UserId;
 
-/// Which second factor an event is about.
+/// Which second factor an event is about, and which one passed a login
+/// ([`Verification::factor`](crate::Verification::factor)).
+///
+/// ```
+/// use twofa_verify::Factor;
+/// assert_eq!(Factor::RecoveryCode.to_string(), "recovery_code"); // as in logs
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -30,7 +36,8 @@ impl fmt::Display for Factor {
 
 /// What a limit refused: the action of
 /// [`Error::RateLimited`](crate::Error::RateLimited), and of a per-client
-/// limit in [`AuthEvent::ClientLimited`].
+/// limit in [`AuthEvent::ClientLimited`]. See the
+/// [`Authenticator::resend`](crate::Authenticator::resend) example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitedAction {
@@ -47,7 +54,8 @@ pub enum LimitedAction {
     Mail,
 }
 
-/// What a mail is, in [`AuthEvent::MailSuppressed`].
+/// What a mail is, in [`AuthEvent::MailSuppressed`] (see the
+/// [`RecordingSink`] example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MailKind {
@@ -69,7 +77,8 @@ pub enum MailKind {
 }
 
 /// Something security-relevant that happened. Holds ids, never secrets;
-/// phone numbers appear masked.
+/// phone numbers appear masked. An [`EventSink`] receives each (see its
+/// example, and [`RecordingSink`]'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthEvent {
@@ -267,16 +276,56 @@ pub enum AuthEvent {
 
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work
 /// (emails, notifications) to a queue.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{AuthEvent, Authenticator, EventSink, MemoryStore, RequestContext};
+/// use twofa_verify::{SecretKey, StepUp};
+///
+/// /// Hands the events worth a mail to the app's mailer; logs the rest.
+/// #[derive(Debug)]
+/// struct Notices(mpsc::Sender<AuthEvent>);
+///
+/// impl EventSink for Notices {
+///     fn emit(&self, event: &AuthEvent, context: &RequestContext) {
+///         match event {
+///             AuthEvent::SignedOutEverywhere { .. } | AuthEvent::EmailChanged { .. } => {
+///                 let _ = self.0.send(event.clone()); // never blocks
+///             }
+///             _ => eprintln!("{event:?} from {:?}", context.ip()),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let (tx, mailer) = mpsc::channel();
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .events(Notices(tx))
+///     .build()?;
+/// # let password = SecretString::from("correct horse battery");
+/// # let alice = auth.register("alice", "alice@example.com", &password).await?;
+/// auth.sign_out_everywhere(alice.id, &StepUp::password("correct horse battery")).await?;
+/// assert_eq!(mailer.try_recv().ok(), Some(AuthEvent::SignedOutEverywhere { user: alice.id }));
+/// # Ok(())
+/// # }
+/// ```
 pub trait EventSink: Send + Sync + fmt::Debug {
     /// Handles one event, with the client behind it (empty when the call
-    /// was made without [`Authenticator::with_context`]).
+    /// was made without [`Authenticator::with_context`]). See the
+    /// [`EventSink`] example.
     ///
     /// [`Authenticator::with_context`]: crate::Authenticator::with_context
     fn emit(&self, event: &AuthEvent, context: &RequestContext);
 }
 
 /// The default sink: logs every event through `tracing` at INFO (WARN for
-/// failures, locks and replays), target `twofa_verify::audit`.
+/// failures, locks and replays), target `twofa_verify::audit`. Replace it
+/// with [`AuthenticatorBuilder::events`](crate::AuthenticatorBuilder::events)
+/// (see the [`EventSink`] example).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TracingSink;
 
@@ -302,22 +351,45 @@ impl EventSink for TracingSink {
 
 /// A sink that keeps every event in memory: for tests and for apps that
 /// want to inspect what happened.
+///
+/// ```
+/// use twofa_verify::event::RecordingSink;
+/// use twofa_verify::secrecy::SecretString;
+/// use twofa_verify::{AuthEvent, Authenticator, MemoryStore, RequestContext, SecretKey};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let events = RecordingSink::new();
+/// let auth = Authenticator::builder()
+///     .store(MemoryStore::new())
+///     .secret_key(SecretKey::generate())
+///     .events(events.clone()) // the test keeps a clone
+///     .build()?;
+/// let client = auth.with_context(RequestContext::new().with_ip("203.0.113.7".parse().unwrap()));
+/// let _ = client.login("mallory", &SecretString::from("guess")).await;
+///
+/// assert_eq!(events.events(), vec![AuthEvent::LoginFailed { user: None, failures: 1 }]);
+/// let (_, context) = &events.events_with_context()[0];
+/// assert_eq!(context.ip(), Some("203.0.113.7".parse().unwrap()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct RecordingSink(std::sync::Arc<std::sync::Mutex<Vec<(AuthEvent, RequestContext)>>>);
 
 impl RecordingSink {
-    /// A new, empty recorder.
+    /// A new, empty recorder (see the [`RecordingSink`] example).
     pub fn new() -> Self {
         Self::default()
     }
-    /// The events so far.
+    /// The events so far, oldest first (see the [`RecordingSink`] example).
     pub fn events(&self) -> Vec<AuthEvent> {
         self.0
             .lock()
             .map(|v| v.iter().map(|(e, _)| e.clone()).collect())
             .unwrap_or_default()
     }
-    /// The events so far, each with the client behind it.
+    /// The events so far, each with the client behind it (see the
+    /// [`RecordingSink`] example).
     pub fn events_with_context(&self) -> Vec<(AuthEvent, RequestContext)> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }

@@ -35,13 +35,23 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Number of passwords on the shipped common-password list.
+/// Number of passwords on the shipped common-password list (see
+/// [`is_common_password`]).
 pub fn common_password_count() -> usize {
     COMMON.len()
 }
 
 /// True when `password` (after NFKC and lower-casing) is on the shipped list
-/// of common passwords.
+/// of common passwords: what registration refuses as
+/// [`WeakPassword::Common`]. A form can check as the user types.
+///
+/// ```
+/// use twofa_verify::password::{common_password_count, is_common_password};
+/// assert!(is_common_password("Password1"));
+/// assert!(is_common_password("ｑｗｅｒｔｙ")); // fullwidth: NFKC makes it "qwerty"
+/// assert!(!is_common_password("staple battery horse correct"));
+/// assert_eq!(common_password_count(), 30_000);
+/// ```
 pub fn is_common_password(password: &str) -> bool {
     let folded: String = password.nfkc().collect::<String>().to_lowercase();
     COMMON.contains(folded.as_str())
@@ -105,7 +115,8 @@ pub(crate) fn normalize_for_verify(
     Some(SecretString::from(raw.nfkc().collect::<String>()))
 }
 
-/// The outcome of verifying a password against a stored hash.
+/// The outcome of verifying a password against a stored hash, by
+/// [`Hasher::verify`] (see the [`Hasher`] example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verified {
@@ -121,6 +132,35 @@ pub enum Verified {
 /// (a FIFO queue), with pooled memory buffers. The [`Authenticator`](crate::Authenticator) uses
 /// one internally; it is public for apps that hash other secrets the same
 /// way, and for benchmarks.
+///
+/// ```
+/// use std::sync::Arc;
+/// use twofa_verify::password::legacy::WerkzeugPbkdf2;
+/// use twofa_verify::password::{Hasher, Verified};
+/// use twofa_verify::policy::HashParams;
+/// use twofa_verify::secrecy::SecretString;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let hasher = Hasher::new(HashParams::default(), 2, None)
+///     .with_legacy_verifier(Arc::new(WerkzeugPbkdf2::new()));
+/// let secret = || SecretString::from("an API key's secret");
+///
+/// let phc = hasher.hash(secret()).await?;
+/// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+/// assert!(hasher.recognizes(&phc) && hasher.check(&phc).is_ok());
+/// assert_eq!(hasher.verify(secret(), &phc).await?, Verified::Yes);
+/// assert_eq!(hasher.verify(SecretString::from("a guess"), &phc).await?, Verified::No);
+///
+/// // A legacy hash verifies as "right, but replace it".
+/// let old = "pbkdf2:sha256:150000$Vq3xYb7LmN2pQr8T$\
+///            0246befa15e73937d0a269a8a2a1c362480d3c19fb978a887396b02ba33b9512";
+/// let typed = SecretString::from("werkzeug-user-pw-8");
+/// assert_eq!(hasher.verify(typed, old).await?, Verified::YesRehash);
+/// // One beyond the verifier's bound never verifies (nor runs).
+/// assert!(!hasher.within_bounds(&old.replace(":150000$", ":5000000$")));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Hasher {
     params: HashParams,
     pepper: Option<Arc<SecretSlice<u8>>>,
@@ -158,7 +198,8 @@ fn beyond_bound(params: &Params) -> bool {
 
 impl Hasher {
     /// A hasher with these parameters, at most `concurrency` hashes at once
-    /// (at least 1), and an optional pepper (Argon2 secret).
+    /// (at least 1), and an optional pepper (Argon2 secret). See the
+    /// [`Hasher`] example.
     pub fn new(params: HashParams, concurrency: usize, pepper: Option<SecretSlice<u8>>) -> Self {
         Hasher {
             params,
@@ -172,14 +213,16 @@ impl Hasher {
     }
 
     /// Also accepts hashes this verifier recognizes; a match verifies as
-    /// [`Verified::YesRehash`], so the login replaces it with Argon2id.
+    /// [`Verified::YesRehash`], so the login replaces it with Argon2id (see
+    /// the [`Hasher`] example).
     pub fn with_legacy_verifier(mut self, verifier: Arc<dyn LegacyHashVerifier>) -> Self {
         self.legacy.push(verifier);
         self
     }
 
     /// True when `hash` is an Argon2 PHC string or in the format of a
-    /// registered legacy verifier (whether it verifies is another matter).
+    /// registered legacy verifier (whether it verifies is another matter;
+    /// see the [`Hasher`] example).
     pub fn recognizes(&self, hash: &str) -> bool {
         self.legacy_for(hash).is_some()
             || PasswordHash::new(hash)
@@ -188,7 +231,8 @@ impl Hasher {
     }
 
     /// False when `hash` is in a registered legacy format but asks for more
-    /// work than its verifier's bounds (so it can never verify).
+    /// work than its verifier's bounds (so it can never verify; see the
+    /// [`Hasher`] example).
     pub fn within_bounds(&self, hash: &str) -> bool {
         !matches!(self.check(hash), Err(HashProblem::BeyondBound))
     }
@@ -197,7 +241,8 @@ impl Hasher {
     /// all, found without computing it (see
     /// [`LegacyHashVerifier::check`]): an Argon2 PHC string needs its
     /// parameters, salt and digest, and at most the memory a verify agrees
-    /// to spend; a legacy hash what its verifier says.
+    /// to spend; a legacy hash what its verifier says. See the [`Hasher`]
+    /// and [`HashProblem`] examples.
     pub fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
         match self.legacy_for(hash) {
             Some(verifier) => verifier.check(hash),
@@ -212,7 +257,8 @@ impl Hasher {
         self.legacy.iter().find(|v| v.recognizes(hash)).cloned()
     }
 
-    /// Hashes `password` (normalise it first) into a PHC string.
+    /// Hashes `password` (normalise it first) into a PHC string (see the
+    /// [`Hasher`] example).
     pub async fn hash(&self, password: SecretString) -> Result<String> {
         let params = self.params;
         let pepper = self.pepper.clone();
@@ -257,6 +303,7 @@ impl Hasher {
     ///
     /// A legacy hash beyond its verifier's bounds does not verify; it costs
     /// an unknown-user login's work, so it does not stand out by its speed.
+    /// See the [`Hasher`] example.
     pub async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
         if let Err(problem) = self.check(phc) {
             tracing::warn!(

@@ -76,19 +76,22 @@ pub use werkzeug::{WerkzeugPbkdf2, WerkzeugScrypt};
 /// }
 /// ```
 pub trait LegacyHashVerifier: Send + Sync + fmt::Debug {
-    /// True when `hash` is in this verifier's format.
+    /// True when `hash` is in this verifier's format (see the
+    /// [`LegacyHashVerifier`] example).
     fn recognizes(&self, hash: &str) -> bool;
 
     /// Checks `password` against `hash`: `Ok(true)` when it matches,
     /// `Ok(false)` when it does not or the hash is unusable (malformed, or
-    /// parameters beyond the verifier's bounds).
+    /// parameters beyond the verifier's bounds). See the
+    /// [`LegacyHashVerifier`] example.
     fn verify(&self, password: &[u8], hash: &str) -> Result<bool>;
 
     /// A hash in this format costing as much as the dearest hash `verify`
     /// agrees to compute (any password): its bound. Logins for unknown users
     /// spend the time of the slowest of these and of an Argon2 verify, so
     /// they cannot be told apart from wrong passwords. `None` (the default)
-    /// leaves this format out of that measure.
+    /// leaves this format out of that measure. See the [`WerkzeugPbkdf2`]
+    /// example.
     fn dummy_hash(&self) -> Option<String> {
         None
     }
@@ -97,7 +100,8 @@ pub trait LegacyHashVerifier: Send + Sync + fmt::Debug {
     /// when which is dearest depends on the machine (one hash function may
     /// have CPU instructions of its own, another not): the slowest, as
     /// measured, is the one unknown-user logins spend. The default is
-    /// [`dummy_hash`](Self::dummy_hash).
+    /// [`dummy_hash`](Self::dummy_hash). See the [`WerkzeugPbkdf2`]
+    /// example.
     fn dummy_hashes(&self) -> Vec<String> {
         self.dummy_hash().into_iter().collect()
     }
@@ -105,7 +109,8 @@ pub trait LegacyHashVerifier: Send + Sync + fmt::Debug {
     /// Whether `hash` (in this format) asks for no more than this verifier's
     /// bounds, found without computing it. A hash beyond them never
     /// verifies, so [`Authenticator::import_user`](crate::Authenticator::import_user)
-    /// refuses it. The default says yes.
+    /// refuses it. The default says yes. See the [`WerkzeugPbkdf2`]
+    /// example.
     fn within_bounds(&self, hash: &str) -> bool {
         let _ = hash;
         true
@@ -121,7 +126,8 @@ pub trait LegacyHashVerifier: Send + Sync + fmt::Debug {
     ///
     /// Implement it with the same parsing `verify` uses, so that the two
     /// never disagree. The default knows the bounds only
-    /// ([`within_bounds`](Self::within_bounds)).
+    /// ([`within_bounds`](Self::within_bounds)). See the [`HashProblem`]
+    /// example.
     ///
     /// [`Error::PasswordHashBeyondBound`]: crate::Error::PasswordHashBeyondBound
     /// [`Error::UnusablePasswordHash`]: crate::Error::UnusablePasswordHash

@@ -15,6 +15,19 @@ const DIGEST_CHARS: usize = 31;
 /// libraries that wrote these hashes did.
 ///
 /// Unknown-user logins cost a bcrypt at [`max_cost`](Self::max_cost).
+///
+/// ```
+/// use twofa_verify::password::LegacyHashVerifier;
+/// use twofa_verify::password::legacy::Bcrypt;
+///
+/// let bcrypt = Bcrypt::new().max_cost(10); // the old app used cost 10
+/// // Python bcrypt, `hashpw(b"bcrypt-user-pw-8", gensalt(12))`: cost 12.
+/// let hash = "$2b$12$aHMQCEVE2StuQV957YJHh.bRqCBPl.wzrGmX6duCdUS4abi0yEi7S";
+/// assert!(bcrypt.recognizes(hash));
+/// assert!(!bcrypt.within_bounds(hash)); // above the bound of 10
+/// assert!(Bcrypt::new().within_bounds(hash)); // MAX_COST is 12
+/// assert_eq!((Bcrypt::MAX_COST, Bcrypt::COST_CEILING), (12, 16));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Bcrypt {
     max_cost: u32,
@@ -28,13 +41,14 @@ impl Default for Bcrypt {
 
 impl Bcrypt {
     /// The highest cost verified unless changed: 12, the default of
-    /// Flask-Bcrypt and Python bcrypt (each step doubles the time).
+    /// Flask-Bcrypt and Python bcrypt (each step doubles the time). See the
+    /// [`Bcrypt`] example.
     pub const MAX_COST: u32 = 12;
     /// The most [`max_cost`](Self::max_cost) may be raised to (16: a few
-    /// seconds of one core per hash).
+    /// seconds of one core per hash). See the [`Bcrypt`] example.
     pub const COST_CEILING: u32 = 16;
 
-    /// The verifier with the bound above.
+    /// The verifier with the bound above (see the [`Bcrypt`] example).
     pub fn new() -> Self {
         Bcrypt {
             max_cost: Self::MAX_COST,
@@ -43,7 +57,8 @@ impl Bcrypt {
 
     /// The highest cost verified (4 to [`COST_CEILING`](Self::COST_CEILING);
     /// other values are brought into that range); hashes asking for more
-    /// are refused. It is also the cost of an unknown-user login.
+    /// are refused. It is also the cost of an unknown-user login. See the
+    /// [`Bcrypt`] example.
     pub fn max_cost(mut self, cost: u32) -> Self {
         self.max_cost = cost.clamp(4, Self::COST_CEILING);
         self

@@ -17,6 +17,29 @@ use crate::error::{HashProblem, Result};
 /// default, which depends on the version: see
 /// [`default_iterations`](Self::default_iterations).
 ///
+/// ```
+/// use twofa_verify::password::LegacyHashVerifier;
+/// use twofa_verify::password::legacy::WerkzeugPbkdf2;
+///
+/// let werkzeug = WerkzeugPbkdf2::new()
+///     .default_iterations(260_000) // the old app ran Werkzeug 2.0
+///     .max_iterations(600_000); // the dearest hash in its table
+/// let hash = "pbkdf2:sha256:150000$Vq3xYb7LmN2pQr8T$\
+///             0246befa15e73937d0a269a8a2a1c362480d3c19fb978a887396b02ba33b9512";
+/// assert!(werkzeug.recognizes(hash));
+/// assert!(werkzeug.verify(b"werkzeug-user-pw-8", hash)?);
+/// assert!(!werkzeug.verify(b"a guess", hash)?);
+///
+/// // Beyond the bound: never computed, never verifies.
+/// let dear = hash.replace(":150000$", ":1000000$");
+/// assert!(!werkzeug.within_bounds(&dear));
+/// assert!(!werkzeug.verify(b"werkzeug-user-pw-8", &dear)?);
+/// // Unknown-user logins cost a hash at the bound.
+/// assert!(werkzeug.dummy_hash().unwrap().starts_with("pbkdf2:sha256:600000$"));
+/// assert_eq!(werkzeug.dummy_hashes().len(), 3); // sha256, sha512, sha1: the slowest counts
+/// # Ok::<(), twofa_verify::Error>(())
+/// ```
+///
 /// Unknown-user logins cost as much as the dearest hash accepted: a
 /// PBKDF2 at [`max_iterations`](Self::max_iterations). Lower it to the most
 /// your hashes use (260000 for hashes from Werkzeug 2.0 and before). A
@@ -82,16 +105,20 @@ impl Pbkdf2Digest {
 
 impl WerkzeugPbkdf2 {
     /// Iterations assumed when a hash has none: 150000, the default of
-    /// Werkzeug 1.0 (the version the hashes most likely come from).
+    /// Werkzeug 1.0 (the version the hashes most likely come from). See the
+    /// [`WerkzeugPbkdf2`] example.
     pub const DEFAULT_ITERATIONS: u32 = 150_000;
     /// The most iterations verified unless changed: 1000000, the most any
-    /// Werkzeug version wrote by default (3.1).
+    /// Werkzeug version wrote by default (3.1). See the [`WerkzeugPbkdf2`]
+    /// example.
     pub const MAX_ITERATIONS: u32 = 1_000_000;
     /// The most [`max_iterations`](Self::max_iterations) may be raised to
-    /// (a few seconds of one core per hash).
+    /// (a few seconds of one core per hash). See the [`WerkzeugPbkdf2`]
+    /// example.
     pub const ITERATIONS_CEILING: u32 = 10_000_000;
 
-    /// The verifier with the defaults above.
+    /// The verifier with the defaults above (see the [`WerkzeugPbkdf2`]
+    /// example).
     pub fn new() -> Self {
         WerkzeugPbkdf2 {
             default_iterations: Self::DEFAULT_ITERATIONS,
@@ -101,6 +128,7 @@ impl WerkzeugPbkdf2 {
 
     /// The iterations of hashes that give none (the Werkzeug version that
     /// wrote them decides: 150000 for 1.0, 260000 for 2.0, 1000000 for 3.1).
+    /// See the [`WerkzeugPbkdf2`] example.
     pub fn default_iterations(mut self, iterations: u32) -> Self {
         self.default_iterations = iterations.max(1);
         self
@@ -109,7 +137,8 @@ impl WerkzeugPbkdf2 {
     /// The most iterations verified (1 to
     /// [`ITERATIONS_CEILING`](Self::ITERATIONS_CEILING); other values are
     /// brought into that range); hashes asking for more are refused. It is
-    /// also the cost of an unknown-user login.
+    /// also the cost of an unknown-user login. See the [`WerkzeugPbkdf2`]
+    /// example.
     pub fn max_iterations(mut self, iterations: u32) -> Self {
         self.max_iterations = iterations.clamp(1, Self::ITERATIONS_CEILING);
         self
@@ -209,6 +238,20 @@ impl LegacyHashVerifier for WerkzeugPbkdf2 {
 ///
 /// Unknown-user logins cost a scrypt using all of
 /// [`max_memory`](Self::max_memory) (`r = 8`, `p = 1`).
+///
+/// ```
+/// use twofa_verify::password::legacy::WerkzeugScrypt;
+/// use twofa_verify::password::{HashProblem, LegacyHashVerifier};
+///
+/// let scrypt = WerkzeugScrypt::new().max_memory(16 * 1024 * 1024); // N=16384 at most
+/// let salt = "Vq3xYb7LmN2pQr8T";
+/// let werkzeug3 = format!("scrypt:32768:8:1${salt}${}", "ab".repeat(64));
+/// assert!(scrypt.recognizes(&werkzeug3));
+/// assert_eq!(scrypt.check(&werkzeug3), Err(HashProblem::BeyondBound)); // 32 MiB
+/// assert_eq!(WerkzeugScrypt::MAX_MEMORY, 32 * 1024 * 1024); // the default bound admits it
+/// assert!(WerkzeugScrypt::new().check(&werkzeug3).is_ok());
+/// assert!(WerkzeugScrypt::MEMORY_CEILING >= WerkzeugScrypt::MAX_MEMORY);
+/// ```
 #[derive(Debug, Clone)]
 pub struct WerkzeugScrypt {
     max_memory: u64,
@@ -232,12 +275,15 @@ const SCRYPT_LEN: usize = 64;
 
 impl WerkzeugScrypt {
     /// The most work (`128 · N · r · p` bytes, the memory of `p = 1`)
-    /// verified unless changed: 32 MiB, Werkzeug's `N=32768, r=8, p=1`.
+    /// verified unless changed: 32 MiB, Werkzeug's `N=32768, r=8, p=1`. See
+    /// the [`WerkzeugScrypt`] example.
     pub const MAX_MEMORY: u64 = 32 * 1024 * 1024;
-    /// The most [`max_memory`](Self::max_memory) may be raised to: 1 GiB.
+    /// The most [`max_memory`](Self::max_memory) may be raised to: 1 GiB
+    /// (see the [`WerkzeugScrypt`] example).
     pub const MEMORY_CEILING: u64 = 1024 * 1024 * 1024;
 
-    /// The verifier with the bound above.
+    /// The verifier with the bound above (see the [`WerkzeugScrypt`]
+    /// example).
     pub fn new() -> Self {
         WerkzeugScrypt {
             max_memory: Self::MAX_MEMORY,
@@ -247,7 +293,7 @@ impl WerkzeugScrypt {
     /// The most work, in bytes, a hash may ask for (`128 · N · r · p`; at
     /// least 2 KiB, at most [`MEMORY_CEILING`](Self::MEMORY_CEILING); other
     /// values are brought into that range). It is also the cost of an
-    /// unknown-user login.
+    /// unknown-user login. See the [`WerkzeugScrypt`] example.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.max_memory = bytes.clamp(2048, Self::MEMORY_CEILING);
         self
