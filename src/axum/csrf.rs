@@ -46,7 +46,28 @@ use crate::web::csrf::{self as neutral, AnonymousToken, CsrfTokens, Presented, S
 pub use crate::web::csrf::{FIELD, HEADER, NONCE_COOKIE};
 
 /// The session's CSRF token, made (and stored in the session) on first use.
-/// Put it in every form as the `csrf_token` field.
+/// Put it in every form as the `csrf_token` field. ([`CsrfToken`] also
+/// serves visitors without a session.)
+///
+/// ```
+/// use axum::http::{HeaderMap, StatusCode};
+/// use twofa_verify::axum::csrf::{self, csrf_token};
+/// use twofa_verify::axum::{WebError, tower_sessions::Session};
+///
+/// async fn page(session: Session) -> Result<String, WebError> {
+///     let t = csrf_token(&session).await?;
+///     Ok(format!(r#"<form method="post"><input type="hidden" name="csrf_token" value="{t}">…"#))
+/// }
+///
+/// /// A JSON endpoint outside `csrf_guard`, checking the header itself.
+/// async fn api(session: Session, headers: HeaderMap) -> Result<StatusCode, WebError> {
+///     let sent = headers.get(csrf::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+///     if !csrf::verify(&session, sent).await? {
+///         return Ok(StatusCode::FORBIDDEN);
+///     }
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+/// ```
 pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
         return Ok(t);
@@ -58,7 +79,7 @@ pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
 }
 
 /// Whether `sent` is the session's CSRF token (constant-time comparison).
-/// False when the session has none.
+/// False when the session has none. See the [`csrf_token`] example.
 pub async fn verify(session: &Session, sent: &str) -> Result<bool, WebError> {
     Ok(match session.get::<String>(CSRF_KEY).await? {
         Some(t) => CsrfTokens::new().accepts(
@@ -72,7 +93,9 @@ pub async fn verify(session: &Session, sent: &str) -> Result<bool, WebError> {
     })
 }
 
-/// The settings of [`csrf_guard`] (its state).
+/// The settings of [`csrf_guard`] (its state); see the
+/// [module's example](crate::axum::csrf). [`AuthLayer`](super::AuthLayer)
+/// makes one itself.
 #[derive(Debug, Clone)]
 pub struct Csrf(Arc<Settings>);
 
@@ -94,14 +117,16 @@ impl Default for Csrf {
 }
 
 impl Csrf {
-    /// Session-bound tokens only; bodies up to 16 KiB; `Secure` cookies.
+    /// Session-bound tokens only; bodies up to 16 KiB; `Secure` cookies
+    /// (see the [module's example](crate::axum::csrf)).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Visitors without a session get signed double-submit tokens, signed
     /// with `secret_key` (the same on every instance; the authenticator's
-    /// is the one to give, the MAC is domain-separated).
+    /// is the one to give, the MAC is domain-separated). See the
+    /// [module's example](crate::axum::csrf).
     pub fn anonymous_tokens(mut self, secret_key: SecretKey) -> Self {
         Arc::make_mut(&mut self.0).tokens = CsrfTokens::new().anonymous(secret_key);
         self
@@ -115,13 +140,15 @@ impl Csrf {
 
     /// Whether the nonce cookie is `Secure` (default true; false only for
     /// plain-HTTP development sites, like the session cookie). A `Secure`
-    /// cookie is named with the `__Host-` prefix.
+    /// cookie is named with the `__Host-` prefix (see
+    /// [`cookie_name`](crate::web::cookie_name)'s example).
     pub fn secure_cookie(mut self, secure: bool) -> Self {
         Arc::make_mut(&mut self.0).secure_cookie = secure;
         self
     }
 
     /// The largest request body read (default 16 KiB); larger ones get 413.
+    /// See the [module's example](crate::axum::csrf).
     pub fn max_body(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.0).max_body = bytes;
         self
@@ -185,7 +212,7 @@ async fn has_login(session: &Session) -> Result<bool, WebError> {
 /// The CSRF token for the forms of a page: the session's token when the
 /// visitor has a session, else (with [`Csrf::anonymous_tokens`] and
 /// [`csrf_guard`] installed) an anonymous token, whose nonce cookie the
-/// middleware then sets.
+/// middleware then sets. See the [module's example](crate::axum::csrf).
 pub struct CsrfToken {
     session: Option<Session>,
     anonymous: Option<Anonymous>,
@@ -198,7 +225,8 @@ impl std::fmt::Debug for CsrfToken {
 }
 
 impl CsrfToken {
-    /// The token to put in the `csrf_token` field.
+    /// The token to put in the `csrf_token` field (see the
+    /// [module's example](crate::axum::csrf)).
     pub async fn value(&self) -> Result<String, WebError> {
         match (&self.session, &self.anonymous) {
             (Some(s), Some(a)) if s.is_empty().await => match a.token() {
@@ -237,6 +265,7 @@ fn refused() -> Response {
 /// `application/x-www-form-urlencoded` body, a `csrf_token` field; others
 /// (JSON or multipart without the header, no body) are refused with 403.
 /// The body (up to [`Csrf::max_body`], else 413) is read and passed on.
+/// See the [module's example](crate::axum::csrf).
 pub async fn csrf_guard(State(csrf): State<Csrf>, mut req: Request, next: Next) -> Response {
     let Some(session) = req.extensions().get::<Session>().cloned() else {
         return WebError::NoSessionLayer.into_response();

@@ -66,6 +66,7 @@ where
 ///     .allow("/verify_2fa/resend")
 ///     .allow("/logout")
 ///     .allow_prefix("/static/");
+/// assert!(guard.allows("/static/app.css") && !guard.allows("/account"));
 /// let app: Router = Router::new()
 ///     .route("/", get(|| async { "home" }))
 ///     .layer(middleware::from_fn_with_state(guard, pending_guard));
@@ -84,7 +85,7 @@ struct GuardPaths {
 
 impl PendingGuard {
     /// A guard that sends half-logged-in sessions to `code_page` (a path,
-    /// itself allowed).
+    /// itself allowed). See the [`PendingGuard`] example.
     pub fn new(code_page: impl Into<String>) -> Self {
         let code_page = code_page.into();
         PendingGuard(Arc::new(GuardPaths {
@@ -94,19 +95,21 @@ impl PendingGuard {
         }))
     }
 
-    /// Also allows exactly `path`.
+    /// Also allows exactly `path` (see the [`PendingGuard`] example).
     pub fn allow(mut self, path: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.0).exact.push(path.into());
         self
     }
 
-    /// Also allows every path starting with `prefix` (e.g. `"/static/"`).
+    /// Also allows every path starting with `prefix` (e.g. `"/static/"`;
+    /// see the [`PendingGuard`] example).
     pub fn allow_prefix(mut self, prefix: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.0).prefixes.push(prefix.into());
         self
     }
 
-    /// Whether a half-logged-in session may reach `path`.
+    /// Whether a half-logged-in session may reach `path` (see the
+    /// [`PendingGuard`] example).
     pub fn allows(&self, path: &str) -> bool {
         self.0.exact.iter().any(|p| p == path)
             || self.0.prefixes.iter().any(|p| path.starts_with(p.as_str()))

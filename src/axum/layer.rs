@@ -97,7 +97,31 @@ pub struct AuthLayer {
     csrf: Csrf,
 }
 
-/// Builds an [`AuthLayer`]; [`build`](Self::build) checks the site's URL.
+/// Builds an [`AuthLayer`] (see its example); [`build`](Self::build) checks
+/// the site's URL.
+///
+/// ```
+/// use twofa_verify::axum::AuthLayer;
+/// use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+/// # fn main() -> twofa_verify::Result<()> {
+/// # let auth = Authenticator::builder()
+/// #     .store(MemoryStore::new())
+/// #     .secret_key(SecretKey::generate())
+/// #     .build()?;
+/// let layer = AuthLayer::builder(&auth, "https://shop.example.com")
+///     .session_cookie("shop_session")
+///     .max_body(64 * 1024) // forms with a larger text field
+///     .build()?;
+/// assert!(layer.is_secure());
+/// assert_eq!(layer.session_cookie(), "__Host-shop_session");
+///
+/// let dev = AuthLayer::builder(&auth, "http://localhost:8000").build()?;
+/// assert!(!dev.is_secure()); // plain http: cookies work without `Secure`
+/// assert_eq!(dev.session_cookie(), "twofa_session");
+/// assert!(AuthLayer::builder(&auth, "shop.example.com").build().is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call build() to make the layer"]
 pub struct AuthLayerBuilder {
@@ -112,7 +136,8 @@ pub struct AuthLayerBuilder {
 impl AuthLayer {
     /// A layer for `auth`'s web sessions on the site at `site_url` (its
     /// origin: `https://example.com`, or `http://localhost:8000` in
-    /// development), which decides whether cookies are `Secure`.
+    /// development), which decides whether cookies are `Secure`. See the
+    /// [`AuthLayerBuilder`] example.
     pub fn builder(auth: &Authenticator, site_url: impl Into<String>) -> AuthLayerBuilder {
         AuthLayerBuilder {
             auth: auth.clone(),
@@ -124,12 +149,14 @@ impl AuthLayer {
         }
     }
 
-    /// Whether the cookies are `Secure` (the site is served over https).
+    /// Whether the cookies are `Secure` (the site is served over https; see
+    /// the [`AuthLayerBuilder`] example).
     pub fn is_secure(&self) -> bool {
         self.secure
     }
 
-    /// The session cookie's name.
+    /// The session cookie's name, `__Host-` prefixed on https (see the
+    /// [`AuthLayerBuilder`] example).
     pub fn session_cookie(&self) -> &str {
         &self.cookie
     }
@@ -154,14 +181,14 @@ impl AuthLayerBuilder {
     }
 
     /// The session cookie's name (default `twofa_session`, with the
-    /// `__Host-` prefix on https).
+    /// `__Host-` prefix on https). See the [`AuthLayerBuilder`] example.
     pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
         self.session_cookie = name.into();
         self
     }
 
     /// The largest body a state-changing request may have (default 16 KiB,
-    /// see [`Csrf::max_body`]).
+    /// see [`Csrf::max_body`] and the [`AuthLayerBuilder`] example).
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = Some(bytes);
         self
@@ -169,7 +196,7 @@ impl AuthLayerBuilder {
 
     /// The layer. Fails with [`Error::Config`] when the site's URL is not
     /// an `http://` or `https://` origin, or the cookie name is not a
-    /// plain token.
+    /// plain token. See the [`AuthLayerBuilder`] example.
     pub fn build(self) -> Result<AuthLayer> {
         let secure = site_is_https(&self.site_url)?;
         let name_ok = !self.session_cookie.is_empty()

@@ -32,7 +32,21 @@ impl IntoResponse for Error {
     }
 }
 
-/// A failure of this module's extractors and session methods.
+/// A failure of this module's extractors and session methods: return it
+/// from a handler (`Result<_, WebError>`) and `?` does the rest (see the
+/// [module example](crate::axum)).
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use axum::response::IntoResponse;
+/// use twofa_verify::Error;
+/// use twofa_verify::axum::WebError;
+///
+/// let wrong = WebError::from(Error::InvalidCredentials).into_response();
+/// assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+/// let login = WebError::LoginRequired { redirect: Some("/login?next=%2Faccount".into()) };
+/// assert_eq!(login.into_response().status(), StatusCode::SEE_OTHER);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebError {

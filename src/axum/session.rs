@@ -33,7 +33,9 @@ pub(super) const CSRF_KEY: &str = "twofa.csrf";
 /// use twofa_verify::axum::AuthConfig;
 /// let config = AuthConfig::new()
 ///     .login_url("/login")
-///     .inactivity(Duration::from_secs(2 * 3600));
+///     .trust_proxy(true) // behind the app's own reverse proxy
+///     .inactivity(Duration::from_secs(2 * 3600))
+///     .absolute_lifetime(Duration::from_secs(7 * 24 * 3600));
 /// let layer = Extension(config); // router.layer(layer)
 /// # let _ = layer;
 /// ```
@@ -75,7 +77,8 @@ impl AuthConfig {
 
     /// Takes the client's IP from the right-most `X-Forwarded-For` address
     /// (see [`request_context`](super::request_context)). Only behind a
-    /// reverse proxy that appends that header.
+    /// reverse proxy that appends that header. See the [`AuthConfig`]
+    /// example.
     pub fn trust_proxy(mut self, trust: bool) -> Self {
         self.trust_proxy = trust;
         self
@@ -84,7 +87,7 @@ impl AuthConfig {
     /// How long a browser session (a login without "remember me") lasts
     /// without a request (default 8 hours). Remember-me sessions last
     /// [`Policy::remember_me_for`](crate::Policy::remember_me_for) from the
-    /// login instead.
+    /// login instead. See the [`AuthConfig`] example.
     pub fn inactivity(mut self, idle: Duration) -> Self {
         self.inactivity = idle;
         self
@@ -94,7 +97,8 @@ impl AuthConfig {
     /// a session ends this long after the password (and second factor)
     /// were last checked, and the user logs in again. A remember-me session
     /// ends at the earlier of this and
-    /// [`Policy::remember_me_for`](crate::Policy::remember_me_for).
+    /// [`Policy::remember_me_for`](crate::Policy::remember_me_for). See the
+    /// [`AuthConfig`] example.
     pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
@@ -117,7 +121,8 @@ struct SignedIn {
 }
 
 /// A login waiting for its second factor, as kept in the session by
-/// [`AuthSession::begin_second_factor`]. `Debug` hides the token.
+/// [`AuthSession::begin_second_factor`]. `Debug` hides the token. See the
+/// [module example](crate::axum)'s code page.
 #[derive(Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PendingLogin {
@@ -183,6 +188,49 @@ impl fmt::Debug for PendingLogin {
 /// deadline again; an app without `csrf_guard` that changes the session's
 /// data calls [`keep_remember_me`](Self::keep_remember_me) afterwards, or
 /// the remember-me cookie becomes a browser one.
+///
+/// The login and code pages are in the [module example](crate::axum);
+/// pages of a logged-in user:
+///
+/// ```
+/// use axum::{Form, response::Redirect};
+/// use twofa_verify::StepUp;
+/// use twofa_verify::axum::{AuthSession, WebError};
+/// use twofa_verify::secrecy::SecretString;
+///
+/// async fn profile(s: AuthSession) -> Result<String, WebError> {
+///     let Some(user) = s.user() else { return Ok("please log in".into()) };
+///     // The app's own data rides in the same session.
+///     let visits: u32 = s.session().get("visits").await?.unwrap_or(0);
+///     s.session().insert("visits", visits + 1).await?;
+///     s.keep_remember_me().await?; // only needed without `csrf_guard`
+///     Ok(format!("{}, visit {}", user.username, visits + 1))
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct PasswordForm {
+///     current: SecretString,
+///     new: SecretString,
+///     code: Option<SecretString>, // with a second factor on
+/// }
+///
+/// async fn change_password(
+///     mut s: AuthSession,
+///     Form(f): Form<PasswordForm>,
+/// ) -> Result<Redirect, WebError> {
+///     let Some(id) = s.user().map(|u| u.id) else { return Ok(Redirect::to("/login")) };
+///     let user = s.auth().change_password(id, &StepUp::new(f.current, f.code), &f.new).await?;
+///     s.refresh(&user).await?; // every other session ends; this one goes on
+///     Ok(Redirect::to("/profile"))
+/// }
+///
+/// async fn logout(mut s: AuthSession) -> Result<Redirect, WebError> {
+///     if s.pending().is_some() || s.user().is_some() {
+///         s.logout().await?;
+///     }
+///     Ok(Redirect::to("/"))
+/// }
+/// ```
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
@@ -316,12 +364,13 @@ impl AuthSession {
         Ok(())
     }
 
-    /// The logged-in user, if any.
+    /// The logged-in user, if any (see the [`AuthSession`] example).
     pub fn user(&self) -> Option<&User> {
         self.user.as_ref()
     }
 
-    /// The pending login (password right, second factor due), if any.
+    /// The pending login (password right, second factor due), if any; see
+    /// the [module example](crate::axum)'s code page.
     pub fn pending(&self) -> Option<PendingLogin> {
         self.pending.clone()
     }
@@ -333,7 +382,8 @@ impl AuthSession {
         &self.auth
     }
 
-    /// The underlying tower-sessions session, for the app's own data.
+    /// The underlying tower-sessions session, for the app's own data (see
+    /// the [`AuthSession`] example).
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -382,7 +432,8 @@ impl AuthSession {
     /// now, idle or not (at most [`AuthConfig::absolute_lifetime`]);
     /// otherwise it is a browser session (the cookie has no expiry) that
     /// ends after [`AuthConfig::inactivity`] without a request, or at the
-    /// absolute lifetime.
+    /// absolute lifetime. See the [module example](crate::axum)'s login
+    /// page.
     pub async fn login(&mut self, user: &User, remember_me: bool) -> Result<(), WebError> {
         self.rotate(Some(user.id)).await?;
         self.session.remove_value(PENDING_KEY).await?;
@@ -473,7 +524,8 @@ impl AuthSession {
     /// session's data through [`session`](Self::session): tower-sessions
     /// would otherwise write its layer's expiry into the record and the
     /// cookie. Does nothing for other sessions, nor for one this request
-    /// did not change (it stays unwritten).
+    /// did not change (it stays unwritten). See the [`AuthSession`]
+    /// example.
     pub async fn keep_remember_me(&self) -> Result<(), WebError> {
         if self.session.is_modified() {
             keep_deadline(&self.session).await?;

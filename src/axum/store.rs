@@ -52,12 +52,15 @@ struct Stored {
 
 impl StateSessionStore {
     /// A session store over `state`, keyed with `secret_key` (the same on
-    /// every instance; the authenticator's is the one to give).
+    /// every instance; the authenticator's is the one to give). See the
+    /// [`StateSessionStore`] example.
     pub fn new(state: impl StateStore + 'static, secret_key: SecretKey) -> Self {
         Self::from_arc(Arc::new(state), secret_key)
     }
 
-    /// Like [`new`](Self::new), over a shared store.
+    /// Like [`new`](Self::new), over a shared store (an `Arc` the app also
+    /// builds its authenticator from); see the [`StateSessionStore`]
+    /// example.
     pub fn from_arc(state: Arc<dyn StateStore>, secret_key: SecretKey) -> Self {
         StateSessionStore {
             records: SessionRecords::from_arc(state, &secret_key),
@@ -69,7 +72,8 @@ impl StateSessionStore {
         StateSessionStore { records }
     }
 
-    /// Uses `clock` for "now" when checking expiry (tests).
+    /// Uses `clock` for "now" when checking expiry (tests; see
+    /// [`ManualClock`](crate::clock::ManualClock)'s example).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.records = self.records.with_clock(clock);
         self

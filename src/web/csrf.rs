@@ -36,9 +36,10 @@ use std::fmt;
 use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
 use crate::key::SecretKey;
 
-/// The form field that carries the token.
+/// The form field that carries the token (see the [`CsrfTokens`] example).
 pub const FIELD: &str = "csrf_token";
-/// The header that carries the token (scripts).
+/// The header that carries the token, for scripts (see the [`CsrfTokens`]
+/// example).
 pub const HEADER: &str = "x-csrf-token";
 /// The cookie of an anonymous visitor's nonce (`__Host-twofa_csrf` when
 /// the cookie is `Secure`, see [`cookie_name`](super::cookie_name)).
@@ -50,13 +51,15 @@ const B64: data_encoding::Encoding = data_encoding::BASE64URL_NOPAD;
 const ANON_PURPOSE: &[u8] = b"csrf-anonymous-v1";
 
 /// A new synchronizer token for a session (256 random bits, URL-safe
-/// base64). Keep it in the session; make a new one at every login.
+/// base64). Keep it in the session; make a new one at every login (see the
+/// [`CsrfTokens`] example).
 pub fn session_token() -> String {
     random_token::<32>()
 }
 
 /// Whether a request with this method must carry a token: every method
-/// but GET, HEAD, OPTIONS and TRACE (ASCII case-insensitive).
+/// but GET, HEAD, OPTIONS and TRACE (ASCII case-insensitive). See the
+/// [`CsrfTokens`] example.
 pub fn needs_token(method: &str) -> bool {
     !["GET", "HEAD", "OPTIONS", "TRACE"]
         .iter()
@@ -65,7 +68,8 @@ pub fn needs_token(method: &str) -> bool {
 
 /// Whether a `Content-Type` is `application/x-www-form-urlencoded` (any
 /// parameters): the only body [`token_in_form`] reads. A JSON or
-/// multipart request carries the token in the [`HEADER`].
+/// multipart request carries the token in the [`HEADER`]. See the
+/// [`CsrfTokens`] example.
 pub fn is_form(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|essence| {
         essence
@@ -74,7 +78,8 @@ pub fn is_form(content_type: &str) -> bool {
     })
 }
 
-/// The [`FIELD`] of an `application/x-www-form-urlencoded` body.
+/// The [`FIELD`] of an `application/x-www-form-urlencoded` body (see the
+/// [`CsrfTokens`] example).
 pub fn token_in_form(body: &[u8]) -> Option<String> {
     form_urlencoded::parse(body)
         .find(|(k, _)| k == FIELD)
@@ -82,7 +87,7 @@ pub fn token_in_form(body: &[u8]) -> Option<String> {
 }
 
 /// What the session says about CSRF, for [`CsrfTokens::accepts`]. Its
-/// `Debug` hides the token.
+/// `Debug` hides the token. See the [`CsrfTokens`] example.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum SessionCsrf<'a> {
@@ -108,7 +113,8 @@ impl fmt::Debug for SessionCsrf<'_> {
 }
 
 /// What a request presented: its token (the [`HEADER`], else the
-/// [`FIELD`] of a form body) and the value of its [`NONCE_COOKIE`].
+/// [`FIELD`] of a form body) and the value of its [`NONCE_COOKIE`]. See the
+/// [`CsrfTokens`] example.
 #[derive(Clone, Copy, Default)]
 pub struct Presented<'a> {
     /// The token sent with the request.
@@ -126,7 +132,8 @@ impl fmt::Debug for Presented<'_> {
     }
 }
 
-/// A token for a page of a visitor without a session.
+/// A token for a page of a visitor without a session (see the
+/// [module's example](crate::web::csrf)).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct AnonymousToken {
@@ -149,20 +156,51 @@ impl fmt::Debug for AnonymousToken {
 /// The CSRF check: session tokens, and with [`anonymous`](Self::anonymous)
 /// signed double-submit tokens for visitors without a session. Cheap to
 /// clone.
+///
+/// A framework's handlers, with a session that holds a token (for
+/// visitors without one, see the [module's example](crate::web::csrf)):
+///
+/// ```
+/// use twofa_verify::web::csrf::{self, CsrfTokens, FIELD, HEADER, Presented, SessionCsrf};
+///
+/// let check = CsrfTokens::new(); // session tokens only
+/// assert!(!check.has_anonymous());
+///
+/// // At login: a new token, kept in the session.
+/// let in_session = csrf::session_token();
+/// // Every page's forms carry it; scripts send it in the header.
+/// let field = format!(r#"<input type="hidden" name="{FIELD}" value="{in_session}">"#);
+/// assert_eq!(HEADER, "x-csrf-token");
+/// # let _ = field;
+///
+/// // A POST of that form.
+/// let (method, content_type) = ("POST", "application/x-www-form-urlencoded; charset=UTF-8");
+/// let body = format!("amount=10&{FIELD}={in_session}");
+/// assert!(csrf::needs_token(method) && !csrf::needs_token("get"));
+/// let sent = if csrf::is_form(content_type) { csrf::token_in_form(body.as_bytes()) } else { None };
+/// let presented = Presented { token: sent.as_deref(), nonce_cookie: None };
+/// assert!(check.accepts(SessionCsrf::Token(&in_session), presented));
+///
+/// // Another site's form has no token; a logged-in session without a token
+/// // accepts nothing.
+/// assert!(!check.accepts(SessionCsrf::Token(&in_session), Presented::default()));
+/// assert!(!check.accepts(SessionCsrf::LoginWithoutToken, presented));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CsrfTokens {
     anonymous: Option<Keys>,
 }
 
 impl CsrfTokens {
-    /// Session-bound tokens only.
+    /// Session-bound tokens only (see the [`CsrfTokens`] example).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Visitors without a session get signed double-submit tokens, signed
     /// with a key derived from `secret_key` (the same on every instance;
-    /// the authenticator's is the one to give).
+    /// the authenticator's is the one to give). See the
+    /// [module's example](crate::web::csrf).
     pub fn anonymous(mut self, secret_key: SecretKey) -> Self {
         self.anonymous = Some(Keys::from(&secret_key));
         self
@@ -176,14 +214,15 @@ impl CsrfTokens {
         }
     }
 
-    /// Whether anonymous tokens are on.
+    /// Whether anonymous tokens are on (see the [`CsrfTokens`] example).
     pub fn has_anonymous(&self) -> bool {
         self.anonymous.is_some()
     }
 
     /// The token for a page of a visitor without a session, for the nonce
     /// cookie the request brought (`None` when it brought none). `None`
-    /// when anonymous tokens are off.
+    /// when anonymous tokens are off. See the
+    /// [module's example](crate::web::csrf).
     pub fn anonymous_token(&self, nonce_cookie: Option<&str>) -> Option<AnonymousToken> {
         let keys = self.anonymous.as_ref()?;
         let (nonce, set_cookie) = match nonce_cookie.and_then(parse_nonce) {
@@ -199,7 +238,8 @@ impl CsrfTokens {
         })
     }
 
-    /// Whether a state-changing request may go on, in constant time.
+    /// Whether a state-changing request may go on, in constant time (see
+    /// the [`CsrfTokens`] example).
     pub fn accepts(&self, session: SessionCsrf<'_>, presented: Presented<'_>) -> bool {
         let Some(sent) = presented.token else {
             return false;

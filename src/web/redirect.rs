@@ -24,7 +24,8 @@ const HOME: &str = "/";
 pub struct LocalPath(String);
 
 impl LocalPath {
-    /// `raw` when it is such a path, else `None`.
+    /// `raw` when it is such a path, else `None` (see the [`LocalPath`]
+    /// example).
     pub fn parse(raw: &str) -> Option<Self> {
         if raw.is_empty() || raw.len() > MAX_LEN {
             return None;
@@ -47,6 +48,7 @@ impl LocalPath {
 
     /// `raw` when it is a path of this site, else the home page `/`
     /// (logged at level warn: a caller that built `raw` itself has a bug).
+    /// See the [`LocalPath`] example.
     pub fn or_home(raw: &str) -> Self {
         Self::parse(raw).unwrap_or_else(|| {
             tracing::warn!(target_len = raw.len(), "refused redirect target");
@@ -54,17 +56,18 @@ impl LocalPath {
         })
     }
 
-    /// The home page, `/`.
+    /// The home page, `/`: where [`or_home`](Self::or_home) sends a refused
+    /// target (see the [`LocalPath`] example).
     pub fn home() -> Self {
         LocalPath(HOME.to_owned())
     }
 
-    /// The path.
+    /// The path, for a `Location` header (see the [`LocalPath`] example).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The path, owned.
+    /// The path, owned, as [`safe_next`] returns it (see its example).
     pub fn into_string(self) -> String {
         self.0
     }

@@ -70,12 +70,15 @@ impl fmt::Debug for SessionRecords {
 
 impl SessionRecords {
     /// Records in `state`, keyed with `secret_key` (the same on every
-    /// instance; the authenticator's is the one to give).
+    /// instance; the authenticator's is the one to give). See the
+    /// [`SessionRecords`] example.
     pub fn new(state: impl StateStore + 'static, secret_key: &SecretKey) -> Self {
         Self::from_arc(Arc::new(state), secret_key)
     }
 
-    /// Like [`new`](Self::new), over a shared store.
+    /// Like [`new`](Self::new), over a shared store: the one the app's
+    /// [`Authenticator`](crate::Authenticator) was built with, behind an
+    /// `Arc` (see the [`SessionRecords`] example).
     pub fn from_arc(state: Arc<dyn StateStore>, secret_key: &SecretKey) -> Self {
         SessionRecords {
             state,
@@ -94,13 +97,15 @@ impl SessionRecords {
         SessionRecords { state, keys, clock }
     }
 
-    /// Uses `clock` for "now" (tests).
+    /// Uses `clock` for "now" (tests; see
+    /// [`ManualClock`](crate::clock::ManualClock)'s example).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
-    /// Now, by the records' clock.
+    /// Now, by the records' clock: the time expiries are counted from (see
+    /// the [`SessionRecords`] example).
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -112,7 +117,8 @@ impl SessionRecords {
     /// Stores a new session's `value` until `expires` under an id drawn
     /// from `fresh_id` (128 random bits or more), drawing again while the
     /// id is taken; returns the id. Draw a new id every time, never reuse
-    /// the id of a session that a logout deleted.
+    /// the id of a session that a logout deleted. See the
+    /// [`SessionRecords`] example.
     pub async fn create<I: AsRef<[u8]>>(
         &self,
         mut fresh_id: impl FnMut() -> I,
@@ -136,13 +142,28 @@ impl SessionRecords {
     /// Like [`create`](Self::create), with ids of 256 random bits in
     /// URL-safe base64 (43 characters): for frameworks whose session
     /// store names the session (actix-session's `SessionKey`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twofa_verify::{MemoryStore, SecretKey, web::SessionRecords};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let records = SessionRecords::new(MemoryStore::new(), &SecretKey::generate());
+    /// let expires = records.now().plus(Duration::from_secs(3600));
+    /// let id = records.create_random(br#"{"user":1}"#, expires).await?;
+    /// assert_eq!(id.len(), 43); // the cookie's value
+    /// assert!(records.save(id.as_bytes(), br#"{"user":1,"n":2}"#, expires).await?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_random(&self, value: &[u8], expires: Timestamp) -> Result<String> {
         self.create(random_token::<32>, value, expires).await
     }
 
     /// Replaces a live session's value and expiry; `false` (nothing
     /// written) when the session is gone: deleted, replaced or expired. An
-    /// `expires` already past deletes the session.
+    /// `expires` already past deletes the session. See the
+    /// [`SessionRecords`] example.
     pub async fn save(&self, id: &[u8], value: &[u8], expires: Timestamp) -> Result<bool> {
         let key = self.key(id);
         let now = self.clock.now();
@@ -157,12 +178,13 @@ impl SessionRecords {
         Ok(saved)
     }
 
-    /// The session's value, while it lives.
+    /// The session's value, while it lives (see the [`SessionRecords`]
+    /// example).
     pub async fn load(&self, id: &[u8]) -> Result<Option<Vec<u8>>> {
         self.state.get(&self.key(id), self.clock.now()).await
     }
 
-    /// Deletes the session (logout).
+    /// Deletes the session (logout); see the [`SessionRecords`] example.
     pub async fn delete(&self, id: &[u8]) -> Result<()> {
         self.state.delete(&self.key(id)).await
     }

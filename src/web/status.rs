@@ -39,7 +39,8 @@ pub struct ErrorResponse {
 }
 
 impl ErrorResponse {
-    /// The answer for `err`; a server-side failure is logged here.
+    /// The answer for `err`; a server-side failure is logged here. See the
+    /// [`ErrorResponse`] example.
     pub fn from_error(err: &Error) -> Self {
         let status = err.http_status();
         let body = if err.is_user_error() {
