@@ -141,7 +141,7 @@ impl Csrf {
     /// Whether the nonce cookie is `Secure` (default true; false only for
     /// plain-HTTP development sites, like the session cookie). A `Secure`
     /// cookie is named with the `__Host-` prefix (see
-    /// [`cookie_name`](crate::web::cookie_name)'s example).
+    /// [`cookie_name`]'s example).
     pub fn secure_cookie(mut self, secure: bool) -> Self {
         Arc::make_mut(&mut self.0).secure_cookie = secure;
         self

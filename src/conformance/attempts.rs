@@ -14,7 +14,8 @@ use crate::store::{
     Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
 };
 
-/// How many calls race in the compound-operation bursts.
+/// How many calls race in the compound-operation bursts, among the checks
+/// [`run_state_store`] runs (see the [`run_user_store`] example).
 pub const ATTEMPT_BURST: usize = 200;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -60,6 +61,9 @@ fn reservation(failures: u64, gated: bool, counts: &[u64]) -> Reservation {
 
 /// `reserve_attempt`: counted below the threshold, a gate from it on with
 /// the `k`-th wait (the last repeating), refusals while the gate is live.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn reserve_attempt<S: StateStoreUnderTest>(store: S) {
     // A delay of 10 s, then locks of 60 s.
     let mut s = spec("acct", 3, &[10, 60], &[]);
@@ -139,6 +143,9 @@ pub async fn reserve_attempt<S: StateStoreUnderTest>(store: S) {
 /// `reserve_attempt` with budgets: each counted, a full one refuses with
 /// its index and the window's time left, and a refusal takes no place in
 /// any budget nor in the lockout.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn reserve_attempt_budgets<S: StateStoreUnderTest>(store: S) {
     let both = spec("acct", 100, &[10], &[("wide", 2), ("narrow", 1)]);
     let wide = spec("acct", 100, &[10], &[("wide", 2)]);
@@ -198,6 +205,9 @@ pub async fn reserve_attempt_budgets<S: StateStoreUnderTest>(store: S) {
 }
 
 /// `settle_attempt`: each settlement's writes.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn settle_attempt<S: StateStoreUnderTest>(store: S) {
     let s = spec("acct", 2, &[30], &[("b", 1)]);
     // Released hands the places back (the lockout's and the budget's).
@@ -297,6 +307,9 @@ pub async fn settle_attempt<S: StateStoreUnderTest>(store: S) {
 
 /// `reserve_attempt_and_accept_step`: accepted once, replays refused and
 /// counted, a gone entry released, a refused attempt burns no step.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn reserve_attempt_and_accept_step<S: StateStoreUnderTest>(store: S) {
     let s = spec("acct", 100, &[10], &[]);
     let step = |n: i64, take: &'static str| StepAcceptance {
@@ -363,6 +376,9 @@ pub async fn reserve_attempt_and_accept_step<S: StateStoreUnderTest>(store: S) {
 
 /// A burst of reservations on one lockout admits exactly `threshold`
 /// attempts (those below it and one gate), one of them gated.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_reserve_attempt<S: StateStoreUnderTest>(store: S) {
     let s = spec("burst", 5, &[60], &[]);
     let results = race(&store, ATTEMPT_BURST, |st, _| {
@@ -390,6 +406,9 @@ pub async fn concurrent_reserve_attempt<S: StateStoreUnderTest>(store: S) {
 }
 
 /// A burst against a budget admits exactly its maximum.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_reserve_budget<S: StateStoreUnderTest>(store: S) {
     let s = spec("budget-burst", 1_000, &[60], &[("shared", 7)]);
     let results = race(&store, ATTEMPT_BURST, |st, _| {
@@ -412,6 +431,9 @@ pub async fn concurrent_reserve_budget<S: StateStoreUnderTest>(store: S) {
 }
 
 /// A burst of settlements that each would take one entry: exactly one takes it.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_settle_attempt<S: StateStoreUnderTest>(store: S) {
     let s = spec("settle-burst", 1_000, &[60], &[]);
     for _ in 0..ATTEMPT_BURST {
@@ -438,6 +460,9 @@ pub async fn concurrent_settle_attempt<S: StateStoreUnderTest>(store: S) {
 }
 
 /// A burst of one right TOTP code on one pending login: exactly one accepted.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_accept_step<S: StateStoreUnderTest>(store: S) {
     let s = spec("step-burst", 1_000, &[60], &[("answers", 1_000)]);
     store.put("pending", b"login", at(60_000)).await.unwrap();

@@ -6,6 +6,8 @@
 use super::*;
 
 /// `set_password_hash` and the compare-and-set `replace_password_hash`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn password_hash<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     let bob = create(&store, "bob").await;
@@ -111,6 +113,8 @@ pub async fn password_hash<S: UserStoreUnderTest>(store: S) {
 }
 
 /// `set_phone` and `set_totp`: set, replace, clear; `UserNotFound`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn phone_and_totp<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     let bob = create(&store, "bob").await;
@@ -196,6 +200,8 @@ pub async fn phone_and_totp<S: UserStoreUnderTest>(store: S) {
 
 /// The credential generation starts at 0 and each bump adds exactly one,
 /// even when many run at once; a missing user is `UserNotFound`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn credential_generation<S: UserStoreUnderTest>(store: S) {
     let alice = store.create_user(new_user("Alice")).await.unwrap();
     let bob = store.create_user(new_user("Bob")).await.unwrap();
@@ -241,6 +247,8 @@ fn device(user: UserId, n: u8, created: i64) -> DeviceRecord {
 /// Remembered devices: add, find by token hash, touch, list oldest first,
 /// remove one (only the owner's) or all; a duplicate token hash or a
 /// missing user is refused.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn devices<S: UserStoreUnderTest>(store: S) {
     let alice = store.create_user(new_user("Alice")).await.unwrap();
     let bob = store.create_user(new_user("Bob")).await.unwrap();
@@ -283,6 +291,8 @@ pub async fn devices<S: UserStoreUnderTest>(store: S) {
 }
 
 /// Recovery codes: replace, use once, count, per-user isolation.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn recovery_codes<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     let bob = create(&store, "bob").await;
@@ -347,6 +357,8 @@ pub async fn recovery_codes<S: UserStoreUnderTest>(store: S) {
 }
 
 /// `RACERS` concurrent uses of one recovery code: exactly one succeeds.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn concurrent_recovery_code<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     store

@@ -18,9 +18,24 @@
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
-//! ```ignore
-//! // tests/conformance.rs of a crate with a Redis-backed state store
-//! twofa_verify::state_store_conformance!(async { Some(MyStateStore::connect("...").await.unwrap()) });
+//! ```
+//! // tests/conformance.rs of a crate with stores of its own (the crate's
+//! // stores stand in for them here).
+//! use twofa_verify::{MemoryStore, SqliteStore};
+//!
+//! // A store that is both: every check of both traits.
+//! twofa_verify::conformance_suite!(async { Some(MemoryStore::new()) });
+//!
+//! // A state store whose database may be missing (`None` skips the test),
+//! // with a clean-up after each passing check.
+//! mod sqlite_state {
+//!     use super::*;
+//!     twofa_verify::state_store_conformance!(
+//!         async { SqliteStore::in_memory().await.ok() },
+//!         |store: SqliteStore| async move { store.pool().close().await }
+//!     );
+//! }
+//! # fn main() {}
 //! ```
 //!
 //! The macros take an expression evaluating to a future of `Option<store>`
@@ -71,36 +86,64 @@ pub use update::*;
 pub use users::*;
 
 /// What a user store under test must be: cloneable (clones share the data)
-/// and `'static`, so that racing tasks can each own a clone.
+/// and `'static`, so that racing tasks can each own a clone. Implemented
+/// for every such store; see [`run_user_store`].
 pub trait UserStoreUnderTest: UserStore + Clone + 'static {}
 impl<S: UserStore + Clone + 'static> UserStoreUnderTest for S {}
 
 /// What a state store under test must be: cloneable (clones share the data)
-/// and `'static`, so that racing tasks can each own a clone.
+/// and `'static`, so that racing tasks can each own a clone. Implemented
+/// for every such store; see [`run_state_store`] (in the
+/// [`run_user_store`] example).
 pub trait StateStoreUnderTest: StateStore + Clone + 'static {}
 impl<S: StateStore + Clone + 'static> StateStoreUnderTest for S {}
 
-/// A store that is both (such as the crate's own stores).
+/// A store that is both (such as the crate's own stores); see [`run_all`].
 pub trait StoreUnderTest: UserStoreUnderTest + StateStoreUnderTest {}
 impl<S: UserStoreUnderTest + StateStoreUnderTest> StoreUnderTest for S {}
 
-/// How many tasks race in the concurrency checks.
+/// How many tasks race in the concurrency checks (and in a check of your
+/// own, see [`race`]).
 pub const RACERS: usize = 20;
-/// How many registrations of look-alike names race through an Authenticator.
+/// How many registrations of look-alike names race through an
+/// Authenticator (see [`alice_look_alikes`]).
 pub const BURST: usize = 100;
-/// How many tasks increment one counter at once.
+/// How many tasks increment one counter at once, in the checks
+/// [`run_state_store`] runs (see the [`run_user_store`] example).
 pub const INCREMENTERS: usize = 50;
 
-/// A strange, fixed "now": 2001-09-09, far from the wall clock.
+/// A strange, fixed "now": 2001-09-09, far from the wall clock (see
+/// [`at`]).
 pub const T0: Timestamp = Timestamp::from_millis(1_000_000_000_000);
 
-/// `T0` plus `ms` milliseconds.
+/// `T0` plus `ms` milliseconds: every time a check passes to a store.
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::conformance::{T0, at};
+/// assert_eq!(at(1_500), T0.plus(Duration::from_millis(1_500)));
+/// assert!(at(-1) < T0);
+/// ```
 pub fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(T0.as_millis() + ms)
 }
 
 /// Strings that would break a store building SQL by concatenation, plus
 /// unicode that a store must keep byte for byte.
+///
+/// ```
+/// use twofa_verify::conformance::{HOSTILE, at};
+/// use twofa_verify::{MemoryStore, StateStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new(); // your store
+/// for text in HOSTILE {
+///     store.put(text, text.as_bytes(), at(60_000)).await?;
+///     assert_eq!(store.get(text, at(0)).await?.as_deref(), Some(text.as_bytes()));
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub const HOSTILE: &[&str] = &[
     "Robert'); DROP TABLE users;--",
     "Robert'); DROP TABLE twofa_users;--",
@@ -119,12 +162,14 @@ pub const HOSTILE: &[&str] = &[
     "tab\tnew\nline\r",
 ];
 
-/// The confusable skeleton of a username key (shorthand).
+/// The confusable skeleton of a username key (shorthand for
+/// [`username_skeleton`]; see [`race`]).
 pub fn sk(key: &str) -> String {
     username_skeleton(key)
 }
 
-/// A `NewUser` whose username key, skeleton and email are derived from `name`.
+/// A `NewUser` whose username key, skeleton and email are derived from
+/// `name` (see [`race`]).
 pub fn new_user(name: &str) -> NewUser {
     NewUser {
         username: name.to_owned(),
@@ -136,7 +181,7 @@ pub fn new_user(name: &str) -> NewUser {
     }
 }
 
-/// A fake recovery-code hash.
+/// A fake recovery-code hash, one per `n` (see [`race`]).
 pub fn code(n: u8) -> [u8; 32] {
     let mut h = [n; 32];
     h[0] = 0;
@@ -152,6 +197,28 @@ async fn create(store: &impl UserStore, name: &str) -> UserRecord {
 }
 
 /// Spawns `n` tasks running `f(store_clone, i)` at once; returns their results in order.
+///
+/// A check of your own, written like the suite's:
+///
+/// ```
+/// use twofa_verify::conformance::{RACERS, code, new_user, race, sk};
+/// use twofa_verify::{MemoryStore, UserStore};
+///
+/// #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+/// async fn main() {
+///     let store = MemoryStore::new(); // your store
+///     let alice = store.create_user(new_user("Alice")).await.unwrap();
+///     assert_eq!(alice.username_skeleton, Some(sk("alice")));
+///     store.replace_recovery_codes(alice.id, &[code(1), code(2)]).await.unwrap();
+///
+///     // RACERS tasks spend the same recovery code at once: one wins.
+///     let won = race(&store, RACERS, move |s, _i| async move {
+///         s.use_recovery_code(alice.id, &code(1)).await.unwrap()
+///     })
+///     .await;
+///     assert_eq!(won.iter().filter(|w| **w).count(), 1);
+/// }
+/// ```
 pub async fn race<S, F, Fut, T>(store: &S, n: usize, f: F) -> Vec<T>
 where
     S: Clone + Send + Sync + 'static,
@@ -178,6 +245,38 @@ where
 }
 
 /// Runs every [`UserStore`] check, each on a fresh store from `make`.
+/// [`run_state_store`] does the same for a [`StateStore`]; a store that is
+/// both runs [`run_all`].
+///
+/// ```no_run
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use twofa_verify::conformance::{run_state_store, run_user_store};
+/// use twofa_verify::{PostgresStore, RedisStore};
+///
+/// #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+/// async fn main() {
+///     // Users in PostgreSQL, state in Redis (the crate's stores stand in
+///     // for yours). Every check gets an empty store: a schema, a key
+///     // prefix of its own.
+///     let n = AtomicUsize::new(0);
+///     run_user_store(|| {
+///         let schema = format!("conformance_{}", n.fetch_add(1, Ordering::Relaxed));
+///         async move {
+///             PostgresStore::connect_with_schema("postgres://postgres@127.0.0.1/test", &schema)
+///                 .await
+///                 .unwrap()
+///         }
+///     })
+///     .await;
+///     run_state_store(|| {
+///         let prefix = format!("conformance:{}:", n.fetch_add(1, Ordering::Relaxed));
+///         async move {
+///             RedisStore::builder("redis://127.0.0.1:6379").prefix(prefix).connect().await.unwrap()
+///         }
+///     })
+///     .await;
+/// }
+/// ```
 pub async fn run_user_store<S, F, Fut>(make: F)
 where
     S: UserStoreUnderTest,
@@ -200,7 +299,8 @@ where
     devices(make().await).await;
 }
 
-/// Runs every [`StateStore`] check, each on a fresh store from `make`.
+/// Runs every [`StateStore`] check, each on a fresh store from `make` (see
+/// the [`run_user_store`] example).
 pub async fn run_state_store<S, F, Fut>(make: F)
 where
     S: StateStoreUnderTest,
@@ -232,6 +332,16 @@ where
 }
 
 /// Runs every check of both traits, each on a fresh store from `make`.
+///
+/// ```
+/// use twofa_verify::MemoryStore;
+/// use twofa_verify::conformance::run_all;
+///
+/// #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+/// async fn main() {
+///     run_all(|| async { MemoryStore::new() }).await; // panics at the first failing check
+/// }
+/// ```
 pub async fn run_all<S, F, Fut>(make: F)
 where
     S: StoreUnderTest,

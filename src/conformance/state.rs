@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::*;
 
 /// `put`, `get`, `delete`, with expiry at or before `now` meaning absent.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn put_get_delete<S: StateStoreUnderTest>(store: S) {
     assert_eq!(store.get("k", T0).await.unwrap(), None);
     store.put("k", b"v1", at(1000)).await.unwrap();
@@ -94,6 +97,9 @@ pub async fn put_get_delete<S: StateStoreUnderTest>(store: S) {
 }
 
 /// `put_if_absent`: only when absent or expired; never replaces a live entry.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn put_if_absent<S: StateStoreUnderTest>(store: S) {
     assert!(
         store
@@ -175,6 +181,9 @@ pub async fn put_if_absent<S: StateStoreUnderTest>(store: S) {
 }
 
 /// `take`: returns a live value once and removes it; expired or absent: `None`.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn take<S: StateStoreUnderTest>(store: S) {
     assert_eq!(store.take("k", T0).await.unwrap(), None);
     store.put("k", b"v", at(1000)).await.unwrap();
@@ -211,6 +220,9 @@ pub async fn take<S: StateStoreUnderTest>(store: S) {
 }
 
 /// `RACERS` concurrent takes of one key: exactly one gets the value.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_take<S: StateStoreUnderTest>(store: S) {
     store.put("challenge", b"secret", at(60_000)).await.unwrap();
     let results = race(&store, RACERS, |s, _| async move {
@@ -223,6 +235,9 @@ pub async fn concurrent_take<S: StateStoreUnderTest>(store: S) {
 
 /// `RACERS` concurrent `put_if_absent` of one key: exactly one `true`, and
 /// the stored value is the winner's.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_put_if_absent<S: StateStoreUnderTest>(store: S) {
     for (key, pre) in [("fresh", false), ("stale", true)] {
         if pre {
@@ -244,6 +259,9 @@ pub async fn concurrent_put_if_absent<S: StateStoreUnderTest>(store: S) {
 }
 
 /// `increment`: window start, count, expiry kept or extended, restart after expiry.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn increment<S: StateStoreUnderTest>(store: S) {
     let ttl = Duration::from_secs(60);
     let c = store.increment("c", ttl, false, T0).await.unwrap();
@@ -355,6 +373,9 @@ pub async fn increment<S: StateStoreUnderTest>(store: S) {
 
 /// `INCREMENTERS` concurrent increments of one counter return exactly the
 /// counts 1..=INCREMENTERS, all with the same window.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_increment<S: StateStoreUnderTest>(store: S) {
     let results = race(&store, INCREMENTERS, |s, _| async move {
         s.increment("hot", Duration::from_secs(60), false, T0)
@@ -375,6 +396,9 @@ pub async fn concurrent_increment<S: StateStoreUnderTest>(store: S) {
 
 /// `release`: takes one back from a live counter, never below zero, never
 /// reviving an expired or absent one; the window is kept.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn release<S: StateStoreUnderTest>(store: S) {
     let ttl = Duration::from_secs(60);
     for _ in 0..3 {
@@ -407,6 +431,9 @@ pub async fn release<S: StateStoreUnderTest>(store: S) {
 
 /// `INCREMENTERS` concurrent increments interleaved with as many releases
 /// of one counter leave it where it started: no update is lost.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_release<S: StateStoreUnderTest>(store: S) {
     let ttl = Duration::from_secs(60);
     for _ in 0..INCREMENTERS {
@@ -428,6 +455,9 @@ pub async fn concurrent_release<S: StateStoreUnderTest>(store: S) {
 
 /// `advance`: accepts only strictly greater values while live; an expired
 /// value counts as absent.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn advance<S: StateStoreUnderTest>(store: S) {
     assert!(store.advance("t", 100, at(1000), T0).await.unwrap());
     assert!(
@@ -469,6 +499,9 @@ pub async fn advance<S: StateStoreUnderTest>(store: S) {
 
 /// `RACERS` concurrent `advance` with one value: exactly one `true`. With
 /// distinct values, the largest ends up stored.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_advance<S: StateStoreUnderTest>(store: S) {
     let results = race(&store, RACERS, |s, _| async move {
         s.advance("step", 55_555, at(90_000), T0).await.unwrap()
@@ -498,6 +531,9 @@ pub async fn concurrent_advance<S: StateStoreUnderTest>(store: S) {
 }
 
 /// Hostile keys and values in the state store are kept verbatim and harm nothing.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn hostile_state_keys<S: StateStoreUnderTest>(store: S) {
     store
         .put("sentinel", b"still here", at(1000))

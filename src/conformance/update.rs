@@ -6,6 +6,9 @@ use super::*;
 
 /// `put_if_present`: replaces only a live entry (value and expiry); never
 /// brings back one that expired, was deleted or was taken.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn put_if_present<S: StateStoreUnderTest>(store: S) {
     assert!(
         !store.put_if_present("k", b"v", at(1000), T0).await.unwrap(),
@@ -74,6 +77,9 @@ pub async fn put_if_present<S: StateStoreUnderTest>(store: S) {
 /// released among them: whatever the order, the key ends absent (a save
 /// that lost the race to the delete must not bring it back), on every
 /// round.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
 pub async fn concurrent_put_if_present_and_delete<S: StateStoreUnderTest>(store: S) {
     const SAVERS: usize = 200;
     for round in 0..5 {

@@ -10,6 +10,8 @@ use super::*;
 
 /// `create_user` returns the stored record; lookups by id, username key and
 /// email find it; unknown ones find nothing.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn create_and_lookup<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "Alice").await;
     assert_eq!(alice.username, "Alice");
@@ -73,6 +75,8 @@ pub async fn create_and_lookup<S: UserStoreUnderTest>(store: S) {
 
 /// Duplicate username keys (whatever the display case) and emails are
 /// refused with `UsernameTaken` / `EmailTaken`, and nothing is stored.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn uniqueness<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "Alice").await;
 
@@ -133,6 +137,8 @@ pub async fn uniqueness<S: UserStoreUnderTest>(store: S) {
 
 /// `RACERS` concurrent registrations of one username: exactly one wins, the
 /// others get `UsernameTaken`; same for one email and `EmailTaken`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn concurrent_create_same_username<S: UserStoreUnderTest>(store: S) {
     let results = race(&store, RACERS, |s, i| async move {
         s.create_user(NewUser {
@@ -168,13 +174,16 @@ pub async fn concurrent_create_same_username<S: UserStoreUnderTest>(store: S) {
     }
 }
 
-/// All-Cyrillic а ӏ і с е: another key than `alice`, the same skeleton.
+/// All-Cyrillic а ӏ і с е: another key than `alice`, the same skeleton (see
+/// [`alice_look_alikes`]).
 pub const CYRILLIC_ALICE: &str = "\u{430}\u{4cf}\u{456}\u{441}\u{435}";
 
 /// Names with one confusable skeleton are one name: another key with the
 /// skeleton of an existing user is refused with `UsernameTaken`, by create
 /// and by update, and nothing is stored; rows without a skeleton (written
 /// before skeletons existed) never conflict with each other.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn skeleton_uniqueness<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     assert_eq!(sk(CYRILLIC_ALICE), sk("alice"));
@@ -240,6 +249,8 @@ pub async fn skeleton_uniqueness<S: UserStoreUnderTest>(store: S) {
 
 /// `RACERS` concurrent creations of different keys with one skeleton:
 /// exactly one wins, the others get `UsernameTaken`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn concurrent_create_same_skeleton<S: UserStoreUnderTest>(store: S) {
     let results = race(&store, RACERS, |s, i| async move {
         s.create_user(NewUser {
@@ -259,6 +270,13 @@ pub async fn concurrent_create_same_skeleton<S: UserStoreUnderTest>(store: S) {
 
 /// Distinct valid usernames (per [`Username::parse`]) whose skeleton is
 /// `alice`'s: Latin, Cyrillic, look-alike digits and letters, both cases.
+///
+/// ```
+/// use twofa_verify::conformance::{CYRILLIC_ALICE, alice_look_alikes, sk};
+/// let names = alice_look_alikes();
+/// assert!(names.iter().any(|n| n == CYRILLIC_ALICE));
+/// assert!(names.iter().all(|n| sk(&n.to_lowercase()) == sk("alice")));
+/// ```
 pub fn alice_look_alikes() -> Vec<String> {
     let choices: [&[char]; 5] = [
         &['a', 'A', '\u{251}', '\u{430}', '\u{410}'],
@@ -282,6 +300,8 @@ pub fn alice_look_alikes() -> Vec<String> {
 /// `BURST` concurrent registrations through an [`Authenticator`] of
 /// look-alikes of one name (many keys, one skeleton): exactly one wins, all
 /// others get `UsernameTaken`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn concurrent_confusable_registrations<S: UserStoreUnderTest>(store: S) {
     let names = alice_look_alikes();
     let keys: HashSet<String> = names
@@ -341,6 +361,8 @@ pub async fn concurrent_confusable_registrations<S: UserStoreUnderTest>(store: S
 
 /// `update_profile`: changes username and email; refuses a username or email
 /// of another user; no conflict with the user's own values; `UserNotFound`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn update_profile<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await;
     let bob = create(&store, "bob").await;
@@ -458,6 +480,8 @@ pub async fn update_profile<S: UserStoreUnderTest>(store: S) {
 
 /// Hostile and unicode strings, and long ones, in every text field are
 /// stored and found verbatim, and harm nothing.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn hostile_user_strings<S: UserStoreUnderTest>(store: S) {
     let mut ids = HashSet::new();
     for (i, s) in HOSTILE.iter().enumerate() {

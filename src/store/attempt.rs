@@ -504,7 +504,7 @@ pub mod reference {
     }
 
     /// [`StateStore::reserve_attempt`], step by step (see the
-    /// [`reference`](super::reference) example).
+    /// [`reference`](mod@reference) example).
     pub async fn reserve_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
@@ -595,7 +595,7 @@ pub mod reference {
     }
 
     /// [`StateStore::settle_attempt`], step by step (see the
-    /// [`reference`](super::reference) example).
+    /// [`reference`](mod@reference) example).
     pub async fn settle_attempt<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
@@ -629,7 +629,7 @@ pub mod reference {
     }
 
     /// [`StateStore::reserve_attempt_and_accept_step`], step by step (see the
-    /// [`reference`](super::reference) example).
+    /// [`reference`](mod@reference) example).
     pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
         p: &mut P,
         spec: &AttemptSpec,
