@@ -201,8 +201,9 @@ pub enum Error {
 impl Error {
     /// Wraps any store-side error: what a [`UserStore`](crate::UserStore)
     /// or [`StateStore`](crate::StateStore) implementation returns for its
-    /// own failures (the cause stays reachable through `source()`, out of
-    /// the `Display` text).
+    /// own failures. Not a user error: its `Display` text includes the
+    /// cause's, for the log; the page shows a generic text
+    /// ([`ErrorResponse`](crate::web::ErrorResponse) does so).
     ///
     /// ```
     /// use twofa_verify::Error;

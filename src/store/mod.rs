@@ -215,7 +215,7 @@ pub struct NewUser {
 impl NewUser {
     /// The record of this user as [`UserStore::create_user`] returns it,
     /// once the store has given it `id`: no factors yet, credential
-    /// generation 0. A store's `create_user` ends with it.
+    /// generation 0: what a store's `create_user` can return.
     ///
     /// ```
     /// use twofa_verify::store::NewUser;
@@ -266,8 +266,8 @@ impl fmt::Debug for NewUser {
 /// `Error::UsernameTaken` (key or skeleton) / `Error::EmailTaken`, so two
 /// racing registrations of look-alike names cannot both win.
 ///
-/// The authenticator is the store's only writer in an app; a store of
-/// another crate implements this trait (under
+/// An app rarely calls it: the authenticator does. A store of another
+/// crate implements this trait (under
 /// [`#[twofa_verify::async_trait]`](crate::async_trait)) and checks itself
 /// with the conformance suite (feature `test-util`). The contract, on the
 /// crate's [`MemoryStore`]:

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 
 /// How Twilio delivers the code, set with
 /// [`TwilioVerifyBuilder::channel`](super::TwilioVerifyBuilder::channel)
-/// (see its example) or `TWILIO_VERIFY_CHANNEL`
+/// (see the [`TwilioVerifyBuilder`](super::TwilioVerifyBuilder) example)
+/// or `TWILIO_VERIFY_CHANNEL`
 /// ([`TwilioVerify::from_env`](super::TwilioVerify::from_env)).
 ///
 /// ```

@@ -169,8 +169,13 @@ impl RedisStore {
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
     /// let mut conn = store.connection();
-    /// let keys: Vec<String> = redis::cmd("KEYS")
+    /// // The first keys of this store (SCAN: never blocks the server as KEYS would).
+    /// let (_cursor, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+    ///     .arg(0)
+    ///     .arg("MATCH")
     ///     .arg(format!("{}*", store.prefix()))
+    ///     .arg("COUNT")
+    ///     .arg(100)
     ///     .query_async(&mut conn)
     ///     .await?;
     /// # let _ = keys;
