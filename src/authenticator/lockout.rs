@@ -163,15 +163,20 @@ impl Authenticator {
     /// Refuses with [`Error::Delayed`] or [`Error::Locked`] while the gate
     /// of `scope` is held.
     pub(super) async fn check_lock(&self, scope: &FailScope) -> Result<()> {
+        match self.gate_wait(scope).await? {
+            Some(left) => Err(self.held(left)),
+            None => Ok(()),
+        }
+    }
+
+    /// The wait left on the gate of `scope`, if it is held.
+    pub(super) async fn gate_wait(&self, scope: &FailScope) -> Result<Option<Duration>> {
         let now = self.now();
         let Some(GateUntil(until)) = self.state().get(StateKey::Gate(scope), now).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let left = now.until(until);
-        if left.is_zero() {
-            return Ok(());
-        }
-        Err(self.held(left))
+        Ok((!left.is_zero()).then_some(left))
     }
 
     /// The spec of an attempt in `scope` spending those of `budgets` that
