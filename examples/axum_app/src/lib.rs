@@ -50,6 +50,7 @@ mod factors;
 mod flash;
 mod last_seen;
 mod notices;
+mod phone;
 mod profile;
 mod recovery;
 mod redirect;
@@ -104,6 +105,9 @@ pub struct Config {
     /// address rather than the socket (`TRUST_PROXY=1`; only behind a
     /// reverse proxy that appends it).
     pub trust_proxy: bool,
+    /// The country preselected for phone numbers, an ISO 3166-1 code
+    /// (`DEFAULT_PHONE_COUNTRY`, default `US`).
+    pub default_phone_country: String,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             base_url: "http://127.0.0.1:8000".into(),
             cookie_secure: false,
             trust_proxy: false,
+            default_phone_country: "US".into(),
         }
     }
 }
@@ -318,6 +323,7 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route("/static/styles.css", get(render::stylesheet))
         .route("/static/copy.js", get(render::copy_script))
+        .route("/static/forms.js", get(render::forms_script))
         .route("/static/favicon.svg", get(render::favicon))
         .route("/favicon.ico", get(render::favicon))
         .fallback(errors::not_found)
@@ -360,10 +366,10 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
 }
 
 /// The Content-Security-Policy of every answer: the site's own styles,
-/// script and images (the QR code is a `data:` image; avatars from
-/// Gravatar), forms posted only
-/// here, never framed.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// scripts and images (the QR code is a `data:` image; avatars from
+/// Gravatar), scripts that talk only to this site ("Text a code" sends
+/// without leaving the page), forms posted only here, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Headers for every answer, error pages and redirects included: a strict
 /// CSP, no framing (`frame-ancestors` and, for old browsers,

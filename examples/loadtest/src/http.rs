@@ -236,8 +236,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         axum_app::Config {
             app_name: "twofa-verify load test".into(),
             base_url: "http://127.0.0.1".into(),
-            cookie_secure: false,
-            trust_proxy: false,
+            ..axum_app::Config::for_tests()
         },
     )?;
 
