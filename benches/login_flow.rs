@@ -213,7 +213,7 @@ async fn run<U: UserStore + Clone + 'static, S: StateStore + Clone + 'static>(
     let _enrolled = auth
         .confirm_totp_enrollment(
             u.id,
-            &totp_code(&secret, clock.now().as_secs() as u64, 30, 6),
+            &SecretString::from(totp_code(&secret, clock.now().as_secs() as u64, 30, 6).as_str()),
         )
         .await
         .unwrap();
@@ -227,7 +227,9 @@ async fn run<U: UserStore + Clone + 'static, S: StateStore + Clone + 'static>(
             panic!("expected 2FA")
         };
         let mid = ops.load(Ordering::Relaxed);
-        auth.verify(ch.token(), &code).await.unwrap();
+        auth.verify(ch.token(), &SecretString::from(code.as_str()))
+            .await
+            .unwrap();
         total += start.elapsed();
         login_ops += mid - before;
         verify_ops += ops.load(Ordering::Relaxed) - mid;

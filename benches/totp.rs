@@ -45,7 +45,10 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let now = clock.now().as_secs() as u64;
         let _enrolled = auth
-            .confirm_totp_enrollment(u.id, &totp_code(&secret, now, 30, 6))
+            .confirm_totp_enrollment(
+                u.id,
+                &SecretString::from(totp_code(&secret, now, 30, 6).as_str()),
+            )
             .await
             .unwrap();
         (u.id, secret)
@@ -74,7 +77,7 @@ fn bench(c: &mut Criterion) {
                 totp_code(&secret, clock.now().as_secs() as u64, 30, 6)
             },
             |code| {
-                let r = rt.block_on(auth.verify_totp(id, &code));
+                let r = rt.block_on(auth.verify_totp(id, &SecretString::from(code.as_str())));
                 assert!(r.is_ok(), "{r:?} at {:?}", clock.now())
             },
             BatchSize::PerIteration,

@@ -79,7 +79,10 @@ fn setup() -> Setup {
 
 async fn provider_round(s: &Setup) {
     let sid = s.twilio.start_verification(PHONE).await.unwrap();
-    s.twilio.check_code(&sid, "123456").await.unwrap();
+    s.twilio
+        .check_code(&sid, &SecretString::from("123456"))
+        .await
+        .unwrap();
 }
 
 async fn raw_round(s: &Setup) {

@@ -72,10 +72,8 @@ pub enum Error {
     /// [`Policy::lock_duration`](crate::Policy::lock_duration), and the lock
     /// ends by time alone: "locked, try again in 15 minutes".
     ///
-    /// Told apart from [`Error::Delayed`] by the wait left: a wait longer
-    /// than any delay can be (`Policy::delay_max`) is a lock. (A lock no
-    /// longer than `delay_max`, and the last `delay_max` of any lock, read
-    /// as `Delayed`, with the right `retry_after`.)
+    /// The store records whether the wait in force is a delay or a lock, so
+    /// a lock reads as `Locked` to its last second, whatever its length.
     #[error("this account is locked after too many failed attempts; try again in {} min", retry_after.as_secs().div_ceil(60).max(1))]
     Locked {
         /// How long until the lock ends.

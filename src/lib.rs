@@ -27,7 +27,7 @@
 //!
 //! // Turn on SMS 2FA from the profile page (the password again), send a code, confirm it.
 //! auth.start_sms_enrollment(user.id, "+1 415 555 2671", &StepUp::password("correct horse battery")).await?;
-//! let code = sms.last_code_for("+14155552671").unwrap();
+//! let code = SecretString::from(sms.last_code_for("+14155552671").unwrap()); // as typed in a form
 //! let enrolled = auth.confirm_sms_enrollment(user.id, &code).await?;
 //! let stamp = auth.session_stamp(&enrolled.user); // the acting session keeps going with this
 //! assert_eq!(enrolled.recovery_codes.map(|r| r.len()), Some(10)); // show these once
@@ -37,7 +37,7 @@
 //!     Login::Complete(user) => println!("welcome {}", user.username),
 //!     Login::SecondFactor(challenge) => {
 //!         // keep challenge.token() in the session; the code went to +1415*****71
-//!         let code = sms.last_code_for("+14155552671").unwrap();
+//!         let code = SecretString::from(sms.last_code_for("+14155552671").unwrap());
 //!         let verified = auth.verify(challenge.token(), &code).await?;
 //!         println!("welcome {} (by {})", verified.user.username, verified.factor);
 //!     }
@@ -105,6 +105,11 @@
 
 /// The `secrecy` crate, whose `SecretString` carries passwords and codes
 /// through this crate's API: use this re-export so that the versions match.
+///
+/// Its `serde` support is on, so a form field can be read straight into a
+/// `SecretString`: `struct CodeForm { code: SecretString }` with
+/// `#[derive(serde::Deserialize)]` keeps the code out of `Debug` and logs
+/// from the moment it arrives.
 pub use secrecy;
 
 /// The attribute the store and provider traits are written with: implement

@@ -12,6 +12,7 @@ mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use harness::{BAD, GOOD, KINDS, Kind, burst, client, policy, pw, site};
 use twofa_verify::{AuthEvent, Error, Login, Policy, RateLimit, SmsDelivery, StepUp};
@@ -132,7 +133,10 @@ async fn second_factor_burst_holds_the_account_limit() {
         let results = burst(tokens.len() * 5, |i| {
             let auth = site.at(i).clone();
             let tokens = tokens.clone();
-            async move { auth.verify(&tokens[i % tokens.len()], "000000").await }
+            async move {
+                auth.verify(&tokens[i % tokens.len()], &SecretString::from("000000"))
+                    .await
+            }
         })
         .await;
         let evaluated = results
@@ -153,11 +157,16 @@ async fn second_factor_burst_holds_the_account_limit() {
         );
         // The right answer, on a fresh challenge, is refused while delayed.
         assert!(matches!(
-            site.at(1).verify(&spare, &recovery[0]).await,
+            site.at(1)
+                .verify(&spare, &SecretString::from(recovery[0].as_str()))
+                .await,
             Err(Error::Delayed { .. } | Error::Locked { .. })
         ));
         site.clock.advance(Duration::from_secs(2));
-        let late = site.at(0).verify(&spare, &recovery[0]).await;
+        let late = site
+            .at(0)
+            .verify(&spare, &SecretString::from(recovery[0].as_str()))
+            .await;
         assert!(late.is_ok(), "{kind:?}: {late:?}");
     }
 }

@@ -9,6 +9,7 @@ mod harness;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use harness::{BAD, GOOD, KINDS, burst, policy, pw, site};
 use twofa_verify::store::Counter;
@@ -179,7 +180,10 @@ async fn factor_changes_need_a_step_up_and_are_events() {
             .await
             .unwrap();
         let code = site.sms.last_code_for(other).unwrap();
-        let _enrolled = auth.confirm_sms_enrollment(alice.id, &code).await.unwrap();
+        let _enrolled = auth
+            .confirm_sms_enrollment(alice.id, &SecretString::from(code.as_str()))
+            .await
+            .unwrap();
         assert!(
             site.events
                 .events()

@@ -98,7 +98,10 @@ impl Cluster {
         // Confirmed on the other instance.
         let _enrolled = self
             .b
-            .confirm_sms_enrollment(u.id, &self.sms.last_code_for(PHONE).unwrap())
+            .confirm_sms_enrollment(
+                u.id,
+                &SecretString::from(self.sms.last_code_for(PHONE).unwrap().as_str()),
+            )
             .await
             .unwrap();
         u
@@ -115,14 +118,20 @@ async fn login_on_one_instance_finishes_on_the_other() {
         panic!("expected 2FA")
     };
     let got =
-        c.b.verify(ch.token(), &c.sms.last_code_for(PHONE).unwrap())
-            .await
-            .unwrap();
+        c.b.verify(
+            ch.token(),
+            &SecretString::from(c.sms.last_code_for(PHONE).unwrap().as_str()),
+        )
+        .await
+        .unwrap();
     assert_eq!(got.user.id, u.id);
     // Used up everywhere.
     assert!(matches!(
-        c.a.verify(ch.token(), &c.sms.last_code_for(PHONE).unwrap())
-            .await,
+        c.a.verify(
+            ch.token(),
+            &SecretString::from(c.sms.last_code_for(PHONE).unwrap().as_str())
+        )
+        .await,
         Err(Error::ChallengeNotFound)
     ));
     c.teardown().await;
@@ -145,9 +154,10 @@ async fn one_code_20_times_at_once_on_two_instances_one_success() {
     for i in 0..20 {
         let auth = if i % 2 == 0 { c.a.clone() } else { c.b.clone() };
         let (code, token) = (code.clone(), token.clone());
-        tasks.push(tokio::spawn(
-            async move { auth.verify(&token, &code).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            auth.verify(&token, &SecretString::from(code.as_str()))
+                .await
+        }));
     }
     let mut wins = 0;
     for t in tasks {

@@ -78,7 +78,7 @@ impl Fx {
             .await
             .unwrap();
         self.auth
-            .confirm_sms_enrollment(self.user.id, &self.code())
+            .confirm_sms_enrollment(self.user.id, &SecretString::from(self.code().as_str()))
             .await
             .unwrap()
             .recovery_codes
@@ -113,7 +113,10 @@ impl Fx {
             .unwrap();
         let codes = self
             .auth
-            .confirm_totp_enrollment(self.user.id, &self.totp(&secret, 0))
+            .confirm_totp_enrollment(
+                self.user.id,
+                &SecretString::from(self.totp(&secret, 0).as_str()),
+            )
             .await
             .unwrap()
             .recovery_codes;
@@ -171,17 +174,21 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     let code = fx.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, wrong).await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from(wrong))
+            .await,
         Err(Error::InvalidCode { attempts_left: 4 })
     ));
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, "abc").await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from("abc"))
+            .await,
         Err(Error::MalformedCode)
     ));
     let stamp_before = fx.auth.session_stamp(&fx.user);
     let enrolled = fx
         .auth
-        .confirm_sms_enrollment(fx.user.id, &code)
+        .confirm_sms_enrollment(fx.user.id, &SecretString::from(code.as_str()))
         .await
         .unwrap();
     // The change ends every session; the returned user stamps the acting
@@ -214,7 +221,9 @@ async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     }));
     // The code was single use.
     assert!(matches!(
-        fx.auth.confirm_sms_enrollment(fx.user.id, &code).await,
+        fx.auth
+            .confirm_sms_enrollment(fx.user.id, &SecretString::from(code.as_str()))
+            .await,
         Err(Error::ChallengeNotFound)
     ));
 }
@@ -237,10 +246,14 @@ async fn login_with_sms_code() {
     let code = fx.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert!(matches!(
-        fx.auth.verify(c.token(), wrong).await,
+        fx.auth.verify(c.token(), &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { attempts_left: 4 })
     ));
-    let v = fx.auth.verify(c.token(), &code).await.unwrap();
+    let v = fx
+        .auth
+        .verify(c.token(), &SecretString::from(code.as_str()))
+        .await
+        .unwrap();
     assert_eq!((v.factor, v.recovery_codes_left), (Factor::Sms, None));
     let u = v.user;
     assert_eq!(u.id, fx.user.id);
@@ -250,7 +263,9 @@ async fn login_with_sms_code() {
     }));
     // Single use.
     assert!(matches!(
-        fx.auth.verify(c.token(), &code).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(code.as_str()))
+            .await,
         Err(Error::ChallengeNotFound)
     ));
 }
@@ -262,7 +277,9 @@ async fn challenge_expires() {
     let c = fx.challenge().await;
     fx.clock.advance(Duration::from_secs(600));
     assert!(matches!(
-        fx.auth.verify(c.token(), &fx.code()).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.code().as_str()))
+            .await,
         Err(Error::ChallengeExpired)
     ));
 }
@@ -276,17 +293,20 @@ async fn at_most_five_attempts_per_challenge() {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (1..5).rev() {
         assert!(
-            matches!(fx.auth.verify(c.token(), wrong).await, Err(Error::InvalidCode { attempts_left }) if attempts_left == left)
+            matches!(fx.auth.verify(c.token(), &SecretString::from(wrong)).await, Err(Error::InvalidCode { attempts_left }) if attempts_left == left)
         );
     }
     assert!(matches!(
-        fx.auth.verify(c.token(), wrong).await,
+        fx.auth.verify(c.token(), &SecretString::from(wrong)).await,
         Err(Error::TooManyAttempts)
     ));
     // Spent: even the right code is refused, once the account's delay
     // after five failures has passed too.
     fx.clock.advance(Duration::from_secs(60));
-    let after = fx.auth.verify(c.token(), &code).await;
+    let after = fx
+        .auth
+        .verify(c.token(), &SecretString::from(code.as_str()))
+        .await;
     assert!(matches!(after, Err(Error::TooManyAttempts)), "{after:?}");
 }
 
@@ -304,10 +324,17 @@ async fn resend_is_limited_and_replaces_the_code() {
     assert!(sms_sent(&c2));
     let second = fx.code();
     if first != second {
-        let err = fx.auth.verify(c.token(), &first).await.unwrap_err();
+        let err = fx
+            .auth
+            .verify(c.token(), &SecretString::from(first.as_str()))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
     }
-    fx.auth.verify(c.token(), &second).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(second.as_str()))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -402,13 +429,18 @@ async fn totp_enroll_login_and_replay_refused() {
     );
     assert!(
         matches!(
-            fx.auth.confirm_totp_enrollment(fx.user.id, "000000").await,
+            fx.auth
+                .confirm_totp_enrollment(fx.user.id, &SecretString::from("000000"))
+                .await,
             Err(Error::InvalidCode { .. })
         ) || fx.totp(&secret, 0) == "000000"
     );
     let codes = fx
         .auth
-        .confirm_totp_enrollment(fx.user.id, &fx.totp(&secret, 0))
+        .confirm_totp_enrollment(
+            fx.user.id,
+            &SecretString::from(fx.totp(&secret, 0).as_str()),
+        )
         .await
         .unwrap()
         .recovery_codes;
@@ -427,7 +459,9 @@ async fn totp_enroll_login_and_replay_refused() {
     assert_eq!(c.methods, vec![Factor::Totp, Factor::RecoveryCode]);
     assert!(c.sms.is_none());
     assert!(matches!(
-        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 4 })
     ));
     assert!(
@@ -437,18 +471,25 @@ async fn totp_enroll_login_and_replay_refused() {
     );
     fx.clock.advance(Duration::from_secs(30));
     fx.auth
-        .verify(c.token(), &fx.totp(&secret, 0))
+        .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
         .await
         .unwrap();
     // Replay of a used code in a fresh login is refused.
     let c = fx.challenge().await;
     assert!(matches!(
-        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
     // An earlier step than the last accepted one is refused too.
     assert!(matches!(
-        fx.auth.verify(c.token(), &fx.totp(&secret, -1)).await,
+        fx.auth
+            .verify(
+                c.token(),
+                &SecretString::from(fx.totp(&secret, -1).as_str())
+            )
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
 }
@@ -476,15 +517,19 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     };
     let before = rejected();
     assert!(matches!(
-        fx.auth.verify(c.token(), &used).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 4 })
     ));
     assert!(matches!(
-        fx.auth.verify(c.token(), wrong).await,
+        fx.auth.verify(c.token(), &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { attempts_left: 3 })
     ));
     assert!(matches!(
-        fx.auth.verify(c.token(), &used).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 2 })
     ));
     assert_eq!(rejected(), before + 3, "each refusal is a rejected code");
@@ -514,18 +559,22 @@ async fn a_replayed_totp_code_is_told_apart_and_counted_as_a_failure() {
     );
     // The challenge ends after its attempts like with wrong codes.
     assert!(matches!(
-        fx.auth.verify(c.token(), &used).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { attempts_left: 1 })
     ));
     assert!(matches!(
-        fx.auth.verify(c.token(), &used).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(used.as_str()))
+            .await,
         Err(Error::TooManyAttempts)
     ));
     // The next step's code works.
     fx.clock.advance(Duration::from_secs(30));
     let c = fx.challenge().await;
     fx.auth
-        .verify(c.token(), &fx.totp(&secret, 0))
+        .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
         .await
         .unwrap();
     assert!(codes.is_some());
@@ -546,16 +595,23 @@ async fn verify_totp_refuses_wrong_and_replayed_codes_as_errors() {
     };
     let left = Policy::default().lock_after_failures;
     assert!(matches!(
-        fx.auth.verify_totp(fx.user.id, wrong).await,
+        fx.auth.verify_totp(fx.user.id, &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { attempts_left }) if attempts_left == left - 1
     ));
-    fx.auth.verify_totp(fx.user.id, &right).await.unwrap();
+    fx.auth
+        .verify_totp(fx.user.id, &SecretString::from(right.as_str()))
+        .await
+        .unwrap();
     assert!(matches!(
-        fx.auth.verify_totp(fx.user.id, &right).await,
+        fx.auth
+            .verify_totp(fx.user.id, &SecretString::from(right.as_str()))
+            .await,
         Err(Error::CodeAlreadyUsed { .. })
     ));
     assert!(matches!(
-        fx.auth.verify_totp(fx.user.id, "12345").await,
+        fx.auth
+            .verify_totp(fx.user.id, &SecretString::from("12345"))
+            .await,
         Err(Error::MalformedCode)
     ));
 }
@@ -570,7 +626,12 @@ async fn totp_window_edges() {
     for off in [-2, 1] {
         assert!(
             matches!(
-                fx.auth.verify(c.token(), &fx.totp(&secret, off)).await,
+                fx.auth
+                    .verify(
+                        c.token(),
+                        &SecretString::from(fx.totp(&secret, off).as_str())
+                    )
+                    .await,
                 Err(Error::InvalidCode { .. })
             ),
             "{off}"
@@ -578,7 +639,10 @@ async fn totp_window_edges() {
     }
     // The previous step is inside it.
     fx.auth
-        .verify(c.token(), &fx.totp(&secret, -1))
+        .verify(
+            c.token(),
+            &SecretString::from(fx.totp(&secret, -1).as_str()),
+        )
         .await
         .unwrap();
 }
@@ -591,7 +655,10 @@ async fn recovery_codes_work_once_and_are_counted() {
     let c = fx.challenge().await;
     // Typed in upper case with spaces: still accepted.
     fx.auth
-        .verify(c.token(), &code.to_uppercase().replace('-', " "))
+        .verify(
+            c.token(),
+            &SecretString::from(code.to_uppercase().replace('-', " ").as_str()),
+        )
         .await
         .unwrap();
     assert_eq!(fx.auth.recovery_codes_left(fx.user.id).await.unwrap(), 9);
@@ -601,7 +668,9 @@ async fn recovery_codes_work_once_and_are_counted() {
     }));
     let c = fx.challenge().await;
     assert!(matches!(
-        fx.auth.verify(c.token(), &code).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(code.as_str()))
+            .await,
         Err(Error::InvalidCode { .. })
     ));
     assert!(!format!("{codes:?}").contains(&code));
@@ -638,7 +707,9 @@ async fn one_code_submitted_20_times_at_once_lets_exactly_one_in() {
         let c = fx.challenge().await;
         let (auth, code) = (fx.auth.clone(), code.clone());
         tasks.push(tokio::spawn(async move {
-            auth.verify(c.token(), &code).await.is_ok()
+            auth.verify(c.token(), &SecretString::from(code.as_str()))
+                .await
+                .is_ok()
         }));
     }
     let mut wins = 0;
@@ -654,7 +725,9 @@ async fn race(auth: &Authenticator, token: &str, code: &str) -> usize {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (auth, tok, code) = (auth.clone(), tok.clone(), code.clone());
-        tasks.push(tokio::spawn(async move { auth.verify(&tok, &code).await }));
+        tasks.push(tokio::spawn(async move {
+            auth.verify(&tok, &SecretString::from(code.as_str())).await
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -691,7 +764,7 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
         let code = fx.code();
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..5 {
-            match fx.auth.verify(c.token(), wrong).await {
+            match fx.auth.verify(c.token(), &SecretString::from(wrong)).await {
                 Err(Error::InvalidCode { .. } | Error::TooManyAttempts) => failures += 1,
                 Err(Error::Delayed { retry_after } | Error::Locked { retry_after }) => {
                     if failures >= p.lock_after_failures {
@@ -715,7 +788,10 @@ async fn code_failures_lock_the_account_and_the_lock_ends() {
     fx.clock.advance(p.lock_duration);
     let c = fx.challenge().await;
     // (The SMS budget for the day is spent by now; a recovery code still works.)
-    fx.auth.verify(c.token(), codes.codes()[0]).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(codes.codes()[0]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -780,7 +856,7 @@ async fn step_up_guards_disable_phone_change_and_regenerate() {
     let code = fx.sms.last_code_for("+14155550123").unwrap();
     assert!(
         fx.auth
-            .confirm_sms_enrollment(id, &code)
+            .confirm_sms_enrollment(id, &SecretString::from(code.as_str()))
             .await
             .unwrap()
             .recovery_codes
@@ -866,7 +942,10 @@ async fn both_factors_sms_is_sent_on_request() {
     assert!(matches!(c.sms, Some(SmsDelivery::Available { .. })));
     assert_eq!(fx.sms.messages().len(), sent_before);
     fx.auth.resend(c.token()).await.unwrap();
-    fx.auth.verify(c.token(), &fx.code()).await.unwrap();
+    fx.auth
+        .verify(c.token(), &SecretString::from(fx.code().as_str()))
+        .await
+        .unwrap();
 }
 
 /// An SMS provider that always fails, to show failures stay closed.
@@ -907,7 +986,10 @@ async fn provider_failure_never_lets_anyone_in() {
         .await
         .unwrap();
     let _enrolled = good
-        .confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
+        .confirm_sms_enrollment(
+            u.id,
+            &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str()),
+        )
         .await
         .unwrap();
     let broken = Authenticator::builder()
@@ -921,7 +1003,7 @@ async fn provider_failure_never_lets_anyone_in() {
     };
     for code in ["123456", "000000"] {
         assert!(matches!(
-            broken.verify(c.token(), code).await,
+            broken.verify(c.token(), &SecretString::from(code)).await,
             Err(Error::Provider(_))
         ));
     }
@@ -983,8 +1065,11 @@ async fn store_failure_never_lets_anyone_in() {
         .await
         .unwrap();
     assert!(matches!(
-        auth.confirm_sms_enrollment(u.id, &sms.last_code_for(PHONE).unwrap())
-            .await,
+        auth.confirm_sms_enrollment(
+            u.id,
+            &SecretString::from(sms.last_code_for(PHONE).unwrap().as_str())
+        )
+        .await,
         Err(Error::Store(_))
     ));
     assert!(
@@ -1036,7 +1121,7 @@ async fn no_resend_while_locked() {
     let code = fx.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert!(matches!(
-        fx.auth.verify(c.token(), wrong).await,
+        fx.auth.verify(c.token(), &SecretString::from(wrong)).await,
         Err(Error::InvalidCode { .. })
     ));
     fx.clock.advance(Duration::from_secs(31));
@@ -1078,7 +1163,8 @@ async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
             (fx.auth.clone(), gate.clone(), token.clone(), used.clone());
         tasks.push(tokio::spawn(async move {
             gate.wait().await;
-            auth.verify(&token, &code).await
+            auth.verify(&token, &SecretString::from(code.as_str()))
+                .await
         }));
     }
     let (mut replayed, mut ended) = (0u32, 0u32);
@@ -1100,7 +1186,9 @@ async fn a_burst_of_replayed_totp_codes_is_counted_like_wrong_ones() {
     // The challenge is spent: even the next step's right code is refused.
     fx.clock.advance(Duration::from_secs(30));
     assert!(matches!(
-        fx.auth.verify(c.token(), &fx.totp(&secret, 0)).await,
+        fx.auth
+            .verify(c.token(), &SecretString::from(fx.totp(&secret, 0).as_str()))
+            .await,
         Err(Error::TooManyAttempts | Error::ChallengeNotFound)
     ));
 }

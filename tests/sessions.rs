@@ -7,6 +7,7 @@ mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use harness::{BAD, GOOD, KINDS, Site, burst, policy, pw, site};
 use twofa_verify::{AuthEvent, Error, Login, RequestContext, StepUp, User, Verification};
@@ -22,7 +23,10 @@ async fn login_with_code(site: &Site, i: usize, name: &str) -> Verification {
         other => panic!("unexpected login outcome {other:?}"),
     };
     let code = site.sms.last_code_for(PHONE).unwrap();
-    site.at(i).verify(ch.token(), &code).await.unwrap()
+    site.at(i)
+        .verify(ch.token(), &SecretString::from(code.as_str()))
+        .await
+        .unwrap()
 }
 
 async fn is_current(site: &Site, user: &User, stamp: &str) -> bool {
@@ -134,7 +138,9 @@ async fn pending_logins_die_with_a_reset() {
             .unwrap();
         assert!(
             matches!(
-                site.at(0).verify(ch.token(), &code).await,
+                site.at(0)
+                    .verify(ch.token(), &SecretString::from(code.as_str()))
+                    .await,
                 Err(Error::ChallengeNotFound)
             ),
             "{kind:?}"

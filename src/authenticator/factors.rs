@@ -150,8 +150,10 @@ impl Authenticator {
     /// [`Error::InvalidCode`] with the attempts left.
     ///
     /// ```
-    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
-    /// let enrolled = auth.confirm_sms_enrollment(id, code).await?;
+    /// # use twofa_verify::secrecy::SecretString;
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: SecretString) -> twofa_verify::Result<()> {
+    /// // `code` as the user typed it, e.g. a form field deserialized as a `SecretString`.
+    /// let enrolled = auth.confirm_sms_enrollment(id, &code).await?;
     /// // Keep the session that made the change: store its new stamp.
     /// let stamp = auth.session_stamp(&enrolled.user);
     /// if let Some(codes) = &enrolled.recovery_codes {
@@ -159,8 +161,12 @@ impl Authenticator {
     /// }
     /// # let _ = stamp; Ok(()) }
     /// ```
-    pub async fn confirm_sms_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
-        let Answer::Digits(code) = parse_answer(code)? else {
+    pub async fn confirm_sms_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
+        let Answer::Digits(code) = parse_answer(code.expose_secret())? else {
             return Err(Error::MalformedCode);
         };
         let key = StateKey::SmsEnrollment(id);
@@ -285,14 +291,19 @@ impl Authenticator {
     /// with a first factor. A wrong code is [`Error::InvalidCode`].
     ///
     /// ```
-    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: &str) -> twofa_verify::Result<()> {
-    /// let enrolled = auth.confirm_totp_enrollment(id, code).await?;
+    /// # use twofa_verify::secrecy::SecretString;
+    /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId, code: SecretString) -> twofa_verify::Result<()> {
+    /// let enrolled = auth.confirm_totp_enrollment(id, &code).await?;
     /// let stamp = auth.session_stamp(&enrolled.user); // keep this session
     /// # let _ = stamp; Ok(()) }
     /// ```
     #[cfg(feature = "totp")]
-    pub async fn confirm_totp_enrollment(&self, id: UserId, code: &str) -> Result<Enrolled> {
-        let Answer::Digits(code) = parse_answer(code)? else {
+    pub async fn confirm_totp_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
+        let Answer::Digits(code) = parse_answer(code.expose_secret())? else {
             return Err(Error::MalformedCode);
         };
         let key = StateKey::TotpEnrollment(id);
@@ -334,14 +345,16 @@ impl Authenticator {
     /// account locks), so `?` never lets a wrong code through.
     ///
     /// ```
+    /// # use twofa_verify::secrecy::SecretString;
     /// # async fn f(auth: &twofa_verify::Authenticator, id: twofa_verify::UserId) -> twofa_verify::Result<()> {
-    /// auth.verify_totp(id, "123456").await?;
+    /// let code = SecretString::from("123456"); // as the user typed it
+    /// auth.verify_totp(id, &code).await?;
     /// // Only reached with a right, unused code.
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "totp")]
-    pub async fn verify_totp(&self, id: UserId, code: &str) -> Result<()> {
-        let Answer::Digits(code) = parse_answer(code)? else {
+    pub async fn verify_totp(&self, id: UserId, code: &SecretString) -> Result<()> {
+        let Answer::Digits(code) = parse_answer(code.expose_secret())? else {
             return Err(Error::MalformedCode);
         };
         let rec = self.record(id).await?;

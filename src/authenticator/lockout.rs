@@ -36,7 +36,7 @@
 use std::time::Duration;
 
 use super::Authenticator;
-use super::state::{ClientBudget, FailScope, GateUntil, Marker, StateKey, StateValue};
+use super::state::{ClientBudget, FailScope, Gate, Marker, StateKey, StateValue};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, LimitedAction};
@@ -105,13 +105,18 @@ impl Authenticator {
         let p = &self.inner.policy;
         let threshold = self.gate_threshold();
         let last = u64::from(p.lock_after_failures).max(threshold);
-        let mut waits: Vec<Duration> = (threshold..=last)
-            .map(|n| self.wait_after(n).unwrap_or(p.delay_base))
+        let mut waits: Vec<(Duration, bool)> = (threshold..=last)
+            .map(|n| match self.wait_after(n) {
+                Some(wait) => (wait, n >= u64::from(p.lock_after_failures)),
+                None => (p.delay_base, false),
+            })
             .collect();
         // The last wait repeats: equal trailing entries say nothing more.
         while waits.len() > 1 && waits[waits.len() - 2] == waits[waits.len() - 1] {
             waits.pop();
         }
+        let locks_from = waits.iter().position(|w| w.1).unwrap_or(waits.len());
+        let waits = waits.into_iter().map(|w| w.0).collect();
         let state = self.state();
         Lockout {
             counter: state.key(StateKey::Failures(scope)),
@@ -120,6 +125,7 @@ impl Authenticator {
             memory: p.failure_memory,
             threshold,
             waits,
+            locks_from,
         }
     }
 
@@ -147,13 +153,10 @@ impl Authenticator {
         }
     }
 
-    /// The refusal while a gate is held for `retry_after` more: a lock
-    /// when the wait left is longer than any delay can be (or delays are
-    /// off), a delay otherwise. The gate holds only the end of its wait, so
-    /// the last `delay_max` of a lock reads as a delay, with the right wait.
-    fn held(&self, retry_after: Duration) -> Error {
-        let p = &self.inner.policy;
-        if p.delay_after_failures == 0 || retry_after > p.delay_max {
+    /// The refusal while a gate is held for `retry_after` more: the gate's
+    /// value says whether it holds a lock or a delay.
+    fn held(retry_after: Duration, lock: bool) -> Error {
+        if lock {
             Error::Locked { retry_after }
         } else {
             Error::Delayed { retry_after }
@@ -163,20 +166,26 @@ impl Authenticator {
     /// Refuses with [`Error::Delayed`] or [`Error::Locked`] while the gate
     /// of `scope` is held.
     pub(super) async fn check_lock(&self, scope: &FailScope) -> Result<()> {
-        match self.gate_wait(scope).await? {
-            Some(left) => Err(self.held(left)),
+        match self.gate_held(scope).await? {
+            Some((left, lock)) => Err(Self::held(left, lock)),
             None => Ok(()),
         }
     }
 
     /// The wait left on the gate of `scope`, if it is held.
     pub(super) async fn gate_wait(&self, scope: &FailScope) -> Result<Option<Duration>> {
+        Ok(self.gate_held(scope).await?.map(|(left, _)| left))
+    }
+
+    /// The wait left on the gate of `scope` and whether it is a lock, if
+    /// the gate is held.
+    async fn gate_held(&self, scope: &FailScope) -> Result<Option<(Duration, bool)>> {
         let now = self.now();
-        let Some(GateUntil(until)) = self.state().get(StateKey::Gate(scope), now).await? else {
+        let Some(gate) = self.state().get::<Gate>(StateKey::Gate(scope), now).await? else {
             return Ok(None);
         };
-        let left = now.until(until);
-        Ok((!left.is_zero()).then_some(left))
+        let left = now.until(gate.until);
+        Ok((!left.is_zero()).then_some((left, gate.lock)))
     }
 
     /// The spec of an attempt in `scope` spending those of `budgets` that
@@ -269,7 +278,7 @@ impl Authenticator {
                     challenge_answers,
                 })
             }
-            Admission::Locked { retry_after } => Err(self.held(retry_after)),
+            Admission::Held { retry_after, lock } => Err(Self::held(retry_after, lock)),
             Admission::RateLimited {
                 budget,
                 retry_after,

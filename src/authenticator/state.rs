@@ -20,8 +20,7 @@ mod values;
 
 pub(super) use keys::{BudgetKey, ClientBudget, FailScope, PhoneStatus, StateKey};
 pub(super) use values::{
-    ChallengeRecord, GateUntil, LiveLink, Marker, PendingRegistration, PendingSms, SentCode,
-    StateValue,
+    ChallengeRecord, Gate, LiveLink, Marker, PendingRegistration, PendingSms, SentCode, StateValue,
 };
 
 /// The state store, typed.

@@ -10,6 +10,7 @@ use crate::store::{StepAcceptance, StepOutcome, UserRecord};
 use crate::user::User;
 #[cfg(feature = "totp")]
 use crate::user::UserId;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A second factor passed: who logged in, with what.
 #[derive(Debug, Clone)]
@@ -83,8 +84,8 @@ impl Authenticator {
     /// pending login, the user, and one that reserves the attempt and, when
     /// it is admitted, accepts the code's time step and takes the pending
     /// login.
-    pub async fn verify(&self, token: &str, code: &str) -> Result<Verification> {
-        let answer = parse_answer(code)?;
+    pub async fn verify(&self, token: &str, code: &SecretString) -> Result<Verification> {
+        let answer = parse_answer(code.expose_secret())?;
         let rec = self.load_challenge(token).await?;
         let user_rec = self.challenge_user(token, &rec).await?;
         let scope = FailScope::Account(rec.user);

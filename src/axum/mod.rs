@@ -45,7 +45,7 @@
 //! }
 //!
 //! #[derive(serde::Deserialize)]
-//! struct CodeForm { code: String }
+//! struct CodeForm { code: SecretString } // never in Debug or logs
 //!
 //! async fn code(mut s: AuthSession, Form(f): Form<CodeForm>) -> Result<Redirect, WebError> {
 //!     let Some(pending) = s.pending() else { return Ok(Redirect::to("/login")) };

@@ -20,7 +20,7 @@ pub const ATTEMPT_BURST: usize = 200;
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// An attempt spec for lockout `name` with these budgets (`(key, max)`,
-/// one-hour windows).
+/// one-hour windows); every wait is a delay.
 fn spec(name: &str, threshold: u64, waits: &[u64], budgets: &[(&str, u64)]) -> AttemptSpec {
     AttemptSpec {
         lockout: Lockout {
@@ -30,6 +30,7 @@ fn spec(name: &str, threshold: u64, waits: &[u64], budgets: &[(&str, u64)]) -> A
             memory: HOUR,
             threshold,
             waits: waits.iter().map(|s| Duration::from_secs(*s)).collect(),
+            locks_from: waits.len(),
         },
         budgets: budgets
             .iter()
@@ -60,42 +61,66 @@ fn reservation(failures: u64, gated: bool, counts: &[u64]) -> Reservation {
 /// `reserve_attempt`: counted below the threshold, a gate from it on with
 /// the `k`-th wait (the last repeating), refusals while the gate is live.
 pub async fn reserve_attempt<S: StateStoreUnderTest>(store: S) {
-    let s = spec("acct", 3, &[10, 60], &[]);
+    // A delay of 10 s, then locks of 60 s.
+    let mut s = spec("acct", 3, &[10, 60], &[]);
+    s.lockout.locks_from = 1;
     assert_eq!(admitted(&store, &s, T0).await, reservation(1, false, &[]));
     assert_eq!(admitted(&store, &s, T0).await, reservation(2, false, &[]));
     // The threshold: this attempt sets the gate (the first wait, 10 s).
     assert_eq!(admitted(&store, &s, T0).await, reservation(3, true, &[]));
     assert_eq!(
         store.reserve_attempt(&s, at(1)).await.unwrap(),
-        Admission::Locked {
-            retry_after: Duration::from_millis(9_999)
+        Admission::Held {
+            retry_after: Duration::from_millis(9_999),
+            lock: false,
         },
-        "a live gate refuses"
+        "a live gate refuses, as a delay"
     );
-    // The gate's value is its end, 8 big-endian bytes of Unix milliseconds.
-    assert_eq!(
-        store.get("lock:acct", at(1)).await.unwrap(),
-        Some(at(10_000).as_millis().to_be_bytes().to_vec())
-    );
-    // Expired at its end: the second gate holds the second wait.
+    // The gate's value: its end, 8 big-endian bytes of Unix milliseconds,
+    // then 0 for a delay.
+    let mut value = at(10_000).as_millis().to_be_bytes().to_vec();
+    value.push(0);
+    assert_eq!(store.get("lock:acct", at(1)).await.unwrap(), Some(value));
+    // Expired at its end: the second gate holds the second wait, a lock.
     assert_eq!(
         admitted(&store, &s, at(10_000)).await,
         reservation(4, true, &[])
     );
     assert_eq!(
         store.reserve_attempt(&s, at(10_001)).await.unwrap(),
-        Admission::Locked {
-            retry_after: Duration::from_millis(59_999)
+        Admission::Held {
+            retry_after: Duration::from_millis(59_999),
+            lock: true,
         }
     );
-    // The last wait repeats.
+    // The last wait repeats, a lock to its last millisecond.
     assert_eq!(
         admitted(&store, &s, at(70_000)).await,
         reservation(5, true, &[])
     );
-    assert!(matches!(
+    assert_eq!(
         store.reserve_attempt(&s, at(129_999)).await.unwrap(),
-        Admission::Locked { retry_after } if retry_after == Duration::from_millis(1)
+        Admission::Held {
+            retry_after: Duration::from_millis(1),
+            lock: true,
+        }
+    );
+    // A lock as long as the delay before it is still a lock: the gate is
+    // written again for its kind alone.
+    let mut same = spec("same", 1, &[10, 10], &[]);
+    same.lockout.locks_from = 1;
+    assert_eq!(admitted(&store, &same, T0).await, reservation(1, true, &[]));
+    assert!(matches!(
+        store.reserve_attempt(&same, at(1)).await.unwrap(),
+        Admission::Held { lock: false, .. }
+    ));
+    assert_eq!(
+        admitted(&store, &same, at(10_000)).await,
+        reservation(2, true, &[])
+    );
+    assert!(matches!(
+        store.reserve_attempt(&same, at(10_001)).await.unwrap(),
+        Admission::Held { lock: true, .. }
     ));
     // Another lockout is untouched.
     let other = spec("other", 3, &[10], &[]);
@@ -163,7 +188,7 @@ pub async fn reserve_attempt_budgets<S: StateStoreUnderTest>(store: S) {
     );
     assert!(matches!(
         store.reserve_attempt(&gated, T0).await.unwrap(),
-        Admission::Locked { .. }
+        Admission::Held { .. }
     ));
     assert_eq!(
         admitted(&store, &gated, at(10_000)).await,
@@ -323,7 +348,7 @@ pub async fn reserve_attempt_and_accept_step<S: StateStoreUnderTest>(store: S) {
         .reserve_attempt_and_accept_step(&gated, step(7, "login-2"), at(1))
         .await
         .unwrap();
-    assert!(matches!(a, Admission::Locked { .. }));
+    assert!(matches!(a, Admission::Held { .. }));
     assert_eq!(outcome, None);
     assert_eq!(
         store.get("login-2", at(1)).await.unwrap(),
@@ -357,7 +382,7 @@ pub async fn concurrent_reserve_attempt<S: StateStoreUnderTest>(store: S) {
     assert!(
         results
             .iter()
-            .all(|a| matches!(a, Admission::Admitted(_) | Admission::Locked { .. }))
+            .all(|a| matches!(a, Admission::Admitted(_) | Admission::Held { .. }))
     );
     let mut failures: Vec<u64> = admitted.iter().map(|r| r.failures).collect();
     failures.sort_unstable();

@@ -50,9 +50,10 @@ pub struct Budget {
 pub struct Lockout {
     /// The consecutive-attempt counter.
     pub counter: String,
-    /// The gate entry; its value is the end of the wait, in milliseconds
-    /// since the Unix epoch, as 8 big-endian bytes (an `i64`), and it
-    /// expires at that time.
+    /// The gate entry; its value is [`Lockout::gate_value`]: the end of the
+    /// wait, in milliseconds since the Unix epoch, as 8 big-endian bytes (an
+    /// `i64`), then one byte, 1 for a lock and 0 for a delay. It expires at
+    /// the end of the wait.
     pub gate: String,
     /// The count of gates set since the last success.
     pub gates: String,
@@ -63,6 +64,45 @@ pub struct Lockout {
     /// The wait the `k`-th gate holds, for `k` = 1, 2, …; the last entry
     /// repeats. Not empty.
     pub waits: Vec<Duration>,
+    /// The index in `waits` of the first lock: the waits before it are
+    /// delays ("wait a few seconds"), the ones from it on are locks ("locked
+    /// for 15 minutes"). `waits.len()` or more when every wait is a delay.
+    pub locks_from: usize,
+}
+
+impl Lockout {
+    /// The wait of the `k`-th gate (1-based; the last entry repeats; one
+    /// second if `waits` is empty) and whether it is a lock.
+    pub fn wait(&self, k: u64) -> (Duration, bool) {
+        let i = usize::try_from(k.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .min(self.waits.len().saturating_sub(1));
+        let wait = self.waits.get(i).copied().unwrap_or(Duration::from_secs(1));
+        (wait, i >= self.locks_from)
+    }
+
+    /// The gate's value for a wait that ends at `until`: `until` in Unix
+    /// milliseconds as 8 big-endian bytes, then 1 for a lock or 0 for a
+    /// delay.
+    pub fn gate_value(until: Timestamp, lock: bool) -> [u8; 9] {
+        let mut value = [0u8; 9];
+        value[..8].copy_from_slice(&until.as_millis().to_be_bytes());
+        value[8] = u8::from(lock);
+        value
+    }
+
+    /// Reads a gate's value: when its wait ends and whether it is a lock.
+    /// Unreadable bytes read as a lock that lasts until the entry expires.
+    pub fn read_gate(value: &[u8]) -> (Timestamp, bool) {
+        match <[u8; 9]>::try_from(value) {
+            Ok(v) => {
+                let mut end = [0u8; 8];
+                end.copy_from_slice(&v[..8]);
+                (Timestamp::from_millis(i64::from_be_bytes(end)), v[8] == 1)
+            }
+            Err(_) => (Timestamp::from_millis(i64::MAX), true),
+        }
+    }
 }
 
 /// Everything one attempt reserves: its lockout and its budgets.
@@ -92,9 +132,12 @@ pub enum Admission {
     /// The attempt may be checked; its places are taken.
     Admitted(Reservation),
     /// The gate is held: nothing was taken.
-    Locked {
+    Held {
         /// Until the gate's wait ends.
         retry_after: Duration,
+        /// Whether the wait is a lock rather than a delay (the flag in the
+        /// gate's value).
+        lock: bool,
     },
     /// The budget at index `budget` is full: nothing was taken.
     RateLimited {
@@ -303,31 +346,18 @@ impl<S: StateStore + ?Sized> Primitives for Calls<'_, S> {
 pub mod reference {
     use super::*;
 
-    /// How long the gate at `key` is still held, if it is.
-    async fn gate_left<P: Primitives + ?Sized>(
+    /// The refusal while the gate at `key` is held, if it is.
+    async fn gate_held<P: Primitives + ?Sized>(
         p: &mut P,
         key: &str,
         now: Timestamp,
-    ) -> Result<Option<Duration>> {
+    ) -> Result<Option<Admission>> {
         let Some(v) = p.get(key, now).await? else {
             return Ok(None);
         };
-        let until = <[u8; 8]>::try_from(v.as_slice())
-            .map(i64::from_be_bytes)
-            .unwrap_or(i64::MAX);
-        let left = now.until(Timestamp::from_millis(until));
-        Ok((!left.is_zero()).then_some(left))
-    }
-
-    /// The wait of the `k`-th gate (1-based).
-    fn wait_of(lockout: &Lockout, k: u64) -> Duration {
-        let i = usize::try_from(k.saturating_sub(1)).unwrap_or(usize::MAX);
-        lockout
-            .waits
-            .get(i)
-            .or(lockout.waits.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(1))
+        let (until, lock) = Lockout::read_gate(&v);
+        let retry_after = now.until(until);
+        Ok((!retry_after.is_zero()).then_some(Admission::Held { retry_after, lock }))
     }
 
     async fn release_budgets<P: Primitives + ?Sized>(
@@ -348,8 +378,8 @@ pub mod reference {
         now: Timestamp,
     ) -> Result<Admission> {
         let l = &spec.lockout;
-        if let Some(retry_after) = gate_left(p, &l.gate, now).await? {
-            return Ok(Admission::Locked { retry_after });
+        if let Some(held) = gate_held(p, &l.gate, now).await? {
+            return Ok(held);
         }
         let mut counts = Vec::with_capacity(spec.budgets.len());
         for (i, b) in spec.budgets.iter().enumerate() {
@@ -373,25 +403,26 @@ pub mod reference {
         }
         // Provisional: the first gate's wait, raised below once this
         // attempt knows which gate it is.
-        let first = wait_of(l, 1);
-        let until = now.plus(first);
+        let first = l.wait(1);
+        let until = now.plus(first.0);
         if !p
-            .put_if_absent(&l.gate, &until.as_millis().to_be_bytes(), until, now)
+            .put_if_absent(&l.gate, &Lockout::gate_value(until, first.1), until, now)
             .await?
         {
             // Another attempt set the gate meanwhile: hand everything back.
             p.release(&l.counter, now).await?;
             release_budgets(p, &spec.budgets, now).await?;
-            let retry_after = gate_left(p, &l.gate, now)
-                .await?
-                .unwrap_or(Duration::from_secs(1));
-            return Ok(Admission::Locked { retry_after });
+            let held = gate_held(p, &l.gate, now).await?;
+            return Ok(held.unwrap_or(Admission::Held {
+                retry_after: Duration::from_secs(1),
+                lock: first.1,
+            }));
         }
         let k = p.increment(&l.gates, l.memory, true, now).await?.count;
-        let wait = wait_of(l, k);
-        if wait > first {
+        let (wait, lock) = l.wait(k);
+        if (wait, lock) != first {
             let until = now.plus(wait);
-            p.put(&l.gate, &until.as_millis().to_be_bytes(), until)
+            p.put(&l.gate, &Lockout::gate_value(until, lock), until)
                 .await?;
         }
         Ok(Admission::Admitted(Reservation {

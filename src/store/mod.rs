@@ -376,8 +376,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// then check). Atomically, in this order:
     ///
     /// 1. If `lockout.gate` is live and the time in its value is after
-    ///    `now`: return [`Admission::Locked`] with the time left. Nothing
-    ///    is written.
+    ///    `now`: return [`Admission::Held`] with the time left and the
+    ///    value's lock flag ([`Lockout::read_gate`]). Nothing is written.
     /// 2. For each budget `b` in order: `increment(b.key, b.window,
     ///    extend = false)`. If the new count exceeds `b.max`, `release` every
     ///    budget incremented so far (this one included) and return
@@ -387,15 +387,16 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ///    If `count < lockout.threshold`, return
     ///    `Admitted { failures: count, gated: false, counts }`, `counts`
     ///    holding each budget's new count.
-    /// 4. Otherwise set the gate: `put_if_absent(lockout.gate, until,
-    ///    expires = until)` with `until = now + waits[0]` (value: `until`
-    ///    in Unix milliseconds as 8 big-endian bytes). If it is refused
-    ///    (only possible when the steps are not atomic), `release` the
-    ///    counter and every budget and return `Locked` with the gate's time
-    ///    left (one second if it is gone). Then
+    /// 4. Otherwise set the gate: `put_if_absent(lockout.gate, value,
+    ///    expires = until)` with `until = now + waits[0]` and `value =`
+    ///    [`Lockout::gate_value`]`(until, lock)` ([`Lockout::wait`]`(1)`
+    ///    gives both). If it is refused (only possible when the steps are
+    ///    not atomic), `release` the counter and every budget and return
+    ///    `Held` with the gate's time left (one second if it is gone). Then
     ///    `k = increment(lockout.gates, lockout.memory, extend = true)`; when
-    ///    the `k`-th wait (`waits[min(k, len) - 1]`) is longer than
-    ///    `waits[0]`, `put` the gate again with `until = now + that wait`.
+    ///    the `k`-th wait ([`Lockout::wait`]`(k)`) differs from the first in
+    ///    length or kind, `put` the gate again with `until = now + that
+    ///    wait` and its kind.
     ///    Return `Admitted { failures: threshold + k - 1, gated: true, counts }`.
     ///
     /// Concurrent calls on one lockout therefore admit every attempt below

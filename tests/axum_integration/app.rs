@@ -70,7 +70,10 @@ async fn code(mut s: AuthSession, Form(f): Form<CodeForm>) -> Result<Redirect, W
     let Some(p) = s.pending() else {
         return Ok(Redirect::to("/login"));
     };
-    let v = s.auth().verify(p.token(), &f.code).await?;
+    let v = s
+        .auth()
+        .verify(p.token(), &SecretString::from(f.code.as_str()))
+        .await?;
     s.complete(&v).await?;
     Ok(Redirect::to("/"))
 }
@@ -218,7 +221,7 @@ impl App {
         let code = self.sms.last_code_for(PHONE).unwrap();
         let _enrolled = self
             .auth
-            .confirm_sms_enrollment(user.id, &code)
+            .confirm_sms_enrollment(user.id, &SecretString::from(code.as_str()))
             .await
             .unwrap();
     }

@@ -11,6 +11,7 @@ mod store;
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
@@ -534,7 +535,7 @@ async fn error_statuses_retry_after_and_client_address() {
     let code = app.sms.last_code_for("+14155550100").unwrap();
     let _enrolled = app
         .auth
-        .confirm_sms_enrollment(bob.id, &code)
+        .confirm_sms_enrollment(bob.id, &SecretString::from(code.as_str()))
         .await
         .unwrap();
     let mut bobs = Jar::default();

@@ -58,7 +58,7 @@ impl Site {
         let code = self.sms.last_code_for(phone).unwrap();
         let codes = self
             .at(0)
-            .confirm_sms_enrollment(user.id, &code)
+            .confirm_sms_enrollment(user.id, &SecretString::from(code.as_str()))
             .await
             .unwrap()
             .recovery_codes

@@ -180,7 +180,10 @@ impl Fx {
             .await
             .unwrap();
         let code = self.sms.last_code_for(PHONE).unwrap();
-        let codes = self.auth.confirm_sms_enrollment(user.id, &code).await;
+        let codes = self
+            .auth
+            .confirm_sms_enrollment(user.id, &SecretString::from(code.as_str()))
+            .await;
         let recovery = codes
             .unwrap()
             .recovery_codes
@@ -202,7 +205,10 @@ impl Fx {
             .decode(e.secret_base32.expose_secret().as_bytes())
             .unwrap();
         let now = self.totp_now(&totp);
-        let codes = self.auth.confirm_totp_enrollment(user.id, &now).await;
+        let codes = self
+            .auth
+            .confirm_totp_enrollment(user.id, &SecretString::from(now.as_str()))
+            .await;
         assert!(codes.unwrap().recovery_codes.is_none());
         TwoFactor {
             user,

@@ -12,6 +12,7 @@ mod fixture;
 
 use std::collections::HashSet;
 use std::time::Duration;
+use twofa_verify::secrecy::SecretString;
 
 use fixture::*;
 use proptest::collection::vec;
@@ -40,12 +41,18 @@ fn any_token_is_refused_with_a_typed_error() {
     check(&rt, 256, (hostile(), hostile()), |(token, code)| {
         let (fx, right) = (&fx, &right);
         async move {
-            let r = fx.auth.verify(&token, &code).await;
+            let r = fx
+                .auth
+                .verify(&token, &SecretString::from(code.as_str()))
+                .await;
             prop_assert!(
                 matches!(r, Err(Error::MalformedCode | Error::ChallengeNotFound)),
                 "{r:?}"
             );
-            let r = fx.auth.verify(&token, right).await;
+            let r = fx
+                .auth
+                .verify(&token, &SecretString::from(right.as_str()))
+                .await;
             prop_assert!(matches!(r, Err(Error::ChallengeNotFound)), "{r:?}");
             let r = fx.auth.resend(&token).await;
             prop_assert!(matches!(r, Err(Error::ChallengeNotFound)), "{r:?}");
@@ -60,7 +67,12 @@ fn any_token_is_refused_with_a_typed_error() {
         }
     });
     // The live challenge was not disturbed.
-    let user = rt.block_on(fx.auth.verify(live.token(), &right)).unwrap();
+    let user = rt
+        .block_on(
+            fx.auth
+                .verify(live.token(), &SecretString::from(right.as_str())),
+        )
+        .unwrap();
     assert_eq!(user.user.id, tf.user.id);
 }
 
@@ -101,14 +113,22 @@ fn an_edited_real_token_is_refused() {
         let rt = edit(reset.token(), op, at, c);
         async move {
             prop_assume!(ch != live.token() && rt.trim() != reset.token());
-            let r = fx.auth.verify(&ch, right).await;
+            let r = fx
+                .auth
+                .verify(&ch, &SecretString::from(right.as_str()))
+                .await;
             prop_assert!(matches!(r, Err(Error::ChallengeNotFound)), "{r:?}");
             let r = fx.auth.check_reset_token(&rt).await;
             prop_assert!(matches!(r, Err(Error::InvalidResetToken)), "{r:?}");
             Ok(())
         }
     });
-    let user = rt.block_on(fx.auth.verify(live.token(), &right)).unwrap();
+    let user = rt
+        .block_on(
+            fx.auth
+                .verify(live.token(), &SecretString::from(right.as_str())),
+        )
+        .unwrap();
     assert_eq!(user.user.id, tf.user.id);
     let user = rt.block_on(fx.auth.check_reset_token(reset.token()));
     assert_eq!(user.unwrap().id, tf.user.id);
@@ -135,7 +155,10 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
             right.insert(fx.sms.last_code_for(PHONE).unwrap());
             prop_assume!(!right.contains(&norm(&code)));
 
-            let r = fx.auth.verify(c.token(), &code).await;
+            let r = fx
+                .auth
+                .verify(c.token(), &SecretString::from(code.as_str()))
+                .await;
             prop_assert!(
                 matches!(r, Err(Error::MalformedCode | Error::InvalidCode { .. })),
                 "{r:?}"
@@ -158,7 +181,10 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
                 .start_totp_enrollment(bob.id, &StepUp::password(GOOD))
                 .await
                 .unwrap();
-            let r = fx.auth.confirm_totp_enrollment(bob.id, &code).await;
+            let r = fx
+                .auth
+                .confirm_totp_enrollment(bob.id, &SecretString::from(code.as_str()))
+                .await;
             prop_assert!(
                 matches!(r, Err(Error::MalformedCode | Error::InvalidCode { .. })),
                 "{r:?}"
@@ -168,7 +194,10 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
                 .await
                 .unwrap();
             prop_assume!(fx.sms.last_code_for("+14155550100") != Some(norm(&code)));
-            let r = fx.auth.confirm_sms_enrollment(bob.id, &code).await;
+            let r = fx
+                .auth
+                .confirm_sms_enrollment(bob.id, &SecretString::from(code.as_str()))
+                .await;
             prop_assert!(
                 matches!(r, Err(Error::MalformedCode | Error::InvalidCode { .. })),
                 "{r:?}"
@@ -176,7 +205,13 @@ fn a_wrong_code_never_logs_in_and_never_breaks_the_challenge() {
             let u = fx.auth.user(bob.id).await.unwrap().unwrap();
             prop_assert!(!u.has_second_factor());
             // The pending login still takes the right code.
-            let u = fx.auth.verify(c.token(), &fx.totp_now(&tf.totp)).await;
+            let u = fx
+                .auth
+                .verify(
+                    c.token(),
+                    &SecretString::from(fx.totp_now(&tf.totp).as_str()),
+                )
+                .await;
             prop_assert_eq!(u.map(|v| v.user.id).ok(), Some(tf.user.id));
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use twofa_verify::clock::ManualClock;
+use twofa_verify::secrecy::SecretString;
 
 /// The sid of the verification started on the fallback channel.
 const VE_CALL: &str = "VEcccc0000cccc0000cccc0000cccc0000";
@@ -86,7 +87,9 @@ async fn falls_back_to_call(http: u16, code: u32) {
     let started = t.start(PHONE).await.unwrap();
     assert_eq!(started.sid, VE_CALL, "code {code}");
     assert_eq!(started.channel, Channel::Call, "code {code}");
-    t.check_code(&started.sid, "123456").await.unwrap();
+    t.check_code(&started.sid, &SecretString::from("123456"))
+        .await
+        .unwrap();
     sms.assert_calls_async(1).await;
     call.assert_calls_async(1).await;
     check.assert_calls_async(1).await;
@@ -469,7 +472,7 @@ async fn the_challenge_tells_the_code_went_out_by_call() {
         .await
         .unwrap();
     let _enrolled = auth
-        .confirm_sms_enrollment(user.id, "123456")
+        .confirm_sms_enrollment(user.id, &SecretString::from("123456"))
         .await
         .unwrap();
 
@@ -481,7 +484,11 @@ async fn the_challenge_tells_the_code_went_out_by_call() {
         "{:?}",
         ch.sms
     );
-    assert!(auth.verify(ch.token(), "123456").await.is_ok());
+    assert!(
+        auth.verify(ch.token(), &SecretString::from("123456"))
+            .await
+            .is_ok()
+    );
 
     let Login::SecondFactor(ch) = auth.login("lena", &pw).await.unwrap() else {
         panic!("SMS 2FA is on");

@@ -201,7 +201,10 @@ async fn mock_check<'a>(
 async fn check_approved_is_ok() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "123456", "approved", true).await;
-    provider(&server).check_code(VE, "123456").await.unwrap();
+    provider(&server)
+        .check_code(VE, &SecretString::from("123456"))
+        .await
+        .unwrap();
     m.assert_calls_async(1).await;
 }
 
@@ -210,7 +213,9 @@ async fn check_pending_is_a_wrong_code() {
     let server = MockServer::start_async().await;
     let m = mock_check(&server, "000000", "pending", false).await;
     assert!(matches!(
-        provider(&server).check_code(VE, "000000").await,
+        provider(&server)
+            .check_code(VE, &SecretString::from("000000"))
+            .await,
         Err(Error::WrongCode)
     ));
     m.assert_calls_async(1).await;
@@ -233,7 +238,7 @@ async fn check_other_statuses_are_errors() {
         let server = MockServer::start_async().await;
         let m = mock_check(&server, "123456", status, valid).await;
         let e = provider(&server)
-            .check_code(VE, "123456")
+            .check_code(VE, &SecretString::from("123456"))
             .await
             .unwrap_err();
         assert!(ok(&e), "{status}: {e:?}");
@@ -266,7 +271,7 @@ async fn check_refuses_bad_handles_and_codes_locally() {
     ] {
         assert!(
             matches!(
-                t.check_code(bad, "123456").await,
+                t.check_code(bad, &SecretString::from("123456")).await,
                 Err(Error::ChallengeNotFound)
             ),
             "{bad}"
@@ -288,7 +293,10 @@ async fn check_refuses_bad_handles_and_codes_locally() {
         "123456 ",
     ] {
         assert!(
-            matches!(t.check_code(VE, bad).await, Err(Error::MalformedCode)),
+            matches!(
+                t.check_code(VE, &SecretString::from(bad)).await,
+                Err(Error::MalformedCode)
+            ),
             "{bad:?}"
         );
     }
@@ -319,7 +327,9 @@ async fn approved_but_inconsistent_answers_are_never_true() {
                 then.status(200).json_body(b);
             })
             .await;
-        let r = provider(&server).check_code(VE, "123456").await;
+        let r = provider(&server)
+            .check_code(VE, &SecretString::from("123456"))
+            .await;
         assert!(matches!(&r, Err(e) if is_unexpected(e)), "{body}: {r:?}");
         m.assert_calls_async(1).await;
     }
@@ -556,7 +566,10 @@ async fn every_error_code_maps_to_a_typed_error() {
         let t = provider(&server);
         let e = match c.op {
             Op::Start => t.start_verification(PHONE).await.unwrap_err(),
-            Op::Check => t.check_code(VE, "123456").await.unwrap_err(),
+            Op::Check => t
+                .check_code(VE, &SecretString::from("123456"))
+                .await
+                .unwrap_err(),
         };
         assert!(
             (c.expect)(&e),
@@ -585,7 +598,10 @@ async fn check_retries_5xx_then_succeeds() {
         })
         .await;
     let ok = mock_check(&server, "123456", "approved", true).await;
-    provider(&server).check_code(VE, "123456").await.unwrap();
+    provider(&server)
+        .check_code(VE, &SecretString::from("123456"))
+        .await
+        .unwrap();
     failing.assert_calls_async(2).await;
     ok.assert_calls_async(1).await;
 }
@@ -650,7 +666,10 @@ async fn timeouts_are_typed_and_never_retried() {
         "URL not stripped: {}",
         all_text(&e)
     );
-    let e = t.check_code(VE, "123456").await.unwrap_err();
+    let e = t
+        .check_code(VE, &SecretString::from("123456"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, Error::Provider(p) if p.kind == ProviderErrorKind::Timeout),
         "{e:?}"
@@ -675,7 +694,9 @@ async fn connection_refused_is_unavailable() {
         .unwrap();
     for e in [
         t.start_verification(PHONE).await.unwrap_err(),
-        t.check_code(VE, "123456").await.unwrap_err(),
+        t.check_code(VE, &SecretString::from("123456"))
+            .await
+            .unwrap_err(),
         t.cancel_verification(VE).await.unwrap_err(),
     ] {
         assert!(
@@ -1034,7 +1055,9 @@ async fn one_connection_is_reused_for_1000_calls() {
         if i % 2 == 0 {
             assert_eq!(t.start_verification(PHONE).await.unwrap(), VE);
         } else {
-            t.check_code(VE, "123456").await.unwrap();
+            t.check_code(VE, &SecretString::from("123456"))
+                .await
+                .unwrap();
         }
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);

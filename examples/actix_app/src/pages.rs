@@ -184,7 +184,10 @@ pub async fn code(
     let Some(token) = super::pending(&session)? else {
         return Ok(see_other("/login"));
     };
-    let verification = site.auth_for(&req).verify(&token, &f.code).await?;
+    let verification = site
+        .auth_for(&req)
+        .verify(&token, &SecretString::from(f.code))
+        .await?;
     let next = session.get::<Option<String>>(NEXT)?.flatten();
     session.remove(NEXT);
     log_in(&site, &session, &verification.user)?;

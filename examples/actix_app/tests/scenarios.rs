@@ -171,7 +171,7 @@ async fn with_sms(site: &Site, user: &User) {
     let code = site.sms.last_code_for(PHONE).unwrap();
     let enrolled = site
         .auth
-        .confirm_sms_enrollment(user.id, &code)
+        .confirm_sms_enrollment(user.id, &SecretString::from(code.as_str()))
         .await
         .unwrap();
     assert!(

@@ -415,7 +415,10 @@ pub async fn verify(
         let e = FormError::invalid("Please enter the code.");
         return form_error(&state, &v, "verify_2fa.html", e, ctx).await;
     }
-    let result = v.auth().verify(p.token(), &f.code).await;
+    let result = v
+        .auth()
+        .verify(p.token(), &SecretString::from(f.code.as_str()))
+        .await;
     match result {
         Ok(verification) => {
             let next: Option<String> = v.session().remove(NEXT).await?.flatten();

@@ -12,6 +12,7 @@ use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
+use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
 use super::errors::{AppError, FormError, sentence, wait_secs, with_retry_after};
@@ -157,7 +158,10 @@ pub async fn enable_sms_verify(
 ) -> Page {
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
     let devices = devices_forgotten(&state, &me).await?;
-    let result = v.auth().confirm_sms_enrollment(me.id, &f.code).await;
+    let result = v
+        .auth()
+        .confirm_sms_enrollment(me.id, &SecretString::from(f.code))
+        .await;
     match result {
         Ok(enrolled) => {
             v.session().remove_value(ENROLL_PHONE).await?;
@@ -318,7 +322,10 @@ pub async fn enable_totp(
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let devices = devices_forgotten(&state, &me).await?;
-    let result = v.auth().confirm_totp_enrollment(me.id, &f.code).await;
+    let result = v
+        .auth()
+        .confirm_totp_enrollment(me.id, &SecretString::from(f.code))
+        .await;
     match result {
         Ok(enrolled) => {
             let what = "Your authenticator app is set up.";

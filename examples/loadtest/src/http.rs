@@ -257,7 +257,10 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         let code = sms
             .last_code_for(&phone)
             .ok_or_else(|| format!("no enrollment code for {phone}"))?;
-        let _enrolled = state.auth.confirm_sms_enrollment(u.id, &code).await?;
+        let _enrolled = state
+            .auth
+            .confirm_sms_enrollment(u.id, &SecretString::from(code.as_str()))
+            .await?;
         accounts.push(Arc::new(Account { username, phone }));
     }
 

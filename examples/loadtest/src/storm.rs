@@ -62,7 +62,9 @@ impl Probe {
     pub(crate) async fn once(&self, issued: Instant) -> Res<f64> {
         self.clock.advance(Duration::from_secs(30));
         let code = totp_code(&self.secret, self.clock.now().as_secs() as u64, 30, 6);
-        self.auth.verify_totp(self.user, &code).await?;
+        self.auth
+            .verify_totp(self.user, &SecretString::from(code.as_str()))
+            .await?;
         Ok(issued.elapsed().as_secs_f64())
     }
 }
@@ -118,7 +120,9 @@ pub(crate) async fn storm(args: &Args, handle: tokio::runtime::Handle) -> Res<St
         .decode(e.secret_base32.expose_secret().as_bytes())
         .map_err(|e| format!("TOTP secret: {e}"))?;
     let code = totp_code(&secret, clock.now().as_secs() as u64, 30, 6);
-    let _enrolled = auth.confirm_totp_enrollment(u.id, &code).await?;
+    let _enrolled = auth
+        .confirm_totp_enrollment(u.id, &SecretString::from(code.as_str()))
+        .await?;
     let probe = Probe {
         auth: auth.clone(),
         clock,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::StoredSecret;
+use crate::store::{Lockout, StoredSecret};
 use crate::user::UserId;
 
 /// A value kept in the state store, with its encoding.
@@ -66,19 +66,21 @@ impl StateValue for Marker {
     }
 }
 
-/// The value of a lockout's gate: when its wait ends (Unix milliseconds,
-/// 8 big-endian bytes; unreadable bytes hold it until the entry expires).
-pub(in crate::authenticator) struct GateUntil(pub(in crate::authenticator) Timestamp);
+/// The value of a lockout's gate: when its wait ends and whether it is a
+/// lock (the layout of [`Lockout::gate_value`]; unreadable bytes hold a
+/// lock until the entry expires).
+pub(in crate::authenticator) struct Gate {
+    pub(in crate::authenticator) until: Timestamp,
+    pub(in crate::authenticator) lock: bool,
+}
 
-impl StateValue for GateUntil {
+impl StateValue for Gate {
     fn encode(&self) -> Result<Vec<u8>> {
-        Ok(self.0.as_millis().to_be_bytes().to_vec())
+        Ok(Lockout::gate_value(self.until, self.lock).to_vec())
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let millis = <[u8; 8]>::try_from(bytes)
-            .map(i64::from_be_bytes)
-            .unwrap_or(i64::MAX);
-        Some(GateUntil(Timestamp::from_millis(millis)))
+        let (until, lock) = Lockout::read_gate(bytes);
+        Some(Gate { until, lock })
     }
 }
 
@@ -159,14 +161,21 @@ mod tests {
     #[test]
     fn values_round_trip_in_their_encodings() {
         let until = Timestamp::from_millis(1_700_000_000_123);
-        let bytes = GateUntil(until).encode().unwrap();
-        assert_eq!(bytes, 1_700_000_000_123i64.to_be_bytes());
-        assert_eq!(GateUntil::decode(&bytes).map(|g| g.0), Some(until));
-        // Unreadable gate bytes hold the gate until the entry expires.
-        assert_eq!(
-            GateUntil::decode(b"bad").map(|g| g.0),
-            Some(Timestamp::from_millis(i64::MAX))
-        );
+        for lock in [false, true] {
+            let bytes = Gate { until, lock }.encode().unwrap();
+            assert_eq!(bytes[..8], 1_700_000_000_123i64.to_be_bytes());
+            assert_eq!(bytes[8], u8::from(lock));
+            let read = Gate::decode(&bytes).unwrap();
+            assert_eq!((read.until, read.lock), (until, lock));
+        }
+        // Unreadable gate bytes hold a lock until the entry expires.
+        for bad in [&b"bad"[..], &1_700_000_000_123i64.to_be_bytes()[..]] {
+            let read = Gate::decode(bad).unwrap();
+            assert_eq!(
+                (read.until, read.lock),
+                (Timestamp::from_millis(i64::MAX), true)
+            );
+        }
         assert_eq!(Marker.encode().unwrap(), vec![1]);
         let rec = ChallengeRecord {
             user: UserId(9),

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{SentVerification, SmsContext, SmsVerifier};
@@ -276,14 +277,21 @@ impl TwilioVerify {
     /// ```no_run
     /// # async fn f(twilio: &twofa_verify::factor::TwilioVerify, sid: &str) -> twofa_verify::Result<()> {
     /// use twofa_verify::Error;
-    /// match twilio.check_code(sid, "123456").await {
+    /// let code = twofa_verify::secrecy::SecretString::from("123456");
+    /// match twilio.check_code(sid, &code).await {
     ///     Ok(()) => println!("approved"),
     ///     Err(Error::WrongCode) => println!("wrong code, try again"),
     ///     Err(e) => return Err(e),
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn check_code(&self, handle: &str, code: &str) -> Result<()> {
+    pub async fn check_code(&self, handle: &str, code: &SecretString) -> Result<()> {
+        self.check_digits(handle, code.expose_secret()).await
+    }
+
+    /// [`check_code`](Self::check_code) on the code's text, which the
+    /// [`SmsVerifier`] side receives already unwrapped.
+    async fn check_digits(&self, handle: &str, code: &str) -> Result<()> {
         if !is_sid(handle, "VE") {
             return Err(Error::ChallengeNotFound);
         }
@@ -348,7 +356,7 @@ impl SmsVerifier for TwilioVerify {
         code: &str,
         _ctx: &SmsContext<'_>,
     ) -> Result<()> {
-        self.check_code(handle, code).await
+        self.check_digits(handle, code).await
     }
 
     async fn cancel(&self, _phone: &str, handle: &str, _ctx: &SmsContext<'_>) -> Result<()> {

@@ -195,7 +195,7 @@ fn any_answer_is_a_typed_result_consistent_with_the_body() {
                     }
                 } else {
                     let valid = get(&parsed, "valid").and_then(Value::as_bool);
-                    match twilio.check_code(SID, "123456").await {
+                    match twilio.check_code(SID, &SecretString::from("123456")).await {
                         Ok(()) => prop_assert!(
                             ok && sid == Some(SID) && st == Some("approved") && valid == Some(true)
                         ),
@@ -277,12 +277,12 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let code_ok = (4..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
         if !is_sid(&handle, "VE") {
-            let r = rt.block_on(twilio.check_code(&handle, &code));
+            let r = rt.block_on(twilio.check_code(&handle, &SecretString::from(code.as_str())));
             prop_assert!(matches!(r, Err(Error::ChallengeNotFound)));
             let r = rt.block_on(twilio.cancel_verification(&handle));
             prop_assert!(matches!(r, Err(Error::ChallengeNotFound)));
         } else if !code_ok {
-            let r = rt.block_on(twilio.check_code(&handle, &code));
+            let r = rt.block_on(twilio.check_code(&handle, &SecretString::from(code.as_str())));
             prop_assert!(matches!(r, Err(Error::MalformedCode)));
         }
         if !is_e164(&phone) {

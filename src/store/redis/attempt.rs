@@ -14,7 +14,9 @@ use ::redis::Value;
 use super::{RedisStore, codec};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{Admission, AttemptSpec, Reservation, Settlement, StepAcceptance, StepOutcome};
+use crate::store::{
+    Admission, AttemptSpec, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
+};
 
 /// Helpers of the compound scripts, after the primitives.
 pub(super) const COMPOUND_PRELUDE: &str = r"
@@ -26,11 +28,11 @@ local function be_after(a, b)
   end
   return false
 end
-local I64_MAX = string.char(127, 255, 255, 255, 255, 255, 255, 255)
+local LOCK_FOREVER = string.char(127, 255, 255, 255, 255, 255, 255, 255, 1)
 local function gate_held(k, now, now_be)
   local body = get(k, now)
   if not body then return nil end
-  if #body ~= 8 then return I64_MAX end
+  if #body ~= 9 then return LOCK_FOREVER end
   if be_after(body, now_be) then return body end
   return nil
 end
@@ -56,9 +58,9 @@ local function hand_back(now, nb, gated)
 end
 -- KEYS: gate, counter, gates, budgets. ARGV: now, now (8 bytes), budgets,
 -- memory expiry, memory retention, threshold, waits; per budget: expiry,
--- retention, max; per wait: gate end (sortable), gate end (8 bytes),
--- retention, '1' if longer than the first.
--- Returns {0, gate end or false} | {1, budget index, expiry} |
+-- retention, max; per wait: gate end (sortable), gate value (end, 8 bytes,
+-- then the lock flag), retention, '1' if it differs from the first's.
+-- Returns {0, gate value or false} | {1, budget index, expiry} |
 -- {2, failures, gated, 0, counts...}.
 local function reserve(now, now_be)
   local held = gate_held(KEYS[1], now, now_be)
@@ -183,12 +185,14 @@ impl RedisStore {
                 .arg(self.retention(end, now))
                 .arg(b.max);
         }
-        for w in &waits {
-            let until = now.plus(*w);
+        let first = l.wait(1);
+        for k in 1..=waits.len() {
+            let (wait, lock) = l.wait(k as u64);
+            let until = now.plus(wait);
             inv.arg(codec::sortable(until.as_millis()))
-                .arg(until.as_millis().to_be_bytes().as_slice())
+                .arg(Lockout::gate_value(until, lock).as_slice())
                 .arg(self.retention(until, now))
-                .arg(if *w > waits[0] { "1" } else { "0" });
+                .arg(if (wait, lock) != first { "1" } else { "0" });
         }
     }
 
@@ -201,7 +205,7 @@ impl RedisStore {
         let mut inv = self.shared.scripts.reserve.prepare_invoke();
         self.reserve_args(&mut inv, spec, now);
         let reply: Vec<Value> = self.run(&inv).await?;
-        Ok(admission(reply, now)?.0)
+        Ok(admission(reply, spec, now)?.0)
     }
 
     /// [`StateStore::settle_attempt`](crate::store::StateStore::settle_attempt) in one script.
@@ -268,7 +272,7 @@ impl RedisStore {
             .arg(codec::sortable(step.expires_at.as_millis()))
             .arg(self.retention(step.expires_at, now));
         let reply: Vec<Value> = self.run(&inv).await?;
-        let (admission, outcome) = admission(reply, now)?;
+        let (admission, outcome) = admission(reply, spec, now)?;
         match (&admission, outcome) {
             (Admission::Admitted(_), None) => Err(Error::store(
                 "the Redis step script admitted an attempt without an outcome",
@@ -279,7 +283,11 @@ impl RedisStore {
 }
 
 /// Reads `reserve`'s reply (and the step outcome in place 4, if any).
-fn admission(reply: Vec<Value>, now: Timestamp) -> Result<(Admission, Option<StepOutcome>)> {
+fn admission(
+    reply: Vec<Value>,
+    spec: &AttemptSpec,
+    now: Timestamp,
+) -> Result<(Admission, Option<StepOutcome>)> {
     let bad = || Error::store("unexpected reply from the Redis attempt script");
     let int = |v: &Value| match v {
         Value::Int(n) => u64::try_from(*n).map_err(|_| bad()),
@@ -292,17 +300,15 @@ fn admission(reply: Vec<Value>, now: Timestamp) -> Result<(Admission, Option<Ste
     };
     match reply.first().map(int).transpose()? {
         Some(0) => {
-            let until = bytes(reply.get(1).ok_or_else(bad)?)?;
-            let retry_after = until
-                .map(|b| {
-                    <[u8; 8]>::try_from(b.as_slice())
-                        .map(i64::from_be_bytes)
-                        .unwrap_or(i64::MAX)
-                })
-                .map(|ms| now.until(Timestamp::from_millis(ms)))
-                .filter(|d| !d.is_zero())
-                .unwrap_or(Duration::from_secs(1));
-            Ok((Admission::Locked { retry_after }, None))
+            // The gate's value, or nothing when it ended meanwhile (only
+            // possible when the steps are not atomic): a second's wait of
+            // the first gate's kind, as the reference does.
+            let gate = bytes(reply.get(1).ok_or_else(bad)?)?.map(|b| Lockout::read_gate(&b));
+            let (retry_after, lock) = match gate {
+                Some((until, lock)) if !now.until(until).is_zero() => (now.until(until), lock),
+                _ => (Duration::from_secs(1), spec.lockout.wait(1).1),
+            };
+            Ok((Admission::Held { retry_after, lock }, None))
         }
         Some(1) => {
             let budget = usize::try_from(int(reply.get(1).ok_or_else(bad)?)?).map_err(|_| bad())?;

@@ -1,5 +1,6 @@
 //! Turning second factors on and off, and new recovery codes.
 
+use secrecy::SecretString;
 use std::fmt::Write as _;
 
 use twofa_verify::error::FactorUnavailable;
@@ -82,7 +83,7 @@ pub(crate) async fn confirm_sms(
         match ctx
             .backend
             .auth
-            .confirm_sms_enrollment(user.id, &code)
+            .confirm_sms_enrollment(user.id, &SecretString::from(code.as_str()))
             .await
         {
             Ok(enrolled) => break enrolled,
@@ -213,7 +214,7 @@ pub(crate) async fn confirm_totp(
         match ctx
             .backend
             .auth
-            .confirm_totp_enrollment(user.id, &code)
+            .confirm_totp_enrollment(user.id, &SecretString::from(code.as_str()))
             .await
         {
             Ok(enrolled) => break enrolled,

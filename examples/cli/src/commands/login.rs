@@ -1,5 +1,6 @@
 //! Logging in and out: password, second factor, remembered device.
 
+use secrecy::SecretString;
 use std::fmt::Write as _;
 
 use twofa_verify::{Challenge, Error, Factor, Login, SmsDelivery, User};
@@ -138,7 +139,11 @@ pub(crate) async fn finish_login(
     remember: bool,
 ) -> Result<Outcome, CliError> {
     loop {
-        let r = ctx.backend.auth.verify(token, &code).await;
+        let r = ctx
+            .backend
+            .auth
+            .verify(token, &SecretString::from(code.as_str()))
+            .await;
         match r {
             Ok(v) => {
                 let mut o = logged_in(ctx, file, &v.user)?;
