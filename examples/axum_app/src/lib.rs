@@ -10,9 +10,11 @@
 //! everywhere), `email_change.rs` (the new address confirmed by a link),
 //! `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
+//! `phone.rs` (a phone number and its country),
 //! `recovery.rs` (recovery codes, shown once, sealed in the session by
 //! `sealed.rs`), `reset.rs`, `notices.rs`
-//! (security emails), `errors.rs`,
+//! (security emails), `errors.rs`, `flash.rs` (one-time messages, and
+//! what a form refused with a wait keeps for its page),
 //! `render.rs`, `redirect.rs`, `registration.rs`.
 //!
 //! Sessions, CSRF, the guards and the client context come from
@@ -35,8 +37,10 @@
 //!   [`security_headers`] (tower-http's `SetResponseHeaderLayer`): pages are
 //!   `Cache-Control: no-store`, `Referrer-Policy: no-referrer` (reset links
 //!   carry a token), never framed, under a strict Content-Security-Policy
-//!   (the one script is the site's own file; images from the site and
-//!   Gravatar).
+//!   (the site's own two scripts, which talk to the site only; images from
+//!   the site and Gravatar);
+//! - a form refused with a wait answers with a redirect to its own page,
+//!   which says how long and keeps what was typed (`render::form_error`).
 //!
 //! The app's own data about its users (names, "about me", last seen) is in
 //! a table of its own beside the library's, keyed by `UserId`:
