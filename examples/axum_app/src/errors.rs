@@ -274,17 +274,6 @@ impl FormError {
             retry_after,
         })
     }
-
-    /// A failed step-up: "your password" rather than "username or password".
-    pub fn from_step_up(e: AuthError) -> Result<Self, AppError> {
-        match e {
-            AuthError::InvalidCredentials => Ok(FormError::new(
-                StatusCode::UNAUTHORIZED,
-                "Your password is not right.",
-            )),
-            e => FormError::from_auth(e),
-        }
-    }
 }
 
 /// The message of an error as a sentence: capital first, full stop last.

@@ -17,7 +17,7 @@ use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
 use super::errors::{AppError, FormError, sentence, wait_secs, with_retry_after};
 use super::phone;
-use super::profile::{refreshed, step_up};
+use super::profile::{refreshed, step_up, step_up_failed};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, back_with_wait, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
@@ -119,7 +119,7 @@ pub async fn enable_sms(
             Ok(see_other("/enable_2fa/verify"))
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "enable_2fa.html", fe, keep).await
         }
     }
@@ -263,7 +263,7 @@ pub async fn start_totp(
     let e = match result {
         Ok(e) => e,
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             let ctx = context! {
                 step_up => true,
                 devices => devices_forgotten(&state, &me).await?,
@@ -408,7 +408,7 @@ pub async fn disable(
             Ok(see_other(&profile_url(&me.username)))
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "disable_2fa.html", fe, step_up_ctx(&me)).await
         }
     }

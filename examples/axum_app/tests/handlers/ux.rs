@@ -329,3 +329,50 @@ async fn scripts_may_talk_to_this_site_only() {
     assert_eq!(js.status, StatusCode::OK);
     assert!(js.body.contains("data-countdown"), "{}", js.body);
 }
+
+/// A wrong password on a step-up form counts like one at the login: the
+/// failure that earns a wait says so, on the form's page, what was typed
+/// kept; the next try within it gets the same words.
+#[tokio::test]
+async fn step_up_failures_tell_the_wait_they_earned() {
+    let mut c = Client::new().await;
+    c.register("abby").await;
+    c.login("abby").await;
+    let wrong = [
+        ("email", "abby.new@example.com"),
+        ("password", "wrong password"),
+    ];
+    for _ in 0..4 {
+        c.post("/change_email", &wrong)
+            .await
+            .assert(StatusCode::UNAUTHORIZED, "Your password is not right.");
+    }
+    let r = c.post("/change_email", &wrong).await;
+    c.expect_wait(
+        &r,
+        "/change_email",
+        "Your password is not right. Too many failed attempts. You can try again",
+    )
+    .await
+    .assert(StatusCode::OK, "value=\"abby.new@example.com\"")
+    .assert(
+        StatusCode::OK,
+        "Your address now is <strong>abby@example.com</strong>",
+    );
+    let r = c
+        .post(
+            "/change_password",
+            &[
+                ("current", PW),
+                ("password", "x y z w v u"),
+                ("password2", "x y z w v u"),
+            ],
+        )
+        .await;
+    c.expect_wait(
+        &r,
+        "/change_password",
+        "Too many failed attempts. You can try again",
+    )
+    .await;
+}
