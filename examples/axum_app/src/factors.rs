@@ -19,7 +19,8 @@ use super::errors::{AppError, FormError, sentence, wait_secs, with_retry_after};
 use super::phone;
 use super::profile::{refreshed, step_up, step_up_failed};
 use super::recovery::keep_and_show;
-use super::render::{AppForm, Page, Visitor, back_with_wait, flash, form_error, ok, profile_url};
+use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
+use super::waits::back_with_wait;
 use super::{AppState, see_other};
 
 /// Session key of the phone number being enrolled, in international

@@ -26,6 +26,7 @@ use twofa_verify::axum::cookie_name;
 use twofa_verify::axum::tower_sessions::cookie::{Cookie, SameSite};
 
 use super::AppState;
+use super::errors::{short_wait, wait_secs};
 use super::sealed::SessionSeal;
 
 /// The cookie's name (`__Host-` prefixed over https).
@@ -172,5 +173,32 @@ impl FlashJar {
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .build()
+    }
+}
+
+/// A flash message as the pages show it.
+#[derive(Serialize)]
+pub struct FlashView {
+    kind: String,
+    text: String,
+    /// The wait left, in whole seconds rounded up (0: over), for the
+    /// countdown; and in words ("27 s").
+    seconds: Option<u64>,
+    wait: Option<String>,
+}
+
+impl FlashView {
+    /// The view of `f` at `now` (unix milliseconds).
+    pub fn new(f: Flash, now: i64) -> Self {
+        let left = f.until.map(|until| {
+            let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+            std::time::Duration::from_millis(ms)
+        });
+        FlashView {
+            kind: f.kind,
+            text: f.text,
+            seconds: left.map(|d| if d.is_zero() { 0 } else { wait_secs(d) }),
+            wait: left.filter(|d| !d.is_zero()).map(short_wait),
+        }
     }
 }

@@ -15,7 +15,8 @@
 //! `sealed.rs`), `reset.rs`, `notices.rs`
 //! (security emails), `errors.rs`, `flash.rs` (one-time messages, and
 //! what a form refused with a wait keeps for its page),
-//! `render.rs`, `redirect.rs`, `registration.rs`.
+//! `render.rs`, `redirect.rs`, `registration.rs`, `waits.rs` (a form
+//! refused with a wait goes back to its page).
 //!
 //! Sessions, CSRF, the guards and the client context come from
 //! `twofa_verify::axum`:
@@ -62,6 +63,7 @@ mod registration;
 mod render;
 mod reset;
 pub mod sealed;
+mod waits;
 
 use std::sync::Arc;
 

@@ -10,8 +10,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use twofa_verify::axum::{AuthSession, CsrfToken};
 
 use super::AppState;
-use super::errors::{AppError, FormError, short_wait, wait_secs, with_retry_after};
-use super::flash::{Flash, FlashJar, KeptForm};
+use super::errors::{AppError, FormError, with_retry_after};
+use super::flash::{FlashJar, FlashView, KeptForm};
+use super::waits;
 
 /// What a handler returns.
 pub type Page = Result<Response, AppError>;
@@ -183,8 +184,13 @@ impl Visitor {
     pub fn keep_typed(&self, name: &str, ctx: &Value) {
         self.flash.keep_form(KeptForm {
             template: name.to_owned(),
-            fields: kept_fields(ctx),
+            fields: waits::kept_fields(ctx),
         });
+    }
+
+    /// The flash messages' cookie.
+    pub(super) fn flash_jar(&self) -> &FlashJar {
+        &self.flash
     }
 
     async fn csrf_value(&self) -> Result<String, AppError> {
@@ -261,77 +267,6 @@ pub async fn flash(v: &Visitor, kind: &str, text: impl Into<String>) -> Result<(
     Ok(())
 }
 
-/// A message that ends with `wait` ("You can ask for a new code" and 27 s),
-/// counted down on the next page.
-pub async fn flash_wait(
-    state: &AppState,
-    v: &Visitor,
-    kind: &str,
-    text: impl Into<String>,
-    wait: std::time::Duration,
-) -> Result<(), AppError> {
-    let until = state.auth.now().plus(wait).as_millis();
-    v.flash.push_wait(kind, text.into(), Some(until));
-    Ok(())
-}
-
-/// A flash message as the pages show it.
-#[derive(Serialize)]
-struct FlashView {
-    kind: String,
-    text: String,
-    /// The wait left, in whole seconds rounded up (0: over), for the
-    /// countdown; and in words ("27 s").
-    seconds: Option<u64>,
-    wait: Option<String>,
-}
-
-impl FlashView {
-    fn new(f: Flash, now: i64) -> Self {
-        let left = f.until.map(|until| {
-            let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
-            std::time::Duration::from_millis(ms)
-        });
-        FlashView {
-            kind: f.kind,
-            text: f.text,
-            seconds: left.map(|d| if d.is_zero() { 0 } else { wait_secs(d) }),
-            wait: left.filter(|d| !d.is_zero()).map(short_wait),
-        }
-    }
-}
-
-/// The fields of a form that come back with it after a redirect: what the
-/// user typed that is neither a password nor a code.
-const KEPT_FIELDS: &[&str] = &[
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "country",
-    "factor",
-    "next",
-    "remember_me",
-    "method",
-];
-
-/// The kept fields of `ctx`, the context a form is shown again with.
-fn kept_fields(ctx: &Value) -> std::collections::BTreeMap<String, String> {
-    let mut fields = std::collections::BTreeMap::new();
-    for name in KEPT_FIELDS {
-        let Ok(v) = ctx.get_attr(name) else { continue };
-        if let Some(s) = v.as_str() {
-            if !s.is_empty() {
-                fields.insert((*name).to_owned(), s.to_owned());
-            }
-        } else if v.kind() == minijinja::value::ValueKind::Bool && v.is_true() {
-            fields.insert((*name).to_owned(), "1".to_owned());
-        }
-    }
-    fields
-}
-
 #[derive(Serialize)]
 struct NavUser {
     url: String,
@@ -393,16 +328,6 @@ pub async fn ok(state: &AppState, v: &Visitor, name: &str, ctx: Value) -> Page {
     render(state, v, name, StatusCode::OK, ctx).await
 }
 
-/// The page of the form posted to `path`: its own path, but for the forms
-/// posted elsewhere than the page that shows them.
-fn form_page(path: &str) -> &str {
-    match path {
-        "/enable_totp/start" => "/enable_totp",
-        "/verify_2fa/resend" => "/verify_2fa?method=sms",
-        p => p,
-    }
-}
-
 /// Shows a form again with the error of `e`.
 ///
 /// A refusal with a wait (a delay, a lock, a rate limit) is answered with
@@ -418,7 +343,7 @@ pub async fn form_error(
     ctx: Value,
 ) -> Page {
     if let Some(wait) = e.retry_after {
-        return back_with_wait(state, v, name, &e.message, wait, &ctx, &v.path).await;
+        return waits::back_with_wait(state, v, name, &e.message, wait, &ctx, &v.path).await;
     }
     let mut resp = render(
         state,
@@ -429,34 +354,6 @@ pub async fn form_error(
     )
     .await?;
     with_retry_after(&mut resp, e.retry_after);
-    Ok(resp)
-}
-
-/// Sends the visitor back to the page of the form posted to `posted_to`
-/// with `text` and its `wait` as a flash, and the typed fields of `ctx`
-/// kept for template `name`.
-pub async fn back_with_wait(
-    state: &AppState,
-    v: &Visitor,
-    name: &str,
-    text: &str,
-    wait: std::time::Duration,
-    ctx: &Value,
-    posted_to: &str,
-) -> Page {
-    flash_wait(state, v, "error", text, wait).await?;
-    let fields = kept_fields(ctx);
-    let page = match fields.get("next").filter(|_| name == "login.html") {
-        // The login form's `next` goes back in its query, as it came.
-        Some(next) => format!("/login?next={}", urlencode(next)),
-        None => form_page(posted_to).to_owned(),
-    };
-    v.flash.keep_form(KeptForm {
-        template: name.to_owned(),
-        fields,
-    });
-    let mut resp = super::see_other(&page);
-    with_retry_after(&mut resp, Some(wait));
     Ok(resp)
 }
 
