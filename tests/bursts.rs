@@ -55,7 +55,10 @@ async fn password_burst_evaluates_at_most_the_policy() {
         // the burst straggles on a loaded machine): at most 5 evaluated per
         // run, the success one of the first run's.
         let most = if ok == 1 { 10 } else { 5 };
-        assert!(evaluated <= most, "{kind:?}: {evaluated} evaluated ({ok} in)");
+        assert!(
+            evaluated <= most,
+            "{kind:?}: {evaluated} evaluated ({ok} in)"
+        );
         assert!(evaluated >= 1, "{kind:?}: nothing evaluated");
         let failed_events = site.count(|e| matches!(e, AuthEvent::LoginFailed { .. }));
         assert_eq!(failed_events, wrong, "{kind:?}");
