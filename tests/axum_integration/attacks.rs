@@ -255,6 +255,32 @@ async fn csrf_tokens_out_of_place_are_refused() {
     }
 }
 
+/// BREACH: a page that is compressed and echoes the visitor's input would
+/// leak a token that is the same bytes in every render. Pages show the
+/// token masked: two renders differ, both work, for a session and for an
+/// anonymous visitor alike.
+#[tokio::test]
+async fn forms_show_the_token_masked_every_time() {
+    let app = memory_app(AuthConfig::new());
+    app.user("alice").await;
+    let mut jar = Jar::default();
+    for who in ["anonymous", "alice"] {
+        if who == "alice" {
+            jar.login(&app, "alice", false).await;
+        }
+        let (_, _, first) = jar.get(&app, "/form").await;
+        let (_, _, second) = jar.get(&app, "/form").await;
+        assert_ne!(first, second, "{who}");
+        for token in [&first, &second] {
+            let req = Request::post("/note")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf_token={token}")))
+                .unwrap();
+            assert_eq!(jar.send(&app, req).await.0, StatusCode::OK, "{who}");
+        }
+    }
+}
+
 /// The `Set-Cookie` lines of a response for `name`.
 fn set_lines<'a>(jar: &'a Jar, name: &str) -> Vec<&'a String> {
     let prefix = format!("{name}=");

@@ -284,13 +284,15 @@ fn form_token(
     req: &HttpRequest,
     session: &Session,
 ) -> Result<(String, Option<Cookie<'static>>), AppError> {
+    // Pages show the session's token masked: another value at every
+    // render, so a compressed page leaks nothing of it (BREACH).
     if let Some(t) = session.get::<String>(CSRF)? {
-        return Ok((t, None));
+        return Ok((csrf::masked(&t), None));
     }
     if session.contains_key(USER) || session.contains_key(PENDING) {
         let t = csrf::session_token();
         session.insert(CSRF, &t)?;
-        return Ok((t, None));
+        return Ok((csrf::masked(&t), None));
     }
     let name = cookie_name(NONCE_COOKIE, site.secure);
     let sent = req.cookie(&name);

@@ -598,3 +598,50 @@ async fn hostile_input_is_a_4xx_never_a_500() {
         page.body
     );
 }
+
+/// Pages show the CSRF token masked (BREACH): two renders of a form
+/// differ, and both work, before the login and after it.
+#[actix_web::test]
+async fn forms_show_the_token_masked_every_time() {
+    let site = site();
+    let app = service!(site);
+    user(&site, "alice").await;
+    let mut jar = Jar::default();
+    let first = token_in(&jar.get(&app, "/login").await.body);
+    let second = token_in(&jar.get(&app, "/login").await.body);
+    assert_ne!(first, second);
+    for token in [&first, &second] {
+        let r = jar
+            .post_raw(
+                &app,
+                "/login",
+                &[
+                    ("username", "alice"),
+                    ("password", "wrong wrong"),
+                    ("csrf_token", token),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "accepted, then refused");
+    }
+    jar.login(&app, "alice", "").await;
+    let first = token_in(&jar.get(&app, "/profile").await.body);
+    let second = token_in(&jar.get(&app, "/profile").await.body);
+    assert_ne!(first, second);
+    // A POST of the code form without a pending login changes nothing:
+    // past the CSRF check, it sends the visitor to the login page.
+    for token in [&first, &second] {
+        let r = jar
+            .post_raw(&app, "/code", &[("code", "000000"), ("csrf_token", token)])
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/login"), "{}", r.body);
+    }
+    let r = jar
+        .post_raw(
+            &app,
+            "/code",
+            &[("code", "000000"), ("csrf_token", "forged")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
