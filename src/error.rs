@@ -143,6 +143,13 @@ pub enum Error {
     /// cost as much), or have the user reset the password.
     #[error("password hash asks for more work than its verifier's bound")]
     PasswordHashBeyondBound,
+    /// An imported password hash is in a recognised format but can never
+    /// verify, for the reason given (a missing or truncated digest, a bad
+    /// salt, impossible parameters): see
+    /// [`LegacyHashVerifier::check`](crate::password::LegacyHashVerifier::check).
+    /// Have the user reset the password.
+    #[error("unusable password hash: {0}")]
+    UnusablePasswordHash(HashProblem),
     /// The authenticator or a provider is misconfigured.
     #[error("configuration error: {0}")]
     Config(String),
@@ -166,6 +173,7 @@ impl Error {
                 | Error::Store(_)
                 | Error::Config(_)
                 | Error::PasswordHashBeyondBound
+                | Error::UnusablePasswordHash(_)
                 | Error::Internal(_)
         )
     }
@@ -195,7 +203,7 @@ impl Error {
     /// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
     /// | `UserNotFound` | 404 Not Found |
     /// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
-    /// | `Config`, `PasswordHashBeyondBound`, `Internal` | 500 Internal Server Error |
+    /// | `Config`, `PasswordHashBeyondBound`, `UnusablePasswordHash`, `Internal` | 500 Internal Server Error |
     ///
     /// A 4xx status comes exactly with [`is_user_error`](Self::is_user_error).
     ///
@@ -225,7 +233,10 @@ impl Error {
             Error::InvalidResetToken | Error::InvalidConfirmationToken => 400,
             Error::UserNotFound => 404,
             Error::Provider(_) | Error::Store(_) => 503,
-            Error::Config(_) | Error::PasswordHashBeyondBound | Error::Internal(_) => 500,
+            Error::Config(_)
+            | Error::PasswordHashBeyondBound
+            | Error::UnusablePasswordHash(_)
+            | Error::Internal(_) => 500,
         }
     }
 }
@@ -334,9 +345,13 @@ pub enum PhoneProblem {
     /// Not a number of its country's numbering plan.
     #[error("this number does not exist in its country's numbering plan")]
     NotInNumberingPlan,
-    /// A number that cannot receive text messages (a landline, a premium
-    /// rate number).
-    #[error("this number cannot receive text messages")]
+    /// A number that reaches no one's own phone, or costs the sender a
+    /// premium: premium-rate, shared-cost, toll-free, pager, voicemail
+    /// access and company (UAN) numbers (feature `phone-numbers`).
+    /// Landlines are accepted: their codes go by voice call.
+    #[error(
+        "this number cannot receive codes (premium-rate, shared-cost, toll-free or pager number)"
+    )]
     CannotReceiveSms,
     /// The provider refused the number, with its error code (Twilio
     /// 60200, 21211, 21614).
@@ -345,6 +360,33 @@ pub enum PhoneProblem {
         /// The provider's error code.
         code: u32,
     },
+}
+
+/// Why a stored password hash in a recognised format can never verify
+/// ([`LegacyHashVerifier::check`](crate::password::LegacyHashVerifier::check)),
+/// found without computing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashProblem {
+    /// It asks for more work than the verifier's bound
+    /// ([`Error::PasswordHashBeyondBound`] at import).
+    #[error("it asks for more work than its verifier's bound")]
+    BeyondBound,
+    /// Its fields are not where the format has them (missing, extra, not
+    /// numbers where numbers belong).
+    #[error("it is not in its format's layout")]
+    Malformed,
+    /// Its parameters are impossible: an unknown hash function, an scrypt
+    /// `N` that is not a power of two, a zero, a cost below the minimum.
+    #[error("its parameters are impossible")]
+    Parameters,
+    /// The salt is missing or not in the format's alphabet.
+    #[error("its salt is missing or malformed")]
+    Salt,
+    /// The digest (the hash's output) is missing, not in the format's
+    /// encoding, or not the length its hash function gives (truncated).
+    #[error("its digest is missing, truncated or malformed")]
+    Digest,
 }
 
 /// Why a password was refused.
@@ -486,6 +528,7 @@ mod tests {
             Error::store("down"),
             Error::Config("x".into()),
             Error::PasswordHashBeyondBound,
+            Error::UnusablePasswordHash(HashProblem::Digest),
             Error::Internal("x".into()),
         ];
         for e in all {

@@ -84,7 +84,7 @@
 //! | `postgres` | no | `PostgresStore`, for many app instances on one database |
 //! | `redis` | no | `RedisStore`, the short-lived state in Redis beside a SQL user store |
 //! | `axum` | no | the [`axum`] module: `AuthLayer`, `AuthSession`, `RequireUser` |
-//! | `phone-numbers` | no | numbers checked against libphonenumber's plans, national formats |
+//! | `phone-numbers` | no | numbers checked against libphonenumber's plans, national formats; landlines called ([`factor::LineType`]) |
 //! | `user-agent` | no | remembered devices named from their user agent |
 //! | `legacy-hashes` | no | Werkzeug (PBKDF2, scrypt) and bcrypt verifiers for imported users |
 //! | `test-util` | no | the store conformance suite (`conformance`) for stores of other crates |
@@ -142,6 +142,8 @@ pub use store::{MemoryStore, StateStore, UserStore};
 pub use user::{User, UserId};
 pub(crate) mod crypto;
 pub mod factor;
+#[cfg(test)]
+mod proptest_config;
 #[cfg(feature = "totp")]
 pub use factor::TotpEnrollment;
 pub use factor::{ConsoleSms, LocalCodes, RecoveryCodes, SmsSender, SmsVerifier};

@@ -20,9 +20,9 @@ use zeroize::Zeroizing;
 
 pub mod legacy;
 
-pub use legacy::LegacyHashVerifier;
 #[cfg(feature = "legacy-hashes")]
 pub use legacy::{Bcrypt, WerkzeugPbkdf2, WerkzeugScrypt};
+pub use legacy::{HashProblem, LegacyHashVerifier};
 
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::{Error, Result, WeakPassword};
@@ -145,6 +145,17 @@ impl std::fmt::Debug for Hasher {
 /// cannot make us allocate without bound.
 const MAX_VERIFY_KIB: u32 = 4 * 1024 * 1024;
 
+/// Most passes over that memory we agree to verify: a stored (or imported)
+/// hash with `t=4000000000` would otherwise hold a hashing thread for hours
+/// on every login attempt. 64 passes is many times any recommended setting
+/// (OWASP: 2 passes at 19 MiB).
+const MAX_VERIFY_PASSES: u32 = 64;
+
+/// Whether Argon2 parameters are beyond what we agree to verify.
+fn beyond_bound(params: &Params) -> bool {
+    params.m_cost() > MAX_VERIFY_KIB || params.t_cost() > MAX_VERIFY_PASSES
+}
+
 impl Hasher {
     /// A hasher with these parameters, at most `concurrency` hashes at once
     /// (at least 1), and an optional pepper (Argon2 secret).
@@ -179,8 +190,19 @@ impl Hasher {
     /// False when `hash` is in a registered legacy format but asks for more
     /// work than its verifier's bounds (so it can never verify).
     pub fn within_bounds(&self, hash: &str) -> bool {
-        self.legacy_for(hash)
-            .is_none_or(|verifier| verifier.within_bounds(hash))
+        !matches!(self.check(hash), Err(HashProblem::BeyondBound))
+    }
+
+    /// Whether `hash`, in a format this hasher recognizes, can verify at
+    /// all, found without computing it (see
+    /// [`LegacyHashVerifier::check`]): an Argon2 PHC string needs its
+    /// parameters, salt and digest, and at most the memory a verify agrees
+    /// to spend; a legacy hash what its verifier says.
+    pub fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        match self.legacy_for(hash) {
+            Some(verifier) => verifier.check(hash),
+            None => check_argon2(hash),
+        }
     }
 
     fn legacy_for(&self, hash: &str) -> Option<Arc<dyn LegacyHashVerifier>> {
@@ -236,11 +258,12 @@ impl Hasher {
     /// A legacy hash beyond its verifier's bounds does not verify; it costs
     /// an unknown-user login's work, so it does not stand out by its speed.
     pub async fn verify(&self, password: SecretString, phc: &str) -> Result<Verified> {
-        if !self.within_bounds(phc) {
+        if let Err(problem) = self.check(phc) {
             tracing::warn!(
                 format = phc.split('$').next().unwrap_or_default(),
-                "a stored password hash asks for more work than its verifier's bound: \
-                 it cannot verify (raise the bound, or reset the password)"
+                "a stored password hash cannot verify: {problem} \
+                 (have the user reset the password; a hash beyond the bound \
+                 verifies once the bound is raised)"
             );
             return self.dummy_verify(password).await.map(|()| Verified::No);
         }
@@ -422,6 +445,24 @@ fn compute(
     r.map_err(|e| Error::Internal(format!("argon2: {e}")))
 }
 
+/// Whether an Argon2 PHC string can verify: what `verify_blocking` needs
+/// before it computes anything.
+fn check_argon2(phc: &str) -> std::result::Result<(), HashProblem> {
+    let parsed = PasswordHash::new(phc).map_err(|_| HashProblem::Malformed)?;
+    Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashProblem::Parameters)?;
+    let params = Params::try_from(&parsed).map_err(|_| HashProblem::Parameters)?;
+    if parsed.salt.is_none() {
+        return Err(HashProblem::Salt);
+    }
+    if parsed.hash.is_none() {
+        return Err(HashProblem::Digest);
+    }
+    if beyond_bound(&params) {
+        return Err(HashProblem::BeyondBound);
+    }
+    Ok(())
+}
+
 fn verify_blocking(
     buffers: &Mutex<Vec<Vec<Block>>>,
     pepper: Option<&SecretSlice<u8>>,
@@ -440,7 +481,7 @@ fn verify_blocking(
     else {
         return Ok(Verified::No);
     };
-    if params.m_cost() > MAX_VERIFY_KIB {
+    if beyond_bound(&params) {
         return Ok(Verified::No);
     }
     let weaker = alg != Algorithm::Argon2id
@@ -639,6 +680,33 @@ mod tests {
         );
         assert_eq!(h.verify(pw(), PEPPERED).await.unwrap(), Verified::No);
         assert_eq!(h.verify(pw(), ARGON2I).await.unwrap(), Verified::YesRehash);
+    }
+
+    /// A stored hash asking for more passes or memory than any sane
+    /// setting is refused before any work: it would hold a hashing thread
+    /// for hours on each login.
+    #[tokio::test]
+    async fn argon2_hashes_beyond_the_bounds_cost_nothing() {
+        const SALT_AND_DIGEST: &str =
+            "vYAroE9atZsCdonLG+Umkw$KGOZydjaC9eMz7km0Gysrrd2vKuyYvZXqFVdLrwZkcA";
+        let h = Hasher::new(HashParams::default(), 1, None);
+        for params in [
+            "m=19456,t=4000000000,p=1",
+            "m=19456,t=65,p=1",
+            "m=4194305,t=2,p=1",
+        ] {
+            let phc = format!("$argon2id$v=19${params}${SALT_AND_DIGEST}");
+            assert_eq!(h.check(&phc), Err(HashProblem::BeyondBound), "{params}");
+            assert!(!h.within_bounds(&phc), "{params}");
+            // (Before the bound, this call ran for hours with t=4000000000.)
+            assert_eq!(
+                h.verify(s("correct horse 0.5"), &phc).await.unwrap(),
+                Verified::No
+            );
+        }
+        // The largest pass count still allowed verifies as usual.
+        let phc = format!("$argon2id$v=19$m=19456,t=64,p=1${SALT_AND_DIGEST}");
+        assert_eq!(h.check(&phc), Ok(()));
     }
 
     #[tokio::test]

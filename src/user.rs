@@ -300,13 +300,18 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
     if !phonenumber::is_valid(&parsed) {
         return Err(Error::InvalidPhoneNumber(PhoneProblem::NotInNumberingPlan));
     }
+    // Landlines too: their codes go by voice call (`factor::LineType`).
+    // Not the numbers that reach no one's own phone, or cost the sender a
+    // premium (SMS pumping).
     use phonenumber::Type;
     match parsed.number_type(&phonenumber::metadata::DATABASE) {
         Type::Mobile
+        | Type::FixedLine
         | Type::FixedLineOrMobile
         | Type::Voip
         | Type::PersonalNumber
         | Type::Unknown => {}
+        // Toll-free, premium-rate, shared-cost, pager, UAN, voicemail...
         _ => {
             return Err(Error::InvalidPhoneNumber(PhoneProblem::CannotReceiveSms));
         }
@@ -577,6 +582,44 @@ mod tests {
         assert!(normalize_phone("(415) 555-2671", None).is_err());
         assert!(normalize_phone("hello", None).is_err());
         assert!(normalize_phone("+1 000", None).is_err());
+    }
+
+    /// Landlines are accepted (their codes go by voice call); numbers that
+    /// reach no one's own line are not.
+    #[test]
+    #[cfg(feature = "phone-numbers")]
+    fn landlines_are_phones_premium_numbers_are_not() {
+        assert_eq!(
+            normalize_phone("+44 20 7183 8750", None).unwrap(),
+            "+442071838750"
+        );
+        assert_eq!(
+            normalize_phone("020 7183 8750", Some("GB")).unwrap(),
+            "+442071838750"
+        );
+        // Fixed line or mobile (Germany's and France's plans tell them apart;
+        // the United States' do not).
+        assert_eq!(
+            normalize_phone("+49 30 901820", None).unwrap(),
+            "+4930901820"
+        );
+        assert_eq!(
+            normalize_phone("+33 1 42 68 53 00", None).unwrap(),
+            "+33142685300"
+        );
+        for (raw, what) in [
+            ("+44 909 879 0879", "premium rate"),
+            ("+44 800 890 567", "toll free"),
+            ("+44 845 464 0000", "shared cost"),
+        ] {
+            assert!(
+                matches!(
+                    normalize_phone(raw, None),
+                    Err(Error::InvalidPhoneNumber(PhoneProblem::CannotReceiveSms))
+                ),
+                "{what}: {raw}"
+            );
+        }
     }
 }
 

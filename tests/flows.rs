@@ -872,6 +872,7 @@ fn debug_of_records_and_helpers_hides_secrets() {
     let sms = twofa_verify::factor::SentSms {
         to: "+14155552671".into(),
         body: "Your code is 424242".into(),
+        channel: "sms",
     };
     let dbg = format!("{sms:?}");
     assert!(

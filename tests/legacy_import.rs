@@ -404,3 +404,95 @@ async fn hashes_beyond_the_bound_are_refused_not_run() {
         .await;
     assert!(matches!(r, Err(Error::PasswordHashBeyondBound)), "{r:?}");
 }
+
+/// A hash in a recognised format that could never verify is refused at
+/// import with its reason, not made into an account that can never log
+/// in: a missing or truncated digest, an empty salt, impossible
+/// parameters; a cost beyond the bound keeps its own error.
+#[tokio::test]
+async fn unusable_hashes_are_refused_with_their_reason() {
+    use twofa_verify::error::HashProblem;
+    let (auth, _store, events, _dir) = setup_with(true).await;
+    let import = async |name: &str, hash: String| {
+        auth.import_user(ImportedUser {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            password_hash: hash,
+            phone: None,
+        })
+        .await
+    };
+    let hex = ALICE_150K.rsplit('$').next().unwrap();
+    for (name, hash, problem) in [
+        ("nodigest", ALICE_150K.replace(hex, ""), HashProblem::Digest),
+        (
+            "short",
+            ALICE_150K[..ALICE_150K.len() - 8].to_owned(),
+            HashProblem::Digest,
+        ),
+        (
+            "nosalt",
+            ALICE_150K.replace("Vq3xYb7LmN2pQr8T", ""),
+            HashProblem::Salt,
+        ),
+        (
+            "md5",
+            ALICE_150K.replace("sha256", "md5"),
+            HashProblem::Parameters,
+        ),
+        (
+            "scryptn",
+            "scrypt:1000:8:1$salt$00".to_owned(),
+            HashProblem::Parameters,
+        ),
+        ("bcryptcut", BCRYPT_12[..50].to_owned(), HashProblem::Digest),
+    ] {
+        let r = import(name, hash).await;
+        assert!(
+            matches!(r, Err(Error::UnusablePasswordHash(p)) if p == problem),
+            "{name}: {r:?}"
+        );
+    }
+    for (name, hash) in [
+        ("pbkdf2huge", ALICE_150K.replace(":150000$", ":99999999$")),
+        (
+            "scryptgib",
+            format!("scrypt:1048576:8:1$salt${}", "00".repeat(64)),
+        ),
+    ] {
+        let r = import(name, hash).await;
+        assert!(
+            matches!(r, Err(Error::PasswordHashBeyondBound)),
+            "{name}: {r:?}"
+        );
+    }
+    let imported = events
+        .events()
+        .iter()
+        .filter(|e| matches!(e, twofa_verify::AuthEvent::UserImported { .. }))
+        .count();
+    assert_eq!(imported, 0);
+    // The good one is imported.
+    import("alice", ALICE_150K.to_owned()).await.unwrap();
+}
+
+/// A landline the old application verified is imported as the SMS factor
+/// (its codes go by call); a number that reaches no one's own line is not.
+#[cfg(feature = "phone-numbers")]
+#[tokio::test]
+async fn a_verified_landline_is_imported() {
+    let (auth, _store, _events, _dir) = setup().await;
+    let row = |name: &str, phone: &str| ImportedUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password_hash: ALICE_150K.into(),
+        phone: Some(phone.into()),
+    };
+    let u = auth
+        .import_user(row("lena", "+44 20 7183 8750"))
+        .await
+        .unwrap();
+    assert_eq!(u.phone.as_deref(), Some("+442071838750"));
+    let r = auth.import_user(row("paul", "+44 909 879 0879")).await;
+    assert!(matches!(r, Err(Error::InvalidPhoneNumber(_))), "{r:?}");
+}

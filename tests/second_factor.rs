@@ -134,6 +134,43 @@ fn sms_sent(c: &Challenge) -> bool {
     matches!(c.sms, Some(SmsDelivery::Sent { .. }))
 }
 
+/// A landline (a London number, which the numbering plans know as a fixed
+/// line) is accepted as the SMS factor; its codes, for the enrollment and
+/// for each login, are read out by a voice call, and the challenge says so.
+/// Without feature `phone-numbers` no line is known: they are texted.
+#[tokio::test]
+async fn a_landline_gets_its_codes_by_call() {
+    const LANDLINE: &str = "+442071838750";
+    let fx = fixture().await;
+    fx.auth
+        .start_sms_enrollment(fx.user.id, "+44 20 7183 8750", &StepUp::password(GOOD))
+        .await
+        .unwrap();
+    let by = if cfg!(feature = "phone-numbers") {
+        "call"
+    } else {
+        "sms"
+    };
+    let sent = fx.sms.messages().pop().expect("a code went out");
+    assert_eq!((sent.to.as_str(), sent.channel), (LANDLINE, by));
+    let code = sent.code().expect("a code").to_owned();
+    let user = fx
+        .auth
+        .confirm_sms_enrollment(fx.user.id, &SecretString::from(code))
+        .await
+        .unwrap()
+        .user;
+    assert_eq!(user.phone.as_deref(), Some(LANDLINE));
+    let c = fx.challenge().await;
+    match &c.sms {
+        Some(SmsDelivery::Sent { channel, .. }) => {
+            assert_eq!(*channel, cfg!(feature = "phone-numbers").then_some("call"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fx.sms.messages().pop().unwrap().channel, by);
+}
+
 #[tokio::test]
 async fn sms_enrollment_needs_a_valid_phone_and_the_code() {
     let fx = fixture().await;

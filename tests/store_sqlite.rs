@@ -232,6 +232,48 @@ async fn closed_database_gives_store_errors() {
 
 /// A database file that is not a database, or a path that cannot be created,
 /// is an `Error::Store` from `open`.
+/// The database holds password hashes: a file `open` creates is private to
+/// its owner, and so are the `-wal` and `-shm` files SQLite makes beside
+/// it, under the usual umask (022) as under any other. A file that exists
+/// keeps its mode (the operator's choice); in-memory URLs create no file.
+#[cfg(unix)]
+#[tokio::test]
+async fn created_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, form) in ["path", "url"].into_iter().enumerate() {
+        let path = dir.path().join(format!("private-{i}.db"));
+        let arg = match form {
+            "path" => path.display().to_string(),
+            _ => format!("sqlite://{}", path.display()),
+        };
+        let store = SqliteStore::open(&arg).await.unwrap();
+        store.create_user(support::new_user("alice")).await.unwrap();
+        for file in [
+            path.clone(),
+            path.with_extension("db-wal"),
+            path.with_extension("db-shm"),
+        ] {
+            assert_eq!(mode(&file), 0o600, "{form}: {}", file.display());
+        }
+        store.pool().close().await;
+    }
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = SqliteStore::open(shared.to_str().unwrap()).await.unwrap();
+    store.pool().close().await;
+    assert_eq!(mode(&shared), 0o640);
+
+    let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    let here = std::env::current_dir().unwrap();
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    store.pool().close().await;
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before.len());
+    assert!(!here.join(":memory:").exists());
+}
+
 #[tokio::test]
 async fn unusable_paths_give_store_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Authenticator;
-use crate::error::{Error, Result};
+use crate::error::{Error, HashProblem, Result};
 use crate::event::AuthEvent;
 use crate::store::NewUser;
 use crate::user::{User, normalize_email, normalize_phone, normalize_username};
@@ -45,10 +45,13 @@ impl Authenticator {
     /// Errors: [`Error::InvalidUsername`], [`Error::InvalidEmail`],
     /// [`Error::InvalidPhoneNumber`], [`Error::UsernameTaken`],
     /// [`Error::EmailTaken`], [`Error::Config`] when no registered
-    /// verifier recognizes the hash, and [`Error::PasswordHashBeyondBound`]
-    /// when it asks for more work than the verifier's bound (see
-    /// [`legacy`](crate::password::legacy)). Not rate-limited: an operator's tool,
-    /// not for requests from clients.
+    /// verifier recognizes the hash, [`Error::PasswordHashBeyondBound`]
+    /// when it asks for more work than the verifier's bound, and
+    /// [`Error::UnusablePasswordHash`] when it could never verify for
+    /// another reason (a missing or truncated digest, an empty salt,
+    /// impossible parameters; see [`legacy`](crate::password::legacy)): an
+    /// account that could never log in is not made. Not rate-limited: an
+    /// operator's tool, not for requests from clients.
     pub async fn import_user(&self, user: ImportedUser) -> Result<User> {
         let (username, username_key, username_skeleton) = normalize_username(&user.username)?;
         let email = normalize_email(&user.email)?;
@@ -57,8 +60,10 @@ impl Authenticator {
                 "password hash format not recognized: register a legacy verifier for it".into(),
             ));
         }
-        if !self.inner.hasher.within_bounds(&user.password_hash) {
-            return Err(Error::PasswordHashBeyondBound);
+        match self.inner.hasher.check(&user.password_hash) {
+            Ok(()) => {}
+            Err(HashProblem::BeyondBound) => return Err(Error::PasswordHashBeyondBound),
+            Err(problem) => return Err(Error::UnusablePasswordHash(problem)),
         }
         let phone = user
             .phone

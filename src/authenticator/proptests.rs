@@ -43,14 +43,6 @@ const LOOKALIKES: &[char] = &[
     '-',
 ];
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// `input` without whitespace and dashes: what the digit branch compares.
 fn stripped(input: &str) -> String {
     input
@@ -97,7 +89,7 @@ fn well_shaped(input: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::proptest_config::config(512))]
 
     #[test]
     fn any_string_gives_a_well_shaped_answer(input in any::<String>()) {

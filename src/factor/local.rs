@@ -16,6 +16,19 @@ use crate::error::{Error, Result};
 pub trait SmsSender: Send + Sync + fmt::Debug {
     /// Sends `body` to `to` (E.164).
     async fn send_sms(&self, to: &str, body: &str) -> Result<()>;
+
+    /// Reads `message` out by a voice call to `to` (E.164): what
+    /// [`LocalCodes`] does for a number known to be a landline
+    /// ([`LineType::FixedLine`](super::LineType::FixedLine), feature
+    /// `phone-numbers`), which a text would not reach. Returns the channel
+    /// it went out on, as [`SentVerification::channel`] tells it: `"call"`.
+    ///
+    /// The default, for a gateway that cannot call, sends `message` as a
+    /// text (some carriers read texts to landlines aloud) and returns
+    /// `"sms"`.
+    async fn call(&self, to: &str, message: &str) -> Result<&'static str> {
+        self.send_sms(to, message).await.map(|()| "sms")
+    }
 }
 
 /// A message [`ConsoleSms`] "sent".
@@ -25,6 +38,9 @@ pub struct SentSms {
     pub to: String,
     /// The text, including the code.
     pub body: String,
+    /// How it went out: `"sms"`, or `"call"` for a message read out by a
+    /// voice call ([`SmsSender::call`]: a landline).
+    pub channel: &'static str,
 }
 
 impl SentSms {
@@ -46,12 +62,15 @@ impl fmt::Debug for SentSms {
         f.debug_struct("SentSms")
             .field("to", &crate::user::mask_phone(&self.to))
             .field("body", &"[redacted]")
+            .field("channel", &self.channel)
             .finish()
     }
 }
 
 /// Prints each message to standard output (the examples' zero-config
-/// default) and keeps it in an outbox that tests can read.
+/// default: `[sms to +14155552671] Your ... code is ...`, and
+/// `[call to ...]` for a message a landline would get by voice call) and
+/// keeps it in an outbox that tests can read.
 #[derive(Clone, Default)]
 pub struct ConsoleSms {
     outbox: Arc<Mutex<Vec<SentSms>>>,
@@ -92,11 +111,10 @@ impl ConsoleSms {
     }
 }
 
-#[async_trait]
-impl SmsSender for ConsoleSms {
-    async fn send_sms(&self, to: &str, body: &str) -> Result<()> {
+impl ConsoleSms {
+    fn record(&self, to: &str, body: &str, channel: &'static str) -> Result<()> {
         if !self.quiet {
-            println!("[sms to {to}] {body}");
+            println!("[{channel} to {to}] {body}");
         }
         let mut v = self
             .outbox
@@ -108,14 +126,29 @@ impl SmsSender for ConsoleSms {
         v.push(SentSms {
             to: to.to_owned(),
             body: body.to_owned(),
+            channel,
         });
         Ok(())
     }
 }
 
+#[async_trait]
+impl SmsSender for ConsoleSms {
+    async fn send_sms(&self, to: &str, body: &str) -> Result<()> {
+        self.record(to, body, "sms")
+    }
+
+    async fn call(&self, to: &str, message: &str) -> Result<&'static str> {
+        self.record(to, message, "call").map(|()| "call")
+    }
+}
+
 /// Six-digit codes made by the library (CSPRNG), kept only as keyed hashes
 /// with an expiry in the state store, and sent through an [`SmsSender`].
-/// Each send replaces the previous code; a code works once.
+/// Each send replaces the previous code; a code works once. A number known
+/// to be a landline ([`LineType`](super::LineType), feature
+/// `phone-numbers`) gets its code through [`SmsSender::call`], and
+/// [`SentVerification::channel`] says how it went out.
 pub struct LocalCodes<S> {
     sender: S,
     app_name: String,
@@ -179,11 +212,19 @@ impl<S: SmsSender> SmsVerifier for LocalCodes<S> {
             self.app_name,
             ctx.code_ttl.as_secs().div_ceil(60)
         );
-        if let Err(e) = self.sender.send_sms(phone, &body).await {
-            ctx.state.delete(&k).await?;
-            return Err(e);
+        let sent = if super::LineType::of(phone).is_fixed_line() {
+            self.sender.call(phone, &body).await.map(Some)
+        } else {
+            self.sender.send_sms(phone, &body).await.map(|()| None)
+        };
+        match sent {
+            Ok(None) => Ok(SentVerification::new(handle)),
+            Ok(Some(channel)) => Ok(SentVerification::new(handle).with_channel(channel)),
+            Err(e) => {
+                ctx.state.delete(&k).await?;
+                Err(e)
+            }
         }
-        Ok(SentVerification::new(handle))
     }
 
     async fn check(

@@ -9,7 +9,9 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::store::StateStore;
 
+mod line;
 mod local;
+pub use line::LineType;
 pub use local::{ConsoleSms, LocalCodes, SentSms, SmsSender};
 
 #[cfg(feature = "twilio")]

@@ -11,7 +11,11 @@
 //! Every verifier bounds the parameters it agrees to compute: a stored hash
 //! asking for a billion iterations is refused (`Ok(false)`), not run, and
 //! [`Authenticator::import_user`](crate::Authenticator::import_user) refuses
-//! to import it. The bound is also what a login for an unknown user costs
+//! to import it. So is a hash that could never verify for another reason (a
+//! missing or truncated digest, an empty salt, impossible parameters): the
+//! built-in verifiers' [`check`](LegacyHashVerifier::check) applies the
+//! same rules as their `verify`, and the import names the
+//! [`HashProblem`]. The bound is also what a login for an unknown user costs
 //! (each verifier's [dummy hash](LegacyHashVerifier::dummy_hash) sits at
 //! it): were it cheaper than the dearest hash still stored, a failed login
 //! would take longer for the accounts not yet upgraded, and so tell that
@@ -21,6 +25,7 @@
 
 use std::fmt;
 
+pub use crate::error::HashProblem;
 use crate::error::Result;
 
 #[cfg(feature = "legacy-hashes")]
@@ -104,6 +109,28 @@ pub trait LegacyHashVerifier: Send + Sync + fmt::Debug {
     fn within_bounds(&self, hash: &str) -> bool {
         let _ = hash;
         true
+    }
+
+    /// Whether `hash` (in this format) can verify at all, found without
+    /// computing it: `Err` names what makes it unusable, and then
+    /// [`verify`](Self::verify) is `Ok(false)` for every password. Both
+    /// [`Authenticator::import_user`](crate::Authenticator::import_user)
+    /// (which refuses such a hash, with [`Error::PasswordHashBeyondBound`]
+    /// or [`Error::UnusablePasswordHash`]) and logins (which spend an
+    /// unknown user's time on it, not its own) ask.
+    ///
+    /// Implement it with the same parsing `verify` uses, so that the two
+    /// never disagree. The default knows the bounds only
+    /// ([`within_bounds`](Self::within_bounds)).
+    ///
+    /// [`Error::PasswordHashBeyondBound`]: crate::Error::PasswordHashBeyondBound
+    /// [`Error::UnusablePasswordHash`]: crate::Error::UnusablePasswordHash
+    fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        if self.within_bounds(hash) {
+            Ok(())
+        } else {
+            Err(HashProblem::BeyondBound)
+        }
     }
 }
 

@@ -7,14 +7,6 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{mask_phone, normalize_email, normalize_phone, normalize_username};
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Letters and marks where case folding and composition interact:
 /// `J` + U+030C lower-cases to `j` + U+030C, which composes into U+01F0.
 fn tricky_text() -> impl Strategy<Value = String> {
@@ -33,7 +25,7 @@ fn name_input() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::proptest_config::config(512))]
 
     #[test]
     fn mask_keeps_length_and_reveals_at_most_five_then_two(phone in any::<String>()) {

@@ -400,6 +400,54 @@ async fn fallback_timing_out_is_not_retried() {
     call.assert_calls_async(1).await;
 }
 
+/// A number the numbering plans know as a landline (feature
+/// `phone-numbers`) is called from the start: no text that Twilio would
+/// refuse with 60205 first, with or without a fallback channel. A mobile
+/// is texted as before.
+#[cfg(feature = "phone-numbers")]
+#[tokio::test]
+async fn a_known_landline_is_called_from_the_start() {
+    const LANDLINE: &str = "+442071838750";
+    const MOBILE: &str = "+447400123456";
+    let server = MockServer::start_async().await;
+    let started = |to: &'static str, channel: &'static str, sid: &'static str| {
+        let mut body = pending_body();
+        body["sid"] = json!(sid);
+        body["to"] = json!(to);
+        body["channel"] = json!(channel);
+        server.mock_async(move |when, then| {
+            when.method(POST)
+                .path(start_path())
+                .form_urlencoded_tuple("To", to)
+                .form_urlencoded_tuple("Channel", channel);
+            then.status(201).json_body(body);
+        })
+    };
+    let landline_sms = started(LANDLINE, "sms", VE).await;
+    let landline_call = started(LANDLINE, "call", VE_CALL).await;
+    let mobile_sms = started(MOBILE, "sms", VE).await;
+    for t in [provider(&server), with_fallback(&server, Channel::Call)] {
+        let v = t.start(LANDLINE).await.unwrap();
+        assert_eq!((v.sid.as_str(), v.channel), (VE_CALL, Channel::Call));
+        let v = t.start(MOBILE).await.unwrap();
+        assert_eq!((v.sid.as_str(), v.channel), (VE, Channel::Sms));
+    }
+    landline_sms.assert_calls_async(0).await;
+    landline_call.assert_calls_async(2).await;
+    mobile_sms.assert_calls_async(2).await;
+    // A delivery channel other than SMS is kept.
+    let whatsapp = builder(&server.base_url())
+        .channel(Channel::Whatsapp)
+        .build()
+        .unwrap();
+    let landline_whatsapp = started(LANDLINE, "whatsapp", VE).await;
+    assert_eq!(
+        whatsapp.start(LANDLINE).await.unwrap().channel,
+        Channel::Whatsapp
+    );
+    landline_whatsapp.assert_calls_async(1).await;
+}
+
 /// Without a fallback, a landline gets today's error and no call.
 #[tokio::test]
 async fn without_fallback_the_primary_error_is_returned() {

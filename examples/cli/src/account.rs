@@ -25,10 +25,7 @@ impl Ctx {
             return Ok(());
         };
         let stamp = self.backend.auth.session_stamp(user);
-        let s = self
-            .sessions
-            .restamp(s, stamp.as_str())
-            .map_err(|e| CliError::service("session_error", e))?;
+        let s = self.sessions.restamp(s, stamp.as_str())?;
         file.session = Some(s);
         self.sessions.save(&file)?;
         Ok(())
@@ -285,7 +282,11 @@ pub async fn sign_out_everywhere(ctx: &mut Ctx, a: &StepUpArgs) -> Result<Outcom
         .sign_out_everywhere(user.id, &proof)
         .await?;
     let mut file = ctx.sessions.load()?;
-    file.session = None;
+    // The new credential stamp ends every session already; the record of
+    // this one goes too.
+    if let Some(s) = file.session.take() {
+        ctx.sessions.revoke(&s).await?;
+    }
     file.pending = None;
     if file.device.as_ref().is_some_and(|d| d.user == user.id.0) {
         file.device = None;

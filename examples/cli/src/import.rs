@@ -27,6 +27,9 @@ struct FlaskUser {
     /// `last_seen` (a naive UTC `DATETIME`, as `datetime.utcnow()` wrote
     /// it) in ms since the Unix epoch, as SQLite reads it.
     last_seen: Option<i64>,
+    /// `last_seen` as stored, when SQLite could not read it as a time (for
+    /// the report).
+    last_seen_unread: Option<String>,
 }
 
 /// A profile field that was not imported, and why.
@@ -51,10 +54,19 @@ struct Profiles {
 }
 
 /// The Flask row's profile by the demo's rules (`profile_text.rs`); a
-/// field that breaks them is left empty and reported. A `last_seen` in the
-/// future (a wrong clock) becomes `now`, or it would hold the demo's
+/// field that breaks them is left empty and reported. A `last_seen` that is
+/// not a time is left empty and reported; one in the future (a wrong
+/// clock) becomes `now`, reported too, or it would hold the demo's
 /// once-a-minute update back until then.
 fn profile_of(u: &FlaskUser, now: i64, dropped: &mut Vec<Dropped>) -> Profile {
+    let mut report = |field: &'static str, reason: String| {
+        dropped.push(Dropped {
+            flask_id: u.id,
+            username: u.username.clone().unwrap_or_default(),
+            field,
+            reason,
+        });
+    };
     let mut keep = |field: Field, value: &Option<String>| -> String {
         let Some(raw) = value.as_deref().filter(|v| !v.trim().is_empty()) else {
             return String::new();
@@ -64,24 +76,41 @@ fn profile_of(u: &FlaskUser, now: i64, dropped: &mut Vec<Dropped>) -> Profile {
             _ => profile_text::name(field, raw),
         };
         checked.unwrap_or_else(|e: TextError| {
-            dropped.push(Dropped {
-                flask_id: u.id,
-                username: u.username.clone().unwrap_or_default(),
-                field: match field {
-                    Field::FirstName => "first_name",
-                    Field::LastName => "last_name",
-                    Field::AboutMe => "about_me",
-                },
-                reason: e.to_string(),
-            });
+            let name = match field {
+                Field::FirstName => "first_name",
+                Field::LastName => "last_name",
+                Field::AboutMe => "about_me",
+            };
+            report(name, e.to_string());
             String::new()
         })
     };
-    Profile {
+    let profile = Profile {
         first_name: keep(Field::FirstName, &u.first_name),
         last_name: keep(Field::LastName, &u.last_name),
         about_me: keep(Field::AboutMe, &u.about_me),
         last_seen: u.last_seen.map(|t| t.min(now)),
+    };
+    if let Some(raw) = &u.last_seen_unread {
+        report(
+            "last_seen",
+            format!("{:?} is not a date and time", shorten(raw)),
+        );
+    }
+    if u.last_seen.is_some_and(|t| t > now) {
+        report(
+            "last_seen",
+            "in the future (a wrong clock?): the time of the import is kept instead".to_owned(),
+        );
+    }
+    profile
+}
+
+/// At most 40 characters of `raw`, for a report line.
+fn shorten(raw: &str) -> String {
+    match raw.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &raw[..i]),
+        None => raw.to_owned(),
     }
 }
 
@@ -144,11 +173,16 @@ async fn read_users(path: &Path) -> Result<Vec<FlaskUser>, CliError> {
         }
     };
     let [first, last, about, seen] = PROFILE_COLUMNS.map(column);
+    let seen_text = if seen == "NULL" {
+        "NULL"
+    } else {
+        "CAST(last_seen AS TEXT)"
+    };
     // Casts: the columns are declared VARCHAR/DATETIME, and a hand-made
     // database may hold other types; text or NULL is all we read.
     let query = format!(
         "SELECT id, CAST(username AS TEXT), CAST(email AS TEXT), CAST(password_hash AS TEXT),
-                CAST(verification_phone AS TEXT), {first}, {last}, {about}, {seen}
+                CAST(verification_phone AS TEXT), {first}, {last}, {about}, {seen}, {seen_text}
          FROM user ORDER BY id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(query))
@@ -159,6 +193,8 @@ async fn read_users(path: &Path) -> Result<Vec<FlaskUser>, CliError> {
     let mut users = Vec::with_capacity(rows.len());
     for row in rows {
         let get = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
+        let last_seen = row.try_get::<Option<i64>, _>(8).ok().flatten();
+        let last_seen_unread = get(9).filter(|t| last_seen.is_none() && !t.trim().is_empty());
         users.push(FlaskUser {
             id: row.try_get(0).unwrap_or_default(),
             username: get(1),
@@ -168,7 +204,8 @@ async fn read_users(path: &Path) -> Result<Vec<FlaskUser>, CliError> {
             first_name: get(5),
             last_name: get(6),
             about_me: get(7),
-            last_seen: row.try_get::<Option<i64>, _>(8).ok().flatten(),
+            last_seen,
+            last_seen_unread,
         });
     }
     Ok(users)
@@ -184,6 +221,7 @@ fn reason(e: &Error) -> Option<&'static str> {
         Error::InvalidPhoneNumber(_) => "invalid_phone",
         Error::Config(_) => "unrecognized_hash",
         Error::PasswordHashBeyondBound => "hash_beyond_bound",
+        Error::UnusablePasswordHash(_) => "unusable_hash",
         _ => return None,
     })
 }

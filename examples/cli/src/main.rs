@@ -11,6 +11,7 @@
 
 mod account;
 mod commands;
+mod database;
 mod import;
 mod input;
 mod output;
@@ -27,12 +28,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::output::{CliError, Exit};
 
 const AFTER_HELP: &str = "\
+Database:
+  --db (or DATABASE_URL, else app.db) must exist for every command but
+  `register` and `import-flask`, which create it (a mistyped path fails,
+  naming it). A SQLite database is created readable by its owner only, with
+  its key file (<db>.key, unless TWOFA_SECRET_KEY is set) beside it; when
+  the command that created them fails before any account is in the
+  database, both are removed again.
+
 Sessions:
   `login` writes a session file (default: <db>.session beside the database,
   mode 0600; change it with --session or TWOFA_CLI_SESSION) holding your user
-  id, a stamp of your credentials, an expiry 30 minutes ahead and an HMAC of
-  all three under the app's secret key. Later commands act as that user;
-  `logout` ends the session. A change of the password (or a reset), of the
+  id, the id of the session's record in the database, a stamp of your
+  credentials, an expiry 30 minutes ahead and an HMAC of them all under the
+  app's secret key. Later commands act as that user; `logout` deletes the
+  record, so a copy of the file stops working too. A change of the password (or a reset), of the
   email address or of a factor made anywhere else (another session file, the
   web demo) ends this session: log in again. Changes made here keep it, and
   `sign-out-everywhere` ends every session, this one included. Enabling or
@@ -54,6 +64,7 @@ Scripts:
   --json prints one JSON object on stdout, errors included.
   Without TWILIO_* (SMTP_*), SMS codes (emails) are printed on stderr:
     [sms to +15551234567] Your twofa-verify demo verification code is 123456. ...
+  A landline's code goes by voice call: [call to +442071838750] ...
 
 Exit status:
   0  success
@@ -256,7 +267,8 @@ pub enum TwoFa {
     /// Add (or change) the phone for SMS codes: asks for the password (and a
     /// current code when 2FA is on), sends a code, then confirms it
     EnableSms {
-        /// Mobile number in international format, e.g. +15551234567
+        /// Phone number in international format, e.g. +15551234567 (a
+        /// landline gets its codes by voice call)
         #[arg(long, conflicts_with = "code")]
         phone: Option<String>,
         /// Finish: the code sent to the new phone
@@ -387,9 +399,22 @@ fn report(json: bool, result: &Result<output::Outcome, CliError>) -> Exit {
 }
 
 async fn run(cli: &Cli) -> Result<output::Outcome, CliError> {
-    let mut ctx = commands::Ctx::from_cli(cli).await?;
+    let db = cli.db.clone().unwrap_or_else(demo_support::default_db);
+    let created = database::prepare(&db, cli.command.creates_database())?;
+    let result = run_on(cli, db).await;
+    // A failed import (or registration) into a new database leaves nothing
+    // behind.
+    if let (Err(_), Some(created)) = (&result, created) {
+        created.remove_if_empty().await;
+    }
+    result
+}
+
+async fn run_on(cli: &Cli, db: String) -> Result<output::Outcome, CliError> {
+    let mut ctx = commands::Ctx::from_cli(cli, db).await?;
     let result = commands::run(&cli.command, &mut ctx).await;
     ctx.show_outbox();
+    ctx.backend.close().await;
     result
 }
 

@@ -1,12 +1,15 @@
 //! The CLI's "who am I": a small session file written by `login`.
 //!
 //! A terminal has no cookie, so `login` writes a file (mode 0600) holding
-//! the user id, the session stamp of the user's credentials at login, an
-//! expiry ([`SESSION_TTL`] ahead) and an HMAC-SHA-256 of all three under a
-//! key derived from the application's secret key: editing the file (another
+//! the user id, the id of a session record in the authenticator's state
+//! store, the session stamp of the user's credentials at login, an expiry
+//! ([`SESSION_TTL`] ahead) and an HMAC-SHA-256 of them all under a key
+//! derived from the application's secret key: editing the file (another
 //! user id, a later expiry, another stamp) makes it invalid. The stamp lets
 //! the authenticator end the session when the password or a factor changes
-//! anywhere else. `logout` removes the session. The file also keeps a
+//! anywhere else. `logout` deletes the session's record (and removes it
+//! from the file): a copy of the file taken before stops working too, as a
+//! copied cookie does after a web logout. The file also keeps a
 //! pending login (the challenge token of a login waiting for its
 //! second-factor code) so that `login --code` can finish it in a later
 //! invocation, and the token of this terminal when it is remembered
@@ -14,6 +17,7 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -21,7 +25,9 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use twofa_verify::{SecretKey, Timestamp, UserId};
+use twofa_verify::clock::Clock;
+use twofa_verify::web::SessionRecords;
+use twofa_verify::{SecretKey, StateStore, Timestamp, UserId};
 
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
@@ -44,10 +50,15 @@ pub struct SessionFile {
 }
 
 /// A signed session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     /// The user's id.
     pub user: i64,
+    /// The id of the session's record in the state store (secret, like a
+    /// session cookie; the file is private to its owner). Files from before
+    /// records existed have none and are refused.
+    #[serde(default)]
+    id: String,
     /// Expiry, milliseconds since the epoch.
     pub expires_at: i64,
     /// The user's session stamp when the session was made (or last
@@ -57,6 +68,17 @@ pub struct Session {
     pub stamp: String,
     nonce: String,
     mac: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("id", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("stamp", &self.stamp)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A login waiting for its code.
@@ -108,10 +130,27 @@ impl std::fmt::Debug for Device {
     }
 }
 
-/// Reads, writes and checks the session file.
+/// Reads, writes and checks the session file, and keeps the sessions'
+/// records in the state store.
 pub struct Sessions {
     path: PathBuf,
     key: SecretBox<[u8; 32]>,
+    records: SessionRecords,
+}
+
+/// A shared clock as a [`Clock`] (the records take one by value).
+#[derive(Debug)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+}
+
+/// What a session's record holds: the user it belongs to.
+fn record_value(user: i64) -> [u8; 8] {
+    user.to_be_bytes()
 }
 
 impl std::fmt::Debug for Sessions {
@@ -132,25 +171,26 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, String> {
 }
 
 impl Sessions {
-    /// The session file at `path`, signed with a key derived from `secret`.
-    pub fn new(path: PathBuf, secret: &SecretKey) -> Self {
+    /// The session file at `path`, signed with a key derived from `secret`;
+    /// the sessions' records in `state` (the authenticator's), timed by
+    /// `clock`.
+    pub fn new(
+        path: PathBuf,
+        secret: &SecretKey,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let key = secret.derive("twofa-verify cli session key v1");
-        Sessions { path, key }
+        let records = SessionRecords::from_arc(state, secret).with_clock(SharedClock(clock));
+        Sessions { path, key, records }
     }
 
     /// The default file for a database: `<db file>.session` beside a SQLite
     /// file, else `.twofa-cli-session` in the current directory.
     pub fn default_path(db: &str) -> PathBuf {
-        let file = db
-            .strip_prefix("sqlite://")
-            .or_else(|| db.strip_prefix("sqlite:"))
-            .unwrap_or(db);
-        let file = file.split('?').next().unwrap_or(file);
-        if db.contains("://") && !db.starts_with("sqlite:") || file.is_empty() || file == ":memory:"
-        {
-            PathBuf::from(".twofa-cli-session")
-        } else {
-            PathBuf::from(format!("{file}.session"))
+        match demo_support::sqlite_file(db) {
+            Some(file) => PathBuf::from(format!("{}.session", file.display())),
+            None => PathBuf::from(".twofa-cli-session"),
         }
     }
 
@@ -207,66 +247,93 @@ impl Sessions {
         }
     }
 
-    fn tag(
-        &self,
-        user: i64,
-        expires_at: i64,
-        stamp: &str,
-        nonce: &[u8],
-    ) -> Result<HmacSha256, String> {
+    fn tag(&self, s: &Session, nonce: &[u8]) -> Result<HmacSha256, String> {
         mac(
             self.key.expose_secret(),
             &[
-                b"session v2",
-                &user.to_be_bytes(),
-                &expires_at.to_be_bytes(),
-                stamp.as_bytes(),
+                b"session v3",
+                &s.user.to_be_bytes(),
+                s.id.as_bytes(),
+                &s.expires_at.to_be_bytes(),
+                s.stamp.as_bytes(),
                 nonce,
             ],
         )
     }
 
     /// A new session for `user` with the user's session `stamp`, valid for
-    /// [`SESSION_TTL`] from `now`.
-    pub fn issue(&self, user: UserId, stamp: &str, now: Timestamp) -> Result<Session, String> {
-        self.issue_until(user, stamp, now.plus(SESSION_TTL).as_millis())
-    }
-
-    /// The same session with a new stamp, after a change made through this
-    /// CLI (the change moved the user's credentials on). The expiry stays.
-    pub fn restamp(&self, s: &Session, stamp: &str) -> Result<Session, String> {
-        self.issue_until(UserId(s.user), stamp, s.expires_at)
-    }
-
-    fn issue_until(&self, user: UserId, stamp: &str, expires_at: i64) -> Result<Session, String> {
-        let mut nonce = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce);
-        let tag = self
-            .tag(user.0, expires_at, stamp, &nonce)?
-            .finalize()
-            .into_bytes();
-        Ok(Session {
+    /// [`SESSION_TTL`] from `now`: its record goes into the state store.
+    pub async fn issue(
+        &self,
+        user: UserId,
+        stamp: &str,
+        now: Timestamp,
+    ) -> twofa_verify::Result<Session> {
+        let expires_at = now.plus(SESSION_TTL);
+        let id = self
+            .records
+            .create_random(&record_value(user.0), expires_at)
+            .await?;
+        self.sign(Session {
             user: user.0,
-            expires_at,
+            id,
+            expires_at: expires_at.as_millis(),
             stamp: stamp.to_owned(),
-            nonce: data_encoding::HEXLOWER.encode(&nonce),
-            mac: data_encoding::HEXLOWER.encode(&tag),
+            nonce: String::new(),
+            mac: String::new(),
         })
     }
 
-    /// The user of a session that is intact and not expired. Whether its
-    /// stamp still matches the user's credentials is the authenticator's
-    /// to say ([`session_user`](twofa_verify::Authenticator::session_user)).
+    /// The same session with a new stamp, after a change made through this
+    /// CLI (the change moved the user's credentials on). The record and the
+    /// expiry stay.
+    pub fn restamp(&self, s: &Session, stamp: &str) -> twofa_verify::Result<Session> {
+        self.sign(Session {
+            stamp: stamp.to_owned(),
+            ..s.clone()
+        })
+    }
+
+    fn sign(&self, mut s: Session) -> twofa_verify::Result<Session> {
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let tag = self
+            .tag(&s, &nonce)
+            .map_err(twofa_verify::Error::Internal)?
+            .finalize()
+            .into_bytes();
+        s.nonce = data_encoding::HEXLOWER.encode(&nonce);
+        s.mac = data_encoding::HEXLOWER.encode(&tag);
+        Ok(s)
+    }
+
+    /// The user of a session that is intact and not expired. Whether it
+    /// was revoked is [`is_live`](Self::is_live)'s to say, and whether its
+    /// stamp still matches the user's credentials the authenticator's
+    /// ([`session_user`](twofa_verify::Authenticator::session_user)).
     pub fn check(&self, s: &Session, now: Timestamp) -> Option<UserId> {
-        if s.expires_at <= now.as_millis() {
+        if s.expires_at <= now.as_millis() || s.id.is_empty() {
             return None;
         }
         let nonce = data_encoding::HEXLOWER.decode(s.nonce.as_bytes()).ok()?;
         let tag = data_encoding::HEXLOWER.decode(s.mac.as_bytes()).ok()?;
-        self.tag(s.user, s.expires_at, &s.stamp, &nonce)
-            .ok()?
-            .verify_slice(&tag)
-            .ok()?;
+        self.tag(s, &nonce).ok()?.verify_slice(&tag).ok()?;
         Some(UserId(s.user))
+    }
+
+    /// Whether the session's record is still in the store, for its user:
+    /// not revoked (`logout`, `sign-out-everywhere`, a new login here) and
+    /// not expired.
+    pub async fn is_live(&self, s: &Session) -> twofa_verify::Result<bool> {
+        let record = self.records.load(s.id.as_bytes()).await?;
+        Ok(record.is_some_and(|v| v == record_value(s.user)))
+    }
+
+    /// Deletes the session's record: every copy of the file stops working.
+    pub async fn revoke(&self, s: &Session) -> twofa_verify::Result<()> {
+        if s.id.is_empty() {
+            return Ok(());
+        }
+        self.records.delete(s.id.as_bytes()).await
     }
 }

@@ -95,6 +95,45 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
+impl Backend {
+    /// Closes the database connections, waiting for them to finish (a
+    /// SQLite file's `-wal` and `-shm` files are then folded in and gone).
+    pub async fn close(&self) {
+        self.profiles.close().await;
+    }
+}
+
+/// The file of a SQLite database setting (a path, or an `sqlite:` URL
+/// without its `?options`); `None` for `:memory:`, in-memory URLs and
+/// database servers.
+pub fn sqlite_file(db: &str) -> Option<std::path::PathBuf> {
+    if db.contains("://") && !db.starts_with("sqlite:") {
+        return None;
+    }
+    let file = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .unwrap_or(db);
+    let (file, options) = file.split_once('?').unwrap_or((file, ""));
+    if file.is_empty() || file == ":memory:" || options.split('&').any(|o| o == "mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(file))
+}
+
+/// The file that keeps the secret key of a SQLite database setting when
+/// `TWOFA_SECRET_KEY` is unset: `<db>.key` (see [`secret_key`]).
+pub fn key_file(db: &str) -> Option<std::path::PathBuf> {
+    if db == ":memory:" || (db.contains("://") && !db.starts_with("sqlite:")) {
+        return None;
+    }
+    Some(std::path::PathBuf::from(format!(
+        "{}.key",
+        db.trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+    )))
+}
+
 /// Builds the backend described by `opts` and the environment.
 pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     let key = match &opts.secret_key {
@@ -323,15 +362,10 @@ pub fn secret_key(db: &str) -> Result<SecretKey, SetupError> {
     if db == ":memory:" {
         return Ok(SecretKey::generate());
     }
-    if db.contains("://") && !db.starts_with("sqlite:") {
+    let Some(path) = key_file(db) else {
         return Err("set TWOFA_SECRET_KEY (64 hex characters) when using a database server, so every instance shares it".into());
-    }
-    let path = format!(
-        "{}.key",
-        db.trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:")
-    );
-    let path = Path::new(&path);
+    };
+    let path = path.as_path();
     if let Ok(text) = std::fs::read_to_string(path) {
         return SecretKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()).into());
     }

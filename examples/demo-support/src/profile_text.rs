@@ -8,17 +8,33 @@
 //! equal to the precomposed one. Refused: control characters (only a line
 //! break in "about me"), the bidirectional overrides and isolates that can
 //! make text read differently from what it holds (as in "Trojan Source"),
-//! invisible characters (Unicode's default-ignorable code points, such as
-//! zero-width spaces, word joiners, Hangul fillers and tag characters,
-//! which can hide text or make a name look empty) except where emoji and
-//! some scripts need them, and a character carrying more than [`MAX_CODE_POINTS_PER_GRAPHEME`]
-//! combining marks ("Zalgo" text), which would otherwise let a "short"
-//! text be kilobytes long and spill over the page.
+//! invisible characters (Unicode's default-ignorable code points and format
+//! characters, such as zero-width spaces, word joiners, Hangul fillers,
+//! interlinear annotation marks and tag characters, which can hide text or
+//! make a name look empty) except where emoji and some scripts need them,
+//! blank look-alikes (the braille pattern blank U+2800, which shows as a
+//! space but is none), and a character carrying more than
+//! [`MAX_CODE_POINTS_PER_GRAPHEME`] combining marks ("Zalgo" text), which
+//! would otherwise let a "short" text be kilobytes long and spill over the
+//! page.
+//!
+//! Where visible text needs an invisible character, it is allowed there
+//! only: the zero-width joiner inside an emoji ZWJ sequence (between two
+//! pictographs: 👨‍👩‍👧, 🏳️‍🌈) or after a virama (an Indic conjunct, RFC 5892
+//! A.2); the zero-width non-joiner after a virama or between letters that
+//! join (the Persian half-space, RFC 5892 A.1); variation selectors after
+//! the character they select a form of; tag characters after the black
+//! flag (🏴, Scotland's flag). The properties come from Unicode's tables
+//! (`icu_properties`); the blank look-alikes, which no property names, are
+//! listed in [`BLANKS`].
 
 use std::fmt;
 
-use icu_properties::CodePointSetData;
-use icu_properties::props::DefaultIgnorableCodePoint;
+use icu_properties::props::{
+    CanonicalCombiningClass, DefaultIgnorableCodePoint, EmojiModifier, ExtendedPictographic,
+    GeneralCategory, JoiningType,
+};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -30,6 +46,13 @@ pub const ABOUT_ME_MAX: usize = 140;
 /// At most this many code points in one character: the longest emoji
 /// sequences (a family with skin tones) take 10; more is stacked marks.
 pub const MAX_CODE_POINTS_PER_GRAPHEME: usize = 16;
+
+/// Characters that show as blank space (or nothing) but are neither spaces
+/// nor invisible by Unicode's properties, so that a name of them looks
+/// empty, or spaced, and is not: U+2800 BRAILLE PATTERN BLANK (a symbol with
+/// no dots) and U+1D159 MUSICAL SYMBOL NULL NOTEHEAD (a notehead with no
+/// ink). No Unicode property names them.
+pub const BLANKS: [char; 2] = ['\u{2800}', '\u{1D159}'];
 
 /// The profile fields a user types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +101,11 @@ pub enum TextError {
     Bidi(Field),
     /// A character with too many combining marks.
     Stacked(Field),
-    /// An invisible character (zero-width space, word joiner, filler...).
+    /// An invisible character (zero-width space, word joiner, filler...),
+    /// or a joiner outside the emoji or script it joins.
     Invisible(Field),
+    /// A blank look-alike ([`BLANKS`]): it shows as a space, or nothing.
+    Blank(Field),
 }
 
 impl fmt::Display for TextError {
@@ -113,7 +139,12 @@ impl fmt::Display for TextError {
             ),
             TextError::Invisible(field) => write!(
                 f,
-                "Your {} holds an invisible character (such as a zero-width space); please remove it.",
+                "Your {} holds an invisible character (such as a zero-width space or joiner); please remove it.",
+                field.label()
+            ),
+            TextError::Blank(field) => write!(
+                f,
+                "Your {} holds a blank character that only looks like a space (such as the braille pattern blank); please use an ordinary space or remove it.",
                 field.label()
             ),
         }
@@ -135,14 +166,90 @@ fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// Whether the default-ignorable `c` is one that visible text needs: the
-/// zero-width joiner and non-joiner (emoji sequences; Persian and Indic
-/// scripts), variation selectors (emoji or text presentation), and tag
-/// characters inside a flag that starts with the black flag (🏴, e.g.
-/// Scotland's).
-fn is_needed_ignorable(c: char, grapheme: &str) -> bool {
-    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
-        || (matches!(c, '\u{E0020}'..='\u{E007F}') && grapheme.starts_with('\u{1F3F4}'))
+/// Unicode's tables the checks read.
+struct Tables {
+    ignorable: icu_properties::CodePointSetDataBorrowed<'static>,
+    pictographic: icu_properties::CodePointSetDataBorrowed<'static>,
+    emoji_modifier: icu_properties::CodePointSetDataBorrowed<'static>,
+    category: icu_properties::CodePointMapDataBorrowed<'static, GeneralCategory>,
+    combining: icu_properties::CodePointMapDataBorrowed<'static, CanonicalCombiningClass>,
+    joining: icu_properties::CodePointMapDataBorrowed<'static, JoiningType>,
+}
+
+impl Tables {
+    fn new() -> Self {
+        Tables {
+            ignorable: CodePointSetData::new::<DefaultIgnorableCodePoint>(),
+            pictographic: CodePointSetData::new::<ExtendedPictographic>(),
+            emoji_modifier: CodePointSetData::new::<EmojiModifier>(),
+            category: CodePointMapData::<GeneralCategory>::new(),
+            combining: CodePointMapData::<CanonicalCombiningClass>::new(),
+            joining: CodePointMapData::<JoiningType>::new(),
+        }
+    }
+
+    /// Invisible: default-ignorable, or a format character (interlinear
+    /// annotation marks, hieroglyph and shorthand format controls...).
+    fn invisible(&self, c: char) -> bool {
+        self.ignorable.contains(c) || self.category.get(c) == GeneralCategory::Format
+    }
+
+    /// Whether the invisible `chars[i]` is one that the visible text around
+    /// it needs (see the module's documentation).
+    fn needed_invisible(&self, chars: &[char], i: usize) -> bool {
+        let before = |n: usize| i.checked_sub(n).and_then(|j| chars.get(j)).copied();
+        let after_virama =
+            || before(1).is_some_and(|c| self.combining.get(c) == CanonicalCombiningClass::Virama);
+        match chars[i] {
+            '\u{200D}' => after_virama() || self.in_emoji_zwj_sequence(chars, i),
+            '\u{200C}' => after_virama() || self.between_joining_letters(chars, i),
+            // A variation selector picks a form of the character before it.
+            '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' => {
+                before(1).is_some_and(|c| !self.invisible(c))
+            }
+            // Tag characters spell a subdivision flag after the black flag.
+            '\u{E0020}'..='\u{E007F}' => chars[..i]
+                .iter()
+                .rev()
+                .find(|c| !matches!(c, '\u{E0020}'..='\u{E007F}'))
+                .is_some_and(|&c| c == '\u{1F3F4}'),
+            _ => false,
+        }
+    }
+
+    /// A zero-width joiner between two pictographs (after the first one's
+    /// presentation selector or skin tone): 👩‍💻, 🏳️‍🌈, 🧑🏽‍🦰.
+    fn in_emoji_zwj_sequence(&self, chars: &[char], i: usize) -> bool {
+        let previous = chars[..i]
+            .iter()
+            .rev()
+            .find(|&&c| !matches!(c, '\u{FE0E}' | '\u{FE0F}') && !self.emoji_modifier.contains(c));
+        let next = chars.get(i + 1);
+        previous.is_some_and(|&c| self.pictographic.contains(c))
+            && next.is_some_and(|&c| self.pictographic.contains(c))
+    }
+
+    /// A zero-width non-joiner between a letter that joins to its left and
+    /// one that joins to its right, transparent marks aside (RFC 5892 A.1:
+    /// the Persian half-space in "می‌خواهم").
+    fn between_joining_letters(&self, chars: &[char], i: usize) -> bool {
+        let joins = |c: &char| self.joining.get(*c) != JoiningType::Transparent;
+        let left = chars[..i].iter().rev().find(|c| joins(c));
+        let right = chars[i + 1..].iter().find(|c| joins(c));
+        let left_ok = left.is_some_and(|&c| {
+            matches!(
+                self.joining.get(c),
+                JoiningType::LeftJoining | JoiningType::DualJoining
+            )
+        });
+        let right_ok = right.is_some_and(|&c| {
+            matches!(
+                self.joining.get(c),
+                JoiningType::RightJoining | JoiningType::DualJoining
+            )
+        });
+        left_ok && right_ok
+    }
 }
 
 /// NFC, `\r\n` and `\r` as `\n`, trimmed; then checked. `multiline`
@@ -154,24 +261,26 @@ fn clean(field: Field, raw: &str, multiline: bool) -> Result<String, TextError> 
         .nfc()
         .collect();
     let text = text.trim();
-    for c in text.chars() {
+    let tables = Tables::new();
+    let code_points: Vec<char> = text.chars().collect();
+    for (i, &c) in code_points.iter().enumerate() {
         if is_bidi_control(c) {
             return Err(TextError::Bidi(field));
         }
         if c.is_control() && !(multiline && c == '\n') {
             return Err(TextError::Control(field));
         }
+        if BLANKS.contains(&c) {
+            return Err(TextError::Blank(field));
+        }
+        if tables.invisible(c) && !tables.needed_invisible(&code_points, i) {
+            return Err(TextError::Invisible(field));
+        }
     }
-    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
     let mut chars = 0;
     for g in text.graphemes(true) {
         if g.chars().count() > MAX_CODE_POINTS_PER_GRAPHEME {
             return Err(TextError::Stacked(field));
-        }
-        if g.chars()
-            .any(|c| ignorable.contains(c) && !is_needed_ignorable(c, g))
-        {
-            return Err(TextError::Invisible(field));
         }
         chars += 1;
     }
@@ -277,7 +386,7 @@ mod tests {
         );
         assert_eq!(
             name(Field::LastName, "\u{200D}\u{200C}"),
-            Err(TextError::Required(Field::LastName))
+            Err(TextError::Invisible(Field::LastName))
         );
         // What visible text needs: emoji joiners and selectors, Scotland's
         // flag (tag characters after 🏴), the Persian half-space.
@@ -290,6 +399,7 @@ mod tests {
             assert_eq!(about_me(ok).as_deref(), Ok(ok), "{ok:?}");
         }
         // (NFC folds the first accent into "á": one more than the limit.)
+        // See also `invisible_and_blank_look_alikes_are_refused`.
         let zalgo = format!("a{}", "\u{301}".repeat(MAX_CODE_POINTS_PER_GRAPHEME + 1));
         assert_eq!(about_me(&zalgo), Err(TextError::Stacked(Field::AboutMe)));
         // Right-to-left text itself is fine; so are line breaks in "about me".
@@ -308,5 +418,65 @@ mod tests {
             .to_string()
             .contains("at most 140 characters")
         );
+    }
+
+    /// Joiners only where an emoji or a script joins with them; blank
+    /// look-alikes and invisible format characters nowhere.
+    #[test]
+    fn invisible_and_blank_look_alikes_are_refused() {
+        let first = |raw: &str| name(Field::FirstName, raw);
+        for raw in [
+            "Ann\u{200D}Eve", // a ZWJ between letters: "AnnEve" that is not
+            "Ann\u{200D}",
+            "\u{200D}Ann",
+            "👩\u{200D}",     // a joiner to nothing
+            "Ann\u{200C}Eve", // a ZWNJ between Latin letters
+            "Ann\u{FFF9}Eve", // interlinear annotation anchor (a format character)
+            "Ann\u{13430}",   // Egyptian hieroglyph format control
+            "\u{FE0F}",       // a selector of nothing
+        ] {
+            assert_eq!(
+                first(raw),
+                Err(TextError::Invisible(Field::FirstName)),
+                "{raw:?}"
+            );
+        }
+        for raw in [
+            "\u{2800}",
+            "\u{2800}\u{2800}\u{2800}",
+            "Ann\u{2800}Eve",
+            "\u{1D159}",
+        ] {
+            assert_eq!(
+                first(raw),
+                Err(TextError::Blank(Field::FirstName)),
+                "{raw:?}"
+            );
+            assert_eq!(
+                about_me(raw),
+                Err(TextError::Blank(Field::AboutMe)),
+                "{raw:?}"
+            );
+        }
+        assert!(
+            TextError::Blank(Field::FirstName)
+                .to_string()
+                .starts_with("Your first name holds a blank character")
+        );
+        // What emoji and scripts need stays.
+        for ok in [
+            "👩\u{200D}💻",                                              // woman technologist
+            "🏳\u{FE0F}\u{200D}🌈",                                       // rainbow flag
+            "🧑\u{1F3FD}\u{200D}🦰",         // person, skin tone, red hair
+            "👨\u{200D}👩\u{200D}👧",        // family
+            "❤\u{FE0F}\u{200D}🔥",           // heart on fire
+            "\u{915}\u{94D}\u{200D}\u{937}", // Devanagari half form (virama, ZWJ)
+            "\u{915}\u{94D}\u{200C}\u{937}", // ... no conjunct (virama, ZWNJ)
+            "\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}", // Persian half-space
+            "Ann 🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "\u{845B}\u{E0100}", // an ideographic variation
+        ] {
+            assert_eq!(first(ok).as_deref(), Ok(ok), "{ok:?}");
+        }
     }
 }

@@ -134,6 +134,16 @@ impl ProfileStore {
         Self::sqlite(pool).await
     }
 
+    /// Closes the database connections (shared with the library's store:
+    /// both are closed), waiting for them to finish.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
     fn over(pool: Pool) -> Self {
         ProfileStore {
             pool,

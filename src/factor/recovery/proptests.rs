@@ -7,21 +7,13 @@ use secrecy::SecretSlice;
 use super::{CODE_CHARS, generate, hash, normalize};
 use crate::crypto::Keys;
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 fn in_alphabet(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::proptest_config::config(512))]
 
     #[test]
     fn output_is_a_fixed_point_in_the_alphabet(input in any::<String>()) {

@@ -12,16 +12,8 @@ use super::{DIGITS, STEP, SealKeys, code_at, enrollment, matching_step};
 use crate::store::StoredSecret;
 use crate::user::UserId;
 
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(crate::proptest_config::config(256))]
 
     #[test]
     fn a_match_is_the_code_of_a_step_inside_the_window(
@@ -64,7 +56,7 @@ proptest! {
 
 proptest! {
     // Each case renders a QR code (PNG and SVG).
-    #![proptest_config(config(24))]
+    #![proptest_config(crate::proptest_config::config(24))]
 
     #[test]
     fn the_otpauth_label_decodes_to_issuer_and_account(

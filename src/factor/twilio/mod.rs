@@ -194,22 +194,25 @@ impl TwilioVerify {
     /// once more on the fallback channel; its sid is checked like any other.
     /// Any other failure is returned as it is, without a second request. When
     /// the fallback start fails too, its error is returned.
+    ///
+    /// A number known to be a landline ([`LineType::FixedLine`], feature
+    /// `phone-numbers`) is not sent a text that would fail: with delivery
+    /// channel [`Channel::Sms`], its verification starts on
+    /// [`Channel::Call`] at once.
+    ///
+    /// [`LineType::FixedLine`]: crate::factor::LineType::FixedLine
     pub async fn start(&self, phone: &str) -> Result<StartedVerification> {
         if !is_e164(phone) {
             return Err(Error::InvalidPhoneNumber(PhoneProblem::NotE164));
         }
-        let api = match self.start_on(phone, self.channel).await? {
-            Ok(sid) => {
-                return Ok(StartedVerification {
-                    sid,
-                    channel: self.channel,
-                });
-            }
+        let channel = self.channel_for(phone);
+        let api = match self.start_on(phone, channel).await? {
+            Ok(sid) => return Ok(StartedVerification { sid, channel }),
             Err(api) => api,
         };
         let Some(fallback) = self
             .fallback_channel
-            .filter(|&fallback| allows_fallback(&api, fallback))
+            .filter(|&fallback| fallback != channel && allows_fallback(&api, fallback))
         else {
             return Err(map_api_error(Op::Start, api));
         };
@@ -217,7 +220,7 @@ impl TwilioVerify {
         let primary = map_api_error(Op::Start, api);
         tracing::warn!(
             code,
-            channel = %self.channel,
+            %channel,
             fallback = %fallback,
             "Twilio Verify could not start on the delivery channel ({primary}); starting once on the fallback channel"
         );
@@ -229,6 +232,16 @@ impl TwilioVerify {
                 channel: fallback,
             }),
             Err(api) => Err(map_api_error(Op::Start, api)),
+        }
+    }
+
+    /// The channel a verification for `phone` starts on: the delivery
+    /// channel, except a text to a known landline, which goes by call.
+    fn channel_for(&self, phone: &str) -> Channel {
+        if self.channel == Channel::Sms && crate::factor::LineType::of(phone).is_fixed_line() {
+            Channel::Call
+        } else {
+            self.channel
         }
     }
 

@@ -21,14 +21,6 @@ use secrecy::SecretString;
 const SID: &str = "VE0123456789abcdef0123456789abcdef";
 const SERVICE: &str = "VA0123456789abcdef0123456789abcdef";
 
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 fn json_value() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -161,7 +153,11 @@ fn any_answer_is_a_typed_result_consistent_with_the_body() {
         .max_retries(0)
         .build()
         .unwrap();
-    let mut runner = TestRunner::new(config(128));
+    let mut runner = TestRunner::new(Config {
+        // Where its saved failures are (the `proptest!` macro sets it).
+        source_file: Some(file!()),
+        ..crate::proptest_config::config(128)
+    });
     let result = runner.run(
         &(http_status(), body(), retry_after(), any::<bool>()),
         |(status, body, retry, start)| {
@@ -229,7 +225,7 @@ static NOWHERE: LazyLock<TwilioVerify> = LazyLock::new(|| {
 });
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(crate::proptest_config::config(512))]
 
     #[test]
     fn any_error_answer_maps_to_a_well_formed_error(

@@ -1,7 +1,14 @@
 //! bcrypt (`$2a$`, `$2b$`, `$2y$`), as Flask-Bcrypt and Python bcrypt wrote it.
 
 use super::LegacyHashVerifier;
-use crate::error::Result;
+use crate::error::{HashProblem, Result};
+
+/// The shortest and longest costs bcrypt defines (2^4 to 2^31 rounds).
+const COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+/// Characters of the salt and of the digest after `$2b$12$`: 16 and 23
+/// bytes in bcrypt's base64.
+const SALT_CHARS: usize = 22;
+const DIGEST_CHARS: usize = 31;
 
 /// bcrypt hashes (`$2b$12$…`, also `$2a$` and `$2y$`), e.g. from
 /// Flask-Bcrypt. Passwords longer than 72 bytes are truncated, as the
@@ -42,11 +49,37 @@ impl Bcrypt {
         self
     }
 
-    /// The cost of `hash` (`$2b$12$` + 53 characters), read before any
-    /// work, when it is within the bound.
-    fn cost(&self, hash: &str) -> Option<u32> {
-        let cost = hash.get(4..6)?.parse::<u32>().ok()?;
-        (hash.len() == 60 && cost <= self.max_cost).then_some(cost)
+    /// Whether `hash` (`$2b$12$`, a 22-character salt and a 31-character
+    /// digest) can verify, found before any work: the one definition of
+    /// what `verify` computes.
+    fn parse(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        let (Some(cost), Some("$")) = (hash.get(4..6), hash.get(6..7)) else {
+            return Err(HashProblem::Malformed);
+        };
+        if !cost.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(HashProblem::Malformed);
+        }
+        let cost = cost.parse::<u32>().map_err(|_| HashProblem::Malformed)?;
+        if !COSTS.contains(&cost) {
+            return Err(HashProblem::Parameters);
+        }
+        if cost > self.max_cost {
+            return Err(HashProblem::BeyondBound);
+        }
+        let rest = &hash[7..];
+        let alphabet = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/')
+        };
+        let salt = rest.get(..SALT_CHARS).ok_or(HashProblem::Salt)?;
+        if !alphabet(salt) {
+            return Err(HashProblem::Salt);
+        }
+        let digest = &rest[SALT_CHARS..];
+        if digest.len() != DIGEST_CHARS || !alphabet(digest) {
+            return Err(HashProblem::Digest);
+        }
+        Ok(())
     }
 }
 
@@ -56,7 +89,7 @@ impl LegacyHashVerifier for Bcrypt {
     }
 
     fn verify(&self, password: &[u8], hash: &str) -> Result<bool> {
-        if self.cost(hash).is_none() {
+        if self.parse(hash).is_err() {
             return Ok(false);
         }
         // The crate compares with `subtle`; any parse error is a mismatch.
@@ -78,6 +111,10 @@ impl LegacyHashVerifier for Bcrypt {
     }
 
     fn within_bounds(&self, hash: &str) -> bool {
-        self.cost(hash).is_some()
+        !matches!(self.parse(hash), Err(HashProblem::BeyondBound))
+    }
+
+    fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        self.parse(hash)
     }
 }

@@ -207,3 +207,86 @@ fn bounds_have_a_ceiling() {
     );
     assert!(t.elapsed() < std::time::Duration::from_millis(100));
 }
+
+/// `check` names why a hash can never verify, by the rules `verify` applies
+/// (one definition): the vectors pass, and every hash it refuses fails to
+/// verify with the right password, at once.
+#[test]
+fn check_names_what_makes_a_hash_unusable() {
+    use HashProblem::*;
+    let pbkdf2 = WerkzeugPbkdf2::new();
+    let scrypt = WerkzeugScrypt::new();
+    let bcrypt = Bcrypt::new().max_cost(12);
+    let verifiers: [&dyn LegacyHashVerifier; 3] = [&pbkdf2, &scrypt, &bcrypt];
+    for (v, good) in verifiers.iter().zip([SHA256, SCRYPT, BCRYPT]) {
+        assert_eq!(v.check(good), Ok(()), "{good}");
+    }
+    assert_eq!(pbkdf2.check(SHA1), Ok(()));
+    assert_eq!(pbkdf2.check(SHA512), Ok(()));
+    let sha256_hex = SHA256.rsplit('$').next().unwrap();
+    let cases: Vec<(&dyn LegacyHashVerifier, String, HashProblem)> = vec![
+        // Absurd cost.
+        (&pbkdf2, SHA256.replace(":1000$", ":99999999$"), BeyondBound),
+        (&pbkdf2, SHA512.replace(":1000$", ":600000$"), BeyondBound),
+        // N = 2^20, r = 8: 1 GiB.
+        (
+            &scrypt,
+            SCRYPT.replace(":1024:8:1$", ":1048576:8:1$"),
+            BeyondBound,
+        ),
+        (
+            &scrypt,
+            SCRYPT.replace(":8:1$", ":4294967295:1$"),
+            BeyondBound,
+        ),
+        (&bcrypt, BCRYPT.replace("$2b$04$", "$2b$13$"), BeyondBound),
+        // Missing or truncated digest, or not the hex Werkzeug wrote.
+        (&pbkdf2, SHA256.replace(sha256_hex, ""), Digest),
+        (&pbkdf2, "pbkdf2:sha256:1000$XooVla7o".to_owned(), Digest),
+        (&pbkdf2, SHA256[..SHA256.len() - 2].to_owned(), Digest),
+        (&pbkdf2, SHA256.replace("ad2c", "AD2C"), Digest),
+        (&pbkdf2, SHA256.replace("ad2c", "zz2c"), Digest),
+        (&pbkdf2, SHA256.replace("sha256", "sha512"), Digest),
+        (&scrypt, SCRYPT[..SCRYPT.len() - 64].to_owned(), Digest),
+        (&bcrypt, BCRYPT[..BCRYPT.len() - 1].to_owned(), Digest),
+        (&bcrypt, BCRYPT.replace("W4ua", "W4u!"), Digest),
+        // Bad salt.
+        (&pbkdf2, SHA256.replace("XooVla7o", ""), Salt),
+        (&scrypt, SCRYPT.replace("jXLIeAulEMxbhSfJ", ""), Salt),
+        (&bcrypt, BCRYPT.replace("aD5Iv8QW", "aD5Iv8Q!"), Salt),
+        (&bcrypt, "$2b$04$aD5Iv8QW".to_owned(), Salt),
+        // Impossible parameters.
+        (&pbkdf2, SHA256.replace("sha256", "md5"), Parameters),
+        (&scrypt, SCRYPT.replace(":1024:", ":1000:"), Parameters),
+        (&scrypt, SCRYPT.replace(":8:1$", ":8:0$"), Parameters),
+        (&scrypt, SCRYPT.replace(":8:1$", ":0:1$"), Parameters),
+        (&bcrypt, BCRYPT.replace("$2b$04$", "$2b$03$"), Parameters),
+        // Not the format's layout.
+        (&pbkdf2, SHA256.replace(":1000$", ":x$"), Malformed),
+        (&pbkdf2, SHA256.replace(":1000$", ":1:2$"), Malformed),
+        (&pbkdf2, format!("{SHA256}$extra"), Malformed),
+        (&pbkdf2, "pbkdf2:sha256".to_owned(), Malformed),
+        (&scrypt, SCRYPT.replace(":1024:8:1$", ":1024:8$"), Malformed),
+        (&bcrypt, "$2b$x4$".to_owned(), Malformed),
+        (&bcrypt, "$2b$04".to_owned(), Malformed),
+    ];
+    for (v, hash, problem) in cases {
+        assert_eq!(v.check(&hash), Err(problem), "{hash}");
+        assert_eq!(
+            v.within_bounds(&hash),
+            problem != BeyondBound,
+            "within_bounds is the bound alone: {hash}"
+        );
+        let t = std::time::Instant::now();
+        assert!(!v.verify(PW, &hash).unwrap_or(false), "{hash}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(100),
+            "{hash}"
+        );
+    }
+    // Every answer reads as a reason.
+    assert_eq!(
+        crate::Error::UnusablePasswordHash(Digest).to_string(),
+        "unusable password hash: its digest is missing, truncated or malformed"
+    );
+}

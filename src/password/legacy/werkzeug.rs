@@ -5,7 +5,7 @@ use sha2::{Sha256, Sha512};
 
 use super::LegacyHashVerifier;
 use crate::crypto::{ct_eq, random_token};
-use crate::error::Result;
+use crate::error::{HashProblem, Result};
 
 /// Werkzeug's PBKDF2 hashes: `pbkdf2:sha256:150000$salt$hex`.
 ///
@@ -35,12 +35,49 @@ impl Default for WerkzeugPbkdf2 {
     }
 }
 
-/// A parsed Werkzeug PBKDF2 hash.
+/// A parsed Werkzeug PBKDF2 hash, fit to compute.
 struct Pbkdf2Hash<'a> {
-    digest: &'a str,
+    digest: Pbkdf2Digest,
     iterations: u32,
     salt: &'a str,
-    hex: &'a str,
+    expected: Vec<u8>,
+}
+
+/// The hash functions Werkzeug's PBKDF2 hashes name.
+#[derive(Clone, Copy)]
+enum Pbkdf2Digest {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Pbkdf2Digest {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sha1" => Some(Pbkdf2Digest::Sha1),
+            "sha256" => Some(Pbkdf2Digest::Sha256),
+            "sha512" => Some(Pbkdf2Digest::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The length of its output, which Werkzeug stores in full.
+    fn len(self) -> usize {
+        match self {
+            Pbkdf2Digest::Sha1 => 20,
+            Pbkdf2Digest::Sha256 => 32,
+            Pbkdf2Digest::Sha512 => 64,
+        }
+    }
+
+    /// What one iteration counts against the bound: a SHA-512 iteration
+    /// hashes blocks twice the size of SHA-1's and SHA-256's.
+    fn weight(self) -> u64 {
+        match self {
+            Pbkdf2Digest::Sha512 => 2,
+            Pbkdf2Digest::Sha1 | Pbkdf2Digest::Sha256 => 1,
+        }
+    }
 }
 
 impl WerkzeugPbkdf2 {
@@ -87,30 +124,32 @@ impl WerkzeugPbkdf2 {
         )
     }
 
-    /// The parts of `hash`, or `None` when it is malformed or beyond the
-    /// bound (before any work).
-    fn parse<'a>(&self, hash: &'a str) -> Option<Pbkdf2Hash<'a>> {
+    /// The parts of `hash`, ready to compute, or why it can never verify
+    /// (before any work). The one definition of what `verify` accepts.
+    fn parse<'a>(&self, hash: &'a str) -> std::result::Result<Pbkdf2Hash<'a>, HashProblem> {
         let (method, salt, hex) = split3(hash)?;
         let mut args = method.split(':').skip(1);
         let digest = args.next().unwrap_or("sha256");
         let iterations = match args.next() {
             None | Some("") => self.default_iterations,
             // Werkzeug 1.0 read 0 as "the default".
-            Some(n) => match n.parse::<u32>().ok()? {
+            Some(n) => match n.parse::<u32>().map_err(|_| HashProblem::Malformed)? {
                 0 => self.default_iterations,
                 n => n,
             },
         };
-        let weight = if digest == "sha512" { 2 } else { 1 };
-        if args.next().is_some() || u64::from(iterations) * weight > u64::from(self.max_iterations)
-        {
-            return None;
+        if args.next().is_some() {
+            return Err(HashProblem::Malformed);
         }
-        Some(Pbkdf2Hash {
+        let digest = Pbkdf2Digest::parse(digest).ok_or(HashProblem::Parameters)?;
+        if u64::from(iterations) * digest.weight() > u64::from(self.max_iterations) {
+            return Err(HashProblem::BeyondBound);
+        }
+        Ok(Pbkdf2Hash {
             digest,
             iterations,
             salt,
-            hex,
+            expected: decode_digest(hex, digest.len())?,
         })
     }
 }
@@ -123,21 +162,23 @@ impl LegacyHashVerifier for WerkzeugPbkdf2 {
     }
 
     fn verify(&self, password: &[u8], hash: &str) -> Result<bool> {
-        let Some(h) = self.parse(hash) else {
-            return Ok(false);
-        };
-        let Ok(expected) = HEXLOWER.decode(h.hex.as_bytes()) else {
+        let Ok(h) = self.parse(hash) else {
             return Ok(false);
         };
         let (salt, iterations) = (h.salt.as_bytes(), h.iterations);
-        let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
-        match (h.digest, expected.len()) {
-            ("sha1", 20) => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, &mut out),
-            ("sha256", 32) => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),
-            ("sha512", 64) => pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out),
-            _ => return Ok(false),
+        let mut out = zeroize::Zeroizing::new(vec![0u8; h.expected.len()]);
+        match h.digest {
+            Pbkdf2Digest::Sha1 => {
+                pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, &mut out)
+            }
+            Pbkdf2Digest::Sha256 => {
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out)
+            }
+            Pbkdf2Digest::Sha512 => {
+                pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out)
+            }
         }
-        Ok(ct_eq(&out, &expected))
+        Ok(ct_eq(&out, &h.expected))
     }
 
     fn dummy_hash(&self) -> Option<String> {
@@ -155,7 +196,11 @@ impl LegacyHashVerifier for WerkzeugPbkdf2 {
     }
 
     fn within_bounds(&self, hash: &str) -> bool {
-        self.parse(hash).is_some()
+        !matches!(self.parse(hash), Err(HashProblem::BeyondBound))
+    }
+
+    fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        self.parse(hash).map(drop)
     }
 }
 
@@ -175,12 +220,15 @@ impl Default for WerkzeugScrypt {
     }
 }
 
-/// A parsed Werkzeug scrypt hash.
+/// A parsed Werkzeug scrypt hash, fit to compute.
 struct ScryptHash<'a> {
     params: scrypt::Params,
     salt: &'a str,
-    hex: &'a str,
+    expected: Vec<u8>,
 }
+
+/// The length of Werkzeug's scrypt digests (`dklen=64`).
+const SCRYPT_LEN: usize = 64;
 
 impl WerkzeugScrypt {
     /// The most work (`128 · N · r · p` bytes, the memory of `p = 1`)
@@ -205,27 +253,38 @@ impl WerkzeugScrypt {
         self
     }
 
-    /// The parts of `hash`, or `None` when it is malformed or beyond the
-    /// bound (before any work).
-    fn parse<'a>(&self, hash: &'a str) -> Option<ScryptHash<'a>> {
+    /// The parts of `hash`, ready to compute, or why it can never verify
+    /// (before any work). The one definition of what `verify` accepts.
+    fn parse<'a>(&self, hash: &'a str) -> std::result::Result<ScryptHash<'a>, HashProblem> {
         let (method, salt, hex) = split3(hash)?;
         let args: Vec<&str> = method.split(':').skip(1).collect();
-        let (n, r, p): (u64, u64, u64) = match args.as_slice() {
+        let number = |s: &str| s.parse::<u64>().map_err(|_| HashProblem::Malformed);
+        let (n, r, p) = match args.as_slice() {
             [] => (32768, 8, 1),
-            [n, r, p] => (n.parse().ok()?, r.parse().ok()?, p.parse().ok()?),
-            _ => return None,
+            [n, r, p] => (number(n)?, number(r)?, number(p)?),
+            _ => return Err(HashProblem::Malformed),
         };
+        if !n.is_power_of_two() || n < 2 || r == 0 || p == 0 {
+            return Err(HashProblem::Parameters);
+        }
         let work = 128u64
             .checked_mul(n)
             .and_then(|m| m.checked_mul(r))
-            .and_then(|m| m.checked_mul(p))?;
-        if !n.is_power_of_two() || n < 2 || work > self.max_memory {
-            return None;
+            .and_then(|m| m.checked_mul(p));
+        if work.is_none_or(|work| work > self.max_memory) {
+            return Err(HashProblem::BeyondBound);
         }
-        let log_n = u8::try_from(n.trailing_zeros()).ok()?;
-        let params =
-            scrypt::Params::new(log_n, u32::try_from(r).ok()?, u32::try_from(p).ok()?).ok()?;
-        Some(ScryptHash { params, salt, hex })
+        let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| HashProblem::Parameters)?;
+        let (r, p) = (u32::try_from(r), u32::try_from(p));
+        let (Ok(r), Ok(p)) = (r, p) else {
+            return Err(HashProblem::Parameters);
+        };
+        let params = scrypt::Params::new(log_n, r, p).map_err(|_| HashProblem::Parameters)?;
+        Ok(ScryptHash {
+            params,
+            salt,
+            expected: decode_digest(hex, SCRYPT_LEN)?,
+        })
     }
 }
 
@@ -237,20 +296,14 @@ impl LegacyHashVerifier for WerkzeugScrypt {
     }
 
     fn verify(&self, password: &[u8], hash: &str) -> Result<bool> {
-        let Some(h) = self.parse(hash) else {
+        let Ok(h) = self.parse(hash) else {
             return Ok(false);
         };
-        let Ok(expected) = HEXLOWER.decode(h.hex.as_bytes()) else {
-            return Ok(false);
-        };
-        if expected.len() != 64 {
-            return Ok(false);
-        }
-        let mut out = zeroize::Zeroizing::new([0u8; 64]);
+        let mut out = zeroize::Zeroizing::new([0u8; SCRYPT_LEN]);
         if scrypt::scrypt(password, h.salt.as_bytes(), &h.params, &mut out[..]).is_err() {
             return Ok(false);
         }
-        Ok(ct_eq(&out[..], &expected))
+        Ok(ct_eq(&out[..], &h.expected))
     }
 
     fn dummy_hash(&self) -> Option<String> {
@@ -266,16 +319,38 @@ impl LegacyHashVerifier for WerkzeugScrypt {
     }
 
     fn within_bounds(&self, hash: &str) -> bool {
-        self.parse(hash).is_some()
+        !matches!(self.parse(hash), Err(HashProblem::BeyondBound))
+    }
+
+    fn check(&self, hash: &str) -> std::result::Result<(), HashProblem> {
+        self.parse(hash).map(drop)
     }
 }
 
-/// `method$salt$hex`, each part non-empty.
-fn split3(hash: &str) -> Option<(&str, &str, &str)> {
+/// `method$salt$hex`: the method, a non-empty salt (used as its text, as
+/// Werkzeug did) and the hex digest, which may be missing (then the
+/// digest is the problem).
+fn split3(hash: &str) -> std::result::Result<(&str, &str, &str), HashProblem> {
     let mut it = hash.split('$');
-    let (m, s, h) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() || m.is_empty() || s.is_empty() || h.is_empty() {
-        return None;
+    let (method, salt, hex) = match (it.next(), it.next(), it.next(), it.next()) {
+        (Some(m), Some(s), Some(h), None) => (m, s, h),
+        (Some(m), Some(s), None, None) => (m, s, ""),
+        _ => return Err(HashProblem::Malformed),
+    };
+    if method.is_empty() {
+        return Err(HashProblem::Malformed);
     }
-    Some((m, s, h))
+    if salt.is_empty() {
+        return Err(HashProblem::Salt);
+    }
+    Ok((method, salt, hex))
+}
+
+/// The digest as Werkzeug wrote it (lower-case hex of the whole output):
+/// `len` bytes, or the digest is missing, truncated or malformed.
+fn decode_digest(hex: &str, len: usize) -> std::result::Result<Vec<u8>, HashProblem> {
+    match HEXLOWER.decode(hex.as_bytes()) {
+        Ok(bytes) if bytes.len() == len => Ok(bytes),
+        _ => Err(HashProblem::Digest),
+    }
 }

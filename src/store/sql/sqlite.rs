@@ -58,12 +58,20 @@ impl SqliteStore {
     /// Options given in an `sqlite:` URL are kept, except that the file is
     /// always created if missing. For a throw-away database use
     /// [`in_memory`](Self::in_memory) rather than `sqlite::memory:`.
+    ///
+    /// A database file this creates is readable and writable by its owner
+    /// only (mode 0600 on Unix, whatever the umask), and so are its `-wal`
+    /// and `-shm` files, which SQLite gives the database file's mode: it
+    /// holds password hashes. An existing file keeps its mode.
     pub async fn open(path_or_url: &str) -> Result<Self> {
         let options = if path_or_url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(path_or_url).map_err(Error::store)?
         } else {
             SqliteConnectOptions::new().filename(path_or_url)
         };
+        if !in_memory(path_or_url) {
+            create_private(options.get_filename())?;
+        }
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -173,6 +181,41 @@ impl SqliteStore {
                 .map_err(user_write_error)?;
         }
         tx.commit().await.map_err(Error::store)
+    }
+}
+
+/// Whether `path_or_url` names an in-memory database (`sqlite::memory:`,
+/// `?mode=memory`), as sqlx reads it.
+fn in_memory(path_or_url: &str) -> bool {
+    let Some(rest) = path_or_url.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:"
+        || form_urlencoded::parse(params.as_bytes()).any(|(k, v)| k == "mode" && v == "memory")
+}
+
+/// Creates the database file at `path`, empty, with mode 0600 when it does
+/// not exist (SQLite would create it 0644 less the umask: readable by every
+/// local user). An empty file is an empty database to SQLite, which gives
+/// its `-wal`, `-shm` and journal files the mode of the database file.
+/// Nothing for SQLite URI filenames (`file:...`).
+fn create_private(path: &std::path::Path) -> Result<()> {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with("file:") {
+        return Ok(());
+    }
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::store(format!(
+            "cannot create the database {}: {e}",
+            path.display()
+        ))),
     }
 }
 

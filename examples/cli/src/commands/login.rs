@@ -65,7 +65,7 @@ pub(crate) async fn login(ctx: &mut Ctx, a: &LoginArgs) -> Result<Outcome, CliEr
         .await?
     {
         Login::Complete(user) => {
-            let mut o = logged_in(ctx, &mut file, &user)?;
+            let mut o = logged_in(ctx, &mut file, &user).await?;
             // A login with 2FA on completes at once only from a remembered device.
             if user.has_second_factor() {
                 o = o.with("device", "remembered");
@@ -146,7 +146,7 @@ pub(crate) async fn finish_login(
             .await;
         match r {
             Ok(v) => {
-                let mut o = logged_in(ctx, file, &v.user)?;
+                let mut o = logged_in(ctx, file, &v.user).await?;
                 if let Some(n) = v.recovery_codes_left {
                     o = o.with("recovery_codes_left", n);
                     let _ = write!(o.text, "\n{n} recovery codes left.");
@@ -164,7 +164,7 @@ pub(crate) async fn finish_login(
     }
 }
 
-pub(crate) fn logged_in(
+pub(crate) async fn logged_in(
     ctx: &mut Ctx,
     file: &mut SessionFile,
     user: &User,
@@ -173,7 +173,12 @@ pub(crate) fn logged_in(
     let session = ctx
         .sessions
         .issue(user.id, stamp.as_str(), ctx.now())
-        .map_err(|e| CliError::service("session_error", e))?;
+        .await?;
+    // The session this file held before ends: a copy of the file made
+    // earlier does not live on.
+    if let Some(old) = file.session.take() {
+        ctx.sessions.revoke(&old).await?;
+    }
     let expires_at = session.expires_at;
     file.session = Some(session);
     file.pending = None;
@@ -204,6 +209,13 @@ pub(crate) fn code_prompt(ch: &Challenge) -> String {
 pub(crate) fn pending_login(ident: &str, ch: &Challenge) -> Outcome {
     let mut text = String::new();
     match &ch.sms {
+        Some(SmsDelivery::Sent {
+            to,
+            channel: Some("call"),
+            ..
+        }) => {
+            let _ = writeln!(text, "{to} is being called: the code is read out.");
+        }
         Some(SmsDelivery::Sent { to, .. }) => {
             let _ = writeln!(text, "A code was sent to {to}.");
         }
@@ -230,8 +242,13 @@ pub(crate) fn pending_login(ident: &str, ch: &Challenge) -> Outcome {
         .with("next", "cli login --code CODE")
 }
 
-pub(crate) fn logout(ctx: &mut Ctx) -> Result<Outcome, CliError> {
+pub(crate) async fn logout(ctx: &mut Ctx) -> Result<Outcome, CliError> {
     let mut file = ctx.sessions.load()?;
+    // The record goes first: should the store fail, the file keeps the
+    // session, and the logout can be run again.
+    if let Some(s) = &file.session {
+        ctx.sessions.revoke(s).await?;
+    }
     let was = file.session.is_some();
     // The remembered device stays: it is this terminal's, not the session's.
     file.session = None;

@@ -69,9 +69,9 @@ impl Ctx {
         }
     }
 
-    /// The context of a real run, from the flags and the environment.
-    pub async fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let db = cli.db.clone().unwrap_or_else(demo_support::default_db);
+    /// The context of a real run on the database `db`, from the flags and
+    /// the environment.
+    pub async fn from_cli(cli: &Cli, db: String) -> Result<Self, CliError> {
         // Read passwords before anything slow, and fail early on a bad fd.
         let passwords = password_source(cli.password_stdin, cli.password_fd)?;
         let opts = demo_support::Options {
@@ -91,7 +91,13 @@ impl Ctx {
             .session
             .clone()
             .unwrap_or_else(|| Sessions::default_path(&db));
-        let sessions = Sessions::new(path, &backend.secret_key);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sessions = Sessions::new(
+            path,
+            &backend.secret_key,
+            backend.state.clone(),
+            clock.clone(),
+        );
         let prompter = Terminal::new(!cli.no_input && !cli.password_stdin);
         let notes: Box<dyn Write> = if cli.json {
             Box::new(std::io::stderr())
@@ -102,7 +108,7 @@ impl Ctx {
             db,
             backend,
             sessions,
-            Arc::new(SystemClock),
+            clock,
             Input::new(passwords, Box::new(prompter)),
             notes,
             Box::new(std::io::stderr()),
@@ -125,7 +131,7 @@ impl Ctx {
         if let Some(sms) = &self.backend.console_sms {
             let msgs = sms.messages();
             for m in msgs.iter().skip(self.shown_sms) {
-                let _ = writeln!(self.console, "[sms to {}] {}", m.to, m.body);
+                let _ = writeln!(self.console, "[{} to {}] {}", m.channel, m.to, m.body);
             }
             self.shown_sms = msgs.len();
         }
@@ -145,19 +151,31 @@ impl Ctx {
         let _ = self.console.flush();
     }
 
-    /// The logged-in user: a signed, unexpired session whose stamp still
-    /// matches the user's credentials. A session ended by a change made
+    /// The logged-in user: a signed, unexpired session whose record is in
+    /// the store (no `logout` ended it) and whose stamp still matches the
+    /// user's credentials. A session ended by a logout, a change made
     /// elsewhere (or a deleted account) is removed from the file.
     pub(crate) async fn current_user(&mut self) -> Result<User, CliError> {
         let mut file = self.sessions.load()?;
-        let (id, stamp) = file
+        let (session, id) = file
             .session
             .as_ref()
-            .and_then(|s| Some((self.sessions.check(s, self.now())?, s.stamp.clone())))
+            .and_then(|s| Some((s.clone(), self.sessions.check(s, self.now())?)))
             .ok_or_else(not_logged_in)?;
-        if let Some(user) = self.backend.auth.session_user(id, &stamp).await? {
+        if !self.sessions.is_live(&session).await? {
+            file.session = None;
+            self.sessions.save(&file)?;
+            return Err(CliError::auth(
+                "not_logged_in",
+                "the session was logged out (here or from a copy of this session file), \
+                 or expired. Log in again: `cli login --user NAME`",
+            ));
+        }
+        if let Some(user) = self.backend.auth.session_user(id, &session.stamp).await? {
             return Ok(user);
         }
+        // Not the record: a file re-stamped by a change made here shares
+        // it, and lives on.
         file.session = None;
         self.sessions.save(&file)?;
         Err(CliError::auth(
@@ -231,7 +249,11 @@ pub(crate) fn user_json(u: &User) -> Value {
 
 pub(crate) fn sms_json(d: Option<&SmsDelivery>) -> Value {
     match d {
-        Some(SmsDelivery::Sent { to, .. }) => json!({ "state": "sent", "to": to }),
+        Some(SmsDelivery::Sent { to, channel, .. }) => json!({
+            "state": "sent",
+            "to": to,
+            "channel": channel.unwrap_or("sms"),
+        }),
         Some(SmsDelivery::Available { to }) => json!({ "state": "available", "to": to }),
         Some(SmsDelivery::Deferred {
             to,
@@ -279,7 +301,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
     match cmd {
         Command::Register { username, email } => register(ctx, username, email).await,
         Command::Login(a) => login(ctx, a).await,
-        Command::Logout => logout(ctx),
+        Command::Logout => logout(ctx).await,
         Command::SignOutEverywhere(a) => account::sign_out_everywhere(ctx, a).await,
         Command::Whoami => whoami(ctx).await,
         Command::EditProfile(a) => account::edit_profile(ctx, a).await,

@@ -107,13 +107,18 @@ async fn harness() -> H {
         console_sms: Some(sms.clone()),
         mailer: Mailer::Console(mail.clone()),
         summary: "store: in memory (test)".into(),
-        state: std::sync::Arc::new(store),
+        state: std::sync::Arc::new(store.clone()),
         secret_key: key.clone(),
         profiles: demo_support::profiles::ProfileStore::in_memory()
             .await
             .unwrap(),
     };
-    let sessions = Sessions::new(dir.path().join("app.db.session"), &key);
+    let sessions = Sessions::new(
+        dir.path().join("app.db.session"),
+        &key,
+        Arc::new(store),
+        Arc::new(clock.clone()),
+    );
     let notes = Buf::default();
     let ctx = Ctx::new(
         "app.db".into(),
@@ -637,7 +642,9 @@ async fn bad_input_for_every_argument() {
     }
 
     h.ok(&["login", "--user", "d@example.com"], &pw).await;
-    for bad in ["12", "not a phone", "+1 555 0100", "+44 20 7946 0958"] {
+    // A premium-rate number reaches no one's own line (a landline is a
+    // phone: its codes go by call).
+    for bad in ["12", "not a phone", "+1 555 0100", "+44 909 879 0879"] {
         h.err(
             &["2fa", "enable-sms", "--phone", bad],
             &pw,
@@ -794,6 +801,34 @@ async fn sessions_are_signed_and_expire() {
     let o = h.ok(&["logout"], "").await;
     assert_eq!(o.text, "Logged out.");
     assert!(!path.exists());
+}
+
+/// `logout` deletes the session's record: a copy of the session file made
+/// before (a backup, another terminal's copy) stops working with it; so
+/// does the file of a session that a new login here replaced.
+#[tokio::test]
+async fn logout_revokes_every_copy_of_the_session() {
+    let mut h = harness().await;
+    h.register_and_login("hana").await;
+    let path = h.dir.path().join("app.db.session");
+    let copy = std::fs::read(&path).unwrap();
+    h.ok(&["logout"], "").await;
+    std::fs::write(&path, &copy).unwrap();
+    let e = h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+    assert!(e.message.contains("logged out"), "{}", e.message);
+    // The dead session is dropped from the file.
+    assert!(!path.exists());
+
+    // A new login replaces the session held in the file: the old one ends.
+    h.ok(&["login", "--user", "hana"], &format!("{PW}\n")).await;
+    let first = std::fs::read(&path).unwrap();
+    h.ok(&["login", "--user", "hana"], &format!("{PW}\n")).await;
+    let second = std::fs::read(&path).unwrap();
+    h.ok(&["whoami"], "").await;
+    std::fs::write(&path, &first).unwrap();
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
+    std::fs::write(&path, &second).unwrap();
+    h.ok(&["whoami"], "").await;
 }
 
 /// A reset asked for when the address's mail budget is spent (here by

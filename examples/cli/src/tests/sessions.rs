@@ -24,7 +24,12 @@ impl H {
     /// Switches to another session file, as another terminal would use.
     fn use_session_file(&mut self, name: &str) {
         let key = twofa_verify::SecretKey::from_bytes((1..=32).collect::<Vec<u8>>()).unwrap();
-        self.ctx.sessions = Sessions::new(self.dir.path().join(name), &key);
+        self.ctx.sessions = Sessions::new(
+            self.dir.path().join(name),
+            &key,
+            self.ctx.backend.state.clone(),
+            self.ctx.clock.clone(),
+        );
     }
 
     async fn user_id(&mut self) -> UserId {

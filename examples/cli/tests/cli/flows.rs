@@ -11,7 +11,7 @@ const PHONE: &str = "+14155552671";
 
 /// A temp database that keeps state between processes.
 fn persistent_dir(_test: &str) -> Option<Dir> {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let info = d.expect(&["info"], "", 0).json();
     assert_eq!(
         info["persistent"], true,
@@ -581,119 +581,4 @@ fn an_email_change_needs_a_step_up() {
         .expect(&["edit-profile", "--username", "ivy_r"], "", 0)
         .json();
     assert_eq!(j["user"]["username"], "ivy_r");
-}
-
-/// Names in a JSON array of objects (`key`) or of strings.
-fn names(v: &Value, key: &str) -> Vec<String> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .map(|x| {
-            x.get(key)
-                .unwrap_or(x)
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
-#[test]
-fn import_flask_users_then_log_in() {
-    let Some(d) = persistent_dir("import_flask_users_then_log_in") else {
-        return;
-    };
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/flask_users.db"
-    );
-    // Werkzeug hashes are accepted only when asked for (the CLI reads .env
-    // in its working directory, the test's).
-    d.fails(&["import-flask", fixture], "", 2, "usage");
-    std::fs::write(d.dir.path().join(".env"), "LEGACY_HASHES=werkzeug\n").expect("write .env");
-    let j = d.expect(&["import-flask", fixture], "", 0).json();
-    assert_eq!(j["status"], "imported");
-    assert_eq!(names(&j["imported"], "username"), ["alice", "bob", "carol"]);
-    assert_eq!(j["imported"][2]["sms"], true);
-    // Their profile data went to the demo app's table (its page is tested
-    // in tests/axum_app/profile_data.rs).
-    assert_eq!(
-        j["profiles"]["written"],
-        serde_json::json!(["alice", "bob", "carol"]),
-        "{j}"
-    );
-    assert_eq!(j["profiles"]["dropped"], serde_json::json!([]), "{j}");
-    let reasons: Vec<(String, String)> = j["skipped"]
-        .as_array()
-        .expect("skipped")
-        .iter()
-        .map(|s| {
-            (
-                s["username"].as_str().unwrap_or_default().to_owned(),
-                s["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let expected = [
-        ("dave", "duplicate_email"),
-        ("eve smith", "invalid_username"),
-        ("frank", "invalid_phone"),
-        ("grace", "unrecognized_hash"),
-    ];
-    assert_eq!(
-        reasons,
-        expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
-        "{j}"
-    );
-
-    // Again: nothing new, the same rows skipped for the same reasons.
-    let again = d.expect(&["import-flask", fixture], "", 0).json();
-    assert!(names(&again["imported"], "username").is_empty(), "{again}");
-    assert_eq!(
-        names(&again["already_present"], ""),
-        ["alice", "bob", "carol"]
-    );
-    assert_eq!(again["skipped"], j["skipped"]);
-    // In text, the reasons are shown.
-    let text = d.run(&["import-flask", fixture], "");
-    assert_eq!(text.code, 0, "{text:?}");
-    assert!(text.stdout.contains("duplicate_email"), "{text:?}");
-    assert!(
-        text.stdout
-            .contains("Profiles (names, about_me, last_seen) for the demo app: 3 written"),
-        "{text:?}"
-    );
-
-    // The old passwords work (pbkdf2 and scrypt); wrong ones do not.
-    d.fails(
-        &["login", "--user", "alice", "--password-stdin"],
-        "alice-flask-pw-2\n",
-        3,
-        "invalid_credentials",
-    );
-    let j = d
-        .expect(
-            &["login", "--user", "alice", "--password-stdin"],
-            "alice-flask-pw-1\n",
-            0,
-        )
-        .json();
-    assert_eq!(j["status"], "logged_in");
-    let j = d
-        .expect(
-            &["login", "--user", "bob", "--password-stdin"],
-            "bob-scrypt-pw-2\n",
-            0,
-        )
-        .json();
-    assert_eq!(j["status"], "logged_in");
-    // carol's verified phone is her SMS factor.
-    let r = d.expect(
-        &["login", "--user", "carol", "--password-stdin"],
-        "carol-phone-pw-3\n",
-        6,
-    );
-    let code = r.sms_code(PHONE);
-    let j = d.expect(&["login", "--code", &code], "", 0).json();
-    assert_eq!(j["status"], "logged_in");
 }

@@ -2,6 +2,8 @@
 //! input, one invocation at a time (these pass on any store; the flows
 //! across invocations are in `flows.rs`).
 
+mod database;
+mod flask_import;
 mod flows;
 mod support;
 
@@ -86,7 +88,7 @@ fn register_prints_one_json_object() {
 
 #[test]
 fn bad_input_exits_2() {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let reg = |u: &'static str, e: &'static str| {
         [
             "register",
@@ -167,7 +169,7 @@ fn bad_input_exits_2() {
 
 #[test]
 fn authentication_failures_exit_3() {
-    let d = Dir::new();
+    let d = Dir::with_database();
     d.fails(
         &["login", "--user", "nobody", "--password-stdin"],
         PW,
@@ -220,7 +222,7 @@ fn authentication_failures_exit_3() {
 
 #[test]
 fn text_mode_errors_go_to_stderr() {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let r = d.run(&["login", "--user", "nobody", "--password-stdin"], PW);
     assert_eq!(r.code, 3);
     assert!(r.stdout.is_empty(), "{r:?}");
@@ -232,7 +234,7 @@ fn text_mode_errors_go_to_stderr() {
 
 #[test]
 fn reset_request_answers_the_same_for_unknown_addresses() {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let j = d
         .expect(
             &[
@@ -257,7 +259,7 @@ fn reset_request_answers_the_same_for_unknown_addresses() {
 
 #[test]
 fn info_reports_the_set_up() {
-    let d = Dir::new();
+    let d = Dir::with_database();
     let j = d.expect(&["info"], "", 0).json();
     assert_eq!(j["db"], d.db());
     assert_eq!(j["console_codes"], true);

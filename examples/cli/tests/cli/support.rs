@@ -49,14 +49,52 @@ impl Dir {
         }
     }
 
+    /// A directory whose database exists (made by registering `owner`):
+    /// every command but `register` and `import-flask` needs one.
+    pub fn with_database() -> Self {
+        let d = Dir::new();
+        d.expect(
+            &[
+                "register",
+                "--username",
+                "owner",
+                "--email",
+                "owner@example.com",
+                "--password-stdin",
+            ],
+            "owner's long passphrase\n",
+            0,
+        );
+        d
+    }
+
+    /// The path of a file in the directory.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The names of the files in the directory, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn db(&self) -> String {
         self.dir.path().join("app.db").display().to_string()
     }
 
-    /// Runs `cli --db <tmp>/app.db ARGS` with `stdin`, console SMS and mail.
+    /// Runs `cli --db <tmp>/app.db ARGS` (unless ARGS give a `--db`) with
+    /// `stdin`, console SMS and mail.
     pub fn run(&self, args: &[&str], stdin: &str) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cli"));
-        cmd.arg("--db").arg(self.db()).args(args);
+        if !args.contains(&"--db") {
+            cmd.arg("--db").arg(self.db());
+        }
+        cmd.args(args);
         cmd.current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
             if k.starts_with("TWILIO_")
