@@ -351,7 +351,17 @@ mod tests {
             HeaderValue::from_str(&format!("x=1; {NONCE_COOKIE}={nonce}")).unwrap(),
         );
         let back = Anonymous::from_headers(&t, &h, NONCE_COOKIE);
-        assert_eq!(back.token().unwrap(), first);
+        assert_eq!(back.cookie.as_deref(), Some(nonce));
+        // Masked: another value than the first page's, and both work.
+        let again = back.token().unwrap();
+        assert_ne!(again, first);
+        for token in [&first, &again] {
+            let sent = Presented {
+                token: Some(token),
+                nonce_cookie: Some(nonce),
+            };
+            assert!(t.accepts(SessionCsrf::Anonymous, sent));
+        }
         assert!(back.set_cookie(false).is_none(), "the cookie is kept");
     }
 
