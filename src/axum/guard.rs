@@ -106,6 +106,11 @@ impl PendingGuard {
         self
     }
 
+    /// The code page.
+    pub(super) fn code_page(&self) -> &str {
+        &self.0.code_page
+    }
+
     /// Whether a half-logged-in session may reach `path`.
     pub fn allows(&self, path: &str) -> bool {
         self.0.exact.iter().any(|p| p == path)

@@ -271,7 +271,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         // As `main.rs` serves it: the socket's address is the client's.
         axum::serve(
             listener,
-            axum_app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            axum_app::router(state)?.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(async {
             let _ = stop_rx.await;

@@ -195,8 +195,9 @@ impl Site {
         let sms = state.console_sms.clone().unwrap();
         let mail = state.mailer.console().unwrap().clone();
         // As `main.rs` serves it: the handlers see the browser's address.
-        let service =
-            axum_app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let service = axum_app::router(state)
+            .unwrap()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         Site { base, sms, mail }
     }

@@ -67,7 +67,7 @@ impl Client {
     fn with_state(state: axum_app::AppState) -> Self {
         let sessions = Counting::new(state.sessions.clone());
         Client {
-            router: axum_app::router_with_store(state.clone(), sessions.clone()),
+            router: axum_app::router_with_store(state.clone(), sessions.clone()).unwrap(),
             state,
             sessions,
             cookies: Default::default(),
