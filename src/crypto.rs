@@ -78,6 +78,11 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// Fills `buf` from the thread's CSPRNG.
+pub(crate) fn fill_random(buf: &mut [u8]) {
+    rand::rng().fill_bytes(buf);
+}
+
 /// A random URL-safe token of `N` bytes of entropy.
 pub(crate) fn random_token<const N: usize>() -> String {
     data_encoding::BASE64URL_NOPAD.encode(&random_bytes::<N>())

@@ -14,6 +14,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `Result<T, Error>` (see the [`Error`] example).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A wait in whole seconds, rounded up and at least one: "try again in
+/// 2 s" must never come before the wait is over.
+fn whole_seconds(wait: Duration) -> u128 {
+    wait.as_millis().div_ceil(1000).max(1)
+}
+
 /// Every failure the crate reports.
 ///
 /// No variant ever carries a password, code, token or secret: the `Display`
@@ -101,7 +107,7 @@ pub enum Error {
     /// [`Policy::delay_base`](crate::Policy::delay_base), doubling, up to
     /// [`Policy::delay_max`](crate::Policy::delay_max)). Try again after
     /// `retry_after`: "wait a few seconds".
-    #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
+    #[error("too many failed attempts; try again in {} s", whole_seconds(*retry_after))]
     Delayed {
         /// How long until the next attempt is allowed.
         retry_after: Duration,
@@ -114,13 +120,13 @@ pub enum Error {
     ///
     /// The store records whether the wait in force is a delay or a lock, so
     /// a lock reads as `Locked` to its last second, whatever its length.
-    #[error("this account is locked after too many failed attempts; try again in {} min", retry_after.as_secs().div_ceil(60).max(1))]
+    #[error("this account is locked after too many failed attempts; try again in {} min", whole_seconds(*retry_after).div_ceil(60))]
     Locked {
         /// How long until the lock ends.
         retry_after: Duration,
     },
     /// A send or request limit was reached; try again after `retry_after`.
-    #[error("too many requests; try again in {} s", retry_after.as_secs().max(1))]
+    #[error("too many requests; try again in {} s", whole_seconds(*retry_after))]
     RateLimited {
         /// What was limited.
         limit: LimitedAction,
@@ -740,6 +746,22 @@ mod tests {
             }
             .to_string(),
             "this account is locked after too many failed attempts; try again in 15 min"
+        );
+        // Rounded up: 1.2 s left is "2 s", never a "1 s" that ends too soon.
+        assert_eq!(
+            Error::Delayed {
+                retry_after: Duration::from_millis(1_200)
+            }
+            .to_string(),
+            "too many failed attempts; try again in 2 s"
+        );
+        assert_eq!(
+            Error::RateLimited {
+                limit: LimitedAction::Login,
+                retry_after: Duration::from_millis(59_001)
+            }
+            .to_string(),
+            "too many requests; try again in 60 s"
         );
     }
 }

@@ -20,7 +20,8 @@ use twofa_verify::{AuthEvent, Error, Login, Policy, RateLimit, SmsDelivery, Step
 const BURST: usize = 200;
 
 /// 200 wrong passwords and the right one, released together: no more are
-/// evaluated than the policy allows before its first delay (5), every other
+/// evaluated than the policy allows before its first delay (5 per run of
+/// failures; the right password, if it gets in, ends a run), every other
 /// one is refused without a hash, and afterwards the right password is
 /// refused while the delay holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,7 +50,15 @@ async fn password_burst_evaluates_at_most_the_policy() {
             .count();
         assert_eq!(wrong + ok + refused, BURST + 1, "{kind:?}: {results:?}");
         let evaluated = wrong + ok;
-        assert!(evaluated <= 5, "{kind:?}: {evaluated} evaluated");
+        // A right password that gets in ends the run of failures, and a new
+        // run may start behind it (attempts reserved after the success, when
+        // the burst straggles on a loaded machine): at most 5 evaluated per
+        // run, the success one of the first run's.
+        let most = if ok == 1 { 10 } else { 5 };
+        assert!(
+            evaluated <= most,
+            "{kind:?}: {evaluated} evaluated ({ok} in)"
+        );
         assert!(evaluated >= 1, "{kind:?}: nothing evaluated");
         let failed_events = site.count(|e| matches!(e, AuthEvent::LoginFailed { .. }));
         assert_eq!(failed_events, wrong, "{kind:?}");

@@ -460,6 +460,59 @@ async fn failures_delay_then_lock_and_the_lock_ends_by_time() {
     complete(fx.auth.login("alice", &pw(GOOD)).await.unwrap());
 }
 
+/// A failure that earned a wait can be told with it: `login_wait` answers
+/// the wait the next attempt would be refused with, for known and unknown
+/// identifiers alike, by username and by email apart, and nothing before
+/// the first delay or once the wait is over.
+#[tokio::test]
+async fn login_wait_tells_the_wait_a_failure_earned() {
+    let fx = fixture();
+    alice(&fx).await;
+    let p = Policy::default();
+    for name in ["alice", "ghost"] {
+        for _ in 1..p.delay_after_failures {
+            assert!(fx.auth.login(name, &pw("wrong pw")).await.is_err());
+            assert_eq!(
+                fx.auth.login_wait(name, None).await.unwrap(),
+                None,
+                "{name}"
+            );
+        }
+        // The failure that starts the delays: its wait, then the refusal's.
+        assert!(matches!(
+            fx.auth.login(name, &pw("wrong pw")).await,
+            Err(Error::InvalidCredentials)
+        ));
+        let wait = fx.auth.login_wait(name, None).await.unwrap();
+        assert_eq!(wait, Some(Duration::from_secs(1)), "{name}");
+        match fx.auth.login(name, &pw("wrong pw")).await {
+            Err(Error::Delayed { retry_after }) => assert_eq!(Some(retry_after), wait),
+            other => panic!("{other:?}"),
+        }
+        // Letter case and spaces name the same counter.
+        assert_eq!(
+            fx.auth
+                .login_wait(&format!(" {} ", name.to_uppercase()), None)
+                .await
+                .unwrap(),
+            wait
+        );
+    }
+    // The email address counts apart from the username.
+    assert_eq!(
+        fx.auth.login_wait("alice@example.com", None).await.unwrap(),
+        None
+    );
+    // Over when the wait is.
+    fx.clock.advance(Duration::from_secs(1));
+    assert_eq!(fx.auth.login_wait("alice", None).await.unwrap(), None);
+    assert!(fx.auth.login("alice", &pw("wrong pw")).await.is_err());
+    assert_eq!(
+        fx.auth.login_wait("alice", None).await.unwrap(),
+        Some(Duration::from_secs(2))
+    );
+}
+
 #[tokio::test]
 async fn unknown_accounts_lock_the_same_way() {
     let fx = fixture();

@@ -166,15 +166,26 @@ impl Authenticator {
     /// Refuses with [`Error::Delayed`] or [`Error::Locked`] while the gate
     /// of `scope` is held.
     pub(super) async fn check_lock(&self, scope: &FailScope) -> Result<()> {
+        match self.gate_held(scope).await? {
+            Some((left, lock)) => Err(Self::held(left, lock)),
+            None => Ok(()),
+        }
+    }
+
+    /// The wait left on the gate of `scope`, if it is held.
+    pub(super) async fn gate_wait(&self, scope: &FailScope) -> Result<Option<Duration>> {
+        Ok(self.gate_held(scope).await?.map(|(left, _)| left))
+    }
+
+    /// The wait left on the gate of `scope` and whether it is a lock, if
+    /// the gate is held.
+    async fn gate_held(&self, scope: &FailScope) -> Result<Option<(Duration, bool)>> {
         let now = self.now();
         let Some(gate) = self.state().get::<Gate>(StateKey::Gate(scope), now).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let left = now.until(gate.until);
-        if left.is_zero() {
-            return Ok(());
-        }
-        Err(Self::held(left, gate.lock))
+        Ok((!left.is_zero()).then_some((left, gate.lock)))
     }
 
     /// The spec of an attempt in `scope` spending those of `budgets` that

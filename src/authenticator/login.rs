@@ -9,6 +9,7 @@ use super::{Authenticator, Challenge};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::password::{self, Verified};
+use crate::store::{DeviceRecord, UserRecord};
 use crate::user::{User, normalize_email};
 
 /// The outcome of a password login (see the [`Authenticator::login`]
@@ -23,6 +24,14 @@ pub enum Login {
     /// challenge's token (e.g. in the session) and call
     /// [`Authenticator::verify`].
     SecondFactor(Challenge),
+}
+
+/// What a login attempt of an identifier is about (see
+/// [`Authenticator::login_scope`]).
+struct LoginScope {
+    rec: Option<UserRecord>,
+    device: Option<DeviceRecord>,
+    scope: FailScope,
 }
 
 impl Authenticator {
@@ -98,40 +107,8 @@ impl Authenticator {
         password: &SecretString,
         device_token: Option<&str>,
     ) -> Result<Login> {
-        let ident: String = if identifier.len() > 1024 {
-            String::new()
-        } else {
-            // The same key as `normalize_username` makes.
-            let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
-            lower.nfkc().collect()
-        };
-        let by_email = ident.contains('@');
-        let rec = if ident.is_empty() {
-            None
-        } else if by_email {
-            match normalize_email(&ident) {
-                Ok(e) => self.inner.users.user_by_email(&e).await?,
-                Err(_) => None,
-            }
-        } else {
-            self.find_by_username(identifier).await?
-        };
+        let LoginScope { rec, device, scope } = self.login_scope(identifier, device_token).await?;
         let known = rec.as_ref().map(|r| r.id);
-        let device = match &rec {
-            Some(r) => {
-                self.trusted_device(r.id, r.credential_generation, device_token)
-                    .await?
-            }
-            None => None,
-        };
-        let scope = match (&device, known) {
-            (Some(d), Some(id)) => FailScope::Device(id, d.id.clone()),
-            // The email and the username of one account lock apart (see
-            // `FailScope`): lock state does not link them.
-            (_, Some(id)) if by_email => FailScope::Email(id),
-            (_, Some(id)) => FailScope::Account(id),
-            (_, None) => FailScope::Unknown(ident),
-        };
         // Reserve, then check: the client's and the account's places are
         // taken before the hash (one round trip), so a burst cannot outrun
         // either limit.
@@ -218,6 +195,100 @@ impl Authenticator {
         )
         .await?;
         Ok(Login::SecondFactor(challenge))
+    }
+
+    /// How long the next login attempt of `identifier` (from the device
+    /// of `device_token`, as [`login_with_device`](Self::login_with_device)
+    /// takes them) waits: `None` when it is evaluated at once, else the
+    /// wait of the delay or lock its failures earned.
+    ///
+    /// For the answer to a failed login: a failure that earned a wait can
+    /// say so ("invalid username or password; try again in 2 s"), where a
+    /// plain "invalid" would be followed, at the next try, by an
+    /// [`Error::Delayed`] out of the blue. It tells nothing an attempt does
+    /// not (a refused attempt answers the same wait, and costs no hash),
+    /// and an unknown identifier waits exactly like a known one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twofa_verify::clock::ManualClock;
+    /// use twofa_verify::secrecy::SecretString;
+    /// use twofa_verify::{Authenticator, Error, MemoryStore, Policy, SecretKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> twofa_verify::Result<()> {
+    /// let mut policy = Policy::default();
+    /// policy.delay_after_failures = 2; // then 1 s, 2 s, 4 s, ...
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .policy(policy)
+    ///     .clock(ManualClock::starting_now())
+    ///     .build()?;
+    /// let guess = SecretString::from("not the password");
+    /// for _ in 0..2 {
+    ///     let failed = auth.login("mallory", &guess).await;
+    ///     assert!(matches!(failed, Err(Error::InvalidCredentials)));
+    /// }
+    /// // The form's answer to the second failure can tell the wait.
+    /// let wait = auth.login_wait("mallory", None).await?;
+    /// assert_eq!(wait, Some(Duration::from_secs(1)));
+    /// let next = auth.login("mallory", &guess).await;
+    /// assert!(matches!(next, Err(Error::Delayed { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn login_wait(
+        &self,
+        identifier: &str,
+        device_token: Option<&str>,
+    ) -> Result<Option<std::time::Duration>> {
+        let LoginScope { scope, .. } = self.login_scope(identifier, device_token).await?;
+        self.gate_wait(&scope).await
+    }
+
+    /// The account `identifier` names (by username or email), the
+    /// remembered device of `device_token` when it is one of that
+    /// account's, and the failure counter a login attempt counts in.
+    async fn login_scope(
+        &self,
+        identifier: &str,
+        device_token: Option<&str>,
+    ) -> Result<LoginScope> {
+        let ident: String = if identifier.len() > 1024 {
+            String::new()
+        } else {
+            // The same key as `normalize_username` makes.
+            let lower = identifier.nfkc().collect::<String>().trim().to_lowercase();
+            lower.nfkc().collect()
+        };
+        let by_email = ident.contains('@');
+        let rec = if ident.is_empty() {
+            None
+        } else if by_email {
+            match normalize_email(&ident) {
+                Ok(e) => self.inner.users.user_by_email(&e).await?,
+                Err(_) => None,
+            }
+        } else {
+            self.find_by_username(identifier).await?
+        };
+        let known = rec.as_ref().map(|r| r.id);
+        let device = match &rec {
+            Some(r) => {
+                self.trusted_device(r.id, r.credential_generation, device_token)
+                    .await?
+            }
+            None => None,
+        };
+        let scope = match (&device, known) {
+            (Some(d), Some(id)) => FailScope::Device(id, d.id.clone()),
+            // The email and the username of one account lock apart (see
+            // `FailScope`): lock state does not link them.
+            (_, Some(id)) if by_email => FailScope::Email(id),
+            (_, Some(id)) => FailScope::Account(id),
+            (_, None) => FailScope::Unknown(ident),
+        };
+        Ok(LoginScope { rec, device, scope })
     }
 
     pub(super) fn second_factor_possible(&self, user: &User) -> bool {

@@ -2,7 +2,7 @@
 //! in a tower-sessions session, checked by a middleware.
 //!
 //! A session gets a synchronizer token ([`csrf_token`]), renewed at every
-//! login. Forms carry it in a `csrf_token` field (or scripts in an
+//! login, and shown masked (another value at every render). Forms carry it in a `csrf_token` field (or scripts in an
 //! `X-CSRF-Token` header), and the [`csrf_guard`] middleware refuses (403)
 //! every state-changing request whose token does not match. With
 //! [`Csrf::anonymous_tokens`] visitors without a session get signed
@@ -45,9 +45,11 @@ use crate::web::csrf::{self as neutral, AnonymousToken, CsrfTokens, Presented, S
 
 pub use crate::web::csrf::{FIELD, HEADER, NONCE_COOKIE};
 
-/// The session's CSRF token, made (and stored in the session) on first use.
-/// Put it in every form as the `csrf_token` field. ([`CsrfToken`] also
-/// serves visitors without a session.)
+/// The session's CSRF token for a form, made (and stored in the session)
+/// on first use. Put it in every form as the `csrf_token` field. It is
+/// [`masked`](neutral::masked): another value at every call, each
+/// accepted, so that a compressed page leaks nothing of it. ([`CsrfToken`]
+/// also serves visitors without a session.)
 ///
 /// ```
 /// use axum::http::{HeaderMap, StatusCode};
@@ -70,16 +72,17 @@ pub use crate::web::csrf::{FIELD, HEADER, NONCE_COOKIE};
 /// ```
 pub async fn csrf_token(session: &Session) -> Result<String, WebError> {
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
-        return Ok(t);
+        return Ok(neutral::masked(&t));
     }
     let t = neutral::session_token();
     session.insert(CSRF_KEY, &t).await?;
     keep_deadline(session).await?;
-    Ok(t)
+    Ok(neutral::masked(&t))
 }
 
-/// Whether `sent` is the session's CSRF token (constant-time comparison).
-/// False when the session has none. See the [`csrf_token`] example.
+/// Whether `sent` is the session's CSRF token, masked or not
+/// (constant-time comparison). False when the session has none. See the
+/// [`csrf_token`] example.
 pub async fn verify(session: &Session, sent: &str) -> Result<bool, WebError> {
     Ok(match session.get::<String>(CSRF_KEY).await? {
         Some(t) => CsrfTokens::new().accepts(
@@ -378,7 +381,17 @@ mod tests {
             HeaderValue::from_str(&format!("x=1; {NONCE_COOKIE}={nonce}")).unwrap(),
         );
         let back = Anonymous::from_headers(&t, &h, NONCE_COOKIE);
-        assert_eq!(back.token().unwrap(), first);
+        assert_eq!(back.cookie.as_deref(), Some(nonce));
+        // Masked: another value than the first page's, and both work.
+        let again = back.token().unwrap();
+        assert_ne!(again, first);
+        for token in [&first, &again] {
+            let sent = Presented {
+                token: Some(token),
+                nonce_cookie: Some(nonce),
+            };
+            assert!(t.accepts(SessionCsrf::Anonymous, sent));
+        }
         assert!(back.set_cookie(false).is_none(), "the cookie is kept");
     }
 

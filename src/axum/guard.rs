@@ -108,6 +108,11 @@ impl PendingGuard {
         self
     }
 
+    /// The code page.
+    pub(super) fn code_page(&self) -> &str {
+        &self.0.code_page
+    }
+
     /// Whether a half-logged-in session may reach `path` (see the
     /// [`PendingGuard`] example).
     pub fn allows(&self, path: &str) -> bool {

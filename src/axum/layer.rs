@@ -2,24 +2,33 @@
 //! layer, stacked in the one order that works.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
-use axum::response::Response;
-use tower::util::BoxCloneSyncService;
+use axum::response::{IntoResponse, Response};
+use tower::util::{BoxCloneSyncService, BoxCloneSyncServiceLayer, MapResponseLayer};
 use tower::{Layer, Service, ServiceBuilder};
-use tower_sessions::SessionManagerLayer;
 use tower_sessions::cookie::SameSite;
+use tower_sessions::{SessionManagerLayer, SessionStore};
 
+use super::cookies::{SharedStore, harden_removals};
 use super::csrf::{Csrf, csrf_guard};
 use super::guard::{PendingGuard, pending_guard};
 use super::session::AuthConfig;
 use super::store::StateSessionStore;
 use crate::authenticator::Authenticator;
 use crate::error::{Error, Result};
-use crate::web::csrf::CsrfTokens;
-use crate::web::{SessionRecords, cookie_name};
+use crate::web::csrf::{CsrfTokens, NONCE_COOKIE};
+use crate::web::{LocalPath, SessionRecords, cookie_name};
+
+/// The service the guards make of the routes, as [`AuthLayerBuilder::around_guards`]
+/// gets it.
+pub type GuardedService = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// A layer of the app's between the session layer and the guards.
+type AroundGuards = BoxCloneSyncServiceLayer<GuardedService, Request, Response, Infallible>;
 
 /// The session cookie's name (`__Host-twofa_session` on https).
 const SESSION_COOKIE: &str = "twofa_session";
@@ -38,7 +47,13 @@ const SESSION_COOKIE: &str = "twofa_session";
 /// `SameSite=Lax` and `Path=/`.
 ///
 /// The secret key is the authenticator's: sessions, CSRF tokens and the
-/// authenticator's own hashes each use a key derived from it.
+/// authenticator's own hashes each use a key derived from it. Sessions
+/// live in the authenticator's store unless
+/// [`session_store`](AuthLayerBuilder::session_store) names another; the
+/// app's error pages for the guards' refusals go in
+/// [`around_guards`](AuthLayerBuilder::around_guards). Headers the app sets
+/// on every answer (Content-Security-Policy and the like) go in a layer
+/// outside this one, so that its refusals carry them too.
 ///
 /// ```
 /// use axum::{Form, Router, response::Redirect, routing::{get, post}};
@@ -89,16 +104,17 @@ const SESSION_COOKIE: &str = "twofa_session";
 /// that per-client limits see the client's address.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    sessions: StateSessionStore,
+    sessions: SharedStore,
     cookie: String,
     secure: bool,
     config: AuthConfig,
     pending: Option<PendingGuard>,
     csrf: Csrf,
+    around_guards: Option<AroundGuards>,
 }
 
 /// Builds an [`AuthLayer`] (see its example); [`build`](Self::build) checks
-/// the site's URL.
+/// the settings.
 ///
 /// ```
 /// use twofa_verify::axum::AuthLayer;
@@ -131,6 +147,9 @@ pub struct AuthLayerBuilder {
     pending: Option<PendingGuard>,
     session_cookie: String,
     max_body: Option<usize>,
+    secure: Option<bool>,
+    store: Option<SharedStore>,
+    around_guards: Option<AroundGuards>,
 }
 
 impl AuthLayer {
@@ -146,6 +165,9 @@ impl AuthLayer {
             pending: None,
             session_cookie: SESSION_COOKIE.to_owned(),
             max_body: None,
+            secure: None,
+            store: None,
+            around_guards: None,
         }
     }
 
@@ -194,24 +216,129 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Whether the cookies are `Secure` (and `__Host-` named), when the
+    /// site's URL does not say it: a site whose configured URL is
+    /// `http://` but that browsers reach over https through a proxy. An
+    /// https site without `Secure` cookies is logged at level warn: its
+    /// session cookie would also travel over plain http.
+    ///
+    /// ```
+    /// use twofa_verify::axum::AuthLayer;
+    /// use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+    /// # fn main() -> twofa_verify::Result<()> {
+    /// # let auth = Authenticator::builder()
+    /// #     .store(MemoryStore::new())
+    /// #     .secret_key(SecretKey::generate())
+    /// #     .build()?;
+    /// // Configured as http://app:8000, served as https by the proxy.
+    /// let layer = AuthLayer::builder(&auth, "http://app:8000").secure_cookies(true).build()?;
+    /// assert!(layer.is_secure());
+    /// assert_eq!(layer.session_cookie(), "__Host-twofa_session");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure = Some(secure);
+        self
+    }
+
+    /// Keeps the sessions in `store` instead of the authenticator's own
+    /// [`StateStore`](crate::StateStore) (through [`StateSessionStore`]),
+    /// e.g. a store that wraps it to count or trace what it holds.
+    ///
+    /// A logout stays final against a request of the same session still
+    /// in flight only if `store` keeps [`StateSessionStore`]'s promises:
+    /// `create` gives every session a fresh id (never the record's, which
+    /// after a logout is the deleted session's) and `save` writes only a
+    /// session that still exists. A store that wraps a
+    /// [`StateSessionStore`] and passes every call on keeps them.
+    pub fn session_store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(SharedStore(Arc::new(store)));
+        self
+    }
+
+    /// Puts the app's `layer` between the session layer and the guards
+    /// (the [`PendingGuard`] and the CSRF check): it sees the request's
+    /// session (so [`AuthSession`](super::AuthSession) extracts there) and
+    /// every answer of the guards, e.g. to show their refusals (a 403 of
+    /// the CSRF check, a 413 of a body over [`max_body`](Self::max_body))
+    /// as the site's own error pages. Its answers are turned into
+    /// responses with `IntoResponse`.
+    ///
+    /// ```
+    /// # use axum::{middleware::{self, Next}, extract::Request, response::Response};
+    /// # use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+    /// use twofa_verify::axum::{AuthLayer, AuthSession};
+    ///
+    /// async fn error_pages(session: AuthSession, req: Request, next: Next) -> Response {
+    ///     let resp = next.run(req).await;
+    ///     // A bare 403 of the CSRF check: render it in the site's layout,
+    ///     // with the visitor's name from `session`.
+    ///     resp
+    /// }
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = Authenticator::builder().store(MemoryStore::new()).secret_key(SecretKey::generate()).build()?;
+    /// let layer = AuthLayer::builder(&auth, "https://example.com")
+    ///     .around_guards(middleware::from_fn_with_state(auth.clone(), error_pages))
+    ///     .build()?;
+    /// # let _ = layer; Ok(()) }
+    /// ```
+    pub fn around_guards<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<GuardedService> + Send + Sync + 'static,
+        L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        let to_response = MapResponseLayer::new(IntoResponse::into_response);
+        self.around_guards = Some(BoxCloneSyncServiceLayer::new(
+            ServiceBuilder::new().layer(to_response).layer(layer),
+        ));
+        self
+    }
+
     /// The layer. Fails with [`Error::Config`] when the site's URL is not
-    /// an `http://` or `https://` origin, or the cookie name is not a
-    /// plain token. See the [`AuthLayerBuilder`] example.
+    /// an `http://` or `https://` origin, the cookie name is not a plain
+    /// token (or carries a `__Host-` or `__Secure-` prefix of its own, or
+    /// is the CSRF nonce cookie's), the pending guard's code page is not a
+    /// path of the site, or the login URL cannot be a `Location` header.
+    /// See the [`AuthLayerBuilder`] example.
     pub fn build(self) -> Result<AuthLayer> {
-        let secure = site_is_https(&self.site_url)?;
-        let name_ok = !self.session_cookie.is_empty()
-            && self
-                .session_cookie
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !name_ok {
-            return Err(Error::Config(
-                "the session cookie's name must be letters, digits, '_' or '-'".into(),
-            ));
+        let secure = match (site_is_https(&self.site_url)?, self.secure) {
+            (https, None) => https,
+            (https, Some(secure)) => {
+                if https && !secure {
+                    tracing::warn!(
+                        site = self.site_url,
+                        "an https site without Secure cookies: its session cookie also travels over plain http"
+                    );
+                }
+                secure
+            }
+        };
+        check_cookie_name(&self.session_cookie)?;
+        if let Some(guard) = &self.pending {
+            let page = guard.code_page();
+            if LocalPath::parse(page).is_none() {
+                return Err(Error::Config(format!(
+                    "the pending guard's code page must be a path of the site, not {page:?}"
+                )));
+            }
+        }
+        if let Some(url) = &self.config.login_url
+            && axum::http::HeaderValue::from_str(url).is_err()
+        {
+            return Err(Error::Config(format!(
+                "the login URL {url:?} cannot be a Location header"
+            )));
         }
         let (state, keys, clock) = self.auth.web_parts();
-        let sessions =
-            StateSessionStore::from_records(SessionRecords::from_parts(state, keys.clone(), clock));
+        let sessions = match self.store {
+            Some(store) => store,
+            None => SharedStore(Arc::new(StateSessionStore::from_records(
+                SessionRecords::from_parts(state, keys.clone(), clock),
+            ))),
+        };
         let mut csrf = Csrf::new()
             .with_tokens(CsrfTokens::anonymous_with(keys))
             .secure_cookie(secure);
@@ -225,8 +352,36 @@ impl AuthLayerBuilder {
             config: self.config,
             pending: self.pending,
             csrf,
+            around_guards: self.around_guards,
         })
     }
+}
+
+/// A session cookie's name: a plain token, without a prefix of its own
+/// (the layer adds `__Host-` on https; on http browsers refuse a prefixed
+/// cookie), and not the CSRF nonce cookie's name, which it would replace.
+fn check_cookie_name(name: &str) -> Result<()> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !token {
+        return Err(Error::Config(
+            "the session cookie's name must be letters, digits, '_' or '-'".into(),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("__host-") || lower.starts_with("__secure-") {
+        return Err(Error::Config(format!(
+            "the session cookie's name {name:?} must not carry a prefix: the layer adds __Host- on https"
+        )));
+    }
+    if name == NONCE_COOKIE {
+        return Err(Error::Config(format!(
+            "the session cookie's name {name:?} is the CSRF nonce cookie's"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `url` is an https origin; an error unless http or https with a
@@ -267,22 +422,32 @@ where
     type Service = BoxCloneSyncService<Request, Response, Infallible>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let guarded: GuardedService = BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .option_layer(
+                    self.pending
+                        .clone()
+                        .map(|guard| from_fn_with_state(guard, pending_guard)),
+                )
+                .layer(from_fn_with_state(self.csrf.clone(), csrf_guard))
+                .service(inner),
+        );
+        let guarded = match &self.around_guards {
+            Some(layer) => layer.layer(guarded),
+            None => guarded,
+        };
         let sessions = SessionManagerLayer::new(self.sessions.clone())
             .with_name(self.cookie.clone())
             .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(self.secure);
+        let (cookie, secure) = (self.cookie.clone(), self.secure);
         let service = ServiceBuilder::new()
+            .map_response(move |resp| harden_removals(resp, &cookie, secure))
             .layer(sessions)
             .layer(Extension(self.config.clone()))
-            .option_layer(
-                self.pending
-                    .clone()
-                    .map(|guard| from_fn_with_state(guard, pending_guard)),
-            )
-            .layer(from_fn_with_state(self.csrf.clone(), csrf_guard))
-            .service(inner);
+            .service(guarded);
         BoxCloneSyncService::new(service)
     }
 }
@@ -332,7 +497,15 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for bad in ["", "a b", "id;x", "__Host-x=1"] {
+        for bad in [
+            "",
+            "a b",
+            "id;x",
+            "__Host-x=1",
+            "__Host-x",
+            "__SECURE-x",
+            NONCE_COOKIE,
+        ] {
             assert!(
                 AuthLayer::builder(&a, "https://example.com")
                     .session_cookie(bad)
@@ -341,5 +514,27 @@ mod tests {
                 "{bad:?}"
             );
         }
+        for page in [
+            "code",
+            "//evil.example/code",
+            "https://evil.example/",
+            "/a b",
+        ] {
+            let built = AuthLayer::builder(&a, "https://example.com")
+                .pending_guard(PendingGuard::new(page))
+                .build();
+            assert!(matches!(built, Err(Error::Config(_))), "{page:?}");
+        }
+        let built = AuthLayer::builder(&a, "https://example.com")
+            .config(AuthConfig::new().login_url("/login\r\nSet-Cookie: x=1"))
+            .build();
+        assert!(matches!(built, Err(Error::Config(_))));
+        // The site's URL decides unless told otherwise.
+        let proxied = AuthLayer::builder(&a, "http://example.com")
+            .secure_cookies(true)
+            .build()
+            .unwrap();
+        assert!(proxied.is_secure());
+        assert_eq!(proxied.session_cookie(), "__Host-twofa_session");
     }
 }

@@ -79,17 +79,20 @@
 //! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 //! that per-client limits see the client's address.
 //!
-//! The pieces stay public for apps that need another session store: stack
+//! The pieces stay public for apps that stack their own layers: stack
 //! them as [`AuthLayer`] does, outermost first: tower-sessions'
 //! `SessionManagerLayer`, `Extension(AuthConfig)`, [`pending_guard`],
 //! [`csrf_guard`]. A request that reaches an extractor without a session
-//! answers 500 and logs which layer is missing.
+//! answers 500 and logs which layer is missing. Another session store, or
+//! error pages for the guards' refusals, need no hand stacking:
+//! [`AuthLayerBuilder::session_store`], [`AuthLayerBuilder::around_guards`].
 
 /// The `tower-sessions` crate, whose `Session` and `SessionManagerLayer`
 /// this module works with: use this re-export so that the versions match.
 pub use tower_sessions;
 
 mod client;
+mod cookies;
 pub mod csrf;
 mod guard;
 mod layer;
@@ -101,7 +104,7 @@ pub use crate::web::cookie_name;
 pub use client::request_context;
 pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
 pub use guard::{PendingGuard, RequireUser, pending_guard};
-pub use layer::{AuthLayer, AuthLayerBuilder};
+pub use layer::{AuthLayer, AuthLayerBuilder, GuardedService};
 pub use response::{WebError, error_status};
 pub use session::{AuthConfig, AuthSession, PendingLogin};
 pub use store::StateSessionStore;

@@ -6,6 +6,13 @@
 //! ([`HEADER`]), and every state-changing request ([`needs_token`]) whose
 //! token does not match is refused, compared in constant time.
 //!
+//! Pages show every token masked ([`masked`]): XORed with a fresh random
+//! pad, the pad in front, so that no two renders of a form carry the same
+//! bytes. A page that is compressed (gzip, brotli) and also echoes what a
+//! visitor typed would otherwise let an eavesdropper guess the token a
+//! character at a time from the sizes of the answers (BREACH). The check
+//! takes masked tokens and plain ones alike.
+//!
 //! Visitors without a session (the login and registration forms) would
 //! need a session just for the token. [`CsrfTokens`] with a key gives them
 //! a signed double submit instead: a random nonce in a cookie of its own
@@ -33,7 +40,7 @@
 
 use std::fmt;
 
-use crate::crypto::{Keys, ct_eq, random_bytes, random_token};
+use crate::crypto::{Keys, ct_eq, fill_random, random_bytes, random_token};
 use crate::key::SecretKey;
 
 /// The form field that carries the token (see the [`CsrfTokens`] example).
@@ -46,15 +53,65 @@ pub const HEADER: &str = "x-csrf-token";
 pub const NONCE_COOKIE: &str = "twofa_csrf";
 
 const NONCE_BYTES: usize = 32;
+/// The longest presented token decoded: a masked one of a 43-character
+/// token is 115 characters.
+const MAX_PRESENTED: usize = 256;
 const B64: data_encoding::Encoding = data_encoding::BASE64URL_NOPAD;
 /// Domain separation of the anonymous-token MAC under the secret key.
 const ANON_PURPOSE: &[u8] = b"csrf-anonymous-v1";
 
 /// A new synchronizer token for a session (256 random bits, URL-safe
-/// base64). Keep it in the session; make a new one at every login (see the
-/// [`CsrfTokens`] example).
+/// base64). Keep it in the session; make a new one at every login; show it
+/// in pages [`masked`] (see the [`CsrfTokens`] example).
 pub fn session_token() -> String {
     random_token::<32>()
+}
+
+/// `token` as a page shows it: XORed with a fresh random pad of its
+/// length, the pad in front, in URL-safe base64 (twice the length, in
+/// bytes, before the encoding). Every call gives another value, each
+/// accepted by [`CsrfTokens::accepts`] as `token` itself, so a page's bytes
+/// never repeat the token (see the [module](self) on BREACH).
+///
+/// ```
+/// use twofa_verify::web::csrf::{CsrfTokens, Presented, SessionCsrf, masked, session_token};
+/// let token = session_token(); // kept in the session
+/// let (a, b) = (masked(&token), masked(&token)); // two renders of a form
+/// assert_ne!(a, b);
+/// for shown in [&a, &b] {
+///     let sent = Presented { token: Some(shown), nonce_cookie: None };
+///     assert!(CsrfTokens::new().accepts(SessionCsrf::Token(&token), sent));
+/// }
+/// ```
+pub fn masked(token: &str) -> String {
+    let secret = token.as_bytes();
+    let mut out = vec![0u8; secret.len() * 2];
+    let (pad, body) = out.split_at_mut(secret.len());
+    fill_random(pad);
+    for ((b, p), s) in body.iter_mut().zip(pad.iter()).zip(secret) {
+        *b = p ^ s;
+    }
+    B64.encode(&out)
+}
+
+/// Whether `sent` is `expected`, plain (forms of before masking) or
+/// [`masked`], in constant time but for the lengths, which are public.
+fn presents(sent: &str, expected: &str) -> bool {
+    if sent.len() == expected.len() {
+        return ct_eq(sent.as_bytes(), expected.as_bytes());
+    }
+    if sent.len() > MAX_PRESENTED {
+        return false;
+    }
+    let Ok(bytes) = B64.decode(sent.as_bytes()) else {
+        return false;
+    };
+    if bytes.len() != 2 * expected.len() {
+        return false;
+    }
+    let (pad, body) = bytes.split_at(expected.len());
+    let token: Vec<u8> = pad.iter().zip(body).map(|(p, b)| p ^ b).collect();
+    ct_eq(&token, expected.as_bytes())
 }
 
 /// Whether a request with this method must carry a token: every method
@@ -137,7 +194,7 @@ impl fmt::Debug for Presented<'_> {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct AnonymousToken {
-    /// The token for the page's forms.
+    /// The token for the page's forms, [`masked`]: another at every call.
     pub token: String,
     /// A new nonce to set as the [`NONCE_COOKIE`] (`HttpOnly`,
     /// `SameSite=Lax`, `Path=/`, `Secure` on https), when the request
@@ -168,14 +225,16 @@ impl fmt::Debug for AnonymousToken {
 ///
 /// // At login: a new token, kept in the session.
 /// let in_session = csrf::session_token();
-/// // Every page's forms carry it; scripts send it in the header.
-/// let field = format!(r#"<input type="hidden" name="{FIELD}" value="{in_session}">"#);
+/// // Every page's forms carry it, masked anew at each render; scripts
+/// // send it in the header.
+/// let shown = csrf::masked(&in_session);
+/// let field = format!(r#"<input type="hidden" name="{FIELD}" value="{shown}">"#);
 /// assert_eq!(HEADER, "x-csrf-token");
 /// # let _ = field;
 ///
 /// // A POST of that form.
 /// let (method, content_type) = ("POST", "application/x-www-form-urlencoded; charset=UTF-8");
-/// let body = format!("amount=10&{FIELD}={in_session}");
+/// let body = format!("amount=10&{FIELD}={shown}");
 /// assert!(csrf::needs_token(method) && !csrf::needs_token("get"));
 /// let sent = if csrf::is_form(content_type) { csrf::token_in_form(body.as_bytes()) } else { None };
 /// let presented = Presented { token: sent.as_deref(), nonce_cookie: None };
@@ -233,7 +292,7 @@ impl CsrfTokens {
             }
         };
         Some(AnonymousToken {
-            token: B64.encode(&keys.mac(ANON_PURPOSE, &nonce)),
+            token: masked(&B64.encode(&keys.mac(ANON_PURPOSE, &nonce))),
             set_cookie,
         })
     }
@@ -245,7 +304,7 @@ impl CsrfTokens {
             return false;
         };
         match session {
-            SessionCsrf::Token(expected) => ct_eq(sent.as_bytes(), expected.as_bytes()),
+            SessionCsrf::Token(expected) => presents(sent, expected),
             SessionCsrf::LoginWithoutToken => false,
             SessionCsrf::Anonymous => {
                 let (Some(keys), Some(nonce)) = (
@@ -255,7 +314,7 @@ impl CsrfTokens {
                     return false;
                 };
                 let expected = B64.encode(&keys.mac(ANON_PURPOSE, &nonce));
-                ct_eq(sent.as_bytes(), expected.as_bytes())
+                presents(sent, &expected)
             }
         }
     }
@@ -338,6 +397,53 @@ mod tests {
                 !csrf.accepts(SessionCsrf::Anonymous, p(c.as_deref())),
                 "{c:?}"
             );
+        }
+    }
+
+    #[test]
+    fn masked_tokens_differ_every_time_and_stand_for_theirs_only() {
+        let csrf = tokens();
+        let t = session_token();
+        let other = session_token();
+        let shown: Vec<String> = (0..50).map(|_| masked(&t)).collect();
+        let distinct: std::collections::HashSet<_> = shown.iter().collect();
+        assert_eq!(distinct.len(), shown.len());
+        fn p(token: &str) -> Presented<'_> {
+            Presented {
+                token: Some(token),
+                nonce_cookie: None,
+            }
+        }
+        for m in &shown {
+            assert_eq!(m.len(), 115);
+            assert!(!m.contains(&t), "the token never shows plain");
+            assert!(csrf.accepts(SessionCsrf::Token(&t), p(m)));
+            assert!(!csrf.accepts(SessionCsrf::Token(&other), p(m)));
+        }
+        // Plain still works (forms of before); anything else does not.
+        assert!(csrf.accepts(SessionCsrf::Token(&t), p(&t)));
+        let mut bytes = B64.decode(shown[0].as_bytes()).unwrap();
+        bytes[60] ^= 1;
+        let tampered = B64.encode(&bytes);
+        assert!(!csrf.accepts(SessionCsrf::Token(&t), p(&tampered)));
+        let half = &shown[0][..86];
+        assert!(!csrf.accepts(SessionCsrf::Token(&t), p(half)));
+        assert!(!csrf.accepts(SessionCsrf::Token(&t), p(&masked(&t[1..]))));
+        assert!(!csrf.accepts(SessionCsrf::Token(&t), p(&"A".repeat(100_000))));
+        assert!(!csrf.accepts(SessionCsrf::Token(&t), p("!!!!")));
+        // Anonymous tokens are masked too: two renders, one nonce.
+        let n = B64.encode(&[7; NONCE_BYTES]);
+        let (a, b) = (
+            csrf.anonymous_token(Some(&n)).unwrap().token,
+            csrf.anonymous_token(Some(&n)).unwrap().token,
+        );
+        assert_ne!(a, b);
+        for token in [&a, &b] {
+            let sent = Presented {
+                token: Some(token),
+                nonce_cookie: Some(&n),
+            };
+            assert!(csrf.accepts(SessionCsrf::Anonymous, sent));
         }
     }
 

@@ -107,6 +107,12 @@ mod tests {
             "/a/b/../c",
             "/a:b",
             "/login?next=%2Fuser%2Fa",
+            // Unicode slashes percent-encoded stay in the path.
+            "/%E2%88%95%E2%88%95evil.example",
+            "/%EF%BC%8F%EF%BC%8Fevil.example",
+            // Encoded once more, a `//` is two `%2F` to whatever decodes
+            // once: still a path here.
+            "/%252F%252Fevil.example",
         ] {
             assert_eq!(safe_next(Some(ok)).as_deref(), Some(ok), "{ok:?}");
         }
@@ -143,6 +149,20 @@ mod tests {
             "/a ",
             "/é",
             "https://evil.example/",
+            "https:evil.example",
+            "https:/evil.example",
+            "%2F%2Fevil.example",
+            "%2F/evil.example",
+            "/%2F%2Fevil.example",
+            "/%5C%5Cevil.example",
+            "/\u{2215}evil.example",
+            "\u{2215}\u{2215}evil.example",
+            "\u{FF0F}\u{FF0F}evil.example",
+            "/\u{FF0F}evil.example",
+            "/\r/evil.example",
+            "/%0D/evil.example",
+            "/\0",
+            "/%00/evil.example",
             "javascript:alert(1)",
             "/\u{7f}",
             long.as_str(),

@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use tower::ServiceExt;
 use tower_sessions::cookie::Cookie;
 use twofa_verify::axum::{
-    AuthConfig, AuthLayer, AuthSession, CsrfToken, PendingGuard, RequireUser, WebError,
+    AuthConfig, AuthLayer, AuthLayerBuilder, AuthSession, CsrfToken, PendingGuard, RequireUser,
+    WebError,
 };
 use twofa_verify::clock::ManualClock;
 use twofa_verify::event::RecordingSink;
@@ -104,6 +105,12 @@ async fn logout(mut s: AuthSession) -> Result<Redirect, WebError> {
     Ok(Redirect::to("/"))
 }
 
+/// A logout that keeps nothing: the session cookie is removed.
+async fn bye(mut s: AuthSession) -> Result<Redirect, WebError> {
+    s.logout().await?;
+    Ok(Redirect::to("/"))
+}
+
 /// A username change, then a refresh (which has nothing to stamp).
 async fn rename(mut s: AuthSession) -> Result<&'static str, WebError> {
     let Some(me) = s.user().cloned() else {
@@ -151,6 +158,21 @@ pub fn app_at<S>(
 where
     S: UserStore + StateStore + Clone + 'static,
 {
+    app_with(site, store, config, clock, sms, |layer, _| layer)
+}
+
+/// The test site, its `AuthLayer` built with the test's own settings.
+pub fn app_with<S>(
+    site: &str,
+    store: S,
+    config: AuthConfig,
+    clock: ManualClock,
+    sms: ConsoleSms,
+    customize: impl FnOnce(AuthLayerBuilder, &Authenticator) -> AuthLayerBuilder,
+) -> App
+where
+    S: UserStore + StateStore + Clone + 'static,
+{
     let events = RecordingSink::new();
     let auth = Authenticator::builder()
         .store(store.clone())
@@ -169,9 +191,8 @@ where
                 .allow("/logout")
                 .allow("/form")
                 .allow_prefix("/static/"),
-        )
-        .build()
-        .unwrap();
+        );
+    let layer = customize(layer, &auth).build().unwrap();
     let router = Router::new()
         .route(
             "/",
@@ -181,7 +202,8 @@ where
         .route("/code", get(code_page).post(code))
         .route("/password", post(password))
         .route("/logout", post(logout))
-        .route("/note", post(note))
+        .route("/bye", post(bye))
+        .route("/note", post(note).put(note).patch(note).delete(note))
         .route("/rename", post(rename))
         .route("/form", get(|t: CsrfToken| async move { t.value().await }))
         .route("/static/site.css", get(|| async { "body {}" }))

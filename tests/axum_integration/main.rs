@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app;
+mod attacks;
 mod layer;
 mod store;
 
@@ -273,10 +274,11 @@ async fn unchanged_sessions_are_not_written_back() {
 }
 
 /// Pages that show a form right after a login, loaded at once (tabs
-/// restored together), show one CSRF token and write nothing: the login
-/// made the token, so no page's later write voids another page's forms.
+/// restored together), write nothing and each show a token that works:
+/// the login made the session's token, so no page's later write voids
+/// another page's forms. Each shows it masked, so no two are alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn forms_loaded_at_once_after_a_login_share_one_token() {
+async fn forms_loaded_at_once_after_a_login_all_work() {
     let app = std::sync::Arc::new(memory_app(AuthConfig::new()));
     app.user("alice").await;
     let mut jar = Jar::default();
@@ -302,10 +304,11 @@ async fn forms_loaded_at_once_after_a_login_share_one_token() {
     for t in tasks {
         tokens.insert(t.await.unwrap());
     }
-    assert_eq!(tokens.len(), 1, "{tokens:?}");
-    let token = tokens.into_iter().next().unwrap();
-    let (status, _, _) = jar.post_raw(&app, "/note", &[("csrf_token", &token)]).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tokens.len(), 20, "masked: every page its own");
+    for token in tokens {
+        let (status, _, _) = jar.post_raw(&app, "/note", &[("csrf_token", &token)]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }
 
 /// `refresh` after a call that changed no credential (a rename) stamps
@@ -382,10 +385,56 @@ async fn logout_of_a_remembered_session_leaves_no_long_lived_cookie() {
 /// A request of a session still in flight while it logs out (a thief's
 /// request with a copy of the cookie) cannot bring it back, however the
 /// requests interleave: 10 rounds, each a logout released among 40
-/// requests of the same session, 10 of them writing the session.
+/// requests of the same session, 10 of them writing the session. Through
+/// `AuthLayer`, on memory, SQLite and PostgreSQL (`DATABASE_URL`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_stays_dead_with_requests_in_flight() {
-    let app = std::sync::Arc::new(memory_app(AuthConfig::new()));
+    logout_burst(memory_app(AuthConfig::new()), "memory").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db").to_str().unwrap().to_owned();
+    let sqlite = app(
+        SqliteStore::open(&path).await.unwrap(),
+        AuthConfig::new(),
+        ManualClock::starting_now(),
+        ConsoleSms::quiet(),
+    );
+    logout_burst(sqlite, "sqlite").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_stays_dead_with_requests_in_flight_on_postgres() {
+    use twofa_verify::PostgresStore;
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: DATABASE_URL not set; the PostgreSQL logout burst did not run"
+        );
+        return;
+    };
+    let schema = format!("twofa_logout_{:016x}", rand::random::<u64>());
+    let store = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    let pg = app(
+        store.clone(),
+        AuthConfig::new(),
+        ManualClock::starting_now(),
+        ConsoleSms::quiet(),
+    );
+    logout_burst(pg, "postgres").await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+}
+
+async fn logout_burst(app: App, what: &str) {
+    let app = std::sync::Arc::new(app);
     app.user("alice").await;
     for round in 0..10 {
         let mut victim = Jar::default();
@@ -427,7 +476,7 @@ async fn logout_stays_dead_with_requests_in_flight() {
         assert_eq!(
             thief.home(&app).await,
             StatusCode::UNAUTHORIZED,
-            "round {round}: the logged-out session came back"
+            "{what}, round {round}: the logged-out session came back"
         );
     }
 }

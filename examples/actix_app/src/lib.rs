@@ -9,6 +9,7 @@
 //!   signed double submit (nonce cookie) on the login and registration
 //!   forms before.
 //! - Redirects after login: [`safe_next`]; errors: [`ErrorResponse`].
+//! - Every answer, errors included: the headers of [`security_headers`].
 
 mod pages;
 mod sessions;
@@ -19,6 +20,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::{Cookie, Key, SameSite};
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,25 @@ use twofa_verify::{
 };
 
 pub use sessions::StateSessions;
+
+/// The Content-Security-Policy of every answer: the pages have no script,
+/// style or image, forms post only here, and nobody frames them.
+pub const CSP: &str =
+    "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Headers for every answer, error answers and redirects included (wrap
+/// the app with it, outside the sessions): the [`CSP`], no framing (and
+/// `X-Frame-Options` for old browsers), no MIME sniffing of the plain-text
+/// error answers, no referrer, and no caching: the pages carry CSRF
+/// tokens and the user's data.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
+}
 
 /// Session keys.
 const USER: &str = "user";
@@ -263,13 +284,15 @@ fn form_token(
     req: &HttpRequest,
     session: &Session,
 ) -> Result<(String, Option<Cookie<'static>>), AppError> {
+    // Pages show the session's token masked: another value at every
+    // render, so a compressed page leaks nothing of it (BREACH).
     if let Some(t) = session.get::<String>(CSRF)? {
-        return Ok((t, None));
+        return Ok((csrf::masked(&t), None));
     }
     if session.contains_key(USER) || session.contains_key(PENDING) {
         let t = csrf::session_token();
         session.insert(CSRF, &t)?;
-        return Ok((t, None));
+        return Ok((csrf::masked(&t), None));
     }
     let name = cookie_name(NONCE_COOKIE, site.secure);
     let sent = req.cookie(&name);

@@ -28,6 +28,7 @@ async fn main() -> std::io::Result<()> {
     HttpServer::new(move || {
         App::new()
             .wrap(site.sessions())
+            .wrap(actix_app::security_headers())
             .configure(|cfg| site.configure(cfg))
     })
     .bind(addr)?

@@ -66,6 +66,23 @@ pub struct Args {
     /// app), replaced by Argon2id at each user's first login
     #[arg(long, env = "LEGACY_HASHES", value_enum, value_name = "FORMAT")]
     pub legacy_hashes: Option<LegacyHashes>,
+    /// The country preselected for phone numbers (ISO 3166-1 code such as
+    /// GB); a number typed with +country code ignores it
+    #[arg(
+        long,
+        env = "DEFAULT_PHONE_COUNTRY",
+        value_name = "CODE",
+        default_value = "US",
+        value_parser = parse_country
+    )]
+    pub default_phone_country: String,
+}
+
+/// `--default-phone-country`: a country of the phone page's list.
+fn parse_country(s: &str) -> Result<String, String> {
+    crate::phone::country(s)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("not an ISO 3166-1 country code with a numbering plan: {s:?}"))
 }
 
 /// Removes the variables of [`Args`] that are set but blank: an empty
@@ -181,6 +198,7 @@ impl Args {
                 .unwrap_or_else(|| base_url.starts_with("https://")),
             base_url,
             trust_proxy: self.trust_proxy,
+            default_phone_country: self.default_phone_country.clone(),
         }
     }
 }

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use twofa_verify::axum::tower_sessions::cookie::{Cookie, SameSite, time::OffsetDateTime};
 use twofa_verify::axum::{PendingLogin, cookie_name};
 use twofa_verify::secrecy::SecretString;
-use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery};
+use twofa_verify::{Error as AuthError, Factor, Login, Registration, SmsDelivery, User};
 
-use super::errors::{AppError, FormError, sentence};
+use super::errors::{AppError, FormError, TRY_AGAIN, sentence};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, query_param};
 use super::{AppState, DEVICE_COOKIE, registration, safe_next, see_other};
 use demo_support::profile_text::{self, Field, NAME_MAX};
@@ -21,19 +21,50 @@ const NEXT: &str = "login_next";
 const SMS_NOTE: &str = "login_sms_note";
 
 /// GET / and GET /home (the tutorial has both): the home page, which
-/// greets a logged-in user by first name.
+/// greets a logged-in user as the login did ([`welcome`]).
 pub async fn index(State(state): State<AppState>, v: Visitor) -> Page {
-    let first_name = match v.user() {
-        Some(u) => Some(state.profiles.get(u.id).await?.first_name).filter(|n| !n.is_empty()),
+    let name = match v.user() {
+        Some(u) => Some(greeting_name(&state, u).await?),
         None => None,
     };
     ok(
         &state,
         &v,
         "index.html",
-        context! { sms_available => state.auth.sms_available(), first_name => first_name },
+        context! { sms_available => state.auth.sms_available(), greeting_name => name },
     )
     .await
+}
+
+/// Whom the site greets: the first name, else the username.
+async fn greeting_name(state: &AppState, user: &User) -> Result<String, AppError> {
+    let first_name = state.profiles.get(user.id).await?.first_name;
+    Ok(if first_name.trim().is_empty() {
+        user.username.clone()
+    } else {
+        first_name
+    })
+}
+
+/// The one greeting of the site, after a login and on the home page:
+/// "Welcome, Ada!".
+async fn welcome(state: &AppState, user: &User) -> Result<String, AppError> {
+    Ok(format!("Welcome, {}!", greeting_name(state, user).await?))
+}
+
+/// Where a logged-in visitor who asks for the login or register page goes:
+/// the home page, with a note (a tab left open from before the login).
+pub(super) async fn already_logged_in(v: &Visitor, user: &User) -> Page {
+    flash(v, "info", logged_in_note(user)).await?;
+    Ok(see_other("/"))
+}
+
+/// The note of [`already_logged_in`].
+pub(super) fn logged_in_note(user: &User) -> String {
+    format!(
+        "You are logged in as {}. To use another account, log out first.",
+        user.username
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -108,8 +139,8 @@ fn confirms_email(v: &Visitor) -> bool {
 
 /// GET /register
 pub async fn register_form(State(state): State<AppState>, v: Visitor) -> Page {
-    if v.user().is_some() {
-        return Ok(see_other("/"));
+    if let Some(user) = v.user() {
+        return already_logged_in(&v, user).await;
     }
     ok(
         &state,
@@ -126,6 +157,9 @@ pub async fn register(
     v: Visitor,
     AppForm(f): AppForm<RegisterForm>,
 ) -> Page {
+    if let Some(user) = v.user() {
+        return already_logged_in(&v, user).await;
+    }
     let keep = context! {
         username => f.username.clone(),
         first_name => f.first_name.clone(),
@@ -177,8 +211,8 @@ pub struct LoginForm {
 
 /// GET /login
 pub async fn login_form(State(state): State<AppState>, v: Visitor, uri: Uri) -> Page {
-    if v.user().is_some() {
-        return Ok(see_other("/"));
+    if let Some(user) = v.user() {
+        return already_logged_in(&v, user).await;
     }
     let next = safe_next(query_param(&uri, "next").as_deref());
     ok(
@@ -210,6 +244,9 @@ pub async fn login(
     headers: HeaderMap,
     AppForm(f): AppForm<LoginForm>,
 ) -> Page {
+    if let Some(user) = v.user() {
+        return already_logged_in(&v, user).await;
+    }
     let next = safe_next(Some(&f.next));
     let remember_me = f.remember_me.is_some();
     let keep = context! { username => f.username.clone(), next => next.clone(), remember_me => remember_me };
@@ -226,7 +263,7 @@ pub async fn login(
     match result {
         Ok(Login::Complete(user)) => {
             v.login(&user, remember_me).await?;
-            flash(&v, "success", format!("Welcome, {}!", user.username)).await?;
+            flash(&v, "success", welcome(&state, &user).await?).await?;
             Ok(see_other(
                 &next.unwrap_or_else(|| profile_url(&user.username)),
             ))
@@ -244,6 +281,17 @@ pub async fn login(
         Ok(other) => Err(AppError::Internal(format!(
             "unhandled login outcome {other:?}"
         ))),
+        // A failure that earned a delay or a lock says so, in the words
+        // of the refusal that would follow it: never a plain "invalid"
+        // between "try again in 1 s" and "try again in 2 s".
+        Err(AuthError::InvalidCredentials) => {
+            let mut e = FormError::from_auth(AuthError::InvalidCredentials)?;
+            if let Some(wait) = v.auth().login_wait(&f.username, device.as_deref()).await? {
+                e.message = format!("Invalid username or password. {TRY_AGAIN}");
+                e.retry_after = Some(wait);
+            }
+            form_error(&state, &v, "login.html", e, keep).await
+        }
         Err(e) => form_error(&state, &v, "login.html", FormError::from_auth(e)?, keep).await,
     }
 }
@@ -377,7 +425,7 @@ pub async fn verify(
             v.session().remove_value(SMS_NOTE).await?;
             v.complete(&verification).await?;
             let user = &verification.user;
-            flash(&v, "success", format!("Welcome, {}!", user.username)).await?;
+            flash(&v, "success", welcome(&state, user).await?).await?;
             if let Some(left) = verification.recovery_codes_left {
                 flash(
                     &v,

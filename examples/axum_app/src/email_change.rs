@@ -14,7 +14,7 @@ use twofa_verify::{EmailChangeMail, Error as AuthError, User};
 
 use super::errors::{FormError, human_duration};
 use super::factors::step_up_ctx;
-use super::profile::{refreshed, step_up};
+use super::profile::{refreshed, step_up, step_up_failed};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, render};
 use super::{AppState, see_other};
 
@@ -77,7 +77,7 @@ pub async fn change_email(
             form_error(&state, &v, "change_email.html", e, keep).await
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "change_email.html", fe, keep).await
         }
     }

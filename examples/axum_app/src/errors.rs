@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use twofa_verify::Error as AuthError;
 use twofa_verify::axum::{AuthSession, WebError};
+use twofa_verify::event::LimitedAction;
 
 use super::AppState;
 use super::flash::FlashJar;
@@ -56,7 +57,7 @@ impl From<AuthError> for AppError {
             Ok(fe) => AppError::Page {
                 status: fe.status,
                 title: title_for(fe.status).into(),
-                message: fe.message,
+                message: fe.sentence(),
                 retry_after: fe.retry_after,
             },
             Err(e) => e,
@@ -129,10 +130,29 @@ impl IntoResponse for AppError {
     }
 }
 
+/// Whole seconds, rounded up (at least 1): a wait is never shown shorter
+/// than it is.
+pub fn wait_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+/// A wait as pages show it, rounded up: "27 s", "15 min", "3 h".
+/// `static/forms.js` counts it down in the same words.
+pub fn short_wait(d: Duration) -> String {
+    let s = wait_secs(d);
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 2 * 3600 {
+        format!("{} min", s.div_ceil(60))
+    } else {
+        format!("{} h", s.div_ceil(3600))
+    }
+}
+
 /// Sets `Retry-After` (whole seconds, rounded up).
 pub fn with_retry_after(resp: &mut Response, retry_after: Option<Duration>) {
     if let Some(d) = retry_after {
-        let secs = d.as_secs().max(1) + u64::from(d.subsec_nanos() > 0);
+        let secs = wait_secs(d);
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -150,14 +170,21 @@ fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// A user-caused failure of a form: shown on the form again.
+/// The words before the wait of a delay or a lock.
+pub const TRY_AGAIN: &str = "Too many failed attempts. You can try again";
+/// The words before the wait for another text message.
+pub const NEW_CODE: &str = "You can ask for a new code";
+
+/// A user-caused failure of a form: shown on the form again, or, with a
+/// wait, on the form's page after a redirect (`render::form_error`).
 #[derive(Debug)]
 pub struct FormError {
     /// The status of the page.
     pub status: StatusCode,
-    /// What to tell the user.
+    /// What to tell the user; with a wait, the words before it ("You can
+    /// ask for a new code").
     pub message: String,
-    /// For 429: when to try again.
+    /// A wait before trying again (a delay, a lock, a rate limit).
     pub retry_after: Option<Duration>,
 }
 
@@ -168,6 +195,15 @@ impl FormError {
             status,
             message: message.into(),
             retry_after: None,
+        }
+    }
+
+    /// The message as one sentence, its wait included ("You can ask for a
+    /// new code in 27 s."): for pages that do not count it down.
+    pub fn sentence(&self) -> String {
+        match self.retry_after {
+            Some(d) => format!("{} in {}.", self.message, short_wait(d)),
+            None => self.message.clone(),
         }
     }
 
@@ -210,18 +246,17 @@ impl FormError {
                 attempts_left,
                 if *attempts_left == 1 { "" } else { "s" }
             ),
-            AuthError::Delayed { retry_after } => format!(
-                "Too many failed attempts. Please try again in {}.",
-                human_duration(*retry_after)
-            ),
-            AuthError::Locked { retry_after } => format!(
-                "Too many failed attempts: this account is locked for now. Please try again in {}, or reset your password.",
-                human_duration(*retry_after)
-            ),
-            AuthError::RateLimited { retry_after, .. } => format!(
-                "Too many requests. Please try again in {}.",
-                human_duration(*retry_after)
-            ),
+            // One wording for every wait, a delay or a lock alike, told
+            // with the failure that earned it too (`auth::login`): the
+            // page ends it with " in 27 s." and counts it down.
+            AuthError::Delayed { .. } | AuthError::Locked { .. } => TRY_AGAIN.to_owned(),
+            AuthError::RateLimited { limit, .. } => match limit {
+                LimitedAction::SmsSend => NEW_CODE.to_owned(),
+                LimitedAction::Login => {
+                    "Too many failed attempts from your network. You can try again".to_owned()
+                }
+                _ => "Too many requests. You can try again".to_owned(),
+            },
             AuthError::WeakPassword(w) => format!("Please choose another password: {w}."),
             AuthError::MalformedCode => {
                 "Please enter the 6-digit code, or a recovery code like abcde-fghij-klmno-pqrst."
@@ -238,17 +273,6 @@ impl FormError {
             message,
             retry_after,
         })
-    }
-
-    /// A failed step-up: "your password" rather than "username or password".
-    pub fn from_step_up(e: AuthError) -> Result<Self, AppError> {
-        match e {
-            AuthError::InvalidCredentials => Ok(FormError::new(
-                StatusCode::UNAUTHORIZED,
-                "Your password is not right.",
-            )),
-            e => FormError::from_auth(e),
-        }
     }
 }
 
@@ -290,7 +314,16 @@ pub async fn error_pages(
     next: Next,
 ) -> Response {
     let flash = FlashJar::new(req.extensions(), &state);
+    let stale_form = req.method() == axum::http::Method::POST;
+    let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
+    if stale_form
+        && resp.status() == StatusCode::FORBIDDEN
+        && resp.extensions().get::<ErrorPage>().is_none()
+        && let Some(to) = stale_tab(&session, &flash, &path)
+    {
+        return super::see_other(to);
+    }
     let html = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -332,6 +365,25 @@ pub async fn error_pages(
             tracing::error!(error = ?e, "could not render the error page");
             resp
         }
+    }
+}
+
+/// Where a form refused by the CSRF check goes instead of "Form expired",
+/// when it was sent from a tab left open across a login or a logout and
+/// what it asked for is done already: logging in (or registering) while
+/// logged in goes to the home page, logging out while logged out too, each
+/// with a note. Nothing is changed, so a forged request gains nothing.
+fn stale_tab(session: &AuthSession, flash: &FlashJar, path: &str) -> Option<&'static str> {
+    match (path, session.user()) {
+        ("/login" | "/register", Some(user)) => {
+            flash.push("info", super::auth::logged_in_note(user));
+            Some("/")
+        }
+        ("/logout", None) if session.pending().is_none() => {
+            flash.push("info", "You are logged out.".to_owned());
+            Some("/")
+        }
+        _ => None,
     }
 }
 

@@ -3,22 +3,31 @@
 //! current code when a factor is already on), so that a stolen session
 //! cannot add an attacker's phone or app.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use twofa_verify::axum::RequireUser;
 use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
-use super::errors::{FormError, sentence};
-use super::profile::{refreshed, step_up};
+use super::errors::{AppError, FormError, sentence, wait_secs, with_retry_after};
+use super::phone;
+use super::profile::{refreshed, step_up, step_up_failed};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
+use super::waits::back_with_wait;
 use super::{AppState, see_other};
 
-/// Session key of the phone number being enrolled, masked as pages show
-/// it (`+1415*****71`): the full number is the library's to keep.
+/// Session key of the phone number being enrolled, in international
+/// format: the confirmation page shows it in full to the user who just
+/// typed it (a typo shows), where pages before a login mask it. The
+/// session is the user's own, on the server; the key goes once the number
+/// is confirmed or given up.
 const ENROLL_PHONE: &str = "enroll_phone";
 
 /// What the step-up fields of a page need.
@@ -35,8 +44,33 @@ pub(super) fn step_up_ctx(me: &User) -> Value {
 #[serde(default)]
 pub struct PhoneForm {
     phone: String,
+    country: String,
     password: String,
     code: String,
+}
+
+/// How many remembered devices adding a factor would forget: pages that
+/// add one say so first (see `templates/_macros.html`, `devices_note`).
+///
+/// Every change of credentials (password, email, a factor added or
+/// removed, the phone) voids the remembered devices along with the other
+/// sessions: a device was trusted to skip the second factor of the
+/// account as it was. One rule, with no exception for "safe" changes, is
+/// the one a user and an auditor can predict; the account's owner gets a
+/// notice of the change and logs in once with a code on each device.
+async fn devices_forgotten(state: &AppState, me: &User) -> Result<usize, AppError> {
+    Ok(state.auth.devices(me.id).await?.len())
+}
+
+/// What the text-message page needs besides what was typed.
+async fn sms_ctx(state: &AppState, me: &User) -> Result<Value, AppError> {
+    Ok(context! {
+        sms_available => state.auth.sms_available(),
+        countries => Serde(phone::countries()),
+        default_country => state.config.default_phone_country.clone(),
+        devices => devices_forgotten(state, me).await?,
+        ..step_up_ctx(me)
+    })
 }
 
 /// GET /enable_2fa
@@ -54,7 +88,7 @@ pub async fn enable_sms_form(
         .await?;
         return Ok(see_other(&profile_url(&me.username)));
     }
-    let ctx = context! { sms_available => state.auth.sms_available(), ..step_up_ctx(&me) };
+    let ctx = sms_ctx(&state, &me).await?;
     ok(&state, &v, "enable_2fa.html", ctx).await
 }
 
@@ -67,24 +101,26 @@ pub async fn enable_sms(
 ) -> Page {
     let keep = context! {
         phone => f.phone.clone(),
-        sms_available => state.auth.sms_available(),
-        ..step_up_ctx(&me)
+        country => f.country.clone(),
+        ..sms_ctx(&state, &me).await?
     };
     if f.phone.trim().is_empty() || f.password.is_empty() {
         let e = FormError::invalid("Please enter your mobile number and your password.");
         return form_error(&state, &v, "enable_2fa.html", e, keep).await;
     }
     let proof = step_up(f.password, &f.code);
-    let result = v.auth().start_sms_enrollment(me.id, &f.phone, &proof).await;
+    let number = phone::for_library(&f.phone, &f.country);
+    let result = v.auth().start_sms_enrollment(me.id, &number, &proof).await;
     match result {
         Ok(sent) => {
-            v.session().insert(ENROLL_PHONE, &sent.to).await?;
-            let text = format!("We sent a code by text message to {}.", sent.to);
+            let shown = phone::international(&number, &f.country).unwrap_or(sent.to);
+            v.session().insert(ENROLL_PHONE, &shown).await?;
+            let text = format!("We sent a code by text message to {shown}.");
             flash(&v, "info", text).await?;
             Ok(see_other("/enable_2fa/verify"))
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "enable_2fa.html", fe, keep).await
         }
     }
@@ -103,7 +139,7 @@ pub async fn enable_sms_verify_form(
         &state,
         &v,
         "enable_2fa_verify.html",
-        context! { masked_phone => phone },
+        context! { enroll_phone => phone },
     )
     .await
 }
@@ -122,6 +158,7 @@ pub async fn enable_sms_verify(
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
+    let devices = devices_forgotten(&state, &me).await?;
     let result = v
         .auth()
         .confirm_sms_enrollment(me.id, &SecretString::from(f.code))
@@ -129,7 +166,8 @@ pub async fn enable_sms_verify(
     match result {
         Ok(enrolled) => {
             v.session().remove_value(ENROLL_PHONE).await?;
-            enabled(&state, &mut v, &me, "Text-message codes are on.", enrolled).await
+            let what = "Text-message codes are on.";
+            enabled(&state, &mut v, &me, what, enrolled, devices).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -141,14 +179,11 @@ pub async fn enable_sms_verify(
                 StatusCode::BAD_REQUEST,
                 format!("{} Enter your number again.", sentence(&e.to_string())),
             );
-            let ctx = context! {
-                sms_available => state.auth.sms_available(),
-                ..step_up_ctx(&me)
-            };
+            let ctx = sms_ctx(&state, &me).await?;
             form_error(&state, &v, "enable_2fa.html", fe, ctx).await
         }
         Err(e) => {
-            let ctx = context! { masked_phone => phone };
+            let ctx = context! { enroll_phone => phone };
             let fe = FormError::from_auth(e)?;
             form_error(&state, &v, "enable_2fa_verify.html", fe, ctx).await
         }
@@ -164,8 +199,19 @@ async fn enabled(
     me: &User,
     what: &str,
     enrolled: Enrolled,
+    devices: usize,
 ) -> Page {
     refreshed(v, &enrolled.user).await?;
+    if devices > 0 {
+        let text = match devices {
+            1 => "Your remembered device was forgotten: it asks for a code at its next login."
+                .to_owned(),
+            n => format!(
+                "Your {n} remembered devices were forgotten: each asks for a code at its next login."
+            ),
+        };
+        flash(v, "info", text).await?;
+    }
     match enrolled.recovery_codes {
         Some(codes) => {
             let text = format!("{what} Two-factor authentication is enabled.");
@@ -189,7 +235,11 @@ pub async fn enable_totp_form(
         flash(&v, "info", "An authenticator app is already enabled.").await?;
         return Ok(see_other(&profile_url(&me.username)));
     }
-    let ctx = context! { step_up => true, ..step_up_ctx(&me) };
+    let ctx = context! {
+        step_up => true,
+        devices => devices_forgotten(&state, &me).await?,
+        ..step_up_ctx(&me)
+    };
     ok(&state, &v, "enable_totp.html", ctx).await
 }
 
@@ -214,8 +264,12 @@ pub async fn start_totp(
     let e = match result {
         Ok(e) => e,
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
-            let ctx = context! { step_up => true, ..step_up_ctx(&me) };
+            let fe = step_up_failed(&v, &me, e, "password").await?;
+            let ctx = context! {
+                step_up => true,
+                devices => devices_forgotten(&state, &me).await?,
+                ..step_up_ctx(&me)
+            };
             return form_error(&state, &v, "enable_totp.html", fe, ctx).await;
         }
     };
@@ -268,6 +322,7 @@ pub async fn enable_totp(
     RequireUser(me): RequireUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
+    let devices = devices_forgotten(&state, &me).await?;
     let result = v
         .auth()
         .confirm_totp_enrollment(me.id, &SecretString::from(f.code))
@@ -275,7 +330,7 @@ pub async fn enable_totp(
     match result {
         Ok(enrolled) => {
             let what = "Your authenticator app is set up.";
-            enabled(&state, &mut v, &me, what, enrolled).await
+            enabled(&state, &mut v, &me, what, enrolled, devices).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -354,49 +409,104 @@ pub async fn disable(
             Ok(see_other(&profile_url(&me.username)))
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "disable_2fa.html", fe, step_up_ctx(&me)).await
         }
     }
 }
 
+/// The pages with a "Text a code to ..." button: the `next` it sends, the
+/// page's path and its template.
+const STEP_UP_PAGES: &[(&str, &str, &str)] = &[
+    ("recovery_codes", "/recovery_codes", "regenerate_codes.html"),
+    ("change_email", "/change_email", "change_email.html"),
+    (
+        "change_password",
+        "/change_password",
+        "change_password.html",
+    ),
+    (
+        "sign_out_everywhere",
+        "/sign_out_everywhere",
+        "sign_out_everywhere.html",
+    ),
+    ("enable_totp", "/enable_totp", "enable_totp.html"),
+    ("disable_2fa", "/disable_2fa", "disable_2fa.html"),
+];
+
+/// The button is in the step-up form it serves (`formaction`), so without
+/// scripts the whole form comes: its typed fields go back to the page
+/// (the password and the code do not: they are never kept).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct SendCodeForm {
     next: String,
+    email: String,
+    factor: String,
 }
 
-/// POST /send_step_up_code: a text message with a code for a step-up form.
+/// Whether the request is the page's script's (`static/forms.js`), which
+/// takes the answer as JSON and stays on the page, everything typed in it.
+fn from_script(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The answer to the page's script: what to say, and for a wait the
+/// words before it and its seconds (rounded up) to count down.
+fn script_answer(status: StatusCode, message: &str, wait: Option<Duration>) -> Response {
+    let body = serde_json::json!({
+        "message": message,
+        "wait": wait.map(wait_secs),
+    });
+    let mut resp = (status, axum::Json(body)).into_response();
+    with_retry_after(&mut resp, wait);
+    resp
+}
+
+/// POST /send_step_up_code: a text message with a code for a step-up
+/// form. The page's script gets JSON; without scripts the answer is a
+/// redirect back to the page, a wait included ("You can ask for a new code
+/// in 27 s"), never a page at this URL.
 pub async fn send_step_up_code(
     State(state): State<AppState>,
     v: Visitor,
     RequireUser(me): RequireUser,
+    headers: HeaderMap,
     AppForm(f): AppForm<SendCodeForm>,
 ) -> Page {
-    let (back, tpl) = match f.next.as_str() {
-        "recovery_codes" => ("/recovery_codes", "regenerate_codes.html"),
-        "change_email" => ("/change_email", "change_email.html"),
-        "change_password" => ("/change_password", "change_password.html"),
-        "sign_out_everywhere" => ("/sign_out_everywhere", "sign_out_everywhere.html"),
-        "enable_totp" => ("/enable_totp", "enable_totp.html"),
-        _ => ("/disable_2fa", "disable_2fa.html"),
-    };
+    let (_, back, tpl) = STEP_UP_PAGES
+        .iter()
+        .find(|(next, ..)| *next == f.next)
+        .copied()
+        .unwrap_or(STEP_UP_PAGES[STEP_UP_PAGES.len() - 1]);
+    let script = from_script(&headers);
+    let typed = context! { email => f.email, factor => f.factor };
     let result = v.auth().send_step_up_code(me.id).await;
-    match result {
+    let e = match result {
         Ok(_) => {
             let to = me.masked_phone().unwrap_or_default();
-            flash(
-                &v,
-                "info",
-                format!("We sent a code by text message to {to}."),
-            )
-            .await?;
-            Ok(see_other(back))
+            let text = format!("We sent a code by text message to {to}.");
+            if script {
+                return Ok(script_answer(StatusCode::OK, &text, None));
+            }
+            flash(&v, "info", text).await?;
+            v.keep_typed(tpl, &typed);
+            return Ok(see_other(back));
         }
-        Err(e) => {
-            let left = v.auth().recovery_codes_left(me.id).await?;
-            let ctx = context! { codes_left => left, step_up => true, ..step_up_ctx(&me) };
-            form_error(&state, &v, tpl, FormError::from_auth(e)?, ctx).await
+        Err(e) => FormError::from_auth(e)?,
+    };
+    if script {
+        return Ok(script_answer(e.status, &e.message, e.retry_after));
+    }
+    match e.retry_after {
+        Some(wait) => back_with_wait(&state, &v, tpl, &e.message, wait, &typed, back).await,
+        None => {
+            flash(&v, "error", e.sentence()).await?;
+            v.keep_typed(tpl, &typed);
+            Ok(see_other(back))
         }
     }
 }

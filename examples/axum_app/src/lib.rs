@@ -10,13 +10,16 @@
 //! everywhere), `email_change.rs` (the new address confirmed by a link),
 //! `last_seen.rs` (when each user was last seen, and "3
 //! minutes ago"), `factors.rs` (SMS, authenticator app, disable),
+//! `phone.rs` (a phone number and its country),
 //! `recovery.rs` (recovery codes, shown once, sealed in the session by
 //! `sealed.rs`), `reset.rs`, `notices.rs`
-//! (security emails), `errors.rs`,
-//! `render.rs`, `redirect.rs`, `registration.rs`.
+//! (security emails), `errors.rs`, `flash.rs` (one-time messages, and
+//! what a form refused with a wait keeps for its page),
+//! `render.rs`, `redirect.rs`, `registration.rs`, `waits.rs` (a form
+//! refused with a wait goes back to its page).
 //!
 //! Sessions, CSRF, the guards and the client context come from
-//! `twofa_verify::axum`:
+//! `twofa_verify::axum`, installed by one `AuthLayer` (see [`router`]):
 //! - sessions live in the authenticator's own `StateStore` (memory, SQLite,
 //!   PostgreSQL), so they survive restarts and are shared by instances; a
 //!   change of password, email or factor ends the user's other sessions at
@@ -25,18 +28,20 @@
 //! - the session cookie is HttpOnly, SameSite=Lax, and Secure when
 //!   `COOKIE_SECURE=1` or `BASE_URL` is `https://...`; its id changes at
 //!   every change of who is logged in;
-//! - every POST carries a CSRF token (`csrf_guard`): the session's own once
+//! - every POST carries a CSRF token: the session's own once
 //!   there is a login, else a signed double submit, so anonymous pages keep
 //!   nothing on the server;
 //! - a half-logged-in session reaches only the code page and logout
-//!   (`pending_guard`);
+//!   (`PendingGuard`);
 //! - redirects go only to paths on this site (`redirect.rs`);
 //! - every answer, error pages included, gets the headers of
 //!   [`security_headers`] (tower-http's `SetResponseHeaderLayer`): pages are
 //!   `Cache-Control: no-store`, `Referrer-Policy: no-referrer` (reset links
 //!   carry a token), never framed, under a strict Content-Security-Policy
-//!   (the one script is the site's own file; images from the site and
-//!   Gravatar).
+//!   (the site's own two scripts, which talk to the site only; images from
+//!   the site and Gravatar);
+//! - a form refused with a wait answers with a redirect to its own page,
+//!   which says how long and keeps what was typed (`render::form_error`).
 //!
 //! The app's own data about its users (names, "about me", last seen) is in
 //! a table of its own beside the library's, keyed by `UserId`:
@@ -50,6 +55,7 @@ mod factors;
 mod flash;
 mod last_seen;
 mod notices;
+mod phone;
 mod profile;
 mod recovery;
 mod redirect;
@@ -57,6 +63,7 @@ mod registration;
 mod render;
 mod reset;
 pub mod sealed;
+mod waits;
 
 use std::sync::Arc;
 
@@ -64,14 +71,11 @@ use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
-use axum::{Extension, Router, extract::Request};
+use axum::{Router, extract::Request};
 use minijinja::Environment;
-use twofa_verify::axum::tower_sessions::cookie::SameSite;
-use twofa_verify::axum::tower_sessions::{SessionManagerLayer, SessionStore};
+use twofa_verify::axum::tower_sessions::SessionStore;
 
-use twofa_verify::axum::{
-    AuthConfig, Csrf, PendingGuard, StateSessionStore, cookie_name, csrf_guard, pending_guard,
-};
+use twofa_verify::axum::{AuthConfig, AuthLayer, PendingGuard, StateSessionStore};
 use twofa_verify::factor::ConsoleSms;
 use twofa_verify::{Authenticator, StateStore};
 
@@ -104,6 +108,9 @@ pub struct Config {
     /// address rather than the socket (`TRUST_PROXY=1`; only behind a
     /// reverse proxy that appends it).
     pub trust_proxy: bool,
+    /// The country preselected for phone numbers, an ISO 3166-1 code
+    /// (`DEFAULT_PHONE_COUNTRY`, default `US`).
+    pub default_phone_country: String,
 }
 
 impl Config {
@@ -114,6 +121,7 @@ impl Config {
             base_url: "http://127.0.0.1:8000".into(),
             cookie_secure: false,
             trust_proxy: false,
+            default_phone_country: "US".into(),
         }
     }
 }
@@ -131,8 +139,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The sessions, in the authenticator's state store.
     pub sessions: StateSessionStore,
-    /// CSRF settings, with anonymous tokens signed by the app's key.
-    pub csrf: Csrf,
     /// What the site runs on, for the start-up log.
     pub summary: String,
     /// The app's own data about its users (`app_profiles`).
@@ -172,9 +178,6 @@ impl AppState {
     pub fn new(backend: demo_support::Backend, config: Config) -> Result<Self, SetupError> {
         let sessions =
             StateSessionStore::from_arc(backend.state.clone(), backend.secret_key.clone());
-        let csrf = Csrf::new()
-            .anonymous_tokens(backend.secret_key.clone())
-            .secure_cookie(config.cookie_secure);
         let seal = sealed::SessionSeal::new(&backend.secret_key);
         Ok(AppState {
             seal,
@@ -183,7 +186,6 @@ impl AppState {
             console_sms: backend.console_sms,
             config: Arc::new(config),
             sessions,
-            csrf,
             summary: backend.summary,
             profiles: backend.profiles,
             state_store: backend.state,
@@ -224,29 +226,42 @@ pub async fn state_for_tests_with(
 
 // ---------------------------------------------------------------- routing
 
-/// The whole site, with its sessions in [`AppState::sessions`].
-pub fn router(state: AppState) -> Router {
+/// The whole site, with its sessions in [`AppState::sessions`]. Fails
+/// when the settings are not a site's (the base URL).
+pub fn router(state: AppState) -> Result<Router, SetupError> {
     let store = state.sessions.clone();
     router_with_store(state, store)
 }
 
 /// The whole site over another session store (tests wrap the state's to
 /// count what it holds).
-pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> Router {
-    let sessions = SessionManagerLayer::new(store)
-        .with_name(cookie_name(SESSION_COOKIE, state.config.cookie_secure))
-        .with_path("/")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.config.cookie_secure);
-    let pending = PendingGuard::new("/verify_2fa")
-        .allow("/verify_2fa/resend")
-        .allow("/logout")
-        .allow("/favicon.ico")
-        .allow_prefix("/static/");
-    let auth_config = AuthConfig::new()
-        .login_url("/login")
-        .trust_proxy(state.config.trust_proxy);
+pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<Router, SetupError> {
+    // Sessions, the fence around a half-finished login and CSRF, in one
+    // layer; the error pages sit between the sessions and the guards, so
+    // that the guards' refusals (403, 413) are pages of the site too.
+    // Outermost first: the pages render what the panic catcher answers.
+    let error_pages = (
+        middleware::from_fn_with_state(state.clone(), errors::error_pages),
+        tower_http::catch_panic::CatchPanicLayer::custom(errors::on_panic),
+    );
+    let auth_layer = AuthLayer::builder(&state.auth, state.config.base_url.as_str())
+        .secure_cookies(state.config.cookie_secure)
+        .session_cookie(SESSION_COOKIE)
+        .session_store(store)
+        .config(
+            AuthConfig::new()
+                .login_url("/login")
+                .trust_proxy(state.config.trust_proxy),
+        )
+        .pending_guard(
+            PendingGuard::new("/verify_2fa")
+                .allow("/verify_2fa/resend")
+                .allow("/logout")
+                .allow("/favicon.ico")
+                .allow_prefix("/static/"),
+        )
+        .around_guards(error_pages)
+        .build()?;
 
     let site = Router::new()
         .route("/", get(auth::index))
@@ -318,6 +333,7 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
         )
         .route("/static/styles.css", get(render::stylesheet))
         .route("/static/copy.js", get(render::copy_script))
+        .route("/static/forms.js", get(render::forms_script))
         .route("/static/favicon.svg", get(render::favicon))
         .route("/favicon.ico", get(render::favicon))
         .fallback(errors::not_found)
@@ -326,21 +342,8 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
             state.clone(),
             last_seen::track,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.csrf.clone(),
-            csrf_guard,
-        ))
-        .layer(middleware::from_fn_with_state(pending, pending_guard))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            errors::on_panic,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            errors::error_pages,
-        ))
-        .layer(Extension(auth_config))
-        .layer(sessions);
-    security_headers(site)
+        .layer(auth_layer);
+    let site = security_headers(site)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 // The route's template, not the path: reset and confirmation
@@ -356,14 +359,15 @@ pub fn router_with_store<S: SessionStore + Clone>(state: AppState, store: S) -> 
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
-        .with_state(state)
+        .with_state(state);
+    Ok(site)
 }
 
 /// The Content-Security-Policy of every answer: the site's own styles,
-/// script and images (the QR code is a `data:` image; avatars from
-/// Gravatar), forms posted only
-/// here, never framed.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// scripts and images (the QR code is a `data:` image; avatars from
+/// Gravatar), scripts that talk only to this site ("Text a code" sends
+/// without leaving the page), forms posted only here, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https://www.gravatar.com; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Headers for every answer, error pages and redirects included: a strict
 /// CSP, no framing (`frame-ancestors` and, for old browsers,

@@ -77,7 +77,7 @@ async fn run(args: Args) -> Result<(), demo_support::SetupError> {
     // The socket's address reaches the handlers (per-client limits).
     axum::serve(
         listener,
-        axum_app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        axum_app::router(state)?.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

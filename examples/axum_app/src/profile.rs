@@ -16,9 +16,9 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 use twofa_verify::axum::RequireUser;
 use twofa_verify::secrecy::SecretString;
-use twofa_verify::{StepUp, User};
+use twofa_verify::{Error as AuthError, StepUp, User};
 
-use super::errors::{AppError, FormError};
+use super::errors::{AppError, FormError, TRY_AGAIN};
 use super::factors::step_up_ctx;
 use super::last_seen::time_ago;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, profile_url};
@@ -265,6 +265,39 @@ pub async fn edit_profile(
     Ok(see_other(&profile_url(&username)))
 }
 
+/// A failed step-up as its form shows it: "your password" (or the form's
+/// `password` field's name), and the wait the failure earned when it
+/// earned one (the account's delay or lock, in the words of the login
+/// page), rather than a plain "not right" and, at the next try, a wait out
+/// of the blue.
+pub async fn step_up_failed(
+    v: &Visitor,
+    me: &User,
+    e: AuthError,
+    password: &str,
+) -> Result<FormError, AppError> {
+    let wrong = matches!(
+        e,
+        AuthError::InvalidCredentials
+            | AuthError::InvalidCode { .. }
+            | AuthError::CodeAlreadyUsed { .. }
+    );
+    let mut fe = match e {
+        AuthError::InvalidCredentials => FormError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("Your {password} is not right."),
+        ),
+        e => FormError::from_auth(e)?,
+    };
+    // Step-ups count in the account's counter, the one its username logs
+    // in with.
+    if wrong && let Some(wait) = v.auth().login_wait(&me.username, None).await? {
+        fe.message = format!("{} {TRY_AGAIN}", fe.message);
+        fe.retry_after = Some(wait);
+    }
+    Ok(fe)
+}
+
 /// A step-up from a form: the password, and the code when one was typed.
 pub fn step_up(password: String, code: &str) -> StepUp {
     if code.trim().is_empty() {
@@ -314,15 +347,8 @@ pub async fn change_password(
             flash(&v, "success", "Your password has been changed.").await?;
             Ok(see_other(&profile_url(&me.username)))
         }
-        Err(twofa_verify::Error::InvalidCredentials) => {
-            let fe = FormError::new(
-                StatusCode::UNAUTHORIZED,
-                "Your current password is not right.",
-            );
-            form_error(&state, &v, "change_password.html", fe, keep).await
-        }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "current password").await?;
             form_error(&state, &v, "change_password.html", fe, keep).await
         }
     }
@@ -391,7 +417,7 @@ pub async fn sign_out_everywhere(
     let user = match v.auth().sign_out_everywhere(me.id, &proof).await {
         Ok(user) => user,
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             return form_error(&state, &v, "sign_out_everywhere.html", fe, keep).await;
         }
     };

@@ -28,7 +28,7 @@ use twofa_verify::{User, UserId};
 
 use super::errors::{AppError, FormError};
 use super::factors::{StepUpForm, step_up_ctx};
-use super::profile::step_up;
+use super::profile::{step_up, step_up_failed};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
@@ -279,7 +279,7 @@ pub async fn regenerate(
             keep_and_show(&state, &v, me.id, &codes).await
         }
         Err(e) => {
-            let fe = FormError::from_step_up(e)?;
+            let fe = step_up_failed(&v, &me, e, "password").await?;
             form_error(&state, &v, "regenerate_codes.html", fe, ctx).await
         }
     }

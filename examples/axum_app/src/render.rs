@@ -11,7 +11,8 @@ use twofa_verify::axum::{AuthSession, CsrfToken};
 
 use super::AppState;
 use super::errors::{AppError, FormError, with_retry_after};
-use super::flash::FlashJar;
+use super::flash::{FlashJar, FlashView, KeptForm};
+use super::waits;
 
 /// What a handler returns.
 pub type Page = Result<Response, AppError>;
@@ -105,6 +106,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 const STYLES: &str = include_str!("../static/styles.css");
 const COPY_JS: &str = include_str!("../static/copy.js");
+const FORMS_JS: &str = include_str!("../static/forms.js");
 const FAVICON: &str = include_str!("../static/favicon.svg");
 
 /// The templates; `.html` ones are HTML-escaped automatically.
@@ -138,6 +140,12 @@ pub async fn copy_script() -> Response {
     asset("text/javascript; charset=utf-8", COPY_JS)
 }
 
+/// GET /static/forms.js: countdowns of waits, and "Text a code" without
+/// leaving the page (progressive: pages work without).
+pub async fn forms_script() -> Response {
+    asset("text/javascript; charset=utf-8", FORMS_JS)
+}
+
 /// GET /static/favicon.svg, and /favicon.ico for browsers that ask there
 /// whatever the page declares (they go by the content type, not the name).
 pub async fn favicon() -> Response {
@@ -154,6 +162,9 @@ pub struct Visitor {
     csrf: Option<CsrfToken>,
     /// The flash messages' cookie.
     flash: FlashJar,
+    /// The request's path: a form refused with a wait goes back to its
+    /// page (see [`form_error`]).
+    path: String,
 }
 
 impl Visitor {
@@ -163,7 +174,23 @@ impl Visitor {
             session,
             csrf: None,
             flash,
+            path: String::new(),
         }
+    }
+
+    /// Keeps what was typed into the form of template `name` (the fields
+    /// of `ctx` that are neither passwords nor codes) for the next time
+    /// its page is shown, after a redirect.
+    pub fn keep_typed(&self, name: &str, ctx: &Value) {
+        self.flash.keep_form(KeptForm {
+            template: name.to_owned(),
+            fields: waits::kept_fields(ctx),
+        });
+    }
+
+    /// The flash messages' cookie.
+    pub(super) fn flash_jar(&self) -> &FlashJar {
+        &self.flash
     }
 
     async fn csrf_value(&self) -> Result<String, AppError> {
@@ -188,6 +215,7 @@ impl FromRequestParts<AppState> for Visitor {
             session,
             csrf: Some(csrf),
             flash: FlashJar::new(&parts.extensions, state),
+            path: parts.uri.path().to_owned(),
         })
     }
 }
@@ -260,7 +288,18 @@ pub async fn render_html(
         username: u.username.clone(),
         email: u.email.clone(),
     });
-    let flashes = v.flash.take();
+    let (flashes, kept) = v.flash.take();
+    let now = state.auth.now().as_millis();
+    let flashes: Vec<FlashView> = flashes
+        .into_iter()
+        .map(|f| FlashView::new(f, now))
+        .collect();
+    // What the visitor typed before a redirect back here wins over the
+    // page's blank fields.
+    let kept = kept
+        .filter(|k| k.template == name)
+        .map(|k| Value::from(k.fields))
+        .unwrap_or_else(|| context! {});
     let base = context! {
         app_name => state.config.app_name.clone(),
         current_user => Serde(user),
@@ -269,7 +308,7 @@ pub async fn render_html(
         pending_login => v.pending().is_some(),
     };
     let tmpl = state.templates.get_template(name)?;
-    Ok(tmpl.render(context! { ..ctx, ..base })?)
+    Ok(tmpl.render(context! { ..kept, ..ctx, ..base })?)
 }
 
 /// A page with a status.
@@ -290,6 +329,12 @@ pub async fn ok(state: &AppState, v: &Visitor, name: &str, ctx: Value) -> Page {
 }
 
 /// Shows a form again with the error of `e`.
+///
+/// A refusal with a wait (a delay, a lock, a rate limit) is answered with
+/// a redirect to the form's own page instead (Post/Redirect/Get): the
+/// message and its countdown come as a flash, what was typed (but
+/// passwords and codes) comes back in the fields, and a reload does not
+/// post again. The redirect keeps `Retry-After`.
 pub async fn form_error(
     state: &AppState,
     v: &Visitor,
@@ -297,6 +342,9 @@ pub async fn form_error(
     e: FormError,
     ctx: Value,
 ) -> Page {
+    if let Some(wait) = e.retry_after {
+        return waits::back_with_wait(state, v, name, &e.message, wait, &ctx, &v.path).await;
+    }
     let mut resp = render(
         state,
         v,

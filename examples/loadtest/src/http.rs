@@ -236,8 +236,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         axum_app::Config {
             app_name: "twofa-verify load test".into(),
             base_url: "http://127.0.0.1".into(),
-            cookie_secure: false,
-            trust_proxy: false,
+            ..axum_app::Config::for_tests()
         },
     )?;
 
@@ -272,7 +271,7 @@ pub(crate) async fn http_store(store: &str, args: &Args) -> Res<Http> {
         // As `main.rs` serves it: the socket's address is the client's.
         axum::serve(
             listener,
-            axum_app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            axum_app::router(state)?.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(async {
             let _ = stop_rx.await;

@@ -67,7 +67,7 @@ impl Client {
     fn with_state(state: axum_app::AppState) -> Self {
         let sessions = Counting::new(state.sessions.clone());
         Client {
-            router: axum_app::router_with_store(state.clone(), sessions.clone()),
+            router: axum_app::router_with_store(state.clone(), sessions.clone()).unwrap(),
             state,
             sessions,
             cookies: Default::default(),
@@ -175,6 +175,26 @@ impl Client {
             .unwrap()
             .last_code_for(PHONE)
             .expect("a code was texted")
+    }
+
+    /// A refusal with a wait (a delay, a lock, a rate limit): a redirect
+    /// to the form's own `page` that keeps `Retry-After`, never a 429 page
+    /// at the POST's URL; the page then says `words` and the wait, as
+    /// text counted down by the page's script. Returns that page.
+    async fn expect_wait(&mut self, r: &Resp, page: &str, words: &str) -> Resp {
+        r.redirect(page);
+        let secs: u64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(secs >= 1, "{secs}");
+        let shown = self.get(page).await;
+        shown.assert(
+            StatusCode::OK,
+            &format!("{words} <span class=\"countdown\" data-countdown=\""),
+        );
+        shown
     }
 
     async fn register(&mut self, name: &str) {
@@ -501,11 +521,17 @@ async fn csrf_missing_or_wrong_is_403() {
         .post_raw("/register", "csrf_token=x&username=a")
         .await
         .assert(StatusCode::FORBIDDEN, "Form expired");
-    // Every POST route is covered, logout too.
-    for path in ["/logout", "/verify_2fa", "/enable_2fa", "/reset_password/x"] {
+    // Every POST route is covered.
+    for path in ["/verify_2fa", "/enable_2fa", "/reset_password/x"] {
         let r = c.post_raw(path, "").await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
     }
+    // Logging out while logged out (a stale tab): nothing to do, the home
+    // page says so.
+    c.post_raw("/logout", "").await.redirect("/");
+    c.get("/")
+        .await
+        .assert(StatusCode::OK, "You are logged out.");
 }
 
 #[tokio::test]
@@ -606,9 +632,12 @@ async fn login_logout_and_login_required() {
     .redirect("/user/carol");
     c.get("/user/carol")
         .await
-        .assert(StatusCode::OK, "Welcome, carol!")
+        .assert(StatusCode::OK, "Welcome, Ann!")
         .assert(StatusCode::OK, "carol@example.com");
     c.get("/login").await.redirect("/");
+    c.get("/")
+        .await
+        .assert(StatusCode::OK, "You are logged in as carol.");
     c.post("/logout", &[]).await.redirect("/");
     c.get("/")
         .await
@@ -628,27 +657,50 @@ async fn login_logout_and_login_required() {
     .redirect("/edit_profile");
 }
 
+/// Delays and locks: one wording, told with the failure that earned the
+/// wait (never a plain "invalid" between two waits), on the login page
+/// reached by a redirect, the username kept, the wait rounded up.
 #[tokio::test]
-async fn lockout_answers_429_with_retry_after() {
-    let mut c = Client::new().await;
+async fn lockout_is_told_in_one_wording_with_the_failure_that_earned_it() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.lock_after_failures = 7;
+    let mut c = site(policy, false, false).await;
     c.register("dave").await;
+    let wrong = [("username", "dave"), ("password", "wrong password")];
     // Default policy: a growing delay from the 5th failure in a row.
-    for _ in 0..5 {
-        c.post(
-            "/login",
-            &[("username", "dave"), ("password", "wrong password")],
-        )
-        .await
-        .assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
+    for _ in 0..4 {
+        c.post("/login", &wrong)
+            .await
+            .assert(StatusCode::UNAUTHORIZED, "Invalid username or password.");
     }
+    let said = "Invalid username or password. Too many failed attempts. You can try again";
+    let r = c.post("/login", &wrong).await;
+    let page = c.expect_wait(&r, "/login", said).await;
+    page.assert(StatusCode::OK, "in 1 s</span>.")
+        .assert(StatusCode::OK, "value=\"dave\"");
+    assert!(!page.body.contains("wrong password"), "{}", page.body);
+    // Trying again at once: the same words, the wait left.
     let r = c.login("dave").await;
-    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
-    let secs: u64 = r.headers[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(secs >= 1);
+    let page = c
+        .expect_wait(&r, "/login", "Too many failed attempts. You can try again")
+        .await;
+    page.assert(StatusCode::OK, "in 1 s</span>.");
+    // Once the wait is over, the next failure earns 2 s and says so.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = c.post("/login", &wrong).await;
+    c.expect_wait(&r, "/login", said)
+        .await
+        .assert(StatusCode::OK, "in 2 s</span>.");
+    // The lock (7th failure): the same words, in minutes, rounded up.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = c.post("/login", &wrong).await;
+    c.expect_wait(&r, "/login", said)
+        .await
+        .assert(StatusCode::OK, "in 15 min</span>.");
+    let r = c.login("dave").await;
+    c.expect_wait(&r, "/login", "Too many failed attempts. You can try again")
+        .await
+        .assert(StatusCode::OK, "in 15 min</span>.");
 }
 
 #[tokio::test]
@@ -776,7 +828,7 @@ async fn sms_enrollment_and_login_with_code() {
         .redirect("/enable_2fa/verify");
     c.get("/enable_2fa/verify").await.assert(
         StatusCode::OK,
-        "We sent a code by text message to +1415*****71",
+        "We sent a code by text message to +1 415-555-2671",
     );
     c.post("/enable_2fa/verify", &[("code", "12345x")])
         .await
@@ -813,10 +865,12 @@ async fn sms_enrollment_and_login_with_code() {
     c.post("/verify_2fa", &[("code", "")])
         .await
         .assert(StatusCode::UNPROCESSABLE_ENTITY, "enter the code");
-    // Resending at once is rate limited: 429, Retry-After, and when.
+    // Resending at once is rate limited: back to the code page, which
+    // says when (no 429 page at the resend URL).
     let r = c.post("/verify_2fa/resend", &[]).await;
-    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
-    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    c.expect_wait(&r, "/verify_2fa?method=sms", "You can ask for a new code")
+        .await
+        .assert(StatusCode::OK, "action=\"/verify_2fa\"");
     let code = c.sms_code();
     let before = c.session();
     c.post("/verify_2fa", &[("code", &code)])
@@ -829,7 +883,7 @@ async fn sms_enrollment_and_login_with_code() {
     );
     c.get("/user/gina")
         .await
-        .assert(StatusCode::OK, "Welcome, gina!");
+        .assert(StatusCode::OK, "Welcome, Ann!");
     c.get("/verify_2fa").await.redirect("/login");
 }
 
@@ -1154,8 +1208,13 @@ async fn password_reset_by_email_link() {
     let r = c
         .post("/reset_password_request", &[("email", "liam@example.com")])
         .await;
-    r.assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
-    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    c.expect_wait(
+        &r,
+        "/reset_password_request",
+        "Too many requests. You can try again",
+    )
+    .await
+    .assert(StatusCode::OK, "value=\"liam@example.com\"");
 }
 
 #[tokio::test]
@@ -1168,10 +1227,12 @@ async fn step_up_sms_code_disables_sms() {
     c.post("/send_step_up_code", &[("next", "disable_2fa")])
         .await
         .redirect("/disable_2fa");
-    // Asking again at once: 429.
-    c.post("/send_step_up_code", &[("next", "disable_2fa")])
-        .await
-        .assert(StatusCode::TOO_MANY_REQUESTS, "Please try again in");
+    // Asking again at once: back to the page, which says when.
+    let r = c
+        .post("/send_step_up_code", &[("next", "disable_2fa")])
+        .await;
+    c.expect_wait(&r, "/disable_2fa", "You can ask for a new code")
+        .await;
     let code = c.sms_code();
     c.post("/disable_2fa", &[("password", PW), ("code", &code)])
         .await
@@ -1206,7 +1267,8 @@ impl Client {
 
     /// The CSRF token of a fresh form page.
     async fn token(&mut self) -> String {
-        self.get("/login").await;
+        // The logout page has a form for everyone, and leaves nothing.
+        self.get("/logout").await;
         self.csrf.clone().unwrap()
     }
 }
@@ -1476,7 +1538,7 @@ async fn posts_must_be_url_encoded_forms() {
             .redirect("/login?next=%2Fedit_profile");
     }
     // Other POST routes too, whatever the CSRF token.
-    for path in ["/register", "/logout", "/reset_password_request"] {
+    for path in ["/register", "/reset_password_request"] {
         c.post_as(path, Some("application/json"), "{}")
             .await
             .assert(StatusCode::FORBIDDEN, "Form expired");
@@ -1718,24 +1780,25 @@ async fn a_burst_from_one_client_is_cut_at_its_failure_budget() {
     let answers = futures::future::join_all(requests).await;
     let count = |s: StatusCode| answers.iter().filter(|r| r.status == s).count();
     assert_eq!(count(StatusCode::UNAUTHORIZED), 10);
-    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 20);
+    assert_eq!(count(StatusCode::SEE_OTHER), 20);
     for r in &answers {
-        if r.status == StatusCode::TOO_MANY_REQUESTS {
-            r.assert(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please try again in",
-            )
-            .assert(StatusCode::TOO_MANY_REQUESTS, "action=\"/login\"");
+        if r.status == StatusCode::SEE_OTHER {
+            r.redirect("/login");
             assert!(r.headers.contains_key(header::RETRY_AFTER));
         } else {
             r.assert(StatusCode::UNAUTHORIZED, "Invalid username or password");
         }
     }
     // The address is spent, even for a right password...
+    let r = attacker.login("sam").await;
     attacker
-        .login("sam")
+        .expect_wait(
+            &r,
+            "/login",
+            "Too many failed attempts from your network. You can try again",
+        )
         .await
-        .assert(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+        .assert(StatusCode::OK, "value=\"sam\"");
     // ...while another address logs in, and so does a request with no
     // address at all (no per-client limit then).
     sam.other()
@@ -1771,7 +1834,7 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     );
     assert_eq!(
         wrong_login(&mut c, Some("192.0.2.2"), "b").await,
-        StatusCode::TOO_MANY_REQUESTS
+        StatusCode::SEE_OTHER
     );
 
     // Trusted: the right-most address, the one the proxy appended.
@@ -1779,16 +1842,13 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     let cases = [
         (Some("198.51.100.1, 192.0.2.1"), StatusCode::UNAUTHORIZED),
         // The same client writing anything to the left: the same budget.
-        (
-            Some("203.0.113.99, 192.0.2.1"),
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
-        (Some("192.0.2.1"), StatusCode::TOO_MANY_REQUESTS),
+        (Some("203.0.113.99, 192.0.2.1"), StatusCode::SEE_OTHER),
+        (Some("192.0.2.1"), StatusCode::SEE_OTHER),
         // Another client behind the same proxy.
         (Some("192.0.2.1, 192.0.2.2"), StatusCode::UNAUTHORIZED),
         // Unparsable, then absent: the socket's address (the proxy's).
         (Some("not an address"), StatusCode::UNAUTHORIZED),
-        (None, StatusCode::TOO_MANY_REQUESTS),
+        (None, StatusCode::SEE_OTHER),
     ];
     for (i, (xff, want)) in cases.into_iter().enumerate() {
         let got = wrong_login(&mut p, xff, &format!("user{i}")).await;
@@ -1802,53 +1862,70 @@ async fn per_client_refusals_are_friendly_form_pages() {
     policy.client_registrations = hourly(1);
     policy.client_reset_requests = hourly(1);
     policy.client_sms = hourly(1);
-    let too_many = StatusCode::TOO_MANY_REQUESTS;
-    let friendly = "Too many requests. Please try again in";
+    let friendly = "Too many requests. You can try again";
 
     let mut c = site(policy.clone(), false, false)
         .await
         .at_peer("203.0.113.9:1234");
     c.register("uma").await;
+    // Every refusal is the form's own page, reached by a redirect, with
+    // what was typed in it (but the password).
     let r = c
         .post("/register", &registration("vic", "vic@example.com"))
         .await;
-    r.assert(too_many, friendly)
-        .assert(too_many, "action=\"/register\"")
-        .assert(too_many, "value=\"vic\"");
-    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    let page = c.expect_wait(&r, "/register", friendly).await;
+    page.assert(StatusCode::OK, "action=\"/register\"")
+        .assert(StatusCode::OK, "value=\"vic\"")
+        .assert(StatusCode::OK, "value=\"vic@example.com\"");
+    assert!(!page.body.contains(PW), "{}", page.body);
+    // Shown once: a reload shows the empty form.
+    let again = c.get("/register").await;
+    assert!(!again.body.contains("value=\"vic\""), "{}", again.body);
+    assert!(!again.body.contains(friendly), "{}", again.body);
 
     c.post("/reset_password_request", &[("email", "uma@example.com")])
         .await
         .redirect("/login");
-    c.post(
-        "/reset_password_request",
-        &[("email", "nobody@example.com")],
-    )
-    .await
-    .assert(too_many, friendly)
-    .assert(too_many, "action=\"/reset_password_request\"");
+    let r = c
+        .post(
+            "/reset_password_request",
+            &[("email", "nobody@example.com")],
+        )
+        .await;
+    c.expect_wait(&r, "/reset_password_request", friendly)
+        .await
+        .assert(StatusCode::OK, "action=\"/reset_password_request\"");
 
     c.login("uma").await.redirect("/user/uma");
     c.post("/enable_2fa", &[("phone", PHONE), ("password", PW)])
         .await
         .redirect("/enable_2fa/verify");
-    c.post(
-        "/enable_2fa",
-        &[("phone", "+14155552672"), ("password", PW)],
-    )
-    .await
-    .assert(too_many, friendly)
-    .assert(too_many, "action=\"/enable_2fa\"");
+    let r = c
+        .post(
+            "/enable_2fa",
+            &[
+                ("phone", "415 555 2672"),
+                ("country", "US"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    c.expect_wait(&r, "/enable_2fa", "You can ask for a new code")
+        .await
+        .assert(StatusCode::OK, "action=\"/enable_2fa\"")
+        .assert(StatusCode::OK, "value=\"415 555 2672\"");
 
     // With confirmed registration too.
     let mut d = site(policy, true, false).await.at_peer("203.0.113.9:1234");
     d.post("/register", &registration("wes", "wes@example.com"))
         .await
         .assert(StatusCode::OK, "Check your inbox");
-    d.post("/register", &registration("xia", "xia@example.com"))
+    let r = d
+        .post("/register", &registration("xia", "xia@example.com"))
+        .await;
+    d.expect_wait(&r, "/register", friendly)
         .await
-        .assert(too_many, friendly)
-        .assert(too_many, "action=\"/register\"");
+        .assert(StatusCode::OK, "value=\"xia\"");
 }
 /// Waits for a security notice to `to` whose body says `what`.
 async fn notice_to(c: &Client, to: &str, what: &str) -> demo_support::SentMail {
@@ -1876,5 +1953,6 @@ mod profile_data;
 mod confirm_email;
 mod hostile;
 mod mail_budget;
+mod ux;
 #[cfg(feature = "twilio")]
 mod voice_fallback;

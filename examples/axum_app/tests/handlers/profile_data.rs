@@ -137,18 +137,21 @@ async fn registration_asks_for_names_and_the_profile_shows_them() {
 }
 
 #[tokio::test]
-async fn home_and_home_alias_greet_by_first_name() {
+async fn home_and_home_alias_greet_by_first_name_as_the_login_did() {
     let mut c = Client::new().await;
     let (root, home) = (c.get("/").await, c.get("/home").await);
     root.assert(StatusCode::OK, "Two-factor authentication, done right");
     home.assert(StatusCode::OK, "Two-factor authentication, done right");
     let mut c = logged_in("olga").await;
-    c.get("/")
+    // One greeting: the login's flash and the home page say the same.
+    c.get("/user/olga")
         .await
-        .assert(StatusCode::OK, "Hi, <bdi>Ann</bdi>!");
-    c.get("/home")
-        .await
-        .assert(StatusCode::OK, "Hi, <bdi>Ann</bdi>!");
+        .assert(StatusCode::OK, "Welcome, Ann!");
+    for page in ["/", "/home"] {
+        let r = c.get(page).await;
+        r.assert(StatusCode::OK, "Welcome, <bdi>Ann</bdi>!");
+        assert!(!r.body.contains("Hi,"), "{}", r.body);
+    }
 }
 
 #[tokio::test]

@@ -468,7 +468,7 @@ async fn pages_write_no_session() {
     c.login("quill").await.redirect("/user/quill");
     c.get("/user/quill")
         .await
-        .assert(StatusCode::OK, "Welcome, quill!");
+        .assert(StatusCode::OK, "Welcome, Ann!");
     let written = c.sessions.written().len();
     for _ in 0..3 {
         for page in [
