@@ -22,6 +22,21 @@ fn legacy_dir() -> Dir {
     d
 }
 
+/// The report's skipped users, as (username, reason).
+fn skipped_reasons(report: &Value) -> Vec<(String, String)> {
+    report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["username"].as_str().unwrap_or_default().to_owned(),
+                s["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Names in a JSON array of objects (`key`) or of strings.
 fn names(v: &Value, key: &str) -> Vec<String> {
     v.as_array()
@@ -59,17 +74,7 @@ fn import_flask_users_then_log_in() {
         "{j}"
     );
     assert_eq!(j["profiles"]["dropped"], serde_json::json!([]), "{j}");
-    let reasons: Vec<(String, String)> = j["skipped"]
-        .as_array()
-        .expect("skipped")
-        .iter()
-        .map(|s| {
-            (
-                s["username"].as_str().unwrap_or_default().to_owned(),
-                s["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let reasons = skipped_reasons(&j);
     let expected = [
         ("dave", "duplicate_email"),
         ("eve smith", "invalid_username"),
@@ -264,17 +269,7 @@ fn the_report_tells_each_user_what_was_kept() {
     let j = d.expect(&["import-flask", &source], "", 0).json();
     assert_eq!(names(&j["imported"], "username"), ["lena", "wes"], "{j}");
     assert_eq!(j["imported"][0]["sms"], true, "{j}");
-    let skipped: Vec<(String, String)> = j["skipped"]
-        .as_array()
-        .expect("skipped")
-        .iter()
-        .map(|s| {
-            (
-                s["username"].as_str().unwrap_or_default().to_owned(),
-                s["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let skipped = skipped_reasons(&j);
     let expected = [
         ("tom", "hash_beyond_bound"),
         ("ugo", "unusable_hash"),
