@@ -45,6 +45,7 @@ mod login;
 mod mail;
 mod passwords;
 mod registration;
+mod required;
 mod session;
 mod state;
 mod verify;
@@ -58,6 +59,7 @@ pub use login::Login;
 pub use mail::MailDecision;
 pub use passwords::ResetToken;
 pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
+pub use required::RequiredEnrollment;
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
 

@@ -340,6 +340,10 @@ pub enum FactorUnavailable {
     NoFactorEnabled,
     /// The store does not keep what this needs (remembered devices).
     NotSupportedByStore,
+    /// The policy requires a second factor of this account
+    /// ([`Policy::second_factor_required`](crate::Policy::second_factor_required)):
+    /// its last one cannot be removed.
+    Required,
 }
 
 impl std::fmt::Display for FactorUnavailable {
@@ -362,6 +366,9 @@ impl std::fmt::Display for FactorUnavailable {
             FactorUnavailable::NoFactorEnabled => f.write_str("enable a second factor first"),
             FactorUnavailable::NotSupportedByStore => {
                 f.write_str("this store does not keep remembered devices")
+            }
+            FactorUnavailable::Required => {
+                f.write_str("a second factor is required for this account; add another first")
             }
         }
     }

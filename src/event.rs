@@ -272,6 +272,16 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
+    /// A user whom the policy requires a second factor of signed in
+    /// without one ([`Policy::second_factor_required`](crate::Policy::second_factor_required)):
+    /// within the grace period (logged in, sent to enrollment) or after it
+    /// (the login ended at enrollment).
+    SecondFactorEnrollmentDue {
+        /// The user.
+        user: UserId,
+        /// True when the grace period is over and the login did not complete.
+        grace_over: bool,
+    },
 }
 
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work

@@ -152,6 +152,7 @@ pub mod authenticator;
 pub mod axum;
 pub mod event;
 pub mod password;
+pub use authenticator::RequiredEnrollment;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Challenge, DeviceToken, EmailChangeMail, Enrolled,
     ImportedUser, Login, MailDecision, PendingAccount, PendingEmailChange, RegistrationMail,

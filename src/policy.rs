@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+mod requirement;
+pub use requirement::{GraceLeft, RequiredSignIns, SecondFactorRequirement};
+
 /// Argon2id cost parameters, [`Policy::hash`]. Stronger ones apply to new
 /// hashes at once and to stored ones at their next login; weaker than
 /// OWASP's minimum is refused by [`Policy::validate`].
@@ -240,6 +243,10 @@ pub struct Policy {
     /// How long a "remember me" login lasts instead of a browser session
     /// (default 30 days); still ended by a credential change.
     pub remember_me_for: Duration,
+    /// Require a second factor of every user or of those the app selects,
+    /// after a grace period (default `None`: a second factor is the user's
+    /// choice). See [`SecondFactorRequirement`].
+    pub second_factor_required: Option<SecondFactorRequirement>,
 }
 
 /// How [`Authenticator`](crate::Authenticator) creates accounts, chosen by
@@ -303,6 +310,7 @@ impl Default for Policy {
             registration_token_ttl: Duration::from_secs(24 * 3600),
             remember_device_for: Duration::from_secs(30 * 24 * 3600),
             remember_me_for: Duration::from_secs(30 * 24 * 3600),
+            second_factor_required: None,
         }
     }
 }
@@ -424,6 +432,9 @@ impl Policy {
         }
         if self.recovery_codes == 0 || self.recovery_codes > 100 {
             return bad("recovery_codes must be between 1 and 100");
+        }
+        if let Some(Err(why)) = self.second_factor_required.as_ref().map(|r| r.validate()) {
+            return bad(why);
         }
         #[cfg(feature = "phone-numbers")]
         if let Some(r) = &self.default_phone_region

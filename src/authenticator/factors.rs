@@ -536,6 +536,13 @@ impl Authenticator {
                 factor,
             )));
         }
+        let other_left = match factor {
+            Factor::Sms => rec.totp.is_some(),
+            _ => rec.phone.is_some(),
+        };
+        if !other_left && self.second_factor_required_of(&rec.to_user()) {
+            return Err(Error::FactorUnavailable(FactorUnavailable::Required));
+        }
         self.verify_step_up(&rec, step_up).await?;
         match factor {
             Factor::Sms => self.inner.users.set_phone(id, None).await?,

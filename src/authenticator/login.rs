@@ -5,10 +5,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::lockout::AttemptBudget;
 use super::state::{FailScope, StateKey};
-use super::{Authenticator, Challenge};
+use super::{Authenticator, Challenge, RequiredEnrollment};
 use crate::error::{Error, Result};
 use crate::event::{AuthEvent, Factor};
 use crate::password::{self, Verified};
+use crate::policy::GraceLeft;
 use crate::store::{DeviceRecord, UserRecord};
 use crate::user::{User, normalize_email};
 
@@ -24,6 +25,23 @@ pub enum Login {
     /// challenge's token (e.g. in the session) and call
     /// [`Authenticator::verify`].
     SecondFactor(Challenge),
+    /// The user is logged in, but the policy requires a second factor of
+    /// them and they have none: send them to enrollment now. Within the
+    /// grace period of
+    /// [`Policy::second_factor_required`](crate::Policy::second_factor_required);
+    /// `grace` says what is left of it. See the [`RequiredEnrollment`]
+    /// example.
+    EnrollSoon {
+        /// The logged-in user.
+        user: User,
+        /// What is left of the grace period after this sign-in.
+        grace: GraceLeft,
+    },
+    /// The password was right but the user is **not** logged in: the policy
+    /// requires a second factor, they have none and the grace period is
+    /// over. Let this session reach only the enrollment pages (see
+    /// [`RequiredEnrollment`]).
+    EnrollmentRequired(RequiredEnrollment),
 }
 
 /// What a login attempt of an identifier is about (see
@@ -157,20 +175,31 @@ impl Authenticator {
             }
         }
         let user = rec.to_user();
+        if !self.second_factor_possible(&user) {
+            // Before the remembered device: a device never stands in for a
+            // factor the policy requires.
+            let standing = match self.unenrolled_standing(&user).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.attempt_released(attempt).await?;
+                    return Err(e);
+                }
+            };
+            self.attempt_succeeded(attempt).await?;
+            if let Some(d) = &device {
+                self.inner
+                    .users
+                    .touch_device(&d.token_hash, self.now())
+                    .await?;
+            }
+            return Ok(self.unenrolled_login(user, standing));
+        }
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
             self.inner
                 .users
                 .touch_device(&d.token_hash, self.now())
                 .await?;
-            self.emit(AuthEvent::LoginSucceeded {
-                user: user.id,
-                factor: None,
-            });
-            return Ok(Login::Complete(user));
-        }
-        if !self.second_factor_possible(&user) {
-            self.attempt_succeeded(attempt).await?;
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,

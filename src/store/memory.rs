@@ -48,6 +48,7 @@ struct Inner {
     users: HashMap<i64, UserRecord>,
     recovery: HashMap<i64, HashSet<[u8; 32]>>,
     devices: HashMap<[u8; 32], DeviceRecord>,
+    required_sign_ins: HashMap<i64, crate::policy::RequiredSignIns>,
     state: HashMap<String, (Vec<u8>, Timestamp)>,
     puts_since_sweep: usize,
 }
@@ -281,6 +282,24 @@ impl UserStore for MemoryStore {
         let before = g.devices.len();
         g.devices.retain(|_, d| d.user != user);
         Ok((before - g.devices.len()) as u64)
+    }
+
+    async fn record_unenrolled_sign_in(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<crate::policy::RequiredSignIns> {
+        let mut g = self.lock()?;
+        g.user_mut(user)?;
+        let rec = g
+            .required_sign_ins
+            .entry(user.0)
+            .or_insert(crate::policy::RequiredSignIns {
+                since: now,
+                sign_ins: 0,
+            });
+        rec.sign_ins = rec.sign_ins.saturating_add(1);
+        Ok(*rec)
     }
 }
 

@@ -415,6 +415,30 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         let _ = user;
         Ok(0)
     }
+
+    /// Records a password sign-in of a user whom
+    /// [`Policy::second_factor_required`](crate::Policy::second_factor_required)
+    /// applies to and who has no second factor, and returns the user's
+    /// record after it, atomically: the first call sets `since` to `now`,
+    /// each call adds one to `sign_ins`, so of concurrent calls each sees a
+    /// different count. The record survives restarts (the grace period
+    /// must not start over). See the
+    /// [`SecondFactorRequirement`](crate::policy::SecondFactorRequirement)
+    /// example.
+    ///
+    /// The default refuses with [`Error::Config`]: with such a store, a
+    /// policy that requires a second factor lets no unenrolled user in
+    /// (fail closed). The crate's stores implement it.
+    async fn record_unenrolled_sign_in(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<crate::policy::RequiredSignIns> {
+        let _ = (user, now);
+        Err(Error::Config(
+            "the user store does not record sign-ins under a second-factor requirement".into(),
+        ))
+    }
 }
 
 /// Short-lived state: pending logins, counters, single-use markers, TOTP steps.

@@ -491,6 +491,30 @@ macro_rules! user_store {
                         .map_err(Error::store)?;
                     Ok(done.rows_affected())
                 }
+
+                async fn record_unenrolled_sign_in(
+                    &self,
+                    user: UserId,
+                    now: Timestamp,
+                ) -> Result<crate::policy::RequiredSignIns> {
+                    // One statement: the first sign-in starts the record,
+                    // every one counts, each caller reads its own count.
+                    let (since, sign_ins): (i64, i64) = sqlx::query_as(
+                        "INSERT INTO twofa_second_factor_grace (user_id, since, sign_ins) \
+                         VALUES ($1, $2, 1) ON CONFLICT (user_id) DO UPDATE \
+                         SET sign_ins = twofa_second_factor_grace.sign_ins + 1 \
+                         RETURNING since, sign_ins",
+                    )
+                    .bind(user.0)
+                    .bind(now.as_millis())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(user_write_error)?;
+                    Ok(crate::policy::RequiredSignIns {
+                        since: Timestamp::from_millis(since),
+                        sign_ins: u64::try_from(sign_ins).map_err(Error::store)?,
+                    })
+                }
             }
         };
     };
