@@ -324,6 +324,13 @@ impl AuthLayerBuilder {
                     "the pending guard's code page must be a path of the site, not {page:?}"
                 )));
             }
+            if let Some(page) = guard.enrollment_page()
+                && LocalPath::parse(page).is_none()
+            {
+                return Err(Error::Config(format!(
+                    "the pending guard's enrollment page must be a path of the site, not {page:?}"
+                )));
+            }
         }
         if let Some(url) = &self.config.login_url
             && axum::http::HeaderValue::from_str(url).is_err()

@@ -103,6 +103,7 @@ mod store;
 pub use crate::web::cookie_name;
 pub use client::request_context;
 pub use csrf::{Csrf, CsrfToken, csrf_guard, csrf_token};
+pub use guard::EnrollingUser;
 pub use guard::{PendingGuard, RequireUser, pending_guard};
 pub use layer::{AuthLayer, AuthLayerBuilder, GuardedService};
 pub use response::{WebError, error_status};

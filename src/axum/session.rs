@@ -21,6 +21,9 @@ use crate::web::csrf::session_token;
 pub(super) const USER_KEY: &str = "twofa.user";
 /// Session key of the pending login.
 pub(super) const PENDING_KEY: &str = "twofa.pending";
+mod enrollment;
+pub(super) use enrollment::ENROLL_KEY;
+
 /// Session key of the CSRF token (see `csrf.rs`), dropped at every login.
 pub(super) const CSRF_KEY: &str = "twofa.csrf";
 
@@ -238,6 +241,8 @@ pub struct AuthSession {
     pub(super) config: AuthConfig,
     user: Option<User>,
     pending: Option<PendingLogin>,
+    /// A login that ended at enrollment (see `enrollment.rs`).
+    enrolling: Option<User>,
 }
 
 impl fmt::Debug for AuthSession {
@@ -245,6 +250,7 @@ impl fmt::Debug for AuthSession {
         f.debug_struct("AuthSession")
             .field("user", &self.user)
             .field("pending", &self.pending)
+            .field("enrolling", &self.enrolling.as_ref().map(|u| u.id))
             .field("context", self.auth.context())
             .finish_non_exhaustive()
     }
@@ -279,6 +285,7 @@ where
             config,
             user: None,
             pending: None,
+            enrolling: None,
         };
         this.load().await?;
         parts.extensions.insert(this.clone());
@@ -361,7 +368,7 @@ impl AuthSession {
                 self.session.remove_value(PENDING_KEY).await?;
             }
         }
-        Ok(())
+        self.load_enrolling(now).await
     }
 
     /// The logged-in user, if any (see the [`AuthSession`] example).
@@ -438,6 +445,8 @@ impl AuthSession {
         self.rotate(Some(user.id)).await?;
         self.session.remove_value(PENDING_KEY).await?;
         self.pending = None;
+        self.session.remove_value(ENROLL_KEY).await?;
+        self.enrolling = None;
         let now = self.auth.now();
         let until = remember_me
             .then(|| now.plus(self.auth.policy().remember_me_for.min(self.config.lifetime)));
@@ -456,6 +465,8 @@ impl AuthSession {
         self.rotate(None).await?;
         self.session.remove_value(USER_KEY).await?;
         self.user = None;
+        self.session.remove_value(ENROLL_KEY).await?;
+        self.enrolling = None;
         let sms_to = challenge.sms.as_ref().map(|s| match s {
             SmsDelivery::Sent { to, .. }
             | SmsDelivery::Available { to }
@@ -544,6 +555,7 @@ impl AuthSession {
         self.session.set_expiry(Some(Expiry::OnSessionEnd));
         self.user = None;
         self.pending = None;
+        self.enrolling = None;
         Ok(())
     }
 }

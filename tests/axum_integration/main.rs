@@ -7,6 +7,7 @@
 
 mod app;
 mod attacks;
+mod enrollment;
 mod layer;
 mod store;
 
