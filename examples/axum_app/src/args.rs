@@ -76,6 +76,42 @@ pub struct Args {
         value_parser = parse_country
     )]
     pub default_phone_country: String,
+    /// Require a second factor of every user: after the grace period a
+    /// sign-in without one leads to the enrollment pages only
+    #[arg(long = "require-2fa", env = "REQUIRE_2FA", value_name = "BOOL", num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub require_2fa: bool,
+    /// With --require-2fa: days from a user's first sign-in under the
+    /// requirement during which the password alone still signs in
+    #[arg(long = "require-2fa-grace-days", env = "REQUIRE_2FA_GRACE_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub require_2fa_grace_days: Option<u32>,
+    /// With --require-2fa: sign-ins with the password alone before
+    /// enrollment is required (with grace days too, whichever ends first)
+    #[arg(long = "require-2fa-grace-logins", env = "REQUIRE_2FA_GRACE_LOGINS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub require_2fa_grace_logins: Option<u32>,
+}
+
+impl Args {
+    /// The policy the flags ask for, if any differs from the default
+    /// (`--require-2fa`).
+    pub fn policy(&self) -> Option<twofa_verify::Policy> {
+        if !self.require_2fa {
+            return None;
+        }
+        let mut rule = twofa_verify::policy::SecondFactorRequirement::everyone();
+        if let Some(days) = self.require_2fa_grace_days {
+            rule = rule.grace_period(std::time::Duration::from_secs(u64::from(days) * 24 * 3600));
+        }
+        if let Some(n) = self.require_2fa_grace_logins {
+            rule = rule.grace_sign_ins(n);
+        }
+        let mut policy = twofa_verify::Policy::default();
+        policy.second_factor_required = Some(rule);
+        Some(policy)
+    }
 }
 
 /// `--default-phone-country`: a country of the phone page's list.

@@ -276,6 +276,19 @@ pub async fn login(
             s.insert(NEXT, next).await?;
             Ok(see_other("/verify_2fa"))
         }
+        // A second factor required (`REQUIRE_2FA`): within the grace a
+        // login with a notice, after it only the enrollment pages.
+        Ok(Login::EnrollSoon { user, grace }) => {
+            v.login(&user, remember_me).await?;
+            flash(&v, "warning", super::required::grace_notice(&grace)).await?;
+            Ok(see_other(super::required::ENROLL_PAGE))
+        }
+        Ok(Login::EnrollmentRequired(enrollment)) => {
+            v.begin_enrollment(&enrollment).await?;
+            let text = super::required::enrollment_notice(enrollment.user());
+            flash(&v, "warning", text).await?;
+            Ok(see_other(super::required::ENROLL_PAGE))
+        }
         // A login outcome of a newer library this site does not handle
         // is no login.
         Ok(other) => Err(AppError::Internal(format!(

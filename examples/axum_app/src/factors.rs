@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use twofa_verify::axum::RequireUser;
+use twofa_verify::axum::{EnrollingUser, RequireUser};
 use twofa_verify::secrecy::SecretString;
 use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
@@ -77,7 +77,7 @@ async fn sms_ctx(state: &AppState, me: &User) -> Result<Value, AppError> {
 pub async fn enable_sms_form(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
 ) -> Page {
     if me.phone.is_some() {
         flash(
@@ -96,7 +96,7 @@ pub async fn enable_sms_form(
 pub async fn enable_sms(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<PhoneForm>,
 ) -> Page {
     let keep = context! {
@@ -130,7 +130,7 @@ pub async fn enable_sms(
 pub async fn enable_sms_verify_form(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(_): RequireUser,
+    EnrollingUser(_): EnrollingUser,
 ) -> Page {
     let Some(phone) = v.session().get::<String>(ENROLL_PHONE).await? else {
         return Ok(see_other("/enable_2fa"));
@@ -154,7 +154,7 @@ pub struct CodeForm {
 pub async fn enable_sms_verify(
     State(state): State<AppState>,
     mut v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let phone: Option<String> = v.session().get(ENROLL_PHONE).await?;
@@ -201,7 +201,9 @@ async fn enabled(
     enrolled: Enrolled,
     devices: usize,
 ) -> Page {
-    refreshed(v, &enrolled.user).await?;
+    // A logged-in session is stamped anew; a login that ended at
+    // enrollment (a second factor required) becomes a login now.
+    v.enrolled(&enrolled.user).await?;
     if devices > 0 {
         let text = match devices {
             1 => "Your remembered device was forgotten: it asks for a code at its next login."
@@ -229,7 +231,7 @@ async fn enabled(
 pub async fn enable_totp_form(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
 ) -> Page {
     if me.totp_enabled {
         flash(&v, "info", "An authenticator app is already enabled.").await?;
@@ -255,7 +257,7 @@ pub struct StepUpForm {
 pub async fn start_totp(
     State(state): State<AppState>,
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
     use twofa_verify::secrecy::ExposeSecret;
@@ -319,7 +321,7 @@ fn otpauth_names(uri: &str) -> (Option<String>, Option<String>) {
 pub async fn enable_totp(
     State(state): State<AppState>,
     mut v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<CodeForm>,
 ) -> Page {
     let devices = devices_forgotten(&state, &me).await?;

@@ -61,6 +61,7 @@ mod recovery;
 mod redirect;
 mod registration;
 mod render;
+mod required;
 mod reset;
 pub mod sealed;
 mod waits;
@@ -258,7 +259,14 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
                 .allow("/verify_2fa/resend")
                 .allow("/logout")
                 .allow("/favicon.ico")
-                .allow_prefix("/static/"),
+                .allow_prefix("/static/")
+                // A login that ended at enrollment (a second factor
+                // required, `REQUIRE_2FA`): these pages only.
+                .enrollment(required::ENROLL_PAGE)
+                .allow_enrolling("/enable_totp")
+                .allow_enrolling("/enable_totp/start")
+                .allow_enrolling("/enable_2fa")
+                .allow_enrolling("/enable_2fa/verify"),
         )
         .around_guards(error_pages)
         .build()?;
@@ -275,6 +283,7 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
         .route("/logout", get(auth::logout_form).post(auth::logout))
         .route("/verify_2fa", get(auth::verify_form).post(auth::verify))
         .route("/verify_2fa/resend", post(auth::verify_resend))
+        .route(required::ENROLL_PAGE, get(required::enroll_page))
         .route("/user/{username}", get(profile::profile))
         .route(
             "/edit_profile",

@@ -49,6 +49,7 @@ async fn run(args: Args) -> Result<(), demo_support::SetupError> {
         confirm_email: args.registration_confirm_email,
         app_name: Some(args.app_name.clone()),
         legacy_hashes: Some(args.legacy_hashes == Some(LegacyHashes::Werkzeug)),
+        policy: args.policy(),
         ..Default::default()
     };
     let addr = args.addr();

@@ -24,6 +24,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (
+        "enroll_2fa.html",
+        include_str!("../templates/enroll_2fa.html"),
+    ),
+    (
         "verify_2fa.html",
         include_str!("../templates/verify_2fa.html"),
     ),
