@@ -107,6 +107,23 @@ impl AuthSession {
     /// for this user, whose user now has a second factor, becomes a login
     /// (a browser session): the user proved the password and the new
     /// factor. Anything else is [`WebError::LoginRequired`].
+    ///
+    /// ```
+    /// use axum::{Form, response::Redirect};
+    /// use twofa_verify::axum::{AuthSession, EnrollingUser, WebError};
+    /// use twofa_verify::secrecy::SecretString;
+    /// #[derive(serde::Deserialize)]
+    /// struct CodeForm { code: SecretString }
+    /// async fn confirm_sms(
+    ///     EnrollingUser(me): EnrollingUser,
+    ///     mut s: AuthSession,
+    ///     Form(f): Form<CodeForm>,
+    /// ) -> Result<Redirect, WebError> {
+    ///     let enrolled = s.auth().confirm_sms_enrollment(me.id, &f.code).await?;
+    ///     s.enrolled(&enrolled.user).await?; // logged in from here on
+    ///     Ok(Redirect::to("/recovery_codes"))
+    /// }
+    /// ```
     pub async fn enrolled(&mut self, user: &User) -> Result<(), WebError> {
         if self.user.is_some() {
             return self.refresh(user).await;
