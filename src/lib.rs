@@ -151,6 +151,8 @@ pub mod authenticator;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod event;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod password;
 pub use authenticator::RequiredEnrollment;
 pub use authenticator::{
