@@ -92,6 +92,15 @@ pub struct Args {
     #[arg(long = "require-2fa-grace-logins", env = "REQUIRE_2FA_GRACE_LOGINS", value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub require_2fa_grace_logins: Option<u32>,
+    /// Serve the authenticator's counters as Prometheus text at
+    /// http://127.0.0.1:METRICS_PORT/metrics (loopback only)
+    #[arg(long, env = "METRICS", value_name = "BOOL", num_args = 0..=1,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub metrics: bool,
+    /// The port of the metrics listener on 127.0.0.1
+    #[arg(long, env = "METRICS_PORT", default_value_t = 9464)]
+    pub metrics_port: u16,
 }
 
 impl Args {
@@ -235,6 +244,7 @@ impl Args {
             base_url,
             trust_proxy: self.trust_proxy,
             default_phone_country: self.default_phone_country.clone(),
+            metrics: self.metrics,
         }
     }
 }

@@ -54,6 +54,7 @@ mod errors;
 mod factors;
 mod flash;
 mod last_seen;
+pub mod metrics;
 mod notices;
 mod phone;
 mod profile;
@@ -112,6 +113,9 @@ pub struct Config {
     /// The country preselected for phone numbers, an ISO 3166-1 code
     /// (`DEFAULT_PHONE_COUNTRY`, default `US`).
     pub default_phone_country: String,
+    /// Whether the authenticator's events are also counted for `/metrics`
+    /// (`METRICS=1`; see `metrics.rs`).
+    pub metrics: bool,
 }
 
 impl Config {
@@ -123,6 +127,7 @@ impl Config {
             cookie_secure: false,
             trust_proxy: false,
             default_phone_country: "US".into(),
+            metrics: false,
         }
     }
 }
@@ -164,8 +169,14 @@ impl AppState {
     /// Must run inside a Tokio runtime: the notices are mailed by a task.
     pub async fn build(options: demo_support::Options, config: Config) -> Result<Self, SetupError> {
         let (sink, outbox) = notices::channel();
+        // Counted first (`METRICS=1`), then the notices.
+        let events: Arc<dyn twofa_verify::EventSink> = if config.metrics {
+            Arc::new(twofa_verify::metrics::MetricsSink::wrapping(sink))
+        } else {
+            Arc::new(sink)
+        };
         let backend = demo_support::backend(&demo_support::Options {
-            events: Some(Arc::new(sink)),
+            events: Some(events),
             ..options
         })
         .await?;

@@ -61,6 +61,13 @@ async fn run(args: Args) -> Result<(), demo_support::SetupError> {
     // Sessions go to the authenticator's store, and anonymous CSRF tokens
     // are signed with its key (TWOFA_SECRET_KEY or the key file beside the
     // database), so both survive restarts and are shared by instances.
+    // The recorder before the first event; its listener on loopback only.
+    if args.metrics {
+        let handle = axum_app::metrics::install()?;
+        let listener = axum_app::metrics::listen(args.metrics_port).await?;
+        println!("Metrics on http://{}/metrics", listener.local_addr()?);
+        axum_app::metrics::spawn(listener, handle);
+    }
     let state = axum_app::AppState::build(options, config.clone()).await?;
     let summary = state.summary.clone();
     let confirm_email =

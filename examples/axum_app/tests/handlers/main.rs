@@ -1953,6 +1953,7 @@ mod profile_data;
 mod confirm_email;
 mod hostile;
 mod mail_budget;
+mod metrics;
 mod require_2fa;
 mod ux;
 #[cfg(feature = "twilio")]
