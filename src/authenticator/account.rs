@@ -2,6 +2,7 @@
 //! profile changes.
 
 use secrecy::SecretString;
+use tracing::Instrument;
 
 use super::Authenticator;
 use crate::error::{Error, Result};
@@ -42,6 +43,18 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<User> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.register_in_span(username, email, password)
+            .instrument(tracing::info_span!("twofa", flow = "register"))
+            .await
+    }
+
+    async fn register_in_span(
         &self,
         username: &str,
         email: &str,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use tracing::Instrument;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -298,6 +299,13 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn resend(&self, token: &str) -> Result<Challenge> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.resend_in_span(token)
+            .instrument(tracing::info_span!("twofa", flow = "resend"))
+            .await
+    }
+
+    async fn resend_in_span(&self, token: &str) -> Result<Challenge> {
         let mut rec = self.load_challenge(token).await?;
         let user = self.challenge_user(token, &rec).await?.to_user();
         // No texts (which cost money) while the account is locked.

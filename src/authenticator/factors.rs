@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use tracing::Instrument;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -138,6 +139,18 @@ impl Authenticator {
         phone: &str,
         step_up: &StepUp,
     ) -> Result<SmsEnrollment> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.start_sms_enrollment_in_span(id, phone, step_up)
+            .instrument(tracing::info_span!("twofa", flow = "enroll_sms"))
+            .await
+    }
+
+    async fn start_sms_enrollment_in_span(
+        &self,
+        id: UserId,
+        phone: &str,
+        step_up: &StepUp,
+    ) -> Result<SmsEnrollment> {
         if self.inner.sms.is_none() {
             return Err(Error::FactorUnavailable(FactorUnavailable::NotConfigured(
                 Factor::Sms,
@@ -192,6 +205,17 @@ impl Authenticator {
     /// # let _ = stamp; Ok(()) }
     /// ```
     pub async fn confirm_sms_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.confirm_sms_enrollment_in_span(id, code)
+            .instrument(tracing::info_span!("twofa", flow = "enroll_sms"))
+            .await
+    }
+
+    async fn confirm_sms_enrollment_in_span(
         &self,
         id: UserId,
         code: &SecretString,
@@ -291,6 +315,17 @@ impl Authenticator {
         id: UserId,
         step_up: &StepUp,
     ) -> Result<crate::factor::TotpEnrollment> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.start_totp_enrollment_in_span(id, step_up)
+            .instrument(tracing::info_span!("twofa", flow = "enroll_totp"))
+            .await
+    }
+
+    async fn start_totp_enrollment_in_span(
+        &self,
+        id: UserId,
+        step_up: &StepUp,
+    ) -> Result<crate::factor::TotpEnrollment> {
         let rec = self.record(id).await?;
         if rec.totp.is_some() {
             return Err(Error::FactorUnavailable(FactorUnavailable::AlreadyEnabled(
@@ -329,6 +364,17 @@ impl Authenticator {
     /// ```
     #[cfg(feature = "totp")]
     pub async fn confirm_totp_enrollment(
+        &self,
+        id: UserId,
+        code: &SecretString,
+    ) -> Result<Enrolled> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.confirm_totp_enrollment_in_span(id, code)
+            .instrument(tracing::info_span!("twofa", flow = "enroll_totp"))
+            .await
+    }
+
+    async fn confirm_totp_enrollment_in_span(
         &self,
         id: UserId,
         code: &SecretString,
@@ -520,6 +566,18 @@ impl Authenticator {
     /// # let _ = stamp; Ok(()) }
     /// ```
     pub async fn disable_factor(
+        &self,
+        id: UserId,
+        factor: Factor,
+        step_up: &StepUp,
+    ) -> Result<User> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.disable_factor_in_span(id, factor, step_up)
+            .instrument(tracing::info_span!("twofa", flow = "disable_factor"))
+            .await
+    }
+
+    async fn disable_factor_in_span(
         &self,
         id: UserId,
         factor: Factor,

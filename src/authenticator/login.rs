@@ -1,6 +1,7 @@
 //! Password login, with or without a remembered device.
 
 use secrecy::SecretString;
+use tracing::Instrument;
 use unicode_normalization::UnicodeNormalization;
 
 use super::lockout::AttemptBudget;
@@ -120,6 +121,18 @@ impl Authenticator {
     /// counter. A wrong token is simply ignored. See the
     /// [`remember_device`](Self::remember_device) example.
     pub async fn login_with_device(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+        device_token: Option<&str>,
+    ) -> Result<Login> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.login_with_device_in_span(identifier, password, device_token)
+            .instrument(tracing::info_span!("twofa", flow = "login"))
+            .await
+    }
+
+    async fn login_with_device_in_span(
         &self,
         identifier: &str,
         password: &SecretString,

@@ -1,6 +1,7 @@
 //! Password changes and resets.
 
 use std::fmt;
+use tracing::Instrument;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -81,6 +82,18 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn change_password(
+        &self,
+        id: UserId,
+        step_up: &StepUp,
+        new: &SecretString,
+    ) -> Result<User> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.change_password_in_span(id, step_up, new)
+            .instrument(tracing::info_span!("twofa", flow = "change_password"))
+            .await
+    }
+
+    async fn change_password_in_span(
         &self,
         id: UserId,
         step_up: &StepUp,
@@ -204,6 +217,13 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn request_password_reset(&self, email: &str) -> Result<Option<ResetToken>> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.request_password_reset_in_span(email)
+            .instrument(tracing::info_span!("twofa", flow = "reset"))
+            .await
+    }
+
+    async fn request_password_reset_in_span(&self, email: &str) -> Result<Option<ResetToken>> {
         let email = normalize_email(email)?;
         let p = &self.inner.policy;
         let mut budgets = vec![(BudgetKey::ResetEmail(email.clone()), p.reset_requests)];
@@ -316,6 +336,17 @@ impl Authenticator {
     /// [`Error::InvalidResetToken`]. See the
     /// [`request_password_reset`](Self::request_password_reset) example.
     pub async fn reset_password(&self, token: &str, new_password: &SecretString) -> Result<User> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.reset_password_in_span(token, new_password)
+            .instrument(tracing::info_span!("twofa", flow = "reset"))
+            .await
+    }
+
+    async fn reset_password_in_span(
+        &self,
+        token: &str,
+        new_password: &SecretString,
+    ) -> Result<User> {
         let (rec, mac) = self.reset_target(token).await?;
         let pw = password::check_password(
             &self.inner.policy,

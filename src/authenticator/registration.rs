@@ -10,6 +10,7 @@
 //! called from that page's form, creates the account.
 
 use std::fmt;
+use tracing::Instrument;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -189,6 +190,17 @@ impl Authenticator {
         username: &str,
         email: &str,
     ) -> Result<RegistrationStart> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.start_registration_in_span(username, email)
+            .instrument(tracing::info_span!("twofa", flow = "register"))
+            .await
+    }
+
+    async fn start_registration_in_span(
+        &self,
+        username: &str,
+        email: &str,
+    ) -> Result<RegistrationStart> {
         let (username, username_key, username_skeleton) = normalize_username(username)?;
         let email = normalize_email(email)?;
         let _counted = self.reserve_registration().await?;
@@ -290,6 +302,17 @@ impl Authenticator {
     /// password, a taken name or address and a store failure leave the link
     /// as it was: nothing is used up unless the account is created.
     pub async fn confirm_registration(&self, token: &str, password: &SecretString) -> Result<User> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.confirm_registration_in_span(token, password)
+            .instrument(tracing::info_span!("twofa", flow = "register"))
+            .await
+    }
+
+    async fn confirm_registration_in_span(
+        &self,
+        token: &str,
+        password: &SecretString,
+    ) -> Result<User> {
         let token = link_token(token)?;
         let pending = self.open_registration(token).await?;
         let pw = password::check_password(

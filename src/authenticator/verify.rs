@@ -11,6 +11,7 @@ use crate::user::User;
 #[cfg(feature = "totp")]
 use crate::user::UserId;
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
 
 /// A second factor passed: who logged in, with what (see the
 /// [`Authenticator::verify`] example).
@@ -125,6 +126,13 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn verify(&self, token: &str, code: &SecretString) -> Result<Verification> {
+        // A span per flow, without personal data (no user id, name or address).
+        self.verify_in_span(token, code)
+            .instrument(tracing::info_span!("twofa", flow = "verify"))
+            .await
+    }
+
+    async fn verify_in_span(&self, token: &str, code: &SecretString) -> Result<Verification> {
         let answer = parse_answer(code.expose_secret())?;
         let rec = self.load_challenge(token).await?;
         let user_rec = self.challenge_user(token, &rec).await?;
