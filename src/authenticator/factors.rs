@@ -321,6 +321,7 @@ impl Authenticator {
             .await
     }
 
+    #[cfg(feature = "totp")]
     async fn start_totp_enrollment_in_span(
         &self,
         id: UserId,
@@ -374,6 +375,7 @@ impl Authenticator {
             .await
     }
 
+    #[cfg(feature = "totp")]
     async fn confirm_totp_enrollment_in_span(
         &self,
         id: UserId,
