@@ -156,6 +156,14 @@ impl UserStore for ThirdPartyStore {
     async fn remove_devices(&self, user: UserId) -> Result<u64> {
         self.data.remove_devices(user).await
     }
+
+    async fn record_unenrolled_sign_in(
+        &self,
+        user: UserId,
+        now: twofa_verify::Timestamp,
+    ) -> Result<twofa_verify::policy::RequiredSignIns> {
+        self.data.record_unenrolled_sign_in(user, now).await
+    }
 }
 
 #[async_trait]

@@ -75,12 +75,14 @@ use crate::{Authenticator, Error, Timestamp, UserId};
 
 pub mod attempts;
 pub mod credentials;
+pub mod requirement;
 pub mod state;
 pub mod update;
 pub mod users;
 
 pub use attempts::*;
 pub use credentials::*;
+pub use requirement::*;
 pub use state::*;
 pub use update::*;
 pub use users::*;
@@ -297,6 +299,8 @@ where
     concurrent_recovery_code(make().await).await;
     credential_generation(make().await).await;
     devices(make().await).await;
+    unenrolled_sign_ins(make().await).await;
+    concurrent_unenrolled_sign_ins(make().await).await;
 }
 
 /// Runs every [`StateStore`] check, each on a fresh store from `make` (see
