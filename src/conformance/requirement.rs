@@ -5,6 +5,8 @@ use super::*;
 
 /// The first call starts the record at its `now`, each call counts one,
 /// users are counted apart, and an unknown user is `UserNotFound`.
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn unenrolled_sign_ins<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "Alice").await;
     let bob = create(&store, "bob").await;
@@ -28,6 +30,8 @@ pub async fn unenrolled_sign_ins<S: UserStoreUnderTest>(store: S) {
 
 /// [`RACERS`] sign-ins at once each get a count of their own: 1 to
 /// [`RACERS`], none twice (a burst cannot stretch a grace of N sign-ins).
+///
+/// One of the checks [`run_user_store`] runs (see its example).
 pub async fn concurrent_unenrolled_sign_ins<S: UserStoreUnderTest>(store: S) {
     let alice = create(&store, "Alice").await;
     let got = race(&store, RACERS, move |s, i| async move {
