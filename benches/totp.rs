@@ -143,7 +143,84 @@ fn mean_ns(id: &str) -> Option<f64> {
     v["mean"]["point_estimate"].as_f64()
 }
 
+/// `TOTP_COUNT=raw|library|setup N`: runs only that part N times, without
+/// criterion, for instruction counts (`valgrind --tool=callgrind`): the
+/// difference from `setup` divided by N is the cost of one call, free of
+/// the machine's noise.
+fn count_mode(mode: &str, n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let auth = Authenticator::builder()
+        .store(MemoryStore::new())
+        .secret_key(
+            twofa_verify::SecretKey::from_bytes(b"bench-secret-key-0123456789abcdef!!".to_vec())
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (id, secret) = rt.block_on(async {
+        let u = auth
+            .register(
+                "bench",
+                "bench@example.com",
+                &SecretString::from("correct horse battery"),
+            )
+            .await
+            .unwrap();
+        let e = auth
+            .start_totp_enrollment(u.id, &StepUp::password("correct horse battery"))
+            .await
+            .unwrap();
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(e.secret_base32.expose_secret().as_bytes())
+            .unwrap();
+        let now = clock.now().as_secs() as u64;
+        let _enrolled = auth
+            .confirm_totp_enrollment(
+                u.id,
+                &SecretString::from(totp_code(&secret, now, 30, 6).as_str()),
+            )
+            .await
+            .unwrap();
+        (u.id, secret)
+    });
+    let raw = Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(30)
+        .with_secret(secret.clone())
+        .build()
+        .unwrap();
+    for _ in 0..n {
+        clock.advance(Duration::from_secs(30));
+        let t = clock.now().as_secs() as u64;
+        let code = totp_code(&secret, t, 30, 6);
+        match mode {
+            "raw" => assert!(black_box(raw.check(&code, t)).is_some()),
+            "library" => {
+                let r = rt.block_on(auth.verify_totp(id, &SecretString::from(code.as_str())));
+                assert!(r.is_ok());
+            }
+            _ => {
+                black_box(SecretString::from(code.as_str()));
+            }
+        }
+    }
+}
+
 fn main() {
+    if let Ok(mode) = std::env::var("TOTP_COUNT") {
+        let mut parts = mode.split_whitespace();
+        let what = parts.next().unwrap_or("setup").to_owned();
+        let n = parts.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+        count_mode(&what, n);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     if let (Some(raw), Some(lib)) = (

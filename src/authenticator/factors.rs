@@ -442,17 +442,34 @@ impl Authenticator {
                 .ok_or(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
                     Factor::Totp,
                 )))?;
-        let attempt = self
-            .reserve_attempt(&FailScope::Account(id), Some(id), &[])
-            .await?;
-        let refused = match self.check_totp(id, stored, &code).await {
-            Ok(super::verify::CodeCheck::Accepted(_)) => {
-                return self.attempt_released(attempt).await;
-            }
-            Ok(refused) => refused,
-            Err(e) => {
-                self.attempt_released(attempt).await?;
-                return Err(e);
+        // The code is matched here, before the store is asked; the answer
+        // is only given after the attempt is reserved in the account's
+        // lockout, in the same round trip as the step's acceptance.
+        let secret = self.inner.seal.open(id, stored)?;
+        let scope = FailScope::Account(id);
+        let (attempt, refused) = match self.totp_step(&secret, &code) {
+            None => (
+                self.reserve_attempt(&scope, Some(id), &[]).await?,
+                super::verify::CodeCheck::Wrong,
+            ),
+            Some(step) => {
+                let state = self.state();
+                let key = state.key(StateKey::TotpStep(id));
+                let check = crate::store::StepCheck {
+                    key: &key,
+                    step: step.step,
+                    expires_at: step.remember_until,
+                };
+                match self
+                    .reserve_attempt_checking_step(&scope, Some(id), check)
+                    .await?
+                {
+                    (_, crate::store::StepOutcome::Accepted) => return Ok(()),
+                    (attempt, _) => {
+                        self.emit(AuthEvent::TotpReplayRefused { user: id });
+                        (attempt, super::verify::CodeCheck::Replayed)
+                    }
+                }
             }
         };
         let failures = self.attempt_failed(attempt);

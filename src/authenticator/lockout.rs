@@ -257,6 +257,30 @@ impl Authenticator {
         Ok((attempt, outcome))
     }
 
+    /// Like [`reserve_attempt`](Self::reserve_attempt), and in the same
+    /// round trip, when admitted, accepts the TOTP time step of a signed-in
+    /// user (see
+    /// [`StateStore::reserve_attempt_and_check_step`](crate::store::StateStore::reserve_attempt_and_check_step)).
+    /// After [`StepOutcome::Accepted`] the attempt is released already;
+    /// after [`StepOutcome::Replayed`] it is a failure.
+    #[cfg(feature = "totp")]
+    pub(super) async fn reserve_attempt_checking_step(
+        &self,
+        scope: &FailScope,
+        user: Option<UserId>,
+        step: crate::store::StepCheck<'_>,
+    ) -> Result<(Attempt, StepOutcome)> {
+        let (spec, kinds) = self.attempt_spec(scope, &[]);
+        let (admission, outcome) = self
+            .state()
+            .reserve_attempt_and_check_step(&spec, step, self.now())
+            .await?;
+        let attempt = self.admit(spec, &kinds, user, admission)?;
+        let outcome =
+            outcome.ok_or_else(|| Error::Internal("an admitted step has no outcome".into()))?;
+        Ok((attempt, outcome))
+    }
+
     fn admit(
         &self,
         spec: AttemptSpec,

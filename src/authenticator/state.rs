@@ -153,4 +153,17 @@ impl<'a> State<'a> {
             .reserve_attempt_and_accept_step(spec, step, now)
             .await
     }
+
+    /// [`StateStore::reserve_attempt_and_check_step`](crate::store::StateStore::reserve_attempt_and_check_step).
+    #[cfg(feature = "totp")]
+    pub(super) async fn reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: crate::store::StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.store
+            .reserve_attempt_and_check_step(spec, step, now)
+            .await
+    }
 }

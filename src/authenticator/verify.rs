@@ -333,7 +333,7 @@ impl Authenticator {
 
     /// The time step `code` matches within the allowed skew, if any.
     #[cfg(feature = "totp")]
-    fn totp_step(&self, secret: &[u8], code: &str) -> Option<TotpStep> {
+    pub(super) fn totp_step(&self, secret: &[u8], code: &str) -> Option<TotpStep> {
         let now = self.now();
         let secs = u64::try_from(now.as_secs()).unwrap_or(0);
         let p = &self.inner.policy;
@@ -386,7 +386,7 @@ impl Authenticator {
 }
 
 /// The time step a TOTP code matched.
-struct TotpStep {
-    step: i64,
-    remember_until: crate::clock::Timestamp,
+pub(super) struct TotpStep {
+    pub(super) step: i64,
+    pub(super) remember_until: crate::clock::Timestamp,
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::store::{
-    Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
+    Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
+    StepOutcome,
 };
 
 /// How many calls race in the compound-operation bursts, among the checks
@@ -372,6 +373,105 @@ pub async fn reserve_attempt_and_accept_step<S: StateStoreUnderTest>(store: S) {
         .await
         .unwrap();
     assert_eq!(outcome, Some(StepOutcome::Accepted));
+}
+
+/// `reserve_attempt_and_check_step`: a step accepted once and the attempt
+/// handed back (earlier failures still count), replays refused and
+/// counted, a refused attempt burns no step.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
+pub async fn reserve_attempt_and_check_step<S: StateStoreUnderTest>(store: S) {
+    let s = spec("acct", 100, &[10], &[]);
+    let step = |n: i64| StepCheck {
+        key: "totp-step:1",
+        step: n,
+        expires_at: at(90_000),
+    };
+    // One earlier failure.
+    assert_eq!(admitted(&store, &s, T0).await, reservation(1, false, &[]));
+    let (a, outcome) = store
+        .reserve_attempt_and_check_step(&s, step(5), T0)
+        .await
+        .unwrap();
+    assert_eq!(a, Admission::Admitted(reservation(2, false, &[])));
+    assert_eq!(outcome, Some(StepOutcome::Accepted));
+    // Handed back, not cleared: the earlier failure still counts.
+    assert_eq!(admitted(&store, &s, T0).await, reservation(2, false, &[]));
+    // A replayed step stays counted.
+    let (a, outcome) = store
+        .reserve_attempt_and_check_step(&s, step(5), T0)
+        .await
+        .unwrap();
+    assert_eq!(a, Admission::Admitted(reservation(3, false, &[])));
+    assert_eq!(outcome, Some(StepOutcome::Replayed));
+    assert_eq!(admitted(&store, &s, T0).await, reservation(4, false, &[]));
+    // Refused by a live gate: nothing happens, the step stays unused.
+    let gated = spec("locked", 1, &[10], &[]);
+    admitted(&store, &gated, T0).await;
+    let (a, outcome) = store
+        .reserve_attempt_and_check_step(&gated, step(7), at(1))
+        .await
+        .unwrap();
+    assert!(matches!(a, Admission::Held { .. }));
+    assert_eq!(outcome, None);
+    let (a, outcome) = store
+        .reserve_attempt_and_check_step(&gated, step(7), at(10_000))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Some(StepOutcome::Accepted));
+    // A gated attempt that passed gives its gate back.
+    assert!(matches!(
+        a,
+        Admission::Admitted(Reservation { gated: true, .. })
+    ));
+    assert!(
+        store
+            .get("lock:locked", at(10_000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A burst of checks of one time step: it is accepted exactly once, and
+/// every other attempt of the burst stays counted.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
+pub async fn concurrent_check_step<S: StateStoreUnderTest>(store: S) {
+    let s = spec("check-burst", 1_000, &[60], &[]);
+    let results = race(&store, ATTEMPT_BURST, |st, _| {
+        let s = s.clone();
+        async move {
+            let step = StepCheck {
+                key: "totp-step:8",
+                step: 100,
+                expires_at: at(90_000),
+            };
+            st.reserve_attempt_and_check_step(&s, step, T0)
+                .await
+                .unwrap()
+                .1
+        }
+    })
+    .await;
+    let accepted = results
+        .iter()
+        .filter(|o| **o == Some(StepOutcome::Accepted))
+        .count();
+    assert_eq!(accepted, 1, "exactly one attempt uses the step");
+    let replayed = results
+        .iter()
+        .filter(|o| **o == Some(StepOutcome::Replayed))
+        .count();
+    assert_eq!(replayed, results.len() - 1);
+    // The replays stay counted, the accepted attempt was handed back.
+    let next = u64::try_from(replayed).unwrap() + 1;
+    assert_eq!(
+        admitted(&store, &s, T0).await,
+        reservation(next, false, &[])
+    );
 }
 
 /// A burst of reservations on one lockout admits exactly `threshold`

@@ -333,6 +333,8 @@ where
     concurrent_reserve_budget(make().await).await;
     concurrent_settle_attempt(make().await).await;
     concurrent_accept_step(make().await).await;
+    reserve_attempt_and_check_step(make().await).await;
+    concurrent_check_step(make().await).await;
 }
 
 /// Runs every check of both traits, each on a fresh store from `make`.
@@ -385,7 +387,8 @@ macro_rules! state_store_conformance {
             put_if_present concurrent_put_if_present_and_delete increment concurrent_increment release concurrent_release advance
             concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
             settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
-            concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step);
+            concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step
+            reserve_attempt_and_check_step concurrent_check_step);
     };
 }
 

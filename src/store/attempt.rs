@@ -322,6 +322,56 @@ pub struct StepAcceptance<'a> {
     pub take: &'a str,
 }
 
+/// A time-step code to accept once for a signed-in user, for
+/// [`StateStore::reserve_attempt_and_check_step`]: like [`StepAcceptance`]
+/// without a pending login to finish, so an accepted step hands the
+/// attempt's places back (earlier failures still count) instead of ending
+/// the run of failures.
+///
+/// ```
+/// use std::time::Duration;
+/// use twofa_verify::store::{AttemptSpec, Lockout, StepCheck, StepOutcome};
+/// use twofa_verify::{MemoryStore, StateStore, Timestamp};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> twofa_verify::Result<()> {
+/// let store = MemoryStore::new();
+/// let now = Timestamp::from_millis(1_000_000_000_000);
+/// let spec = AttemptSpec {
+///     lockout: Lockout {
+///         counter: "failures:alice".into(),
+///         gate: "gate:alice".into(),
+///         gates: "gates:alice".into(),
+///         memory: Duration::from_secs(3600),
+///         threshold: 5,
+///         waits: vec![Duration::from_secs(1)],
+///         locks_from: usize::MAX,
+///     },
+///     budgets: vec![],
+/// };
+/// // An authenticator-app code that matched time step 33_333_333.
+/// let step = StepCheck {
+///     key: "totp-step:alice",
+///     step: 33_333_333,
+///     expires_at: now.plus(Duration::from_secs(90)),
+/// };
+/// let (_, outcome) = store.reserve_attempt_and_check_step(&spec, step, now).await?;
+/// assert_eq!(outcome, Some(StepOutcome::Accepted));
+/// // The same code again: a replay, counted as a failure.
+/// let (_, outcome) = store.reserve_attempt_and_check_step(&spec, step, now).await?;
+/// assert_eq!(outcome, Some(StepOutcome::Replayed));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepCheck<'a> {
+    /// The last accepted step's key.
+    pub key: &'a str,
+    /// The step the code matched.
+    pub step: i64,
+    /// Until when the step must be remembered.
+    pub expires_at: Timestamp,
+}
+
 /// What happened to a [`StepAcceptance`] after its attempt was admitted
 /// (see its example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -659,5 +709,24 @@ pub mod reference {
             None => StepOutcome::Gone,
         };
         Ok((admission, Some(outcome)))
+    }
+
+    /// [`StateStore::reserve_attempt_and_check_step`], step by step (see the
+    /// [`reference`](mod@reference) example).
+    pub async fn reserve_attempt_and_check_step<P: Primitives + ?Sized>(
+        p: &mut P,
+        spec: &AttemptSpec,
+        step: StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        let admission = reserve_attempt(p, spec, now).await?;
+        let Admission::Admitted(r) = &admission else {
+            return Ok((admission, None));
+        };
+        if !p.advance(step.key, step.step, step.expires_at, now).await? {
+            return Ok((admission, Some(StepOutcome::Replayed)));
+        }
+        hand_back(p, spec, r.gated, now).await?;
+        Ok((admission, Some(StepOutcome::Accepted)))
     }
 }

@@ -518,6 +518,20 @@ impl StateStore for MemoryStore {
             now,
         ))
     }
+
+    async fn reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: crate::store::StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        run_locked(reference::reserve_attempt_and_check_step(
+            &mut Locked(&mut *self.lock()?),
+            spec,
+            step,
+            now,
+        ))
+    }
 }
 
 fn decode_u64(v: &[u8]) -> u64 {

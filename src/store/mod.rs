@@ -21,7 +21,8 @@ use crate::user::{User, UserId};
 pub mod attempt;
 mod memory;
 pub use attempt::{
-    Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
+    Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
+    StepOutcome,
 };
 pub use memory::MemoryStore;
 
@@ -658,6 +659,35 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
         attempt::reference::reserve_attempt_and_accept_step(
+            &mut attempt::Calls(self),
+            spec,
+            step,
+            now,
+        )
+        .await
+    }
+
+    /// Reserves an attempt and, if it is admitted, accepts a time-step code
+    /// (TOTP) of a signed-in user, all atomically:
+    ///
+    /// 1. Exactly [`reserve_attempt`](Self::reserve_attempt). Unless
+    ///    admitted, return its refusal and `None`.
+    /// 2. `advance(step.key, step.step, step.expires_at)`. If refused (the
+    ///    step is not newer than the last accepted one): return the
+    ///    admission and [`StepOutcome::Replayed`]; the attempt stays counted
+    ///    as a failure.
+    /// 3. Exactly [`settle_attempt`](Self::settle_attempt) with
+    ///    `Released { gated }`, and [`StepOutcome::Accepted`].
+    ///
+    /// Returns the admission of step 1 and the outcome. See the
+    /// [`StepCheck`] example.
+    async fn reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        attempt::reference::reserve_attempt_and_check_step(
             &mut attempt::Calls(self),
             spec,
             step,

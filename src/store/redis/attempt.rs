@@ -1,5 +1,6 @@
 //! The compound operations of [`StateStore`](crate::store::StateStore)
-//! (`reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step`)
+//! (`reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step`,
+//! `reserve_attempt_and_check_step`)
 //! as one Lua script each: the steps of `attempt::reference`, one for one,
 //! over the prelude's primitives, so each is atomic and one round trip.
 //!
@@ -15,7 +16,8 @@ use super::{RedisStore, codec};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::store::{
-    Admission, AttemptSpec, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
+    Admission, AttemptSpec, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
+    StepOutcome,
 };
 
 /// Helpers of the compound scripts, after the primitives.
@@ -150,6 +152,25 @@ end
 return reply
 ";
 
+/// `reserve_attempt_and_check_step`. KEYS: as for [`RESERVE`], then the
+/// step's key. ARGV: as for [`RESERVE_AND_ACCEPT_STEP`]. Returns
+/// `reserve`'s reply with the outcome in place 4 when admitted: 1
+/// accepted (the attempt handed back), 2 replayed.
+pub(super) const RESERVE_AND_CHECK_STEP: &str = r"
+local now = ARGV[1]
+local reply = reserve(now, ARGV[2])
+if reply[1] ~= 2 then return reply end
+local nb = tonumber(ARGV[3])
+local s = 8 + 3 * nb + 4 * tonumber(ARGV[7])
+if not advance(KEYS[4 + nb], now, ARGV[s], ARGV[s + 1], ARGV[s + 2]) then
+  reply[4] = 2
+  return reply
+end
+hand_back(now, nb, reply[3] == 1)
+reply[4] = 1
+return reply
+";
+
 impl RedisStore {
     /// Adds `reserve`'s keys and arguments (see [`COMPOUND_PRELUDE`]) to `inv`.
     fn reserve_args(
@@ -275,6 +296,30 @@ impl RedisStore {
         let (admission, outcome) = admission(reply, spec, now)?;
         match (&admission, outcome) {
             (Admission::Admitted(_), None) => Err(Error::store(
+                "the Redis step script admitted an attempt without an outcome",
+            )),
+            _ => Ok((admission, outcome)),
+        }
+    }
+
+    /// [`StateStore::reserve_attempt_and_check_step`](crate::store::StateStore::reserve_attempt_and_check_step)
+    /// in one script.
+    pub(super) async fn redis_reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        let mut inv = self.shared.scripts.reserve_and_check_step.prepare_invoke();
+        self.reserve_args(&mut inv, spec, now);
+        inv.key(self.key(step.key))
+            .arg(codec::sortable(step.step))
+            .arg(codec::sortable(step.expires_at.as_millis()))
+            .arg(self.retention(step.expires_at, now));
+        let reply: Vec<Value> = self.run(&inv).await?;
+        let (admission, outcome) = admission(reply, spec, now)?;
+        match (&admission, outcome) {
+            (Admission::Admitted(_), None | Some(StepOutcome::Gone)) => Err(Error::store(
                 "the Redis step script admitted an attempt without an outcome",
             )),
             _ => Ok((admission, outcome)),

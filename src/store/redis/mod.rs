@@ -35,7 +35,7 @@
 //! | `take` | `GETDEL key` (expiry checked against `now` here) |
 //! | `delete` | `DEL key` |
 //! | `put_if_absent`, `increment`, `release`, `advance` | one script each |
-//! | `reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step` | one script each, over the same primitives (several keys) |
+//! | `reserve_attempt`, `settle_attempt`, `reserve_attempt_and_accept_step`, `reserve_attempt_and_check_step` | one script each, over the same primitives (several keys) |
 //!
 //! # Time
 //!
@@ -478,6 +478,16 @@ impl StateStore for RedisStore {
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
         self.redis_reserve_attempt_and_accept_step(spec, step, now)
+            .await
+    }
+
+    async fn reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: crate::store::StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        self.redis_reserve_attempt_and_check_step(spec, step, now)
             .await
     }
 }

@@ -138,6 +138,7 @@ pub(super) struct Scripts {
     pub(super) reserve: Script,
     pub(super) settle: Script,
     pub(super) reserve_and_accept_step: Script,
+    pub(super) reserve_and_check_step: Script,
 }
 
 impl Scripts {
@@ -154,6 +155,7 @@ impl Scripts {
             reserve: compound(attempt::RESERVE),
             settle: compound(attempt::SETTLE),
             reserve_and_accept_step: compound(attempt::RESERVE_AND_ACCEPT_STEP),
+            reserve_and_check_step: compound(attempt::RESERVE_AND_CHECK_STEP),
         }
     }
 }

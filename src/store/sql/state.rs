@@ -347,7 +347,25 @@ macro_rules! state_store {
                 tx.commit().await.map_err(Error::store)?;
                 Ok(outcome)
             }
-        }
+
+            async fn reserve_attempt_and_check_step(
+                &self,
+                spec: &crate::store::AttemptSpec,
+                step: crate::store::StepCheck<'_>,
+                now: Timestamp,
+            ) -> Result<(crate::store::Admission, Option<crate::store::StepOutcome>)> {
+                let mut tx = self.begin_atomic(&spec.lockout.counter).await?;
+                let outcome = crate::store::attempt::reference::reserve_attempt_and_check_step(
+                    &mut StateConn(&mut tx),
+                    spec,
+                    step,
+                    now,
+                )
+                .await?;
+                tx.commit().await.map_err(Error::store)?;
+                Ok(outcome)
+            }
+}
     };
 }
 pub(crate) use state_store;
