@@ -36,6 +36,20 @@ pub struct StepUp {
     pub password: SecretString,
     /// A current second-factor code.
     pub code: Option<SecretString>,
+    /// A passkey assertion in place of the code ([`StepUp::with_passkey`]).
+    passkey: Option<PasskeyProof>,
+}
+
+/// A passkey assertion given as a step-up: the ceremony started by
+/// `Authenticator::start_passkey_step_up` and the browser's response.
+#[derive(Clone)]
+pub(crate) struct PasskeyProof {
+    /// The ceremony id.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) ceremony: SecretString,
+    /// The browser's credential JSON.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) response: String,
 }
 
 impl StepUp {
@@ -45,6 +59,7 @@ impl StepUp {
         StepUp {
             password: password.into(),
             code: None,
+            passkey: None,
         }
     }
 
@@ -55,7 +70,40 @@ impl StepUp {
         StepUp {
             password: password.into(),
             code: code.map(Into::into),
+            passkey: None,
         }
+    }
+
+    /// Password and a passkey assertion, in place of a code: the ceremony
+    /// id of `Authenticator::start_passkey_step_up` (feature `passkeys`)
+    /// and the credential JSON the browser sent back. Without the feature
+    /// such a step-up is refused
+    /// ([`FactorUnavailable::NotConfigured`]`(Factor::Passkey)`).
+    ///
+    /// ```
+    /// use twofa_verify::StepUp;
+    /// let proof = StepUp::with_passkey("current password", "ceremony id", "{\"id\":\"...\"}");
+    /// assert!(!format!("{proof:?}").contains("ceremony id"));
+    /// ```
+    pub fn with_passkey(
+        password: impl Into<SecretString>,
+        ceremony_id: impl Into<String>,
+        response_json: impl Into<String>,
+    ) -> Self {
+        StepUp {
+            password: password.into(),
+            code: None,
+            passkey: Some(PasskeyProof {
+                ceremony: SecretString::from(ceremony_id.into()),
+                response: response_json.into(),
+            }),
+        }
+    }
+
+    /// The passkey assertion, when one was given.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) fn passkey(&self) -> Option<&PasskeyProof> {
+        self.passkey.as_ref()
     }
 }
 
@@ -64,6 +112,7 @@ impl fmt::Debug for StepUp {
         f.debug_struct("StepUp")
             .field("password", &"[redacted]")
             .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("passkey", &self.passkey.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -529,7 +578,7 @@ impl Authenticator {
         let enabled = match factor {
             Factor::Sms => rec.phone.is_some(),
             Factor::Totp => rec.totp.is_some(),
-            Factor::RecoveryCode => false,
+            Factor::RecoveryCode | Factor::Passkey => false,
         };
         if !enabled {
             return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
