@@ -302,3 +302,134 @@ impl fmt::Debug for PasskeyRequest {
             .finish_non_exhaustive()
     }
 }
+
+/// Largest credential JSON a finish reads: real ones are a few KiB.
+const RESPONSE_MAX_BYTES: usize = 64 * 1024;
+
+/// Reads the credential JSON the browser sent: bounded, and anything that
+/// is not one is [`Error::PasskeyMalformed`].
+pub(crate) fn parse_response<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    if json.len() > RESPONSE_MAX_BYTES {
+        return Err(Error::PasskeyMalformed);
+    }
+    serde_json::from_str(json).map_err(|_| Error::PasskeyMalformed)
+}
+
+/// A passkey name as given, trimmed: 1 to [`PASSKEY_NAME_MAX_CHARS`]
+/// characters, no control, direction-control or invisible characters.
+pub(crate) fn check_name(raw: &str) -> Result<String> {
+    use crate::error::UsernameProblem;
+    use icu_properties::CodePointSetData;
+    use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint};
+    let name = raw.trim();
+    let refuse = |p| Err(Error::InvalidPasskeyName(p));
+    if name.is_empty() {
+        return refuse(UsernameProblem::Empty);
+    }
+    if name.chars().count() > PASSKEY_NAME_MAX_CHARS {
+        return refuse(UsernameProblem::TooLong);
+    }
+    let bidi = CodePointSetData::new::<BidiControl>();
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    for c in name.chars() {
+        if c.is_control() {
+            return refuse(UsernameProblem::ControlCharacter);
+        }
+        if bidi.contains(c) {
+            return refuse(UsernameProblem::DirectionControl);
+        }
+        if ignorable.contains(c) {
+            return refuse(UsernameProblem::InvisibleCharacter);
+        }
+    }
+    Ok(name.to_owned())
+}
+
+/// The id a page shows for a credential id (base64url).
+pub(crate) fn display_id(credential_id: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(credential_id)
+}
+
+/// The credential id of a page's id; `PasskeyNotFound` when it is none.
+pub(crate) fn parse_id(id: &str) -> Result<Vec<u8>> {
+    if id.len() > 1400 {
+        return Err(Error::PasskeyNotFound);
+    }
+    data_encoding::BASE64URL_NOPAD
+        .decode(id.trim().as_bytes())
+        .map_err(|_| Error::PasskeyNotFound)
+}
+
+impl Passkey {
+    pub(crate) fn from_record(r: &crate::store::PasskeyRecord) -> Self {
+        Passkey {
+            id: display_id(&r.credential_id),
+            name: r.name.clone(),
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            backup_eligible: r.backup_eligible,
+            backed_up: r.backed_up,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_display_text() {
+        assert_eq!(check_name("  MacBook  ").ok().as_deref(), Some("MacBook"));
+        for bad in [
+            "",
+            "   ",
+            "a\u{0}b",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(check_name(bad), Err(Error::InvalidPasskeyName(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_responses_are_malformed() {
+        let huge = format!("\"{}\"", "a".repeat(RESPONSE_MAX_BYTES));
+        for bad in ["", "nul", "{", "[]", "{\"id\": 5}", "\"x\"", huge.as_str()] {
+            assert!(matches!(
+                parse_response::<PublicKeyCredential>(bad),
+                Err(Error::PasskeyMalformed)
+            ));
+        }
+    }
+
+    #[test]
+    fn origins_and_rp_ids() {
+        let ok = |id: &str, o: &str| PasskeyConfig::builder().rp_id(id).origin(o).build().is_ok();
+        assert!(ok("localhost", "http://localhost:3000"));
+        assert!(ok("example.com", "https://login.example.com"));
+        assert!(!ok("127.0.0.1", "http://127.0.0.1"));
+        assert!(!ok("::1", "http://[::1]:3000"));
+        assert!(!ok("[::1]", "http://localhost"));
+        assert!(!ok("example.com", "http://example.com"));
+        assert!(!ok("example.com", "https://example.org"));
+        assert!(!ok("example.com", "https://notexample.com"));
+        assert!(!ok("example.com", "ftp://example.com"));
+        assert!(!ok("exa mple.com", "https://example.com"));
+        assert!(
+            PasskeyConfig::builder()
+                .rp_id("example.com")
+                .build()
+                .is_err()
+        );
+        assert!(
+            PasskeyConfig::builder()
+                .origin("https://example.com")
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -273,7 +273,7 @@ impl Authenticator {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
-        let first = rec.phone.is_none() && rec.totp.is_none();
+        let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_phone(id, Some(&pending.phone)).await?;
         self.credentials_changed(id).await?;
         self.emit(if rec.phone.is_some() {
@@ -289,7 +289,7 @@ impl Authenticator {
 
     /// The outcome of an enrollment: the user as it left them, and
     /// recovery codes for a first factor.
-    async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
+    pub(super) async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
         let recovery_codes = self.first_factor_codes(id, first).await?;
         Ok(Enrolled {
             user: self.record(id).await?.to_user(),
@@ -404,7 +404,7 @@ impl Authenticator {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
-        let first = rec.phone.is_none() && rec.totp.is_none();
+        let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_totp(id, Some(&sealed)).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorEnabled {
@@ -522,8 +522,19 @@ impl Authenticator {
     /// user has one. Failures count against the account.
     pub(super) async fn verify_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<()> {
         self.check_current_password(rec, &step_up.password).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             return Ok(());
+        }
+        if let Some(proof) = step_up.passkey() {
+            #[cfg(feature = "passkeys")]
+            return self.verify_passkey_step_up(rec, proof).await;
+            #[cfg(not(feature = "passkeys"))]
+            {
+                let _ = proof;
+                return Err(Error::FactorUnavailable(FactorUnavailable::NotConfigured(
+                    Factor::Passkey,
+                )));
+            }
         }
         let code = step_up
             .code
@@ -591,7 +602,7 @@ impl Authenticator {
             _ => self.inner.users.set_totp(id, None).await?,
         }
         let rec = self.record(id).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             self.inner.users.replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
@@ -640,7 +651,7 @@ impl Authenticator {
         step_up: &StepUp,
     ) -> Result<RecoveryCodes> {
         let rec = self.record(id).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             return Err(Error::FactorUnavailable(FactorUnavailable::NoFactorEnabled));
         }
         self.verify_step_up(&rec, step_up).await?;

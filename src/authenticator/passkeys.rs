@@ -4,12 +4,101 @@
 //! Every ceremony is a start/finish pair whose state waits in the state
 //! store under a random ceremony id: taken once, expiring with
 //! `Policy::challenge_ttl`, and bound to the user, pending login or flow
-//! that started it.
+//! that started it. Assertions spend the same failure budgets as codes,
+//! reserved before the assertion is looked at.
 
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{DiscoverableAuthentication, WebauthnError};
+
+use super::lockout::AttemptBudget;
+use super::state::{FailScope, StateKey, StateValue};
 use super::{Authenticator, Enrolled, StepUp, Verification};
-use crate::error::Result;
-use crate::passkey::{Passkey, PasskeyRegistration, PasskeyRequest};
+use crate::error::{Error, Result};
+use crate::event::{AuthEvent, Factor};
+use crate::passkey::{
+    Passkey, PasskeyRegistration, PasskeyRequest, PublicKeyCredential, RegisterPublicKeyCredential,
+    check_name, parse_id, parse_response,
+};
+use crate::store::PasskeyRecord;
 use crate::user::{User, UserId};
+
+mod ceremony;
+
+/// A ceremony in the state store: what it is for, bound to whom, and
+/// webauthn-rs's state (its challenge; no private key material exists).
+#[derive(Serialize, Deserialize)]
+struct Ceremony {
+    purpose: Purpose,
+    state: serde_json::Value,
+}
+
+/// What a ceremony may finish, and for whom.
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+enum Purpose {
+    /// Adding a passkey named `name` to `user`.
+    Register { user: UserId, name: String },
+    /// Answering the pending login whose state key is `challenge`.
+    SecondFactor { user: UserId, challenge: String },
+    /// A passwordless sign-in: anyone's discoverable passkey.
+    Login,
+    /// A step-up of `user`.
+    StepUp { user: UserId },
+}
+
+impl StateValue for Ceremony {
+    fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Internal(format!("state encoding: {e}")))
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// How an assertion was judged.
+enum Judged {
+    /// Accepted and recorded (counter, flags, last use).
+    Accepted,
+    /// Refused: a failure for the limits (the error says which).
+    Refused(Error),
+}
+
+/// A webauthn-rs refusal as this crate's error.
+fn refusal(e: &WebauthnError) -> Error {
+    match e {
+        WebauthnError::CredentialPossibleCompromise => Error::PasskeyCloneSuspected,
+        _ => Error::PasskeyRejected,
+    }
+}
+
+/// The serialised webauthn-rs state of a ceremony.
+fn to_state<T: Serialize>(state: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(state).map_err(|e| Error::Internal(format!("passkey state: {e}")))
+}
+
+fn from_state<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Internal(format!("passkey state: {e}")))
+}
+
+/// A stored credential as webauthn-rs's `Passkey`.
+fn stored_credential(r: &PasskeyRecord) -> Result<webauthn_rs::prelude::Passkey> {
+    serde_json::from_str(&r.credential)
+        .map_err(|e| Error::Internal(format!("stored passkey of user {}: {e}", r.user)))
+}
+
+/// Counter and backup flags of a credential, read from its serialised form
+/// (webauthn-rs keeps them private unless `danger-credential-internals`).
+fn credential_facts(json: &serde_json::Value) -> (u32, bool, bool) {
+    let cred = &json["cred"];
+    let counter = cred["counter"]
+        .as_u64()
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0);
+    (
+        counter,
+        cred["backup_eligible"].as_bool().unwrap_or(false),
+        cred["backup_state"].as_bool().unwrap_or(false),
+    )
+}
 
 impl Authenticator {
     /// True when passkeys are configured
@@ -44,8 +133,32 @@ impl Authenticator {
         name: &str,
         step_up: &StepUp,
     ) -> Result<PasskeyRegistration> {
-        let _ = (id, name, step_up);
-        todo!("passkeys: registration start")
+        let rp = self.rp()?;
+        let name = check_name(name)?;
+        let rec = self.record(id).await?;
+        self.verify_step_up(&rec, step_up).await?;
+        let existing = self.inner.users.passkeys(id).await?;
+        let exclude = existing
+            .iter()
+            .map(|p| p.credential_id.clone().into())
+            .collect();
+        let (options, state) = rp
+            .webauthn
+            .start_passkey_registration(
+                self.user_handle(id),
+                &rec.username,
+                &rec.username,
+                Some(exclude),
+            )
+            .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
+        let (ceremony, expires_at) = self
+            .put_ceremony(Purpose::Register { user: id, name }, to_state(&state)?)
+            .await?;
+        Ok(PasskeyRegistration {
+            ceremony,
+            options,
+            expires_at,
+        })
     }
 
     /// Finishes adding a passkey: `response` is the credential JSON the
@@ -67,8 +180,45 @@ impl Authenticator {
         ceremony_id: &str,
         response: &str,
     ) -> Result<Enrolled> {
-        let _ = (id, ceremony_id, response);
-        todo!("passkeys: registration finish")
+        let rp = self.rp()?;
+        let credential: RegisterPublicKeyCredential = parse_response(response)?;
+        let ceremony = self.take_ceremony(ceremony_id).await?;
+        let Purpose::Register { user, name } = ceremony.purpose else {
+            return Err(Error::ChallengeNotFound);
+        };
+        if user != id {
+            return Err(Error::ChallengeNotFound);
+        }
+        let state = from_state(ceremony.state)?;
+        let passkey = rp
+            .webauthn
+            .finish_passkey_registration(&credential, &state)
+            .map_err(|e| {
+                self.emit(AuthEvent::CodeRejected {
+                    user: id,
+                    factor: Factor::Passkey,
+                });
+                refusal(&e)
+            })?;
+        let json = to_state(&passkey)?;
+        let (counter, backup_eligible, backed_up) = credential_facts(&json);
+        let rec = self.record(id).await?;
+        let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
+        let record = PasskeyRecord {
+            user: id,
+            credential_id: passkey.cred_id().to_vec(),
+            name,
+            credential: json.to_string(),
+            counter,
+            backup_eligible,
+            backed_up,
+            created_at: self.now(),
+            last_used_at: None,
+        };
+        self.inner.users.add_passkey(&record).await?;
+        self.credentials_changed(id).await?;
+        self.emit(AuthEvent::PasskeyAdded { user: id });
+        self.enrolled(id, first).await
     }
 
     /// Starts answering a pending login (the `token` of
@@ -82,8 +232,25 @@ impl Authenticator {
     /// # let _ = verified; Ok(()) }
     /// ```
     pub async fn start_passkey_verification(&self, token: &str) -> Result<PasskeyRequest> {
-        let _ = token;
-        todo!("passkeys: second factor start")
+        let rp = self.rp()?;
+        let rec = self.load_challenge(token).await?;
+        let user = self.challenge_user(token, &rec).await?;
+        let challenge = self.state().key(StateKey::Challenge(token));
+        let (options, state) = self.assertion_options(rp, &user).await?;
+        let (ceremony, expires_at) = self
+            .put_ceremony(
+                Purpose::SecondFactor {
+                    user: rec.user,
+                    challenge,
+                },
+                state,
+            )
+            .await?;
+        Ok(PasskeyRequest {
+            ceremony,
+            options,
+            expires_at,
+        })
     }
 
     /// Finishes a pending login with a passkey assertion, as
@@ -96,8 +263,46 @@ impl Authenticator {
         ceremony_id: &str,
         response: &str,
     ) -> Result<Verification> {
-        let _ = (token, ceremony_id, response);
-        todo!("passkeys: second factor finish")
+        let rp = self.rp()?;
+        let credential: PublicKeyCredential = parse_response(response)?;
+        let rec = self.load_challenge(token).await?;
+        let user_rec = self.challenge_user(token, &rec).await?;
+        let scope = FailScope::Account(rec.user);
+        let budgets = [
+            AttemptBudget::ChallengeAnswers(token),
+            AttemptBudget::ClientFailures,
+        ];
+        // Reserve, then check.
+        let attempt = self
+            .reserve_attempt(&scope, Some(rec.user), &budgets)
+            .await?;
+        let challenge = self.state().key(StateKey::Challenge(token));
+        let expected = Purpose::SecondFactor {
+            user: rec.user,
+            challenge,
+        };
+        let judged = match self
+            .judge_bound_assertion(rp, ceremony_id, &expected, &user_rec, &credential)
+            .await
+        {
+            Ok(j) => j,
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
+        if let Judged::Refused(e) = judged {
+            self.attempt_failed(attempt);
+            return Err(e);
+        }
+        // Single use: of concurrent successes exactly one takes the pending login.
+        if !self
+            .attempt_succeeded_if_taken(attempt, StateKey::Challenge(token))
+            .await?
+        {
+            return Err(Error::ChallengeNotFound);
+        }
+        self.verified(&rec, user_rec, Factor::Passkey).await
     }
 
     /// Starts a passwordless sign-in: any discoverable passkey of the site,
@@ -113,7 +318,17 @@ impl Authenticator {
     /// # Ok(()) }
     /// ```
     pub async fn start_passkey_login(&self) -> Result<PasskeyRequest> {
-        todo!("passkeys: passwordless start")
+        let rp = self.rp()?;
+        let (options, state) = rp
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Internal(format!("passkey sign-in: {e}")))?;
+        let (ceremony, expires_at) = self.put_ceremony(Purpose::Login, to_state(&state)?).await?;
+        Ok(PasskeyRequest {
+            ceremony,
+            options,
+            expires_at,
+        })
     }
 
     /// Finishes a passwordless sign-in: both factors at once, through the
@@ -124,8 +339,73 @@ impl Authenticator {
         ceremony_id: &str,
         response: &str,
     ) -> Result<Verification> {
-        let _ = (ceremony_id, response);
-        todo!("passkeys: passwordless finish")
+        let rp = self.rp()?;
+        let credential: PublicKeyCredential = parse_response(response)?;
+        let found = match rp
+            .webauthn
+            .identify_discoverable_authentication(&credential)
+        {
+            Ok((handle, credential_id)) => self
+                .inner
+                .users
+                .passkey_by_credential(credential_id)
+                .await?
+                .filter(|p| self.user_handle(p.user) == handle),
+            Err(_) => None,
+        };
+        let Some(stored) = found else {
+            // No such passkey here: a failure of the client, and of the
+            // credential id (so guessing ids is slowed like guessing names).
+            let scope = FailScope::Unknown(format!(
+                "passkey:{}",
+                crate::passkey::display_id(credential.get_credential_id())
+            ));
+            let attempt = self
+                .reserve_attempt(&scope, None, &[AttemptBudget::ClientFailures])
+                .await?;
+            self.attempt_failed(attempt);
+            return Err(Error::PasskeyRejected);
+        };
+        let user = stored.user;
+        let scope = FailScope::Account(user);
+        let attempt = self
+            .reserve_attempt(&scope, Some(user), &[AttemptBudget::ClientFailures])
+            .await?;
+        let judged = async {
+            let ceremony = self.take_ceremony(ceremony_id).await?;
+            if ceremony.purpose != Purpose::Login {
+                return Err(Error::ChallengeNotFound);
+            }
+            let state: DiscoverableAuthentication = from_state(ceremony.state)?;
+            let passkey = stored_credential(&stored)?;
+            let result =
+                rp.webauthn
+                    .finish_discoverable_authentication_v2(&credential, state, &passkey);
+            self.record_assertion(&stored, passkey, result).await
+        }
+        .await;
+        let judged = match judged {
+            Ok(j) => j,
+            Err(e) => {
+                self.attempt_released(attempt).await?;
+                return Err(e);
+            }
+        };
+        if let Judged::Refused(e) = judged {
+            self.attempt_failed(attempt);
+            return Err(e);
+        }
+        self.attempt_succeeded(attempt).await?;
+        let rec = self.record(user).await?;
+        self.emit(AuthEvent::LoginSucceeded {
+            user,
+            factor: Some(Factor::Passkey),
+        });
+        Ok(Verification {
+            user: rec.to_user(),
+            factor: Factor::Passkey,
+            recovery_codes_left: None,
+        })
     }
 
     /// Starts a step-up with one of the user's passkeys; the answer goes in
@@ -141,8 +421,17 @@ impl Authenticator {
     /// # Ok(()) }
     /// ```
     pub async fn start_passkey_step_up(&self, id: UserId) -> Result<PasskeyRequest> {
-        let _ = id;
-        todo!("passkeys: step-up start")
+        let rp = self.rp()?;
+        let rec = self.record(id).await?;
+        let (options, state) = self.assertion_options(rp, &rec).await?;
+        let (ceremony, expires_at) = self
+            .put_ceremony(Purpose::StepUp { user: id }, state)
+            .await?;
+        Ok(PasskeyRequest {
+            ceremony,
+            options,
+            expires_at,
+        })
     }
 
     /// The user's passkeys, oldest first.
@@ -155,8 +444,8 @@ impl Authenticator {
     /// # Ok(()) }
     /// ```
     pub async fn passkeys(&self, id: UserId) -> Result<Vec<Passkey>> {
-        let _ = id;
-        todo!("passkeys: list")
+        let records = self.inner.users.passkeys(id).await?;
+        Ok(records.iter().map(Passkey::from_record).collect())
     }
 
     /// Renames one of the user's passkeys.
@@ -173,8 +462,22 @@ impl Authenticator {
         passkey_id: &str,
         name: &str,
     ) -> Result<Passkey> {
-        let _ = (id, passkey_id, name);
-        todo!("passkeys: rename")
+        let credential_id = parse_id(passkey_id)?;
+        let name = check_name(name)?;
+        if !self
+            .inner
+            .users
+            .rename_passkey(id, &credential_id, &name)
+            .await?
+        {
+            return Err(Error::PasskeyNotFound);
+        }
+        self.emit(AuthEvent::PasskeyRenamed { user: id });
+        self.passkeys(id)
+            .await?
+            .into_iter()
+            .find(|p| p.id == crate::passkey::display_id(&credential_id))
+            .ok_or(Error::PasskeyNotFound)
     }
 
     /// Removes one of the user's passkeys after a step-up. Every session of
@@ -188,7 +491,28 @@ impl Authenticator {
         passkey_id: &str,
         step_up: &StepUp,
     ) -> Result<User> {
-        let _ = (id, passkey_id, step_up);
-        todo!("passkeys: remove")
+        let credential_id = parse_id(passkey_id)?;
+        let rec = self.record(id).await?;
+        let owned = self
+            .inner
+            .users
+            .passkeys(id)
+            .await?
+            .iter()
+            .any(|p| p.credential_id == credential_id);
+        if !owned {
+            return Err(Error::PasskeyNotFound);
+        }
+        self.verify_step_up(&rec, step_up).await?;
+        if !self.inner.users.remove_passkey(id, &credential_id).await? {
+            return Err(Error::PasskeyNotFound);
+        }
+        let rec = self.record(id).await?;
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
+            self.inner.users.replace_recovery_codes(id, &[]).await?;
+        }
+        self.credentials_changed(id).await?;
+        self.emit(AuthEvent::PasskeyRemoved { user: id });
+        Ok(self.record(id).await?.to_user())
     }
 }

@@ -74,6 +74,8 @@ impl UserRow {
             totp,
             created_at: Timestamp::from_millis(self.created_at),
             credential_generation: self.credential_generation,
+            // Passkeys in SQL stores: not yet (the store refuses them).
+            passkeys: 0,
         })
     }
 }
