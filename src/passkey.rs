@@ -30,7 +30,9 @@ pub use webauthn_rs::prelude::{
     RequestChallengeResponse,
 };
 
-/// Longest passkey name, in characters.
+/// Longest passkey name, in characters; a longer one is
+/// [`Error::InvalidPasskeyName`] (see the
+/// [`Authenticator::rename_passkey`](crate::Authenticator::rename_passkey) example).
 pub const PASSKEY_NAME_MAX_CHARS: usize = 64;
 
 /// The relying party: its id (the site's domain), its name shown by the

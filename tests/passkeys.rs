@@ -20,7 +20,7 @@ use twofa_verify::event::RecordingSink;
 use twofa_verify::passkey::PasskeyConfig;
 use twofa_verify::{
     AuthEvent, Authenticator, Error, Factor, Login, MemoryStore, SecretKey, StateStore, StepUp,
-    User,
+    User, UserStore,
 };
 
 const ORIGIN: &str = "https://example.com";
@@ -396,34 +396,6 @@ async fn cloned_authenticator_is_refused_and_reported() {
     );
 }
 
-#[tokio::test]
-async fn a_store_without_passkeys_refuses_them() {
-    // The SQL stores keep no passkeys yet: a typed refusal, never a success.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    let store = twofa_verify::SqliteStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
-    let clock = ManualClock::starting_now();
-    let auth = builder(&clock, &RecordingSink::new())
-        .store(store)
-        .build()
-        .unwrap();
-    let alice = user(&auth, "alice").await;
-    let r = auth
-        .start_passkey_registration(alice.id, "Key", &StepUp::password(GOOD))
-        .await;
-    assert!(
-        matches!(
-            r,
-            Err(Error::FactorUnavailable(
-                twofa_verify::error::FactorUnavailable::NotSupportedByStore
-            ))
-        ),
-        "{r:?}"
-    );
-}
-
 /// 200 concurrent finishes of one ceremony with the same valid assertion,
 /// across two authenticators sharing the stores: exactly one signs in.
 async fn burst_one_ceremony(instances: Vec<Authenticator>) {
@@ -455,7 +427,10 @@ async fn burst_one_ceremony(instances: Vec<Authenticator>) {
     assert_eq!(ok, 1);
 }
 
-fn two_over(state: impl StateStore + Clone + 'static, users: &MemoryStore) -> Vec<Authenticator> {
+fn two_over(
+    state: impl StateStore + Clone + 'static,
+    users: impl UserStore + Clone + 'static,
+) -> Vec<Authenticator> {
     let clock = ManualClock::starting_now();
     let events = RecordingSink::new();
     (0..2)
@@ -472,7 +447,7 @@ fn two_over(state: impl StateStore + Clone + 'static, users: &MemoryStore) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn burst_memory() {
     let users = MemoryStore::new();
-    burst_one_ceremony(two_over(users.clone(), &users)).await;
+    burst_one_ceremony(two_over(users.clone(), users)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -482,7 +457,7 @@ async fn burst_sqlite_state() {
     let state = twofa_verify::SqliteStore::open(path.to_str().unwrap())
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state, &MemoryStore::new())).await;
+    burst_one_ceremony(two_over(state.clone(), state)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -491,11 +466,18 @@ async fn burst_postgres_state() {
         eprintln!("SKIPPED: DATABASE_URL not set; PostgreSQL passkey burst did not run");
         return;
     };
-    let schema = format!("twofa_pk_{}", std::process::id());
+    let schema = format!(
+        "twofa_pk_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     let state = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state, &MemoryStore::new())).await;
+    burst_one_ceremony(two_over(state.clone(), state)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -509,5 +491,5 @@ async fn burst_redis_state() {
         .connect()
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state, &MemoryStore::new())).await;
+    burst_one_ceremony(two_over(state, MemoryStore::new())).await;
 }

@@ -138,10 +138,7 @@ impl Authenticator {
         let rec = self.record(id).await?;
         self.verify_step_up(&rec, step_up).await?;
         let existing = self.inner.users.passkeys(id).await?;
-        let exclude = existing
-            .iter()
-            .map(|p| p.credential_id.clone().into())
-            .collect();
+        let exclude = existing.iter().map(|p| p.credential_id.clone()).collect();
         let (options, state) = rp
             .webauthn
             .start_passkey_registration(

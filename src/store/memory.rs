@@ -349,11 +349,7 @@ impl UserStore for MemoryStore {
 
     async fn remove_passkey(&self, user: UserId, credential_id: &[u8]) -> Result<bool> {
         let mut g = self.lock()?;
-        if !g
-            .passkeys
-            .get(credential_id)
-            .is_some_and(|p| p.user == user)
-        {
+        if g.passkeys.get(credential_id).is_none_or(|p| p.user != user) {
             return Ok(false);
         }
         g.passkeys.remove(credential_id);
