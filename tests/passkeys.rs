@@ -487,7 +487,7 @@ async fn burst_redis_state() {
         return;
     };
     let state = twofa_verify::RedisStore::builder(&url)
-        .prefix(&format!("twofa-pk-{}", std::process::id()))
+        .prefix(format!("twofa-pk-{}", std::process::id()))
         .connect()
         .await
         .unwrap();

@@ -75,12 +75,14 @@ use crate::{Authenticator, Error, Timestamp, UserId};
 
 pub mod attempts;
 pub mod credentials;
+pub mod passkeys;
 pub mod state;
 pub mod update;
 pub mod users;
 
 pub use attempts::*;
 pub use credentials::*;
+pub use passkeys::*;
 pub use state::*;
 pub use update::*;
 pub use users::*;
