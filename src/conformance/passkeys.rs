@@ -7,7 +7,8 @@
 use super::*;
 use crate::store::{PasskeyRecord, PasskeyUse};
 
-/// Concurrent uses recorded by [`concurrent_passkey_use`].
+/// Concurrent uses recorded by [`concurrent_passkey_use`] (see the
+/// [`run_passkeys`] example).
 pub const PASSKEY_RACERS: usize = 200;
 
 fn passkey(user: UserId, id: u8, name: &str) -> PasskeyRecord {
