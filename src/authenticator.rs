@@ -43,6 +43,8 @@ mod links;
 mod lockout;
 mod login;
 mod mail;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod passwords;
 mod registration;
 mod required;
@@ -101,6 +103,16 @@ struct Inner {
     hasher: Hasher,
     #[cfg(feature = "totp")]
     seal: crate::factor::totp::SealKeys,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<Passkeys>,
+}
+
+/// The configured relying party (feature `passkeys`).
+#[cfg(feature = "passkeys")]
+#[allow(dead_code)]
+struct Passkeys {
+    config: crate::passkey::PasskeyConfig,
+    webauthn: webauthn_rs::Webauthn,
 }
 
 impl fmt::Debug for Authenticator {

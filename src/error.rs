@@ -202,6 +202,29 @@ pub enum Error {
     /// An internal invariant failed (a background task panicked, a record is corrupt).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The passkey response the browser sent is unreadable: not JSON, too
+    /// large, or not a WebAuthn credential (feature `passkeys`).
+    #[error("the passkey response is malformed")]
+    PasskeyMalformed,
+    /// The passkey response did not verify: signature, origin, relying
+    /// party, challenge, user verification, or a credential this account
+    /// or flow does not accept.
+    #[error("the passkey was not accepted")]
+    PasskeyRejected,
+    /// The passkey's signature counter did not advance (a copied
+    /// authenticator?): the sign-in is refused.
+    #[error("the passkey was not accepted: its signature counter went back")]
+    PasskeyCloneSuspected,
+    /// This passkey is already registered.
+    #[error("this passkey is already registered")]
+    PasskeyExists,
+    /// The user has no passkey with that id.
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// A passkey name was refused (same rules as display text: 1 to 64
+    /// characters, no control, direction or invisible characters).
+    #[error("invalid passkey name: {0}")]
+    InvalidPasskeyName(UsernameProblem),
 }
 
 impl Error {
@@ -275,7 +298,10 @@ impl Error {
     /// | `WeakPassword`, `InvalidUsername`, `InvalidEmail`, `InvalidPhoneNumber`, `MalformedCode` | 422 Unprocessable Content |
     /// | `UsernameTaken`, `EmailTaken`, `FactorUnavailable`, `RegistrationAlreadyConfirmed` | 409 Conflict (with the account's or the site's state) |
     /// | `InvalidResetToken`, `InvalidConfirmationToken` | 400 Bad Request |
-    /// | `UserNotFound` | 404 Not Found |
+    /// | `UserNotFound`, `PasskeyNotFound` | 404 Not Found |
+    /// | `PasskeyRejected`, `PasskeyCloneSuspected` | 401 Unauthorized |
+    /// | `PasskeyMalformed`, `InvalidPasskeyName` | 400 Bad Request |
+    /// | `PasskeyExists` | 409 Conflict |
     /// | `Provider`, `Store` | 503 Service Unavailable (`Retry-After` when the provider gave one) |
     /// | `Config`, `PasswordHashBeyondBound`, `UnusablePasswordHash`, `Internal` | 500 Internal Server Error |
     ///
@@ -295,6 +321,10 @@ impl Error {
             Error::ChallengeNotFound | Error::ChallengeExpired | Error::TooManyAttempts => 410,
             Error::Delayed { .. } | Error::Locked { .. } | Error::RateLimited { .. } => 429,
             Error::StepUpRequired => 403,
+            Error::PasskeyRejected | Error::PasskeyCloneSuspected => 401,
+            Error::PasskeyMalformed | Error::InvalidPasskeyName(_) => 400,
+            Error::PasskeyExists => 409,
+            Error::PasskeyNotFound => 404,
             Error::WeakPassword(_)
             | Error::InvalidUsername(_)
             | Error::InvalidEmail
@@ -338,7 +368,8 @@ pub enum FactorUnavailable {
     AlreadyEnabled(Factor),
     /// The account has no second factor (recovery codes need one).
     NoFactorEnabled,
-    /// The store does not keep what this needs (remembered devices).
+    /// The store does not keep what this needs (remembered devices,
+    /// passkeys).
     NotSupportedByStore,
     /// The policy requires a second factor of this account
     /// ([`Policy::second_factor_required`](crate::Policy::second_factor_required)):
@@ -352,6 +383,7 @@ impl std::fmt::Display for FactorUnavailable {
             Factor::Sms => "SMS",
             Factor::Totp => "an authenticator app",
             Factor::RecoveryCode => "recovery codes",
+            Factor::Passkey => "passkeys",
         };
         match self {
             FactorUnavailable::NotConfigured(factor) => {
@@ -365,7 +397,7 @@ impl std::fmt::Display for FactorUnavailable {
             }
             FactorUnavailable::NoFactorEnabled => f.write_str("enable a second factor first"),
             FactorUnavailable::NotSupportedByStore => {
-                f.write_str("this store does not keep remembered devices")
+                f.write_str("this store does not keep remembered devices or passkeys")
             }
             FactorUnavailable::Required => {
                 f.write_str("a second factor is required for this account; add another first")

@@ -22,6 +22,9 @@ pub enum Factor {
     Totp,
     /// A recovery code.
     RecoveryCode,
+    /// A passkey (WebAuthn), feature `passkeys`: see
+    /// [`Authenticator::verify_passkey`](crate::Authenticator).
+    Passkey,
 }
 
 impl fmt::Display for Factor {
@@ -30,6 +33,7 @@ impl fmt::Display for Factor {
             Factor::Sms => "sms",
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
+            Factor::Passkey => "passkey",
         })
     }
 }
@@ -282,6 +286,27 @@ pub enum AuthEvent {
         /// True when the grace period is over and the login did not complete.
         grace_over: bool,
     },
+    /// A passkey was added (feature `passkeys`): tell the user.
+    PasskeyAdded {
+        /// The user.
+        user: UserId,
+    },
+    /// A passkey was renamed.
+    PasskeyRenamed {
+        /// The user.
+        user: UserId,
+    },
+    /// A passkey was removed: tell the user.
+    PasskeyRemoved {
+        /// The user.
+        user: UserId,
+    },
+    /// A passkey's signature counter did not advance: the credential may
+    /// have been copied. The sign-in was refused; tell the user.
+    PasskeyCloneSuspected {
+        /// The user.
+        user: UserId,
+    },
 }
 
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work
@@ -351,7 +376,8 @@ impl EventSink for TracingSink {
             | AuthEvent::SendLimited { .. }
             | AuthEvent::SmsBudgetExhausted { .. }
             | AuthEvent::ClientLimited { .. }
-            | AuthEvent::MailSuppressed { .. } => {
+            | AuthEvent::MailSuppressed { .. }
+            | AuthEvent::PasskeyCloneSuspected { .. } => {
                 tracing::warn!(target: "twofa_verify::audit", event = ?event, ip, user_agent)
             }
             _ => tracing::info!(target: "twofa_verify::audit", event = ?event, ip, user_agent),

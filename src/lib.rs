@@ -87,6 +87,7 @@
 //! | `phone-numbers` | no | numbers checked against libphonenumber's plans, national formats; landlines called ([`factor::LineType`]) |
 //! | `user-agent` | no | remembered devices named from their user agent |
 //! | `legacy-hashes` | no | Werkzeug (PBKDF2, scrypt) and bcrypt verifiers for imported users |
+//! | `passkeys` | no | passkeys (WebAuthn): second factor, passwordless sign-in, step-up ([`passkey`]) |
 //! | `test-util` | no | the store conformance suite (`conformance`) for stores of other crates |
 //!
 //! # More
@@ -153,6 +154,8 @@ pub mod axum;
 pub mod event;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "passkeys")]
+pub mod passkey;
 pub mod password;
 pub use authenticator::RequiredEnrollment;
 pub use authenticator::{

@@ -71,6 +71,8 @@ pub struct User {
     pub phone: Option<String>,
     /// Whether an authenticator app (TOTP) is enabled.
     pub totp_enabled: bool,
+    /// How many passkeys the user has (feature `passkeys`).
+    pub passkeys: u32,
     /// When the account was created.
     pub created_at: Timestamp,
     /// The credential generation this view was read at (see
@@ -82,7 +84,7 @@ impl User {
     /// True when any second factor is enabled, i.e. a login asks for a
     /// code (see the [`User`] example).
     pub fn has_second_factor(&self) -> bool {
-        self.phone.is_some() || self.totp_enabled
+        self.phone.is_some() || self.totp_enabled || self.passkeys > 0
     }
 
     /// The phone number masked for display, e.g. `+2547******89` (see the

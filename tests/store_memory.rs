@@ -11,3 +11,8 @@ twofa_verify::conformance_suite!(async { Some(MemoryStore::new()) });
 async fn run_all_in_one_go() {
     support::run_all(|| async { MemoryStore::new() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passkeys() {
+    support::run_passkeys(|| async { MemoryStore::new() }).await;
+}

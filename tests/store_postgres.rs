@@ -304,3 +304,22 @@ async fn migrate_backfills_legacy_skeletons() {
     assert!(matches!(err, Error::UsernameTaken), "got {err:?}");
     drop_schema(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passkeys() {
+    let Some(probe) = fresh().await else {
+        eprintln!("SKIPPED: DATABASE_URL not set; PostgreSQL passkey conformance did not run");
+        return;
+    };
+    drop_schema(probe).await;
+    let made = std::sync::Mutex::new(Vec::new());
+    support::run_passkeys(|| async {
+        let store = fresh().await.expect("DATABASE_URL");
+        made.lock().unwrap().push(store.clone());
+        store
+    })
+    .await;
+    for store in made.into_inner().unwrap() {
+        drop_schema(store).await;
+    }
+}

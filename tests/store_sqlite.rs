@@ -457,3 +457,14 @@ async fn open_backfills_legacy_skeletons() {
         "{uri}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passkeys() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    support::run_passkeys(|| async {
+        let (store, dir) = temp_store().await;
+        dirs.lock().unwrap().push(dir);
+        store
+    })
+    .await;
+}

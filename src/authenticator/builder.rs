@@ -78,6 +78,8 @@ pub struct AuthenticatorBuilder {
     legacy: Vec<Arc<dyn crate::password::LegacyHashVerifier>>,
     #[cfg(feature = "totp")]
     totp_keys: std::collections::BTreeMap<u32, Arc<secrecy::SecretBox<[u8; 32]>>>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -190,6 +192,27 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Turns on passkeys (feature `passkeys`) for this relying party (see
+    /// the [`PasskeyConfig`](crate::passkey::PasskeyConfig) example).
+    ///
+    /// ```
+    /// use twofa_verify::passkey::PasskeyConfig;
+    /// use twofa_verify::{Authenticator, MemoryStore, SecretKey};
+    /// let rp = PasskeyConfig::builder().rp_id("localhost").origin("http://localhost:3000").build()?;
+    /// let auth = Authenticator::builder()
+    ///     .store(MemoryStore::new())
+    ///     .secret_key(SecretKey::generate())
+    ///     .passkeys(rp)
+    ///     .build()?;
+    /// assert!(auth.passkeys_available());
+    /// # Ok::<(), twofa_verify::Error>(())
+    /// ```
+    #[cfg(feature = "passkeys")]
+    pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
+        self
+    }
+
     /// Validates the configuration and builds the authenticator: a missing
     /// store or key, a policy [`Policy::validate`] refuses, a pepper or
     /// issuer out of bounds are [`Error::Config`] (see the
@@ -217,6 +240,14 @@ impl AuthenticatorBuilder {
             ));
         }
         let keys = Keys::from(&secret);
+        #[cfg(feature = "passkeys")]
+        let passkeys = match self.passkeys {
+            Some(config) => Some(super::Passkeys {
+                webauthn: config.webauthn()?,
+                config,
+            }),
+            None => None,
+        };
         #[cfg(feature = "totp")]
         let seal = {
             let mut k = self.totp_keys;
@@ -244,6 +275,8 @@ impl AuthenticatorBuilder {
                 hasher,
                 #[cfg(feature = "totp")]
                 seal,
+                #[cfg(feature = "passkeys")]
+                passkeys,
             }),
         })
     }

@@ -37,6 +37,20 @@ pub struct StepUp {
     pub password: SecretString,
     /// A current second-factor code.
     pub code: Option<SecretString>,
+    /// A passkey assertion in place of the code ([`StepUp::with_passkey`]).
+    passkey: Option<PasskeyProof>,
+}
+
+/// A passkey assertion given as a step-up: the ceremony started by
+/// `Authenticator::start_passkey_step_up` and the browser's response.
+#[derive(Clone)]
+pub(crate) struct PasskeyProof {
+    /// The ceremony id.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) ceremony: SecretString,
+    /// The browser's credential JSON.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) response: String,
 }
 
 impl StepUp {
@@ -46,6 +60,7 @@ impl StepUp {
         StepUp {
             password: password.into(),
             code: None,
+            passkey: None,
         }
     }
 
@@ -56,7 +71,40 @@ impl StepUp {
         StepUp {
             password: password.into(),
             code: code.map(Into::into),
+            passkey: None,
         }
+    }
+
+    /// Password and a passkey assertion, in place of a code: the ceremony
+    /// id of `Authenticator::start_passkey_step_up` (feature `passkeys`)
+    /// and the credential JSON the browser sent back. Without the feature
+    /// such a step-up is refused
+    /// ([`FactorUnavailable::NotConfigured`]`(Factor::Passkey)`).
+    ///
+    /// ```
+    /// use twofa_verify::StepUp;
+    /// let proof = StepUp::with_passkey("current password", "ceremony id", "{\"id\":\"...\"}");
+    /// assert!(!format!("{proof:?}").contains("ceremony id"));
+    /// ```
+    pub fn with_passkey(
+        password: impl Into<SecretString>,
+        ceremony_id: impl Into<String>,
+        response_json: impl Into<String>,
+    ) -> Self {
+        StepUp {
+            password: password.into(),
+            code: None,
+            passkey: Some(PasskeyProof {
+                ceremony: SecretString::from(ceremony_id.into()),
+                response: response_json.into(),
+            }),
+        }
+    }
+
+    /// The passkey assertion, when one was given.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) fn passkey(&self) -> Option<&PasskeyProof> {
+        self.passkey.as_ref()
     }
 }
 
@@ -65,6 +113,7 @@ impl fmt::Debug for StepUp {
         f.debug_struct("StepUp")
             .field("password", &"[redacted]")
             .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("passkey", &self.passkey.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -248,7 +297,7 @@ impl Authenticator {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
-        let first = rec.phone.is_none() && rec.totp.is_none();
+        let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_phone(id, Some(&pending.phone)).await?;
         self.credentials_changed(id).await?;
         self.emit(if rec.phone.is_some() {
@@ -264,7 +313,7 @@ impl Authenticator {
 
     /// The outcome of an enrollment: the user as it left them, and
     /// recovery codes for a first factor.
-    async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
+    pub(super) async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
         let recovery_codes = self.first_factor_codes(id, first).await?;
         Ok(Enrolled {
             user: self.record(id).await?.to_user(),
@@ -403,7 +452,7 @@ impl Authenticator {
             return Err(Error::ChallengeNotFound);
         }
         let rec = self.record(id).await?;
-        let first = rec.phone.is_none() && rec.totp.is_none();
+        let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_totp(id, Some(&sealed)).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorEnabled {
@@ -538,8 +587,19 @@ impl Authenticator {
     /// user has one. Failures count against the account.
     pub(super) async fn verify_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<()> {
         self.check_current_password(rec, &step_up.password).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             return Ok(());
+        }
+        if let Some(proof) = step_up.passkey() {
+            #[cfg(feature = "passkeys")]
+            return self.verify_passkey_step_up(rec, proof).await;
+            #[cfg(not(feature = "passkeys"))]
+            {
+                let _ = proof;
+                return Err(Error::FactorUnavailable(FactorUnavailable::NotConfigured(
+                    Factor::Passkey,
+                )));
+            }
         }
         let code = step_up
             .code
@@ -606,7 +666,7 @@ impl Authenticator {
         let enabled = match factor {
             Factor::Sms => rec.phone.is_some(),
             Factor::Totp => rec.totp.is_some(),
-            Factor::RecoveryCode => false,
+            Factor::RecoveryCode | Factor::Passkey => false,
         };
         if !enabled {
             return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
@@ -626,7 +686,7 @@ impl Authenticator {
             _ => self.inner.users.set_totp(id, None).await?,
         }
         let rec = self.record(id).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             self.inner.users.replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
@@ -675,7 +735,7 @@ impl Authenticator {
         step_up: &StepUp,
     ) -> Result<RecoveryCodes> {
         let rec = self.record(id).await?;
-        if rec.phone.is_none() && rec.totp.is_none() {
+        if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
             return Err(Error::FactorUnavailable(FactorUnavailable::NoFactorEnabled));
         }
         self.verify_step_up(&rec, step_up).await?;

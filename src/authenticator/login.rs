@@ -334,7 +334,9 @@ impl Authenticator {
     }
 
     pub(super) fn second_factor_possible(&self, user: &User) -> bool {
-        user.totp_enabled || user.phone.is_some()
+        // Passkeys count even where none is configured: such a user then
+        // answers with a recovery code, never with the password alone.
+        user.has_second_factor()
     }
 
     pub(super) fn methods(&self, user: &User) -> Vec<Factor> {
@@ -344,6 +346,10 @@ impl Authenticator {
         }
         if user.phone.is_some() && self.inner.sms.is_some() {
             m.push(Factor::Sms);
+        }
+        #[cfg(feature = "passkeys")]
+        if user.passkeys > 0 && self.passkeys_available() {
+            m.push(Factor::Passkey);
         }
         m.push(Factor::RecoveryCode);
         m

@@ -239,7 +239,7 @@ impl Authenticator {
     }
 
     /// The pending login `rec` was finished with `factor`.
-    async fn verified(
+    pub(super) async fn verified(
         &self,
         rec: &ChallengeRecord,
         user: UserRecord,

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 
 use super::attempt::{Primitives, reference};
 use super::{
-    Admission, AttemptSpec, Counter, DeviceRecord, NewUser, Settlement, StateStore, StepAcceptance,
-    StepOutcome, StoredSecret, UserRecord, UserStore,
+    Admission, AttemptSpec, Counter, DeviceRecord, NewUser, PasskeyRecord, PasskeyUse, Settlement,
+    StateStore, StepAcceptance, StepOutcome, StoredSecret, UserRecord, UserStore,
+    passkey_counter_advances,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -49,6 +50,8 @@ struct Inner {
     recovery: HashMap<i64, HashSet<[u8; 32]>>,
     devices: HashMap<[u8; 32], DeviceRecord>,
     required_sign_ins: HashMap<i64, crate::policy::RequiredSignIns>,
+    /// Passkeys by credential id (unique across users).
+    passkeys: HashMap<Vec<u8>, PasskeyRecord>,
     state: HashMap<String, (Vec<u8>, Timestamp)>,
     puts_since_sweep: usize,
 }
@@ -300,6 +303,79 @@ impl UserStore for MemoryStore {
             });
         rec.sign_ins = rec.sign_ins.saturating_add(1);
         Ok(*rec)
+    }
+
+    async fn add_passkey(&self, passkey: &PasskeyRecord) -> Result<()> {
+        let mut g = self.lock()?;
+        g.user_mut(passkey.user)?;
+        if g.passkeys.contains_key(&passkey.credential_id) {
+            return Err(Error::PasskeyExists);
+        }
+        g.passkeys
+            .insert(passkey.credential_id.clone(), passkey.clone());
+        let u = g.user_mut(passkey.user)?;
+        u.passkeys = u.passkeys.saturating_add(1);
+        Ok(())
+    }
+
+    async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>> {
+        let g = self.lock()?;
+        let mut list: Vec<PasskeyRecord> = g
+            .passkeys
+            .values()
+            .filter(|p| p.user == user)
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| {
+            (a.created_at, &a.credential_id).cmp(&(b.created_at, &b.credential_id))
+        });
+        Ok(list)
+    }
+
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>> {
+        Ok(self.lock()?.passkeys.get(credential_id).cloned())
+    }
+
+    async fn record_passkey_use(
+        &self,
+        user: UserId,
+        credential_id: &[u8],
+        used: &PasskeyUse,
+    ) -> Result<bool> {
+        let mut g = self.lock()?;
+        match g.passkeys.get_mut(credential_id) {
+            Some(p) if p.user == user && passkey_counter_advances(p.counter, used.counter) => {
+                p.counter = used.counter;
+                p.backed_up = used.backed_up;
+                p.credential.clone_from(&used.credential);
+                p.last_used_at = Some(used.at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn rename_passkey(&self, user: UserId, credential_id: &[u8], name: &str) -> Result<bool> {
+        let mut g = self.lock()?;
+        match g.passkeys.get_mut(credential_id) {
+            Some(p) if p.user == user => {
+                name.clone_into(&mut p.name);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn remove_passkey(&self, user: UserId, credential_id: &[u8]) -> Result<bool> {
+        let mut g = self.lock()?;
+        if g.passkeys.get(credential_id).is_none_or(|p| p.user != user) {
+            return Ok(false);
+        }
+        g.passkeys.remove(credential_id);
+        if let Ok(u) = g.user_mut(user) {
+            u.passkeys = u.passkeys.saturating_sub(1);
+        }
+        Ok(true)
     }
 }
 

@@ -38,6 +38,9 @@ pub mod redis;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
 
+mod passkeys;
+pub use passkeys::{PasskeyRecord, PasskeyUse, passkey_counter_advances};
+
 /// A user as stored, including the password hash and factor data: what a
 /// [`UserStore`] keeps and returns (see its example). `Debug` hides the
 /// hash and masks the phone.
@@ -67,6 +70,9 @@ pub struct UserRecord {
     /// "sign out everywhere"; sessions, pending logins and remembered
     /// devices made under an older value are void.
     pub credential_generation: i64,
+    /// How many passkeys the user has (the store keeps it with the
+    /// passkeys; 0 in a store without them).
+    pub passkeys: u32,
 }
 
 impl UserRecord {
@@ -79,6 +85,7 @@ impl UserRecord {
             email: self.email.clone(),
             phone: self.phone.clone(),
             totp_enabled: self.totp.is_some(),
+            passkeys: self.passkeys,
             created_at: self.created_at,
             generation: self.credential_generation,
         }
@@ -244,6 +251,7 @@ impl NewUser {
             totp: None,
             created_at: self.created_at,
             credential_generation: 0,
+            passkeys: 0,
         }
     }
 }
@@ -440,6 +448,58 @@ pub trait UserStore: Send + Sync + fmt::Debug {
             "the user store does not record sign-ins under a second-factor requirement".into(),
         ))
     }
+    /// Stores a new passkey and counts it in the user's
+    /// [`UserRecord::passkeys`], atomically; `PasskeyExists` when its
+    /// credential id is already stored (for any user), `UserNotFound` when
+    /// the user is gone. The default (a store without passkeys) refuses
+    /// with `FactorUnavailable::NotSupportedByStore`, as do the other
+    /// passkey methods: never a silent success. See [`PasskeyRecord`].
+    async fn add_passkey(&self, passkey: &PasskeyRecord) -> Result<()> {
+        let _ = passkey;
+        Err(passkeys_unsupported())
+    }
+    /// The user's passkeys, oldest first (see [`PasskeyRecord`]).
+    async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>> {
+        let _ = user;
+        Err(passkeys_unsupported())
+    }
+    /// The passkey with this credential id, whoever owns it (passwordless
+    /// sign-in; see [`PasskeyRecord`]).
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>> {
+        let _ = credential_id;
+        Err(passkeys_unsupported())
+    }
+    /// Records a use of the user's passkey in one atomic step: counter,
+    /// backed-up flag, credential and last use, only if
+    /// [`passkey_counter_advances`] from the stored counter. True when
+    /// written; false when the counter did not advance or the passkey is
+    /// gone (see [`PasskeyUse`]).
+    async fn record_passkey_use(
+        &self,
+        user: UserId,
+        credential_id: &[u8],
+        used: &PasskeyUse,
+    ) -> Result<bool> {
+        let _ = (user, credential_id, used);
+        Err(passkeys_unsupported())
+    }
+    /// Renames the user's passkey; false if the user has none with that id
+    /// (see [`PasskeyRecord`]).
+    async fn rename_passkey(&self, user: UserId, credential_id: &[u8], name: &str) -> Result<bool> {
+        let _ = (user, credential_id, name);
+        Err(passkeys_unsupported())
+    }
+    /// Removes the user's passkey and uncounts it, atomically; false if the
+    /// user has none with that id (see [`PasskeyRecord`]).
+    async fn remove_passkey(&self, user: UserId, credential_id: &[u8]) -> Result<bool> {
+        let _ = (user, credential_id);
+        Err(passkeys_unsupported())
+    }
+}
+
+/// What the passkey methods of a store without passkeys answer.
+fn passkeys_unsupported() -> Error {
+    Error::FactorUnavailable(crate::error::FactorUnavailable::NotSupportedByStore)
 }
 
 /// Short-lived state: pending logins, counters, single-use markers, TOTP steps.

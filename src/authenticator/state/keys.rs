@@ -52,6 +52,9 @@ pub(in crate::authenticator) enum StateKey<'a> {
     /// The marker that a site-wide SMS budget was found spent in its
     /// current window (the operator is told once).
     SmsSiteSpent(PhoneStatus),
+    /// A passkey ceremony in progress, by its id.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    PasskeyCeremony(&'a str),
 }
 
 impl StateKey<'_> {
@@ -79,6 +82,7 @@ impl StateKey<'_> {
             StateKey::MailSummary(email) => keys.state_key("mail-sum", email.as_bytes()),
             StateKey::SmsSiteSpent(PhoneStatus::Verified) => "sms-g-spent".to_owned(),
             StateKey::SmsSiteSpent(PhoneStatus::Unverified) => "sms-ug-spent".to_owned(),
+            StateKey::PasskeyCeremony(id) => keys.state_key("pk", id.as_bytes()),
         }
     }
 }

@@ -11,13 +11,13 @@
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{DeviceRecord, StoredSecret, UserRecord};
+use crate::store::{DeviceRecord, PasskeyRecord, StoredSecret, UserRecord};
 use crate::user::UserId;
 
 /// The columns of `twofa_users`, in the order [`UserRow`] reads them.
 macro_rules! user_columns {
     () => {
-        "id, username, username_key, username_skeleton, email, password_hash, phone, totp_key_id, totp_sealed, created_at, credential_generation"
+        "id, username, username_key, username_skeleton, email, password_hash, phone, totp_key_id, totp_sealed, created_at, credential_generation, passkeys"
     };
 }
 pub(super) use user_columns;
@@ -44,6 +44,7 @@ pub(super) struct UserRow {
     totp_sealed: Option<Vec<u8>>,
     created_at: i64,
     credential_generation: i64,
+    passkeys: i64,
 }
 
 impl UserRow {
@@ -74,8 +75,61 @@ impl UserRow {
             totp,
             created_at: Timestamp::from_millis(self.created_at),
             credential_generation: self.credential_generation,
+            passkeys: u32::try_from(self.passkeys.max(0)).unwrap_or(u32::MAX),
         })
     }
+}
+
+/// The columns of `twofa_passkeys`, in the order [`PasskeyRow`] reads them.
+macro_rules! passkey_columns {
+    () => {
+        "credential_id, user_id, name, credential, counter, backup_eligible, backed_up, created_at, last_used_at"
+    };
+}
+pub(super) use passkey_columns;
+
+/// A row of `twofa_passkeys`.
+#[derive(sqlx::FromRow)]
+pub(super) struct PasskeyRow {
+    credential_id: Vec<u8>,
+    user_id: i64,
+    name: String,
+    credential: String,
+    counter: i64,
+    backup_eligible: bool,
+    backed_up: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl PasskeyRow {
+    pub(super) fn into_record(self) -> PasskeyRecord {
+        PasskeyRecord {
+            credential_id: self.credential_id,
+            user: UserId(self.user_id),
+            name: self.name,
+            credential: self.credential,
+            counter: u32::try_from(self.counter.max(0)).unwrap_or(u32::MAX),
+            backup_eligible: self.backup_eligible,
+            backed_up: self.backed_up,
+            created_at: Timestamp::from_millis(self.created_at),
+            last_used_at: self.last_used_at.map(Timestamp::from_millis),
+        }
+    }
+}
+
+/// Maps an error of inserting a passkey: a duplicate credential id is
+/// `PasskeyExists`, a missing user `UserNotFound`.
+pub(super) fn passkey_write_error(err: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            return Error::PasskeyExists;
+        }
+        if db.is_foreign_key_violation() {
+            return Error::UserNotFound;
+        }
+    }
+    Error::store(err)
 }
 
 /// A row of `twofa_devices`.
@@ -163,10 +217,13 @@ macro_rules! user_store {
             use crate::clock::Timestamp;
             use crate::error::{Error, Result};
             use crate::store::sql::users::{
-                DeviceRow, UserRow, backfill_outcome, device_columns, user_columns,
-                user_write_error,
+                DeviceRow, PasskeyRow, UserRow, backfill_outcome, device_columns,
+                passkey_columns, passkey_write_error, user_columns, user_write_error,
             };
-            use crate::store::{DeviceRecord, NewUser, StoredSecret, UserRecord, UserStore};
+            use crate::store::{
+                DeviceRecord, NewUser, PasskeyRecord, PasskeyUse, StoredSecret, UserRecord,
+                UserStore,
+            };
             use crate::user::{UserId, username_skeleton};
 
             impl $store {
@@ -514,6 +571,110 @@ macro_rules! user_store {
                         since: Timestamp::from_millis(since),
                         sign_ins: u64::try_from(sign_ins).map_err(Error::store)?,
                     })
+                }
+
+                // Passkeys: one statement each; the schema's triggers keep
+                // `twofa_users.passkeys` in the same statement.
+                async fn add_passkey(&self, p: &PasskeyRecord) -> Result<()> {
+                    sqlx::query(concat!(
+                        "INSERT INTO twofa_passkeys (",
+                        passkey_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&p.credential_id)
+                    .bind(p.user.0)
+                    .bind(&p.name)
+                    .bind(&p.credential)
+                    .bind(i64::from(p.counter))
+                    .bind(p.backup_eligible)
+                    .bind(p.backed_up)
+                    .bind(p.created_at.as_millis())
+                    .bind(p.last_used_at.map(|t| t.as_millis()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(passkey_write_error)?;
+                    Ok(())
+                }
+
+                async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>> {
+                    let rows: Vec<PasskeyRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        passkey_columns!(),
+                        " FROM twofa_passkeys WHERE user_id = $1 ORDER BY created_at, credential_id"
+                    ))
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                    Ok(rows.into_iter().map(PasskeyRow::into_record).collect())
+                }
+
+                async fn passkey_by_credential(
+                    &self,
+                    credential_id: &[u8],
+                ) -> Result<Option<PasskeyRecord>> {
+                    let row: Option<PasskeyRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        passkey_columns!(),
+                        " FROM twofa_passkeys WHERE credential_id = $1"
+                    ))
+                    .bind(credential_id.to_vec())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                    Ok(row.map(PasskeyRow::into_record))
+                }
+
+                async fn record_passkey_use(
+                    &self,
+                    user: UserId,
+                    credential_id: &[u8],
+                    used: &PasskeyUse,
+                ) -> Result<bool> {
+                    // `passkey_counter_advances`, in the statement: atomic.
+                    let done = sqlx::query(
+                        "UPDATE twofa_passkeys SET counter = $1, backed_up = $2,                          credential = $3, last_used_at = $4                          WHERE credential_id = $5 AND user_id = $6                          AND (counter < $1 OR (counter = 0 AND $1 = 0))",
+                    )
+                    .bind(i64::from(used.counter))
+                    .bind(used.backed_up)
+                    .bind(&used.credential)
+                    .bind(used.at.as_millis())
+                    .bind(credential_id.to_vec())
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn rename_passkey(
+                    &self,
+                    user: UserId,
+                    credential_id: &[u8],
+                    name: &str,
+                ) -> Result<bool> {
+                    let done = sqlx::query(
+                        "UPDATE twofa_passkeys SET name = $1                          WHERE credential_id = $2 AND user_id = $3",
+                    )
+                    .bind(name)
+                    .bind(credential_id.to_vec())
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn remove_passkey(&self, user: UserId, credential_id: &[u8]) -> Result<bool> {
+                    let done = sqlx::query(
+                        "DELETE FROM twofa_passkeys WHERE credential_id = $1 AND user_id = $2",
+                    )
+                    .bind(credential_id.to_vec())
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(Error::store)?;
+                    Ok(done.rows_affected() == 1)
                 }
             }
         };
