@@ -204,7 +204,7 @@ impl Authenticator {
         let site = budgets.len();
         budgets.push((BudgetKey::SmsSite(status), site_limit));
         if let Err(refused) = self.try_reserve_budgets(budgets).await? {
-            self.emit(AuthEvent::SendLimited { user });
+            self.emit(AuthEvent::SendLimited { user }).await?;
             if refused.index == site {
                 self.site_sms_budget_spent(status, refused).await?;
             } else if client_limited {
@@ -213,7 +213,8 @@ impl Authenticator {
                 // reported with it.
                 self.emit(AuthEvent::ClientLimited {
                     action: LimitedAction::SmsSend,
-                });
+                })
+                .await?;
             }
             return Err(refused.error(LimitedAction::SmsSend));
         }
@@ -223,7 +224,8 @@ impl Authenticator {
         self.emit(AuthEvent::CodeSent {
             user,
             to: mask_phone(phone),
-        });
+        })
+        .await?;
         Ok(SentCode {
             phone: phone.to_owned(),
             handle: sent.handle,
@@ -249,7 +251,8 @@ impl Authenticator {
             self.emit(AuthEvent::SmsBudgetExhausted {
                 unverified: status == PhoneStatus::Unverified,
                 retry_after: refused.retry_after.as_secs(),
-            });
+            })
+            .await?;
         }
         Ok(())
     }

@@ -136,11 +136,12 @@ impl Authenticator {
             }
         };
         let (Some(rec), true) = (rec, verified != Verified::No) else {
-            let failures = self.attempt_failed(attempt);
+            let failures = self.attempt_failed(attempt).await?;
             self.emit(AuthEvent::LoginFailed {
                 user: known,
                 failures,
-            });
+            })
+            .await?;
             return Err(Error::InvalidCredentials);
         };
         if verified == Verified::YesRehash
@@ -153,7 +154,8 @@ impl Authenticator {
                 .replace_password_hash(rec.id, &rec.password_hash, &new)
                 .await?
             {
-                self.emit(AuthEvent::PasswordRehashed { user: rec.id });
+                self.emit(AuthEvent::PasswordRehashed { user: rec.id })
+                    .await?;
             }
         }
         let user = rec.to_user();
@@ -166,7 +168,8 @@ impl Authenticator {
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,
-            });
+            })
+            .await?;
             return Ok(Login::Complete(user));
         }
         if !self.second_factor_possible(&user) {
@@ -174,12 +177,14 @@ impl Authenticator {
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,
-            });
+            })
+            .await?;
             return Ok(Login::Complete(user));
         }
         // Earlier failures still count until the second factor is passed:
         // the place goes back as the pending login is stored.
-        self.emit(AuthEvent::SecondFactorRequired { user: user.id });
+        self.emit(AuthEvent::SecondFactorRequired { user: user.id })
+            .await?;
         let (challenge, rec) = match self.new_challenge(&user).await {
             Ok(c) => c,
             Err(e) => {

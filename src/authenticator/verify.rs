@@ -168,7 +168,8 @@ impl Authenticator {
                     }
                     StepOutcome::Gone => return Err(Error::ChallengeNotFound),
                     StepOutcome::Replayed => {
-                        self.emit(AuthEvent::TotpReplayRefused { user: rec.user });
+                        self.emit(AuthEvent::TotpReplayRefused { user: rec.user })
+                            .await?;
                         replayed = true;
                         attempt
                     }
@@ -198,7 +199,7 @@ impl Authenticator {
             other => other,
         };
         let CodeCheck::Accepted(factor) = outcome else {
-            self.attempt_failed(attempt);
+            self.attempt_failed(attempt).await?;
             let factor = match answer {
                 Answer::Recovery(_) => Factor::RecoveryCode,
                 Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
@@ -207,7 +208,8 @@ impl Authenticator {
             self.emit(AuthEvent::CodeRejected {
                 user: rec.user,
                 factor,
-            });
+            })
+            .await?;
             let max = u64::from(self.inner.policy.challenge_max_attempts);
             let left = max.saturating_sub(answers);
             if left == 0 {
@@ -243,7 +245,8 @@ impl Authenticator {
         self.emit(AuthEvent::LoginSucceeded {
             user: rec.user,
             factor: Some(factor),
-        });
+        })
+        .await?;
         let recovery_codes_left = match factor {
             Factor::RecoveryCode => Some(self.inner.users.recovery_codes_left(rec.user).await?),
             _ => None,
@@ -272,7 +275,8 @@ impl Authenticator {
                     self.emit(AuthEvent::RecoveryCodeUsed {
                         user: user.id,
                         remaining,
-                    });
+                    })
+                    .await?;
                     return Ok(CodeCheck::Accepted(Factor::RecoveryCode));
                 }
                 Ok(CodeCheck::Wrong)
@@ -371,7 +375,7 @@ impl Authenticator {
         {
             Ok(CodeCheck::Accepted(Factor::Totp))
         } else {
-            self.emit(AuthEvent::TotpReplayRefused { user });
+            self.emit(AuthEvent::TotpReplayRefused { user }).await?;
             Ok(CodeCheck::Replayed)
         }
     }

@@ -15,6 +15,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::UserId;
 
+mod audit;
+
 /// An in-process store for tests, demos and single-instance apps.
 ///
 /// Implements both [`UserStore`] and [`StateStore`]; clones share the same
@@ -50,6 +52,10 @@ struct Inner {
     devices: HashMap<[u8; 32], DeviceRecord>,
     state: HashMap<String, (Vec<u8>, Timestamp)>,
     puts_since_sweep: usize,
+    /// The audit trail, oldest first (ids grow by one).
+    audit: Vec<super::AuditRecord>,
+    /// The last audit id given (never reused, also after pruning).
+    last_audit_id: i64,
 }
 
 impl std::fmt::Debug for MemoryStore {

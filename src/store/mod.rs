@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::user::{User, UserId};
 
 pub mod attempt;
+mod audit;
+pub(crate) use audit::clip;
+pub use audit::{AUDIT_TEXT_MAX, AuditRecord, AuditStore, NewAuditRecord};
 mod memory;
 pub use attempt::{
     Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepOutcome,
