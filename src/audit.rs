@@ -143,6 +143,7 @@ impl AuthEvent {
             }
             E::DeviceRemembered { user } => (Some(*user), "device_remembered", None),
             E::DeviceForgotten { user } => (Some(*user), "device_forgotten", None),
+            E::AdminAction { user, action, .. } => (Some(*user), action.audit_kind(), None),
         }
     }
 }
@@ -173,7 +174,13 @@ pub(crate) fn record_of(
         device: context
             .user_agent()
             .map(|ua| crate::store::clip(&crate::authenticator::device_label(Some(ua)))),
-        operator: None,
-        reason: None,
+        operator: match event {
+            AuthEvent::AdminAction { operator, .. } => Some(operator.name().to_owned()),
+            _ => None,
+        },
+        reason: match event {
+            AuthEvent::AdminAction { operator, .. } => Some(operator.reason().to_owned()),
+            _ => None,
+        },
     })
 }

@@ -33,6 +33,7 @@ use crate::store::{StateStore, UserRecord, UserStore};
 use crate::user::UserId;
 
 mod account;
+mod admin;
 mod builder;
 mod challenge;
 mod email_change;
@@ -49,6 +50,7 @@ mod session;
 mod state;
 mod verify;
 
+pub use admin::{Admin, AdminAction, Operator, SecurityState};
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
 pub use email_change::{EmailChangeMail, PendingEmailChange};

@@ -202,6 +202,11 @@ pub enum Error {
     /// An internal invariant failed (a background task panicked, a record is corrupt).
     #[error("internal error: {0}")]
     Internal(String),
+    /// An admin action's operator name or reason is missing or malformed
+    /// ([`Operator::new`](crate::authenticator::Operator::new)); the text
+    /// says which rule.
+    #[error("invalid operator: {0}")]
+    InvalidOperator(&'static str),
 }
 
 impl Error {
@@ -299,7 +304,8 @@ impl Error {
             | Error::InvalidUsername(_)
             | Error::InvalidEmail
             | Error::InvalidPhoneNumber(_)
-            | Error::MalformedCode => 422,
+            | Error::MalformedCode
+            | Error::InvalidOperator(_) => 422,
             Error::UsernameTaken
             | Error::EmailTaken
             | Error::FactorUnavailable(_)

@@ -240,6 +240,10 @@ pub struct Policy {
     /// How long a "remember me" login lasts instead of a browser session
     /// (default 30 days); still ended by a credential change.
     pub remember_me_for: Duration,
+    /// How long the audit trail keeps a record (default 365 days, at least
+    /// one day): [`Authenticator::prune_audit`](crate::Authenticator::prune_audit)
+    /// deletes older ones.
+    pub audit_retention: Duration,
 }
 
 /// How [`Authenticator`](crate::Authenticator) creates accounts, chosen by
@@ -303,6 +307,7 @@ impl Default for Policy {
             registration_token_ttl: Duration::from_secs(24 * 3600),
             remember_device_for: Duration::from_secs(30 * 24 * 3600),
             remember_me_for: Duration::from_secs(30 * 24 * 3600),
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -324,6 +329,9 @@ impl Policy {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(format!("policy: {m}")));
+        if self.audit_retention < Duration::from_secs(24 * 3600) {
+            return bad("audit_retention must be at least one day");
+        }
         if self.password_min_chars < 8 {
             return bad("password_min_chars must be at least 8");
         }

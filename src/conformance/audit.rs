@@ -41,18 +41,34 @@ pub async fn audit_append_and_list<S: AuditStoreUnderTest>(store: S) {
     let bob = create(&store, "bob").await.id;
     assert!(all(&store, alice).await.is_empty());
     for i in 0..5 {
-        store.append_audit(&entry(alice, i, &format!("k{i}"))).await.unwrap();
+        store
+            .append_audit(&entry(alice, i, &format!("k{i}")))
+            .await
+            .unwrap();
         store.append_audit(&entry(bob, i, "bob")).await.unwrap();
     }
     let list = all(&store, alice).await;
     let kinds: Vec<_> = list.iter().map(|r| r.entry.kind.as_str()).collect();
-    assert_eq!(kinds, ["k4", "k3", "k2", "k1", "k0"], "newest first, alice's only");
+    assert_eq!(
+        kinds,
+        ["k4", "k3", "k2", "k1", "k0"],
+        "newest first, alice's only"
+    );
     assert_eq!(list[0].entry, entry(alice, 4, "k4"), "kept as written");
     let page = store.audit_for_user(alice, None, 2).await.unwrap();
     assert_eq!(page.len(), 2);
-    let next = store.audit_for_user(alice, Some(page[1].id), 2).await.unwrap();
+    let next = store
+        .audit_for_user(alice, Some(page[1].id), 2)
+        .await
+        .unwrap();
     assert_eq!(next[0].entry.kind, "k2", "the page after the cursor");
-    assert!(store.audit_for_user(alice, None, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .audit_for_user(alice, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(all(&store, bob).await.len(), 5);
     assert!(all(&store, UserId(i64::MAX)).await.is_empty());
 }
@@ -82,13 +98,27 @@ pub async fn audit_prune<S: AuditStoreUnderTest>(store: S) {
         store.append_audit(&entry(bob, ms, "b")).await.unwrap();
     }
     let last = all(&store, alice).await[0].id;
-    assert_eq!(store.prune_audit(at(1_000)).await.unwrap(), 2, "the two at 0");
+    assert_eq!(
+        store.prune_audit(at(1_000)).await.unwrap(),
+        2,
+        "the two at 0"
+    );
     assert_eq!(store.prune_audit(at(1_000)).await.unwrap(), 0, "idempotent");
-    let left: Vec<_> = all(&store, alice).await.iter().map(|r| r.entry.at).collect();
+    let left: Vec<_> = all(&store, alice)
+        .await
+        .iter()
+        .map(|r| r.entry.at)
+        .collect();
     assert_eq!(left, [at(2_000), at(1_000)]);
     assert_eq!(store.prune_audit(at(10_000)).await.unwrap(), 4);
-    store.append_audit(&entry(alice, 3_000, "after")).await.unwrap();
-    assert!(all(&store, alice).await[0].id > last, "ids are never reused");
+    store
+        .append_audit(&entry(alice, 3_000, "after"))
+        .await
+        .unwrap();
+    assert!(
+        all(&store, alice).await[0].id > last,
+        "ids are never reused"
+    );
 }
 
 /// Many appends released together: every one is kept, each with its own id.
@@ -96,14 +126,18 @@ pub async fn audit_concurrent_append<S: AuditStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await.id;
     let n = RACERS * 10;
     let done = race(&store, n, move |s, i| async move {
-        s.append_audit(&entry(alice, i as i64, &format!("k{i}"))).await
+        s.append_audit(&entry(alice, i as i64, &format!("k{i}")))
+            .await
     })
     .await;
     assert!(done.iter().all(Result::is_ok), "{done:?}");
     let list = all(&store, alice).await;
     assert_eq!(list.len(), n);
     let mut ids: Vec<_> = list.iter().map(|r| r.id).collect();
-    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, ids distinct");
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "newest first, ids distinct"
+    );
     ids.dedup();
     assert_eq!(ids.len(), n);
 }
@@ -155,11 +189,24 @@ pub async fn audit_through_authenticators<S: AuditStoreUnderTest>(store: S) {
         }
     }
     let trail = all(&store, alice.id).await;
-    let failed = trail.iter().filter(|r| r.entry.kind == "login_failed").count();
+    let failed = trail
+        .iter()
+        .filter(|r| r.entry.kind == "login_failed")
+        .count();
     assert!(refused > 0);
     assert_eq!(failed, refused, "one record per refused password");
-    let record = trail.iter().find(|r| r.entry.kind == "login_failed").unwrap();
-    assert_eq!(record.entry.network.as_deref().map(|n| n.ends_with(".0/24")), Some(true));
+    let record = trail
+        .iter()
+        .find(|r| r.entry.kind == "login_failed")
+        .unwrap();
+    assert_eq!(
+        record
+            .entry
+            .network
+            .as_deref()
+            .map(|n| n.ends_with(".0/24")),
+        Some(true)
+    );
     assert!(record.entry.device.is_some());
     assert_eq!(trail.last().unwrap().entry.kind, "registered");
     let text = format!("{trail:?}");

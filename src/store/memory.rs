@@ -152,6 +152,17 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
+    async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
+        let inner = self.lock()?;
+        let mut found: Vec<_> = inner
+            .users
+            .values()
+            .filter(|u| u.phone.as_deref() == Some(phone))
+            .collect();
+        found.sort_by_key(|u| u.id);
+        Ok(found.first().map(|u| (*u).clone()))
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         Ok(self
             .lock()?

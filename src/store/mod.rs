@@ -418,6 +418,13 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         let _ = user;
         Ok(0)
     }
+    /// A user whose SMS factor's phone is this E.164 number, if any (for an
+    /// operator's search, [`Admin::find_user`](crate::authenticator::Admin::find_user)).
+    /// The default finds none.
+    async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
+        let _ = phone;
+        Ok(None)
+    }
 }
 
 /// Short-lived state: pending logins, counters, single-use markers, TOTP steps.
