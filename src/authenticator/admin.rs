@@ -194,6 +194,30 @@ impl Authenticator {
         Admin { auth: self }
     }
 
+    /// The user's own audit records, newest first, below the id `before`
+    /// when given (the next page), at most `limit`; empty without an audit
+    /// store. For a "recent security activity" page: each record has the
+    /// time, the event, the client's network and device, never a secret.
+    ///
+    /// ```
+    /// # async fn f(auth: twofa_verify::Authenticator, me: twofa_verify::User) -> twofa_verify::Result<()> {
+    /// for r in auth.security_activity(me.id, None, 50).await? {
+    ///     println!("{} {} {:?}", r.entry.at.as_secs(), r.entry.kind, r.entry.network);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn security_activity(
+        &self,
+        id: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>> {
+        match &self.inner.audit {
+            Some(audit) => audit.audit_for_user(id, before, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Deletes the audit records older than
     /// [`Policy::audit_retention`](crate::Policy::audit_retention); returns
     /// how many (0 without an audit store). Run it daily, e.g. from a
@@ -274,10 +298,7 @@ impl Admin<'_> {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>> {
-        match &self.auth.inner.audit {
-            Some(audit) => audit.audit_for_user(id, before, limit).await,
-            None => Ok(Vec::new()),
-        }
+        self.auth.security_activity(id, before, limit).await
     }
 
     /// Locks the account until [`unlock`](Self::unlock) (at most a year):
