@@ -12,8 +12,8 @@ use twofa_verify::event::RecordingSink;
 use twofa_verify::secrecy::SecretString;
 use twofa_verify::store::{AuditRecord, AuditStore, NewAuditRecord};
 use twofa_verify::{
-    AuthEvent, Authenticator, Error, MemoryStore, Policy, RequestContext, SecretKey, Timestamp,
-    UserId, async_trait,
+    AuthEvent, Authenticator, Error, Login, MemoryStore, Policy, RequestContext, SecretKey,
+    Timestamp, UserId, async_trait,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -97,7 +97,10 @@ async fn retention_prunes_old_records_only() {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(2 * 24 * 3600));
-    auth.login("alice", &pw).await.unwrap();
+    assert!(matches!(
+        auth.login("alice", &pw).await,
+        Ok(Login::Complete(_))
+    ));
     assert_eq!(auth.prune_audit().await.unwrap(), 1);
     let left = store.audit_for_user(alice.id, None, 10).await.unwrap();
     let kinds: Vec<_> = left.iter().map(|r| r.entry.kind.as_str()).collect();
@@ -152,7 +155,10 @@ async fn an_admin_lock_holds_against_a_burst_from_two_instances() {
         assert!(matches!(r, Err(Error::Locked { .. })), "{r:?}");
     }
     two.admin().unlock(alice.id, &op).await.unwrap();
-    one.login("alice", &pw).await.unwrap();
+    assert!(matches!(
+        one.login("alice", &pw).await,
+        Ok(Login::Complete(_))
+    ));
 }
 
 #[tokio::test]
@@ -223,5 +229,8 @@ async fn a_forced_reset_answers_like_a_wrong_password() {
         .unwrap();
     let new = SecretString::from("a brand new passphrase");
     auth.reset_password(token.token(), &new).await.unwrap();
-    auth.login("alice", &new).await.unwrap();
+    assert!(matches!(
+        auth.login("alice", &new).await,
+        Ok(Login::Complete(_))
+    ));
 }

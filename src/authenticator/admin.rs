@@ -130,7 +130,8 @@ impl fmt::Display for AdminAction {
     }
 }
 
-/// An account's security state, for an operator ([`Admin::security_state`]).
+/// An account's security state, for an operator ([`Admin::security_state`];
+/// see the [`Admin`] example).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SecurityState {
@@ -166,9 +167,13 @@ pub struct SecurityState {
 /// let admin = auth.admin();
 /// let jane = Operator::new("jane", "suspicious logins, ticket #12")?;
 /// let found = admin.find_user("Alice@Example.com").await?.expect("found by email");
+/// let state = admin.security_state(found.id).await?;
+/// assert_eq!((state.recovery_codes_left, state.locked_for), (0, None));
 /// admin.lock(found.id, &jane).await?;
 /// assert!(matches!(auth.login("alice", &password).await, Err(Error::Locked { .. })));
 /// admin.unlock(found.id, &jane).await?;
+/// admin.reset_second_factor(found.id, &jane).await?; // none to remove here
+/// assert_eq!(admin.revoke_sessions(found.id, &jane).await?, 0); // devices forgotten
 /// admin.force_password_reset(found.id, &jane).await?;
 /// // Like any wrong password: nothing tells an attacker more.
 /// assert!(matches!(auth.login("alice", &password).await, Err(Error::InvalidCredentials)));
@@ -270,6 +275,7 @@ impl Admin<'_> {
 
     /// Factors, devices, lock state and the 20 most recent audit records
     /// of the account; [`Error::UserNotFound`] when it does not exist.
+    /// See the [`Admin`] example.
     pub async fn security_state(&self, id: UserId) -> Result<SecurityState> {
         let rec = self.auth.record(id).await?;
         let users = &self.auth.inner.users;
@@ -334,7 +340,7 @@ impl Admin<'_> {
 
     /// Removes every second factor (phone, authenticator app, recovery
     /// codes): the user logs in with the password alone and enrolls again.
-    /// Ends every session and remembered device.
+    /// Ends every session and remembered device. See the [`Admin`] example.
     pub async fn reset_second_factor(&self, id: UserId, operator: &Operator) -> Result<User> {
         self.auth.record(id).await?;
         let users = &self.auth.inner.users;
@@ -349,7 +355,7 @@ impl Admin<'_> {
     }
 
     /// Ends every session, pending login and remembered device; returns how
-    /// many devices were forgotten.
+    /// many devices were forgotten. See the [`Admin`] example.
     pub async fn revoke_sessions(&self, id: UserId, operator: &Operator) -> Result<u64> {
         self.auth.record(id).await?;
         let devices = self.auth.inner.users.devices(id).await?.len() as u64;

@@ -36,6 +36,9 @@ async fn all(store: &impl AuditStore, user: UserId) -> Vec<AuditRecord> {
 
 /// Appends come back newest first, paged by id, each user's alone, every
 /// field as written.
+///
+/// One of the checks [`run_audit_store`](super::run_audit_store) runs (see
+/// its example).
 pub async fn audit_append_and_list<S: AuditStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await.id;
     let bob = create(&store, "bob").await.id;
@@ -74,6 +77,9 @@ pub async fn audit_append_and_list<S: AuditStoreUnderTest>(store: S) {
 }
 
 /// Hostile text in every field is stored and returned byte for byte.
+///
+/// One of the checks [`run_audit_store`](super::run_audit_store) runs (see
+/// its example).
 pub async fn audit_hostile_text<S: AuditStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await.id;
     for text in HOSTILE {
@@ -90,6 +96,9 @@ pub async fn audit_hostile_text<S: AuditStoreUnderTest>(store: S) {
 
 /// Pruning deletes exactly the records older than the bound, of every
 /// user, and ids given afterwards are still larger.
+///
+/// One of the checks [`run_audit_store`](super::run_audit_store) runs (see
+/// its example).
 pub async fn audit_prune<S: AuditStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await.id;
     let bob = create(&store, "bob").await.id;
@@ -122,6 +131,9 @@ pub async fn audit_prune<S: AuditStoreUnderTest>(store: S) {
 }
 
 /// Many appends released together: every one is kept, each with its own id.
+///
+/// One of the checks [`run_audit_store`](super::run_audit_store) runs (see
+/// its example).
 pub async fn audit_concurrent_append<S: AuditStoreUnderTest>(store: S) {
     let alice = create(&store, "alice").await.id;
     let n = RACERS * 10;
@@ -157,6 +169,9 @@ fn authenticator<S: AuditStoreUnderTest>(store: &S) -> Authenticator {
 /// Two authenticators sharing the store take a burst of wrong passwords
 /// for one account: the trail holds one `login_failed` per refusal that
 /// said so, with the client's /24 and device, and nothing secret.
+///
+/// One of the checks [`run_audit_store`](super::run_audit_store) runs (see
+/// its example).
 pub async fn audit_through_authenticators<S: AuditStoreUnderTest>(store: S) {
     const PASSWORD: &str = "correct horse battery staple";
     const GUESS: &str = "hunter2-guess-never-kept";

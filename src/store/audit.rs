@@ -13,8 +13,8 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::user::UserId;
 
-/// Longest text kept in a record's free-text fields (operator, reason,
-/// device); longer text is cut at a character boundary.
+/// Longest text kept in a record's device field; longer text is cut at a
+/// character boundary (see the [`AuditStore`] example for a record).
 pub const AUDIT_TEXT_MAX: usize = 200;
 
 /// One audit entry to append: what happened to a user, when, from which
@@ -43,7 +43,8 @@ pub struct NewAuditRecord {
 }
 
 /// A stored audit entry: a [`NewAuditRecord`] and the id the store gave it
-/// (ids grow with each append; [`AuditStore::audit_for_user`] pages by them).
+/// (ids grow with each append; [`AuditStore::audit_for_user`] pages by them,
+/// see the [`AuditStore`] example).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     /// The store's id, larger for later appends.

@@ -420,7 +420,7 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     }
     /// A user whose SMS factor's phone is this E.164 number, if any (for an
     /// operator's search, [`Admin::find_user`](crate::authenticator::Admin::find_user)).
-    /// The default finds none.
+    /// The default finds none. See the [`Admin`](crate::authenticator::Admin) example.
     async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
         let _ = phone;
         Ok(None)
