@@ -33,6 +33,7 @@ use crate::store::{StateStore, UserRecord, UserStore};
 use crate::user::UserId;
 
 mod account;
+mod admin;
 mod builder;
 mod challenge;
 mod email_change;
@@ -52,6 +53,7 @@ mod session;
 mod state;
 mod verify;
 
+pub use admin::{Admin, AdminAction, Operator, SecurityState};
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
 pub use email_change::{EmailChangeMail, PendingEmailChange};
@@ -64,6 +66,8 @@ pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use required::RequiredEnrollment;
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
 pub use verify::Verification;
+
+pub(crate) use session::device_label;
 
 /// Password login plus optional second factors, over pluggable stores.
 ///
@@ -97,6 +101,8 @@ struct Inner {
     policy: Policy,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    /// Where events about a known user are persisted, if anywhere.
+    audit: Option<Arc<dyn crate::store::AuditStore>>,
     sms: Option<Arc<dyn SmsVerifier>>,
     issuer: String,
     keys: Keys,
@@ -201,8 +207,30 @@ impl Authenticator {
         self.inner.clock.now()
     }
 
-    fn emit(&self, e: AuthEvent) {
+    /// Reports an event that names no user to the sink only.
+    fn notify(&self, e: &AuthEvent) {
+        self.inner.events.emit(e, &self.ctx);
+    }
+
+    /// Reports `e` to the sink, then appends it to the audit trail when
+    /// there is one and the event names a user. A failed append is logged
+    /// and returned: the caller fails closed (see [`crate::audit`]).
+    async fn emit(&self, e: AuthEvent) -> Result<()> {
         self.inner.events.emit(&e, &self.ctx);
+        let Some(audit) = &self.inner.audit else {
+            return Ok(());
+        };
+        let Some(record) = crate::audit::record_of(&e, &self.ctx, self.now()) else {
+            return Ok(());
+        };
+        audit.append_audit(&record).await.inspect_err(|err| {
+            tracing::error!(
+                target: "twofa_verify::audit",
+                kind = record.kind,
+                user = record.user.0,
+                "audit trail write failed: {err}"
+            );
+        })
     }
 
     fn sms_ctx(&self) -> SmsContext<'_> {

@@ -225,6 +225,11 @@ pub enum Error {
     /// characters, no control, direction or invisible characters).
     #[error("invalid passkey name: {0}")]
     InvalidPasskeyName(UsernameProblem),
+    /// An admin action's operator name or reason is missing or malformed
+    /// ([`Operator::new`](crate::authenticator::Operator::new)); the text
+    /// says which rule.
+    #[error("invalid operator: {0}")]
+    InvalidOperator(&'static str),
 }
 
 impl Error {
@@ -329,7 +334,8 @@ impl Error {
             | Error::InvalidUsername(_)
             | Error::InvalidEmail
             | Error::InvalidPhoneNumber(_)
-            | Error::MalformedCode => 422,
+            | Error::MalformedCode
+            | Error::InvalidOperator(_) => 422,
             Error::UsernameTaken
             | Error::EmailTaken
             | Error::FactorUnavailable(_)

@@ -307,6 +307,17 @@ pub enum AuthEvent {
         /// The user.
         user: UserId,
     },
+    /// An operator acted on the account through
+    /// [`Authenticator::admin`](crate::Authenticator::admin). Tell the user
+    /// (a notice mail): it is how they learn of it.
+    AdminAction {
+        /// The user.
+        user: UserId,
+        /// What was done.
+        action: crate::authenticator::AdminAction,
+        /// Who did it, and why.
+        operator: crate::authenticator::Operator,
+    },
 }
 
 /// Receives [`AuthEvent`]s. Must be quick and must not fail; send slow work

@@ -119,6 +119,7 @@ pub use secrecy;
 /// own.
 pub use async_trait::async_trait;
 
+pub mod audit;
 pub mod clock;
 #[cfg(feature = "test-util")]
 pub mod conformance;

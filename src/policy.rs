@@ -247,6 +247,10 @@ pub struct Policy {
     /// after a grace period (default `None`: a second factor is the user's
     /// choice). See [`SecondFactorRequirement`].
     pub second_factor_required: Option<SecondFactorRequirement>,
+    /// How long the audit trail keeps a record (default 365 days, at least
+    /// one day): [`Authenticator::prune_audit`](crate::Authenticator::prune_audit)
+    /// deletes older ones.
+    pub audit_retention: Duration,
 }
 
 /// How [`Authenticator`](crate::Authenticator) creates accounts, chosen by
@@ -311,6 +315,7 @@ impl Default for Policy {
             remember_device_for: Duration::from_secs(30 * 24 * 3600),
             remember_me_for: Duration::from_secs(30 * 24 * 3600),
             second_factor_required: None,
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -332,6 +337,9 @@ impl Policy {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(format!("policy: {m}")));
+        if self.audit_retention < Duration::from_secs(24 * 3600) {
+            return bad("audit_retention must be at least one day");
+        }
         if self.password_min_chars < 8 {
             return bad("password_min_chars must be at least 8");
         }

@@ -54,6 +54,7 @@ async fn drop_schema(store: PostgresStore) {
 }
 
 twofa_verify::conformance_suite!(fresh(), drop_schema);
+twofa_verify::audit_store_conformance!(fresh(), drop_schema);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_in_one_schema_per_check() {

@@ -44,6 +44,7 @@ async fn remove(store: SqliteStore) {
 }
 
 twofa_verify::conformance_suite!(fresh(), remove);
+twofa_verify::audit_store_conformance!(fresh(), remove);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_passes_the_suite() {

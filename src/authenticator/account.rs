@@ -83,7 +83,7 @@ impl Authenticator {
                 created_at: self.now(),
             })
             .await?;
-        self.emit(AuthEvent::Registered { user: rec.id });
+        self.emit(AuthEvent::Registered { user: rec.id }).await?;
         Ok(rec.to_user())
     }
 
@@ -227,7 +227,7 @@ impl Authenticator {
             .users
             .update_profile(id, &username, &key, skeleton.as_deref(), &rec.email)
             .await?;
-        self.emit(AuthEvent::ProfileUpdated { user: id });
+        self.emit(AuthEvent::ProfileUpdated { user: id }).await?;
         Ok(self.record(id).await?.to_user())
     }
 

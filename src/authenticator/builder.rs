@@ -73,6 +73,7 @@ pub struct AuthenticatorBuilder {
     policy: Policy,
     clock: Option<Arc<dyn Clock>>,
     events: Option<Arc<dyn EventSink>>,
+    audit: Option<Arc<dyn crate::store::AuditStore>>,
     sms: Option<Arc<dyn SmsVerifier>>,
     issuer: Option<String>,
     legacy: Vec<Arc<dyn crate::password::LegacyHashVerifier>>,
@@ -165,6 +166,15 @@ impl AuthenticatorBuilder {
     /// [`EventSink`](crate::EventSink) example.
     pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
         self.events = Some(Arc::new(sink));
+        self
+    }
+    /// Persists every event about a known user in `store`, the audit trail
+    /// (usually the same store as the users: `.audit_store(store.clone())`).
+    /// Without one, events only reach the [`events`](Self::events) sink.
+    /// See the [`audit`](crate::audit) module for what is kept and what a
+    /// failed write does.
+    pub fn audit_store(mut self, store: impl crate::store::AuditStore + 'static) -> Self {
+        self.audit = Some(Arc::new(store));
         self
     }
     /// The SMS provider: [`TwilioVerify`](crate::factor::TwilioVerify) or
@@ -269,6 +279,7 @@ impl AuthenticatorBuilder {
                 policy: self.policy,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 events: self.events.unwrap_or_else(|| Arc::new(TracingSink)),
+                audit: self.audit,
                 sms: self.sms,
                 issuer,
                 keys,

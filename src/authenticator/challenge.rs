@@ -205,7 +205,7 @@ impl Authenticator {
         let site = budgets.len();
         budgets.push((BudgetKey::SmsSite(status), site_limit));
         if let Err(refused) = self.try_reserve_budgets(budgets).await? {
-            self.emit(AuthEvent::SendLimited { user });
+            self.emit(AuthEvent::SendLimited { user }).await?;
             if refused.index == site {
                 self.site_sms_budget_spent(status, refused).await?;
             } else if client_limited {
@@ -214,7 +214,8 @@ impl Authenticator {
                 // reported with it.
                 self.emit(AuthEvent::ClientLimited {
                     action: LimitedAction::SmsSend,
-                });
+                })
+                .await?;
             }
             return Err(refused.error(LimitedAction::SmsSend));
         }
@@ -224,7 +225,8 @@ impl Authenticator {
         self.emit(AuthEvent::CodeSent {
             user,
             to: mask_phone(phone),
-        });
+        })
+        .await?;
         Ok(SentCode {
             phone: phone.to_owned(),
             handle: sent.handle,
@@ -250,7 +252,8 @@ impl Authenticator {
             self.emit(AuthEvent::SmsBudgetExhausted {
                 unverified: status == PhoneStatus::Unverified,
                 retry_after: refused.retry_after.as_secs(),
-            });
+            })
+            .await?;
         }
         Ok(())
     }

@@ -134,7 +134,8 @@ impl Authenticator {
         // The link goes to an address the user typed, perhaps someone
         // else's: it takes a place in that address's mail budget first.
         if let Some(window_end) = self.count_mail(&email).await? {
-            self.mail_suppressed(Some(id), MailKind::EmailChangeConfirmation);
+            self.mail_suppressed(Some(id), MailKind::EmailChangeConfirmation)
+                .await?;
             return Err(Error::RateLimited {
                 limit: LimitedAction::Mail,
                 retry_after: self.now().until(window_end).max(Duration::from_secs(1)),
@@ -157,7 +158,8 @@ impl Authenticator {
         self.emit(AuthEvent::EmailChangeRequested {
             user: id,
             current_email: rec.email.clone(),
-        });
+        })
+        .await?;
         Ok(EmailChangeMail {
             token: SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&raw)),
             email,
@@ -222,7 +224,8 @@ impl Authenticator {
         self.emit(AuthEvent::EmailChanged {
             user: id,
             old_email: rec.email,
-        });
+        })
+        .await?;
         Ok(self.record(id).await?.to_user())
     }
 

@@ -307,7 +307,8 @@ impl Authenticator {
                 user: id,
                 factor: Factor::Sms,
             }
-        });
+        })
+        .await?;
         self.enrolled(id, first).await
     }
 
@@ -345,7 +346,8 @@ impl Authenticator {
         let (codes, hashes) =
             recovery::generate(&self.inner.keys, self.inner.policy.recovery_codes);
         self.inner.users.replace_recovery_codes(id, &hashes).await?;
-        self.emit(AuthEvent::RecoveryCodesGenerated { user: id });
+        self.emit(AuthEvent::RecoveryCodesGenerated { user: id })
+            .await?;
         Ok(Some(codes))
     }
 
@@ -458,7 +460,8 @@ impl Authenticator {
         self.emit(AuthEvent::FactorEnabled {
             user: id,
             factor: Factor::Totp,
-        });
+        })
+        .await?;
         self.enrolled(id, first).await
     }
 
@@ -515,17 +518,18 @@ impl Authenticator {
                 {
                     (_, crate::store::StepOutcome::Accepted) => return Ok(()),
                     (attempt, _) => {
-                        self.emit(AuthEvent::TotpReplayRefused { user: id });
+                        self.emit(AuthEvent::TotpReplayRefused { user: id }).await?;
                         (attempt, super::verify::CodeCheck::Replayed)
                     }
                 }
             }
         };
-        let failures = self.attempt_failed(attempt);
+        let failures = self.attempt_failed(attempt).await?;
         self.emit(AuthEvent::CodeRejected {
             user: id,
             factor: Factor::Totp,
-        });
+        })
+        .await?;
         let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(failures);
         Err(refused.refusal(u32::try_from(left).unwrap_or(0)))
     }
@@ -616,7 +620,7 @@ impl Authenticator {
         match self.check_answer(rec, &answer, sent.as_ref(), true).await {
             Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
             Ok(refused) => {
-                let n = self.attempt_failed(attempt);
+                let n = self.attempt_failed(attempt).await?;
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
                 return Err(refused.refusal(u32::try_from(left).unwrap_or(0)));
             }
@@ -690,7 +694,8 @@ impl Authenticator {
             self.inner.users.replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
-        self.emit(AuthEvent::FactorDisabled { user: id, factor });
+        self.emit(AuthEvent::FactorDisabled { user: id, factor })
+            .await?;
         Ok(self.record(id).await?.to_user())
     }
 

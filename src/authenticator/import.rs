@@ -123,7 +123,8 @@ impl Authenticator {
         self.emit(AuthEvent::UserImported {
             user: rec.id,
             sms: phone.is_some(),
-        });
+        })
+        .await?;
         Ok(self.record(rec.id).await?.to_user())
     }
 }

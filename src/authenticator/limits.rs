@@ -110,7 +110,7 @@ impl Authenticator {
             .await
             .inspect_err(|e| {
                 if matches!(e, Error::RateLimited { .. }) {
-                    self.emit(AuthEvent::ClientLimited { action });
+                    self.notify(&AuthEvent::ClientLimited { action });
                 }
             })
     }

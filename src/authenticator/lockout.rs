@@ -309,7 +309,7 @@ impl Authenticator {
             } => match kinds.get(budget) {
                 Some(BudgetKind::ChallengeAnswers) => Err(Error::TooManyAttempts),
                 _ => {
-                    self.emit(AuthEvent::ClientLimited {
+                    self.notify(&AuthEvent::ClientLimited {
                         action: LimitedAction::Login,
                     });
                     Err(Error::RateLimited {
@@ -323,14 +323,15 @@ impl Authenticator {
 
     /// The attempt failed: its places stay counted and its gate (the delay
     /// or lock it earned) stays held. Returns the consecutive failures.
-    pub(super) fn attempt_failed(&self, attempt: Attempt) -> u64 {
+    pub(super) async fn attempt_failed(&self, attempt: Attempt) -> Result<u64> {
         if attempt.count >= u64::from(self.inner.policy.lock_after_failures) {
             self.emit(AuthEvent::Locked {
                 user: attempt.user,
                 seconds: self.inner.policy.lock_duration.as_secs(),
-            });
+            })
+            .await?;
         }
-        attempt.count
+        Ok(attempt.count)
     }
 
     /// The attempt succeeded and ends the run of failures: the counter and

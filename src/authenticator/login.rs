@@ -167,11 +167,12 @@ impl Authenticator {
             }
         };
         let (Some(rec), true) = (rec, verified != Verified::No) else {
-            let failures = self.attempt_failed(attempt);
+            let failures = self.attempt_failed(attempt).await?;
             self.emit(AuthEvent::LoginFailed {
                 user: known,
                 failures,
-            });
+            })
+            .await?;
             return Err(Error::InvalidCredentials);
         };
         if verified == Verified::YesRehash
@@ -184,7 +185,8 @@ impl Authenticator {
                 .replace_password_hash(rec.id, &rec.password_hash, &new)
                 .await?
             {
-                self.emit(AuthEvent::PasswordRehashed { user: rec.id });
+                self.emit(AuthEvent::PasswordRehashed { user: rec.id })
+                    .await?;
             }
         }
         let user = rec.to_user();
@@ -205,7 +207,7 @@ impl Authenticator {
                     .touch_device(&d.token_hash, self.now())
                     .await?;
             }
-            return Ok(self.unenrolled_login(user, standing));
+            return self.unenrolled_login(user, standing).await;
         }
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
@@ -216,12 +218,14 @@ impl Authenticator {
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,
-            });
+            })
+            .await?;
             return Ok(Login::Complete(user));
         }
         // Earlier failures still count until the second factor is passed:
         // the place goes back as the pending login is stored.
-        self.emit(AuthEvent::SecondFactorRequired { user: user.id });
+        self.emit(AuthEvent::SecondFactorRequired { user: user.id })
+            .await?;
         let (challenge, rec) = match self.new_challenge(&user).await {
             Ok(c) => c,
             Err(e) => {

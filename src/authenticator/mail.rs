@@ -84,7 +84,8 @@ impl Authenticator {
             user: about,
             mail: MailKind::Notice,
             summary: decision == MailDecision::SendSummary,
-        });
+        })
+        .await?;
         Ok(decision)
     }
 
@@ -97,12 +98,13 @@ impl Authenticator {
     }
 
     /// Records a mail the crate did not produce for want of budget.
-    pub(super) fn mail_suppressed(&self, user: Option<UserId>, mail: MailKind) {
+    pub(super) async fn mail_suppressed(&self, user: Option<UserId>, mail: MailKind) -> Result<()> {
         self.emit(AuthEvent::MailSuppressed {
             user,
             mail,
             summary: false,
-        });
+        })
+        .await
     }
 
     /// Counts one mail to `email` (normalised): `None` within the budget,

@@ -187,16 +187,17 @@ impl Authenticator {
             return Err(Error::ChallengeNotFound);
         }
         let state = from_state(ceremony.state)?;
-        let passkey = rp
-            .webauthn
-            .finish_passkey_registration(&credential, &state)
-            .map_err(|e| {
+        let passkey = match rp.webauthn.finish_passkey_registration(&credential, &state) {
+            Ok(passkey) => passkey,
+            Err(e) => {
                 self.emit(AuthEvent::CodeRejected {
                     user: id,
                     factor: Factor::Passkey,
-                });
-                refusal(&e)
-            })?;
+                })
+                .await?;
+                return Err(refusal(&e));
+            }
+        };
         let json = to_state(&passkey)?;
         let (counter, backup_eligible, backed_up) = credential_facts(&json);
         let rec = self.record(id).await?;
@@ -214,7 +215,7 @@ impl Authenticator {
         };
         self.inner.users.add_passkey(&record).await?;
         self.credentials_changed(id).await?;
-        self.emit(AuthEvent::PasskeyAdded { user: id });
+        self.emit(AuthEvent::PasskeyAdded { user: id }).await?;
         self.enrolled(id, first).await
     }
 
@@ -289,7 +290,7 @@ impl Authenticator {
             }
         };
         if let Judged::Refused(e) = judged {
-            self.attempt_failed(attempt);
+            self.attempt_failed(attempt).await?;
             return Err(e);
         }
         // Single use: of concurrent successes exactly one takes the pending login.
@@ -360,7 +361,7 @@ impl Authenticator {
             let attempt = self
                 .reserve_attempt(&scope, None, &[AttemptBudget::ClientFailures])
                 .await?;
-            self.attempt_failed(attempt);
+            self.attempt_failed(attempt).await?;
             return Err(Error::PasskeyRejected);
         };
         let user = stored.user;
@@ -389,7 +390,7 @@ impl Authenticator {
             }
         };
         if let Judged::Refused(e) = judged {
-            self.attempt_failed(attempt);
+            self.attempt_failed(attempt).await?;
             return Err(e);
         }
         self.attempt_succeeded(attempt).await?;
@@ -397,7 +398,8 @@ impl Authenticator {
         self.emit(AuthEvent::LoginSucceeded {
             user,
             factor: Some(Factor::Passkey),
-        });
+        })
+        .await?;
         Ok(Verification {
             user: rec.to_user(),
             factor: Factor::Passkey,
@@ -469,7 +471,7 @@ impl Authenticator {
         {
             return Err(Error::PasskeyNotFound);
         }
-        self.emit(AuthEvent::PasskeyRenamed { user: id });
+        self.emit(AuthEvent::PasskeyRenamed { user: id }).await?;
         self.passkeys(id)
             .await?
             .into_iter()
@@ -509,7 +511,7 @@ impl Authenticator {
             self.inner.users.replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
-        self.emit(AuthEvent::PasskeyRemoved { user: id });
+        self.emit(AuthEvent::PasskeyRemoved { user: id }).await?;
         Ok(self.record(id).await?.to_user())
     }
 }

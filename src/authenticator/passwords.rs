@@ -115,7 +115,8 @@ impl Authenticator {
         self.emit(AuthEvent::PasswordChanged {
             user: id,
             via_reset: false,
-        });
+        })
+        .await?;
         Ok(self.record(id).await?.to_user())
     }
 
@@ -133,7 +134,7 @@ impl Authenticator {
         match self.password_ok(rec, password).await {
             Ok(true) => self.attempt_released(attempt).await,
             Ok(false) => {
-                self.attempt_failed(attempt);
+                self.attempt_failed(attempt).await?;
                 Err(Error::InvalidCredentials)
             }
             Err(e) => {
@@ -237,7 +238,8 @@ impl Authenticator {
             if client_limited {
                 self.emit(AuthEvent::ClientLimited {
                     action: LimitedAction::PasswordReset,
-                });
+                })
+                .await?;
             }
             return Err(e);
         }
@@ -248,7 +250,8 @@ impl Authenticator {
             return Ok(None);
         };
         if !mail_allowed {
-            self.mail_suppressed(Some(rec.id), MailKind::PasswordReset);
+            self.mail_suppressed(Some(rec.id), MailKind::PasswordReset)
+                .await?;
             self.issue_decoy_reset_link(expires_at).await?;
             return Ok(None);
         }
@@ -271,7 +274,8 @@ impl Authenticator {
         raw.extend_from_slice(&expires_at.as_millis().to_be_bytes());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&mac);
-        self.emit(AuthEvent::PasswordResetRequested { user: rec.id });
+        self.emit(AuthEvent::PasswordResetRequested { user: rec.id })
+            .await?;
         Ok(Some(ResetToken {
             token: SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&raw)),
             email: rec.email,
@@ -372,7 +376,8 @@ impl Authenticator {
         self.emit(AuthEvent::PasswordChanged {
             user: rec.id,
             via_reset: true,
-        });
+        })
+        .await?;
         Ok(self.record(rec.id).await?.to_user())
     }
 }

@@ -232,13 +232,14 @@ impl Authenticator {
             .await?;
         self.emit(AuthEvent::RegistrationStarted {
             existing_user: existing.as_ref().map(|r| r.id),
-        });
+        })
+        .await?;
         if !mail_allowed {
             let mail = match existing {
                 Some(_) => MailKind::AlreadyRegistered,
                 None => MailKind::RegistrationConfirmation,
             };
-            self.mail_suppressed(existing.map(|r| r.id), mail);
+            self.mail_suppressed(existing.map(|r| r.id), mail).await?;
             return Ok(RegistrationStart::MailSuppressed);
         }
         Ok(match existing {
@@ -340,7 +341,7 @@ impl Authenticator {
                 // entry left behind by a failed delete is never used again
                 // and expires with the link.
                 let _ = self.state().delete(StateKey::Registration(token)).await;
-                self.emit(AuthEvent::Registered { user: user.id });
+                self.emit(AuthEvent::Registered { user: user.id }).await?;
                 Ok(user)
             }
             Err(e) => {

@@ -110,30 +110,32 @@ impl Authenticator {
     }
 
     /// The outcome of a right password for an unenrolled user.
-    pub(super) fn unenrolled_login(&self, user: User, standing: Standing) -> Login {
+    pub(super) async fn unenrolled_login(&self, user: User, standing: Standing) -> Result<Login> {
         let succeeded = AuthEvent::LoginSucceeded {
             user: user.id,
             factor: None,
         };
         match standing {
             Standing::Free => {
-                self.emit(succeeded);
-                Login::Complete(user)
+                self.emit(succeeded).await?;
+                Ok(Login::Complete(user))
             }
             Standing::Grace(grace) => {
-                self.emit(succeeded);
+                self.emit(succeeded).await?;
                 self.emit(AuthEvent::SecondFactorEnrollmentDue {
                     user: user.id,
                     grace_over: false,
-                });
-                Login::EnrollSoon { user, grace }
+                })
+                .await?;
+                Ok(Login::EnrollSoon { user, grace })
             }
             Standing::Over => {
                 self.emit(AuthEvent::SecondFactorEnrollmentDue {
                     user: user.id,
                     grace_over: true,
-                });
-                Login::EnrollmentRequired(RequiredEnrollment { user })
+                })
+                .await?;
+                Ok(Login::EnrollmentRequired(RequiredEnrollment { user }))
             }
         }
     }

@@ -88,7 +88,7 @@ pub struct RememberedDevice {
 
 /// A label for a device from its user agent: "Browser on OS".
 #[cfg(feature = "user-agent")]
-fn device_label(user_agent: Option<&str>) -> String {
+pub(crate) fn device_label(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent else {
         return UNKNOWN_DEVICE.into();
     };
@@ -102,7 +102,7 @@ fn device_label(user_agent: Option<&str>) -> String {
 /// Without feature `user-agent` (and its parser) devices are not told apart
 /// by name.
 #[cfg(not(feature = "user-agent"))]
-fn device_label(_user_agent: Option<&str>) -> String {
+pub(crate) fn device_label(_user_agent: Option<&str>) -> String {
     UNKNOWN_DEVICE.into()
 }
 
@@ -191,7 +191,8 @@ impl Authenticator {
         let rec = self.record(id).await?;
         self.verify_step_up(&rec, step_up).await?;
         self.credentials_changed(id).await?;
-        self.emit(AuthEvent::SignedOutEverywhere { user: id });
+        self.emit(AuthEvent::SignedOutEverywhere { user: id })
+            .await?;
         Ok(self.record(id).await?.to_user())
     }
 
@@ -274,7 +275,8 @@ impl Authenticator {
             expires_at,
         };
         self.inner.users.add_device(&device).await?;
-        self.emit(AuthEvent::DeviceRemembered { user: user.id });
+        self.emit(AuthEvent::DeviceRemembered { user: user.id })
+            .await?;
         Ok(DeviceToken {
             token: SecretString::from(token),
             expires_at,
@@ -315,7 +317,7 @@ impl Authenticator {
     /// [`remember_device`](Self::remember_device) example.
     pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<()> {
         if self.inner.users.remove_device(id, device_id).await? {
-            self.emit(AuthEvent::DeviceForgotten { user: id });
+            self.emit(AuthEvent::DeviceForgotten { user: id }).await?;
         }
         Ok(())
     }
@@ -326,7 +328,7 @@ impl Authenticator {
     pub async fn forget_all_devices(&self, id: UserId) -> Result<u64> {
         let n = self.inner.users.remove_devices(id).await?;
         if n > 0 {
-            self.emit(AuthEvent::DeviceForgotten { user: id });
+            self.emit(AuthEvent::DeviceForgotten { user: id }).await?;
         }
         Ok(n)
     }

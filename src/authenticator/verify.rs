@@ -176,7 +176,8 @@ impl Authenticator {
                     }
                     StepOutcome::Gone => return Err(Error::ChallengeNotFound),
                     StepOutcome::Replayed => {
-                        self.emit(AuthEvent::TotpReplayRefused { user: rec.user });
+                        self.emit(AuthEvent::TotpReplayRefused { user: rec.user })
+                            .await?;
                         replayed = true;
                         attempt
                     }
@@ -206,7 +207,7 @@ impl Authenticator {
             other => other,
         };
         let CodeCheck::Accepted(factor) = outcome else {
-            self.attempt_failed(attempt);
+            self.attempt_failed(attempt).await?;
             let factor = match answer {
                 Answer::Recovery(_) => Factor::RecoveryCode,
                 Answer::Digits(_) if user_rec.totp.is_some() => Factor::Totp,
@@ -215,7 +216,8 @@ impl Authenticator {
             self.emit(AuthEvent::CodeRejected {
                 user: rec.user,
                 factor,
-            });
+            })
+            .await?;
             let max = u64::from(self.inner.policy.challenge_max_attempts);
             let left = max.saturating_sub(answers);
             if left == 0 {
@@ -251,7 +253,8 @@ impl Authenticator {
         self.emit(AuthEvent::LoginSucceeded {
             user: rec.user,
             factor: Some(factor),
-        });
+        })
+        .await?;
         let recovery_codes_left = match factor {
             Factor::RecoveryCode => Some(self.inner.users.recovery_codes_left(rec.user).await?),
             _ => None,
@@ -280,7 +283,8 @@ impl Authenticator {
                     self.emit(AuthEvent::RecoveryCodeUsed {
                         user: user.id,
                         remaining,
-                    });
+                    })
+                    .await?;
                     return Ok(CodeCheck::Accepted(Factor::RecoveryCode));
                 }
                 Ok(CodeCheck::Wrong)
@@ -379,7 +383,7 @@ impl Authenticator {
         {
             Ok(CodeCheck::Accepted(Factor::Totp))
         } else {
-            self.emit(AuthEvent::TotpReplayRefused { user });
+            self.emit(AuthEvent::TotpReplayRefused { user }).await?;
             Ok(CodeCheck::Replayed)
         }
     }

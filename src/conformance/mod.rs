@@ -74,17 +74,19 @@ use crate::user::{Username, username_skeleton};
 use crate::{Authenticator, Error, Timestamp, UserId};
 
 pub mod attempts;
+pub mod audit;
 pub mod credentials;
-pub mod requirement;
 pub mod passkeys;
+pub mod requirement;
 pub mod state;
 pub mod update;
 pub mod users;
 
 pub use attempts::*;
+pub use audit::*;
 pub use credentials::*;
-pub use requirement::*;
 pub use passkeys::*;
+pub use requirement::*;
 pub use state::*;
 pub use update::*;
 pub use users::*;
@@ -420,5 +422,45 @@ macro_rules! __conformance_tests {
                 ($finish)(store).await;
             }
         )*
+    };
+}
+
+/// Runs every [`AuditStore`](crate::store::AuditStore) check, each on a
+/// fresh store from `make` (a store that is also a user and state store).
+///
+/// ```
+/// use twofa_verify::MemoryStore;
+/// use twofa_verify::conformance::run_audit_store;
+///
+/// #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+/// async fn main() {
+///     run_audit_store(|| async { MemoryStore::new() }).await;
+/// }
+/// ```
+pub async fn run_audit_store<S, F, Fut>(make: F)
+where
+    S: AuditStoreUnderTest,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    audit_append_and_list(make().await).await;
+    audit_hostile_text(make().await).await;
+    audit_prune(make().await).await;
+    audit_concurrent_append(make().await).await;
+    audit_through_authenticators(make().await).await;
+}
+
+/// Expands to one multi-threaded `#[tokio::test]` per
+/// [`AuditStore`](crate::store::AuditStore) conformance check (see the
+/// [module docs](crate::conformance) and [`run_audit_store`]).
+#[macro_export]
+macro_rules! audit_store_conformance {
+    ($make:expr) => {
+        $crate::audit_store_conformance!($make, |_store| async {});
+    };
+    ($make:expr, $finish:expr) => {
+        $crate::__conformance_tests!(($make) ($finish)
+            audit_append_and_list audit_hostile_text audit_prune audit_concurrent_append
+            audit_through_authenticators);
     };
 }

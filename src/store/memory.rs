@@ -16,6 +16,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::user::UserId;
 
+mod audit;
+
 /// An in-process store for tests, demos and single-instance apps.
 ///
 /// Implements both [`UserStore`] and [`StateStore`]; clones share the same
@@ -54,6 +56,10 @@ struct Inner {
     passkeys: HashMap<Vec<u8>, PasskeyRecord>,
     state: HashMap<String, (Vec<u8>, Timestamp)>,
     puts_since_sweep: usize,
+    /// The audit trail, oldest first (ids grow by one).
+    audit: Vec<super::AuditRecord>,
+    /// The last audit id given (never reused, also after pruning).
+    last_audit_id: i64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -148,6 +154,17 @@ impl UserStore for MemoryStore {
             .values()
             .find(|u| u.username_key == username_key)
             .cloned())
+    }
+
+    async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
+        let inner = self.lock()?;
+        let mut found: Vec<_> = inner
+            .users
+            .values()
+            .filter(|u| u.phone.as_deref() == Some(phone))
+            .collect();
+        found.sort_by_key(|u| u.id);
+        Ok(found.first().map(|u| (*u).clone()))
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {

@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::user::{User, UserId};
 
 pub mod attempt;
+mod audit;
+pub(crate) use audit::clip;
+pub use audit::{AUDIT_TEXT_MAX, AuditRecord, AuditStore, NewAuditRecord};
 mod memory;
 pub use attempt::{
     Admission, AttemptSpec, Budget, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
@@ -494,6 +497,14 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn remove_passkey(&self, user: UserId, credential_id: &[u8]) -> Result<bool> {
         let _ = (user, credential_id);
         Err(passkeys_unsupported())
+    }
+
+    /// A user whose SMS factor's phone is this E.164 number, if any (for an
+    /// operator's search, [`Admin::find_user`](crate::authenticator::Admin::find_user)).
+    /// The default finds none. See the [`Admin`](crate::authenticator::Admin) example.
+    async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
+        let _ = phone;
+        Ok(None)
     }
 }
 

@@ -47,6 +47,7 @@
 //! a table of its own beside the library's, keyed by `UserId`:
 //! `examples/demo-support/src/profiles.rs`.
 
+mod activity;
 pub mod args;
 mod auth;
 mod email_change;
@@ -351,6 +352,7 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
             "/reset_password/{token}",
             get(reset::reset_form).post(reset::reset_password),
         )
+        .route("/security_activity", get(activity::page))
         .route("/static/styles.css", get(render::stylesheet))
         .route("/static/copy.js", get(render::copy_script))
         .route("/static/forms.js", get(render::forms_script))

@@ -106,6 +106,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/confirm_email_invalid.html"),
     ),
     ("_macros.html", include_str!("../templates/_macros.html")),
+    (
+        "security_activity.html",
+        include_str!("../templates/security_activity.html"),
+    ),
 ];
 
 const STYLES: &str = include_str!("../static/styles.css");

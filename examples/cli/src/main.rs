@@ -10,6 +10,7 @@
 )]
 
 mod account;
+mod admin;
 mod commands;
 mod database;
 mod import;
@@ -186,6 +187,12 @@ pub enum Command {
         /// The Flask app's SQLite file (e.g. app.db)
         path: PathBuf,
     },
+    /// Support and admin: find an account, show its security state, lock,
+    /// unlock, reset its second factor, revoke its sessions, force a
+    /// password reset, export its audit trail (changes need --operator and
+    /// --reason)
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }
 
 /// `login`.

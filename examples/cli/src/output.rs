@@ -193,6 +193,7 @@ impl From<twofa_verify::Error> for CliError {
             E::Store(_) => ("store_error", Exit::Service),
             E::Config(_) => ("config_error", Exit::Service),
             E::Internal(_) => ("internal_error", Exit::Service),
+            E::InvalidOperator(_) => ("invalid_operator", Exit::BadInput),
             _ if e.is_user_error() => ("error", Exit::BadInput),
             _ => ("error", Exit::Service),
         };

@@ -264,7 +264,8 @@ async fn with_store(
         let store = MemoryStore::new();
         let state: Arc<dyn StateStore> = Arc::new(store.clone());
         let profiles = profiles::ProfileStore::in_memory().await?;
-        return Ok((builder.store(store), state, profiles, "in memory".into()));
+        let builder = builder.store(store.clone()).audit_store(store);
+        return Ok((builder, state, profiles, "in memory".into()));
     }
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
@@ -276,7 +277,8 @@ async fn with_store(
             };
             let state: Arc<dyn StateStore> = Arc::new(store.clone());
             let profiles = profiles::ProfileStore::postgres(store.pool().clone()).await?;
-            return Ok((builder.store(store), state, profiles, "PostgreSQL".into()));
+            let builder = builder.store(store.clone()).audit_store(store);
+            return Ok((builder, state, profiles, "PostgreSQL".into()));
         }
         #[cfg(not(feature = "postgres"))]
         {
@@ -288,7 +290,7 @@ async fn with_store(
     let state: Arc<dyn StateStore> = Arc::new(store.clone());
     let profiles = profiles::ProfileStore::sqlite(store.pool().clone()).await?;
     Ok((
-        builder.store(store),
+        builder.store(store.clone()).audit_store(store),
         state,
         profiles,
         format!("SQLite file {db}"),

@@ -124,7 +124,8 @@ impl Authenticator {
             self.emit(AuthEvent::CodeRejected {
                 user: user.id,
                 factor: Factor::Passkey,
-            });
+            })
+            .await?;
             return Ok(Judged::Refused(Error::PasskeyRejected));
         };
         let passkey = stored_credential(&stored)?;
@@ -147,8 +148,8 @@ impl Authenticator {
         let user = stored.user;
         let result = match result {
             Ok(r) if r.user_verified() || !self.requires_uv() => r,
-            Ok(_) => return Ok(self.refused(user, Error::PasskeyRejected)),
-            Err(e) => return Ok(self.refused(user, refusal(&e))),
+            Ok(_) => return self.refused(user, Error::PasskeyRejected).await,
+            Err(e) => return self.refused(user, refusal(&e)).await,
         };
         passkey.update_credential(&result);
         let counter = result.counter();
@@ -174,14 +175,12 @@ impl Authenticator {
             .passkey_by_credential(&stored.credential_id)
             .await?
             .is_some();
-        Ok(self.refused(
-            user,
-            if still_there {
-                Error::PasskeyCloneSuspected
-            } else {
-                Error::PasskeyRejected
-            },
-        ))
+        let error = if still_there {
+            Error::PasskeyCloneSuspected
+        } else {
+            Error::PasskeyRejected
+        };
+        self.refused(user, error).await
     }
 
     /// Every ceremony of this crate asks for user verification.
@@ -190,16 +189,17 @@ impl Authenticator {
     }
 
     /// Reports a refused assertion and says why.
-    fn refused(&self, user: UserId, error: Error) -> Judged {
+    async fn refused(&self, user: UserId, error: Error) -> Result<Judged> {
         if matches!(error, Error::PasskeyCloneSuspected) {
-            self.emit(AuthEvent::PasskeyCloneSuspected { user });
+            self.emit(AuthEvent::PasskeyCloneSuspected { user }).await?;
         } else {
             self.emit(AuthEvent::CodeRejected {
                 user,
                 factor: Factor::Passkey,
-            });
+            })
+            .await?;
         }
-        Judged::Refused(error)
+        Ok(Judged::Refused(error))
     }
 
     /// The passkey half of a step-up (the password was checked): an
@@ -237,7 +237,7 @@ impl Authenticator {
         match judged {
             Ok(Judged::Accepted) => self.attempt_released(attempt).await,
             Ok(Judged::Refused(e)) => {
-                self.attempt_failed(attempt);
+                self.attempt_failed(attempt).await?;
                 Err(e)
             }
             Err(e) => {

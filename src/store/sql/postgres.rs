@@ -251,3 +251,4 @@ impl PostgresStore {
 
 super::users::user_store!(PostgresStore, Postgres);
 super::state::state_store!(PostgresStore, sqlx::PgConnection, "''");
+super::audit::audit_store!(PostgresStore);

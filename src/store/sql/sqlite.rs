@@ -283,3 +283,4 @@ fn create_private(path: &std::path::Path) -> Result<()> {
 
 super::users::user_store!(SqliteStore, Sqlite);
 super::state::state_store!(SqliteStore, sqlx::SqliteConnection, "X''");
+super::audit::audit_store!(SqliteStore);

@@ -350,6 +350,18 @@ macro_rules! user_store {
                     .await
                 }
 
+                async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>> {
+                    self.user_where(
+                        sqlx::query_as(concat!(
+                            "SELECT ",
+                            user_columns!(),
+                            " FROM twofa_users WHERE phone = $1 ORDER BY id LIMIT 1"
+                        ))
+                        .bind(phone.to_owned()),
+                    )
+                    .await
+                }
+
                 async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool> {
                     let done =
                         sqlx::query("UPDATE twofa_users SET password_hash = $1 WHERE id = $2")

@@ -1943,6 +1943,7 @@ async fn notice_to(c: &Client, to: &str, what: &str) -> demo_support::SentMail {
     panic!("no notice {what:?} to {to}: {:#?}", outbox.messages());
 }
 
+mod activity;
 mod credential_changes;
 mod edges;
 mod sessions;

@@ -347,6 +347,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         }
         Command::Info => Ok(info(ctx)),
         Command::ImportFlask { path } => crate::import::import_flask(ctx, path).await,
+        Command::Admin(cmd) => crate::admin::run(ctx, cmd).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! input, one invocation at a time (these pass on any store; the flows
 //! across invocations are in `flows.rs`).
 
+mod admin;
 mod database;
 mod flask_import;
 mod flows;
