@@ -76,6 +76,54 @@ pub struct Args {
         value_parser = parse_country
     )]
     pub default_phone_country: String,
+    /// Passkeys' relying-party id: the site's domain (browsers refuse an
+    /// IP address; open the demo at http://localhost:PORT)
+    #[arg(
+        long,
+        env = "PASSKEY_RP_ID",
+        value_name = "DOMAIN",
+        default_value = "localhost"
+    )]
+    pub passkey_rp_id: String,
+    /// The origin pages using passkeys are opened at [default:
+    /// http://RP_ID:PORT as served]
+    #[arg(long, env = "PASSKEY_ORIGIN", value_name = "URL")]
+    pub passkey_origin: Option<String>,
+}
+
+impl Args {
+    /// The passkeys' relying party once listening on `local`: the RP id,
+    /// and the origin (by default `http://RP_ID:PORT`). An IP address as
+    /// RP id is refused here, with the way out.
+    #[cfg(feature = "passkeys")]
+    pub fn passkeys(
+        &self,
+        local: SocketAddr,
+    ) -> Result<twofa_verify::passkey::PasskeyConfig, String> {
+        let rp_id = self.passkey_rp_id.trim();
+        if rp_id.parse::<IpAddr>().is_ok() || rp_id.starts_with('[') {
+            return Err(format!(
+                "--passkey-rp-id {rp_id}: browsers refuse an IP address as a passkey's site; \
+                 use a domain (open the demo at http://localhost:{} for the default `localhost`)",
+                local.port()
+            ));
+        }
+        let origin = self
+            .passkey_origin
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map_or_else(
+                || format!("http://{rp_id}:{}", local.port()),
+                |o| o.trim_end_matches('/').to_owned(),
+            );
+        twofa_verify::passkey::PasskeyConfig::builder()
+            .rp_id(rp_id)
+            .rp_name(self.app_name.clone())
+            .origin(origin)
+            .build()
+            .map_err(|e| format!("passkeys: {e}"))
+    }
 }
 
 /// `--default-phone-country`: a country of the phone page's list.
