@@ -1953,6 +1953,8 @@ mod profile_data;
 mod confirm_email;
 mod hostile;
 mod mail_budget;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod ux;
 #[cfg(feature = "twilio")]
 mod voice_fallback;
