@@ -64,6 +64,13 @@
     pk.challenge = toBuffer(pk.challenge);
     pk.user = Object.assign({}, pk.user, { id: toBuffer(pk.user.id) });
     pk.excludeCredentials = withIds(pk.excludeCredentials);
+    // Signing in without a password needs a discoverable credential: ask
+    // for one where the server's options do not (webauthn-rs's passkey
+    // registration says "discouraged"; platform passkeys are discoverable
+    // anyway, security keys and Chromium's virtual authenticator are not).
+    var selection = Object.assign({}, pk.authenticatorSelection);
+    if (selection.residentKey !== "required") selection.residentKey = "preferred";
+    pk.authenticatorSelection = selection;
     return pk;
   }
   function requestOptions(json) {
@@ -148,6 +155,9 @@
   // --- Sign in (login page): the button, and the autofill.
   var signIn = document.querySelector("[data-passkey-sign-in]");
   var autofill = null;
+  // The autofill's request, settled: a browser refuses a second request
+  // while one is pending, even an aborted one not yet unwound.
+  var autofillSettled = Promise.resolve();
   function getAndFinish(startUrl, finishUrl, mediation, signal) {
     return post(startUrl).then(function (json) {
       var opts = { publicKey: requestOptions(json) };
@@ -167,10 +177,10 @@
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (!ok) return;
         autofill = new AbortController();
-        getAndFinish("/login/passkey/start", finish, "conditional", autofill.signal)
+        autofillSettled = getAndFinish("/login/passkey/start", finish, "conditional", autofill.signal)
           .then(go)
           .catch(function (err) {
-            failure(status, err);
+            if (!autofill.signal.aborted) failure(status, err);
           });
       });
     };
@@ -178,7 +188,10 @@
       // One request at a time: the autofill's gives way to the button's.
       if (autofill) autofill.abort();
       status.textContent = "";
-      getAndFinish("/login/passkey/start", finish)
+      autofillSettled
+        .then(function () {
+          return getAndFinish("/login/passkey/start", finish);
+        })
         .then(go)
         .catch(function (err) {
           failure(status, err);
