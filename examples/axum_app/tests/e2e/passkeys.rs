@@ -108,7 +108,8 @@ pub async fn walk(b: &mut Browser, site: &Site) -> Result<(), String> {
 
     // Removal: the password and the passkey in place of a code.
     b.go("/passkeys").await;
-    b.click("#passkey-list details:last-of-type summary").await;
+    b.click("#passkey-list li details:last-of-type summary")
+        .await;
     b.fill("form[action=\"/passkeys/remove\"] input[name=password]", PW)
         .await;
     b.audit("passkeys-remove").await;

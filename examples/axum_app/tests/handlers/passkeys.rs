@@ -120,15 +120,19 @@ async fn add_list_rename_then_sign_in_without_a_password() {
         "/recovery_codes/new"
     );
     let page = c.get("/passkeys").await;
-    page.assert(StatusCode::OK, "<td>Laptop</td>")
-        .assert(StatusCode::OK, "<td>never</td>");
+    page.assert(
+        StatusCode::OK,
+        "<strong class=\"passkey-name\">Laptop</strong>",
+    )
+    .assert(StatusCode::OK, "<span class=\"last-used\">never</span>");
     let id = find_attr(&page.body, "name=\"id\" value=\"").unwrap();
     c.post("/passkeys/rename", &[("id", &id), ("name", "Work laptop")])
         .await
         .redirect("/passkeys");
-    c.get("/passkeys")
-        .await
-        .assert(StatusCode::OK, "<td>Work laptop</td>");
+    c.get("/passkeys").await.assert(
+        StatusCode::OK,
+        "<strong class=\"passkey-name\">Work laptop</strong>",
+    );
 
     c.post("/logout", &[]).await.redirect("/");
     c.csrf = None;
@@ -143,9 +147,10 @@ async fn add_list_rename_then_sign_in_without_a_password() {
     c.get("/user/ada")
         .await
         .assert(StatusCode::OK, "Welcome, Ann!");
-    c.get("/passkeys")
-        .await
-        .assert(StatusCode::OK, "<td>Work laptop</td>");
+    c.get("/passkeys").await.assert(
+        StatusCode::OK,
+        "<strong class=\"passkey-name\">Work laptop</strong>",
+    );
 }
 
 #[tokio::test]
@@ -173,7 +178,10 @@ async fn the_passkey_as_second_factor_and_as_the_step_up_of_its_removal() {
         &[("id", &id), ("password", PW), ("code", "000000")],
     )
     .await
-    .assert(StatusCode::UNAUTHORIZED, "<td>Laptop</td>");
+    .assert(
+        StatusCode::UNAUTHORIZED,
+        "<strong class=\"passkey-name\">Laptop</strong>",
+    );
     let r = c.post_json("/passkeys/step_up/start", "").await;
     let assertion = key.assert(&Client::json(&r));
     c.post(
@@ -237,9 +245,10 @@ async fn a_step_up_assertion_is_single_use_and_needs_the_password() {
         again.status,
         again.body
     );
-    c.get("/passkeys")
-        .await
-        .assert(StatusCode::OK, "<td>Laptop</td>");
+    c.get("/passkeys").await.assert(
+        StatusCode::OK,
+        "<strong class=\"passkey-name\">Laptop</strong>",
+    );
 }
 
 #[tokio::test]
