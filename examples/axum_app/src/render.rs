@@ -316,10 +316,21 @@ pub async fn render_html(
         csrf_token => v.csrf_value().await?,
         flashes => Serde(flashes),
         pending_login => v.pending().is_some(),
-        passkeys_available => state.auth.passkeys_available(),
+        passkeys_available => passkeys_available(state),
     };
     let tmpl = state.templates.get_template(name)?;
     Ok(tmpl.render(context! { ..kept, ..ctx, ..base })?)
+}
+
+/// Whether the pages offer passkeys (feature `passkeys` and a relying party).
+fn passkeys_available(state: &AppState) -> bool {
+    #[cfg(feature = "passkeys")]
+    return state.auth.passkeys_available();
+    #[cfg(not(feature = "passkeys"))]
+    {
+        let _ = state;
+        false
+    }
 }
 
 /// A page with a status.
