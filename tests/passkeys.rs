@@ -109,6 +109,14 @@ async fn register_list_rename_remove() {
         .await
         .unwrap();
     assert!(!format!("{reg:?}").contains(reg.ceremony_id()));
+    // Asks for a discoverable credential, so that it signs in without a
+    // password too (webauthn-rs alone says "discouraged").
+    let options = json(reg.options());
+    assert_eq!(
+        options["publicKey"]["authenticatorSelection"]["residentKey"],
+        "preferred",
+        "{options}"
+    );
     let answer = key.register(&json(reg.options()));
     let enrolled = s
         .auth

@@ -139,7 +139,7 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         let existing = self.inner.users.passkeys(id).await?;
         let exclude = existing.iter().map(|p| p.credential_id.clone()).collect();
-        let (options, state) = rp
+        let (mut options, state) = rp
             .webauthn
             .start_passkey_registration(
                 self.user_handle(id),
@@ -148,6 +148,15 @@ impl Authenticator {
                 Some(exclude),
             )
             .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
+        // webauthn-rs asks for a non-discoverable credential ("discouraged");
+        // passwordless sign-in needs a discoverable one, so ask for it where
+        // the authenticator can keep one (security keys may decline). The
+        // finish does not depend on it. The type is webauthn-rs-proto's,
+        // which its prelude does not re-export: named through serde.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.resident_key = serde_json::from_value(serde_json::json!("preferred"))
+                .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
+        }
         let (ceremony, expires_at) = self
             .put_ceremony(Purpose::Register { user: id, name }, to_state(&state)?)
             .await?;

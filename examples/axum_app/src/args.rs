@@ -101,6 +101,19 @@ pub struct Args {
     /// The port of the metrics listener on 127.0.0.1
     #[arg(long, env = "METRICS_PORT", default_value_t = 9464)]
     pub metrics_port: u16,
+    /// Passkeys' relying-party id: the site's domain (browsers refuse an
+    /// IP address; open the demo at http://localhost:PORT)
+    #[arg(
+        long,
+        env = "PASSKEY_RP_ID",
+        value_name = "DOMAIN",
+        default_value = "localhost"
+    )]
+    pub passkey_rp_id: String,
+    /// The origin pages using passkeys are opened at [default:
+    /// http://RP_ID:PORT as served]
+    #[arg(long, env = "PASSKEY_ORIGIN", value_name = "URL")]
+    pub passkey_origin: Option<String>,
 }
 
 impl Args {
@@ -120,6 +133,39 @@ impl Args {
         let mut policy = twofa_verify::Policy::default();
         policy.second_factor_required = Some(rule);
         Some(policy)
+    }
+
+    /// The passkeys' relying party once listening on `local`: the RP id,
+    /// and the origin (by default `http://RP_ID:PORT`). An IP address as
+    /// RP id is refused here, with the way out.
+    #[cfg(feature = "passkeys")]
+    pub fn passkeys(
+        &self,
+        local: SocketAddr,
+    ) -> Result<twofa_verify::passkey::PasskeyConfig, String> {
+        let rp_id = self.passkey_rp_id.trim();
+        if rp_id.parse::<IpAddr>().is_ok() || rp_id.starts_with('[') {
+            return Err(format!(
+                "--passkey-rp-id {rp_id}: browsers refuse an IP address as a passkey's site; \
+                 use a domain (open the demo at http://localhost:{} for the default `localhost`)",
+                local.port()
+            ));
+        }
+        let origin = self
+            .passkey_origin
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map_or_else(
+                || format!("http://{rp_id}:{}", local.port()),
+                |o| o.trim_end_matches('/').to_owned(),
+            );
+        twofa_verify::passkey::PasskeyConfig::builder()
+            .rp_id(rp_id)
+            .rp_name(self.app_name.clone())
+            .origin(origin)
+            .build()
+            .map_err(|e| format!("passkeys: {e}"))
     }
 }
 

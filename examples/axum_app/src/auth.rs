@@ -374,6 +374,7 @@ async fn verify_ctx(v: &Visitor, p: &PendingLogin, method: &str) -> Result<Value
         sms_note => note,
         sms => p.methods.contains(&Factor::Sms),
         totp => p.methods.contains(&Factor::Totp),
+        passkey => p.methods.contains(&Factor::Passkey),
         remember_days => v.auth().policy().remember_device_for.as_secs() / 86_400,
     })
 }
@@ -434,31 +435,7 @@ pub async fn verify(
         .await;
     match result {
         Ok(verification) => {
-            let next: Option<String> = v.session().remove(NEXT).await?.flatten();
-            v.session().remove_value(SMS_NOTE).await?;
-            v.complete(&verification).await?;
-            let user = &verification.user;
-            flash(&v, "success", welcome(&state, user).await?).await?;
-            if let Some(left) = verification.recovery_codes_left {
-                flash(
-                    &v,
-                    "warning",
-                    format!(
-                        "You used a recovery code; {left} left. Each code works once: make new ones on the recovery codes page if you are running low."
-                    ),
-                )
-                .await?;
-            }
-            // Checked again: the session may predate today's rules.
-            let to = safe_next(next.as_deref()).unwrap_or_else(|| profile_url(&user.username));
-            let mut resp = see_other(&to);
-            if f.remember_device.is_some() {
-                let token = v.auth().remember_device(&verification).await?;
-                if let Some(c) = device_set_cookie(&state, &token) {
-                    resp.headers_mut().append(header::SET_COOKIE, c);
-                }
-            }
-            Ok(resp)
+            second_factor_done(&state, v, &verification, f.remember_device.is_some()).await
         }
         Err(
             e @ (AuthError::TooManyAttempts
@@ -475,6 +452,52 @@ pub async fn verify(
             form_error(&state, &v, "verify_2fa.html", FormError::from_auth(e)?, ctx).await
         }
     }
+}
+
+/// The end of a second factor (a code, or a passkey in `passkeys.rs`):
+/// the user is logged in, welcomed, and sent where the login was going,
+/// with the remembered device's cookie when `remember_device`.
+pub(super) async fn second_factor_done(
+    state: &AppState,
+    mut v: Visitor,
+    verification: &twofa_verify::Verification,
+    remember_device: bool,
+) -> Page {
+    let next: Option<String> = v.session().remove(NEXT).await?.flatten();
+    v.session().remove_value(SMS_NOTE).await?;
+    v.complete(verification).await?;
+    let user = &verification.user;
+    let to = signed_in(state, &v, user, next).await?;
+    if let Some(left) = verification.recovery_codes_left {
+        flash(
+            &v,
+            "warning",
+            format!(
+                "You used a recovery code; {left} left. Each code works once: make new ones on the recovery codes page if you are running low."
+            ),
+        )
+        .await?;
+    }
+    let mut resp = see_other(&to);
+    if remember_device {
+        let token = v.auth().remember_device(verification).await?;
+        if let Some(c) = device_set_cookie(state, &token) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    Ok(resp)
+}
+
+/// After a login: the welcome, and where to go (`next`, checked again:
+/// the session may predate today's rules; else the profile).
+pub(super) async fn signed_in(
+    state: &AppState,
+    v: &Visitor,
+    user: &User,
+    next: Option<String>,
+) -> Result<String, AppError> {
+    flash(v, "success", welcome(state, user).await?).await?;
+    Ok(safe_next(next.as_deref()).unwrap_or_else(|| profile_url(&user.username)))
 }
 
 /// POST /verify_2fa/resend: a new SMS code for the pending login.

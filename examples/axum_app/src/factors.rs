@@ -458,7 +458,7 @@ fn from_script(headers: &HeaderMap) -> bool {
 
 /// The answer to the page's script: what to say, and for a wait the
 /// words before it and its seconds (rounded up) to count down.
-fn script_answer(status: StatusCode, message: &str, wait: Option<Duration>) -> Response {
+pub(super) fn script_answer(status: StatusCode, message: &str, wait: Option<Duration>) -> Response {
     let body = serde_json::json!({
         "message": message,
         "wait": wait.map(wait_secs),

@@ -57,6 +57,8 @@ mod flash;
 mod last_seen;
 pub mod metrics;
 mod notices;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod phone;
 mod profile;
 mod recovery;
@@ -269,6 +271,8 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
         .pending_guard(
             PendingGuard::new("/verify_2fa")
                 .allow("/verify_2fa/resend")
+                .allow("/verify_2fa/passkey/start")
+                .allow("/verify_2fa/passkey/finish")
                 .allow("/logout")
                 .allow("/favicon.ico")
                 .allow_prefix("/static/")
@@ -358,6 +362,7 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
         .route("/static/forms.js", get(render::forms_script))
         .route("/static/favicon.svg", get(render::favicon))
         .route("/favicon.ico", get(render::favicon))
+        .merge(passkey_routes())
         .fallback(errors::not_found)
         // Inside the guards: only requests they let through count as seen.
         .layer(middleware::from_fn_with_state(
@@ -383,6 +388,34 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
         )
         .with_state(state);
     Ok(site)
+}
+
+/// The passkeys' pages and the JSON endpoints of `static/passkeys.js`
+/// (see `passkeys.rs`); none without the feature.
+fn passkey_routes() -> Router<AppState> {
+    #[cfg(feature = "passkeys")]
+    {
+        Router::new()
+            .route("/passkeys", get(passkeys::page))
+            .route("/passkeys/add/start", post(passkeys::add_start))
+            .route("/passkeys/add/finish", post(passkeys::add_finish))
+            .route("/passkeys/rename", post(passkeys::rename))
+            .route("/passkeys/remove", post(passkeys::remove))
+            .route("/passkeys/step_up/start", post(passkeys::step_up_start))
+            .route("/login/passkey/start", post(passkeys::sign_in_start))
+            .route("/login/passkey/finish", post(passkeys::sign_in_finish))
+            .route(
+                "/verify_2fa/passkey/start",
+                post(passkeys::second_factor_start),
+            )
+            .route(
+                "/verify_2fa/passkey/finish",
+                post(passkeys::second_factor_finish),
+            )
+            .route("/static/passkeys.js", get(render::passkeys_script))
+    }
+    #[cfg(not(feature = "passkeys"))]
+    Router::new()
 }
 
 /// The Content-Security-Policy of every answer: the site's own styles,

@@ -58,6 +58,11 @@ async fn run(args: Args) -> Result<(), demo_support::SetupError> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     let config = args.config(local);
+    #[cfg(feature = "passkeys")]
+    let options = demo_support::Options {
+        passkeys: Some(args.passkeys(local)?),
+        ..options
+    };
     // Sessions go to the authenticator's store, and anonymous CSRF tokens
     // are signed with its key (TWOFA_SECRET_KEY or the key file beside the
     // database), so both survive restarts and are shared by instances.
@@ -82,6 +87,12 @@ async fn run(args: Args) -> Result<(), demo_support::SetupError> {
     );
     println!("{summary}");
     println!("Serving the twofa-verify demo on http://{local}/  (ctrl-c to stop)");
+    #[cfg(feature = "passkeys")]
+    println!(
+        "Passkeys work at http://{}:{}/ (browsers refuse them at an IP address)",
+        args.passkey_rp_id.trim(),
+        local.port()
+    );
     // The socket's address reaches the handlers (per-client limits).
     axum::serve(
         listener,

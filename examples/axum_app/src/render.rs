@@ -105,6 +105,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "confirm_email_invalid.html",
         include_str!("../templates/confirm_email_invalid.html"),
     ),
+    ("passkeys.html", include_str!("../templates/passkeys.html")),
     ("_macros.html", include_str!("../templates/_macros.html")),
     (
         "security_activity.html",
@@ -115,6 +116,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 const STYLES: &str = include_str!("../static/styles.css");
 const COPY_JS: &str = include_str!("../static/copy.js");
 const FORMS_JS: &str = include_str!("../static/forms.js");
+#[cfg(feature = "passkeys")]
+const PASSKEYS_JS: &str = include_str!("../static/passkeys.js");
 const FAVICON: &str = include_str!("../static/favicon.svg");
 
 /// The templates; `.html` ones are HTML-escaped automatically.
@@ -152,6 +155,13 @@ pub async fn copy_script() -> Response {
 /// leaving the page (progressive: pages work without).
 pub async fn forms_script() -> Response {
     asset("text/javascript; charset=utf-8", FORMS_JS)
+}
+
+/// GET /static/passkeys.js: the passkey ceremonies' browser half
+/// (`passkeys.rs`); the passkey buttons stay hidden without it.
+#[cfg(feature = "passkeys")]
+pub async fn passkeys_script() -> Response {
+    asset("text/javascript; charset=utf-8", PASSKEYS_JS)
 }
 
 /// GET /static/favicon.svg, and /favicon.ico for browsers that ask there
@@ -314,9 +324,21 @@ pub async fn render_html(
         csrf_token => v.csrf_value().await?,
         flashes => Serde(flashes),
         pending_login => v.pending().is_some(),
+        passkeys_available => passkeys_available(state),
     };
     let tmpl = state.templates.get_template(name)?;
     Ok(tmpl.render(context! { ..kept, ..ctx, ..base })?)
+}
+
+/// Whether the pages offer passkeys (feature `passkeys` and a relying party).
+fn passkeys_available(state: &AppState) -> bool {
+    #[cfg(feature = "passkeys")]
+    return state.auth.passkeys_available();
+    #[cfg(not(feature = "passkeys"))]
+    {
+        let _ = state;
+        false
+    }
 }
 
 /// A page with a status.

@@ -70,6 +70,10 @@ pub struct Options {
     /// Whether to accept Werkzeug hashes, instead of `LEGACY_HASHES` (the
     /// web demo's `--legacy-hashes`).
     pub legacy_hashes: Option<bool>,
+    /// Passkeys: the relying party (the web demo's `--passkey-rp-id` and
+    /// `--passkey-origin`); none without.
+    #[cfg(feature = "passkeys")]
+    pub passkeys: Option<twofa_verify::passkey::PasskeyConfig>,
 }
 
 /// An [`EventSink`] behind an `Arc`, for the builder.
@@ -173,6 +177,10 @@ pub async fn backend(opts: &Options) -> Result<Backend, SetupError> {
     }
     if let Some(sink) = &opts.events {
         builder = builder.events(SharedSink(sink.clone()));
+    }
+    #[cfg(feature = "passkeys")]
+    if let Some(passkeys) = &opts.passkeys {
+        builder = builder.passkeys(passkeys.clone());
     }
     let mut parts = Vec::new();
 

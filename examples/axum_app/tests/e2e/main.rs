@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{ClientBuilder, Locator};
 
 mod browser;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod ux;
 
 use browser::Browser;
@@ -159,6 +161,11 @@ async fn browser_walkthrough() {
         Ok(()) => ux::confirm_email_pages(&mut b, &confirming).await,
         e => e,
     };
+    #[cfg(feature = "passkeys")]
+    let result = match result {
+        Ok(()) => passkeys::walk(&mut b, &Site::serve(false, true).await).await,
+        e => e,
+    };
     let _ = b.c.clone().close().await;
     result.unwrap();
     b.assert_accessible();
@@ -173,8 +180,19 @@ pub struct Site {
 
 impl Site {
     async fn start(confirm_email: bool) -> Self {
+        Self::serve(confirm_email, false).await
+    }
+
+    /// With `passkeys`, the site is opened at http://localhost:PORT (its
+    /// relying party: browsers refuse passkeys at an IP address).
+    async fn serve(confirm_email: bool, passkeys: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let local = listener.local_addr().unwrap();
+        let base = if passkeys {
+            format!("http://localhost:{}", local.port())
+        } else {
+            format!("http://{local}")
+        };
         // Texts may be sent 8 s apart (30 s by default): the walk sees a
         // wait and its end.
         let mut policy = twofa_verify::Policy::default();
@@ -183,6 +201,15 @@ impl Site {
             demo_support::Options {
                 confirm_email,
                 policy: Some(policy),
+                #[cfg(feature = "passkeys")]
+                passkeys: passkeys.then(|| {
+                    twofa_verify::passkey::PasskeyConfig::builder()
+                        .rp_id("localhost")
+                        .rp_name("twofa demo")
+                        .origin(base.clone())
+                        .build()
+                        .unwrap()
+                }),
                 ..Default::default()
             },
             axum_app::Config {

@@ -1956,6 +1956,8 @@ mod hostile;
 mod mail_budget;
 mod metrics;
 mod require_2fa;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod ux;
 #[cfg(feature = "twilio")]
 mod voice_fallback;
