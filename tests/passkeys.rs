@@ -113,8 +113,7 @@ async fn register_list_rename_remove() {
     // password too (webauthn-rs alone says "discouraged").
     let options = json(reg.options());
     assert_eq!(
-        options["publicKey"]["authenticatorSelection"]["residentKey"],
-        "preferred",
+        options["publicKey"]["authenticatorSelection"]["residentKey"], "preferred",
         "{options}"
     );
     let answer = key.register(&json(reg.options()));

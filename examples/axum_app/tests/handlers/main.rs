@@ -1955,9 +1955,9 @@ mod confirm_email;
 mod hostile;
 mod mail_budget;
 mod metrics;
-mod require_2fa;
 #[cfg(feature = "passkeys")]
 mod passkeys;
+mod require_2fa;
 mod ux;
 #[cfg(feature = "twilio")]
 mod voice_fallback;
