@@ -500,3 +500,47 @@ async fn burst_redis_state() {
         .unwrap();
     burst_one_ceremony(two_over(state, MemoryStore::new())).await;
 }
+
+#[tokio::test]
+async fn the_last_passkey_stays_while_a_second_factor_is_required() {
+    let clock = ManualClock::starting_now();
+    let events = RecordingSink::new();
+    let mut policy = twofa_verify::Policy::default();
+    policy.second_factor_required = Some(twofa_verify::policy::SecondFactorRequirement::everyone());
+    let auth = builder(&clock, &events)
+        .store(MemoryStore::new())
+        .policy(policy)
+        .build()
+        .unwrap();
+    let alice = user(&auth, "alice").await;
+    let mut key = SoftAuthenticator::new(ORIGIN);
+    add_passkey(&auth, &alice, &mut key, "Laptop").await;
+    clock.advance(Duration::from_secs(1));
+    add_passkey(&auth, &alice, &mut key, "Phone").await;
+    let list = auth.passkeys(alice.id).await.unwrap();
+    let proof = |req: &twofa_verify::passkey::PasskeyRequest, key: &mut SoftAuthenticator| {
+        StepUp::with_passkey(GOOD, req.ceremony_id(), key.assert(&json(req.options())))
+    };
+    // One of two may go.
+    let req = auth.start_passkey_step_up(alice.id).await.unwrap();
+    let step_up = proof(&req, &mut key);
+    let after = auth
+        .remove_passkey(alice.id, &list[1].id, &step_up)
+        .await
+        .unwrap();
+    assert_eq!(after.passkeys, 1);
+    // The last one may not, before any step-up is spent.
+    let req = auth.start_passkey_step_up(alice.id).await.unwrap();
+    let step_up = proof(&req, &mut key);
+    let refused = auth.remove_passkey(alice.id, &list[0].id, &step_up).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::FactorUnavailable(
+                twofa_verify::error::FactorUnavailable::Required
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(auth.passkeys(alice.id).await.unwrap().len(), 1);
+}

@@ -677,10 +677,11 @@ impl Authenticator {
                 factor,
             )));
         }
-        let other_left = match factor {
-            Factor::Sms => rec.totp.is_some(),
-            _ => rec.phone.is_some(),
-        };
+        let other_left = rec.passkeys > 0
+            || match factor {
+                Factor::Sms => rec.totp.is_some(),
+                _ => rec.phone.is_some(),
+            };
         if !other_left && self.second_factor_required_of(&rec.to_user()) {
             return Err(Error::FactorUnavailable(FactorUnavailable::Required));
         }

@@ -511,6 +511,12 @@ impl Authenticator {
         if !owned {
             return Err(Error::PasskeyNotFound);
         }
+        let last_factor = rec.passkeys <= 1 && rec.phone.is_none() && rec.totp.is_none();
+        if last_factor && self.second_factor_required_of(&rec.to_user()) {
+            return Err(Error::FactorUnavailable(
+                crate::error::FactorUnavailable::Required,
+            ));
+        }
         self.verify_step_up(&rec, step_up).await?;
         if !self.inner.users.remove_passkey(id, &credential_id).await? {
             return Err(Error::PasskeyNotFound);
