@@ -344,7 +344,18 @@ impl RedisStoreBuilder {
     /// blocks), and only them, to sign a `rediss://` server's certificate,
     /// instead of the system's roots. `connect` is an `Error::Config` if
     /// `pem` holds no certificate or a malformed one, or if the URL is not
-    /// `rediss://`. See the [module's TLS example](self#tls-rediss-feature-redis-tls).
+    /// `rediss://`. The app installs a rustls crypto provider first (see
+    /// [the module](crate::store::redis#tls-rediss-feature-redis-tls)):
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    /// let store = twofa_verify::RedisStore::builder("rediss://cache.internal:6380")
+    ///     .root_certificates_pem(std::fs::read("/etc/redis/ca.pem")?)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     #[cfg(feature = "redis-tls")]
     pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.root_certificates = Some(pem.into());
