@@ -83,6 +83,7 @@
 //! | `sqlite` | no | `SqliteStore` |
 //! | `postgres` | no | `PostgresStore`, for many app instances on one database |
 //! | `redis` | no | `RedisStore`, the short-lived state in Redis beside a SQL user store |
+//! | `redis-tls` | no | `rediss://` URLs for `RedisStore` (rustls, a custom CA); the app installs a rustls crypto provider |
 //! | `axum` | no | the [`axum`] module: `AuthLayer`, `AuthSession`, `RequireUser` |
 //! | `phone-numbers` | no | numbers checked against libphonenumber's plans, national formats; landlines called ([`factor::LineType`]) |
 //! | `user-agent` | no | remembered devices named from their user agent |

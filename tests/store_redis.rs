@@ -320,6 +320,26 @@ async fn connection_failures_are_store_errors_without_secrets() {
     assert!(!debug.contains("redis://"), "{debug}");
 }
 
+/// A `rediss://` URL is an `Error::Config` before any connection: without
+/// feature `redis-tls`, saying so; with it, while the app has installed no
+/// rustls crypto provider (no test in this file installs one), instead of
+/// the panic rustls would raise in redis-rs's reconnecting task.
+#[tokio::test]
+async fn rediss_needs_the_feature_and_a_crypto_provider() {
+    let err = RedisStore::connect("rediss://127.0.0.1:1")
+        .await
+        .unwrap_err();
+    let Error::Config(msg) = &err else {
+        panic!("expected Error::Config, got {err:?}")
+    };
+    let expected = if cfg!(feature = "redis-tls") {
+        "crypto provider"
+    } else {
+        "redis-tls"
+    };
+    assert!(msg.contains(expected), "{msg}");
+}
+
 /// Entries that the store did not write (another program on the same
 /// prefix, a wrong type) are `Error::Store`, never a value or a win.
 #[tokio::test]

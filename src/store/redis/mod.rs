@@ -49,17 +49,49 @@
 //! `now`, or from the wall clock for `put`, which is given none.
 //!
 //! Needs Redis 6.2 or later (`GETDEL`, `KEEPTTL`), or Valkey.
+//!
+//! # TLS (`rediss://`, feature `redis-tls`)
+//!
+//! With feature `redis-tls`, a `rediss://` (or `valkeys://`) URL connects
+//! over TLS by rustls (redis-rs's `tokio-rustls-comp`; no OpenSSL). The
+//! server's certificate must chain to the system's roots, or to the CA
+//! given to [`RedisStoreBuilder::root_certificates_pem`] (a private CA, as
+//! managed Redis services and `redis-server --tls-port` setups use), and
+//! name the URL's host. There is no way to turn the check off: redis-rs's
+//! `#insecure` URL fragment is refused at connect (its `tls-rustls-insecure`
+//! feature is not enabled).
+//!
+//! As for the `twilio` feature, the library picks no crypto provider: the
+//! app installs rustls's process-wide one once at start-up, before
+//! connecting, and [`RedisStoreBuilder::connect`] is an `Error::Config`
+//! when it has not:
+//!
+//! ```no_run
+//! # async fn f() -> twofa_verify::Result<()> {
+//! // rustls 0.23 with its `aws-lc-rs` feature (or `ring`) in the app's Cargo.toml.
+//! let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+//! let ca = std::fs::read("/etc/redis/ca.pem").map_err(twofa_verify::Error::store)?;
+//! let store = twofa_verify::RedisStore::builder("rediss://:password@cache.internal:6380")
+//!     .root_certificates_pem(ca)
+//!     .connect()
+//!     .await?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! Without the feature, a `rediss://` URL is an `Error::Config` saying so.
 
 mod attempt;
 mod codec;
 mod scripts;
+#[cfg(feature = "redis-tls")]
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::Script;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{IntoConnectionInfo, Script};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -136,7 +168,8 @@ impl fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to the Redis at `url` (`redis://[:password@]host[:port][/db]`,
-    /// `redis+unix:///path`) with the default settings: key prefix
+    /// `redis+unix:///path`, with feature `redis-tls` also
+    /// [`rediss://`](self#tls-rediss-feature-redis-tls)) with the default settings: key prefix
     /// [`DEFAULT_PREFIX`], one hour of [GC grace](RedisStoreBuilder::gc_grace),
     /// 3 s timeouts. An unreachable server is an `Error::Store`. See the
     /// [`RedisStore`] example.
@@ -152,6 +185,8 @@ impl RedisStore {
             prefix: DEFAULT_PREFIX.to_owned(),
             gc_grace: DEFAULT_GC_GRACE,
             timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "redis-tls")]
+            root_certificates: None,
         }
     }
 
@@ -247,6 +282,9 @@ pub struct RedisStoreBuilder {
     prefix: String,
     gc_grace: Duration,
     timeout: Duration,
+    /// PEM CA certificates trusted instead of the system's roots.
+    #[cfg(feature = "redis-tls")]
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -255,6 +293,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("gc_grace", &self.gc_grace)
             .field("timeout", &self.timeout)
+            .field("custom_root_certificates", &self.has_root_certificates())
             .finish_non_exhaustive()
     }
 }
@@ -301,8 +340,39 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Checks the settings (`Error::Config`), then connects (`Error::Store`
-    /// if the URL is malformed or the server unreachable). See the
+    /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE`
+    /// blocks), and only them, to sign a `rediss://` server's certificate,
+    /// instead of the system's roots. `connect` is an `Error::Config` if
+    /// `pem` holds no certificate or a malformed one, or if the URL is not
+    /// `rediss://`. The app installs a rustls crypto provider first (see
+    /// [the module](crate::store::redis#tls-rediss-feature-redis-tls)):
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    /// let store = twofa_verify::RedisStore::builder("rediss://cache.internal:6380")
+    ///     .root_certificates_pem(std::fs::read("/etc/redis/ca.pem")?)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates = Some(pem.into());
+        self
+    }
+
+    fn has_root_certificates(&self) -> bool {
+        #[cfg(feature = "redis-tls")]
+        return self.root_certificates.is_some();
+        #[cfg(not(feature = "redis-tls"))]
+        false
+    }
+
+    /// Checks the settings (`Error::Config`, also for a `rediss://` URL
+    /// without feature `redis-tls` or without a rustls crypto provider),
+    /// then connects (`Error::Store` if the URL is malformed or the server
+    /// unreachable or, over TLS, its certificate is not trusted). See the
     /// [`prefix`](Self::prefix) example.
     pub async fn connect(self) -> Result<RedisStore> {
         let prefix_ok = (1..=MAX_PREFIX).contains(&self.prefix.len())
@@ -318,7 +388,7 @@ impl RedisStoreBuilder {
         if self.timeout < Duration::from_millis(1) {
             return Err(Error::Config("Redis timeout must be at least 1 ms".into()));
         }
-        let client = redis::Client::open(self.url.expose_secret()).map_err(Error::store)?;
+        let client = self.client()?;
         let info = client.get_connection_info();
         let addr = info.addr().to_string();
         let db = info.redis_settings().db();
@@ -340,6 +410,35 @@ impl RedisStoreBuilder {
                 scripts: Scripts::new(),
             }),
         })
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The redis-rs client for the URL, over TLS when it says `rediss://`.
+    fn client(&self) -> Result<redis::Client> {
+        let url = self.url.expose_secret();
+        // Before redis-rs parses it: without its TLS feature it refuses
+        // `rediss://` with a message naming its own features, not ours.
+        #[cfg(not(feature = "redis-tls"))]
+        if ["rediss:", "valkeys:"].iter().any(|scheme| {
+            url.get(..scheme.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        }) {
+            return Err(Error::Config(
+                "a rediss:// Redis URL needs twofa-verify's `redis-tls` feature".into(),
+            ));
+        }
+        let info = url.into_connection_info().map_err(Error::store)?;
+        #[cfg(feature = "redis-tls")]
+        if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            return tls::client(info, self.root_certificates.as_deref());
+        }
+        if self.has_root_certificates() {
+            return Err(Error::Config(
+                "Redis root certificates are given but the URL is not rediss://".into(),
+            ));
+        }
+        redis::Client::open(info).map_err(Error::store)
     }
 }
 
