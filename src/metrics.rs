@@ -1,4 +1,4 @@
-//! Counters through the [`metrics`](::metrics) facade (feature `metrics`):
+//! Counters through the `metrics` facade (feature `metrics`):
 //! [`MetricsSink`] turns the authenticator's events into counters that any
 //! exporter (Prometheus, StatsD, OpenTelemetry...) can serve.
 //!

@@ -169,7 +169,7 @@ impl Authenticator {
 
     /// Finishes adding a passkey: `response` is the credential JSON the
     /// browser's `navigator.credentials.create` gave. A credential already
-    /// registered (to anyone) is [`Error::PasskeyExists`](crate::Error::PasskeyExists).
+    /// registered (to anyone) is [`Error::PasskeyExists`].
     /// Like enabling any factor, every session of the user ends: stamp the
     /// acting one anew from [`Enrolled::user`]; [`Enrolled::recovery_codes`]
     /// holds recovery codes when this is the first second factor.

@@ -2,7 +2,7 @@
 //! text, pruning, bursts of appends, and the trail an [`Authenticator`]
 //! writes through it (from two instances at once, with nothing secret in
 //! it). Each takes a fresh store that is also a user and state store (the
-//! trail's records belong to users); see [`run_audit_store`].
+//! trail's records belong to users); see [`run_audit_store`](super::run_audit_store).
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use crate::store::{AuditRecord, AuditStore, NewAuditRecord};
 use crate::{Authenticator, Error, RequestContext, UserId};
 
 /// What an audit store under test must be: also a user and state store,
-/// cloneable and `'static` (see [`run_audit_store`]).
+/// cloneable and `'static` (see [`run_audit_store`](super::run_audit_store)).
 pub trait AuditStoreUnderTest: StoreUnderTest + AuditStore {}
 impl<S: StoreUnderTest + AuditStore> AuditStoreUnderTest for S {}
 
