@@ -398,7 +398,13 @@ pub(crate) fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result
             return Err(Error::InvalidPhoneNumber(PhoneProblem::CannotReceiveSms));
         }
     }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+    let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    // Some plans (Germany's) hold numbers longer than E.164 allows; no SMS
+    // provider takes them.
+    if e164.len() > 16 {
+        return Err(Error::InvalidPhoneNumber(PhoneProblem::NotInNumberingPlan));
+    }
+    Ok(e164)
 }
 
 /// Reads a phone number in international format (`+`, the country code and
@@ -664,6 +670,11 @@ mod tests {
         assert!(normalize_phone("(415) 555-2671", None).is_err());
         assert!(normalize_phone("hello", None).is_err());
         assert!(normalize_phone("+1 000", None).is_err());
+        // Valid in Germany's plan, but 16 digits: beyond E.164.
+        assert!(matches!(
+            normalize_phone("+4920100000000000", None),
+            Err(Error::InvalidPhoneNumber(PhoneProblem::NotInNumberingPlan))
+        ));
     }
 
     /// Landlines are accepted (their codes go by voice call); numbers that
