@@ -544,3 +544,30 @@ async fn the_last_passkey_stays_while_a_second_factor_is_required() {
     );
     assert_eq!(auth.passkeys(alice.id).await.unwrap().len(), 1);
 }
+
+/// An operator's reset of the second factor (a lost or stolen device)
+/// takes the passkeys too: none of them signs in afterwards.
+#[tokio::test]
+async fn an_operators_second_factor_reset_removes_the_passkeys() {
+    let s = site();
+    let alice = user(&s.auth, "alice").await;
+    let mut key = SoftAuthenticator::new(ORIGIN);
+    add_passkey(&s.auth, &alice, &mut key, "Key").await;
+    let op = twofa_verify::authenticator::Operator::new("jane", "phone and laptop stolen").unwrap();
+    let after = s
+        .auth
+        .admin()
+        .reset_second_factor(alice.id, &op)
+        .await
+        .unwrap();
+    assert_eq!(after.passkeys, 0);
+    assert!(!after.has_second_factor());
+    assert!(s.auth.passkeys(alice.id).await.unwrap().is_empty());
+    let req = s.auth.start_passkey_login().await.unwrap();
+    let answer = key.assert(&json(req.options()));
+    let refused = s.auth.login_with_passkey(req.ceremony_id(), &answer).await;
+    assert!(
+        matches!(refused, Err(Error::PasskeyRejected)),
+        "{refused:?}"
+    );
+}

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use super::Authenticator;
 use super::state::{FailScope, Gate, StateKey};
-use crate::error::{Error, Result};
+use crate::error::{Error, FactorUnavailable, Result};
 use crate::event::AuthEvent;
 use crate::store::{AuditRecord, DeviceRecord};
 use crate::user::{User, UserId, normalize_email};
@@ -338,8 +338,8 @@ impl Admin<'_> {
         self.acted(id, AdminAction::Unlocked, operator).await
     }
 
-    /// Removes every second factor (phone, authenticator app, recovery
-    /// codes): the user logs in with the password alone and enrolls again.
+    /// Removes every second factor (phone, authenticator app, passkeys,
+    /// recovery codes): the user logs in with the password alone and enrolls again.
     /// Ends every session and remembered device. See the [`Admin`] example.
     pub async fn reset_second_factor(&self, id: UserId, operator: &Operator) -> Result<User> {
         self.auth.record(id).await?;
@@ -347,7 +347,17 @@ impl Admin<'_> {
         users.set_phone(id, None).await?;
         users.set_totp(id, None).await?;
         users.replace_recovery_codes(id, &[]).await?;
-        // Hook: passkeys (when that factor lands) are removed here too.
+        // The passkeys too: a reset after a stolen device must leave no
+        // credential that signs in. A store without passkeys holds none.
+        match users.passkeys(id).await {
+            Ok(passkeys) => {
+                for passkey in passkeys {
+                    users.remove_passkey(id, &passkey.credential_id).await?;
+                }
+            }
+            Err(Error::FactorUnavailable(FactorUnavailable::NotSupportedByStore)) => {}
+            Err(e) => return Err(e),
+        }
         self.auth.credentials_changed(id).await?;
         self.acted(id, AdminAction::SecondFactorReset, operator)
             .await?;
