@@ -21,6 +21,9 @@ use twofa_verify::{Error, Result};
 
 use support::{T0, at};
 
+mod harness;
+use harness::clear_redis_prefix as clear;
+
 fn redis_url() -> Option<String> {
     match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -49,34 +52,6 @@ async fn redis_store(url: &str, prefix: &str) -> RedisStore {
         .expect("connect to REDIS_URL")
 }
 
-/// Deletes every key under the store's prefix.
-async fn clear(store: &RedisStore) {
-    let mut conn = store.connection();
-    let pattern = format!("{}*", store.prefix());
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-}
 
 async fn raw<T: redis::FromRedisValue>(store: &RedisStore, cmd: &mut redis::Cmd) -> T {
     cmd.query_async(&mut store.connection()).await.unwrap()

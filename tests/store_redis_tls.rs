@@ -17,6 +17,9 @@ use twofa_verify::{Error, Result};
 
 use support::{T0, at};
 
+mod harness;
+use harness::clear_redis_prefix as clear;
+
 /// A self-signed CA that signed nothing: trusting it alone must refuse the
 /// test server.
 const UNRELATED_CA: &str = "-----BEGIN CERTIFICATE-----
@@ -70,34 +73,6 @@ async fn tls_store(url: &str, ca: &[u8], prefix: &str) -> RedisStore {
         .expect("connect to REDIS_TLS_URL trusting REDIS_TLS_CA")
 }
 
-/// Deletes every key under the store's prefix.
-async fn clear(store: &RedisStore) {
-    let mut conn = store.connection();
-    let pattern = format!("{}*", store.prefix());
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-}
 
 async fn fresh() -> Option<RedisStore> {
     let (url, ca) = tls_server()?;

@@ -232,3 +232,33 @@ where
 pub fn client(last: u8) -> RequestContext {
     RequestContext::new().with_ip(IpAddr::from([198, 51, 100, last]))
 }
+
+/// Deletes every key under a Redis store's prefix (the Redis test files
+/// clean up after themselves with it).
+pub async fn clear_redis_prefix(store: &twofa_verify::store::redis::RedisStore) {
+    let mut conn = store.connection();
+    let pattern = format!("{}*", store.prefix());
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+}
