@@ -52,7 +52,6 @@ async fn redis_store(url: &str, prefix: &str) -> RedisStore {
         .expect("connect to REDIS_URL")
 }
 
-
 async fn raw<T: redis::FromRedisValue>(store: &RedisStore, cmd: &mut redis::Cmd) -> T {
     cmd.query_async(&mut store.connection()).await.unwrap()
 }

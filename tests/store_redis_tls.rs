@@ -73,7 +73,6 @@ async fn tls_store(url: &str, ca: &[u8], prefix: &str) -> RedisStore {
         .expect("connect to REDIS_TLS_URL trusting REDIS_TLS_CA")
 }
 
-
 async fn fresh() -> Option<RedisStore> {
     let (url, ca) = tls_server()?;
     Some(tls_store(&url, &ca, &random_prefix()).await)

@@ -53,19 +53,26 @@ impl Dir {
     /// every command but `register` and `import-flask` needs one.
     pub fn with_database() -> Self {
         let d = Dir::new();
-        d.expect(
+        d.register("owner", "owner's long passphrase\n");
+        d
+    }
+
+    /// Registers `name` (address `name@example.com`) with the password on
+    /// stdin (`password` ends with a newline); it must succeed.
+    pub fn register(&self, name: &str, password: &str) -> Run {
+        let email = format!("{name}@example.com");
+        self.expect(
             &[
                 "register",
                 "--username",
-                "owner",
+                name,
                 "--email",
-                "owner@example.com",
+                &email,
                 "--password-stdin",
             ],
-            "owner's long passphrase\n",
+            password,
             0,
-        );
-        d
+        )
     }
 
     /// The path of a file in the directory.
