@@ -12,7 +12,18 @@ use twofa_verify::clock::Clock;
 use twofa_verify::clock::ManualClock;
 use twofa_verify::{Authenticator, MemoryStore, StepUp, Timestamp, factor::totp_code};
 
-fn bench(c: &mut Criterion) {
+/// A user with an authenticator app enrolled, on a frozen clock, and a raw
+/// totp-rs check of the same secret: what both modes measure.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    clock: ManualClock,
+    auth: Authenticator,
+    id: twofa_verify::UserId,
+    secret: Vec<u8>,
+    raw: totp_rs::Totp,
+}
+
+fn fixture() -> Fixture {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,6 +72,25 @@ fn bench(c: &mut Criterion) {
         .with_secret(secret.clone())
         .build()
         .unwrap();
+    Fixture {
+        rt,
+        clock,
+        auth,
+        id,
+        secret,
+        raw,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Fixture {
+        rt,
+        clock,
+        auth,
+        id,
+        secret,
+        raw,
+    } = fixture();
 
     let mut g = c.benchmark_group("totp_verify");
     g.measurement_time(Duration::from_secs(4));
@@ -148,54 +178,14 @@ fn mean_ns(id: &str) -> Option<f64> {
 /// difference from `setup` divided by N is the cost of one call, free of
 /// the machine's noise.
 fn count_mode(mode: &str, n: u64) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-    let auth = Authenticator::builder()
-        .store(MemoryStore::new())
-        .secret_key(
-            twofa_verify::SecretKey::from_bytes(b"bench-secret-key-0123456789abcdef!!".to_vec())
-                .unwrap(),
-        )
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let (id, secret) = rt.block_on(async {
-        let u = auth
-            .register(
-                "bench",
-                "bench@example.com",
-                &SecretString::from("correct horse battery"),
-            )
-            .await
-            .unwrap();
-        let e = auth
-            .start_totp_enrollment(u.id, &StepUp::password("correct horse battery"))
-            .await
-            .unwrap();
-        let secret = data_encoding::BASE32_NOPAD
-            .decode(e.secret_base32.expose_secret().as_bytes())
-            .unwrap();
-        let now = clock.now().as_secs() as u64;
-        let _enrolled = auth
-            .confirm_totp_enrollment(
-                u.id,
-                &SecretString::from(totp_code(&secret, now, 30, 6).as_str()),
-            )
-            .await
-            .unwrap();
-        (u.id, secret)
-    });
-    let raw = Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_skew(1)
-        .with_step_duration(30)
-        .with_secret(secret.clone())
-        .build()
-        .unwrap();
+    let Fixture {
+        rt,
+        clock,
+        auth,
+        id,
+        secret,
+        raw,
+    } = fixture();
     for _ in 0..n {
         clock.advance(Duration::from_secs(30));
         let t = clock.now().as_secs() as u64;
