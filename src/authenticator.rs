@@ -48,6 +48,7 @@ mod mail;
 mod passkeys;
 mod passwords;
 mod registration;
+mod removal;
 mod required;
 mod session;
 mod state;

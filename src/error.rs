@@ -381,6 +381,10 @@ pub enum FactorUnavailable {
     /// ([`Policy::second_factor_required`](crate::Policy::second_factor_required)):
     /// its last one cannot be removed.
     Required,
+    /// Another removal of one of this account's factors is under way (two
+    /// at once could each leave the other's factor as "the one left" and
+    /// end with none); try again when it has finished.
+    RemovalInProgress,
 }
 
 impl std::fmt::Display for FactorUnavailable {
@@ -408,6 +412,9 @@ impl std::fmt::Display for FactorUnavailable {
             FactorUnavailable::Required => {
                 f.write_str("a second factor is required for this account; add another first")
             }
+            FactorUnavailable::RemovalInProgress => f.write_str(
+                "another change to this account's second factors is under way; try again",
+            ),
         }
     }
 }

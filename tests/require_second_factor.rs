@@ -207,6 +207,53 @@ async fn removing_the_last_factor_is_refused_while_required() {
     }
 }
 
+/// Two factors and ten recovery codes: 200 removals released together on
+/// both instances, half of SMS and half of the authenticator app, ten of
+/// them with a valid step-up (each its own recovery code). However they
+/// interleave, exactly one removal succeeds and the account keeps the
+/// other factor: the "is another factor left" check and the removal are
+/// one step for each account ([`FactorUnavailable::RemovalInProgress`] for
+/// the removals that overlap one under way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_removals_of_different_factors_leaves_one() {
+    const N: usize = 200;
+    for kind in KINDS {
+        let Some(site) = site(kind, requiring(SecondFactorRequirement::everyone())).await else {
+            continue;
+        };
+        let user = site.user("two-factors").await;
+        let codes = site.with_sms(&user, "+14155550103").await;
+        let step_up = site.sms_step_up(user.id, GOOD, "+14155550103").await;
+        site.with_totp(user.id, &step_up).await;
+        let results = burst(N, |i| {
+            let auth = site.at(i).clone();
+            let factor = if i % 2 == 0 { Factor::Sms } else { Factor::Totp };
+            let code = codes[(i / 2) % codes.len()].clone();
+            async move {
+                let proof = StepUp::new(GOOD, Some(code));
+                auth.disable_factor(user.id, factor, &proof).await
+            }
+        })
+        .await;
+        let removed = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(removed, 1, "{kind:?}: {results:?}");
+        let in_progress = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Err(Error::FactorUnavailable(
+                        FactorUnavailable::RemovalInProgress
+                    ))
+                )
+            })
+            .count();
+        assert!(in_progress > 0, "{kind:?}: no removal overlapped");
+        let login = site.at(1).login("two-factors", &pw(GOOD)).await.unwrap();
+        assert!(matches!(login, Login::SecondFactor(_)), "{kind:?}: {login:?}");
+    }
+}
+
 /// 200 right passwords released together, half on each instance, with a
 /// grace of 3 sign-ins: exactly 3 log in (each told a different number
 /// left); every other one evaluated ends at enrollment, the rest wait for

@@ -12,12 +12,9 @@
 
 mod harness;
 
-use std::time::Duration;
 
 use harness::{GOOD, KINDS, Site, burst, policy, site};
-use secrecy::{ExposeSecret, SecretString};
-use twofa_verify::clock::Clock;
-use twofa_verify::factor::totp_code;
+use secrecy::SecretString;
 use twofa_verify::{AuthEvent, Error, StepUp, UserId};
 
 const BURST: usize = 200;
@@ -25,22 +22,7 @@ const BURST: usize = 200;
 /// Enables TOTP for a new user; returns the user and the secret.
 async fn with_totp(site: &Site, name: &str) -> (UserId, Vec<u8>) {
     let user = site.user(name).await;
-    let e = site
-        .at(0)
-        .start_totp_enrollment(user.id, &StepUp::password(GOOD))
-        .await
-        .unwrap();
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(e.secret_base32.expose_secret().as_bytes())
-        .unwrap();
-    let code = current(site, &secret);
-    let _enrolled = site
-        .at(1)
-        .confirm_totp_enrollment(user.id, &SecretString::from(code.as_str()))
-        .await
-        .unwrap();
-    // The enrollment used this step: the bursts answer the next one.
-    site.clock.advance(Duration::from_secs(30));
+    let secret = site.with_totp(user.id, &StepUp::password(GOOD)).await;
     (user.id, secret)
 }
 
@@ -57,8 +39,7 @@ fn gate_threshold() -> usize {
 }
 
 fn current(site: &Site, secret: &[u8]) -> String {
-    let now = u64::try_from(site.clock.now().as_secs()).unwrap();
-    totp_code(secret, now, 30, 6)
+    site.totp_now(secret)
 }
 
 /// One right code sent 200 times at once to two instances: exactly one

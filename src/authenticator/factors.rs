@@ -666,6 +666,17 @@ impl Authenticator {
         factor: Factor,
         step_up: &StepUp,
     ) -> Result<User> {
+        self.removing_factor(id, self.disable_factor_leased(id, factor, step_up))
+            .await
+    }
+
+    /// [`Authenticator::disable_factor`] under the account's removal lease.
+    async fn disable_factor_leased(
+        &self,
+        id: UserId,
+        factor: Factor,
+        step_up: &StepUp,
+    ) -> Result<User> {
         let rec = self.record(id).await?;
         let enabled = match factor {
             Factor::Sms => rec.phone.is_some(),

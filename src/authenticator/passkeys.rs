@@ -500,6 +500,17 @@ impl Authenticator {
         step_up: &StepUp,
     ) -> Result<User> {
         let credential_id = parse_id(passkey_id)?;
+        self.removing_factor(id, self.remove_passkey_leased(id, &credential_id, step_up))
+            .await
+    }
+
+    /// [`Authenticator::remove_passkey`] under the account's removal lease.
+    async fn remove_passkey_leased(
+        &self,
+        id: UserId,
+        credential_id: &[u8],
+        step_up: &StepUp,
+    ) -> Result<User> {
         let rec = self.record(id).await?;
         let owned = self
             .inner
@@ -518,7 +529,7 @@ impl Authenticator {
             ));
         }
         self.verify_step_up(&rec, step_up).await?;
-        if !self.inner.users.remove_passkey(id, &credential_id).await? {
+        if !self.inner.users.remove_passkey(id, credential_id).await? {
             return Err(Error::PasskeyNotFound);
         }
         let rec = self.record(id).await?;

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Barrier;
 use twofa_verify::clock::ManualClock;
 use twofa_verify::event::RecordingSink;
@@ -71,6 +71,35 @@ impl Site {
     pub async fn sms_step_up(&self, user: UserId, password: &str, phone: &str) -> StepUp {
         self.at(0).send_step_up_code(user).await.unwrap();
         StepUp::new(password, self.sms.last_code_for(phone))
+    }
+
+    /// Turns on an authenticator app for `user` after `step_up`; returns
+    /// its secret. The clock moves on a time step, so the enrollment's
+    /// code is not the one a test sends next.
+    pub async fn with_totp(&self, user: UserId, step_up: &StepUp) -> Vec<u8> {
+        let e = self
+            .at(0)
+            .start_totp_enrollment(user, step_up)
+            .await
+            .unwrap();
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(e.secret_base32.expose_secret().as_bytes())
+            .unwrap();
+        let code = self.totp_now(&secret);
+        let _enrolled = self
+            .at(1)
+            .confirm_totp_enrollment(user, &SecretString::from(code.as_str()))
+            .await
+            .unwrap();
+        self.clock.advance(Duration::from_secs(30));
+        secret
+    }
+
+    /// The authenticator-app code of `secret` at the site's clock.
+    pub fn totp_now(&self, secret: &[u8]) -> String {
+        use twofa_verify::clock::Clock;
+        let now = u64::try_from(self.clock.now().as_secs()).unwrap();
+        twofa_verify::factor::totp_code(secret, now, 30, 6)
     }
 
     pub fn count(&self, pred: impl Fn(&AuthEvent) -> bool) -> usize {

@@ -55,6 +55,10 @@ pub(in crate::authenticator) enum StateKey<'a> {
     /// A passkey ceremony in progress, by its id.
     #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
     PasskeyCeremony(&'a str),
+    /// The lease of a change that removes one of an account's second
+    /// factors ([`Authenticator::removing_factor`](super::super::Authenticator)):
+    /// held from the "is another factor left" check to the write.
+    FactorRemoval(UserId),
 }
 
 impl StateKey<'_> {
@@ -83,6 +87,7 @@ impl StateKey<'_> {
             StateKey::SmsSiteSpent(PhoneStatus::Verified) => "sms-g-spent".to_owned(),
             StateKey::SmsSiteSpent(PhoneStatus::Unverified) => "sms-ug-spent".to_owned(),
             StateKey::PasskeyCeremony(id) => keys.state_key("pk", id.as_bytes()),
+            StateKey::FactorRemoval(id) => format!("factor-removal:{id}"),
         }
     }
 }
