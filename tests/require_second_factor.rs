@@ -227,7 +227,11 @@ async fn a_burst_of_removals_of_different_factors_leaves_one() {
         site.with_totp(user.id, &step_up).await;
         let results = burst(N, |i| {
             let auth = site.at(i).clone();
-            let factor = if i % 2 == 0 { Factor::Sms } else { Factor::Totp };
+            let factor = if i % 2 == 0 {
+                Factor::Sms
+            } else {
+                Factor::Totp
+            };
             let code = codes[(i / 2) % codes.len()].clone();
             async move {
                 let proof = StepUp::new(GOOD, Some(code));
@@ -250,7 +254,10 @@ async fn a_burst_of_removals_of_different_factors_leaves_one() {
             .count();
         assert!(in_progress > 0, "{kind:?}: no removal overlapped");
         let login = site.at(1).login("two-factors", &pw(GOOD)).await.unwrap();
-        assert!(matches!(login, Login::SecondFactor(_)), "{kind:?}: {login:?}");
+        assert!(
+            matches!(login, Login::SecondFactor(_)),
+            "{kind:?}: {login:?}"
+        );
     }
 }
 

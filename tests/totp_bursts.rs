@@ -12,7 +12,6 @@
 
 mod harness;
 
-
 use harness::{GOOD, KINDS, Site, burst, policy, site};
 use secrecy::SecretString;
 use twofa_verify::{AuthEvent, Error, StepUp, UserId};

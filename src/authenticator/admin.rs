@@ -280,7 +280,7 @@ impl Admin<'_> {
         let rec = self.auth.record(id).await?;
         let users = &self.auth.inner.users;
         let locked_for = [FailScope::Account(id), FailScope::Email(id)];
-        let mut wait = None;
+        let mut wait = self.auth.admin_lock_wait(id).await?;
         for scope in &locked_for {
             if let Some(w) = self.auth.gate_wait(scope).await? {
                 wait = Some(wait.map_or(w, |v: Duration| v.max(w)));
@@ -315,6 +315,12 @@ impl Admin<'_> {
         self.auth.record(id).await?;
         let until = self.auth.now().plus(ADMIN_LOCK);
         let gate = Gate { until, lock: true };
+        // The lock itself, which only `unlock` removes; then the lockout's
+        // gates, so a login is refused before its password is hashed.
+        self.auth
+            .state()
+            .put(StateKey::AdminLock(id), &gate, until)
+            .await?;
         for scope in [FailScope::Account(id), FailScope::Email(id)] {
             self.auth
                 .state()
@@ -329,6 +335,7 @@ impl Admin<'_> {
     /// the failure counters. See the [`Admin`] example.
     pub async fn unlock(&self, id: UserId, operator: &Operator) -> Result<()> {
         self.auth.record(id).await?;
+        self.auth.state().delete(StateKey::AdminLock(id)).await?;
         for scope in [FailScope::Account(id), FailScope::Email(id)] {
             let state = self.auth.state();
             state.delete(StateKey::Gate(&scope)).await?;

@@ -172,6 +172,31 @@ impl Authenticator {
         }
     }
 
+    /// Refuses with [`Error::Locked`] while an operator's lock
+    /// ([`Admin::lock`](super::Admin::lock)) holds the account. Every
+    /// successful sign-in asks this last, after it read the user it returns:
+    /// a login admitted just before the lock, whose success clears the
+    /// lockout's gates, still ends here, and one that passed here read the
+    /// user before the lock's credential change, so its session ends with it.
+    pub(super) async fn refuse_if_admin_locked(&self, id: UserId) -> Result<()> {
+        match self.admin_lock_wait(id).await? {
+            Some(retry_after) => Err(Error::Locked { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// The wait left on an operator's lock of the account, if one holds it.
+    pub(super) async fn admin_lock_wait(&self, id: UserId) -> Result<Option<Duration>> {
+        let now = self.now();
+        let gate = self
+            .state()
+            .get::<Gate>(StateKey::AdminLock(id), now)
+            .await?;
+        Ok(gate
+            .map(|g| now.until(g.until))
+            .filter(|left| !left.is_zero()))
+    }
+
     /// The wait left on the gate of `scope`, if it is held.
     pub(super) async fn gate_wait(&self, scope: &FailScope) -> Result<Option<Duration>> {
         Ok(self.gate_held(scope).await?.map(|(left, _)| left))

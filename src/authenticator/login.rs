@@ -211,6 +211,7 @@ impl Authenticator {
         }
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
+            self.refuse_if_admin_locked(user.id).await?;
             self.inner
                 .users
                 .touch_device(&d.token_hash, self.now())

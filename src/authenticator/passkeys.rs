@@ -404,6 +404,7 @@ impl Authenticator {
         }
         self.attempt_succeeded(attempt).await?;
         let rec = self.record(user).await?;
+        self.refuse_if_admin_locked(user).await?;
         self.emit(AuthEvent::LoginSucceeded {
             user,
             factor: Some(Factor::Passkey),

@@ -247,6 +247,7 @@ impl Authenticator {
         user: UserRecord,
         factor: Factor,
     ) -> Result<Verification> {
+        self.refuse_if_admin_locked(rec.user).await?;
         if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
             let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
         }

@@ -59,6 +59,9 @@ pub(in crate::authenticator) enum StateKey<'a> {
     /// factors ([`Authenticator::removing_factor`](super::super::Authenticator)):
     /// held from the "is another factor left" check to the write.
     FactorRemoval(UserId),
+    /// An operator's lock of an account ([`Gate`](super::Gate)), apart from
+    /// the lockout's gates: a login's success clears those, never this.
+    AdminLock(UserId),
 }
 
 impl StateKey<'_> {
@@ -88,6 +91,7 @@ impl StateKey<'_> {
             StateKey::SmsSiteSpent(PhoneStatus::Unverified) => "sms-ug-spent".to_owned(),
             StateKey::PasskeyCeremony(id) => keys.state_key("pk", id.as_bytes()),
             StateKey::FactorRemoval(id) => format!("factor-removal:{id}"),
+            StateKey::AdminLock(id) => format!("admin-lock:{id}"),
         }
     }
 }
