@@ -324,3 +324,30 @@ async fn passkeys() {
         drop_schema(store).await;
     }
 }
+
+/// An operator's search by phone number can use its index (the planner
+/// is told not to scan, as it would on a table this small).
+#[tokio::test]
+async fn the_phone_lookup_uses_an_index() {
+    let Some(store) = fresh().await else {
+        return;
+    };
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM twofa_users WHERE phone = $1 ORDER BY id LIMIT 1",
+    )
+    .bind("+14155550100")
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    assert!(
+        plan.iter().any(|step| step.contains("twofa_users_phone")),
+        "{plan:?}"
+    );
+    drop_schema(store).await;
+}

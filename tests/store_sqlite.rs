@@ -469,3 +469,25 @@ async fn passkeys() {
     })
     .await;
 }
+
+/// An operator's search by phone number uses its index, not a scan of
+/// every user.
+#[tokio::test]
+async fn the_phone_lookup_uses_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("phone.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT id FROM twofa_users WHERE phone = ? ORDER BY id LIMIT 1",
+    )
+    .bind("+14155550100")
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    assert!(
+        plan.iter().any(|step| step.contains("twofa_users_phone")),
+        "{plan:?}"
+    );
+}
