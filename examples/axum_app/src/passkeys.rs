@@ -24,7 +24,7 @@ use twofa_verify::{Error as AuthError, StepUp, User};
 use super::auth;
 use super::errors::{AppError, FormError, sentence};
 use super::factors::{script_answer, step_up_ctx};
-use super::profile::{refreshed, step_up, step_up_failed};
+use super::profile::{proof, refreshed, step_up_failed};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, query_param};
 use super::{AppState, see_other};
@@ -126,7 +126,7 @@ pub async fn add_start(
     if f.password.is_empty() {
         return Ok(refusal(&FormError::invalid("Please enter your password.")));
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, String::new()).await?;
     let result = v
         .auth()
         .start_passkey_registration(me.id, f.name.trim(), &proof)
@@ -221,18 +221,13 @@ pub struct RemoveForm {
     passkey_response: String,
 }
 
-/// The step-up proof of a form: the password with a code, or with the
-/// passkey assertion the page's script put in `passkey_response` (its
-/// ceremony taken out of the session: single use).
-pub(super) async fn proof(
+/// The step-up proof of a passkey assertion (for `profile::proof`): its
+/// ceremony taken out of the session, single use.
+pub(super) async fn step_up_proof(
     v: &Visitor,
     password: String,
-    code: &str,
     passkey_response: String,
 ) -> Result<StepUp, AppError> {
-    if passkey_response.trim().is_empty() {
-        return Ok(step_up(password, code));
-    }
     // No ceremony in the session: an id nobody issued, which the library
     // refuses like a used one.
     let ceremony = take(v, STEP_UP).await?.unwrap_or_default();

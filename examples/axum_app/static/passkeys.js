@@ -239,8 +239,13 @@
     if (!button) return;
     button.hidden = false;
     button.addEventListener("click", function () {
-      var password = form.querySelector("input[name=password]");
-      if (password && !password.reportValidity()) return;
+      // Every required field but the code the passkey stands for (the
+      // password: "current" on the password page; a new password, an
+      // address): the form is sent without the browser's checks.
+      var fields = form.querySelectorAll("input[required]:not([name=code])");
+      for (var i = 0; i < fields.length; i++) {
+        if (!fields[i].reportValidity()) return;
+      }
       post("/passkeys/step_up/start")
         .then(function (json) {
           return navigator.credentials.get({ publicKey: requestOptions(json) });

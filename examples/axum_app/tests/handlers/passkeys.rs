@@ -416,3 +416,213 @@ async fn the_login_page_sends_next_along() {
         .await;
     assert_eq!(redirect_of(&r), "/user/gus");
 }
+
+impl Client {
+    /// What the "Use a passkey instead" button puts in `passkey_response`:
+    /// the step-up ceremony of this session answered by `key`.
+    async fn step_up_assertion(&mut self, key: &mut soft::SoftAuthenticator) -> String {
+        let r = self.post_json("/passkeys/step_up/start", "").await;
+        key.assert(&Self::json(&r))
+    }
+
+    /// POSTs a step-up form with `fields`, the password and a passkey in
+    /// place of the code.
+    async fn post_with_passkey(
+        &mut self,
+        key: &mut soft::SoftAuthenticator,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Resp {
+        let assertion = self.step_up_assertion(key).await;
+        let mut all = fields.to_vec();
+        all.push(("passkey_response", &assertion));
+        self.post(path, &all).await
+    }
+}
+
+/// Each step-up page's form and the "Use a passkey instead" control
+/// (`_macros.html`, `passkey_step_up`).
+const STEP_UP_PAGES: &[&str] = &[
+    "/change_password",
+    "/sign_out_everywhere",
+    "/change_email",
+    "/recovery_codes",
+    "/enable_totp",
+    "/disable_2fa",
+];
+
+#[tokio::test]
+async fn every_step_up_page_takes_a_passkey_in_place_of_the_code() {
+    let mut c = client().await;
+    let mut key = soft::SoftAuthenticator::new(ORIGIN);
+    user_with_passkey(&mut c, &mut key, "hal").await;
+    // A passkey is the only factor: /disable_2fa has nothing it turns off
+    // yet, and sends back to the profile.
+    for page in STEP_UP_PAGES.iter().filter(|p| **p != "/disable_2fa") {
+        c.get(page)
+            .await
+            .assert(StatusCode::OK, "data-step-up-form")
+            .assert(StatusCode::OK, "data-passkey-step-up hidden")
+            .assert(StatusCode::OK, "name=\"passkey_response\"");
+    }
+    c.get("/enable_2fa")
+        .await
+        .assert(StatusCode::OK, "data-passkey-step-up hidden");
+
+    c.post_with_passkey(&mut key, "/recovery_codes", &[("password", PW)])
+        .await
+        .redirect("/recovery_codes/new");
+    c.post_with_passkey(
+        &mut key,
+        "/change_email",
+        &[("email", "hal2@example.com"), ("password", PW)],
+    )
+    .await
+    .redirect("/user/hal");
+    c.post_with_passkey(
+        &mut key,
+        "/enable_2fa",
+        &[("phone", "+1 415 555 2671"), ("password", PW)],
+    )
+    .await
+    .redirect("/enable_2fa/verify");
+    c.post_with_passkey(&mut key, "/sign_out_everywhere", &[("password", PW)])
+        .await
+        .redirect("/user/hal");
+    let r = c
+        .post_with_passkey(&mut key, "/enable_totp/start", &[("password", PW)])
+        .await;
+    r.assert(StatusCode::OK, "id=\"totp-secret\"");
+    let secret = find_attr(&r.body, "data-secret=\"").unwrap();
+    let r = c
+        .post("/enable_totp", &[("code", &totp_code(&secret, now()))])
+        .await;
+    assert!(r.status.is_redirection(), "{} {}", r.status, r.body);
+    c.get("/disable_2fa")
+        .await
+        .assert(StatusCode::OK, "data-passkey-step-up hidden");
+    c.post_with_passkey(
+        &mut key,
+        "/disable_2fa",
+        &[("factor", "totp"), ("password", PW)],
+    )
+    .await
+    .redirect("/user/hal");
+    c.get("/user/hal")
+        .await
+        .assert(StatusCode::OK, "Your authenticator app is removed.");
+    let new = "a new horse battery staple";
+    c.post_with_passkey(
+        &mut key,
+        "/change_password",
+        &[("current", PW), ("password", new), ("password2", new)],
+    )
+    .await
+    .redirect("/user/hal");
+    c.get("/user/hal")
+        .await
+        .assert(StatusCode::OK, "Your password has been changed.");
+}
+
+#[tokio::test]
+async fn the_control_shows_only_for_a_user_with_a_passkey() {
+    let mut c = client().await;
+    c.register("ivy").await;
+    c.login("ivy").await.redirect("/user/ivy");
+    for page in ["/change_password", "/sign_out_everywhere", "/change_email"] {
+        let r = c.get(page).await;
+        r.assert(StatusCode::OK, "data-step-up-form");
+        assert!(!r.body.contains("data-passkey-step-up"), "{page}");
+    }
+}
+
+/// A step-up refused: a 4xx of the form, or its redirect with a wait
+/// (failed step-ups count in the account's login counter).
+fn refused(r: &Resp, path: &str) {
+    let waits = r.status.is_redirection() && r.headers.contains_key(header::RETRY_AFTER);
+    assert!(
+        r.status.is_client_error() || waits,
+        "{path}: {} {}",
+        r.status,
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_passkey_of_another_user_or_replayed_is_refused_on_every_page() {
+    let base = client().await;
+    let new = "a new horse battery staple";
+    let pages = [
+        "/recovery_codes",
+        "/change_email",
+        "/enable_2fa",
+        "/sign_out_everywhere",
+        "/enable_totp/start",
+        "/change_password",
+    ];
+    // A fresh pair of users per page: three refusals each, under the
+    // five failures after which the account's delay would refuse alone.
+    for (i, path) in pages.into_iter().enumerate() {
+        let (jon, kim) = (format!("jon{i}"), format!("kim{i}"));
+        let email = format!("{jon}.new@example.com");
+        let fields: Vec<(&str, &str)> = match path {
+            "/change_email" => vec![("email", &email), ("password", PW)],
+            "/enable_2fa" => vec![("phone", "+1 415 555 2671"), ("password", PW)],
+            "/change_password" => vec![("current", PW), ("password", new), ("password2", new)],
+            _ => vec![("password", PW)],
+        };
+        let with = |response: &str| {
+            let mut all: Vec<(String, String)> = fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            all.push(("passkey_response".to_owned(), response.to_owned()));
+            all
+        };
+        let mut c = base.other();
+        let mut mine = soft::SoftAuthenticator::new(ORIGIN);
+        user_with_passkey(&mut c, &mut mine, &jon).await;
+        let mut other = base.other();
+        let mut theirs = soft::SoftAuthenticator::new(ORIGIN);
+        user_with_passkey(&mut other, &mut theirs, &kim).await;
+
+        // Kim's passkey signs Jon's own challenge (the credential list
+        // emptied, as a hostile script would): not Jon's passkey.
+        let r = c.post_json("/passkeys/step_up/start", "").await;
+        let mut options = Client::json(&r);
+        options["publicKey"]["allowCredentials"] = Value::Array(vec![]);
+        let foreign = with(&theirs.assert(&options));
+        refused(&c.post(path, &pairs(&foreign)).await, path);
+
+        // Kim's own step-up, sent in Jon's session: no ceremony there.
+        let kims = with(&other.step_up_assertion(&mut theirs).await);
+        refused(&c.post(path, &pairs(&kims)).await, path);
+
+        // An assertion used once (signing out elsewhere), then again here.
+        let used = c.step_up_assertion(&mut mine).await;
+        c.post(
+            "/sign_out_everywhere",
+            &[("password", PW), ("passkey_response", &used)],
+        )
+        .await
+        .redirect(&format!("/user/{jon}"));
+        refused(&c.post(path, &pairs(&with(&used))).await, path);
+
+        // Jon's own, fresh: taken (the refusals were the passkey's).
+        let fresh = with(&c.step_up_assertion(&mut mine).await);
+        let r = c.post(path, &pairs(&fresh)).await;
+        assert!(
+            !r.status.is_client_error() && !r.headers.contains_key(header::RETRY_AFTER),
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+}
+
+fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
