@@ -18,7 +18,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use serde::Deserialize;
-use twofa_verify::axum::RequireUser;
+use twofa_verify::axum::{EnrollingUser, RequireUser};
 use twofa_verify::{Error as AuthError, StepUp, User};
 
 use super::auth;
@@ -102,8 +102,13 @@ async fn page_ctx(state: &AppState, me: &User) -> Result<minijinja::Value, AppEr
 }
 
 /// GET /passkeys: the user's passkeys, and the forms to add, rename and
-/// remove them.
-pub async fn page(State(state): State<AppState>, v: Visitor, RequireUser(me): RequireUser) -> Page {
+/// remove them. Also one of the enrollment pages (`REQUIRE_2FA`): a
+/// passkey is a second factor like the others.
+pub async fn page(
+    State(state): State<AppState>,
+    v: Visitor,
+    EnrollingUser(me): EnrollingUser,
+) -> Page {
     let ctx = page_ctx(&state, &me).await?;
     ok(&state, &v, "passkeys.html", ctx).await
 }
@@ -120,7 +125,7 @@ pub struct AddForm {
 /// options of `navigator.credentials.create`.
 pub async fn add_start(
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<AddForm>,
 ) -> Page {
     if f.password.is_empty() {
@@ -144,7 +149,7 @@ pub async fn add_start(
 pub async fn add_finish(
     State(state): State<AppState>,
     mut v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     body: String,
 ) -> Page {
     let Some(ceremony) = take(&v, REGISTRATION).await? else {
@@ -158,7 +163,9 @@ pub async fn add_finish(
         Ok(enrolled) => enrolled,
         Err(e) => return refused(e),
     };
-    refreshed(&mut v, &enrolled.user).await?;
+    // A logged-in session is stamped anew; a login that ended at
+    // enrollment (a second factor required) becomes a login now.
+    v.enrolled(&enrolled.user).await?;
     match enrolled.recovery_codes {
         Some(codes) => {
             flash(

@@ -168,7 +168,9 @@
     var startAutofill = function () {
       if (!PublicKeyCredential.isConditionalMediationAvailable) return;
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-        if (!ok) return;
+        // The button was pressed meanwhile: its request goes alone (a
+        // second start would replace its ceremony in the session).
+        if (!ok || pressed) return;
         autofill = new AbortController();
         autofillSettled = getAndFinish("/login/passkey/start", finish, "conditional", autofill.signal)
           .then(go)
@@ -177,8 +179,11 @@
           });
       });
     };
+    var pressed = false;
     signIn.querySelector("button").addEventListener("click", function () {
-      // One request at a time: the autofill's gives way to the button's.
+      // One request at a time: the autofill's pending (conditional)
+      // request gives way to the button's; it settles as aborted.
+      pressed = true;
       if (autofill) autofill.abort();
       status.textContent = "";
       autofillSettled

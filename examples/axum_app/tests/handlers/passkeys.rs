@@ -12,6 +12,11 @@ mod soft;
 const ORIGIN: &str = "http://localhost:8000";
 
 async fn client() -> Client {
+    client_with(None).await
+}
+
+/// A site with passkeys and `policy` (the default without).
+async fn client_with(policy: Option<twofa_verify::Policy>) -> Client {
     let config = twofa_verify::passkey::PasskeyConfig::builder()
         .rp_id("localhost")
         .rp_name("demo")
@@ -21,6 +26,7 @@ async fn client() -> Client {
     let state = axum_app::state_for_tests_with(
         demo_support::Options {
             passkeys: Some(config),
+            policy,
             ..Default::default()
         },
         axum_app::Config::for_tests(),
@@ -625,4 +631,37 @@ fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
+}
+
+#[tokio::test]
+async fn a_login_that_ended_at_enrollment_sets_up_a_passkey_and_is_in() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.second_factor_required = Some(twofa_verify::policy::SecondFactorRequirement::everyone());
+    let mut c = client_with(Some(policy)).await;
+    let mut key = soft::SoftAuthenticator::new(ORIGIN);
+    c.register("lea").await;
+    c.login("lea").await.redirect("/enroll_2fa");
+    c.get("/enroll_2fa")
+        .await
+        .assert(StatusCode::OK, "time to set one up has run out")
+        .assert(StatusCode::OK, "id=\"enroll-passkey\"");
+    // Not logged in yet: the profile's other pages stay shut.
+    c.get("/user/lea").await.redirect("/enroll_2fa");
+    c.get("/passkeys")
+        .await
+        .assert(StatusCode::OK, "id=\"passkey-add-form\"");
+    assert_eq!(
+        c.add_passkey(&mut key, "Laptop", "").await,
+        "/recovery_codes/new"
+    );
+    c.get("/recovery_codes/new")
+        .await
+        .assert(StatusCode::OK, "Your recovery codes");
+    c.get("/user/lea").await.assert(StatusCode::OK, "lea");
+    // Its next login asks for the passkey, not for enrollment.
+    c.post("/logout", &[]).await.redirect("/");
+    c.csrf = None;
+    c.login("lea").await.redirect("/verify_2fa");
+    let r = c.passkey_get(&mut key, "/verify_2fa/passkey").await;
+    assert_eq!(redirect_of(&r), "/user/lea");
 }
