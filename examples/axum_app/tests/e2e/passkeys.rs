@@ -135,6 +135,21 @@ async fn sign_in_with_the_button(b: &mut Browser) -> Result<(), String> {
     Ok(())
 }
 
+/// Registers `username` (first name `first`, password `PW`) with the
+/// register form; the browser ends on the login page.
+async fn register(b: &Browser, first: &str, username: &str) {
+    b.go("/register").await;
+    b.fill("input[name=first_name]", first).await;
+    b.fill("input[name=last_name]", "Example").await;
+    b.fill("input[name=username]", username).await;
+    b.fill("input[name=email]", &format!("{username}@example.com"))
+        .await;
+    b.fill("input[name=password]", PW).await;
+    b.fill("input[name=password2]", PW).await;
+    b.submit("/register").await;
+    b.wait_path("/login").await;
+}
+
 /// The walk, on `site` (its own, with passkeys), in the same browser.
 pub async fn walk(b: &mut Browser, site: &Site) -> Result<(), String> {
     b.c.issue_cmd(AddVirtualAuthenticator)
@@ -143,15 +158,7 @@ pub async fn walk(b: &mut Browser, site: &Site) -> Result<(), String> {
     let old_base = std::mem::replace(&mut b.base, site.base.clone());
 
     // Register, log in with the password.
-    b.go("/register").await;
-    b.fill("input[name=first_name]", "Pia").await;
-    b.fill("input[name=last_name]", "Example").await;
-    b.fill("input[name=username]", "pia").await;
-    b.fill("input[name=email]", "pia@example.com").await;
-    b.fill("input[name=password]", PW).await;
-    b.fill("input[name=password2]", PW).await;
-    b.submit("/register").await;
-    b.wait_path("/login").await;
+    register(b, "Pia", "pia").await;
     b.log_in("pia", PW, "/user/pia").await;
 
     // The Passkeys page; add one (the password is the step-up: no factor
@@ -246,15 +253,7 @@ pub async fn walk(b: &mut Browser, site: &Site) -> Result<(), String> {
 /// one finishes the login. The browser's virtual authenticator of `walk`.
 pub async fn enroll(b: &mut Browser, site: &Site) -> Result<(), String> {
     let old_base = std::mem::replace(&mut b.base, site.base.clone());
-    b.go("/register").await;
-    b.fill("input[name=first_name]", "Ria").await;
-    b.fill("input[name=last_name]", "Example").await;
-    b.fill("input[name=username]", "ria").await;
-    b.fill("input[name=email]", "ria@example.com").await;
-    b.fill("input[name=password]", PW).await;
-    b.fill("input[name=password2]", PW).await;
-    b.submit("/register").await;
-    b.wait_path("/login").await;
+    register(b, "Ria", "ria").await;
     b.log_in("ria", PW, "/enroll_2fa").await;
     b.expect_text("Use a passkey").await;
     b.audit("enroll-2fa-passkey").await;
