@@ -373,6 +373,16 @@ pub async fn disable_form(
         flash(&v, "info", "Two-factor authentication is not enabled.").await?;
         return Ok(see_other(&profile_url(&me.username)));
     }
+    if me.phone.is_none() && !me.totp_enabled {
+        // Passkeys only: they are removed one by one on their own page.
+        flash(
+            &v,
+            "info",
+            "Your passkeys are your second factor: remove them on this page.",
+        )
+        .await?;
+        return Ok(see_other("/passkeys"));
+    }
     ok(&state, &v, "disable_2fa.html", step_up_ctx(&me)).await
 }
 

@@ -463,7 +463,11 @@ async fn every_step_up_page_takes_a_passkey_in_place_of_the_code() {
     let mut key = soft::SoftAuthenticator::new(ORIGIN);
     user_with_passkey(&mut c, &mut key, "hal").await;
     // A passkey is the only factor: /disable_2fa has nothing it turns off
-    // yet, and sends back to the profile.
+    // yet, and sends to the Passkeys page.
+    c.get("/disable_2fa").await.redirect("/passkeys");
+    c.get("/passkeys")
+        .await
+        .assert(StatusCode::OK, "remove them on this page");
     for page in STEP_UP_PAGES.iter().filter(|p| **p != "/disable_2fa") {
         c.get(page)
             .await
@@ -664,4 +668,60 @@ async fn a_login_that_ended_at_enrollment_sets_up_a_passkey_and_is_in() {
     c.login("lea").await.redirect("/verify_2fa");
     let r = c.passkey_get(&mut key, "/verify_2fa/passkey").await;
     assert_eq!(redirect_of(&r), "/user/lea");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_one_step_up_assertion_is_taken_once() {
+    const BURST: usize = 100;
+    let mut c = client().await;
+    let mut key = soft::SoftAuthenticator::new(ORIGIN);
+    user_with_passkey(&mut c, &mut key, "max").await;
+    c.get("/recovery_codes").await;
+    let assertion = c.step_up_assertion(&mut key).await;
+    let token = c.csrf.clone().unwrap();
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", token.as_str()),
+        ("password", PW),
+        ("passkey_response", assertion.as_str()),
+    ])
+    .unwrap();
+    // The same session (its cookies) in every request, released together:
+    // each may still find the ceremony id in its copy of the session; the
+    // library's state store gives the ceremony to one.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
+    let tasks: Vec<_> = (0..BURST)
+        .map(|_| {
+            let req = c
+                .request("POST", "/recovery_codes")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let router = c.router.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                read(router.oneshot(req).await.unwrap()).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let taken = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::SEE_OTHER && r.location() == "/recovery_codes/new")
+        .count();
+    assert_eq!(
+        taken,
+        1,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in answers
+        .iter()
+        .filter(|r| !(r.status == StatusCode::SEE_OTHER && r.location() == "/recovery_codes/new"))
+    {
+        refused(r, "/recovery_codes");
+    }
 }
