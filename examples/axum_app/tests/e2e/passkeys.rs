@@ -9,55 +9,50 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 
 use super::{Browser, PW, Site};
 
-/// `POST /session/{id}/webauthn/authenticator` (WebAuthn Level 2, §11).
+/// A POST of JSON to `session/{id}/PATH` of chromedriver: the WebDriver
+/// extensions fantoccini has no method for.
 #[derive(Debug)]
-struct AddVirtualAuthenticator;
+struct SessionPost(&'static str, serde_json::Value);
 
-impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
+impl WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/webauthn/authenticator",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.0
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        let body = serde_json::json!({
+        (axum::http::Method::POST, Some(self.1.to_string()))
+    }
+}
+
+/// Adds a virtual authenticator (WebAuthn Level 2, §11): a platform one
+/// with resident keys and user verification that always says yes.
+fn add_virtual_authenticator() -> SessionPost {
+    SessionPost(
+        "webauthn/authenticator",
+        serde_json::json!({
             "protocol": "ctap2",
             "transport": "internal",
             "hasResidentKey": true,
             "hasUserVerification": true,
             "isUserVerified": true,
-        });
-        (axum::http::Method::POST, Some(body.to_string()))
-    }
+        }),
+    )
 }
 
-/// A Chrome DevTools command through chromedriver
-/// (`POST /session/{id}/goog/cdp/execute`).
-#[derive(Debug)]
-struct Cdp(&'static str, serde_json::Value);
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
-        (axum::http::Method::POST, Some(body.to_string()))
-    }
+/// A Chrome DevTools command (chromedriver's `goog/cdp/execute`).
+fn cdp(cmd: &str, params: serde_json::Value) -> SessionPost {
+    SessionPost(
+        "goog/cdp/execute",
+        serde_json::json!({ "cmd": cmd, "params": params }),
+    )
 }
 
 /// Run in each new document while installed: holds the autofill's
@@ -101,7 +96,7 @@ async fn conditional(b: &Browser) -> String {
 /// held one ends only on abort), then sign in.
 async fn sign_in_with_the_button(b: &mut Browser) -> Result<(), String> {
     let installed =
-        b.c.issue_cmd(Cdp(
+        b.c.issue_cmd(cdp(
             "Page.addScriptToEvaluateOnNewDocument",
             serde_json::json!({ "source": HOLD_CONDITIONAL }),
         ))
@@ -123,7 +118,7 @@ async fn sign_in_with_the_button(b: &mut Browser) -> Result<(), String> {
     b.click("#passkey-sign-in").await;
     b.wait_path("/user/pia").await;
     let ended = conditional(b).await;
-    b.c.issue_cmd(Cdp(
+    b.c.issue_cmd(cdp(
         "Page.removeScriptToEvaluateOnNewDocument",
         serde_json::json!({ "identifier": id }),
     ))
@@ -152,7 +147,7 @@ async fn register(b: &Browser, first: &str, username: &str) {
 
 /// The walk, on `site` (its own, with passkeys), in the same browser.
 pub async fn walk(b: &mut Browser, site: &Site) -> Result<(), String> {
-    b.c.issue_cmd(AddVirtualAuthenticator)
+    b.c.issue_cmd(add_virtual_authenticator())
         .await
         .map_err(|e| format!("no virtual authenticator: {e}"))?;
     let old_base = std::mem::replace(&mut b.base, site.base.clone());

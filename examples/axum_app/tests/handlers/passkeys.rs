@@ -688,26 +688,7 @@ async fn a_burst_of_one_step_up_assertion_is_taken_once() {
     // The same session (its cookies) in every request, released together:
     // each may still find the ceremony id in its copy of the session; the
     // library's state store gives the ceremony to one.
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
-    let tasks: Vec<_> = (0..BURST)
-        .map(|_| {
-            let req = c
-                .request("POST", "/recovery_codes")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body.clone()))
-                .unwrap();
-            let router = c.router.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                read(router.oneshot(req).await.unwrap()).await
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for t in tasks {
-        answers.push(t.await.unwrap());
-    }
+    let answers = c.burst("/recovery_codes", &body, BURST).await;
     let taken = answers
         .iter()
         .filter(|r| r.status == StatusCode::SEE_OTHER && r.location() == "/recovery_codes/new")
