@@ -68,6 +68,12 @@ fn list_then_remove_by_name_and_by_id_after_a_step_up() {
     let laptop = seed(&d, "pat", "Laptop", &[1; 16], true);
     let key = seed(&d, "pat", "YubiKey", &[2; 16], false);
 
+    // Support sees them too.
+    let j = d.expect(&["admin", "find", "pat"], "", 0).json();
+    assert_eq!(j["user"]["passkeys"], 2, "{j}");
+    let text = d.run(&["admin", "find", "pat"], "");
+    assert!(text.stdout.contains("2FA: SMS and 2 passkeys"), "{text:?}");
+
     let j = d.expect(&["passkeys", "list"], "", 0).json();
     let list = j["passkeys"].as_array().expect("a list");
     assert_eq!(list.len(), 2, "{j}");
