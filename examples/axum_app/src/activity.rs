@@ -29,6 +29,7 @@ fn describe(kind: &str, detail: Option<&str>) -> String {
         Some("sms") => " (SMS code)",
         Some("totp") => " (authenticator app)",
         Some("recovery_code") => " (recovery code)",
+        Some("passkey") => " (passkey)",
         _ => "",
     };
     let text = match kind {
@@ -63,6 +64,11 @@ fn describe(kind: &str, detail: Option<&str>) -> String {
         "admin_second_factor_reset" => "Two-factor authentication removed by support",
         "admin_sessions_revoked" => "Signed out everywhere by support",
         "admin_password_reset_forced" => "Password reset required by support",
+        "second_factor_enrollment_due" => "Two-factor authentication asked for",
+        "passkey_added" => "Passkey added",
+        "passkey_renamed" => "Passkey renamed",
+        "passkey_removed" => "Passkey removed",
+        "passkey_clone_suspected" => "A passkey looked copied (its counter went back)",
         other => other,
     };
     let factor = if kind.ends_with("_enabled")

@@ -14,7 +14,7 @@ use twofa_verify::{EmailChangeMail, Error as AuthError, User};
 
 use super::errors::{FormError, human_duration};
 use super::factors::step_up_ctx;
-use super::profile::{refreshed, step_up, step_up_failed};
+use super::profile::{proof, refreshed, step_up_failed};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url, render};
 use super::{AppState, see_other};
 
@@ -24,6 +24,7 @@ pub struct EmailForm {
     email: String,
     password: String,
     code: String,
+    passkey_response: String,
 }
 
 fn email_ctx(me: &User, email: &str) -> minijinja::Value {
@@ -56,7 +57,7 @@ pub async fn change_email(
         let e = FormError::invalid("Please enter the new address and your password.");
         return form_error(&state, &v, "change_email.html", e, keep).await;
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let result = v.auth().start_email_change(me.id, &f.email, &proof).await;
     match result {
         Ok(mail) => {

@@ -17,7 +17,7 @@ use twofa_verify::{Enrolled, Error as AuthError, Factor, User};
 
 use super::errors::{AppError, FormError, sentence, wait_secs, with_retry_after};
 use super::phone;
-use super::profile::{refreshed, step_up, step_up_failed};
+use super::profile::{proof, refreshed, step_up_failed};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::waits::back_with_wait;
@@ -37,6 +37,7 @@ pub(super) fn step_up_ctx(me: &User) -> Value {
         sms => me.phone.is_some(),
         totp => me.totp_enabled,
         phone => me.masked_phone(),
+        passkey => me.passkeys > 0,
     }
 }
 
@@ -47,6 +48,7 @@ pub struct PhoneForm {
     country: String,
     password: String,
     code: String,
+    passkey_response: String,
 }
 
 /// How many remembered devices adding a factor would forget: pages that
@@ -108,7 +110,7 @@ pub async fn enable_sms(
         let e = FormError::invalid("Please enter your mobile number and your password.");
         return form_error(&state, &v, "enable_2fa.html", e, keep).await;
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let number = phone::for_library(&f.phone, &f.country);
     let result = v.auth().start_sms_enrollment(me.id, &number, &proof).await;
     match result {
@@ -250,6 +252,8 @@ pub async fn enable_totp_form(
 pub struct StepUpForm {
     pub(super) password: String,
     pub(super) code: String,
+    /// A passkey assertion in place of the code (`profile::proof`).
+    pub(super) passkey_response: String,
     factor: String,
 }
 
@@ -261,7 +265,7 @@ pub async fn start_totp(
     AppForm(f): AppForm<StepUpForm>,
 ) -> Page {
     use twofa_verify::secrecy::ExposeSecret;
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let result = v.auth().start_totp_enrollment(me.id, &proof).await;
     let e = match result {
         Ok(e) => e,
@@ -369,6 +373,16 @@ pub async fn disable_form(
         flash(&v, "info", "Two-factor authentication is not enabled.").await?;
         return Ok(see_other(&profile_url(&me.username)));
     }
+    if me.phone.is_none() && !me.totp_enabled {
+        // Passkeys only: they are removed one by one on their own page.
+        flash(
+            &v,
+            "info",
+            "Your passkeys are your second factor: remove them on this page.",
+        )
+        .await?;
+        return Ok(see_other("/passkeys"));
+    }
     ok(&state, &v, "disable_2fa.html", step_up_ctx(&me)).await
 }
 
@@ -393,7 +407,7 @@ pub async fn disable(
         let e = FormError::invalid("Please enter your password.");
         return form_error(&state, &v, "disable_2fa.html", e, step_up_ctx(&me)).await;
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let result = v.auth().disable_factor(me.id, factor, &proof).await;
     match result {
         Ok(user) => {

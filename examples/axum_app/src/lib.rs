@@ -268,7 +268,7 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
                 .login_url("/login")
                 .trust_proxy(state.config.trust_proxy),
         )
-        .pending_guard(
+        .pending_guard(passkey_enrollment(
             PendingGuard::new("/verify_2fa")
                 .allow("/verify_2fa/resend")
                 .allow("/verify_2fa/passkey/start")
@@ -283,7 +283,7 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
                 .allow_enrolling("/enable_totp/start")
                 .allow_enrolling("/enable_2fa")
                 .allow_enrolling("/enable_2fa/verify"),
-        )
+        ))
         .around_guards(error_pages)
         .build()?;
 
@@ -388,6 +388,19 @@ pub fn router_with_store<S: SessionStore>(state: AppState, store: S) -> Result<R
         )
         .with_state(state);
     Ok(site)
+}
+
+/// The Passkeys page and its adding among the enrollment pages (a login
+/// that ended at enrollment may set up a passkey as its second factor);
+/// nothing without the feature.
+fn passkey_enrollment(guard: PendingGuard) -> PendingGuard {
+    #[cfg(feature = "passkeys")]
+    return guard
+        .allow_enrolling("/passkeys")
+        .allow_enrolling("/passkeys/add/start")
+        .allow_enrolling("/passkeys/add/finish");
+    #[cfg(not(feature = "passkeys"))]
+    guard
 }
 
 /// The passkeys' pages and the JSON endpoints of `static/passkeys.js`

@@ -18,13 +18,13 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use serde::Deserialize;
-use twofa_verify::axum::RequireUser;
+use twofa_verify::axum::{EnrollingUser, RequireUser};
 use twofa_verify::{Error as AuthError, StepUp, User};
 
 use super::auth;
 use super::errors::{AppError, FormError, sentence};
 use super::factors::{script_answer, step_up_ctx};
-use super::profile::{refreshed, step_up, step_up_failed};
+use super::profile::{proof, refreshed, step_up_failed};
 use super::recovery::keep_and_show;
 use super::render::{AppForm, Page, Visitor, civil_date, flash, form_error, ok, query_param};
 use super::{AppState, see_other};
@@ -102,8 +102,13 @@ async fn page_ctx(state: &AppState, me: &User) -> Result<minijinja::Value, AppEr
 }
 
 /// GET /passkeys: the user's passkeys, and the forms to add, rename and
-/// remove them.
-pub async fn page(State(state): State<AppState>, v: Visitor, RequireUser(me): RequireUser) -> Page {
+/// remove them. Also one of the enrollment pages (`REQUIRE_2FA`): a
+/// passkey is a second factor like the others.
+pub async fn page(
+    State(state): State<AppState>,
+    v: Visitor,
+    EnrollingUser(me): EnrollingUser,
+) -> Page {
     let ctx = page_ctx(&state, &me).await?;
     ok(&state, &v, "passkeys.html", ctx).await
 }
@@ -120,13 +125,13 @@ pub struct AddForm {
 /// options of `navigator.credentials.create`.
 pub async fn add_start(
     v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     AppForm(f): AppForm<AddForm>,
 ) -> Page {
     if f.password.is_empty() {
         return Ok(refusal(&FormError::invalid("Please enter your password.")));
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, String::new()).await?;
     let result = v
         .auth()
         .start_passkey_registration(me.id, f.name.trim(), &proof)
@@ -144,7 +149,7 @@ pub async fn add_start(
 pub async fn add_finish(
     State(state): State<AppState>,
     mut v: Visitor,
-    RequireUser(me): RequireUser,
+    EnrollingUser(me): EnrollingUser,
     body: String,
 ) -> Page {
     let Some(ceremony) = take(&v, REGISTRATION).await? else {
@@ -158,7 +163,9 @@ pub async fn add_finish(
         Ok(enrolled) => enrolled,
         Err(e) => return refused(e),
     };
-    refreshed(&mut v, &enrolled.user).await?;
+    // A logged-in session is stamped anew; a login that ended at
+    // enrollment (a second factor required) becomes a login now.
+    v.enrolled(&enrolled.user).await?;
     match enrolled.recovery_codes {
         Some(codes) => {
             flash(
@@ -221,18 +228,13 @@ pub struct RemoveForm {
     passkey_response: String,
 }
 
-/// The step-up proof of a form: the password with a code, or with the
-/// passkey assertion the page's script put in `passkey_response` (its
-/// ceremony taken out of the session: single use).
-pub(super) async fn proof(
+/// The step-up proof of a passkey assertion (for `profile::proof`): its
+/// ceremony taken out of the session, single use.
+pub(super) async fn step_up_proof(
     v: &Visitor,
     password: String,
-    code: &str,
     passkey_response: String,
 ) -> Result<StepUp, AppError> {
-    if passkey_response.trim().is_empty() {
-        return Ok(step_up(password, code));
-    }
     // No ceremony in the session: an id nobody issued, which the library
     // refuses like a used one.
     let ceremony = take(v, STEP_UP).await?.unwrap_or_default();

@@ -299,7 +299,7 @@ pub async fn step_up_failed(
 }
 
 /// A step-up from a form: the password, and the code when one was typed.
-pub fn step_up(password: String, code: &str) -> StepUp {
+fn step_up(password: String, code: &str) -> StepUp {
     if code.trim().is_empty() {
         StepUp::password(password)
     } else {
@@ -307,11 +307,33 @@ pub fn step_up(password: String, code: &str) -> StepUp {
     }
 }
 
+/// The step-up proof of a form, the one way every step-up page builds it:
+/// the password with a code, or with the passkey assertion that the
+/// "Use a passkey instead" button (`_macros.html`, `passkey_step_up`) put
+/// in `passkey_response`, its ceremony taken out of the session (single
+/// use; see `passkeys.rs`). Without the `passkeys` feature there is no
+/// ceremony to take: the code alone counts.
+pub async fn proof(
+    v: &Visitor,
+    password: String,
+    code: &str,
+    passkey_response: String,
+) -> Result<StepUp, AppError> {
+    #[cfg(feature = "passkeys")]
+    if !passkey_response.trim().is_empty() {
+        return super::passkeys::step_up_proof(v, password, passkey_response).await;
+    }
+    #[cfg(not(feature = "passkeys"))]
+    let _ = (v, passkey_response);
+    Ok(step_up(password, code))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ChangePasswordForm {
     current: String,
     code: String,
+    passkey_response: String,
     password: String,
     password2: String,
 }
@@ -338,7 +360,7 @@ pub async fn change_password(
         let e = FormError::invalid("The two new passwords do not match.");
         return form_error(&state, &v, "change_password.html", e, keep).await;
     }
-    let proof = step_up(f.current, &f.code);
+    let proof = proof(&v, f.current, &f.code, f.passkey_response).await?;
     let new = SecretString::from(f.password);
     let result = v.auth().change_password(me.id, &proof, &new).await;
     match result {
@@ -388,6 +410,7 @@ pub async fn forget_all_devices(v: Visitor, RequireUser(me): RequireUser) -> Pag
 pub struct StepUpForm {
     password: String,
     code: String,
+    passkey_response: String,
 }
 
 /// GET /sign_out_everywhere: the step-up it asks for.
@@ -413,7 +436,7 @@ pub async fn sign_out_everywhere(
         let e = FormError::invalid("Please enter your password.");
         return form_error(&state, &v, "sign_out_everywhere.html", e, keep).await;
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let user = match v.auth().sign_out_everywhere(me.id, &proof).await {
         Ok(user) => user,
         Err(e) => {

@@ -28,7 +28,7 @@ use twofa_verify::{User, UserId};
 
 use super::errors::{AppError, FormError};
 use super::factors::{StepUpForm, step_up_ctx};
-use super::profile::{step_up, step_up_failed};
+use super::profile::{proof, step_up_failed};
 use super::render::{AppForm, Page, Visitor, flash, form_error, ok, profile_url};
 use super::{AppState, see_other};
 
@@ -264,7 +264,7 @@ pub async fn regenerate(
         let e = FormError::invalid("Please enter your password.");
         return form_error(&state, &v, "regenerate_codes.html", e, ctx).await;
     }
-    let proof = step_up(f.password, &f.code);
+    let proof = proof(&v, f.password, &f.code, f.passkey_response).await?;
     let result = v.auth().regenerate_recovery_codes(me.id, &proof).await;
     match result {
         Ok(codes) => {

@@ -168,7 +168,9 @@
     var startAutofill = function () {
       if (!PublicKeyCredential.isConditionalMediationAvailable) return;
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-        if (!ok) return;
+        // The button was pressed meanwhile: its request goes alone (a
+        // second start would replace its ceremony in the session).
+        if (!ok || pressed) return;
         autofill = new AbortController();
         autofillSettled = getAndFinish("/login/passkey/start", finish, "conditional", autofill.signal)
           .then(go)
@@ -177,8 +179,11 @@
           });
       });
     };
+    var pressed = false;
     signIn.querySelector("button").addEventListener("click", function () {
-      // One request at a time: the autofill's gives way to the button's.
+      // One request at a time: the autofill's pending (conditional)
+      // request gives way to the button's; it settles as aborted.
+      pressed = true;
       if (autofill) autofill.abort();
       status.textContent = "";
       autofillSettled
@@ -239,8 +244,13 @@
     if (!button) return;
     button.hidden = false;
     button.addEventListener("click", function () {
-      var password = form.querySelector("input[name=password]");
-      if (password && !password.reportValidity()) return;
+      // Every required field but the code the passkey stands for (the
+      // password: "current" on the password page; a new password, an
+      // address): the form is sent without the browser's checks.
+      var fields = form.querySelectorAll("input[required]:not([name=code])");
+      for (var i = 0; i < fields.length; i++) {
+        if (!fields[i].reportValidity()) return;
+      }
       post("/passkeys/step_up/start")
         .then(function (json) {
           return navigator.credentials.get({ publicKey: requestOptions(json) });

@@ -303,7 +303,7 @@ pub async fn sign_out_everywhere(ctx: &mut Ctx, a: &StepUpArgs) -> Result<Outcom
 }
 
 /// "30 days", "5 minutes": how long, rounded to the nearest unit.
-fn roughly(d: Duration) -> String {
+pub(crate) fn roughly(d: Duration) -> String {
     let s = d.as_secs();
     let (n, unit) = match s {
         0..60 => return "less than a minute".to_owned(),

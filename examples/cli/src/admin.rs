@@ -108,6 +108,7 @@ fn user_json(user: &User) -> Value {
         "email": user.email,
         "sms": user.phone.is_some(),
         "totp": user.totp_enabled,
+        "passkeys": user.passkeys,
     })
 }
 
@@ -117,13 +118,29 @@ fn describe(user: &User) -> String {
         user.id.0,
         user.username,
         user.email,
-        match (user.phone.is_some(), user.totp_enabled) {
-            (true, true) => "SMS and authenticator app",
-            (true, false) => "SMS",
-            (false, true) => "authenticator app",
-            (false, false) => "off",
-        }
+        factors(user)
     )
+}
+
+/// The user's second factors in words ("off" without any).
+fn factors(user: &User) -> String {
+    let mut v: Vec<String> = Vec::new();
+    if user.phone.is_some() {
+        v.push("SMS".into());
+    }
+    if user.totp_enabled {
+        v.push("authenticator app".into());
+    }
+    match user.passkeys {
+        0 => {}
+        1 => v.push("1 passkey".into()),
+        n => v.push(format!("{n} passkeys")),
+    }
+    match v.as_slice() {
+        [] => "off".into(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn event_line(r: &AuditRecord) -> String {

@@ -16,6 +16,7 @@ mod database;
 mod import;
 mod input;
 mod output;
+mod passkeys;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -175,6 +176,10 @@ pub enum Command {
     /// Recovery codes for when no second factor is at hand
     #[command(subcommand)]
     RecoveryCodes(RecoveryCodes),
+    /// Your passkeys: list them, remove one (adding one needs a browser:
+    /// the web demo's Passkeys page)
+    #[command(subcommand)]
+    Passkeys(PasskeysCmd),
     /// Change or reset the password
     #[command(subcommand)]
     Password(Password),
@@ -330,6 +335,30 @@ pub enum FactorArg {
     Sms,
     /// Authenticator app
     Totp,
+}
+
+/// `passkeys ...`.
+#[derive(Debug, Subcommand)]
+pub enum PasskeysCmd {
+    /// List your passkeys: id, name, when added and last used, synced or not
+    List,
+    /// Remove a passkey, by id or by name (asks for the password and a
+    /// current code)
+    #[command(group = clap::ArgGroup::new("which").required(true))]
+    Remove {
+        /// The passkey's id, from `cli passkeys list`
+        #[arg(group = "which")]
+        id: Option<String>,
+        /// The passkey's name, when no other passkey has it
+        #[arg(long, group = "which")]
+        name: Option<String>,
+        /// A current code: authenticator app, SMS (see --sms) or recovery code
+        #[arg(long)]
+        code: Option<String>,
+        /// Send the current code by SMS
+        #[arg(long)]
+        sms: bool,
+    },
 }
 
 /// `recovery-codes ...`.

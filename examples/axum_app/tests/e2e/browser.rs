@@ -37,8 +37,14 @@ const RUN_AXE: &str = r#"
 
 /// The pages whose screenshots go into the demo's docs
 /// (`docs/screenshots/`, with `UPDATE_DOCS_SCREENSHOTS=1`): the ones
-/// issue 20 changed.
+/// issues 20 and 21 changed.
 const DOC_PAGES: &[&str] = &[
+    "passkeys",
+    "login-passkey",
+    "verify-2fa-passkey",
+    "sign-out-everywhere-passkey",
+    "security-activity-passkeys",
+    "enroll-2fa-passkey",
     "home-logged-in",
     "login-wait",
     "verify-resend-wait",

@@ -166,6 +166,11 @@ async fn browser_walkthrough() {
         Ok(()) => passkeys::walk(&mut b, &Site::serve(false, true).await).await,
         e => e,
     };
+    #[cfg(feature = "passkeys")]
+    let result = match result {
+        Ok(()) => passkeys::enroll(&mut b, &Site::serve_with(false, true, true).await).await,
+        e => e,
+    };
     let _ = b.c.clone().close().await;
     result.unwrap();
     b.assert_accessible();
@@ -186,6 +191,12 @@ impl Site {
     /// With `passkeys`, the site is opened at http://localhost:PORT (its
     /// relying party: browsers refuse passkeys at an IP address).
     async fn serve(confirm_email: bool, passkeys: bool) -> Self {
+        Self::serve_with(confirm_email, passkeys, false).await
+    }
+
+    /// `serve`, with `require_2fa` a second factor required of every user
+    /// at once (no grace: a login ends at the enrollment pages).
+    async fn serve_with(confirm_email: bool, passkeys: bool, require_2fa: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap();
         let base = if passkeys {
@@ -197,6 +208,10 @@ impl Site {
         // wait and its end.
         let mut policy = twofa_verify::Policy::default();
         policy.resend_interval = Duration::from_secs(8);
+        if require_2fa {
+            policy.second_factor_required =
+                Some(twofa_verify::policy::SecondFactorRequirement::everyone());
+        }
         let state = axum_app::state_for_tests_with(
             demo_support::Options {
                 confirm_email,

@@ -272,26 +272,7 @@ async fn a_burst_of_posts_of_one_link_creates_one_account() {
     let mut fields = vec![("csrf_token", token.as_str())];
     fields.extend_from_slice(&page_form(CHOSEN, CHOSEN));
     let body = serde_urlencoded::to_string(&fields).unwrap();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
-    let tasks: Vec<_> = (0..BURST)
-        .map(|_| {
-            let req = c
-                .request("POST", &link)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body.clone()))
-                .unwrap();
-            let router = c.router.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                read(router.oneshot(req).await.unwrap()).await
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for t in tasks {
-        answers.push(t.await.unwrap());
-    }
+    let answers = c.burst(&link, &body, BURST).await;
     let created = answers
         .iter()
         .filter(|r| r.status == StatusCode::SEE_OTHER)

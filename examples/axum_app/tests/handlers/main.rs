@@ -83,6 +83,33 @@ impl Client {
         self
     }
 
+    /// `n` copies of a form POST of `body` (urlencoded, CSRF token
+    /// included) to `path` in this browser's session, each in a task of
+    /// its own, released together by a barrier; their answers.
+    async fn burst(&self, path: &str, body: &str, n: usize) -> Vec<Resp> {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let req = self
+                    .request("POST", path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(body.to_owned()))
+                    .unwrap();
+                let router = self.router.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    read(router.oneshot(req).await.unwrap()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        answers
+    }
+
     /// Another browser on the same site.
     fn other(&self) -> Self {
         Client {

@@ -277,6 +277,9 @@ pub(crate) fn factor_names(u: &User) -> Vec<&'static str> {
     if u.totp_enabled {
         v.push("totp");
     }
+    if u.passkeys > 0 {
+        v.push("passkey");
+    }
     v
 }
 
@@ -345,6 +348,7 @@ pub async fn run(cmd: &Command, ctx: &mut Ctx) -> Result<Outcome, CliError> {
         Command::Password(Password::Reset(Reset::Complete { token })) => {
             account::reset_complete(ctx, token).await
         }
+        Command::Passkeys(cmd) => crate::passkeys::run(ctx, cmd).await,
         Command::Info => Ok(info(ctx)),
         Command::ImportFlask { path } => crate::import::import_flask(ctx, path).await,
         Command::Admin(cmd) => crate::admin::run(ctx, cmd).await,

@@ -49,7 +49,11 @@ pub(crate) async fn step_up(
     };
     let prompt = match &sent_to {
         Some(to) => format!("Code sent to {to} (or a recovery code): "),
-        None => "Code from your authenticator app (or a recovery code): ".to_owned(),
+        None if user.totp_enabled => {
+            "Code from your authenticator app (or a recovery code): ".to_owned()
+        }
+        // Passkeys only: a terminal cannot use one, a recovery code stands in.
+        None => "A recovery code (a passkey works only in a browser): ".to_owned(),
     };
     match (password, ctx.ask_code(&prompt)?) {
         (Some(password), Some(code)) => Ok(Proof::Ready(StepUp::new(password, Some(code)))),
@@ -58,8 +62,11 @@ pub(crate) async fn step_up(
                 Some(to) => {
                     format!("A code was sent to {to}. Confirm with your password and: {next}")
                 }
-                None => format!(
+                None if user.totp_enabled => format!(
                     "A code from your authenticator app (or a recovery code) is needed, with your password: {next}"
+                ),
+                None => format!(
+                    "A recovery code (a passkey works only in a browser) is needed, with your password: {next}"
                 ),
             };
             let status = if sent_to.is_some() {

@@ -47,7 +47,7 @@ fn next_totp_step() {
     std::thread::sleep(Duration::from_millis(left + 200));
 }
 
-fn register_and_login(d: &Dir, name: &str) {
+pub(crate) fn register_and_login(d: &Dir, name: &str) {
     d.register(name, PW);
     let j = d
         .expect(&["login", "--user", name, "--password-stdin"], PW, 0)
@@ -357,14 +357,25 @@ fn in_terminal<'a>(file: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-fn enable_sms(d: &Dir) {
+/// Turns SMS codes on (the first factor); the recovery codes it gives.
+pub(crate) fn enable_sms(d: &Dir) -> Vec<String> {
     let r = d.expect(
         &["2fa", "enable-sms", "--phone", PHONE, "--password-stdin"],
         PW,
         6,
     );
     let code = r.sms_code(PHONE);
-    d.expect(&["2fa", "enable-sms", "--code", &code], "", 0);
+    let j = d
+        .expect(&["2fa", "enable-sms", "--code", &code], "", 0)
+        .json();
+    j["recovery_codes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod database;
 mod flask_import;
 mod flows;
+mod passkeys;
 mod support;
 
 use support::Dir;
