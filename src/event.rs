@@ -56,6 +56,9 @@ pub enum LimitedAction {
     SmsSend,
     /// Mails to one address (an email change's confirmation link).
     Mail,
+    /// Passwordless sign-ins started by one client
+    /// ([`Policy::client_passkey_sign_ins`](crate::Policy::client_passkey_sign_ins)).
+    PasskeySignIn,
 }
 
 /// What a mail is, in [`AuthEvent::MailSuppressed`] (see the

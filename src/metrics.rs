@@ -127,6 +127,7 @@ fn count(event: &AuthEvent) {
             LimitedAction::PasswordReset => "client_reset",
             LimitedAction::SmsSend => "client_sms",
             LimitedAction::Mail => "client_mail",
+            LimitedAction::PasskeySignIn => "client_passkey_sign_in",
             #[allow(unreachable_patterns)]
             _ => "client_other",
         }),

@@ -61,7 +61,8 @@ impl RateLimit {
 
 /// How far per-client limits reach beyond one client's address: each
 /// limit of [`Policy`] that names a client (`client_failures`,
-/// `client_registrations`, `client_reset_requests`, `client_sms`) holds for
+/// `client_registrations`, `client_reset_requests`, `client_sms`,
+/// `client_passkey_sign_ins`) holds for
 /// the client's own address (IPv4) or /64 (IPv6), and, multiplied by these
 /// factors, for the wider networks around it. Whoever holds many addresses
 /// of one network (a /56 or /48 delegated to one IPv6 subscriber, a /24 of
@@ -212,6 +213,13 @@ pub struct Policy {
     pub client_registrations: RateLimit,
     /// Password reset requests from one client (default 10 per hour).
     pub client_reset_requests: RateLimit,
+    /// Passwordless sign-ins one client may start
+    /// (`Authenticator::start_passkey_login`, feature `passkeys`; default
+    /// 100 per 15 min). Each start keeps a ceremony in the state
+    /// store until it expires, and anyone may start one: without a limit a
+    /// script could fill the store. A login page with passkey autofill
+    /// starts one per view, hence a budget far above a person's.
+    pub client_passkey_sign_ins: RateLimit,
     /// SMS sends triggered by one client, for any account (default 10 per
     /// hour). It trips long before `sms_global`, so one client cannot spend
     /// the whole site's budget.
@@ -306,6 +314,7 @@ impl Default for Policy {
             client_failures: RateLimit::new(50, Duration::from_secs(15 * 60)),
             client_registrations: RateLimit::new(10, Duration::from_secs(3600)),
             client_reset_requests: RateLimit::new(10, Duration::from_secs(3600)),
+            client_passkey_sign_ins: RateLimit::new(100, Duration::from_secs(15 * 60)),
             client_sms: RateLimit::new(10, Duration::from_secs(3600)),
             sms_unverified_per_phone: RateLimit::new(3, Duration::from_secs(3600)),
             sms_unverified_global: RateLimit::new(200, Duration::from_secs(3600)),
@@ -417,6 +426,7 @@ impl Policy {
             ("client_failures", self.client_failures),
             ("client_registrations", self.client_registrations),
             ("client_reset_requests", self.client_reset_requests),
+            ("client_passkey_sign_ins", self.client_passkey_sign_ins),
             ("client_sms", self.client_sms),
             ("sms_unverified_per_phone", self.sms_unverified_per_phone),
             ("sms_unverified_global", self.sms_unverified_global),

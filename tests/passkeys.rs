@@ -16,11 +16,12 @@ use serde_json::Value;
 use soft::SoftAuthenticator;
 use tokio::sync::Barrier;
 use twofa_verify::clock::ManualClock;
+use twofa_verify::event::LimitedAction;
 use twofa_verify::event::RecordingSink;
 use twofa_verify::passkey::PasskeyConfig;
 use twofa_verify::{
-    AuthEvent, Authenticator, Error, Factor, Login, MemoryStore, SecretKey, StateStore, StepUp,
-    User, UserStore,
+    AuthEvent, Authenticator, Error, Factor, Login, MemoryStore, Policy, RequestContext, SecretKey,
+    StateStore, StepUp, User, UserStore,
 };
 
 const ORIGIN: &str = "https://example.com";
@@ -434,6 +435,132 @@ async fn burst_one_ceremony(instances: Vec<Authenticator>) {
     assert_eq!(ok, 1);
 }
 
+/// Runs `f(i)` on `n` tasks held at a barrier and released together;
+/// their results in order.
+async fn released_together<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, fut) = (barrier.clone(), f(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// The passkey as a second factor under bursts, across two instances:
+/// 200 concurrent finishes of one pending login with one valid assertion
+/// sign in exactly once; then 200 assertions of another user's passkey,
+/// each with a ceremony of its own, against a new pending login of the
+/// same account: no more are judged than the pending login's answer limit.
+async fn burst_verify_passkey(instances: &[Authenticator]) {
+    const N: usize = 200;
+    let a = &instances[0];
+    let carol = user(a, "carol").await;
+    let dave = user(a, "dave").await;
+    let mut carol_key = SoftAuthenticator::new(ORIGIN);
+    let mut dave_key = SoftAuthenticator::new(ORIGIN);
+    add_passkey(a, &carol, &mut carol_key, "Key").await;
+    add_passkey(a, &dave, &mut dave_key, "Key").await;
+    let pending = || async {
+        match a.login("carol", &SecretString::from(GOOD)).await.unwrap() {
+            Login::SecondFactor(c) => c.token().to_owned(),
+            other => panic!("a passkey is a second factor: {other:?}"),
+        }
+    };
+
+    let token = Arc::new(pending().await);
+    let req = a.start_passkey_verification(&token).await.unwrap();
+    let answer = Arc::new(carol_key.assert(&json(req.options())));
+    let ceremony = Arc::new(req.ceremony_id().to_owned());
+    let results = released_together(N, |i| {
+        let auth = instances[i % instances.len()].clone();
+        let (token, ceremony, answer) = (token.clone(), ceremony.clone(), answer.clone());
+        async move { auth.verify_passkey(&token, &ceremony, &answer).await }
+    })
+    .await;
+    let signed_in = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(signed_in, 1, "{results:?}");
+
+    let token = Arc::new(pending().await);
+    let mut wrong = Vec::with_capacity(N);
+    for _ in 0..N {
+        let req = a.start_passkey_verification(&token).await.unwrap();
+        let mut options = json(req.options());
+        options["publicKey"]["allowCredentials"] = Value::Array(vec![]);
+        wrong.push(Arc::new((
+            req.ceremony_id().to_owned(),
+            dave_key.assert(&options),
+        )));
+    }
+    let results = released_together(N, |i| {
+        let auth = instances[i % instances.len()].clone();
+        let (token, wrong) = (token.clone(), wrong[i].clone());
+        async move { auth.verify_passkey(&token, &wrong.0, &wrong.1).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+    let judged = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::PasskeyRejected)))
+        .count();
+    let limit = usize::try_from(Policy::default().challenge_max_attempts).unwrap();
+    assert!(
+        (1..=limit).contains(&judged),
+        "{judged} wrong assertions judged, the limit is {limit}"
+    );
+}
+
+/// More passwordless sign-ins started at once by one client than its
+/// budget, across two instances: exactly the budget start (each keeps a
+/// ceremony in the store), the rest are `RateLimited`; another client
+/// still starts one.
+async fn burst_passkey_login_starts(instances: &[Authenticator]) {
+    let budget = usize::try_from(Policy::default().client_passkey_sign_ins.max).unwrap();
+    let n = budget + 100;
+    let client =
+        |last: u8| RequestContext::new().with_ip(std::net::IpAddr::from([203, 0, 113, last]));
+    let results = released_together(n, |i| {
+        let auth = instances[i % instances.len()].with_context(client(9));
+        async move { auth.start_passkey_login().await.map(|_| ()) }
+    })
+    .await;
+    let started = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(started, budget);
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(())
+            | Err(Error::RateLimited {
+                limit: LimitedAction::PasskeySignIn,
+                ..
+            })
+    )));
+    let other = instances[1]
+        .with_context(client(10))
+        .start_passkey_login()
+        .await;
+    assert!(other.is_ok(), "{other:?}");
+}
+
+/// Every burst of this file on one pair of instances.
+async fn bursts(instances: Vec<Authenticator>) {
+    burst_verify_passkey(&instances).await;
+    burst_passkey_login_starts(&instances).await;
+    burst_one_ceremony(instances).await;
+}
+
 fn two_over(
     state: impl StateStore + Clone + 'static,
     users: impl UserStore + Clone + 'static,
@@ -454,7 +581,7 @@ fn two_over(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn burst_memory() {
     let users = MemoryStore::new();
-    burst_one_ceremony(two_over(users.clone(), users)).await;
+    bursts(two_over(users.clone(), users)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -464,7 +591,7 @@ async fn burst_sqlite_state() {
     let state = twofa_verify::SqliteStore::open(path.to_str().unwrap())
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state.clone(), state)).await;
+    bursts(two_over(state.clone(), state)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -484,7 +611,7 @@ async fn burst_postgres_state() {
     let state = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state.clone(), state)).await;
+    bursts(two_over(state.clone(), state)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -498,7 +625,7 @@ async fn burst_redis_state() {
         .connect()
         .await
         .unwrap();
-    burst_one_ceremony(two_over(state, MemoryStore::new())).await;
+    bursts(two_over(state, MemoryStore::new())).await;
 }
 
 #[tokio::test]

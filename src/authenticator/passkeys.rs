@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{DiscoverableAuthentication, WebauthnError};
 
 use super::lockout::AttemptBudget;
-use super::state::{FailScope, StateKey, StateValue};
+use super::state::{ClientBudget, FailScope, StateKey, StateValue};
 use super::{Authenticator, Enrolled, StepUp, Verification};
 use crate::error::{Error, Result};
-use crate::event::{AuthEvent, Factor};
+use crate::event::{AuthEvent, Factor, LimitedAction};
 use crate::passkey::{
     Passkey, PasskeyRegistration, PasskeyRequest, PublicKeyCredential, RegisterPublicKeyCredential,
     check_name, parse_id, parse_response,
@@ -326,6 +326,15 @@ impl Authenticator {
     /// ```
     pub async fn start_passkey_login(&self) -> Result<PasskeyRequest> {
         let rp = self.rp()?;
+        // Reserve, then write: the client's place is taken before the
+        // ceremony is kept, so a burst cannot outrun the budget.
+        let _reserved = self
+            .reserve_client(
+                LimitedAction::PasskeySignIn,
+                ClientBudget::PasskeySignIns,
+                self.inner.policy.client_passkey_sign_ins,
+            )
+            .await?;
         let (options, state) = rp
             .webauthn
             .start_discoverable_authentication()

@@ -158,6 +158,9 @@ pub(in crate::authenticator) enum ClientBudget {
     ResetRequests,
     /// Registrations.
     Registrations,
+    /// Passwordless sign-ins started (each keeps a ceremony in the store).
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    PasskeySignIns,
 }
 
 impl BudgetKey {
@@ -169,6 +172,7 @@ impl BudgetKey {
                     ClientBudget::Sms => "cs",
                     ClientBudget::ResetRequests => "crr",
                     ClientBudget::Registrations => "creg",
+                    ClientBudget::PasskeySignIns => "cpk",
                 };
                 keys.state_key(scope, client)
             }
