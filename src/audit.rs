@@ -149,6 +149,19 @@ impl AuthEvent {
                 "second_factor_enrollment_due",
                 grace_over.then(|| "grace_over".into()),
             ),
+            E::StepUpChecked {
+                user,
+                factor,
+                passed,
+            } => (
+                Some(*user),
+                if *passed {
+                    "step_up_passed"
+                } else {
+                    "step_up_failed"
+                },
+                factor.as_ref().and_then(f),
+            ),
             E::PasskeyAdded { user } => (Some(*user), "passkey_added", Some("passkey".into())),
             E::PasskeyRenamed { user } => (Some(*user), "passkey_renamed", Some("passkey".into())),
             E::PasskeyRemoved { user } => (Some(*user), "passkey_removed", Some("passkey".into())),

@@ -289,6 +289,17 @@ pub enum AuthEvent {
         /// True when the grace period is over and the login did not complete.
         grace_over: bool,
     },
+    /// A step-up (the proof a sensitive change takes: the password, and a
+    /// current factor when the user has one) was checked.
+    StepUpChecked {
+        /// The user.
+        user: UserId,
+        /// The factor that passed with the password; `None` when the
+        /// password alone was enough, or when the step-up failed.
+        factor: Option<Factor>,
+        /// Whether the step-up passed.
+        passed: bool,
+    },
     /// A passkey was added (feature `passkeys`): tell the user.
     PasskeyAdded {
         /// The user.

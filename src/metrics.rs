@@ -1,4 +1,4 @@
-//! Counters through the `metrics` facade (feature `metrics`):
+//! Counters and a histogram through the `metrics` facade (feature `metrics`):
 //! [`MetricsSink`] turns the authenticator's events into counters that any
 //! exporter (Prometheus, StatsD, OpenTelemetry...) can serve.
 //!
@@ -8,12 +8,20 @@
 //!
 //! | metric | labels |
 //! |---|---|
-//! | `twofa_logins_total` | `outcome`: `success`, `failure`, `second_factor`, `enroll_soon`, `enrollment_required`; `factor` on success: `none`, `sms`, `totp`, `recovery_code` |
+//! | `twofa_logins_total` | `outcome`: `success`, `failure`, `second_factor`, `enroll_soon`, `enrollment_required`; `factor` on success: `none`, `sms`, `totp`, `recovery_code`, `passkey` |
+//! | `twofa_step_ups_total` | `outcome`: `passed`, `failed`; `factor`: as for logins (`none` when the password alone was asked, or on failure) |
 //! | `twofa_lockouts_total` | |
 //! | `twofa_codes_sent_total` | `channel`: `sms` |
 //! | `twofa_codes_rejected_total` | `factor` |
-//! | `twofa_budgets_hit_total` | `budget`: `sms_account`, `client_login`, `client_register`, `client_reset`, `client_sms`, `client_mail`, `sms_global`, `sms_unverified`, `mail` |
+//! | `twofa_budgets_hit_total` | `budget`: `sms_account`, `client_login`, `client_register`, `client_reset`, `client_sms`, `client_mail`, `client_passkey_sign_in`, `sms_global`, `sms_unverified`, `mail` |
 //! | `twofa_events_total` | `event`: the [`AuthEvent`] variant, snake case |
+//!
+//! One histogram, recorded with the feature on whatever the sink (the
+//! facade drops it when no recorder is installed):
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `twofa_state_store_seconds` | `op`: the `StateStore` method (`get`, `reserve_attempt`, `settle_attempt`, ...); the time of every state-store call a flow makes |
 
 use std::sync::Arc;
 
@@ -83,6 +91,7 @@ fn factor_label(factor: Option<Factor>) -> &'static str {
         Some(Factor::Sms) => "sms",
         Some(Factor::Totp) => "totp",
         Some(Factor::RecoveryCode) => "recovery_code",
+        Some(Factor::Passkey) => "passkey",
         #[allow(unreachable_patterns)]
         Some(_) => "other",
     }
@@ -137,6 +146,14 @@ fn count(event: &AuthEvent) {
             "sms_global"
         }),
         AuthEvent::MailSuppressed { .. } => budget("mail"),
+        AuthEvent::StepUpChecked { factor, passed, .. } => {
+            ::metrics::counter!(
+                "twofa_step_ups_total",
+                "outcome" => if *passed { "passed" } else { "failed" },
+                "factor" => factor_label(*factor)
+            )
+            .increment(1);
+        }
         _ => {}
     }
 }
@@ -174,6 +191,12 @@ fn event_name(event: &AuthEvent) -> &'static str {
         AuthEvent::DeviceRemembered { .. } => "device_remembered",
         AuthEvent::DeviceForgotten { .. } => "device_forgotten",
         AuthEvent::SecondFactorEnrollmentDue { .. } => "second_factor_enrollment_due",
+        AuthEvent::StepUpChecked { .. } => "step_up_checked",
+        AuthEvent::PasskeyAdded { .. } => "passkey_added",
+        AuthEvent::PasskeyRenamed { .. } => "passkey_renamed",
+        AuthEvent::PasskeyRemoved { .. } => "passkey_removed",
+        AuthEvent::PasskeyCloneSuspected { .. } => "passkey_clone_suspected",
+        AuthEvent::AdminAction { .. } => "admin_action",
         // Events added later (by other features) count under one word
         // until named here.
         #[allow(unreachable_patterns)]

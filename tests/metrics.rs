@@ -131,6 +131,14 @@ async fn a_scripted_flow_is_counted_without_personal_data() {
     auth.verify(ch.token(), &SecretString::from(good))
         .await
         .unwrap();
+    // Step-ups: a wrong password, then the password and an SMS code.
+    let wrong_pw = StepUp::new("wrong horse battery", Some("123456"));
+    assert!(auth.sign_out_everywhere(alice.id, &wrong_pw).await.is_err());
+    auth.send_step_up_code(alice.id).await.unwrap();
+    let code = sms.last_code_for(PHONE).unwrap();
+    auth.regenerate_recovery_codes(alice.id, &StepUp::new("correct horse battery", Some(code)))
+        .await
+        .unwrap();
 
     let got = |s: &str| counters.get(s);
     assert_eq!(got("twofa_logins_total{factor=none,outcome=failure}"), 1);
@@ -142,11 +150,19 @@ async fn a_scripted_flow_is_counted_without_personal_data() {
     assert_eq!(got("twofa_logins_total{factor=sms,outcome=success}"), 1);
     assert_eq!(
         got("twofa_codes_sent_total{channel=sms}"),
-        2,
+        3, // the enrollment's, the login's, the step-up's
         "{:?}",
         counters.series()
     );
     assert_eq!(got("twofa_codes_rejected_total{factor=sms}"), 1);
+    // The enrollment's step-up (the password alone), the wrong password,
+    // the step-up with an SMS code.
+    assert_eq!(got("twofa_step_ups_total{factor=none,outcome=passed}"), 1);
+    assert_eq!(got("twofa_step_ups_total{factor=none,outcome=failed}"), 1);
+    assert_eq!(got("twofa_step_ups_total{factor=sms,outcome=passed}"), 1);
+    // Every login reserves and settles an attempt in the state store.
+    assert!(got("twofa_state_store_seconds{op=reserve_attempt}") >= 4);
+    assert!(got("twofa_state_store_seconds{op=settle_attempt}") >= 4);
     assert_eq!(got("twofa_events_total{event=registered}"), 1);
     assert_eq!(got("twofa_events_total{event=factor_enabled}"), 1);
     for series in counters.series() {

@@ -588,15 +588,40 @@ impl Authenticator {
     }
 
     /// Checks a step-up: the password, plus a current factor code when the
-    /// user has one. Failures count against the account.
+    /// user has one. Failures count against the account. Either way an
+    /// [`AuthEvent::StepUpChecked`] tells the sink (a step-ups counter) and
+    /// the audit trail.
     pub(super) async fn verify_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<()> {
+        let checked = self.check_step_up(rec, step_up).await;
+        let event = AuthEvent::StepUpChecked {
+            user: rec.id,
+            factor: checked.as_ref().ok().copied().flatten(),
+            passed: checked.is_ok(),
+        };
+        match checked {
+            Ok(_) => self.emit(event).await,
+            Err(refused) => {
+                // The refusal is the answer; a failed audit write of it is
+                // logged by `emit`, and nothing was let through.
+                let _ = self.emit(event).await;
+                Err(refused)
+            }
+        }
+    }
+
+    /// [`verify_step_up`](Self::verify_step_up): the factor that passed
+    /// with the password, if one was asked.
+    async fn check_step_up(&self, rec: &UserRecord, step_up: &StepUp) -> Result<Option<Factor>> {
         self.check_current_password(rec, &step_up.password).await?;
         if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(proof) = step_up.passkey() {
             #[cfg(feature = "passkeys")]
-            return self.verify_passkey_step_up(rec, proof).await;
+            return self
+                .verify_passkey_step_up(rec, proof)
+                .await
+                .map(|()| Some(Factor::Passkey));
             #[cfg(not(feature = "passkeys"))]
             {
                 let _ = proof;
@@ -617,8 +642,11 @@ impl Authenticator {
         let attempt = self
             .reserve_attempt(&FailScope::Account(rec.id), Some(rec.id), &[])
             .await?;
-        match self.check_answer(rec, &answer, sent.as_ref(), true).await {
-            Ok(super::verify::CodeCheck::Accepted(_)) => self.attempt_released(attempt).await?,
+        let factor = match self.check_answer(rec, &answer, sent.as_ref(), true).await {
+            Ok(super::verify::CodeCheck::Accepted(factor)) => {
+                self.attempt_released(attempt).await?;
+                factor
+            }
             Ok(refused) => {
                 let n = self.attempt_failed(attempt).await?;
                 let left = u64::from(self.inner.policy.lock_after_failures).saturating_sub(n);
@@ -628,9 +656,9 @@ impl Authenticator {
                 self.attempt_released(attempt).await?;
                 return Err(e);
             }
-        }
+        };
         self.state().delete(sk).await?;
-        Ok(())
+        Ok(Some(factor))
     }
 
     /// Disables a factor after a step-up. Removing the last factor also

@@ -23,6 +23,25 @@ pub(super) use values::{
     ChallengeRecord, Gate, LiveLink, Marker, PendingRegistration, PendingSms, SentCode, StateValue,
 };
 
+/// Runs one call of the state store; with feature `metrics`, its time goes
+/// to the histogram `twofa_state_store_seconds` labelled by the operation
+/// (a fixed word), whatever the outcome. Every call of the flows passes
+/// here, so the figure is the store's whole share of a flow.
+async fn timed<T>(
+    op: &'static str,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    #[cfg(feature = "metrics")]
+    let started = std::time::Instant::now();
+    let outcome = call.await;
+    #[cfg(feature = "metrics")]
+    ::metrics::histogram!("twofa_state_store_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+    outcome
+}
+
 /// The state store, typed.
 #[derive(Clone, Copy)]
 pub(super) struct State<'a> {
@@ -46,7 +65,7 @@ impl<'a> State<'a> {
         key: StateKey<'_>,
         now: Timestamp,
     ) -> Result<Option<T>> {
-        let bytes = self.store.get(&self.key(key), now).await?;
+        let bytes = timed("get", self.store.get(&self.key(key), now)).await?;
         Ok(bytes.and_then(|b| T::decode(&b)))
     }
 
@@ -57,7 +76,7 @@ impl<'a> State<'a> {
         key: StateKey<'_>,
         now: Timestamp,
     ) -> Result<Option<T>> {
-        let bytes = self.store.take(&self.key(key), now).await?;
+        let bytes = timed("take", self.store.take(&self.key(key), now)).await?;
         Ok(bytes.and_then(|b| T::decode(&b)))
     }
 
@@ -68,9 +87,11 @@ impl<'a> State<'a> {
         value: &T,
         expires_at: Timestamp,
     ) -> Result<()> {
-        self.store
-            .put(&self.key(key), &value.encode()?, expires_at)
-            .await
+        timed(
+            "put",
+            self.store.put(&self.key(key), &value.encode()?, expires_at),
+        )
+        .await
     }
 
     /// Stores `value` at `key` unless a live entry is there (of concurrent
@@ -82,14 +103,17 @@ impl<'a> State<'a> {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        self.store
-            .put_if_absent(&self.key(key), &value.encode()?, expires_at, now)
-            .await
+        timed(
+            "put_if_absent",
+            self.store
+                .put_if_absent(&self.key(key), &value.encode()?, expires_at, now),
+        )
+        .await
     }
 
     /// Removes the entry at `key`.
     pub(super) async fn delete(&self, key: StateKey<'_>) -> Result<()> {
-        self.store.delete(&self.key(key)).await
+        timed("delete", self.store.delete(&self.key(key))).await
     }
 
     /// Counts one at the counter `key`.
@@ -100,12 +124,16 @@ impl<'a> State<'a> {
         extend: bool,
         now: Timestamp,
     ) -> Result<Counter> {
-        self.store.increment(&self.key(key), ttl, extend, now).await
+        timed(
+            "increment",
+            self.store.increment(&self.key(key), ttl, extend, now),
+        )
+        .await
     }
 
     /// Hands back one place taken at the counter `key`.
     pub(super) async fn release(&self, key: StateKey<'_>, now: Timestamp) -> Result<()> {
-        self.store.release(&self.key(key), now).await
+        timed("release", self.store.release(&self.key(key), now)).await
     }
 
     /// Raises the number at `key` to `value` if that is higher; whether it did.
@@ -117,9 +145,11 @@ impl<'a> State<'a> {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        self.store
-            .advance(&self.key(key), value, expires_at, now)
-            .await
+        timed(
+            "advance",
+            self.store.advance(&self.key(key), value, expires_at, now),
+        )
+        .await
     }
 
     /// [`StateStore::reserve_attempt`].
@@ -128,7 +158,7 @@ impl<'a> State<'a> {
         spec: &AttemptSpec,
         now: Timestamp,
     ) -> Result<Admission> {
-        self.store.reserve_attempt(spec, now).await
+        timed("reserve_attempt", self.store.reserve_attempt(spec, now)).await
     }
 
     /// [`StateStore::settle_attempt`], decoding a taken value.
@@ -138,7 +168,11 @@ impl<'a> State<'a> {
         settlement: Settlement<'_>,
         now: Timestamp,
     ) -> Result<Option<T>> {
-        let taken = self.store.settle_attempt(spec, settlement, now).await?;
+        let taken = timed(
+            "settle_attempt",
+            self.store.settle_attempt(spec, settlement, now),
+        )
+        .await?;
         Ok(taken.and_then(|b| T::decode(&b)))
     }
 
@@ -149,9 +183,11 @@ impl<'a> State<'a> {
         step: StepAcceptance<'_>,
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
-        self.store
-            .reserve_attempt_and_accept_step(spec, step, now)
-            .await
+        timed(
+            "reserve_attempt_and_accept_step",
+            self.store.reserve_attempt_and_accept_step(spec, step, now),
+        )
+        .await
     }
 
     /// [`StateStore::reserve_attempt_and_check_step`](crate::store::StateStore::reserve_attempt_and_check_step).
@@ -162,8 +198,10 @@ impl<'a> State<'a> {
         step: crate::store::StepCheck<'_>,
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
-        self.store
-            .reserve_attempt_and_check_step(spec, step, now)
-            .await
+        timed(
+            "reserve_attempt_and_check_step",
+            self.store.reserve_attempt_and_check_step(spec, step, now),
+        )
+        .await
     }
 }

@@ -65,6 +65,8 @@ fn describe(kind: &str, detail: Option<&str>) -> String {
         "admin_sessions_revoked" => "Signed out everywhere by support",
         "admin_password_reset_forced" => "Password reset required by support",
         "second_factor_enrollment_due" => "Two-factor authentication asked for",
+        "step_up_passed" => "Identity confirmed for a change",
+        "step_up_failed" => "Identity confirmation failed",
         "passkey_added" => "Passkey added",
         "passkey_renamed" => "Passkey renamed",
         "passkey_removed" => "Passkey removed",
@@ -75,6 +77,7 @@ fn describe(kind: &str, detail: Option<&str>) -> String {
         || kind.ends_with("_disabled")
         || kind == "login_succeeded"
         || kind == "code_rejected"
+        || kind == "step_up_passed"
     {
         factor
     } else {
