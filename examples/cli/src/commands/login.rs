@@ -101,6 +101,36 @@ pub(crate) async fn login(ctx: &mut Ctx, a: &LoginArgs) -> Result<Outcome, CliEr
             };
             finish_login(ctx, &mut file, &token, code, &prompt, a.remember_device).await
         }
+        // A second factor is required of this account (the policy's
+        // `second_factor_required`): signed in for the grace period, told
+        // what is left of it and how to enroll.
+        Login::EnrollSoon { user, grace } => {
+            let mut o = logged_in(ctx, &mut file, &user).await?;
+            let left = match (grace.sign_ins, grace.until) {
+                (Some(n), _) => format!("{n} more sign-in{}", if n == 1 { "" } else { "s" }),
+                (None, Some(until)) => format!(
+                    "{} more day(s)",
+                    ctx.now().until(until).as_secs().div_ceil(24 * 3600)
+                ),
+                (None, None) => "a short while".to_owned(),
+            };
+            let _ = write!(
+                o.text,
+                "\nThis account must turn on two-factor authentication: {left} without it. \
+                 Run `cli 2fa enable-totp` or `cli 2fa enable-sms --phone NUMBER`."
+            );
+            Ok(o.with("enrollment", "due")
+                .with("next", "cli 2fa enable-totp"))
+        }
+        // The grace period is over: no session. This CLI has no
+        // enrollment-only state, so the user enrolls where the app offers
+        // it (the demo site's /enroll_2fa) or an operator helps.
+        Login::EnrollmentRequired(_) => Err(CliError::auth(
+            "enrollment_required",
+            "this account must turn on two-factor authentication before it can sign in, and \
+             its grace period is over: set it up on the website (it asks for your password and \
+             leads you through it), or ask an operator",
+        )),
         // A kind of login this CLI does not know (from a newer library).
         other => Err(CliError::service(
             "unsupported_login",

@@ -89,6 +89,10 @@ struct H {
 }
 
 async fn harness() -> H {
+    harness_with(twofa_verify::Policy::default()).await
+}
+
+async fn harness_with(policy: twofa_verify::Policy) -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let sms = ConsoleSms::quiet();
@@ -99,6 +103,7 @@ async fn harness() -> H {
         .secret_key(key.clone())
         .clock(clock.clone())
         .sms(LocalCodes::new(sms.clone()))
+        .policy(policy)
         .build()
         .unwrap();
     let mail = ConsoleMail::default();
@@ -246,6 +251,46 @@ fn a_wrong_code(right: &str) -> &'static str {
     } else {
         "000000"
     }
+}
+
+/// A second factor required with a grace of one sign-in: the first login
+/// signs in and says what is left and how to enroll; the next one is
+/// refused with `enrollment_required` and leaves no session; once a factor
+/// is on, the login asks for it as usual.
+#[tokio::test]
+async fn a_required_second_factor_in_its_grace_and_after() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.second_factor_required =
+        Some(twofa_verify::policy::SecondFactorRequirement::everyone().grace_sign_ins(1));
+    let mut h = harness_with(policy).await;
+    h.ok(
+        &[
+            "register",
+            "--username",
+            "erin",
+            "--email",
+            "erin@example.com",
+        ],
+        &format!("{PW}\n"),
+    )
+    .await;
+    let o = h.ok(&["login", "--user", "erin"], &format!("{PW}\n")).await;
+    assert_eq!(o.status, "logged_in");
+    assert_eq!(o.get("enrollment"), "due");
+    assert!(o.text.contains("0 more sign-ins"), "{}", o.text);
+    assert!(o.text.contains("cli 2fa enable-totp"), "{}", o.text);
+    h.ok(&["logout"], "").await;
+
+    let e = h
+        .err(
+            &["login", "--user", "erin"],
+            &format!("{PW}\n"),
+            Exit::Auth,
+            "enrollment_required",
+        )
+        .await;
+    assert!(e.message.contains("grace period is over"), "{e:?}");
+    h.err(&["whoami"], "", Exit::Auth, "not_logged_in").await;
 }
 
 #[tokio::test]
