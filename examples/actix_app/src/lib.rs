@@ -85,12 +85,24 @@ impl Site {
         site_url: &str,
         sms: ConsoleSms,
     ) -> Result<Self, twofa_verify::Error> {
+        Self::with_policy(key, site_url, sms, twofa_verify::Policy::default())
+    }
+
+    /// Like [`with_sms`](Self::with_sms), under `policy` (a second factor
+    /// required, other limits).
+    pub fn with_policy(
+        key: SecretKey,
+        site_url: &str,
+        sms: ConsoleSms,
+        policy: twofa_verify::Policy,
+    ) -> Result<Self, twofa_verify::Error> {
         let store = MemoryStore::new();
         let auth = Authenticator::builder()
             .store(store.clone())
             .secret_key(key.clone())
             .sms(LocalCodes::new(sms.clone()))
             .issuer("actix_app")
+            .policy(policy)
             .build()?;
         let secure = site_url.starts_with("https://");
         if !secure && !site_url.starts_with("http://") {

@@ -144,6 +144,24 @@ pub async fn login(
             session.insert(CSRF, twofa_verify::web::csrf::session_token())?;
             Ok(see_other("/code"))
         }
+        // A second factor is required of this account, within its grace:
+        // signed in; the profile says so.
+        Login::EnrollSoon { user, .. } => {
+            log_in(&site, &session, &user)?;
+            Ok(after_login(f.next.as_deref()))
+        }
+        // The grace is over: no session. This small app has no enrollment
+        // pages (the axum demo's /enroll_2fa is the full version).
+        Login::EnrollmentRequired(_) => Ok(HttpResponse::Forbidden()
+            .content_type("text/html; charset=utf-8")
+            .body(format!(
+                "<!doctype html><title>Two-factor authentication required</title>\
+                 <h1>Two-factor authentication required</h1><p>{}</p>",
+                esc(
+                    "This account must turn on two-factor authentication before it can sign in, \
+                     and its grace period is over. Set it up on the main site, or ask support."
+                )
+            ))),
         // `Login` is non-exhaustive: an outcome this app does not know is
         // no login.
         _ => Err(twofa_verify::Error::InvalidCredentials.into()),

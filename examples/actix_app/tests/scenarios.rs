@@ -645,3 +645,35 @@ async fn forms_show_the_token_masked_every_time() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// A second factor required with one sign-in of grace: the first login
+/// signs in (the profile opens), the next is a 403 page that says why and
+/// leaves no session.
+#[actix_web::test]
+async fn a_required_second_factor_signs_in_during_the_grace_only() {
+    let mut policy = twofa_verify::Policy::default();
+    policy.second_factor_required =
+        Some(twofa_verify::policy::SecondFactorRequirement::everyone().grace_sign_ins(1));
+    let site = Site::with_policy(
+        SecretKey::generate(),
+        "http://localhost",
+        twofa_verify::ConsoleSms::quiet(),
+        policy,
+    )
+    .unwrap();
+    let app = service!(site);
+    user(&site, "erin").await;
+    let mut jar = Jar::default();
+    let r = jar.login(&app, "erin", "").await;
+    assert_eq!(r.location.as_deref(), Some("/profile"));
+    assert_eq!(jar.get(&app, "/profile").await.status, StatusCode::OK);
+
+    let mut later = Jar::default();
+    let r = later.login(&app, "erin", "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body.contains("grace period is over"), "{}", r.body);
+    assert_eq!(
+        later.get(&app, "/profile").await.location.as_deref(),
+        Some("/login?next=%2Fprofile")
+    );
+}
