@@ -1,7 +1,8 @@
 //! Shared by the flow tests that run on every store: a "site" of two app
 //! instances over one store (memory, SQLite on one file, PostgreSQL with two
-//! pools, PostgreSQL users with Redis state on two connections each), with a
-//! frozen clock, and a burst runner.
+//! pools, PostgreSQL users with Redis state on two connections each, the same
+//! with the state on a Redis Cluster), with a frozen clock, and a burst
+//! runner.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
@@ -85,13 +86,17 @@ pub enum Kind {
     Postgres,
     /// Users in PostgreSQL, state in Redis (`DATABASE_URL` and `REDIS_URL`).
     PostgresRedis,
+    /// Users in PostgreSQL, state in a Redis Cluster (`DATABASE_URL` and
+    /// `REDIS_CLUSTER_URLS`).
+    PostgresRedisCluster,
 }
 
-pub const KINDS: [Kind; 4] = [
+pub const KINDS: [Kind; 5] = [
     Kind::Memory,
     Kind::Sqlite,
     Kind::Postgres,
     Kind::PostgresRedis,
+    Kind::PostgresRedisCluster,
 ];
 
 pub fn policy() -> Policy {
@@ -110,6 +115,19 @@ fn database_url() -> Option<String> {
 
 fn redis_url() -> Option<String> {
     std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The node URLs in `REDIS_CLUSTER_URLS` (comma-separated), as
+/// `scripts/test` sets them for the cluster it starts.
+pub fn redis_cluster_urls() -> Option<Vec<String>> {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").ok()?;
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!urls.is_empty()).then_some(urls)
 }
 
 pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
@@ -193,6 +211,32 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
             }
             v
         }
+        Kind::PostgresRedisCluster => {
+            let (Some(db), Some(nodes)) = (database_url(), redis_cluster_urls()) else {
+                eprintln!(
+                    "SKIPPED: DATABASE_URL or REDIS_CLUSTER_URLS not set; \
+                     PostgreSQL + Redis Cluster burst case did not run"
+                );
+                return None;
+            };
+            let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            let prefix = format!("twofa_burst_{:016x}:", rand::random::<u64>());
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let users = twofa_verify::PostgresStore::connect_with_schema(&db, &schema)
+                    .await
+                    .unwrap();
+                let state = twofa_verify::RedisStore::cluster_builder(&nodes)
+                    .prefix(&prefix)
+                    .connect()
+                    .await
+                    .unwrap();
+                v.push(build(Box::new(move |b| {
+                    b.user_store(users).state_store(state)
+                })));
+            }
+            v
+        }
     };
     Some(Site {
         instances,
@@ -234,21 +278,20 @@ pub fn client(last: u8) -> RequestContext {
 }
 
 /// Deletes every key under a Redis store's prefix (the Redis test files
-/// clean up after themselves with it).
+/// clean up after themselves with it). On a cluster, the keys are all in
+/// the prefix's slot: `SCAN` goes to the node serving it.
 pub async fn clear_redis_prefix(store: &twofa_verify::store::redis::RedisStore) {
     let mut conn = store.connection();
-    let pattern = format!("{}*", store.prefix());
+    let pattern = format!("{}*", store.redis_key(""));
     let mut cursor = 0u64;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+            .arg(1000);
+        let (next, keys): (u64, Vec<String>) = scan_on_store_node(store, &mut conn, scan).await;
         if !keys.is_empty() {
             let _: () = redis::cmd("DEL")
                 .arg(&keys)
@@ -260,5 +303,29 @@ pub async fn clear_redis_prefix(store: &twofa_verify::store::redis::RedisStore) 
             break;
         }
         cursor = next;
+    }
+}
+
+/// Runs the keyless `cmd` on the node holding `store`'s keys: on a single
+/// Redis, that Redis; on a cluster, the primary serving the prefix's slot.
+pub async fn scan_on_store_node<T: redis::FromRedisValue>(
+    store: &twofa_verify::store::redis::RedisStore,
+    conn: &mut twofa_verify::store::redis::RedisConnection,
+    cmd: redis::Cmd,
+) -> T {
+    use twofa_verify::store::redis::RedisConnection;
+    match conn {
+        #[cfg(feature = "redis-cluster")]
+        RedisConnection::Cluster(cluster) => {
+            use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+            let node = Route::with_key(store.redis_key(""), SlotAddr::Master);
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+            let reply = cluster.route_command(cmd, routing).await.unwrap();
+            redis::from_redis_value(reply).unwrap()
+        }
+        _ => {
+            let _ = store;
+            cmd.query_async(conn).await.unwrap()
+        }
     }
 }
