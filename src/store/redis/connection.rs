@@ -53,7 +53,7 @@ impl RedisConnection {
             #[cfg(feature = "redis-cluster")]
             RedisConnection::Cluster(_) => true,
             #[cfg(test)]
-            RedisConnection::Recorder(_) => cfg!(feature = "redis-cluster"),
+            RedisConnection::Recorder(_) => false,
         }
     }
 }

@@ -88,6 +88,7 @@
 //! nodes (it finds the others):
 //!
 //! ```no_run
+//! # #[cfg(feature = "redis-cluster")]
 //! # async fn f() -> twofa_verify::Result<()> {
 //! let store = twofa_verify::RedisStore::cluster_builder([
 //!     "redis://:password@10.0.0.1:7000",
@@ -207,7 +208,7 @@ pub struct RedisStore {
 struct Shared {
     prefix: String,
     /// What every Redis key starts with: the prefix, or on a cluster the
-    /// prefix as a hash tag (`{prefix}`, see [the module](self#redis-cluster-feature-redis-cluster)).
+    /// prefix as a hash tag (`{prefix}`, see [the module](crate::store::redis#redis-cluster-feature-redis-cluster)).
     head: String,
     gc_grace: Duration,
     /// `host:port` or the socket path (on a cluster, the nodes given), for
@@ -268,7 +269,7 @@ impl RedisStore {
     /// URLs of one or more of its nodes, with the same password if any)
     /// with the default settings, as [`connect`](Self::connect) does. Every
     /// key is tagged with the prefix: see [the
-    /// module](self#redis-cluster-feature-redis-cluster) for what that
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster) for what that
     /// means, and for an example.
     #[cfg(feature = "redis-cluster")]
     pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self>
@@ -283,7 +284,7 @@ impl RedisStore {
     /// (see [`connect_cluster`](Self::connect_cluster)); the settings are
     /// those of [`builder`](Self::builder), and the prefix may not hold `{`
     /// or `}`. An empty list is an `Error::Config` at `connect`. See [the
-    /// module](self#redis-cluster-feature-redis-cluster) for an example.
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster) for an example.
     #[cfg(feature = "redis-cluster")]
     pub fn cluster_builder<I, S>(nodes: I) -> RedisStoreBuilder
     where
@@ -306,7 +307,7 @@ impl RedisStore {
     /// The Redis key under which this store keeps the state key `key`: the
     /// prefix then `key` (`twofa:k`) on a single Redis, the prefix as a
     /// hash tag then `key` (`{twofa:}k`) on a cluster (see [the
-    /// module](self#redis-cluster-feature-redis-cluster)).
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster)).
     ///
     /// ```no_run
     /// # async fn f() -> twofa_verify::Result<()> {
@@ -775,6 +776,7 @@ impl StateStore for RedisStore {
 }
 
 /// Whether `url` asks for TLS (`rediss://`, `valkeys://`).
+#[cfg(any(not(feature = "redis-tls"), feature = "redis-cluster"))]
 fn is_tls_url(url: &str) -> bool {
     ["rediss:", "valkeys:"].iter().any(|scheme| {
         url.get(..scheme.len())
