@@ -356,3 +356,121 @@ async fn cluster_settings_are_checked() {
     assert!(matches!(store.connection(), RedisConnection::Cluster(_)));
     assert_eq!(store.redis_key("k"), "{twofa_debug:}k");
 }
+
+/// A call that meets a moved slot fails closed, and is not retried: the
+/// store's slot is migrated to another primary under a connected store
+/// (`CLUSTER SETSLOT`, `MIGRATE`, as a resharding or a failover moves
+/// it); the next call after the `MOVED` reply is `Error::Store`, and the
+/// calls after it find the keys on the new primary.
+#[tokio::test]
+async fn a_moved_slot_fails_the_call_closed_then_the_store_follows() {
+    let Some(nodes) = nodes() else { return };
+    if nodes.len() < 2 {
+        eprintln!("SKIPPED: the migration test wants two masters' URLs");
+        return;
+    }
+    let prefix = random_prefix();
+    let store = cluster_store(&nodes, &prefix).await;
+    store.put("k", b"v", at(60_000)).await.unwrap();
+    assert!(store.advance("t", 1, at(60_000), T0).await.unwrap());
+
+    // Which node serves the slot, and another master to move it to.
+    let slot: i64 = {
+        let (_, mut conn) = each_node(&nodes).await.remove(0);
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&prefix)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let mut conns = each_node(&nodes).await;
+    let mut ids = Vec::new();
+    let mut source = None;
+    for (i, (_, conn)) in conns.iter_mut().enumerate() {
+        let id: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query_async(conn)
+            .await
+            .unwrap();
+        let count: i64 = redis::cmd("CLUSTER")
+            .arg("COUNTKEYSINSLOT")
+            .arg(slot)
+            .query_async(conn)
+            .await
+            .unwrap();
+        if count > 0 {
+            source = Some(i);
+        }
+        ids.push(id);
+    }
+    let source = source.expect("one node holds the store's keys");
+    let target = (source + 1) % conns.len();
+    let target_url = &conns[target].0;
+    let target_port: u16 = target_url.rsplit(':').next().unwrap().parse().unwrap();
+
+    let setslot = |state: &str, id: &str| {
+        let mut c = redis::cmd("CLUSTER");
+        c.arg("SETSLOT").arg(slot).arg(state).arg(id);
+        c
+    };
+    let _: () = setslot("IMPORTING", &ids[source])
+        .query_async(&mut conns[target].1)
+        .await
+        .unwrap();
+    let _: () = setslot("MIGRATING", &ids[target])
+        .query_async(&mut conns[source].1)
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(1000)
+        .query_async(&mut conns[source].1)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 2, "{keys:?}");
+    let _: () = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(target_port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(&keys)
+        .query_async(&mut conns[source].1)
+        .await
+        .unwrap();
+    for (_, conn) in conns.iter_mut() {
+        let _: () = setslot("NODE", &ids[target])
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
+
+    // The store still sends to the old primary: MOVED, not retried.
+    match store.get("k", T0).await {
+        Err(Error::Store(_)) => {}
+        other => panic!("the call that met MOVED: expected Error::Store, got {other:?}"),
+    }
+    // Then it follows the slot: the keys, and the scripts, on the new node.
+    let mut found = None;
+    for _ in 0..50 {
+        if let Ok(v) = store.get("k", T0).await {
+            found = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        found,
+        Some(Some(b"v".to_vec())),
+        "the store found the moved slot"
+    );
+    assert!(
+        !store.advance("t", 1, at(60_000), T0).await.unwrap(),
+        "state moved with it"
+    );
+    assert!(store.advance("t", 2, at(60_000), T0).await.unwrap());
+    clear(&store).await;
+}
