@@ -18,22 +18,8 @@ use twofa_verify::{Error, Result};
 use support::{T0, at};
 
 mod harness;
+use harness::UNRELATED_CA;
 use harness::clear_redis_prefix as clear;
-
-/// A self-signed CA that signed nothing: trusting it alone must refuse the
-/// test server.
-const UNRELATED_CA: &str = "-----BEGIN CERTIFICATE-----
-MIIBhDCCASugAwIBAgIUZj4NPTaCz9WgCv2/7TzgLZmRhzMwCgYIKoZIzj0EAwIw
-FzEVMBMGA1UEAwwMdW5yZWxhdGVkIENBMCAXDTI2MTIwNDE1MTA0MFoYDzIxMjYx
-MTEwMTUxMDQwWjAXMRUwEwYDVQQDDAx1bnJlbGF0ZWQgQ0EwWTATBgcqhkjOPQIB
-BggqhkjOPQMBBwNCAAQc3YaoSasw9XDTgj0J0ri4+JWRoqSmg5LGVJRebPLgvkRn
-gFDO/8WzPijShEHf1grMeWb7J51ek74oJ/Wq/htao1MwUTAdBgNVHQ4EFgQUKsk+
-oLzqY8MQIEeKkw5e70X+DRIwHwYDVR0jBBgwFoAUKsk+oLzqY8MQIEeKkw5e70X+
-DRIwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAV2bFDbTjb+1un
-Gv3ovqPu27tqQQZt8vKsFuImoADCoAIgcjL7p6KFYtf2u+la8Om9JnPwbQNM7W6b
-2HbTQV18S68=
------END CERTIFICATE-----
-";
 
 /// The TLS URL and the trusted CA's PEM, or `None` (skip, loudly).
 fn tls_server() -> Option<(String, Vec<u8>)> {

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 pub(super) async fn connect(
     nodes: Vec<ConnectionInfo>,
     timeout: Duration,
+    #[cfg(feature = "redis-tls")] certificates: Option<::redis::TlsCertificates>,
 ) -> Result<(ClusterConnection, String)> {
     if nodes.is_empty() {
         return Err(Error::Config(
@@ -32,12 +33,16 @@ pub(super) async fn connect(
         .map(|n| n.addr().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let client = ClusterClientBuilder::new(nodes)
+    let builder = ClusterClientBuilder::new(nodes)
         .connection_timeout(timeout)
         .response_timeout(timeout)
-        .retries(0)
-        .build()
-        .map_err(Error::store)?;
+        .retries(0);
+    #[cfg(feature = "redis-tls")]
+    let builder = match certificates {
+        Some(certificates) => builder.certs(certificates),
+        None => builder,
+    };
+    let client = builder.build().map_err(Error::store)?;
     let conn = client.get_async_connection().await.map_err(Error::store)?;
     Ok((conn, addr))
 }

@@ -133,7 +133,11 @@
 //! a `MOVED` or a dropped connection fail with `Error::Store` while the
 //! connection re-reads the cluster's layout in the background, and no
 //! write is ever sent twice (a script whose reply was lost might have run).
-//! `rediss://` nodes are not supported yet (`Error::Config`).
+//!
+//! With feature `redis-tls` too, `rediss://` nodes connect over TLS as [a
+//! single server does](crate::store::redis#tls-rediss-feature-redis-tls),
+//! trusting the CA given to [`RedisStoreBuilder::root_certificates_pem`] or
+//! the system's roots; all the nodes must be `rediss://`.
 
 mod attempt;
 #[cfg(feature = "redis-cluster")]
@@ -559,23 +563,44 @@ impl RedisStoreBuilder {
                             .into(),
                     ));
                 }
-                if self.has_root_certificates() {
-                    return Err(Error::Config(
-                        "Redis root certificates are given but rediss:// cluster nodes \
-                         are not supported"
-                            .into(),
-                    ));
-                }
-                if nodes.iter().any(|url| is_tls_url(url.expose_secret())) {
-                    return Err(Error::Config(
-                        "rediss:// Redis Cluster nodes are not supported yet".into(),
-                    ));
-                }
                 let infos = nodes
                     .iter()
                     .map(|url| self.connection_info(url))
                     .collect::<Result<Vec<_>>>()?;
-                let (conn, addr) = cluster::connect(infos, self.timeout).await?;
+                let tls = infos
+                    .iter()
+                    .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
+                if self.has_root_certificates() && !tls {
+                    return Err(Error::Config(
+                        "Redis root certificates are given but the URLs are not rediss://".into(),
+                    ));
+                }
+                #[cfg(feature = "redis-tls")]
+                let certificates = if tls {
+                    // redis-rs refuses `#insecure` for one server, but would
+                    // take it for a cluster without checking host names.
+                    if infos.iter().any(|i| {
+                        matches!(
+                            i.addr(),
+                            redis::ConnectionAddr::TcpTls { insecure: true, .. }
+                        )
+                    }) {
+                        return Err(Error::Config(
+                            "`#insecure` Redis URLs are refused: certificates are always checked"
+                                .into(),
+                        ));
+                    }
+                    tls::certificates(self.root_certificates.as_deref())?
+                } else {
+                    None
+                };
+                let (conn, addr) = cluster::connect(
+                    infos,
+                    self.timeout,
+                    #[cfg(feature = "redis-tls")]
+                    certificates,
+                )
+                .await?;
                 Ok(self.store(RedisConnection::Cluster(conn), addr, 0))
             }
             #[cfg(not(feature = "redis-cluster"))]
@@ -776,7 +801,7 @@ impl StateStore for RedisStore {
 }
 
 /// Whether `url` asks for TLS (`rediss://`, `valkeys://`).
-#[cfg(any(not(feature = "redis-tls"), feature = "redis-cluster"))]
+#[cfg(not(feature = "redis-tls"))]
 fn is_tls_url(url: &str) -> bool {
     ["rediss:", "valkeys:"].iter().any(|scheme| {
         url.get(..scheme.len())
