@@ -309,8 +309,9 @@ async fn scripts_survive_a_flush_on_every_node() {
 }
 
 /// Settings a cluster store refuses before connecting (`Error::Config`):
-/// no nodes, a prefix with a brace (it would not be the whole tag), TLS
-/// nodes, a CA without TLS. An unreachable cluster is an `Error::Store`;
+/// no nodes, a prefix with a brace (it would not be the whole tag),
+/// `rediss://` nodes without feature `redis-tls` or (no test here installs
+/// one) a rustls crypto provider. An unreachable cluster is an `Error::Store`;
 /// no password shows in errors or `Debug`.
 #[tokio::test]
 async fn cluster_settings_are_checked() {
