@@ -40,6 +40,17 @@ fn nodes() -> Option<Vec<String>> {
     nodes
 }
 
+/// The nodes, if there are at least `n` (masters) for `what`; else it
+/// skips, loudly.
+fn nodes_at_least(n: usize, what: &str) -> Option<Vec<String>> {
+    let nodes = nodes()?;
+    if nodes.len() < n {
+        eprintln!("SKIPPED: {what} wants {n} masters' URLs in REDIS_CLUSTER_URLS");
+        return None;
+    }
+    Some(nodes)
+}
+
 fn random_prefix() -> String {
     format!("twofa_cluster_test_{:016x}:", rand::random::<u64>())
 }
@@ -169,11 +180,9 @@ async fn each_node(nodes: &[String]) -> Vec<(String, redis::aio::MultiplexedConn
 /// computes.
 #[tokio::test]
 async fn all_of_a_stores_keys_live_in_the_prefixs_slot() {
-    let Some(nodes) = nodes() else { return };
-    if nodes.len() < 3 {
-        eprintln!("SKIPPED: the slot test wants the three masters' URLs");
+    let Some(nodes) = nodes_at_least(3, "the slot test") else {
         return;
-    }
+    };
     let prefix = random_prefix();
     let store = cluster_store(&nodes, &prefix).await;
     store.put("ch:abc", b"pending", at(60_000)).await.unwrap();
@@ -365,11 +374,9 @@ async fn cluster_settings_are_checked() {
 /// calls after it find the keys on the new primary.
 #[tokio::test]
 async fn a_moved_slot_fails_the_call_closed_then_the_store_follows() {
-    let Some(nodes) = nodes() else { return };
-    if nodes.len() < 2 {
-        eprintln!("SKIPPED: the migration test wants two masters' URLs");
+    let Some(nodes) = nodes_at_least(2, "the migration test") else {
         return;
-    }
+    };
     let prefix = random_prefix();
     let store = cluster_store(&nodes, &prefix).await;
     store.put("k", b"v", at(60_000)).await.unwrap();

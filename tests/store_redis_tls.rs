@@ -12,10 +12,8 @@
 use std::time::Duration;
 
 use twofa_verify::conformance as support;
-use twofa_verify::store::{RedisStore, StateStore};
+use twofa_verify::store::RedisStore;
 use twofa_verify::{Error, Result};
-
-use support::{T0, at};
 
 mod harness;
 use harness::UNRELATED_CA;
@@ -187,23 +185,7 @@ async fn two_instances_over_tls_share_one_take() {
     let prefix = random_prefix();
     let a = tls_store(&url, &ca, &prefix).await;
     let b = tls_store(&url, &ca, &prefix).await;
-    a.put("challenge", b"x", at(60_000)).await.unwrap();
-    const N: usize = 200;
-    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(N));
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.take("challenge", T0).await.unwrap().is_some()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
+    let won = harness::racing_takes(&a, &b, 200).await;
     assert_eq!(won, 1, "exactly one take wins");
     clear(&a).await;
 }

@@ -18,11 +18,8 @@
 use std::time::Duration;
 
 use redis::cluster_routing::Slot;
-use twofa_verify::conformance as support;
-use twofa_verify::store::{RedisStore, StateStore};
+use twofa_verify::store::RedisStore;
 use twofa_verify::{Error, Result};
-
-use support::{T0, at};
 
 mod harness;
 use harness::UNRELATED_CA;
@@ -61,6 +58,14 @@ fn tls_cluster() -> Option<(Vec<String>, Vec<u8>)> {
     }
 }
 
+/// The same nodes as plain `redis://` URLs.
+fn plain(nodes: &[String]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|u| u.replacen("rediss://", "redis://", 1))
+        .collect()
+}
+
 fn random_prefix() -> String {
     format!("twofa_tls_cluster_test_{:016x}:", rand::random::<u64>())
 }
@@ -92,10 +97,7 @@ async fn the_nodes_speak_only_tls() {
     let Some((nodes, _)) = tls_cluster() else {
         return;
     };
-    let plain: Vec<String> = nodes
-        .iter()
-        .map(|u| u.replacen("rediss://", "redis://", 1))
-        .collect();
+    let plain = plain(&nodes);
     let err = RedisStore::cluster_builder(&plain)
         .timeout(Duration::from_millis(500))
         .connect()
@@ -139,10 +141,7 @@ async fn untrusted_cluster_certificates_are_refused() {
             .connect()
             .await,
     );
-    let plain: Vec<String> = nodes
-        .iter()
-        .map(|u| u.replacen("rediss://", "redis://", 1))
-        .collect();
+    let plain = plain(&nodes);
     config_err(
         "CA with plain nodes",
         builder(&plain)
@@ -175,23 +174,7 @@ async fn two_instances_over_tls_share_one_take_in_one_slot() {
     let prefix = random_prefix();
     let a = tls_cluster_store(&nodes, &ca, &prefix).await;
     let b = tls_cluster_store(&nodes, &ca, &prefix).await;
-    a.put("challenge", b"x", at(60_000)).await.unwrap();
-    const N: usize = 200;
-    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(N));
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.take("challenge", T0).await.unwrap().is_some()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
+    let won = harness::racing_takes(&a, &b, 200).await;
     assert_eq!(won, 1, "exactly one take wins");
     assert_eq!(
         Slot::for_key(a.redis_key("challenge")),

@@ -185,11 +185,23 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
             }
             v
         }
-        Kind::PostgresRedis => {
-            let (Some(db), Some(redis)) = (database_url(), redis_url()) else {
+        Kind::PostgresRedis | Kind::PostgresRedisCluster => {
+            let cluster = matches!(kind, Kind::PostgresRedisCluster);
+            let redis = if cluster {
+                redis_cluster_urls()
+            } else {
+                redis_url().map(|url| vec![url])
+            };
+            let (Some(db), Some(redis)) = (database_url(), redis) else {
                 eprintln!(
-                    "SKIPPED: DATABASE_URL or REDIS_URL not set; \
-                     PostgreSQL + Redis burst case did not run"
+                    "SKIPPED: DATABASE_URL or {} not set; PostgreSQL + Redis{} burst case \
+                     did not run",
+                    if cluster {
+                        "REDIS_CLUSTER_URLS"
+                    } else {
+                        "REDIS_URL"
+                    },
+                    if cluster { " Cluster" } else { "" },
                 );
                 return None;
             };
@@ -200,37 +212,12 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
                 let users = twofa_verify::PostgresStore::connect_with_schema(&db, &schema)
                     .await
                     .unwrap();
-                let state = twofa_verify::RedisStore::builder(&redis)
-                    .prefix(&prefix)
-                    .connect()
-                    .await
-                    .unwrap();
-                v.push(build(Box::new(move |b| {
-                    b.user_store(users).state_store(state)
-                })));
-            }
-            v
-        }
-        Kind::PostgresRedisCluster => {
-            let (Some(db), Some(nodes)) = (database_url(), redis_cluster_urls()) else {
-                eprintln!(
-                    "SKIPPED: DATABASE_URL or REDIS_CLUSTER_URLS not set; \
-                     PostgreSQL + Redis Cluster burst case did not run"
-                );
-                return None;
-            };
-            let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
-            let prefix = format!("twofa_burst_{:016x}:", rand::random::<u64>());
-            let mut v = Vec::new();
-            for _ in 0..2 {
-                let users = twofa_verify::PostgresStore::connect_with_schema(&db, &schema)
-                    .await
-                    .unwrap();
-                let state = twofa_verify::RedisStore::cluster_builder(&nodes)
-                    .prefix(&prefix)
-                    .connect()
-                    .await
-                    .unwrap();
+                let state = if cluster {
+                    twofa_verify::RedisStore::cluster_builder(&redis)
+                } else {
+                    twofa_verify::RedisStore::builder(&redis[0])
+                };
+                let state = state.prefix(&prefix).connect().await.unwrap();
                 v.push(build(Box::new(move |b| {
                     b.user_store(users).state_store(state)
                 })));
@@ -275,6 +262,25 @@ where
 
 pub fn client(last: u8) -> RequestContext {
     RequestContext::new().with_ip(IpAddr::from([198, 51, 100, last]))
+}
+
+/// Puts one entry in a Redis store, then races `n` takes of it across two
+/// instances `a` and `b` (alternating), released together; returns how
+/// many won.
+pub async fn racing_takes(
+    a: &twofa_verify::RedisStore,
+    b: &twofa_verify::RedisStore,
+    n: usize,
+) -> usize {
+    use twofa_verify::StateStore;
+    use twofa_verify::conformance::{T0, at};
+    a.put("challenge", b"x", at(60_000)).await.unwrap();
+    let won = burst(n, |i| {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { s.take("challenge", T0).await.unwrap().is_some() }
+    })
+    .await;
+    won.into_iter().filter(|&w| w).count()
 }
 
 /// Deletes every key under a Redis store's prefix (the Redis test files
