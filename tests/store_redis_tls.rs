@@ -12,28 +12,12 @@
 use std::time::Duration;
 
 use twofa_verify::conformance as support;
-use twofa_verify::store::{RedisStore, StateStore};
+use twofa_verify::store::RedisStore;
 use twofa_verify::{Error, Result};
 
-use support::{T0, at};
-
 mod harness;
+use harness::UNRELATED_CA;
 use harness::clear_redis_prefix as clear;
-
-/// A self-signed CA that signed nothing: trusting it alone must refuse the
-/// test server.
-const UNRELATED_CA: &str = "-----BEGIN CERTIFICATE-----
-MIIBhDCCASugAwIBAgIUZj4NPTaCz9WgCv2/7TzgLZmRhzMwCgYIKoZIzj0EAwIw
-FzEVMBMGA1UEAwwMdW5yZWxhdGVkIENBMCAXDTI2MTIwNDE1MTA0MFoYDzIxMjYx
-MTEwMTUxMDQwWjAXMRUwEwYDVQQDDAx1bnJlbGF0ZWQgQ0EwWTATBgcqhkjOPQIB
-BggqhkjOPQMBBwNCAAQc3YaoSasw9XDTgj0J0ri4+JWRoqSmg5LGVJRebPLgvkRn
-gFDO/8WzPijShEHf1grMeWb7J51ek74oJ/Wq/htao1MwUTAdBgNVHQ4EFgQUKsk+
-oLzqY8MQIEeKkw5e70X+DRIwHwYDVR0jBBgwFoAUKsk+oLzqY8MQIEeKkw5e70X+
-DRIwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAV2bFDbTjb+1un
-Gv3ovqPu27tqQQZt8vKsFuImoADCoAIgcjL7p6KFYtf2u+la8Om9JnPwbQNM7W6b
-2HbTQV18S68=
------END CERTIFICATE-----
-";
 
 /// The TLS URL and the trusted CA's PEM, or `None` (skip, loudly).
 fn tls_server() -> Option<(String, Vec<u8>)> {
@@ -201,23 +185,7 @@ async fn two_instances_over_tls_share_one_take() {
     let prefix = random_prefix();
     let a = tls_store(&url, &ca, &prefix).await;
     let b = tls_store(&url, &ca, &prefix).await;
-    a.put("challenge", b"x", at(60_000)).await.unwrap();
-    const N: usize = 200;
-    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(N));
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.take("challenge", T0).await.unwrap().is_some()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
+    let won = harness::racing_takes(&a, &b, 200).await;
     assert_eq!(won, 1, "exactly one take wins");
     clear(&a).await;
 }

@@ -1,7 +1,8 @@
 //! Shared by the flow tests that run on every store: a "site" of two app
 //! instances over one store (memory, SQLite on one file, PostgreSQL with two
-//! pools, PostgreSQL users with Redis state on two connections each), with a
-//! frozen clock, and a burst runner.
+//! pools, PostgreSQL users with Redis state on two connections each, the same
+//! with the state on a Redis Cluster), with a frozen clock, and a burst
+//! runner.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
@@ -114,13 +115,17 @@ pub enum Kind {
     Postgres,
     /// Users in PostgreSQL, state in Redis (`DATABASE_URL` and `REDIS_URL`).
     PostgresRedis,
+    /// Users in PostgreSQL, state in a Redis Cluster (`DATABASE_URL` and
+    /// `REDIS_CLUSTER_URLS`).
+    PostgresRedisCluster,
 }
 
-pub const KINDS: [Kind; 4] = [
+pub const KINDS: [Kind; 5] = [
     Kind::Memory,
     Kind::Sqlite,
     Kind::Postgres,
     Kind::PostgresRedis,
+    Kind::PostgresRedisCluster,
 ];
 
 pub fn policy() -> Policy {
@@ -139,6 +144,19 @@ fn database_url() -> Option<String> {
 
 fn redis_url() -> Option<String> {
     std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The node URLs in `REDIS_CLUSTER_URLS` (comma-separated), as
+/// `scripts/test` sets them for the cluster it starts.
+pub fn redis_cluster_urls() -> Option<Vec<String>> {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").ok()?;
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!urls.is_empty()).then_some(urls)
 }
 
 pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
@@ -196,11 +214,23 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
             }
             v
         }
-        Kind::PostgresRedis => {
-            let (Some(db), Some(redis)) = (database_url(), redis_url()) else {
+        Kind::PostgresRedis | Kind::PostgresRedisCluster => {
+            let cluster = matches!(kind, Kind::PostgresRedisCluster);
+            let redis = if cluster {
+                redis_cluster_urls()
+            } else {
+                redis_url().map(|url| vec![url])
+            };
+            let (Some(db), Some(redis)) = (database_url(), redis) else {
                 eprintln!(
-                    "SKIPPED: DATABASE_URL or REDIS_URL not set; \
-                     PostgreSQL + Redis burst case did not run"
+                    "SKIPPED: DATABASE_URL or {} not set; PostgreSQL + Redis{} burst case \
+                     did not run",
+                    if cluster {
+                        "REDIS_CLUSTER_URLS"
+                    } else {
+                        "REDIS_URL"
+                    },
+                    if cluster { " Cluster" } else { "" },
                 );
                 return None;
             };
@@ -211,11 +241,12 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
                 let users = twofa_verify::PostgresStore::connect_with_schema(&db, &schema)
                     .await
                     .unwrap();
-                let state = twofa_verify::RedisStore::builder(&redis)
-                    .prefix(&prefix)
-                    .connect()
-                    .await
-                    .unwrap();
+                let state = if cluster {
+                    twofa_verify::RedisStore::cluster_builder(&redis)
+                } else {
+                    twofa_verify::RedisStore::builder(&redis[0])
+                };
+                let state = state.prefix(&prefix).connect().await.unwrap();
                 v.push(build(Box::new(move |b| {
                     b.user_store(users).state_store(state)
                 })));
@@ -262,22 +293,40 @@ pub fn client(last: u8) -> RequestContext {
     RequestContext::new().with_ip(IpAddr::from([198, 51, 100, last]))
 }
 
+/// Puts one entry in a Redis store, then races `n` takes of it across two
+/// instances `a` and `b` (alternating), released together; returns how
+/// many won.
+pub async fn racing_takes(
+    a: &twofa_verify::RedisStore,
+    b: &twofa_verify::RedisStore,
+    n: usize,
+) -> usize {
+    use twofa_verify::StateStore;
+    use twofa_verify::conformance::{T0, at};
+    a.put("challenge", b"x", at(60_000)).await.unwrap();
+    let won = burst(n, |i| {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { s.take("challenge", T0).await.unwrap().is_some() }
+    })
+    .await;
+    won.into_iter().filter(|&w| w).count()
+}
+
 /// Deletes every key under a Redis store's prefix (the Redis test files
-/// clean up after themselves with it).
+/// clean up after themselves with it). On a cluster, the keys are all in
+/// the prefix's slot: `SCAN` goes to the node serving it.
 pub async fn clear_redis_prefix(store: &twofa_verify::store::redis::RedisStore) {
     let mut conn = store.connection();
-    let pattern = format!("{}*", store.prefix());
+    let pattern = format!("{}*", store.redis_key(""));
     let mut cursor = 0u64;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+            .arg(1000);
+        let (next, keys): (u64, Vec<String>) = scan_on_store_node(store, &mut conn, scan).await;
         if !keys.is_empty() {
             let _: () = redis::cmd("DEL")
                 .arg(&keys)
@@ -291,3 +340,42 @@ pub async fn clear_redis_prefix(store: &twofa_verify::store::redis::RedisStore) 
         cursor = next;
     }
 }
+
+/// Runs the keyless `cmd` on the node holding `store`'s keys: on a single
+/// Redis, that Redis; on a cluster, the primary serving the prefix's slot.
+pub async fn scan_on_store_node<T: redis::FromRedisValue>(
+    store: &twofa_verify::store::redis::RedisStore,
+    conn: &mut twofa_verify::store::redis::RedisConnection,
+    cmd: redis::Cmd,
+) -> T {
+    use twofa_verify::store::redis::RedisConnection;
+    match conn {
+        #[cfg(feature = "redis-cluster")]
+        RedisConnection::Cluster(cluster) => {
+            use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+            let node = Route::with_key(store.redis_key(""), SlotAddr::Master);
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+            let reply = cluster.route_command(cmd, routing).await.unwrap();
+            redis::from_redis_value(reply).unwrap()
+        }
+        _ => {
+            let _ = store;
+            cmd.query_async(conn).await.unwrap()
+        }
+    }
+}
+
+/// A self-signed CA that signed nothing: trusting it alone must refuse the
+/// TLS test servers (`tests/store_redis_tls*.rs`).
+pub const UNRELATED_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBhDCCASugAwIBAgIUZj4NPTaCz9WgCv2/7TzgLZmRhzMwCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMdW5yZWxhdGVkIENBMCAXDTI2MTIwNDE1MTA0MFoYDzIxMjYx
+MTEwMTUxMDQwWjAXMRUwEwYDVQQDDAx1bnJlbGF0ZWQgQ0EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQc3YaoSasw9XDTgj0J0ri4+JWRoqSmg5LGVJRebPLgvkRn
+gFDO/8WzPijShEHf1grMeWb7J51ek74oJ/Wq/htao1MwUTAdBgNVHQ4EFgQUKsk+
+oLzqY8MQIEeKkw5e70X+DRIwHwYDVR0jBBgwFoAUKsk+oLzqY8MQIEeKkw5e70X+
+DRIwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAV2bFDbTjb+1un
+Gv3ovqPu27tqQQZt8vKsFuImoADCoAIgcjL7p6KFYtf2u+la8Om9JnPwbQNM7W6b
+2HbTQV18S68=
+-----END CERTIFICATE-----
+";

@@ -79,9 +79,71 @@
 //! ```
 //!
 //! Without the feature, a `rediss://` URL is an `Error::Config` saying so.
+//!
+//! # Redis Cluster (feature `redis-cluster`)
+//!
+//! With feature `redis-cluster`, [`RedisStore::cluster_builder`] (or
+//! [`RedisStore::connect_cluster`]) connects to a Redis Cluster through
+//! redis-rs's `cluster_async::ClusterConnection`, given one or more of its
+//! nodes (it finds the others):
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis-cluster")]
+//! # async fn f() -> twofa_verify::Result<()> {
+//! let store = twofa_verify::RedisStore::cluster_builder([
+//!     "redis://:password@10.0.0.1:7000",
+//!     "redis://:password@10.0.0.2:7000",
+//! ])
+//! .prefix("shop:")
+//! .connect()
+//! .await?;
+//! assert_eq!(store.redis_key("k"), "{shop:}k");
+//! # Ok(()) }
+//! ```
+//!
+//! A script runs on one node, so Redis Cluster refuses one whose keys lie
+//! in several hash slots. The compound scripts touch keys of several
+//! entities at once, and not always the same ones:
+//!
+//! | script | keys |
+//! | --- | --- |
+//! | `put_if_absent`, `put_if_present`, `increment`, `release`, `advance` | the one entry |
+//! | `reserve` | a lockout's gate, counter and gate count (of an account, an email, a device or an unknown name), then its budgets: a client network's failure counters, shared by every account that client tries, or a pending login's answer count |
+//! | `settle` | `reserve`'s keys, then the pending login it takes or stores |
+//! | `reserve_and_accept_step` | `reserve`'s keys, the account's last TOTP step, the pending login |
+//! | `reserve_and_check_step` | `reserve`'s keys, the account's last TOTP step |
+//!
+//! No tag per account would do: a client's failure counters count that
+//! client's attempts on *every* account, so tagging them by account would
+//! give the client one budget per account it tries, which is what the
+//! budget is there to prevent. So a cluster store tags every key with its
+//! whole prefix: the Redis key of state key `k` is `{prefix}k` (see
+//! [`RedisStore::redis_key`]), and **all of a store's keys live in one
+//! slot: the cluster gives failover, not sharding.** One primary (and its
+//! replicas) holds all of the store's state and takes all of its traffic;
+//! stores with other prefixes (other applications) may land on other
+//! primaries. A standalone store's keys stay `prefixk`, untagged, as
+//! before; moving between a standalone Redis and a cluster starts from
+//! empty state (logins in progress start again, counters start from zero),
+//! as any move to a new Redis does. A cluster store's prefix may not hold
+//! `{` or `}`, so the tag is exactly the prefix.
+//!
+//! Failover is closed, as a lost standalone server is: the connection does
+//! not retry a command (`retries(0)`), so the calls caught by a failover,
+//! a `MOVED` or a dropped connection fail with `Error::Store` while the
+//! connection re-reads the cluster's layout in the background, and no
+//! write is ever sent twice (a script whose reply was lost might have run).
+//!
+//! With feature `redis-tls` too, `rediss://` nodes connect over TLS as [a
+//! single server does](crate::store::redis#tls-rediss-feature-redis-tls),
+//! trusting the CA given to [`RedisStoreBuilder::root_certificates_pem`] or
+//! the system's roots; all the nodes must be `rediss://`.
 
 mod attempt;
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod codec;
+mod connection;
 mod scripts;
 #[cfg(feature = "redis-tls")]
 mod tls;
@@ -93,6 +155,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{IntoConnectionInfo, Script};
 use async_trait::async_trait;
+pub use connection::RedisConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -141,18 +204,40 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// See [the module](self) for what each operation sends and how expiry works.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     shared: Arc<Shared>,
 }
 
 /// What the clones of a store share besides the connection.
 struct Shared {
     prefix: String,
+    /// What every Redis key starts with: the prefix, or on a cluster the
+    /// prefix as a hash tag (`{prefix}`, see [the module](crate::store::redis#redis-cluster-feature-redis-cluster)).
+    head: String,
     gc_grace: Duration,
-    /// `host:port` or the socket path, for `Debug`.
+    /// `host:port` or the socket path (on a cluster, the nodes given), for
+    /// `Debug`.
     addr: String,
     db: i64,
     scripts: Scripts,
+}
+
+impl Shared {
+    fn new(prefix: String, cluster: bool, gc_grace: Duration, addr: String, db: i64) -> Self {
+        let head = if cluster {
+            format!("{{{prefix}}}")
+        } else {
+            prefix.clone()
+        };
+        Shared {
+            prefix,
+            head,
+            gc_grace,
+            addr,
+            db,
+            scripts: Scripts::new(),
+        }
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -161,6 +246,7 @@ impl fmt::Debug for RedisStore {
             .field("addr", &self.shared.addr)
             .field("db", &self.shared.db)
             .field("prefix", &self.shared.prefix)
+            .field("cluster", &self.conn.is_cluster())
             .field("gc_grace", &self.shared.gc_grace)
             .finish()
     }
@@ -180,14 +266,40 @@ impl RedisStore {
     /// A builder for other settings (see the [`RedisStoreBuilder::prefix`]
     /// example).
     pub fn builder(url: &str) -> RedisStoreBuilder {
-        RedisStoreBuilder {
-            url: SecretString::from(url.to_owned()),
-            prefix: DEFAULT_PREFIX.to_owned(),
-            gc_grace: DEFAULT_GC_GRACE,
-            timeout: DEFAULT_TIMEOUT,
-            #[cfg(feature = "redis-tls")]
-            root_certificates: None,
-        }
+        RedisStoreBuilder::new(Target::Single(SecretString::from(url.to_owned())))
+    }
+
+    /// Connects to the Redis Cluster that `nodes` belong to (`redis://`
+    /// URLs of one or more of its nodes, with the same password if any)
+    /// with the default settings, as [`connect`](Self::connect) does. Every
+    /// key is tagged with the prefix: see [the
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster) for what that
+    /// means, and for an example.
+    #[cfg(feature = "redis-cluster")]
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::cluster_builder(nodes).connect().await
+    }
+
+    /// A builder for a store on the Redis Cluster that `nodes` belong to
+    /// (see [`connect_cluster`](Self::connect_cluster)); the settings are
+    /// those of [`builder`](Self::builder), and the prefix may not hold `{`
+    /// or `}`. An empty list is an `Error::Config` at `connect`. See [the
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster) for an example.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let nodes = nodes
+            .into_iter()
+            .map(|n| SecretString::from(n.as_ref().to_owned()))
+            .collect();
+        RedisStoreBuilder::new(Target::Cluster(nodes))
     }
 
     /// The prefix of every key this store writes (see the
@@ -196,8 +308,25 @@ impl RedisStore {
         &self.shared.prefix
     }
 
+    /// The Redis key under which this store keeps the state key `key`: the
+    /// prefix then `key` (`twofa:k`) on a single Redis, the prefix as a
+    /// hash tag then `key` (`{twofa:}k`) on a cluster (see [the
+    /// module](crate::store::redis#redis-cluster-feature-redis-cluster)).
+    ///
+    /// ```no_run
+    /// # async fn f() -> twofa_verify::Result<()> {
+    /// let store = twofa_verify::RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// assert_eq!(store.redis_key("k"), "twofa:k");
+    /// # Ok(()) }
+    /// ```
+    pub fn redis_key(&self, key: &str) -> String {
+        self.key(key)
+    }
+
     /// The underlying connection (shared with the store), for an
-    /// application that wants to use it too, or to inspect the keys.
+    /// application that wants to use it too, or to inspect the keys. On a
+    /// cluster, keyless commands such as `SCAN` go to any node: route them
+    /// to the store's slot (see [`RedisConnection`]).
     ///
     /// ```no_run
     /// use twofa_verify::RedisStore;
@@ -217,14 +346,14 @@ impl RedisStore {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 
     /// The Redis key of the state key `key`.
     fn key(&self, key: &str) -> String {
-        let mut k = String::with_capacity(self.shared.prefix.len() + key.len());
-        k.push_str(&self.shared.prefix);
+        let mut k = String::with_capacity(self.shared.head.len() + key.len());
+        k.push_str(&self.shared.head);
         k.push_str(key);
         k
     }
@@ -278,7 +407,7 @@ impl RedisStore {
 ///
 /// `Debug` leaves out the URL (it may hold a password).
 pub struct RedisStoreBuilder {
-    url: SecretString,
+    target: Target,
     prefix: String,
     gc_grace: Duration,
     timeout: Duration,
@@ -294,11 +423,32 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("gc_grace", &self.gc_grace)
             .field("timeout", &self.timeout)
             .field("custom_root_certificates", &self.has_root_certificates())
+            .field("cluster", &matches!(self.target, Target::Cluster(_)))
             .finish_non_exhaustive()
     }
 }
 
+/// What a builder connects to.
+enum Target {
+    /// One Redis, by its URL.
+    Single(SecretString),
+    /// A Redis Cluster, by the URLs of some of its nodes.
+    #[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+    Cluster(Vec<SecretString>),
+}
+
 impl RedisStoreBuilder {
+    fn new(target: Target) -> Self {
+        RedisStoreBuilder {
+            target,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            gc_grace: DEFAULT_GC_GRACE,
+            timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "redis-tls")]
+            root_certificates: None,
+        }
+    }
+
     /// The prefix of every key (default [`DEFAULT_PREFIX`]), so that several
     /// applications, deployments or test runs share one Redis without
     /// colliding; every instance of one application must use the same.
@@ -388,47 +538,106 @@ impl RedisStoreBuilder {
         if self.timeout < Duration::from_millis(1) {
             return Err(Error::Config("Redis timeout must be at least 1 ms".into()));
         }
-        let client = self.client()?;
-        let info = client.get_connection_info();
-        let addr = info.addr().to_string();
-        let db = info.redis_settings().db();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(Error::store)?;
-        Ok(RedisStore {
+        match &self.target {
+            Target::Single(url) => {
+                let client = self.client(url)?;
+                let info = client.get_connection_info();
+                let addr = info.addr().to_string();
+                let db = info.redis_settings().db();
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(RECONNECT_RETRIES)
+                    .set_max_delay(RECONNECT_MAX_DELAY);
+                let conn = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(Error::store)?;
+                Ok(self.store(RedisConnection::Single(conn), addr, db))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(nodes) => {
+                if self.prefix.contains(['{', '}']) {
+                    return Err(Error::Config(
+                        "a Redis Cluster store's key prefix may not hold `{` or `}` \
+                         (it is the keys' hash tag)"
+                            .into(),
+                    ));
+                }
+                let infos = nodes
+                    .iter()
+                    .map(|url| self.connection_info(url))
+                    .collect::<Result<Vec<_>>>()?;
+                let tls = infos
+                    .iter()
+                    .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
+                if self.has_root_certificates() && !tls {
+                    return Err(Error::Config(
+                        "Redis root certificates are given but the URLs are not rediss://".into(),
+                    ));
+                }
+                #[cfg(feature = "redis-tls")]
+                let certificates = if tls {
+                    // redis-rs refuses `#insecure` for one server, but would
+                    // take it for a cluster without checking host names.
+                    if infos.iter().any(|i| {
+                        matches!(
+                            i.addr(),
+                            redis::ConnectionAddr::TcpTls { insecure: true, .. }
+                        )
+                    }) {
+                        return Err(Error::Config(
+                            "`#insecure` Redis URLs are refused: certificates are always checked"
+                                .into(),
+                        ));
+                    }
+                    tls::certificates(self.root_certificates.as_deref())?
+                } else {
+                    None
+                };
+                let (conn, addr) = cluster::connect(
+                    infos,
+                    self.timeout,
+                    #[cfg(feature = "redis-tls")]
+                    certificates,
+                )
+                .await?;
+                Ok(self.store(RedisConnection::Cluster(conn), addr, 0))
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            Target::Cluster(_) => Err(Error::Config(
+                "a Redis Cluster needs twofa-verify's `redis-cluster` feature".into(),
+            )),
+        }
+    }
+
+    fn store(self, conn: RedisConnection, addr: String, db: i64) -> RedisStore {
+        let cluster = conn.is_cluster();
+        RedisStore {
             conn,
-            shared: Arc::new(Shared {
-                prefix: self.prefix,
-                gc_grace: self.gc_grace,
-                addr,
-                db,
-                scripts: Scripts::new(),
-            }),
-        })
+            shared: Arc::new(Shared::new(self.prefix, cluster, self.gc_grace, addr, db)),
+        }
     }
 }
 
 impl RedisStoreBuilder {
-    /// The redis-rs client for the URL, over TLS when it says `rediss://`.
-    fn client(&self) -> Result<redis::Client> {
-        let url = self.url.expose_secret();
+    /// The address in `url`, after the checks redis-rs would make
+    /// unhelpfully or not at all.
+    fn connection_info(&self, url: &SecretString) -> Result<redis::ConnectionInfo> {
+        let url = url.expose_secret();
         // Before redis-rs parses it: without its TLS feature it refuses
         // `rediss://` with a message naming its own features, not ours.
         #[cfg(not(feature = "redis-tls"))]
-        if ["rediss:", "valkeys:"].iter().any(|scheme| {
-            url.get(..scheme.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-        }) {
+        if is_tls_url(url) {
             return Err(Error::Config(
                 "a rediss:// Redis URL needs twofa-verify's `redis-tls` feature".into(),
             ));
         }
-        let info = url.into_connection_info().map_err(Error::store)?;
+        url.into_connection_info().map_err(Error::store)
+    }
+
+    /// The redis-rs client for the URL, over TLS when it says `rediss://`.
+    fn client(&self, url: &SecretString) -> Result<redis::Client> {
+        let info = self.connection_info(url)?;
         #[cfg(feature = "redis-tls")]
         if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
             return tls::client(info, self.root_certificates.as_deref());
@@ -591,6 +800,15 @@ impl StateStore for RedisStore {
     }
 }
 
+/// Whether `url` asks for TLS (`rediss://`, `valkeys://`).
+#[cfg(not(feature = "redis-tls"))]
+fn is_tls_url(url: &str) -> bool {
+    ["rediss:", "valkeys:"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    })
+}
+
 /// The value of an entry read from Redis, if it is live at `now`.
 fn live_value(entry: Option<Vec<u8>>, now: Timestamp) -> Result<Option<Vec<u8>>> {
     match entry {
@@ -598,3 +816,6 @@ fn live_value(entry: Option<Vec<u8>>, now: Timestamp) -> Result<Option<Vec<u8>>>
         Some(entry) => Ok(codec::live_body(&entry, now)?.map(<[u8]>::to_vec)),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,19 +18,26 @@ pub(super) const NO_CRYPTO_PROVIDER: &str = "no rustls crypto provider is instal
 /// A TLS client for `info` (a `rediss://` address), trusting the PEM CA
 /// certificates `roots` if given, else the system's roots.
 pub(super) fn client(info: ConnectionInfo, roots: Option<&[u8]>) -> Result<redis::Client> {
+    match certificates(roots)? {
+        None => redis::Client::open(info).map_err(Error::store),
+        Some(certificates) => redis::Client::build_with_tls(info, certificates)
+            .map_err(|e| Error::Config(format!("Redis root certificates: {e}"))),
+    }
+}
+
+/// The checks before any TLS connection (a crypto provider, well-formed
+/// PEM), and the CA certificates `roots` as redis-rs takes them (`None`:
+/// the system's roots).
+pub(super) fn certificates(roots: Option<&[u8]>) -> Result<Option<TlsCertificates>> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         return Err(Error::Config(NO_CRYPTO_PROVIDER.to_owned()));
     }
-    let Some(pem) = roots else {
-        return redis::Client::open(info).map_err(Error::store);
-    };
+    let Some(pem) = roots else { return Ok(None) };
     check_pem(pem)?;
-    let certificates = TlsCertificates {
+    Ok(Some(TlsCertificates {
         client_tls: None,
         root_cert: Some(pem.to_vec()),
-    };
-    redis::Client::build_with_tls(info, certificates)
-        .map_err(|e| Error::Config(format!("Redis root certificates: {e}")))
+    }))
 }
 
 /// At least one certificate, every one well-formed: an empty or garbled
