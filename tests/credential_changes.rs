@@ -645,3 +645,88 @@ async fn a_link_superseded_between_check_and_take_leaves_the_newer_one_working()
         .await
         .unwrap();
 }
+
+/// Starts an authenticator-app enrollment for `user`; the app's current
+/// code.
+async fn totp_pending(site: &harness::Site, user: twofa_verify::UserId) -> String {
+    use twofa_verify::secrecy::ExposeSecret;
+    let e = site
+        .at(0)
+        .start_totp_enrollment(user, &StepUp::password(GOOD))
+        .await
+        .unwrap();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(e.secret_base32.expose_secret().as_bytes())
+        .unwrap();
+    site.totp_now(&secret)
+}
+
+/// An enrollment started before a credential change cannot be finished
+/// after it: an authenticator app started, then "sign out everywhere"
+/// (or an operator's lock): the right code is refused and no factor is
+/// added; an SMS enrollment likewise after a password change. Otherwise a
+/// confirm held open across the change would add a factor and hand its
+/// session a fresh stamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enrollment_in_progress_dies_with_a_credential_change() {
+    use twofa_verify::authenticator::Operator;
+    for kind in KINDS {
+        let Some(site) = site(kind, policy()).await else {
+            continue;
+        };
+        let carol = site.user("carol").await;
+        let code = totp_pending(&site, carol.id).await;
+        site.at(1)
+            .sign_out_everywhere(carol.id, &StepUp::password(GOOD))
+            .await
+            .unwrap();
+        let late = site
+            .at(0)
+            .confirm_totp_enrollment(carol.id, &SecretString::from(code))
+            .await;
+        assert!(
+            matches!(late, Err(Error::ChallengeNotFound)),
+            "{kind:?}: {late:?}"
+        );
+
+        let dan = site.user("dan").await;
+        let code = totp_pending(&site, dan.id).await;
+        let op = Operator::new("jane", "account takeover suspected").unwrap();
+        site.at(1).admin().lock(dan.id, &op).await.unwrap();
+        let late = site
+            .at(0)
+            .confirm_totp_enrollment(dan.id, &SecretString::from(code))
+            .await;
+        assert!(late.is_err(), "{kind:?}: {late:?}");
+
+        let erin = site.user("erin").await;
+        site.at(0)
+            .start_sms_enrollment(erin.id, PHONE, &StepUp::password(GOOD))
+            .await
+            .unwrap();
+        let code = site.sms.last_code_for(PHONE).unwrap();
+        site.at(1)
+            .change_password(
+                erin.id,
+                &StepUp::password(GOOD),
+                &pw("a brand new passphrase"),
+            )
+            .await
+            .unwrap();
+        let late = site
+            .at(0)
+            .confirm_sms_enrollment(erin.id, &SecretString::from(code))
+            .await;
+        assert!(
+            matches!(late, Err(Error::ChallengeNotFound)),
+            "{kind:?}: {late:?}"
+        );
+        for user in [carol.id, dan.id, erin.id] {
+            let state = site.at(0).admin().security_state(user).await.unwrap();
+            assert!(
+                !state.user.has_second_factor(),
+                "{kind:?}: a factor was added"
+            );
+        }
+    }
+}

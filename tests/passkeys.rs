@@ -698,3 +698,29 @@ async fn an_operators_second_factor_reset_removes_the_passkeys() {
         "{refused:?}"
     );
 }
+
+/// A passkey registration started before a credential change cannot be
+/// finished after it ("sign out everywhere" here): the ceremony carries
+/// the credential generation it started at.
+#[tokio::test]
+async fn a_registration_started_before_a_credential_change_is_void() {
+    let s = site();
+    let alice = user(&s.auth, "alice").await;
+    let mut key = SoftAuthenticator::new(ORIGIN);
+    let reg = s
+        .auth
+        .start_passkey_registration(alice.id, "Key", &StepUp::password(GOOD))
+        .await
+        .unwrap();
+    let answer = key.register(&json(reg.options()));
+    s.auth
+        .sign_out_everywhere(alice.id, &StepUp::password(GOOD))
+        .await
+        .unwrap();
+    let late = s
+        .auth
+        .finish_passkey_registration(alice.id, reg.ceremony_id(), &answer)
+        .await;
+    assert!(matches!(late, Err(Error::ChallengeNotFound)), "{late:?}");
+    assert!(s.auth.passkeys(alice.id).await.unwrap().is_empty());
+}

@@ -296,6 +296,7 @@ impl Authenticator {
         if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
+        self.refuse_if_admin_locked(id).await?;
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_phone(id, Some(&pending.phone)).await?;
@@ -453,6 +454,7 @@ impl Authenticator {
         if self.state().take::<Marker>(key, now).await?.is_none() {
             return Err(Error::ChallengeNotFound);
         }
+        self.refuse_if_admin_locked(id).await?;
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         self.inner.users.set_totp(id, Some(&sealed)).await?;

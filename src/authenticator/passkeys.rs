@@ -35,8 +35,15 @@ struct Ceremony {
 /// What a ceremony may finish, and for whom.
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
 enum Purpose {
-    /// Adding a passkey named `name` to `user`.
-    Register { user: UserId, name: String },
+    /// Adding a passkey named `name` to `user`, whose credential
+    /// generation was `generation` at the start (a credential change since
+    /// voids it).
+    Register {
+        user: UserId,
+        name: String,
+        #[serde(default)]
+        generation: i64,
+    },
     /// Answering the pending login whose state key is `challenge`.
     SecondFactor { user: UserId, challenge: String },
     /// A passwordless sign-in: anyone's discoverable passkey.
@@ -158,7 +165,14 @@ impl Authenticator {
                 .map_err(|e| Error::Internal(format!("passkey registration: {e}")))?;
         }
         let (ceremony, expires_at) = self
-            .put_ceremony(Purpose::Register { user: id, name }, to_state(&state)?)
+            .put_ceremony(
+                Purpose::Register {
+                    user: id,
+                    name,
+                    generation: rec.credential_generation,
+                },
+                to_state(&state)?,
+            )
             .await?;
         Ok(PasskeyRegistration {
             ceremony,
@@ -189,7 +203,12 @@ impl Authenticator {
         let rp = self.rp()?;
         let credential: RegisterPublicKeyCredential = parse_response(response)?;
         let ceremony = self.take_ceremony(ceremony_id).await?;
-        let Purpose::Register { user, name } = ceremony.purpose else {
+        let Purpose::Register {
+            user,
+            name,
+            generation,
+        } = ceremony.purpose
+        else {
             return Err(Error::ChallengeNotFound);
         };
         if user != id {
@@ -210,6 +229,11 @@ impl Authenticator {
         let json = to_state(&passkey)?;
         let (counter, backup_eligible, backed_up) = credential_facts(&json);
         let rec = self.record(id).await?;
+        // Started before a password reset, a lock or a factor change: void.
+        if rec.credential_generation != generation {
+            return Err(Error::ChallengeNotFound);
+        }
+        self.refuse_if_admin_locked(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
         let record = PasskeyRecord {
             user: id,

@@ -12,6 +12,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::state::StateKey;
 use super::{Authenticator, StepUp, Verification};
 use crate::clock::Timestamp;
 use crate::crypto::{ct_eq, random_bytes, random_token};
@@ -198,10 +199,16 @@ impl Authenticator {
 
     /// Moves the credential generation on after a change of a credential
     /// or factor: other sessions and pending logins are void, and the
-    /// remembered devices (void too) are removed.
+    /// remembered devices (void too) are removed. So are enrollments in
+    /// progress: a confirm sent after a password reset, a lock or "sign out
+    /// everywhere" must not add a factor, nor re-stamp the session it came
+    /// from (a passkey registration checks the generation it started at).
     pub(super) async fn credentials_changed(&self, id: UserId) -> Result<()> {
         self.inner.users.bump_credential_generation(id).await?;
         self.inner.users.remove_devices(id).await?;
+        let state = self.state();
+        state.delete(StateKey::SmsEnrollment(id)).await?;
+        state.delete(StateKey::TotpEnrollment(id)).await?;
         Ok(())
     }
 
