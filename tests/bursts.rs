@@ -713,3 +713,50 @@ async fn an_admin_lock_in_a_burst_of_logins_holds() {
         }
     }
 }
+
+/// Right codes and re-sends of one pending login released together on both
+/// instances: at most one `verify` signs in, and once one has, the pending
+/// login stays used: a re-send that loaded it before the `verify` took it
+/// does not write it back (it used to, and its new code signed in again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resend_racing_the_verify_does_not_bring_the_pending_login_back() {
+    const PHONE: &str = "+14155550177";
+    for kind in KINDS {
+        let mut p = policy();
+        p.resend_interval = Duration::from_secs(1);
+        let Some(site) = site(kind, p).await else {
+            continue;
+        };
+        let user = site.user("resend").await;
+        site.with_sms(&user, PHONE).await;
+        let Login::SecondFactor(ch) = site.at(0).login("resend", &pw(GOOD)).await.unwrap() else {
+            panic!("{kind:?}: SMS is on")
+        };
+        let token = ch.token().to_owned();
+        let code = site.sms.last_code_for(PHONE).unwrap();
+        site.clock.advance(Duration::from_secs(2));
+        let results = burst(BURST, |i| {
+            let auth = site.at(i).clone();
+            let (token, code) = (token.clone(), code.clone());
+            async move {
+                if i % 2 == 0 {
+                    auth.verify(&token, &SecretString::from(code)).await.is_ok()
+                } else {
+                    let _ = auth.resend(&token).await;
+                    false
+                }
+            }
+        })
+        .await;
+        let signed_in = results.iter().filter(|ok| **ok).count();
+        assert!(signed_in <= 1, "{kind:?}: {signed_in} sign-ins");
+        if signed_in == 1 {
+            let latest = site.sms.last_code_for(PHONE).unwrap();
+            let again = site.at(1).verify(&token, &SecretString::from(latest)).await;
+            assert!(
+                again.is_err(),
+                "{kind:?}: the used pending login signed in again"
+            );
+        }
+    }
+}

@@ -341,9 +341,21 @@ impl Authenticator {
         }
         let delivery = SmsDelivery::sent(&sent);
         rec.sms = Some(sent);
-        self.state()
-            .put(StateKey::Challenge(token), &rec, rec.kept_until())
+        // Only while the pending login is still there: a `verify` that
+        // took it meanwhile has used it, and an unconditional write would
+        // bring it back for a second use.
+        let kept = self
+            .state()
+            .put_if_present(
+                StateKey::Challenge(token),
+                &rec,
+                rec.kept_until(),
+                self.now(),
+            )
             .await?;
+        if !kept {
+            return Err(Error::ChallengeNotFound);
+        }
         Ok(Challenge {
             token: SecretString::from(token.to_owned()),
             expires_at: rec.expires_at,

@@ -111,6 +111,23 @@ impl<'a> State<'a> {
         .await
     }
 
+    /// Replaces the live value at `key` with `value`; `false` (and nothing
+    /// written) when no live entry is there, e.g. it was taken meanwhile.
+    pub(super) async fn put_if_present<T: StateValue>(
+        &self,
+        key: StateKey<'_>,
+        value: &T,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        timed(
+            "put_if_present",
+            self.store
+                .put_if_present(&self.key(key), &value.encode()?, expires_at, now),
+        )
+        .await
+    }
+
     /// Removes the entry at `key`.
     pub(super) async fn delete(&self, key: StateKey<'_>) -> Result<()> {
         timed("delete", self.store.delete(&self.key(key))).await
