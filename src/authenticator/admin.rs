@@ -384,9 +384,13 @@ impl Admin<'_> {
 
     /// Replaces the password with the hash of a random one nobody knows:
     /// every password is then refused exactly like a wrong one (same
-    /// error, same cost), and only a reset link
-    /// ([`Authenticator::request_password_reset`]) lets the user in again.
-    /// Ends every session and remembered device. See the [`Admin`] example.
+    /// error, same cost), and a reset link
+    /// ([`Authenticator::request_password_reset`]) sets a new one. Ends
+    /// every session and remembered device. The account's passkeys still
+    /// sign in without a password (a leaked password gives no passkey):
+    /// after a takeover, where the intruder may have added one, also
+    /// [`reset_second_factor`](Self::reset_second_factor). See the
+    /// [`Admin`] example.
     pub async fn force_password_reset(&self, id: UserId, operator: &Operator) -> Result<()> {
         self.auth.record(id).await?;
         let unknown = crate::crypto::random_token::<32>();

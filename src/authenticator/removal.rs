@@ -40,7 +40,12 @@ impl Authenticator {
             ));
         }
         let outcome = removal.await;
-        if let Err(e) = self.state().delete(StateKey::FactorRemoval(id)).await {
+        // A removal that outlasted its lease no longer holds it: another
+        // may have taken it since, and deleting that one would let a third
+        // removal run beside it. The lease then ends by expiring.
+        if self.now() < now.plus(LEASE)
+            && let Err(e) = self.state().delete(StateKey::FactorRemoval(id)).await
+        {
             // The removal stands either way; the lease expires on its own.
             tracing::warn!(error = %e, "could not hand back a factor-removal lease");
         }

@@ -32,14 +32,17 @@ type Selector = Arc<dyn Fn(&User) -> bool + Send + Sync>;
 /// sign-ins within the grace than allowed.
 ///
 /// ```
+/// use std::collections::HashSet;
 /// use std::time::Duration;
-/// use twofa_verify::Policy;
 /// use twofa_verify::policy::SecondFactorRequirement;
+/// use twofa_verify::{Policy, UserId};
 ///
 /// let mut policy = Policy::default();
-/// // Staff must enroll within a week or five sign-ins, whichever comes first.
+/// // Staff must enroll within a week or five sign-ins, whichever comes
+/// // first. Selected by id, which users cannot change (see `for_users`).
+/// let staff: HashSet<UserId> = [UserId(1), UserId(7)].into();
 /// policy.second_factor_required = Some(
-///     SecondFactorRequirement::for_users(|user| user.email.ends_with("@staff.example.com"))
+///     SecondFactorRequirement::for_users(move |user| staff.contains(&user.id))
 ///         .grace_period(Duration::from_secs(7 * 24 * 3600))
 ///         .grace_sign_ins(5),
 /// );
@@ -69,6 +72,12 @@ impl SecondFactorRequirement {
     /// the [`SecondFactorRequirement`] example). It is called at every
     /// password sign-in of a user without a second factor and when a user
     /// removes a factor; keep it cheap and free of I/O.
+    ///
+    /// Select by what the user cannot change themselves, such as their id
+    /// in a set the app keeps: users edit their username, and an email
+    /// change moves the address to any domain they own, so a selector on
+    /// either is one the user can step out of (and then remove their last
+    /// factor).
     pub fn for_users(select: impl Fn(&User) -> bool + Send + Sync + 'static) -> Self {
         SecondFactorRequirement {
             selector: Some(Arc::new(select)),
@@ -120,7 +129,8 @@ impl SecondFactorRequirement {
     /// # let pw = twofa_verify::secrecy::SecretString::from("correct horse battery");
     /// let admin = auth.register("admin-bob", "bob@example.com", &pw).await?;
     /// let carol = auth.register("carol", "carol@example.com", &pw).await?;
-    /// let rule = SecondFactorRequirement::for_users(|u| u.username.starts_with("admin"));
+    /// let admins = [admin.id];
+    /// let rule = SecondFactorRequirement::for_users(move |u| admins.contains(&u.id));
     /// assert!(rule.applies_to(&admin));
     /// assert!(!rule.applies_to(&carol));
     /// assert!(SecondFactorRequirement::everyone().applies_to(&carol));
