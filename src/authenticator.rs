@@ -52,13 +52,14 @@ mod removal;
 mod required;
 mod session;
 mod state;
+mod step_up;
 mod verify;
 
 pub use admin::{Admin, AdminAction, Operator, SecurityState};
 pub use builder::AuthenticatorBuilder;
 pub use challenge::{Challenge, SmsDelivery};
 pub use email_change::{EmailChangeMail, PendingEmailChange};
-pub use factors::{Enrolled, SmsEnrollment, StepUp};
+pub use factors::{Enrolled, SmsEnrollment};
 pub use import::ImportedUser;
 pub use login::Login;
 pub use mail::MailDecision;
@@ -66,6 +67,7 @@ pub use passwords::ResetToken;
 pub use registration::{PendingAccount, RegistrationMail, RegistrationStart};
 pub use required::RequiredEnrollment;
 pub use session::{DeviceToken, RememberedDevice, SessionStamp};
+pub use step_up::StepUp;
 pub use verify::Verification;
 
 pub(crate) use session::device_label;

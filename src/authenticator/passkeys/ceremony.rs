@@ -7,9 +7,9 @@ use webauthn_rs::prelude::{
 };
 
 use super::{Ceremony, Judged, Purpose, from_state, refusal, stored_credential, to_state};
-use crate::authenticator::factors::PasskeyProof;
 use crate::authenticator::lockout::AttemptBudget;
 use crate::authenticator::state::{FailScope, StateKey};
+use crate::authenticator::step_up::PasskeyProof;
 use crate::authenticator::{Authenticator, Passkeys};
 use crate::clock::Timestamp;
 use crate::crypto::random_token;
