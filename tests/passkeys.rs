@@ -5,12 +5,14 @@
 //! concurrent finishes of one ceremony on every state store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod harness;
 #[path = "passkeys/soft.rs"]
 mod soft;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use harness::burst;
 use secrecy::SecretString;
 use serde_json::Value;
 use soft::SoftAuthenticator;
@@ -435,31 +437,6 @@ async fn burst_one_ceremony(instances: Vec<Authenticator>) {
     assert_eq!(ok, 1);
 }
 
-/// Runs `f(i)` on `n` tasks held at a barrier and released together;
-/// their results in order.
-async fn released_together<T, F, Fut>(n: usize, f: F) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (barrier, fut) = (barrier.clone(), f(i));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                fut.await
-            })
-        })
-        .collect();
-    let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
-}
-
 /// The passkey as a second factor under bursts, across two instances:
 /// 200 concurrent finishes of one pending login with one valid assertion
 /// sign in exactly once; then 200 assertions of another user's passkey,
@@ -485,7 +462,7 @@ async fn burst_verify_passkey(instances: &[Authenticator]) {
     let req = a.start_passkey_verification(&token).await.unwrap();
     let answer = Arc::new(carol_key.assert(&json(req.options())));
     let ceremony = Arc::new(req.ceremony_id().to_owned());
-    let results = released_together(N, |i| {
+    let results = burst(N, |i| {
         let auth = instances[i % instances.len()].clone();
         let (token, ceremony, answer) = (token.clone(), ceremony.clone(), answer.clone());
         async move { auth.verify_passkey(&token, &ceremony, &answer).await }
@@ -505,7 +482,7 @@ async fn burst_verify_passkey(instances: &[Authenticator]) {
             dave_key.assert(&options),
         )));
     }
-    let results = released_together(N, |i| {
+    let results = burst(N, |i| {
         let auth = instances[i % instances.len()].clone();
         let (token, wrong) = (token.clone(), wrong[i].clone());
         async move { auth.verify_passkey(&token, &wrong.0, &wrong.1).await }
@@ -532,7 +509,7 @@ async fn burst_passkey_login_starts(instances: &[Authenticator]) {
     let n = budget + 100;
     let client =
         |last: u8| RequestContext::new().with_ip(std::net::IpAddr::from([203, 0, 113, last]));
-    let results = released_together(n, |i| {
+    let results = burst(n, |i| {
         let auth = instances[i % instances.len()].with_context(client(9));
         async move { auth.start_passkey_login().await.map(|_| ()) }
     })
