@@ -351,3 +351,134 @@ async fn the_phone_lookup_uses_an_index() {
     );
     drop_schema(store).await;
 }
+
+/// A spec for the compound-operation checks below: threshold 1, so the
+/// first reservation already sets the gate, a 30 s lock.
+fn gated_spec() -> twofa_verify::store::AttemptSpec {
+    use std::time::Duration;
+    use twofa_verify::store::{AttemptSpec, Lockout};
+    AttemptSpec {
+        lockout: Lockout {
+            counter: "fail:alice".into(),
+            gate: "gate:alice".into(),
+            gates: "gates:alice".into(),
+            memory: Duration::from_secs(600),
+            threshold: 1,
+            waits: vec![Duration::from_secs(30)],
+            locks_from: 0,
+        },
+        budgets: vec![],
+    }
+}
+
+/// The compound operations are SQL functions of the store's own schema:
+/// a gate set through one schema's functions is not seen in another's.
+#[tokio::test]
+async fn compound_operations_stay_in_their_schema() {
+    use twofa_verify::store::Admission;
+    let Some(url) = database_url() else { return };
+    let a = PostgresStore::connect_with_schema(&url, &random_schema())
+        .await
+        .unwrap();
+    let b = PostgresStore::connect_with_schema(&url, &random_schema())
+        .await
+        .unwrap();
+    let spec = gated_spec();
+    let first = a.reserve_attempt(&spec, support::T0).await.unwrap();
+    assert!(
+        matches!(&first, Admission::Admitted(r) if r.gated),
+        "{first:?}"
+    );
+    assert!(matches!(
+        a.reserve_attempt(&spec, support::T0).await.unwrap(),
+        Admission::Held { lock: true, .. }
+    ));
+    let other = b.reserve_attempt(&spec, support::T0).await.unwrap();
+    assert!(
+        matches!(&other, Admission::Admitted(r) if r.gated),
+        "{other:?}"
+    );
+    drop_schema(a).await;
+    drop_schema(b).await;
+}
+
+/// A compound call commits without waiting for the WAL flush unless asked
+/// to, for its own transaction only: inside a transaction that calls the
+/// function the setting is off (on with `p_synchronous`), and the
+/// connection's next statement sees it on again.
+#[tokio::test]
+async fn compound_calls_relax_only_their_own_commit() {
+    let Some(store) = fresh().await else { return };
+    let call = "SELECT o_kind FROM twofa_reserve_attempt(0, 'g', 'c', 'gs', 1000, 5, \
+                '{}'::text[], '{}'::bigint[], '{}'::bigint[], '{1000}'::bigint[], \
+                ARRAY['\\x00'::bytea], $1)";
+    for synchronous in [false, true] {
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        let kind: i32 = sqlx::query_scalar(call)
+            .bind(synchronous)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(kind, 2, "admitted");
+        let inside: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(inside, if synchronous { "on" } else { "off" });
+        tx.commit().await.unwrap();
+        let after: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(after, "on", "the setting ended with the transaction");
+    }
+    // Through the store, both ways: the pool's connection is left as it was.
+    let spec = gated_spec();
+    for store in [store.clone(), store.clone().synchronous_state_commits(true)] {
+        store.reserve_attempt(&spec, support::T0).await.unwrap();
+        let after: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(after, "on");
+    }
+    drop_schema(store).await;
+}
+
+/// A compound operation whose function fails (here: gone) is a store
+/// error, never an admission.
+#[tokio::test]
+async fn a_failing_compound_call_is_a_store_error() {
+    let Some(store) = fresh().await else { return };
+    let spec = gated_spec();
+    sqlx::query("DROP FUNCTION twofa_reserve_attempt")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = store.reserve_attempt(&spec, support::T0).await.unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    // The gate entry holds a value that is not a gate: read as a lock.
+    store
+        .put("gate:alice", b"junk", support::at(60_000))
+        .await
+        .unwrap();
+    let step = twofa_verify::store::StepCheck {
+        key: "step:alice",
+        step: 1,
+        expires_at: support::at(90_000),
+    };
+    let (admission, outcome) = store
+        .reserve_attempt_and_check_step(&spec, step, support::T0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            admission,
+            twofa_verify::store::Admission::Held { lock: true, .. }
+        ),
+        "{admission:?}"
+    );
+    assert_eq!(outcome, None);
+    drop_schema(store).await;
+}

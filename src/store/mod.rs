@@ -638,8 +638,9 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     ) -> Result<bool>;
     // ------------------------------------------------ compound operations
     //
-    // Each is one call, atomic as a whole in the crate's stores (one lock,
-    // one transaction; one script in a store that has them): no other
+    // Each is one call, atomic as a whole in the crate's stores (one lock in
+    // memory, one transaction in SQLite, one SQL function call in
+    // PostgreSQL, one script in Redis): no other
     // compound operation on the same lockout interleaves with its steps,
     // and each primitive step is atomic against every other operation. The
     // defaults run the same steps as separate calls of the primitives above

@@ -4,9 +4,8 @@
 //! Their statements are written once, for both: `users` writes the
 //! `UserStore` impl and `state` the `StateStore` impl of a store, from
 //! statements that both databases read alike. Each store's own module holds
-//! only what differs: opening the database, its migrations, how a
-//! transaction serialises compound operations, and the bulk insert of
-//! recovery codes.
+//! only what differs: opening the database, its migrations, the compound
+//! state operations, and the bulk insert of recovery codes.
 //!
 //! Both keep their tables (all prefixed `twofa_`) in a database that may also
 //! hold the application's own tables, and track their migrations in their own
@@ -18,9 +17,10 @@
 //! an `UPDATE ... WHERE password_hash = $expected`) or relies on a unique
 //! constraint; nothing is read and then written from Rust. The compound
 //! state operations (an attempt's reservation and settlement) run those same
-//! statements in one transaction that no other compound operation on the
-//! same lockout interleaves with (see `state`). Expiry is always compared
-//! with the caller's `now`, never with the database clock.
+//! statements atomically: in SQLite one `BEGIN IMMEDIATE` transaction, in
+//! PostgreSQL one call of a SQL function that holds the lockout's advisory
+//! lock (see `state` and `postgres_attempt`), one round trip. Expiry is
+//! always compared with the caller's `now`, never with the database clock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,8 @@ use crate::error::{Error, Result};
 mod audit;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_attempt;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod state;

@@ -19,6 +19,9 @@ use crate::user::UserId;
 const MAX_CONNECTIONS: u32 = 10;
 /// How long an operation waits for a free pool connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pooled connection idle for longer than this is pinged before use (see
+/// `pool_options`).
+const PING_IF_IDLE: Duration = Duration::from_secs(1);
 
 /// A [`UserStore`](crate::store::UserStore) and [`StateStore`](crate::store::StateStore) in PostgreSQL: for many application
 /// instances sharing one database (they behave as one).
@@ -45,6 +48,9 @@ pub struct PostgresStore {
     pool: PgPool,
     schema: Option<Arc<str>>,
     purge: PurgeTicker,
+    /// Whether the compound state operations wait for their commit to
+    /// reach the disk (see [`PostgresStore::synchronous_state_commits`]).
+    pub(super) synchronous_state_commits: bool,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -57,6 +63,7 @@ impl fmt::Debug for PostgresStore {
             .field("database", &options.get_database())
             .field("username", &options.get_username())
             .field("schema", &self.schema.as_deref())
+            .field("synchronous_state_commits", &self.synchronous_state_commits)
             .field("connections", &self.pool.size())
             .field("closed", &self.pool.is_closed())
             .finish()
@@ -166,7 +173,40 @@ impl PostgresStore {
             pool,
             schema: None,
             purge: PurgeTicker::default(),
+            synchronous_state_commits: false,
         }
+    }
+
+    /// Whether the attempt bookkeeping of every sign-in (the compound state
+    /// operations: an attempt's reservation and settlement, and a time-step
+    /// code's acceptance) waits for its commit to reach the disk. Off by
+    /// default: each such commit then skips one WAL flush (on the machine
+    /// in `BENCHMARKS.md`, about 0.15 ms of the 0.25 ms a settlement takes
+    /// in the server), and other connections and instances still see it at
+    /// once, with the same atomicity and locking.
+    ///
+    /// What it gives up: if the PostgreSQL server itself crashes (or fails
+    /// over to a replica), the last fraction of a second of these entries
+    /// (failure counts, gates, pending logins, accepted time steps) may be
+    /// lost, which is what a Redis state store without persistence gives up
+    /// too. The users' records, credentials and every other write of the
+    /// store always wait for the disk. Turn it on where a crash must not
+    /// forget even those:
+    ///
+    /// ```no_run
+    /// use twofa_verify::PostgresStore;
+    /// # async fn f() -> twofa_verify::Result<()> {
+    /// let store = PostgresStore::connect("postgres://app@db.internal/app")
+    ///     .await?
+    ///     .synchronous_state_commits(true);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn synchronous_state_commits(mut self, synchronous: bool) -> Self {
+        self.synchronous_state_commits = synchronous;
+        self
     }
 
     /// Applies the crate's pending migrations (idempotent; concurrent callers
@@ -199,20 +239,20 @@ impl PostgresStore {
         PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-    }
-
-    /// A transaction whose steps are atomic for `lock_key`: a
-    /// transaction-scoped advisory lock on the key's hash makes the
-    /// compound state operations of one lockout run one after the other
-    /// (each statement still locks the rows it writes until the commit).
-    async fn begin_atomic(&self, lock_key: &str) -> Result<sqlx::Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(Error::store)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(lock_key.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::store)?;
-        Ok(tx)
+            // sqlx pings every connection it hands out (a round trip before
+            // each statement) and again when it takes one back. A connection
+            // taken back moments ago was just pinged: only one that sat idle
+            // longer than `PING_IF_IDLE` (the server may have dropped it, or
+            // restarted) is pinged again, and dropped if it fails.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
     }
 
     /// Replaces the user's recovery codes in one transaction. Locking the

@@ -13,7 +13,10 @@ use super::PurgeTicker;
 use super::users::user_write_error;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::Counter;
+use crate::store::attempt::reference;
+use crate::store::{
+    Admission, AttemptSpec, Counter, Settlement, StepAcceptance, StepCheck, StepOutcome,
+};
 use crate::user::UserId;
 
 /// How long a statement waits for another connection's write lock.
@@ -99,6 +102,11 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx would ping every connection it hands out: for SQLite a
+            // trip to the connection's worker thread before each statement,
+            // to test a connection that cannot drop like a network one (it
+            // is still pinged when taken back).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(Error::store)?;
@@ -136,6 +144,7 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(Error::store)?;
@@ -202,11 +211,71 @@ impl SqliteStore {
     /// A transaction whose steps are atomic: `BEGIN IMMEDIATE` takes the
     /// database's write lock at once (no lock upgrade, hence no deadlock,
     /// later), so compound state operations run one at a time.
-    async fn begin_atomic(&self, _lock_key: &str) -> Result<sqlx::Transaction<'static, Sqlite>> {
+    async fn begin_atomic(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(Error::store)
+    }
+
+    /// [`StateStore::reserve_attempt`](crate::StateStore::reserve_attempt):
+    /// the reference steps in one atomic transaction.
+    async fn compound_reserve_attempt(
+        &self,
+        spec: &AttemptSpec,
+        now: Timestamp,
+    ) -> Result<Admission> {
+        let mut tx = self.begin_atomic().await?;
+        let admission = reference::reserve_attempt(&mut StateConn(&mut tx), spec, now).await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(admission)
+    }
+
+    /// [`StateStore::settle_attempt`](crate::StateStore::settle_attempt):
+    /// the reference steps in one atomic transaction.
+    async fn compound_settle_attempt(
+        &self,
+        spec: &AttemptSpec,
+        settlement: Settlement<'_>,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut tx = self.begin_atomic().await?;
+        let taken =
+            reference::settle_attempt(&mut StateConn(&mut tx), spec, settlement, now).await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(taken)
+    }
+
+    /// [`StateStore::reserve_attempt_and_accept_step`](crate::StateStore::reserve_attempt_and_accept_step):
+    /// the reference steps in one atomic transaction.
+    async fn compound_reserve_attempt_and_accept_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepAcceptance<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        let mut tx = self.begin_atomic().await?;
+        let outcome =
+            reference::reserve_attempt_and_accept_step(&mut StateConn(&mut tx), spec, step, now)
+                .await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(outcome)
+    }
+
+    /// [`StateStore::reserve_attempt_and_check_step`](crate::StateStore::reserve_attempt_and_check_step):
+    /// the reference steps in one atomic transaction.
+    async fn compound_reserve_attempt_and_check_step(
+        &self,
+        spec: &AttemptSpec,
+        step: StepCheck<'_>,
+        now: Timestamp,
+    ) -> Result<(Admission, Option<StepOutcome>)> {
+        let mut tx = self.begin_atomic().await?;
+        let outcome =
+            reference::reserve_attempt_and_check_step(&mut StateConn(&mut tx), spec, step, now)
+                .await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(outcome)
     }
 
     /// Replaces the user's recovery codes in one transaction. Deleting

@@ -1,17 +1,17 @@
-//! The `StateStore` of both SQL stores: one statement per primitive, and
-//! each compound operation as one transaction running those statements.
+//! The `StateStore` of both SQL stores: one statement per primitive.
 //!
 //! The statements are identical for SQLite and PostgreSQL (`$n` parameters,
 //! which SQLite also reads, in order); only the empty-blob literal differs.
 //! [`state_store!`] writes, for a store, `StateConn` (the statements over
 //! one connection, which a transaction also is), the `StateStore` impl and
 //! the public `purge_expired`. The store supplies `pool`, `purge` (its
-//! [`PurgeTicker`](super::PurgeTicker)) and
-//! `begin_atomic(lock_key)`: a transaction in which the compound
-//! operation's steps are atomic (SQLite: `BEGIN IMMEDIATE`, which takes the
-//! write lock first; PostgreSQL: a transaction-scoped advisory lock on the
-//! lockout's key, so that compound operations of one account run one after
-//! the other and never wait on each other's rows in opposite orders).
+//! [`PurgeTicker`](super::PurgeTicker)) and the compound operations as
+//! `compound_reserve_attempt`, `compound_settle_attempt`,
+//! `compound_reserve_attempt_and_accept_step` and
+//! `compound_reserve_attempt_and_check_step`: SQLite runs the reference
+//! steps over `StateConn` in one `BEGIN IMMEDIATE` transaction (which takes
+//! the write lock first); PostgreSQL calls one SQL function per operation
+//! (`postgres_attempt`), so each is one round trip.
 
 macro_rules! state_store {
     ($store:ty, $conn:ty, $empty:literal) => {
@@ -299,17 +299,15 @@ macro_rules! state_store {
                 Ok(advanced)
             }
 
+            // The compound operations are the store's own (`compound_*`):
+            // SQLite runs the reference steps in one transaction, PostgreSQL
+            // calls one function.
             async fn reserve_attempt(
                 &self,
                 spec: &crate::store::AttemptSpec,
                 now: Timestamp,
             ) -> Result<crate::store::Admission> {
-                let mut tx = self.begin_atomic(&spec.lockout.counter).await?;
-                let admission =
-                    crate::store::attempt::reference::reserve_attempt(&mut StateConn(&mut tx), spec, now)
-                        .await?;
-                tx.commit().await.map_err(Error::store)?;
-                Ok(admission)
+                self.compound_reserve_attempt(spec, now).await
             }
 
             async fn settle_attempt(
@@ -318,16 +316,7 @@ macro_rules! state_store {
                 settlement: crate::store::Settlement<'_>,
                 now: Timestamp,
             ) -> Result<Option<Vec<u8>>> {
-                let mut tx = self.begin_atomic(&spec.lockout.counter).await?;
-                let taken = crate::store::attempt::reference::settle_attempt(
-                    &mut StateConn(&mut tx),
-                    spec,
-                    settlement,
-                    now,
-                )
-                .await?;
-                tx.commit().await.map_err(Error::store)?;
-                Ok(taken)
+                self.compound_settle_attempt(spec, settlement, now).await
             }
 
             async fn reserve_attempt_and_accept_step(
@@ -336,16 +325,7 @@ macro_rules! state_store {
                 step: crate::store::StepAcceptance<'_>,
                 now: Timestamp,
             ) -> Result<(crate::store::Admission, Option<crate::store::StepOutcome>)> {
-                let mut tx = self.begin_atomic(&spec.lockout.counter).await?;
-                let outcome = crate::store::attempt::reference::reserve_attempt_and_accept_step(
-                    &mut StateConn(&mut tx),
-                    spec,
-                    step,
-                    now,
-                )
-                .await?;
-                tx.commit().await.map_err(Error::store)?;
-                Ok(outcome)
+                self.compound_reserve_attempt_and_accept_step(spec, step, now).await
             }
 
             async fn reserve_attempt_and_check_step(
@@ -354,18 +334,9 @@ macro_rules! state_store {
                 step: crate::store::StepCheck<'_>,
                 now: Timestamp,
             ) -> Result<(crate::store::Admission, Option<crate::store::StepOutcome>)> {
-                let mut tx = self.begin_atomic(&spec.lockout.counter).await?;
-                let outcome = crate::store::attempt::reference::reserve_attempt_and_check_step(
-                    &mut StateConn(&mut tx),
-                    spec,
-                    step,
-                    now,
-                )
-                .await?;
-                tx.commit().await.map_err(Error::store)?;
-                Ok(outcome)
+                self.compound_reserve_attempt_and_check_step(spec, step, now).await
             }
-}
+        }
     };
 }
 pub(crate) use state_store;
