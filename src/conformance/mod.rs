@@ -6,7 +6,8 @@
 //! runs it from its own tests.
 //!
 //! The checks are split by trait: [`users`] and [`credentials`] for a
-//! [`UserStore`], [`state`] and [`attempts`] (its compound operations) for a [`StateStore`]. Every check is a public
+//! [`UserStore`], [`state`], [`attempts`] (its compound operations) and [`differential`]
+//! (those operations against their reference steps) for a [`StateStore`]. Every check is a public
 //! `async fn` taking a fresh, empty store (all are re-exported here). Either
 //! call a runner ([`run_user_store`], [`run_state_store`], [`run_all`] for a
 //! store that is both) or expand a macro to get one `#[tokio::test]` per
@@ -76,6 +77,7 @@ use crate::{Authenticator, Error, Timestamp, UserId};
 pub mod attempts;
 pub mod audit;
 pub mod credentials;
+pub mod differential;
 pub mod passkeys;
 pub mod requirement;
 pub mod state;
@@ -85,6 +87,7 @@ pub mod users;
 pub use attempts::*;
 pub use audit::*;
 pub use credentials::*;
+pub use differential::*;
 pub use passkeys::*;
 pub use requirement::*;
 pub use state::*;
@@ -339,6 +342,7 @@ where
     concurrent_accept_step(make().await).await;
     reserve_attempt_and_check_step(make().await).await;
     concurrent_check_step(make().await).await;
+    compound_matches_reference(make().await).await;
 }
 
 /// Runs every check of both traits, each on a fresh store from `make`.
@@ -392,7 +396,7 @@ macro_rules! state_store_conformance {
             concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
             settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
             concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step
-            reserve_attempt_and_check_step concurrent_check_step);
+            reserve_attempt_and_check_step concurrent_check_step compound_matches_reference);
     };
 }
 
