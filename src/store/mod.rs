@@ -20,6 +20,8 @@ use crate::user::{User, UserId};
 
 pub mod attempt;
 mod audit;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod compound_reply;
 pub(crate) use audit::clip;
 pub use audit::{AUDIT_TEXT_MAX, AuditRecord, AuditStore, NewAuditRecord};
 mod memory;

@@ -15,6 +15,7 @@ use ::redis::Value;
 use super::{RedisStore, codec};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::store::compound_reply;
 use crate::store::{
     Admission, AttemptSpec, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
     StepOutcome,
@@ -345,40 +346,25 @@ fn admission(
     };
     match reply.first().map(int).transpose()? {
         Some(0) => {
-            // The gate's value, or nothing when it ended meanwhile (only
-            // possible when the steps are not atomic): a second's wait of
-            // the first gate's kind, as the reference does.
-            let gate = bytes(reply.get(1).ok_or_else(bad)?)?.map(|b| Lockout::read_gate(&b));
-            let (retry_after, lock) = match gate {
-                Some((until, lock)) if !now.until(until).is_zero() => (now.until(until), lock),
-                _ => (Duration::from_secs(1), spec.lockout.wait(1).1),
-            };
-            Ok((Admission::Held { retry_after, lock }, None))
+            let gate = bytes(reply.get(1).ok_or_else(bad)?)?;
+            Ok((
+                compound_reply::held(gate.as_deref(), &spec.lockout, now),
+                None,
+            ))
         }
         Some(1) => {
             let budget = usize::try_from(int(reply.get(1).ok_or_else(bad)?)?).map_err(|_| bad())?;
             let exp = bytes(reply.get(2).ok_or_else(bad)?)?.ok_or_else(bad)?;
             let exp = codec::from_sortable(&exp).ok_or_else(bad)?;
             Ok((
-                Admission::RateLimited {
-                    budget,
-                    retry_after: now
-                        .until(Timestamp::from_millis(exp))
-                        .max(Duration::from_secs(1)),
-                },
+                compound_reply::rate_limited(budget, Timestamp::from_millis(exp), now),
                 None,
             ))
         }
         Some(2) if reply.len() >= 4 => {
             let failures = int(&reply[1])?;
             let gated = int(&reply[2])? == 1;
-            let outcome = match int(&reply[3])? {
-                0 => None,
-                1 => Some(StepOutcome::Accepted),
-                2 => Some(StepOutcome::Replayed),
-                3 => Some(StepOutcome::Gone),
-                _ => return Err(bad()),
-            };
+            let outcome = compound_reply::step_outcome(int(&reply[3])?).map_err(|()| bad())?;
             let counts = reply[4..].iter().map(int).collect::<Result<Vec<_>>>()?;
             Ok((
                 Admission::Admitted(Reservation {

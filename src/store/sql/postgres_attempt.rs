@@ -8,8 +8,6 @@
 //! every window's end, every gate's end and value is computed here (one set
 //! per wait of the lockout); the functions only compare and choose.
 
-use std::time::Duration;
-
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row};
 
@@ -17,6 +15,7 @@ use super::count_from_db;
 use super::postgres::PostgresStore;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::store::compound_reply;
 use crate::store::{
     Admission, AttemptSpec, Lockout, Reservation, Settlement, StepAcceptance, StepCheck,
     StepOutcome,
@@ -103,14 +102,11 @@ fn read_reservation(
     let kind: i32 = row.try_get("o_kind").map_err(Error::store)?;
     match kind {
         0 => {
-            // The gate's value, or none when it ended meanwhile: a second's
-            // wait of the first gate's kind, as the reference does.
             let gate: Option<Vec<u8>> = row.try_get("o_gate").map_err(Error::store)?;
-            let (retry_after, lock) = match gate.map(|v| Lockout::read_gate(&v)) {
-                Some((until, lock)) if !now.until(until).is_zero() => (now.until(until), lock),
-                _ => (Duration::from_secs(1), spec.lockout.wait(1).1),
-            };
-            Ok((Admission::Held { retry_after, lock }, None))
+            Ok((
+                compound_reply::held(gate.as_deref(), &spec.lockout, now),
+                None,
+            ))
         }
         1 => {
             let budget: Option<i32> = row.try_get("o_budget").map_err(Error::store)?;
@@ -120,12 +116,7 @@ fn read_reservation(
             };
             let budget = usize::try_from(budget).map_err(|_| bad("a negative budget index"))?;
             Ok((
-                Admission::RateLimited {
-                    budget,
-                    retry_after: now
-                        .until(Timestamp::from_millis(end))
-                        .max(Duration::from_secs(1)),
-                },
+                compound_reply::rate_limited(budget, Timestamp::from_millis(end), now),
                 None,
             ))
         }
@@ -137,13 +128,10 @@ fn read_reservation(
             let (Some(failures), Some(gated), Some(counts)) = (failures, gated, counts) else {
                 return Err(bad("an admission without its reservation"));
             };
-            let outcome = match outcome {
-                None => None,
-                Some(1) => Some(StepOutcome::Accepted),
-                Some(2) => Some(StepOutcome::Replayed),
-                Some(3) => Some(StepOutcome::Gone),
-                Some(_) => return Err(bad("an unknown step outcome")),
-            };
+            let outcome = u64::try_from(outcome.unwrap_or(0))
+                .map_err(|_| ())
+                .and_then(compound_reply::step_outcome)
+                .map_err(|()| bad("an unknown step outcome"))?;
             Ok((
                 Admission::Admitted(Reservation {
                     failures: count_from_db(failures)?,
