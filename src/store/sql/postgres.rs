@@ -73,8 +73,10 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host/db`;
     /// the usual `PG*` environment variables fill in what is missing) and
-    /// applies the crate's migrations. The pool holds at most 10 connections.
-    /// See the [`PostgresStore`] example.
+    /// applies the crate's migrations. The pool holds at most 10 connections
+    /// and pings one before use only when it sat idle for over a second
+    /// (sqlx's default pings before every statement). See the
+    /// [`PostgresStore`] example.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(Error::store)?;
         let store = Self::from_pool(

@@ -74,7 +74,8 @@ impl SqliteStore {
     /// path or an `sqlite:` URL, and applies the crate's migrations.
     ///
     /// The connections use WAL journaling, `synchronous = NORMAL`, foreign
-    /// keys and a 5 s busy timeout; the pool holds at most 8 connections.
+    /// keys and a 5 s busy timeout; the pool holds at most 8 connections and
+    /// does not ping one before each statement (sqlx's default).
     /// Options given in an `sqlite:` URL are kept, except that the file is
     /// always created if missing. For a throw-away database use
     /// [`in_memory`](Self::in_memory) rather than `sqlite::memory:`. See the
