@@ -53,6 +53,7 @@ mod required;
 mod session;
 mod state;
 mod step_up;
+mod users;
 mod verify;
 
 pub use admin::{Admin, AdminAction, Operator, SecurityState};
@@ -250,9 +251,13 @@ impl Authenticator {
         state::State::new(&*self.inner.state, &self.inner.keys)
     }
 
+    /// The user store, every call timed (see `users`).
+    fn users(&self) -> users::Users<'_> {
+        users::Users(&*self.inner.users)
+    }
+
     async fn record(&self, id: UserId) -> Result<UserRecord> {
-        self.inner
-            .users
+        self.users()
             .user_by_id(id)
             .await?
             .ok_or(Error::UserNotFound)

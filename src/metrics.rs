@@ -16,12 +16,13 @@
 //! | `twofa_budgets_hit_total` | `budget`: `sms_account`, `client_login`, `client_register`, `client_reset`, `client_sms`, `client_mail`, `client_passkey_sign_in`, `sms_global`, `sms_unverified`, `mail` |
 //! | `twofa_events_total` | `event`: the [`AuthEvent`] variant, snake case |
 //!
-//! One histogram, recorded with the feature on whatever the sink (the
-//! facade drops it when no recorder is installed):
+//! Two histograms, recorded with the feature on whatever the sink (the
+//! facade drops them when no recorder is installed):
 //!
 //! | metric | labels |
 //! |---|---|
 //! | `twofa_state_store_seconds` | `op`: the `StateStore` method (`get`, `reserve_attempt`, `settle_attempt`, ...); the time of every state-store call a flow makes |
+//! | `twofa_user_store_seconds` | `op`: the `UserStore` method (`user_by_username`, `user_by_id`, `create_user`, ...); the time of every user-store call a flow makes |
 
 use std::sync::Arc;
 

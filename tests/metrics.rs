@@ -163,6 +163,9 @@ async fn a_scripted_flow_is_counted_without_personal_data() {
     // Every login reserves and settles an attempt in the state store.
     assert!(got("twofa_state_store_seconds{op=reserve_attempt}") >= 4);
     assert!(got("twofa_state_store_seconds{op=settle_attempt}") >= 4);
+    // And looks the user up in the user store; the registration wrote it.
+    assert!(got("twofa_user_store_seconds{op=user_by_username}") >= 4);
+    assert_eq!(got("twofa_user_store_seconds{op=create_user}"), 1);
     assert_eq!(got("twofa_events_total{event=registered}"), 1);
     assert_eq!(got("twofa_events_total{event=factor_enabled}"), 1);
     for series in counters.series() {

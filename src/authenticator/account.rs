@@ -72,8 +72,7 @@ impl Authenticator {
         self.check_free(&username_key, &email).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         let rec = self
-            .inner
-            .users
+            .users()
             .create_user(crate::store::NewUser {
                 username,
                 username_key,
@@ -91,16 +90,10 @@ impl Authenticator {
     /// not cost a hash; the store's unique constraints (key and confusable
     /// skeleton) are what guarantee it.
     pub(super) async fn check_free(&self, username_key: &str, email: &str) -> Result<()> {
-        if self
-            .inner
-            .users
-            .user_by_username(username_key)
-            .await?
-            .is_some()
-        {
+        if self.users().user_by_username(username_key).await?.is_some() {
             return Err(Error::UsernameTaken);
         }
-        if self.inner.users.user_by_email(email).await?.is_some() {
+        if self.users().user_by_email(email).await?.is_some() {
             return Err(Error::EmailTaken);
         }
         Ok(())
@@ -128,7 +121,7 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {
-        Ok(self.inner.users.user_by_id(id).await?.map(|r| r.to_user()))
+        Ok(self.users().user_by_id(id).await?.map(|r| r.to_user()))
     }
 
     /// The user with this username (case-insensitive; see the
@@ -141,7 +134,7 @@ impl Authenticator {
     /// before RFC 8265 when that differs (accounts created earlier).
     pub(super) async fn find_by_username(&self, raw: &str) -> Result<Option<UserRecord>> {
         for key in username_lookup_keys(raw) {
-            if let Some(rec) = self.inner.users.user_by_username(&key).await? {
+            if let Some(rec) = self.users().user_by_username(&key).await? {
                 return Ok(Some(rec));
             }
         }
@@ -155,8 +148,7 @@ impl Authenticator {
             return Ok(None);
         };
         Ok(self
-            .inner
-            .users
+            .users()
             .user_by_email(&email)
             .await?
             .map(|r| r.to_user()))
@@ -223,8 +215,7 @@ impl Authenticator {
         {
             return Err(Error::StepUpRequired);
         }
-        self.inner
-            .users
+        self.users()
             .update_profile(id, &username, &key, skeleton.as_deref(), &rec.email)
             .await?;
         self.emit(AuthEvent::ProfileUpdated { user: id }).await?;
@@ -236,6 +227,6 @@ impl Authenticator {
     /// [`regenerate_recovery_codes`](Self::regenerate_recovery_codes)
     /// example).
     pub async fn recovery_codes_left(&self, id: UserId) -> Result<usize> {
-        self.inner.users.recovery_codes_left(id).await
+        self.users().recovery_codes_left(id).await
     }
 }

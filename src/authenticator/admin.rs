@@ -255,7 +255,7 @@ impl Admin<'_> {
         if query.is_empty() || query.len() > 1024 {
             return Ok(None);
         }
-        let users = &self.auth.inner.users;
+        let users = self.auth.users();
         let rec = if query.contains('@') {
             match normalize_email(query) {
                 Ok(e) => users.user_by_email(&e).await?,
@@ -278,7 +278,7 @@ impl Admin<'_> {
     /// See the [`Admin`] example.
     pub async fn security_state(&self, id: UserId) -> Result<SecurityState> {
         let rec = self.auth.record(id).await?;
-        let users = &self.auth.inner.users;
+        let users = self.auth.users();
         let locked_for = [FailScope::Account(id), FailScope::Email(id)];
         let mut wait = self.auth.admin_lock_wait(id).await?;
         for scope in &locked_for {
@@ -350,7 +350,7 @@ impl Admin<'_> {
     /// Ends every session and remembered device. See the [`Admin`] example.
     pub async fn reset_second_factor(&self, id: UserId, operator: &Operator) -> Result<User> {
         self.auth.record(id).await?;
-        let users = &self.auth.inner.users;
+        let users = self.auth.users();
         users.set_phone(id, None).await?;
         users.set_totp(id, None).await?;
         users.replace_recovery_codes(id, &[]).await?;
@@ -375,7 +375,7 @@ impl Admin<'_> {
     /// many devices were forgotten. See the [`Admin`] example.
     pub async fn revoke_sessions(&self, id: UserId, operator: &Operator) -> Result<u64> {
         self.auth.record(id).await?;
-        let devices = self.auth.inner.users.devices(id).await?.len() as u64;
+        let devices = self.auth.users().devices(id).await?.len() as u64;
         self.auth.credentials_changed(id).await?;
         self.acted(id, AdminAction::SessionsRevoked, operator)
             .await?;
@@ -400,7 +400,7 @@ impl Admin<'_> {
             .hasher
             .hash(SecretString::from(unknown))
             .await?;
-        if !self.auth.inner.users.set_password_hash(id, &hash).await? {
+        if !self.auth.users().set_password_hash(id, &hash).await? {
             return Err(Error::UserNotFound);
         }
         self.auth.credentials_changed(id).await?;

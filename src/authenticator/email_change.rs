@@ -210,8 +210,7 @@ impl Authenticator {
             return Err(Error::InvalidConfirmationToken);
         }
         let email = link.email.ok_or(Error::InvalidConfirmationToken)?;
-        self.inner
-            .users
+        self.users()
             .update_profile(
                 id,
                 &rec.username,
@@ -238,8 +237,7 @@ impl Authenticator {
             .and_then(|b| b.try_into().ok())
             .ok_or(Error::InvalidConfirmationToken)?;
         let rec = self
-            .inner
-            .users
+            .users()
             .user_by_id(UserId(i64::from_be_bytes(id_bytes)))
             .await?
             .ok_or(Error::InvalidConfirmationToken)?;

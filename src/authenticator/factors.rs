@@ -196,7 +196,7 @@ impl Authenticator {
         self.refuse_if_admin_locked(id).await?;
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
-        self.inner.users.set_phone(id, Some(&pending.phone)).await?;
+        self.users().set_phone(id, Some(&pending.phone)).await?;
         self.credentials_changed(id).await?;
         self.emit(if rec.phone.is_some() {
             AuthEvent::PhoneChanged { user: id }
@@ -243,7 +243,7 @@ impl Authenticator {
         }
         let (codes, hashes) =
             recovery::generate(&self.inner.keys, self.inner.policy.recovery_codes);
-        self.inner.users.replace_recovery_codes(id, &hashes).await?;
+        self.users().replace_recovery_codes(id, &hashes).await?;
         self.emit(AuthEvent::RecoveryCodesGenerated { user: id })
             .await?;
         Ok(Some(codes))
@@ -354,7 +354,7 @@ impl Authenticator {
         self.refuse_if_admin_locked(id).await?;
         let rec = self.record(id).await?;
         let first = rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0;
-        self.inner.users.set_totp(id, Some(&sealed)).await?;
+        self.users().set_totp(id, Some(&sealed)).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorEnabled {
             user: id,
@@ -498,12 +498,12 @@ impl Authenticator {
         }
         self.verify_step_up(&rec, step_up).await?;
         match factor {
-            Factor::Sms => self.inner.users.set_phone(id, None).await?,
-            _ => self.inner.users.set_totp(id, None).await?,
+            Factor::Sms => self.users().set_phone(id, None).await?,
+            _ => self.users().set_totp(id, None).await?,
         }
         let rec = self.record(id).await?;
         if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
-            self.inner.users.replace_recovery_codes(id, &[]).await?;
+            self.users().replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorDisabled { user: id, factor })

@@ -106,8 +106,7 @@ impl Authenticator {
             .transpose()?;
         self.check_free(&username_key, &email).await?;
         let rec = self
-            .inner
-            .users
+            .users()
             .create_user(NewUser {
                 username,
                 username_key,
@@ -118,7 +117,7 @@ impl Authenticator {
             })
             .await?;
         if let Some(phone) = &phone {
-            self.inner.users.set_phone(rec.id, Some(phone)).await?;
+            self.users().set_phone(rec.id, Some(phone)).await?;
         }
         self.emit(AuthEvent::UserImported {
             user: rec.id,

@@ -180,8 +180,7 @@ impl Authenticator {
         {
             let new = self.inner.hasher.hash(pw).await?;
             if self
-                .inner
-                .users
+                .users()
                 .replace_password_hash(rec.id, &rec.password_hash, &new)
                 .await?
             {
@@ -202,20 +201,14 @@ impl Authenticator {
             };
             self.attempt_succeeded(attempt).await?;
             if let Some(d) = &device {
-                self.inner
-                    .users
-                    .touch_device(&d.token_hash, self.now())
-                    .await?;
+                self.users().touch_device(&d.token_hash, self.now()).await?;
             }
             return self.unenrolled_login(user, standing).await;
         }
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
             self.refuse_if_admin_locked(user.id).await?;
-            self.inner
-                .users
-                .touch_device(&d.token_hash, self.now())
-                .await?;
+            self.users().touch_device(&d.token_hash, self.now()).await?;
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,
                 factor: None,
@@ -313,7 +306,7 @@ impl Authenticator {
             None
         } else if by_email {
             match normalize_email(&ident) {
-                Ok(e) => self.inner.users.user_by_email(&e).await?,
+                Ok(e) => self.users().user_by_email(&e).await?,
                 Err(_) => None,
             }
         } else {

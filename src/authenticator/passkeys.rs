@@ -144,7 +144,7 @@ impl Authenticator {
         let name = check_name(name)?;
         let rec = self.record(id).await?;
         self.verify_step_up(&rec, step_up).await?;
-        let existing = self.inner.users.passkeys(id).await?;
+        let existing = self.users().passkeys(id).await?;
         let exclude = existing.iter().map(|p| p.credential_id.clone()).collect();
         let (mut options, state) = rp
             .webauthn
@@ -246,7 +246,7 @@ impl Authenticator {
             created_at: self.now(),
             last_used_at: None,
         };
-        self.inner.users.add_passkey(&record).await?;
+        self.users().add_passkey(&record).await?;
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::PasskeyAdded { user: id }).await?;
         self.enrolled(id, first).await
@@ -386,8 +386,7 @@ impl Authenticator {
             .identify_discoverable_authentication(&credential)
         {
             Ok((handle, credential_id)) => self
-                .inner
-                .users
+                .users()
                 .passkey_by_credential(credential_id)
                 .await?
                 .filter(|p| self.user_handle(p.user) == handle),
@@ -486,7 +485,7 @@ impl Authenticator {
     /// # Ok(()) }
     /// ```
     pub async fn passkeys(&self, id: UserId) -> Result<Vec<Passkey>> {
-        let records = self.inner.users.passkeys(id).await?;
+        let records = self.users().passkeys(id).await?;
         Ok(records.iter().map(Passkey::from_record).collect())
     }
 
@@ -507,8 +506,7 @@ impl Authenticator {
         let credential_id = parse_id(passkey_id)?;
         let name = check_name(name)?;
         if !self
-            .inner
-            .users
+            .users()
             .rename_passkey(id, &credential_id, &name)
             .await?
         {
@@ -547,8 +545,7 @@ impl Authenticator {
     ) -> Result<User> {
         let rec = self.record(id).await?;
         let owned = self
-            .inner
-            .users
+            .users()
             .passkeys(id)
             .await?
             .iter()
@@ -563,12 +560,12 @@ impl Authenticator {
             ));
         }
         self.verify_step_up(&rec, step_up).await?;
-        if !self.inner.users.remove_passkey(id, credential_id).await? {
+        if !self.users().remove_passkey(id, credential_id).await? {
             return Err(Error::PasskeyNotFound);
         }
         let rec = self.record(id).await?;
         if rec.phone.is_none() && rec.totp.is_none() && rec.passkeys == 0 {
-            self.inner.users.replace_recovery_codes(id, &[]).await?;
+            self.users().replace_recovery_codes(id, &[]).await?;
         }
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::PasskeyRemoved { user: id }).await?;

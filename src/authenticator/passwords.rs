@@ -104,8 +104,7 @@ impl Authenticator {
         self.verify_step_up(&rec, step_up).await?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
-            .inner
-            .users
+            .users()
             .replace_password_hash(id, &rec.password_hash, &hash)
             .await?
         {
@@ -245,7 +244,7 @@ impl Authenticator {
         }
         let mail_allowed = self.reserve_own_mail(&email).await?;
         let expires_at = self.now().plus(self.inner.policy.reset_token_ttl);
-        let Some(rec) = self.inner.users.user_by_email(&email).await? else {
+        let Some(rec) = self.users().user_by_email(&email).await? else {
             self.issue_decoy_reset_link(expires_at).await?;
             return Ok(None);
         };
@@ -317,8 +316,7 @@ impl Authenticator {
                 .map_err(|_| Error::InvalidResetToken)?,
         );
         let rec = self
-            .inner
-            .users
+            .users()
             .user_by_id(id)
             .await?
             .ok_or(Error::InvalidResetToken)?;
@@ -365,8 +363,7 @@ impl Authenticator {
             .ok_or(Error::InvalidResetToken)?;
         let hash = self.inner.hasher.hash(pw).await?;
         if !self
-            .inner
-            .users
+            .users()
             .replace_password_hash(rec.id, &rec.password_hash, &hash)
             .await?
         {

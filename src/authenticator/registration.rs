@@ -205,8 +205,7 @@ impl Authenticator {
         let email = normalize_email(email)?;
         let _counted = self.reserve_registration().await?;
         if self
-            .inner
-            .users
+            .users()
             .user_by_username(&username_key)
             .await?
             .is_some()
@@ -216,7 +215,7 @@ impl Authenticator {
         // Counted for a new and a taken address alike, so the budget says
         // nothing about which it is.
         let mail_allowed = self.reserve_own_mail(&email).await?;
-        let existing = self.inner.users.user_by_email(&email).await?;
+        let existing = self.users().user_by_email(&email).await?;
         let token = random_token::<32>();
         let expires_at = self.now().plus(self.inner.policy.registration_token_ttl);
         let pending = PendingRegistration {
@@ -388,8 +387,7 @@ impl Authenticator {
             .await?;
         let password_hash = self.inner.hasher.hash(password).await?;
         let rec = self
-            .inner
-            .users
+            .users()
             .create_user(NewUser {
                 username: pending.username,
                 username_key: pending.username_key,

@@ -98,11 +98,7 @@ impl Authenticator {
             return Ok(Standing::Free);
         }
         let now = self.now();
-        let record = self
-            .inner
-            .users
-            .record_unenrolled_sign_in(user.id, now)
-            .await?;
+        let record = self.users().record_unenrolled_sign_in(user.id, now).await?;
         Ok(match rule.standing(record, now) {
             Some(left) => Standing::Grace(left),
             None => Standing::Over,

@@ -159,7 +159,7 @@ impl Authenticator {
     /// # }
     /// ```
     pub async fn session_user(&self, id: UserId, stamp: &str) -> Result<Option<User>> {
-        let Some(rec) = self.inner.users.user_by_id(id).await? else {
+        let Some(rec) = self.users().user_by_id(id).await? else {
             return Ok(None);
         };
         let expected = self.stamp_mac(id, rec.credential_generation);
@@ -204,8 +204,8 @@ impl Authenticator {
     /// everywhere" must not add a factor, nor re-stamp the session it came
     /// from (a passkey registration checks the generation it started at).
     pub(super) async fn credentials_changed(&self, id: UserId) -> Result<()> {
-        self.inner.users.bump_credential_generation(id).await?;
-        self.inner.users.remove_devices(id).await?;
+        self.users().bump_credential_generation(id).await?;
+        self.users().remove_devices(id).await?;
         let state = self.state();
         state.delete(StateKey::SmsEnrollment(id)).await?;
         state.delete(StateKey::TotpEnrollment(id)).await?;
@@ -264,9 +264,9 @@ impl Authenticator {
         let user = &verification.user;
         let now = self.now();
         // Expired and voided devices of the user go first.
-        for d in self.inner.users.devices(user.id).await? {
+        for d in self.users().devices(user.id).await? {
             if d.expires_at <= now || d.credential_generation != user.generation {
-                self.inner.users.remove_device(user.id, &d.id).await?;
+                self.users().remove_device(user.id, &d.id).await?;
             }
         }
         let token = random_token::<32>();
@@ -281,7 +281,7 @@ impl Authenticator {
             last_used_at: now,
             expires_at,
         };
-        self.inner.users.add_device(&device).await?;
+        self.users().add_device(&device).await?;
         self.emit(AuthEvent::DeviceRemembered { user: user.id })
             .await?;
         Ok(DeviceToken {
@@ -296,8 +296,7 @@ impl Authenticator {
         let rec = self.record(id).await?;
         let now = self.now();
         Ok(self
-            .inner
-            .users
+            .users()
             .devices(id)
             .await?
             .into_iter()
@@ -323,7 +322,7 @@ impl Authenticator {
     /// emitted only when a device was removed. See the
     /// [`remember_device`](Self::remember_device) example.
     pub async fn forget_device(&self, id: UserId, device_id: &str) -> Result<()> {
-        if self.inner.users.remove_device(id, device_id).await? {
+        if self.users().remove_device(id, device_id).await? {
             self.emit(AuthEvent::DeviceForgotten { user: id }).await?;
         }
         Ok(())
@@ -333,7 +332,7 @@ impl Authenticator {
     /// entries were removed (expired ones not yet pruned included). See the
     /// [`remember_device`](Self::remember_device) example.
     pub async fn forget_all_devices(&self, id: UserId) -> Result<u64> {
-        let n = self.inner.users.remove_devices(id).await?;
+        let n = self.users().remove_devices(id).await?;
         if n > 0 {
             self.emit(AuthEvent::DeviceForgotten { user: id }).await?;
         }
@@ -352,7 +351,7 @@ impl Authenticator {
             return Ok(None);
         };
         let hash = self.inner.keys.mac(b"device", token.as_bytes());
-        let Some(d) = self.inner.users.device_by_token(&hash).await? else {
+        let Some(d) = self.users().device_by_token(&hash).await? else {
             return Ok(None);
         };
         let valid = d.user == user

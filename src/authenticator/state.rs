@@ -23,11 +23,13 @@ pub(super) use values::{
     ChallengeRecord, Gate, LiveLink, Marker, PendingRegistration, PendingSms, SentCode, StateValue,
 };
 
-/// Runs one call of the state store; with feature `metrics`, its time goes
-/// to the histogram `twofa_state_store_seconds` labelled by the operation
-/// (a fixed word), whatever the outcome. Every call of the flows passes
-/// here, so the figure is the store's whole share of a flow.
-async fn timed<T>(
+/// Runs one call of a store; with feature `metrics`, its time goes to the
+/// histogram `histogram` (`twofa_state_store_seconds` for the state store,
+/// `twofa_user_store_seconds` for the user store) labelled by the
+/// operation (a fixed word), whatever the outcome. Every call of the flows
+/// passes here, so the figure is the store's whole share of a flow.
+pub(super) async fn timed<T>(
+    histogram: &'static str,
     op: &'static str,
     call: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
@@ -35,12 +37,14 @@ async fn timed<T>(
     let started = std::time::Instant::now();
     let outcome = call.await;
     #[cfg(feature = "metrics")]
-    ::metrics::histogram!("twofa_state_store_seconds", "op" => op)
-        .record(started.elapsed().as_secs_f64());
+    ::metrics::histogram!(histogram, "op" => op).record(started.elapsed().as_secs_f64());
     #[cfg(not(feature = "metrics"))]
-    let _ = op;
+    let _ = (histogram, op);
     outcome
 }
+
+/// The histogram of the state store's calls.
+const HISTOGRAM: &str = "twofa_state_store_seconds";
 
 /// The state store, typed.
 #[derive(Clone, Copy)]
@@ -65,7 +69,7 @@ impl<'a> State<'a> {
         key: StateKey<'_>,
         now: Timestamp,
     ) -> Result<Option<T>> {
-        let bytes = timed("get", self.store.get(&self.key(key), now)).await?;
+        let bytes = timed(HISTOGRAM, "get", self.store.get(&self.key(key), now)).await?;
         Ok(bytes.and_then(|b| T::decode(&b)))
     }
 
@@ -76,7 +80,7 @@ impl<'a> State<'a> {
         key: StateKey<'_>,
         now: Timestamp,
     ) -> Result<Option<T>> {
-        let bytes = timed("take", self.store.take(&self.key(key), now)).await?;
+        let bytes = timed(HISTOGRAM, "take", self.store.take(&self.key(key), now)).await?;
         Ok(bytes.and_then(|b| T::decode(&b)))
     }
 
@@ -88,6 +92,7 @@ impl<'a> State<'a> {
         expires_at: Timestamp,
     ) -> Result<()> {
         timed(
+            HISTOGRAM,
             "put",
             self.store.put(&self.key(key), &value.encode()?, expires_at),
         )
@@ -104,6 +109,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<bool> {
         timed(
+            HISTOGRAM,
             "put_if_absent",
             self.store
                 .put_if_absent(&self.key(key), &value.encode()?, expires_at, now),
@@ -121,6 +127,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<bool> {
         timed(
+            HISTOGRAM,
             "put_if_present",
             self.store
                 .put_if_present(&self.key(key), &value.encode()?, expires_at, now),
@@ -130,7 +137,7 @@ impl<'a> State<'a> {
 
     /// Removes the entry at `key`.
     pub(super) async fn delete(&self, key: StateKey<'_>) -> Result<()> {
-        timed("delete", self.store.delete(&self.key(key))).await
+        timed(HISTOGRAM, "delete", self.store.delete(&self.key(key))).await
     }
 
     /// Counts one at the counter `key`.
@@ -142,6 +149,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<Counter> {
         timed(
+            HISTOGRAM,
             "increment",
             self.store.increment(&self.key(key), ttl, extend, now),
         )
@@ -150,7 +158,12 @@ impl<'a> State<'a> {
 
     /// Hands back one place taken at the counter `key`.
     pub(super) async fn release(&self, key: StateKey<'_>, now: Timestamp) -> Result<()> {
-        timed("release", self.store.release(&self.key(key), now)).await
+        timed(
+            HISTOGRAM,
+            "release",
+            self.store.release(&self.key(key), now),
+        )
+        .await
     }
 
     /// Raises the number at `key` to `value` if that is higher; whether it did.
@@ -163,6 +176,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<bool> {
         timed(
+            HISTOGRAM,
             "advance",
             self.store.advance(&self.key(key), value, expires_at, now),
         )
@@ -175,7 +189,12 @@ impl<'a> State<'a> {
         spec: &AttemptSpec,
         now: Timestamp,
     ) -> Result<Admission> {
-        timed("reserve_attempt", self.store.reserve_attempt(spec, now)).await
+        timed(
+            HISTOGRAM,
+            "reserve_attempt",
+            self.store.reserve_attempt(spec, now),
+        )
+        .await
     }
 
     /// [`StateStore::settle_attempt`], decoding a taken value.
@@ -186,6 +205,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<Option<T>> {
         let taken = timed(
+            HISTOGRAM,
             "settle_attempt",
             self.store.settle_attempt(spec, settlement, now),
         )
@@ -201,6 +221,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
         timed(
+            HISTOGRAM,
             "reserve_attempt_and_accept_step",
             self.store.reserve_attempt_and_accept_step(spec, step, now),
         )
@@ -216,6 +237,7 @@ impl<'a> State<'a> {
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
         timed(
+            HISTOGRAM,
             "reserve_attempt_and_check_step",
             self.store.reserve_attempt_and_check_step(spec, step, now),
         )

@@ -257,7 +257,7 @@ impl Authenticator {
         })
         .await?;
         let recovery_codes_left = match factor {
-            Factor::RecoveryCode => Some(self.inner.users.recovery_codes_left(rec.user).await?),
+            Factor::RecoveryCode => Some(self.users().recovery_codes_left(rec.user).await?),
             _ => None,
         };
         Ok(Verification {
@@ -279,8 +279,8 @@ impl Authenticator {
         match answer {
             Answer::Recovery(code) => {
                 let h = recovery::hash(&self.inner.keys, code);
-                if self.inner.users.use_recovery_code(user.id, &h).await? {
-                    let remaining = self.inner.users.recovery_codes_left(user.id).await?;
+                if self.users().use_recovery_code(user.id, &h).await? {
+                    let remaining = self.users().recovery_codes_left(user.id).await?;
                     self.emit(AuthEvent::RecoveryCodeUsed {
                         user: user.id,
                         remaining,

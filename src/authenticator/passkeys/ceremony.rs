@@ -78,7 +78,7 @@ impl Authenticator {
         rp: &Passkeys,
         user: &UserRecord,
     ) -> Result<(RequestChallengeResponse, serde_json::Value)> {
-        let stored = self.inner.users.passkeys(user.id).await?;
+        let stored = self.users().passkeys(user.id).await?;
         if stored.is_empty() {
             return Err(Error::FactorUnavailable(FactorUnavailable::NotEnabled(
                 Factor::Passkey,
@@ -115,8 +115,7 @@ impl Authenticator {
         // The credential must be one of this user's (webauthn-rs also
         // checks it against the ceremony's list).
         let stored = self
-            .inner
-            .users
+            .users()
             .passkey_by_credential(credential.get_credential_id())
             .await?
             .filter(|p| p.user == user.id);
@@ -160,8 +159,7 @@ impl Authenticator {
             at: self.now(),
         };
         if self
-            .inner
-            .users
+            .users()
             .record_passkey_use(user, &stored.credential_id, &used)
             .await?
         {
@@ -170,8 +168,7 @@ impl Authenticator {
         // Not written: the passkey is gone, or another use recorded a
         // counter at least as high meanwhile (a copy in use).
         let still_there = self
-            .inner
-            .users
+            .users()
             .passkey_by_credential(&stored.credential_id)
             .await?
             .is_some();
