@@ -183,6 +183,31 @@ pub async fn settle_attempt<P: Primitives + ?Sized>(
     }
 }
 
+/// What a time-step operation answers: the admission, and the step's
+/// outcome when the attempt was admitted.
+type StepAnswer = (Admission, Option<StepOutcome>);
+
+/// The steps both time-step operations start with: the reservation, then,
+/// when it is admitted, the step accepted once. `Err` holds the operation's
+/// answer when it ends there (not admitted, or a replay); `Ok` the
+/// admission of an attempt whose step was new, and whether it set the gate.
+async fn reserve_and_advance<P: Primitives + ?Sized>(
+    p: &mut P,
+    spec: &AttemptSpec,
+    step: StepCheck<'_>,
+    now: Timestamp,
+) -> Result<std::result::Result<(Admission, bool), StepAnswer>> {
+    let admission = reserve_attempt(p, spec, now).await?;
+    let Admission::Admitted(r) = &admission else {
+        return Ok(Err((admission, None)));
+    };
+    if !p.advance(step.key, step.step, step.expires_at, now).await? {
+        return Ok(Err((admission, Some(StepOutcome::Replayed))));
+    }
+    let gated = r.gated;
+    Ok(Ok((admission, gated)))
+}
+
 /// [`StateStore::reserve_attempt_and_accept_step`], step by step (see the
 /// [`reference`](mod@reference) example).
 pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
@@ -190,26 +215,21 @@ pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
     spec: &AttemptSpec,
     step: StepAcceptance<'_>,
     now: Timestamp,
-) -> Result<(Admission, Option<StepOutcome>)> {
-    let admission = reserve_attempt(p, spec, now).await?;
-    let Admission::Admitted(r) = &admission else {
-        return Ok((admission, None));
+) -> Result<StepAnswer> {
+    let check = StepCheck {
+        key: step.key,
+        step: step.step,
+        expires_at: step.expires_at,
     };
-    if !p.advance(step.key, step.step, step.expires_at, now).await? {
-        return Ok((admission, Some(StepOutcome::Replayed)));
-    }
-    let gated = r.gated;
-    let outcome = match settle_attempt(
-        p,
-        spec,
-        Settlement::SucceededIfTaken {
-            gated,
-            key: step.take,
-        },
-        now,
-    )
-    .await?
-    {
+    let (admission, gated) = match reserve_and_advance(p, spec, check, now).await? {
+        Ok(admitted) => admitted,
+        Err(answer) => return Ok(answer),
+    };
+    let settlement = Settlement::SucceededIfTaken {
+        gated,
+        key: step.take,
+    };
+    let outcome = match settle_attempt(p, spec, settlement, now).await? {
         Some(_) => StepOutcome::Accepted,
         None => StepOutcome::Gone,
     };
@@ -223,14 +243,11 @@ pub async fn reserve_attempt_and_check_step<P: Primitives + ?Sized>(
     spec: &AttemptSpec,
     step: StepCheck<'_>,
     now: Timestamp,
-) -> Result<(Admission, Option<StepOutcome>)> {
-    let admission = reserve_attempt(p, spec, now).await?;
-    let Admission::Admitted(r) = &admission else {
-        return Ok((admission, None));
+) -> Result<StepAnswer> {
+    let (admission, gated) = match reserve_and_advance(p, spec, step, now).await? {
+        Ok(admitted) => admitted,
+        Err(answer) => return Ok(answer),
     };
-    if !p.advance(step.key, step.step, step.expires_at, now).await? {
-        return Ok((admission, Some(StepOutcome::Replayed)));
-    }
-    hand_back(p, spec, r.gated, now).await?;
+    hand_back(p, spec, gated, now).await?;
     Ok((admission, Some(StepOutcome::Accepted)))
 }
