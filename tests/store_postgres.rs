@@ -468,3 +468,92 @@ async fn a_failing_compound_call_is_a_store_error() {
     assert_eq!(outcome, None);
     drop_schema(store).await;
 }
+
+/// The compound functions (and the store's bulk insert of recovery codes)
+/// call only the built-ins: overloads that a role could create in another
+/// schema on the connection's search_path (here each one fails the call)
+/// are never a better match.
+#[tokio::test]
+async fn compound_functions_ignore_look_alike_built_ins() {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use std::str::FromStr;
+    use twofa_verify::store::{Settlement, StepCheck};
+    let Some(url) = database_url() else { return };
+    let (schema, evil) = (random_schema(), random_schema());
+    let setup = PgPoolOptions::new().connect(&url).await.unwrap();
+    let trap = |signature: &str, returns: &str| {
+        format!(
+            "CREATE FUNCTION \"{evil}\".{signature} RETURNS {returns} LANGUAGE plpgsql AS \
+             $$BEGIN RAISE EXCEPTION 'look-alike called'; END$$"
+        )
+    };
+    for sql in [
+        format!("CREATE SCHEMA \"{schema}\""),
+        format!("CREATE SCHEMA \"{evil}\""),
+        trap("cardinality(text[])", "int"),
+        trap("cardinality(bigint[])", "int"),
+        trap("hashtextextended(text, int)", "bigint"),
+        trap("set_config(text, text, bool)", "text"),
+        trap("length(bytea)", "int"),
+        trap("unnest(bytea[])", "SETOF bytea"),
+        trap("evil_append(bigint[], bigint)", "bigint[]"),
+        format!(
+            "CREATE OPERATOR \"{evil}\".|| (LEFTARG = bigint[], RIGHTARG = bigint, \
+             FUNCTION = \"{evil}\".evil_append)"
+        ),
+        trap("evil_plus(numeric, bigint)", "numeric"),
+        format!(
+            "CREATE OPERATOR \"{evil}\".+ (LEFTARG = numeric, RIGHTARG = bigint, \
+             FUNCTION = \"{evil}\".evil_plus)"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&setup)
+            .await
+            .unwrap();
+    }
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", format!("\"{schema}\", \"{evil}\""))]);
+    let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
+    let store = PostgresStore::from_pool(pool);
+    store.migrate().await.unwrap();
+
+    let mut spec = gated_spec();
+    spec.budgets.push(twofa_verify::store::Budget {
+        key: "client".into(),
+        window: std::time::Duration::from_secs(60),
+        max: 10,
+    });
+    let first = store.reserve_attempt(&spec, support::T0).await.unwrap();
+    assert!(
+        matches!(&first, Admission::Admitted(r) if r.gated),
+        "{first:?}"
+    );
+    store
+        .settle_attempt(&spec, Settlement::Released { gated: true }, support::T0)
+        .await
+        .unwrap();
+    let step = StepCheck {
+        key: "step:alice",
+        step: 7,
+        expires_at: support::at(90_000),
+    };
+    store
+        .reserve_attempt_and_check_step(&spec, step, support::T0)
+        .await
+        .unwrap();
+    let alice = store.create_user(support::new_user("alice")).await.unwrap();
+    store
+        .replace_recovery_codes(alice.id, &[support::code(1), support::code(2)])
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(alice.id).await.unwrap(), 2);
+    store.pool().close().await;
+    for s in [&schema, &evil] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{s}\" CASCADE")))
+            .execute(&setup)
+            .await
+            .unwrap();
+    }
+}

@@ -16,9 +16,18 @@
 -- end (now + a window, now + a wait) and every gate value: the functions
 -- compare and choose, and never do arithmetic on times.
 --
--- Unqualified names resolve through the caller's search_path, as the
--- store's other statements do: a store given its own schema finds its own
--- tables and these functions there.
+-- The crate's own names (the table, these functions) resolve through the
+-- caller's search_path, as the store's other statements do: a store given
+-- its own schema finds its own table and functions there. Built-in
+-- functions are named `pg_catalog.*`, and every operator's operands have
+-- the exact types of a built-in one, so that no overload a role could
+-- create in a schema on that path (a world-writable `public` before
+-- PostgreSQL 15) is a better match than the built-in and chosen instead.
+--
+-- These functions are for the store's own single-statement calls: one
+-- called inside a longer transaction of the caller's would hold the
+-- lockout's advisory lock, and (unless `p_synchronous`) make that whole
+-- transaction's commit asynchronous, until it ends.
 
 -- The helpers are PL/pgSQL, as the operations are: PL/pgSQL keeps each
 -- statement's plan for the session, where a SQL-language function that
@@ -34,8 +43,8 @@ DECLARE
 BEGIN
     SELECT value INTO v_value FROM twofa_state WHERE key = p_key AND expires_at > p_now;
     IF v_value IS NULL
-       OR (length(v_value) = 9
-           AND ('x' || encode(substring(v_value FROM 1 FOR 8), 'hex'))::bit(64)::bigint <= p_now)
+       OR (pg_catalog.length(v_value) = 9
+           AND ('x' || pg_catalog.encode(substring(v_value FROM 1 FOR 8), 'hex'))::bit(64)::bigint <= p_now)
     THEN
         RETURN NULL;
     END IF;
@@ -139,9 +148,9 @@ CREATE OR REPLACE FUNCTION twofa_begin_compound(p_counter TEXT, p_synchronous BO
 RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_counter, 0));
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(p_counter, 0::bigint));
     IF NOT p_synchronous THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
+        PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     END IF;
 END
 $$;
@@ -166,7 +175,7 @@ BEGIN
     DELETE FROM twofa_state WHERE key = p_counter;
     DELETE FROM twofa_state WHERE key = p_gates;
     DELETE FROM twofa_state WHERE key = p_gate;
-    PERFORM twofa_release_budgets(p_budget_keys, cardinality(p_budget_keys), p_now);
+    PERFORM twofa_release_budgets(p_budget_keys, pg_catalog.cardinality(p_budget_keys), p_now);
 END
 $$;
 
@@ -182,7 +191,7 @@ BEGIN
         PERFORM twofa_release(p_gates, p_now);
         DELETE FROM twofa_state WHERE key = p_gate;
     END IF;
-    PERFORM twofa_release_budgets(p_budget_keys, cardinality(p_budget_keys), p_now);
+    PERFORM twofa_release_budgets(p_budget_keys, pg_catalog.cardinality(p_budget_keys), p_now);
 END
 $$;
 
@@ -201,7 +210,7 @@ CREATE OR REPLACE FUNCTION twofa_reserve_steps(
 )
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_budgets INT := cardinality(p_budget_keys);
+    v_budgets INT := pg_catalog.cardinality(p_budget_keys);
     v_count BIGINT;
     v_end BIGINT;
     v_k BIGINT;
@@ -216,7 +225,7 @@ BEGIN
     FOR i IN 1 .. v_budgets LOOP
         SELECT o_count, o_expires_at INTO v_count, v_end
         FROM twofa_increment(p_budget_keys[i], p_budget_ends[i], false, p_now);
-        o_counts := o_counts || v_count;
+        o_counts := pg_catalog.array_append(o_counts, v_count);
         IF v_count > p_budget_maxima[i] THEN
             PERFORM twofa_release_budgets(p_budget_keys, i, p_now);
             o_kind := 1;
@@ -244,11 +253,12 @@ BEGIN
         RETURN;
     END IF;
     SELECT o_count INTO v_k FROM twofa_increment(p_gates, p_memory_end, true, p_now);
-    v_wait := least(v_k, cardinality(p_wait_ends));
+    v_wait := least(v_k, pg_catalog.cardinality(p_wait_ends));
     IF p_wait_values[v_wait] <> p_wait_values[1] THEN
         PERFORM twofa_put(p_gate, p_wait_values[v_wait], p_wait_ends[v_wait]);
     END IF;
-    o_failures := least(p_threshold::NUMERIC + v_k - 1, 9223372036854775807)::BIGINT;
+    o_failures := least(p_threshold::NUMERIC + v_k::NUMERIC - 1::NUMERIC,
+                        9223372036854775807::NUMERIC)::BIGINT;
     o_gated := true;
 END
 $$;

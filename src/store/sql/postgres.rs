@@ -279,7 +279,7 @@ impl PostgresStore {
             let hashes: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
             sqlx::query(
                 "INSERT INTO twofa_recovery_codes (user_id, code_hash) \
-                 SELECT $1, h FROM UNNEST($2::bytea[]) AS h ON CONFLICT DO NOTHING",
+                 SELECT $1, h FROM pg_catalog.unnest($2::bytea[]) AS h ON CONFLICT DO NOTHING",
             )
             .bind(id.0)
             .bind(hashes)
