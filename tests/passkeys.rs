@@ -585,6 +585,7 @@ async fn burst_postgres_state() {
             .unwrap()
             .as_nanos()
     );
+    let _schema_guard = harness::SchemaGuard::new(&url, &schema);
     let state = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
         .await
         .unwrap();

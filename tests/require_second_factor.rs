@@ -338,9 +338,11 @@ async fn record_unenrolled_sign_in_counts_each_call_once() {
     let a = twofa_verify::SqliteStore::open(&path).await.unwrap();
     let b = twofa_verify::SqliteStore::open(&path).await.unwrap();
     pairs.push(("sqlite", [std::sync::Arc::new(a), std::sync::Arc::new(b)]));
+    let mut _schema_guard = None;
     match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
             let schema = format!("twofa_grace_{:016x}", rand::random::<u64>());
+            _schema_guard = Some(harness::SchemaGuard::new(&url, &schema));
             let a = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
                 .await
                 .unwrap();

@@ -35,6 +35,55 @@ pub struct Site {
     pub events: RecordingSink,
     pub clock: ManualClock,
     _dir: Option<tempfile::TempDir>,
+    // After the instances: their pools go first.
+    _schema: Option<SchemaGuard>,
+}
+
+/// Drops the PostgreSQL schema a site made when the site goes: the tests
+/// share one database, which would otherwise keep every run's schemas (and
+/// their migrations, which a later change of a migration file would no
+/// longer match).
+pub struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    /// Drops `schema` on the database at `url` when the guard goes.
+    pub fn new(url: &str, schema: &str) -> Self {
+        SchemaGuard {
+            url: url.to_owned(),
+            schema: schema.to_owned(),
+        }
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop cannot await, and may run on the test's runtime: a thread
+        // with a runtime of its own does the dropping, waited for.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
+                let _ = conn.close().await;
+                done.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("the test schema {} was not dropped", self.schema);
+        }
+    }
 }
 
 impl Site {
@@ -178,6 +227,7 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
         .unwrap()
     };
     let mut dir = None;
+    let mut schema_guard = None;
     let instances = match kind {
         Kind::Memory => {
             let store = MemoryStore::new();
@@ -205,6 +255,7 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
                 return None;
             };
             let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            schema_guard = Some(SchemaGuard::new(&url, &schema));
             let mut v = Vec::new();
             for _ in 0..2 {
                 let s = twofa_verify::PostgresStore::connect_with_schema(&url, &schema)
@@ -235,6 +286,7 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
                 return None;
             };
             let schema = format!("twofa_burst_{:016x}", rand::random::<u64>());
+            schema_guard = Some(SchemaGuard::new(&db, &schema));
             let prefix = format!("twofa_burst_{:016x}:", rand::random::<u64>());
             let mut v = Vec::new();
             for _ in 0..2 {
@@ -260,6 +312,7 @@ pub async fn site(kind: Kind, policy: Policy) -> Option<Site> {
         events,
         clock,
         _dir: dir,
+        _schema: schema_guard,
     })
 }
 
