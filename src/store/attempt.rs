@@ -322,6 +322,17 @@ pub struct StepAcceptance<'a> {
     pub take: &'a str,
 }
 
+impl<'a> StepAcceptance<'a> {
+    /// The step to accept, without the entry to take.
+    pub(crate) fn check(self) -> StepCheck<'a> {
+        StepCheck {
+            key: self.key,
+            step: self.step,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// A time-step code to accept once for a signed-in user, for
 /// [`StateStore::reserve_attempt_and_check_step`]: like [`StepAcceptance`]
 /// without a pending login to finish, so an accepted step hands the

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{Admission, Lockout, StepOutcome};
 use crate::clock::Timestamp;
+use crate::error::{Error, Result};
 
 /// The refusal while a gate holds: its value as the server read it, or
 /// none when it ended meanwhile (possible only when the steps are not
@@ -32,12 +33,31 @@ pub(crate) fn rate_limited(budget: usize, window_end: Timestamp, now: Timestamp)
 
 /// A step's outcome as the server numbers it: 0 none, 1 accepted, 2
 /// replayed, 3 gone; `Err(())` for any other number.
-pub(crate) fn step_outcome(code: u64) -> Result<Option<StepOutcome>, ()> {
+pub(crate) fn step_outcome(code: u64) -> std::result::Result<Option<StepOutcome>, ()> {
     match code {
         0 => Ok(None),
         1 => Ok(Some(StepOutcome::Accepted)),
         2 => Ok(Some(StepOutcome::Replayed)),
         3 => Ok(Some(StepOutcome::Gone)),
         _ => Err(()),
+    }
+}
+
+/// Checks a time-step operation's answer: an admitted attempt has an
+/// outcome, and "gone" only when the operation had an entry to take
+/// (`takes_entry`); anything else is a store error naming `server`.
+pub(crate) fn step_answer(
+    answer: (Admission, Option<StepOutcome>),
+    takes_entry: bool,
+    server: &str,
+) -> Result<(Admission, Option<StepOutcome>)> {
+    match &answer {
+        (Admission::Admitted(_), None) => Err(Error::store(format!(
+            "{server} admitted an attempt without a step outcome"
+        ))),
+        (Admission::Admitted(_), Some(StepOutcome::Gone)) if !takes_entry => Err(Error::store(
+            format!("{server} answered \"gone\" with no entry to take"),
+        )),
+        _ => Ok(answer),
     }
 }

@@ -216,12 +216,7 @@ pub async fn reserve_attempt_and_accept_step<P: Primitives + ?Sized>(
     step: StepAcceptance<'_>,
     now: Timestamp,
 ) -> Result<StepAnswer> {
-    let check = StepCheck {
-        key: step.key,
-        step: step.step,
-        expires_at: step.expires_at,
-    };
-    let (admission, gated) = match reserve_and_advance(p, spec, check, now).await? {
+    let (admission, gated) = match reserve_and_advance(p, spec, step.check(), now).await? {
         Ok(admitted) => admitted,
         Err(answer) => return Ok(answer),
     };

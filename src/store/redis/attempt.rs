@@ -294,13 +294,7 @@ impl RedisStore {
             .arg(codec::sortable(step.expires_at.as_millis()))
             .arg(self.retention(step.expires_at, now));
         let reply: Vec<Value> = self.run(&inv).await?;
-        let (admission, outcome) = admission(reply, spec, now)?;
-        match (&admission, outcome) {
-            (Admission::Admitted(_), None) => Err(Error::store(
-                "the Redis step script admitted an attempt without an outcome",
-            )),
-            _ => Ok((admission, outcome)),
-        }
+        compound_reply::step_answer(admission(reply, spec, now)?, true, "the Redis step script")
     }
 
     /// [`StateStore::reserve_attempt_and_check_step`](crate::store::StateStore::reserve_attempt_and_check_step)
@@ -318,13 +312,7 @@ impl RedisStore {
             .arg(codec::sortable(step.expires_at.as_millis()))
             .arg(self.retention(step.expires_at, now));
         let reply: Vec<Value> = self.run(&inv).await?;
-        let (admission, outcome) = admission(reply, spec, now)?;
-        match (&admission, outcome) {
-            (Admission::Admitted(_), None | Some(StepOutcome::Gone)) => Err(Error::store(
-                "the Redis step script admitted an attempt without an outcome",
-            )),
-            _ => Ok((admission, outcome)),
-        }
+        compound_reply::step_answer(admission(reply, spec, now)?, false, "the Redis step script")
     }
 }
 

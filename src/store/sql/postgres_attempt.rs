@@ -64,12 +64,7 @@ fn bind_reserve<'q>(
         .bind(l.gates.clone())
         .bind(now.plus(l.memory).as_millis())
         .bind(limit(l.threshold))
-        .bind(
-            spec.budgets
-                .iter()
-                .map(|b| b.key.clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(budget_keys(spec))
         .bind(
             spec.budgets
                 .iter()
@@ -86,7 +81,7 @@ fn bind_reserve<'q>(
         .bind(wait_values)
 }
 
-/// The budgets' keys, for the settlements.
+/// The budgets' keys, in the spec's order.
 fn budget_keys(spec: &AttemptSpec) -> Vec<String> {
     spec.budgets.iter().map(|b| b.key.clone()).collect()
 }
@@ -217,24 +212,10 @@ impl PostgresStore {
         step: StepAcceptance<'_>,
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
-        let reply = self
-            .reserve_attempt_and_step(
-                spec,
-                StepCheck {
-                    key: step.key,
-                    step: step.step,
-                    expires_at: step.expires_at,
-                },
-                Some(step.take),
-                now,
-            )
+        let answer = self
+            .reserve_attempt_and_step(spec, step.check(), Some(step.take), now)
             .await?;
-        match reply {
-            (Admission::Admitted(_), None) => Err(Error::store(
-                "twofa_reserve_attempt_and_step admitted an attempt without an outcome",
-            )),
-            reply => Ok(reply),
-        }
+        compound_reply::step_answer(answer, true, "twofa_reserve_attempt_and_step")
     }
 
     /// [`StateStore::reserve_attempt_and_check_step`](crate::StateStore::reserve_attempt_and_check_step)
@@ -245,13 +226,8 @@ impl PostgresStore {
         step: StepCheck<'_>,
         now: Timestamp,
     ) -> Result<(Admission, Option<StepOutcome>)> {
-        let reply = self.reserve_attempt_and_step(spec, step, None, now).await?;
-        match reply {
-            (Admission::Admitted(_), None | Some(StepOutcome::Gone)) => Err(Error::store(
-                "twofa_reserve_attempt_and_step checked a step without an outcome",
-            )),
-            reply => Ok(reply),
-        }
+        let answer = self.reserve_attempt_and_step(spec, step, None, now).await?;
+        compound_reply::step_answer(answer, false, "twofa_reserve_attempt_and_step")
     }
 
     /// Both step operations: `take` is the entry an accepted step finishes.
