@@ -28,6 +28,7 @@ const SEEDS: [u64; 2] = [0x02fa_5eed, 0x5eed_02fa];
 /// The lockouts of the sequences: two accounts sharing a client's budget
 /// (one with a second, narrower budget), one with no budget, and one whose
 /// list of waits is empty (it waits one second, as [`Lockout::wait`] says).
+/// One lockout and one budget are named with [`HOSTILE`] strings.
 fn specs(tag: u64) -> Vec<AttemptSpec> {
     let s = Duration::from_secs;
     let lockout = |name: &str, threshold: u64, waits: Vec<Duration>, locks_from: usize| Lockout {
@@ -51,10 +52,10 @@ fn specs(tag: u64) -> Vec<AttemptSpec> {
         },
         AttemptSpec {
             lockout: lockout("bob", 1, vec![s(2), s(5)], 1),
-            budgets: vec![budget("net", 60, 4), budget("client", 120, 9)],
+            budgets: vec![budget(HOSTILE[11], 60, 4), budget("client", 120, 9)],
         },
         AttemptSpec {
-            lockout: lockout("carol", 2, vec![s(1), s(4)], usize::MAX),
+            lockout: lockout(HOSTILE[2], 2, vec![s(1), s(4)], usize::MAX),
             budgets: vec![],
         },
         AttemptSpec {
