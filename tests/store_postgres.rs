@@ -379,6 +379,7 @@ fn gated_spec() -> twofa_verify::store::AttemptSpec {
             counter: "fail:alice".into(),
             gate: "gate:alice".into(),
             gates: "gates:alice".into(),
+            hold: Some("admin-lock:alice".into()),
             memory: Duration::from_secs(600),
             threshold: 1,
             waits: vec![Duration::from_secs(30)],
@@ -432,16 +433,19 @@ async fn compound_calls_relax_only_their_own_commit() {
     drop_schema(store).await;
 }
 
-/// A compound operation whose function fails (here: gone) is a store
-/// error, never an admission.
+/// A compound operation whose function fails (here: the one the hold's
+/// overload calls is gone) is a store error, never an admission.
 #[tokio::test]
 async fn a_failing_compound_call_is_a_store_error() {
     let Some(store) = fresh().await else { return };
     let spec = gated_spec();
-    sqlx::query("DROP FUNCTION twofa_reserve_attempt")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "DROP FUNCTION twofa_reserve_attempt(BIGINT, TEXT, TEXT, TEXT, BIGINT, BIGINT, TEXT[], \
+         BIGINT[], BIGINT[], BIGINT[], BYTEA[], BOOLEAN)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
     let err = store.reserve_attempt(&spec, support::T0).await.unwrap_err();
     assert!(matches!(err, Error::Store(_)), "{err:?}");
     // The gate entry holds a value that is not a gate: read as a lock.

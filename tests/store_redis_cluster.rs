@@ -147,6 +147,7 @@ fn attempt_spec(max: u64) -> AttemptSpec {
             counter: "fail:u:42".into(),
             gate: "lock:u:42".into(),
             gates: "gates:u:42".into(),
+            hold: Some("admin-lock:u:42".into()),
             memory: Duration::from_secs(3600),
             // Never gated here: the budget is what this counts.
             threshold: 1_000_000,

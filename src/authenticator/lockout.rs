@@ -100,8 +100,9 @@ impl Authenticator {
     }
 
     /// The lockout of `scope`: its keys and the wait of each gate (the
-    /// `k`-th gate stands for failure number `threshold + k - 1`).
-    fn lockout(&self, scope: &FailScope) -> Lockout {
+    /// `k`-th gate stands for failure number `threshold + k - 1`), and
+    /// `user`'s operator lock as its hold.
+    fn lockout(&self, scope: &FailScope, user: Option<UserId>) -> Lockout {
         let p = &self.inner.policy;
         let threshold = self.gate_threshold();
         let last = u64::from(p.lock_after_failures).max(threshold);
@@ -122,6 +123,7 @@ impl Authenticator {
             counter: state.key(StateKey::Failures(scope)),
             gate: state.key(StateKey::Gate(scope)),
             gates: state.key(StateKey::Gates(scope)),
+            hold: user.map(|id| state.key(StateKey::AdminLock(id))),
             memory: p.failure_memory,
             threshold,
             waits,
@@ -173,11 +175,15 @@ impl Authenticator {
     }
 
     /// Refuses with [`Error::Locked`] while an operator's lock
-    /// ([`Admin::lock`](super::Admin::lock)) holds the account. Every
-    /// successful sign-in asks this last, after it read the user it returns:
-    /// a login admitted just before the lock, whose success clears the
-    /// lockout's gates, still ends here, and one that passed here read the
-    /// user before the lock's credential change, so its session ends with it.
+    /// ([`Admin::lock`](super::Admin::lock)) holds the account.
+    ///
+    /// A sign-in's reservation reads the lock already (the lockout's hold,
+    /// which no success clears). One that read its user before that
+    /// reservation needs nothing more: a lock set after the reservation
+    /// changes the credential generation that user holds, so the session
+    /// ends with it. A sign-in that reads its user only after its
+    /// reservation (the passwordless passkey login) asks this last, after
+    /// that read; so do the confirms of new factors, which reserve nothing.
     pub(super) async fn refuse_if_admin_locked(&self, id: UserId) -> Result<()> {
         match self.admin_lock_wait(id).await? {
             Some(retry_after) => Err(Error::Locked { retry_after }),
@@ -213,11 +219,12 @@ impl Authenticator {
         Ok((!left.is_zero()).then_some((left, gate.lock)))
     }
 
-    /// The spec of an attempt in `scope` spending those of `budgets` that
-    /// apply, and which of them each spec budget is.
+    /// The spec of an attempt in `scope` on `user`'s account, spending
+    /// those of `budgets` that apply, and which of them each spec budget is.
     fn attempt_spec(
         &self,
         scope: &FailScope,
+        user: Option<UserId>,
         budgets: &[AttemptBudget<'_>],
     ) -> (AttemptSpec, Vec<BudgetKind>) {
         let mut specs = Vec::with_capacity(budgets.len());
@@ -233,7 +240,7 @@ impl Authenticator {
             }
         }
         let spec = AttemptSpec {
-            lockout: self.lockout(scope),
+            lockout: self.lockout(scope, user),
             budgets: specs,
         };
         (spec, kinds)
@@ -242,7 +249,8 @@ impl Authenticator {
     /// Reserves a place for one attempt in the failure counter of `scope`
     /// and in `budgets` before any secret is checked, in one store round
     /// trip. Refuses with [`Error::Delayed`] or [`Error::Locked`] while the
-    /// account is delayed or locked (a concurrent attempt may hold the gate), with
+    /// account is delayed or locked (a concurrent attempt may hold the
+    /// gate; an operator's lock of `user` holds it too), with
     /// [`Error::TooManyAttempts`] when the pending login has no answer
     /// left, and with [`Error::RateLimited`] when the client's failures are
     /// spent; a refused attempt takes no place anywhere.
@@ -252,7 +260,7 @@ impl Authenticator {
         user: Option<UserId>,
         budgets: &[AttemptBudget<'_>],
     ) -> Result<Attempt> {
-        let (spec, kinds) = self.attempt_spec(scope, budgets);
+        let (spec, kinds) = self.attempt_spec(scope, user, budgets);
         let admission = self.state().reserve_attempt(&spec, self.now()).await?;
         self.admit(spec, &kinds, user, admission)
     }
@@ -271,7 +279,7 @@ impl Authenticator {
         budgets: &[AttemptBudget<'_>],
         step: StepAcceptance<'_>,
     ) -> Result<(Attempt, StepOutcome)> {
-        let (spec, kinds) = self.attempt_spec(scope, budgets);
+        let (spec, kinds) = self.attempt_spec(scope, user, budgets);
         let (admission, outcome) = self
             .state()
             .reserve_attempt_and_accept_step(&spec, step, self.now())
@@ -295,7 +303,7 @@ impl Authenticator {
         user: Option<UserId>,
         step: crate::store::StepCheck<'_>,
     ) -> Result<(Attempt, StepOutcome)> {
-        let (spec, kinds) = self.attempt_spec(scope, &[]);
+        let (spec, kinds) = self.attempt_spec(scope, user, &[]);
         let (admission, outcome) = self
             .state()
             .reserve_attempt_and_check_step(&spec, step, self.now())
@@ -431,4 +439,68 @@ impl Authenticator {
 enum BudgetKind {
     ChallengeAnswers,
     ClientFailures,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use secrecy::SecretString;
+
+    use super::super::state::{FailScope, StateKey};
+    use super::super::{Authenticator, Operator};
+    use crate::error::Error;
+    use crate::{ConsoleSms, LocalCodes, Login, MemoryStore, SecretKey, StepUp};
+
+    const PASSWORD: &str = "correct horse battery";
+    const PHONE: &str = "+14155552671";
+
+    /// An operator's lock holds when the lockout's gates are gone, as a
+    /// success admitted just before the lock leaves them: the lock is the
+    /// reservation's hold, which no success clears.
+    #[tokio::test]
+    async fn an_operator_lock_holds_without_the_lockout_gates() {
+        let sms = ConsoleSms::quiet();
+        let auth = Authenticator::builder()
+            .store(MemoryStore::new())
+            .secret_key(SecretKey::generate())
+            .sms(LocalCodes::new(sms.clone()))
+            .build()
+            .unwrap();
+        let pw = SecretString::from(PASSWORD);
+        let alice = auth
+            .register("alice", "alice@example.com", &pw)
+            .await
+            .unwrap();
+        let bob = auth.register("bob", "bob@example.com", &pw).await.unwrap();
+        auth.start_sms_enrollment(bob.id, PHONE, &StepUp::password(PASSWORD))
+            .await
+            .unwrap();
+        let code = SecretString::from(sms.last_code_for(PHONE).unwrap());
+        let enrolled = auth.confirm_sms_enrollment(bob.id, &code).await.unwrap();
+        let recovery = enrolled.recovery_codes.unwrap().codes()[0].to_owned();
+        let Login::SecondFactor(pending) = auth.login("bob", &pw).await.unwrap() else {
+            panic!("SMS is on")
+        };
+        let op = Operator::new("jane", "account takeover suspected").unwrap();
+        for user in [alice.id, bob.id] {
+            auth.admin().lock(user, &op).await.unwrap();
+            for scope in [FailScope::Account(user), FailScope::Email(user)] {
+                auth.state().delete(StateKey::Gate(&scope)).await.unwrap();
+            }
+        }
+        // Without a second factor, and with one (no pending login opens).
+        for name in ["alice", "bob"] {
+            let login = auth.login(name, &pw).await;
+            assert!(matches!(login, Err(Error::Locked { .. })), "{login:?}");
+        }
+        // A pending login opened before the lock died with it.
+        let verify = auth
+            .verify(pending.token(), &SecretString::from(recovery))
+            .await;
+        assert!(
+            matches!(verify, Err(Error::Locked { .. } | Error::ChallengeNotFound)),
+            "{verify:?}"
+        );
+    }
 }

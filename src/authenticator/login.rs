@@ -142,7 +142,9 @@ impl Authenticator {
         let known = rec.as_ref().map(|r| r.id);
         // Reserve, then check: the client's and the account's places are
         // taken before the hash (one round trip), so a burst cannot outrun
-        // either limit.
+        // either limit. The reservation also refuses an operator's lock;
+        // `rec` was read before it, so a lock set later changes the
+        // credential generation this login's session holds, and ends it.
         let attempt = self
             .reserve_attempt(&scope, known, &[AttemptBudget::ClientFailures])
             .await?;
@@ -207,7 +209,6 @@ impl Authenticator {
         }
         if let Some(d) = &device {
             self.attempt_succeeded(attempt).await?;
-            self.refuse_if_admin_locked(user.id).await?;
             self.users().touch_device(&d.token_hash, self.now()).await?;
             self.emit(AuthEvent::LoginSucceeded {
                 user: user.id,

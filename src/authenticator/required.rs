@@ -105,9 +105,9 @@ impl Authenticator {
         })
     }
 
-    /// The outcome of a right password for an unenrolled user.
+    /// The outcome of a right password for an unenrolled user (the
+    /// login's reservation refused an operator's lock).
     pub(super) async fn unenrolled_login(&self, user: User, standing: Standing) -> Result<Login> {
-        self.refuse_if_admin_locked(user.id).await?;
         let succeeded = AuthEvent::LoginSucceeded {
             user: user.id,
             factor: None,

@@ -241,13 +241,17 @@ impl Authenticator {
     }
 
     /// The pending login `rec` was finished with `factor`.
+    ///
+    /// Every caller read `user` before its reservation, which refused an
+    /// operator's lock (the lockout's hold): a lock set since then changed
+    /// the credential generation that `user` holds, so the session made
+    /// from this answer ends with it.
     pub(super) async fn verified(
         &self,
         rec: &ChallengeRecord,
         user: UserRecord,
         factor: Factor,
     ) -> Result<Verification> {
-        self.refuse_if_admin_locked(rec.user).await?;
         if let (Some(sent), Some(sms), true) = (&rec.sms, &self.inner.sms, factor != Factor::Sms) {
             let _ = sms.cancel(&sent.phone, &sent.handle, &self.sms_ctx()).await;
         }

@@ -2,8 +2,8 @@
 //! [`reserve_attempt`](StateStore::reserve_attempt),
 //! [`settle_attempt`](StateStore::settle_attempt) and
 //! [`reserve_attempt_and_accept_step`](StateStore::reserve_attempt_and_accept_step),
-//! each step of their contracts in order, then under bursts of
-//! [`ATTEMPT_BURST`] concurrent calls. They pass for the trait's default
+//! each step of their contracts in order (the bursts of [`ATTEMPT_BURST`]
+//! concurrent calls are in [`attempt_bursts`](super::attempt_bursts)). They pass for the trait's default
 //! methods too (which keep every limit); a store that overrides them must
 //! keep the same results.
 
@@ -23,12 +23,18 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// An attempt spec for lockout `name` with these budgets (`(key, max)`,
 /// one-hour windows); every wait is a delay.
-fn spec(name: &str, threshold: u64, waits: &[u64], budgets: &[(&str, u64)]) -> AttemptSpec {
+pub(super) fn spec(
+    name: &str,
+    threshold: u64,
+    waits: &[u64],
+    budgets: &[(&str, u64)],
+) -> AttemptSpec {
     AttemptSpec {
         lockout: Lockout {
             counter: format!("fail:{name}"),
             gate: format!("lock:{name}"),
             gates: format!("gates:{name}"),
+            hold: Some(format!("hold:{name}")),
             memory: HOUR,
             threshold,
             waits: waits.iter().map(|s| Duration::from_secs(*s)).collect(),
@@ -45,14 +51,18 @@ fn spec(name: &str, threshold: u64, waits: &[u64], budgets: &[(&str, u64)]) -> A
     }
 }
 
-async fn admitted<S: StateStore>(store: &S, spec: &AttemptSpec, now: Timestamp) -> Reservation {
+pub(super) async fn admitted<S: StateStore>(
+    store: &S,
+    spec: &AttemptSpec,
+    now: Timestamp,
+) -> Reservation {
     match store.reserve_attempt(spec, now).await.unwrap() {
         Admission::Admitted(r) => r,
         other => panic!("expected an admission, got {other:?}"),
     }
 }
 
-fn reservation(failures: u64, gated: bool, counts: &[u64]) -> Reservation {
+pub(super) fn reservation(failures: u64, gated: bool, counts: &[u64]) -> Reservation {
     Reservation {
         failures,
         gated,
@@ -202,6 +212,114 @@ pub async fn reserve_attempt_budgets<S: StateStoreUnderTest>(store: S) {
         admitted(&store, &gated, at(10_000)).await,
         reservation(2, true, &[2]),
         "the refused attempt counted nothing"
+    );
+}
+
+/// `Lockout::hold`: while it holds, every reserving operation is refused
+/// with its time left and lock flag, counting nothing; no settlement
+/// clears it; a junk value reads as a lock; an attempt without a hold
+/// passes; once it ends, attempts count again.
+///
+/// One of the checks [`run_state_store`] runs (see the
+/// [`run_user_store`] example).
+pub async fn reserve_attempt_hold<S: StateStoreUnderTest>(store: S) {
+    let s = spec("held", 2, &[10], &[("held-budget", 100)]);
+    let hold = s.lockout.hold.clone().unwrap();
+    let until = at(60_000);
+    store
+        .put(&hold, &Lockout::gate_value(until, true), until)
+        .await
+        .unwrap();
+    let locked = Admission::Held {
+        retry_after: Duration::from_secs(60),
+        lock: true,
+    };
+    assert_eq!(store.reserve_attempt(&s, T0).await.unwrap(), locked);
+    let step = StepCheck {
+        key: "totp-step:held",
+        step: 7,
+        expires_at: at(90_000),
+    };
+    assert_eq!(
+        store
+            .reserve_attempt_and_check_step(&s, step, T0)
+            .await
+            .unwrap(),
+        (locked.clone(), None)
+    );
+    store.put("login-held", b"L", at(90_000)).await.unwrap();
+    let accept = StepAcceptance {
+        key: "totp-step:held",
+        step: 7,
+        expires_at: at(90_000),
+        take: "login-held",
+    };
+    assert_eq!(
+        store
+            .reserve_attempt_and_accept_step(&s, accept, T0)
+            .await
+            .unwrap(),
+        (locked, None)
+    );
+    assert_eq!(
+        store.get("login-held", T0).await.unwrap(),
+        Some(b"L".to_vec()),
+        "a refused step takes nothing"
+    );
+    // No settlement clears it.
+    for settlement in [
+        Settlement::Succeeded,
+        Settlement::Released { gated: true },
+        Settlement::SucceededIfTaken {
+            gated: true,
+            key: "login-held",
+        },
+    ] {
+        let _ = store
+            .settle_attempt(&s, settlement, at(1_000))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                store.reserve_attempt(&s, at(1_000)).await.unwrap(),
+                Admission::Held { lock: true, .. }
+            ),
+            "the hold outlasts {settlement:?}"
+        );
+    }
+    // The same keys without the hold: admitted, and nothing was counted
+    // while it held (neither the lockout nor the budget).
+    let mut free = s.clone();
+    free.lockout.hold = None;
+    assert_eq!(
+        admitted(&store, &free, at(1_000)).await,
+        reservation(1, false, &[1])
+    );
+    // A value that is not a gate's holds as a lock until the entry ends.
+    store.put(&hold, b"junk", at(5_000)).await.unwrap();
+    assert!(matches!(
+        store.reserve_attempt(&s, at(2_000)).await.unwrap(),
+        Admission::Held { lock: true, .. }
+    ));
+    // Ended: attempts count again, after the one made without it.
+    assert_eq!(
+        admitted(&store, &s, at(5_000)).await,
+        reservation(2, true, &[2])
+    );
+    // A hold whose time ended while its entry lives does not hold either.
+    let other = spec("held-2", 5, &[10], &[]);
+    let other_hold = other.lockout.hold.clone().unwrap();
+    store
+        .put(
+            &other_hold,
+            &Lockout::gate_value(at(1_000), false),
+            at(60_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        admitted(&store, &other, at(1_000)).await,
+        reservation(1, false, &[])
     );
 }
 
@@ -432,167 +550,4 @@ pub async fn reserve_attempt_and_check_step<S: StateStoreUnderTest>(store: S) {
             .unwrap()
             .is_none()
     );
-}
-
-/// A burst of checks of one time step: it is accepted exactly once, and
-/// every other attempt of the burst stays counted.
-///
-/// One of the checks [`run_state_store`] runs (see the
-/// [`run_user_store`] example).
-pub async fn concurrent_check_step<S: StateStoreUnderTest>(store: S) {
-    let s = spec("check-burst", 1_000, &[60], &[]);
-    let results = race(&store, ATTEMPT_BURST, |st, _| {
-        let s = s.clone();
-        async move {
-            let step = StepCheck {
-                key: "totp-step:8",
-                step: 100,
-                expires_at: at(90_000),
-            };
-            st.reserve_attempt_and_check_step(&s, step, T0)
-                .await
-                .unwrap()
-                .1
-        }
-    })
-    .await;
-    let accepted = results
-        .iter()
-        .filter(|o| **o == Some(StepOutcome::Accepted))
-        .count();
-    assert_eq!(accepted, 1, "exactly one attempt uses the step");
-    let replayed = results
-        .iter()
-        .filter(|o| **o == Some(StepOutcome::Replayed))
-        .count();
-    assert_eq!(replayed, results.len() - 1);
-    // The replays stay counted, the accepted attempt was handed back.
-    let next = u64::try_from(replayed).unwrap() + 1;
-    assert_eq!(
-        admitted(&store, &s, T0).await,
-        reservation(next, false, &[])
-    );
-}
-
-/// A burst of reservations on one lockout admits exactly `threshold`
-/// attempts (those below it and one gate), one of them gated.
-///
-/// One of the checks [`run_state_store`] runs (see the
-/// [`run_user_store`] example).
-pub async fn concurrent_reserve_attempt<S: StateStoreUnderTest>(store: S) {
-    let s = spec("burst", 5, &[60], &[]);
-    let results = race(&store, ATTEMPT_BURST, |st, _| {
-        let s = s.clone();
-        async move { st.reserve_attempt(&s, T0).await.unwrap() }
-    })
-    .await;
-    let admitted: Vec<_> = results
-        .iter()
-        .filter_map(|a| match a {
-            Admission::Admitted(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(admitted.len(), 5, "exactly `threshold` attempts admitted");
-    assert_eq!(admitted.iter().filter(|r| r.gated).count(), 1);
-    assert!(
-        results
-            .iter()
-            .all(|a| matches!(a, Admission::Admitted(_) | Admission::Held { .. }))
-    );
-    let mut failures: Vec<u64> = admitted.iter().map(|r| r.failures).collect();
-    failures.sort_unstable();
-    assert_eq!(failures, vec![1, 2, 3, 4, 5]);
-}
-
-/// A burst against a budget admits exactly its maximum.
-///
-/// One of the checks [`run_state_store`] runs (see the
-/// [`run_user_store`] example).
-pub async fn concurrent_reserve_budget<S: StateStoreUnderTest>(store: S) {
-    let s = spec("budget-burst", 1_000, &[60], &[("shared", 7)]);
-    let results = race(&store, ATTEMPT_BURST, |st, _| {
-        let s = s.clone();
-        async move { st.reserve_attempt(&s, T0).await.unwrap() }
-    })
-    .await;
-    let admissions = results
-        .iter()
-        .filter(|a| matches!(a, Admission::Admitted(_)))
-        .count();
-    assert_eq!(admissions, 7, "exactly the budget's maximum admitted");
-    assert!(results.iter().all(|a| matches!(
-        a,
-        Admission::Admitted(_) | Admission::RateLimited { budget: 0, .. }
-    )));
-    // The refusals took no place in the lockout.
-    let r = admitted(&store, &spec("budget-burst", 1_000, &[60], &[]), T0).await;
-    assert_eq!(r.failures, 8);
-}
-
-/// A burst of settlements that each would take one entry: exactly one takes it.
-///
-/// One of the checks [`run_state_store`] runs (see the
-/// [`run_user_store`] example).
-pub async fn concurrent_settle_attempt<S: StateStoreUnderTest>(store: S) {
-    let s = spec("settle-burst", 1_000, &[60], &[]);
-    for _ in 0..ATTEMPT_BURST {
-        admitted(&store, &s, T0).await;
-    }
-    store.put("pending", b"login", at(60_000)).await.unwrap();
-    let results = race(&store, ATTEMPT_BURST, |st, _| {
-        let s = s.clone();
-        async move {
-            let take = Settlement::SucceededIfTaken {
-                gated: false,
-                key: "pending",
-            };
-            st.settle_attempt(&s, take, T0).await.unwrap()
-        }
-    })
-    .await;
-    let taken: Vec<_> = results.into_iter().flatten().collect();
-    assert_eq!(
-        taken,
-        vec![b"login".to_vec()],
-        "exactly one settlement takes it"
-    );
-}
-
-/// A burst of one right TOTP code on one pending login: exactly one accepted.
-///
-/// One of the checks [`run_state_store`] runs (see the
-/// [`run_user_store`] example).
-pub async fn concurrent_accept_step<S: StateStoreUnderTest>(store: S) {
-    let s = spec("step-burst", 1_000, &[60], &[("answers", 1_000)]);
-    store.put("pending", b"login", at(60_000)).await.unwrap();
-    let results = race(&store, ATTEMPT_BURST, |st, i| {
-        let s = s.clone();
-        async move {
-            // Half the burst replays one step, half brings the next one.
-            let step = StepAcceptance {
-                key: "totp-step:9",
-                step: 100 + i64::from(i % 2 == 0),
-                expires_at: at(90_000),
-                take: "pending",
-            };
-            st.reserve_attempt_and_accept_step(&s, step, T0)
-                .await
-                .unwrap()
-                .1
-        }
-    })
-    .await;
-    let accepted = results
-        .iter()
-        .filter(|o| **o == Some(StepOutcome::Accepted))
-        .count();
-    assert_eq!(accepted, 1, "exactly one code finishes the login");
-    assert!(store.get("pending", T0).await.unwrap().is_none());
-    // Each step was accepted at most once: at most two advanced.
-    let advanced = results
-        .iter()
-        .filter(|o| matches!(o, Some(StepOutcome::Accepted | StepOutcome::Gone)))
-        .count();
-    assert!(advanced <= 2, "{advanced} attempts used a step");
 }

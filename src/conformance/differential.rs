@@ -28,13 +28,15 @@ const SEEDS: [u64; 2] = [0x02fa_5eed, 0x5eed_02fa];
 /// The lockouts of the sequences: two accounts sharing a client's budget
 /// (one with a second, narrower budget), one with no budget, and one whose
 /// list of waits is empty (it waits one second, as [`Lockout::wait`] says).
-/// One lockout and one budget are named with [`HOSTILE`] strings.
+/// One lockout and one budget are named with [`HOSTILE`] strings. The
+/// first and the third have a hold, which the sequences set and lift.
 fn specs(tag: u64) -> Vec<AttemptSpec> {
     let s = Duration::from_secs;
     let lockout = |name: &str, threshold: u64, waits: Vec<Duration>, locks_from: usize| Lockout {
         counter: format!("{tag:x}:fail:{name}"),
         gate: format!("{tag:x}:gate:{name}"),
         gates: format!("{tag:x}:gates:{name}"),
+        hold: None,
         memory: s(600),
         threshold,
         waits,
@@ -45,9 +47,13 @@ fn specs(tag: u64) -> Vec<AttemptSpec> {
         window: s(window),
         max,
     };
+    let held = |mut l: Lockout| {
+        l.hold = Some(l.gate.replacen(":gate:", ":hold:", 1));
+        l
+    };
     vec![
         AttemptSpec {
-            lockout: lockout("alice", 3, vec![s(1), s(2), s(30)], 2),
+            lockout: held(lockout("alice", 3, vec![s(1), s(2), s(30)], 2)),
             budgets: vec![budget("client", 120, 9)],
         },
         AttemptSpec {
@@ -55,7 +61,7 @@ fn specs(tag: u64) -> Vec<AttemptSpec> {
             budgets: vec![budget(HOSTILE[11], 60, 4), budget("client", 120, 9)],
         },
         AttemptSpec {
-            lockout: lockout(HOSTILE[2], 2, vec![s(1), s(4)], usize::MAX),
+            lockout: held(lockout(HOSTILE[2], 2, vec![s(1), s(4)], usize::MAX)),
             budgets: vec![],
         },
         AttemptSpec {
@@ -91,7 +97,7 @@ async fn sequence<S: StateStore>(store: &S, seed: u64) {
         let step_key = format!("step:{}", spec.lockout.counter);
         let step_end = now.plus(Duration::from_secs(90));
         let gated = rng.random_bool(0.5);
-        let what = rng.random_range(0..10);
+        let what = rng.random_range(0..11);
         let context = format!("seed {seed:#x}, call {call} (kind {what}) at +{elapsed} ms");
         match what {
             0..=2 => {
@@ -154,7 +160,7 @@ async fn sequence<S: StateStore>(store: &S, seed: u64) {
                         .await;
                 assert_eq!(got.ok(), want.ok(), "check_step {step}, {context}");
             }
-            _ => {
+            9 => {
                 // A new pending login for the settlements and steps to take.
                 let expires_at = now.plus(Duration::from_secs(300));
                 store
@@ -165,6 +171,25 @@ async fn sequence<S: StateStore>(store: &S, seed: u64) {
                     .put(&pending, b"a pending login", expires_at)
                     .await
                     .unwrap();
+            }
+            _ => {
+                // An operator sets, lifts or garbles a hold (a lock or a
+                // delay, for up to 5 s).
+                let Some(hold) = &spec.lockout.hold else {
+                    continue;
+                };
+                let until = now.plus(Duration::from_millis(rng.random_range(1..5_000)));
+                let value = match rng.random_range(0..4) {
+                    0 => None,
+                    1 => Some(b"junk".to_vec()),
+                    _ => Some(Lockout::gate_value(until, rng.random_bool(0.5)).to_vec()),
+                };
+                for s in [store as &dyn StateStore, &model] {
+                    match &value {
+                        Some(v) => s.put(hold, v, until).await.unwrap(),
+                        None => s.delete(hold).await.unwrap(),
+                    }
+                }
             }
         }
         for spec in &specs {

@@ -74,6 +74,7 @@ use crate::store::{
 use crate::user::{Username, username_skeleton};
 use crate::{Authenticator, Error, Timestamp, UserId};
 
+pub mod attempt_bursts;
 pub mod attempts;
 pub mod audit;
 pub mod credentials;
@@ -84,6 +85,7 @@ pub mod state;
 pub mod update;
 pub mod users;
 
+pub use attempt_bursts::*;
 pub use attempts::*;
 pub use audit::*;
 pub use credentials::*;
@@ -334,6 +336,7 @@ where
     hostile_state_keys(make().await).await;
     reserve_attempt(make().await).await;
     reserve_attempt_budgets(make().await).await;
+    reserve_attempt_hold(make().await).await;
     settle_attempt(make().await).await;
     reserve_attempt_and_accept_step(make().await).await;
     concurrent_reserve_attempt(make().await).await;
@@ -394,6 +397,7 @@ macro_rules! state_store_conformance {
             put_get_delete put_if_absent take concurrent_take concurrent_put_if_absent
             put_if_present concurrent_put_if_present_and_delete increment concurrent_increment release concurrent_release advance
             concurrent_advance hostile_state_keys reserve_attempt reserve_attempt_budgets
+            reserve_attempt_hold
             settle_attempt reserve_attempt_and_accept_step concurrent_reserve_attempt
             concurrent_reserve_budget concurrent_settle_attempt concurrent_accept_step
             reserve_attempt_and_check_step concurrent_check_step compound_matches_reference);

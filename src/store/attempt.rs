@@ -58,6 +58,7 @@ pub struct Budget {
 ///     counter: "failures:42".into(),
 ///     gate: "gate:42".into(),
 ///     gates: "gates:42".into(),
+///     hold: None,
 ///     memory: s(24 * 3600),
 ///     threshold: 5,
 ///     waits: vec![s(1), s(2), s(4), s(900)],
@@ -82,6 +83,12 @@ pub struct Lockout {
     pub gate: String,
     /// The count of gates set since the last success.
     pub gates: String,
+    /// A gate that someone else sets and clears, which the attempt only
+    /// reads: an operator's lock of the account. While it holds (its value
+    /// is a [`Lockout::gate_value`], read as `gate`'s is) every attempt is
+    /// refused; no attempt sets it, and no success clears it. `None` when
+    /// the attempt has no account to hold.
+    pub hold: Option<String>,
     /// How long `counter` and `gates` live after their last increment.
     pub memory: Duration,
     /// From this count on, an attempt must set the gate (at least 1).
@@ -151,6 +158,7 @@ impl Lockout {
 ///         counter: "failures:alice".into(),
 ///         gate: "gate:alice".into(),
 ///         gates: "gates:alice".into(),
+///         hold: Some("admin-lock:alice".into()),
 ///         memory: s(24 * 3600),
 ///         threshold: 2,
 ///         waits: vec![s(1), s(900)],
@@ -181,6 +189,16 @@ impl Lockout {
 /// store.settle_attempt(&spec, Settlement::Succeeded, now).await?;
 /// let third = store.reserve_attempt(&spec, now).await?;
 /// assert!(matches!(third, Admission::Admitted(r) if r.failures == 1 && !r.gated));
+/// store.settle_attempt(&spec, Settlement::Released { gated: false }, now).await?;
+///
+/// // An operator locks the account for an hour: every attempt is refused,
+/// // and a success would not clear it (only the operator deletes it).
+/// let until = now.plus(s(3600));
+/// store.put("admin-lock:alice", &Lockout::gate_value(until, true), until).await?;
+/// assert_eq!(
+///     store.reserve_attempt(&spec, now).await?,
+///     Admission::Held { retry_after: s(3600), lock: true }
+/// );
 /// # Ok(())
 /// # }
 /// ```
@@ -281,6 +299,7 @@ pub enum Settlement<'a> {
 ///         counter: "failures:alice".into(),
 ///         gate: "gate:alice".into(),
 ///         gates: "gates:alice".into(),
+///         hold: Some("admin-lock:alice".into()),
 ///         memory: Duration::from_secs(3600),
 ///         threshold: 5,
 ///         waits: vec![Duration::from_secs(1)],
@@ -352,6 +371,7 @@ impl<'a> StepAcceptance<'a> {
 ///         counter: "failures:alice".into(),
 ///         gate: "gate:alice".into(),
 ///         gates: "gates:alice".into(),
+///         hold: Some("admin-lock:alice".into()),
 ///         memory: Duration::from_secs(3600),
 ///         threshold: 5,
 ///         waits: vec![Duration::from_secs(1)],

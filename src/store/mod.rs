@@ -431,9 +431,10 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Reserves an attempt's places before its secret is checked (reserve,
     /// then check). Atomically, in this order:
     ///
-    /// 1. If `lockout.gate` is live and the time in its value is after
-    ///    `now`: return [`Admission::Held`] with the time left and the
-    ///    value's lock flag ([`Lockout::read_gate`]). Nothing is written.
+    /// 1. If `lockout.hold` is set, live and the time in its value is
+    ///    after `now`, or else if `lockout.gate` is: return
+    ///    [`Admission::Held`] with that gate's time left and its value's
+    ///    lock flag ([`Lockout::read_gate`]). Nothing is written.
     /// 2. For each budget `b` in order: `increment(b.key, b.window,
     ///    extend = false)`. If the new count exceeds `b.max`, `release` every
     ///    budget incremented so far (this one included) and return

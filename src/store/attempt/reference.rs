@@ -66,6 +66,12 @@ pub async fn reserve_attempt<P: Primitives + ?Sized>(
     now: Timestamp,
 ) -> Result<Admission> {
     let l = &spec.lockout;
+    // The hold first: an operator's lock outranks a delay.
+    if let Some(hold) = &l.hold
+        && let Some(held) = gate_held(p, hold, now).await?
+    {
+        return Ok(held);
+    }
     if let Some(held) = gate_held(p, &l.gate, now).await? {
         return Ok(held);
     }

@@ -59,16 +59,17 @@ local function hand_back(now, nb, gated)
   end
   release_budgets(now, nb, nb)
 end
--- KEYS: gate, counter, gates, budgets. ARGV: now, now (8 bytes), budgets,
+-- KEYS: gate, counter, gates, budgets, hold (the gate again when there is
+-- none). ARGV: now, now (8 bytes), budgets,
 -- memory expiry, memory retention, threshold, waits; per budget: expiry,
 -- retention, max; per wait: gate end (sortable), gate value (end, 8 bytes,
 -- then the lock flag), retention, '1' if it differs from the first's.
 -- Returns {0, gate value or false} | {1, budget index, expiry} |
 -- {2, failures, gated, 0, counts...}.
 local function reserve(now, now_be)
-  local held = gate_held(KEYS[1], now, now_be)
-  if held then return {0, held} end
   local nb = tonumber(ARGV[3])
+  local held = gate_held(KEYS[4 + nb], now, now_be) or gate_held(KEYS[1], now, now_be)
+  if held then return {0, held} end
   local counts = {}
   for i = 1, nb do
     local a = 8 + 3 * (i - 1)
@@ -139,11 +140,11 @@ local reply = reserve(now, ARGV[2])
 if reply[1] ~= 2 then return reply end
 local nb = tonumber(ARGV[3])
 local s = 8 + 3 * nb + 4 * tonumber(ARGV[7])
-if not advance(KEYS[4 + nb], now, ARGV[s], ARGV[s + 1], ARGV[s + 2]) then
+if not advance(KEYS[5 + nb], now, ARGV[s], ARGV[s + 1], ARGV[s + 2]) then
   reply[4] = 2
   return reply
 end
-if take(KEYS[5 + nb], now) then
+if take(KEYS[6 + nb], now) then
   succeed(now, nb)
   reply[4] = 1
 else
@@ -163,7 +164,7 @@ local reply = reserve(now, ARGV[2])
 if reply[1] ~= 2 then return reply end
 local nb = tonumber(ARGV[3])
 local s = 8 + 3 * nb + 4 * tonumber(ARGV[7])
-if not advance(KEYS[4 + nb], now, ARGV[s], ARGV[s + 1], ARGV[s + 2]) then
+if not advance(KEYS[5 + nb], now, ARGV[s], ARGV[s + 1], ARGV[s + 2]) then
   reply[4] = 2
   return reply
 end
@@ -187,6 +188,8 @@ impl RedisStore {
         for b in &spec.budgets {
             inv.key(self.key(&b.key));
         }
+        // Without a hold, the gate stands in: the key list keeps its shape.
+        inv.key(self.key(l.hold.as_deref().unwrap_or(&l.gate)));
         // An empty list waits one second, as the reference does.
         let waits: Vec<Duration> = if l.waits.is_empty() {
             vec![Duration::from_secs(1)]

@@ -45,6 +45,7 @@ fn login_spec() -> AttemptSpec {
             counter: "fail:u:42".into(),
             gate: "lock:u:42".into(),
             gates: "gates:u:42".into(),
+            hold: Some("admin-lock:u:42".into()),
             memory: Duration::from_secs(86_400),
             threshold: 3,
             waits: vec![Duration::from_secs(1), Duration::from_secs(900)],

@@ -1,6 +1,7 @@
 //! The compound state operations of [`PostgresStore`] as one statement
-//! each: a call of the SQL function of the same name (migration
-//! `20261204150000_compound_state_functions`), which runs the steps of
+//! each: a call of the SQL function of the same name (migrations
+//! `20261204150000_compound_state_functions` and, for the reserving ones'
+//! hold, `20261204233000_compound_state_hold`), which runs the steps of
 //! `attempt::reference` one for one inside the statement's transaction,
 //! after the lockout's advisory lock.
 //!
@@ -24,14 +25,15 @@ use crate::store::{
 /// `reserve_attempt`'s statement.
 const RESERVE: &str = "SELECT o_kind, o_gate, o_budget, o_budget_end, o_failures, o_gated, \
      o_counts, o_outcome FROM twofa_reserve_attempt(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// The statement of both step operations (`$15`, the entry to take, is
-/// `NULL` for `reserve_attempt_and_check_step`). The last argument of each
-/// statement is [`PostgresStore::synchronous_state_commits`].
+/// `NULL` for `reserve_attempt_and_check_step`). The last two arguments of
+/// each statement are [`PostgresStore::synchronous_state_commits`] and the
+/// lockout's hold.
 const RESERVE_AND_STEP: &str = "SELECT o_kind, o_gate, o_budget, o_budget_end, o_failures, \
      o_gated, o_counts, o_outcome FROM twofa_reserve_attempt_and_step(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 /// A `u64` limit as PostgreSQL's `BIGINT`: one too large for it is
 /// unreachable by any count, as `i64::MAX` is.
@@ -153,6 +155,7 @@ impl PostgresStore {
     ) -> Result<Admission> {
         let row = bind_reserve(sqlx::query(RESERVE), spec, now)
             .bind(self.synchronous_state_commits)
+            .bind(spec.lockout.hold.clone())
             .fetch_one(self.pool())
             .await
             .map_err(Error::store)?;
@@ -244,6 +247,7 @@ impl PostgresStore {
             .bind(step.expires_at.as_millis())
             .bind(take.map(str::to_owned))
             .bind(self.synchronous_state_commits)
+            .bind(spec.lockout.hold.clone())
             .fetch_one(self.pool())
             .await
             .map_err(Error::store)?;
