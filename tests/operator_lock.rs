@@ -1,19 +1,25 @@
 //! An operator's lock ([`Admin::lock`]) in the middle of bursts of
 //! sign-ins on both instances of every store kind: whichever step a
 //! sign-in is at (the password, the second factor), none admitted around
-//! the lock keeps a session, and every one after it is refused.
+//! the lock keeps a session, and every one after it is refused. And a lock
+//! that lands while a change re-stamps the acting session is not stamped
+//! over.
 //!
 //! [`Admin::lock`]: twofa_verify::authenticator::Admin::lock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use harness::{GOOD, KINDS, burst, policy, pw, site};
 use twofa_verify::authenticator::Operator;
 use twofa_verify::secrecy::SecretString;
-use twofa_verify::{Error, Login};
+use twofa_verify::store::{AuditRecord, AuditStore, NewAuditRecord};
+use twofa_verify::{
+    Authenticator, ConsoleSms, Error, Factor, LocalCodes, Login, MemoryStore, SecretKey, StepUp,
+    Timestamp, User, UserId,
+};
 
 const BURST: usize = 200;
 const PHONE: &str = "+14155550123";
@@ -134,4 +140,155 @@ async fn an_admin_lock_in_a_burst_of_second_factors_holds() {
             "{kind:?}: a login after the burst: {after:?}"
         );
     }
+}
+
+/// An audit trail that locks the account the moment it records `kind`: the
+/// operator's lock lands after a change was written and before its user is
+/// read again for the new session stamp, the gap a concurrent
+/// `Admin::lock` can fall in.
+#[derive(Debug, Clone)]
+struct LockOn {
+    records: MemoryStore,
+    kind: &'static str,
+    auth: Arc<OnceLock<Authenticator>>,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for LockOn {
+    async fn append_audit(&self, record: &NewAuditRecord) -> twofa_verify::Result<()> {
+        self.records.append_audit(record).await?;
+        if record.kind == self.kind
+            && let Some(auth) = self.auth.get()
+        {
+            let op = Operator::new("jane", "account takeover suspected").unwrap();
+            auth.admin().lock(record.user, &op).await?;
+        }
+        Ok(())
+    }
+
+    async fn audit_for_user(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> twofa_verify::Result<Vec<AuditRecord>> {
+        self.records.audit_for_user(user, before, limit).await
+    }
+
+    async fn prune_audit(&self, older_than: Timestamp) -> twofa_verify::Result<u64> {
+        self.records.prune_audit(older_than).await
+    }
+}
+
+/// A site whose audit trail locks an account when it records `kind`, and
+/// a user of it.
+async fn locking_site(kind: &'static str) -> (Authenticator, ConsoleSms, User) {
+    let sms = ConsoleSms::quiet();
+    let store = MemoryStore::new();
+    let hook = Arc::new(OnceLock::new());
+    let auth = Authenticator::builder()
+        .store(store.clone())
+        .audit_store(LockOn {
+            records: store,
+            kind,
+            auth: hook.clone(),
+        })
+        .secret_key(SecretKey::generate())
+        .sms(LocalCodes::new(sms.clone()))
+        .build()
+        .unwrap();
+    let user = auth
+        .register("carol", "carol@example.com", &pw(GOOD))
+        .await
+        .unwrap();
+    hook.set(auth.clone()).unwrap();
+    (auth, sms, user)
+}
+
+/// Every change that stamps the acting session anew (a password change or
+/// reset, "sign out everywhere", a factor added or removed, an email
+/// change) is refused when an operator's lock lands while it runs, and the
+/// user it would return is not a session: had it been read last without
+/// the lock checked, its stamp would carry the generation after the lock
+/// and outlive it.
+#[tokio::test]
+async fn a_lock_during_a_change_is_not_stamped_over() {
+    let step_up = StepUp::password(GOOD);
+    let new_password = pw("a brand new passphrase");
+
+    let (auth, _, carol) = locking_site("password_changed").await;
+    let changed = auth
+        .change_password(carol.id, &step_up, &new_password)
+        .await;
+    assert!(matches!(changed, Err(Error::Locked { .. })), "{changed:?}");
+
+    let (auth, _, _) = locking_site("password_changed").await;
+    let token = auth
+        .request_password_reset("carol@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let reset = auth.reset_password(token.token(), &new_password).await;
+    assert!(matches!(reset, Err(Error::Locked { .. })), "{reset:?}");
+
+    let (auth, _, carol) = locking_site("signed_out_everywhere").await;
+    let out = auth.sign_out_everywhere(carol.id, &step_up).await;
+    assert!(matches!(out, Err(Error::Locked { .. })), "{out:?}");
+
+    let (auth, sms, carol) = locking_site("factor_enabled").await;
+    auth.start_sms_enrollment(carol.id, PHONE, &step_up)
+        .await
+        .unwrap();
+    let code = SecretString::from(sms.last_code_for(PHONE).unwrap());
+    let enrolled = auth.confirm_sms_enrollment(carol.id, &code).await;
+    assert!(
+        matches!(enrolled, Err(Error::Locked { .. })),
+        "{enrolled:?}"
+    );
+
+    let (auth, sms, carol) = locking_site("factor_disabled").await;
+    auth.start_sms_enrollment(carol.id, PHONE, &step_up)
+        .await
+        .unwrap();
+    let code = SecretString::from(sms.last_code_for(PHONE).unwrap());
+    let enrolled = auth.confirm_sms_enrollment(carol.id, &code).await.unwrap();
+    let recovery = enrolled.recovery_codes.unwrap().codes()[0].to_owned();
+    let with_code = StepUp::new(GOOD, Some(recovery));
+    let disabled = auth.disable_factor(carol.id, Factor::Sms, &with_code).await;
+    assert!(
+        matches!(disabled, Err(Error::Locked { .. })),
+        "{disabled:?}"
+    );
+
+    let (auth, _, carol) = locking_site("email_changed").await;
+    let mail = auth
+        .start_email_change(carol.id, "carol@example.net", &step_up)
+        .await
+        .unwrap();
+    let moved = auth.confirm_email_change(mail.token()).await;
+    assert!(matches!(moved, Err(Error::Locked { .. })), "{moved:?}");
+}
+
+/// A password reset while an operator's lock holds changes nothing (a
+/// link asked for before the lock died with it; this one was asked for
+/// after).
+#[tokio::test]
+async fn a_reset_waits_for_the_operator() {
+    let (auth, _, carol) = locking_site("none").await;
+    let op = Operator::new("jane", "account takeover suspected").unwrap();
+    auth.admin().lock(carol.id, &op).await.unwrap();
+    let token = auth
+        .request_password_reset("carol@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let reset = auth
+        .reset_password(token.token(), &pw("a brand new passphrase"))
+        .await;
+    assert!(matches!(reset, Err(Error::Locked { .. })), "{reset:?}");
+    auth.admin().unlock(carol.id, &op).await.unwrap();
+    assert!(matches!(
+        auth.login("carol", &pw(GOOD)).await,
+        Ok(Login::Complete(_))
+    ));
 }

@@ -225,7 +225,7 @@ impl Authenticator {
             old_email: rec.email,
         })
         .await?;
-        Ok(self.record(id).await?.to_user())
+        self.user_to_restamp(id).await
     }
 
     /// The account a well-formed email-change token names, and the

@@ -215,7 +215,7 @@ impl Authenticator {
     pub(super) async fn enrolled(&self, id: UserId, first: bool) -> Result<Enrolled> {
         let recovery_codes = self.first_factor_codes(id, first).await?;
         Ok(Enrolled {
-            user: self.record(id).await?.to_user(),
+            user: self.user_to_restamp(id).await?,
             recovery_codes,
         })
     }
@@ -508,7 +508,7 @@ impl Authenticator {
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::FactorDisabled { user: id, factor })
             .await?;
-        Ok(self.record(id).await?.to_user())
+        self.user_to_restamp(id).await
     }
 
     /// Replaces the user's recovery codes after a step-up; the old ones stop

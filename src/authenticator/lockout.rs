@@ -183,7 +183,9 @@ impl Authenticator {
     /// changes the credential generation that user holds, so the session
     /// ends with it. A sign-in that reads its user only after its
     /// reservation (the passwordless passkey login) asks this last, after
-    /// that read; so do the confirms of new factors, which reserve nothing.
+    /// that read, and so does every change that stamps the acting session
+    /// anew (`user_to_restamp`). The confirms of new factors, which reserve
+    /// nothing, ask it before they write too.
     pub(super) async fn refuse_if_admin_locked(&self, id: UserId) -> Result<()> {
         match self.admin_lock_wait(id).await? {
             Some(retry_after) => Err(Error::Locked { retry_after }),

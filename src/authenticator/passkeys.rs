@@ -569,6 +569,6 @@ impl Authenticator {
         }
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::PasskeyRemoved { user: id }).await?;
-        Ok(self.record(id).await?.to_user())
+        self.user_to_restamp(id).await
     }
 }

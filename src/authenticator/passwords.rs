@@ -116,7 +116,7 @@ impl Authenticator {
             via_reset: false,
         })
         .await?;
-        Ok(self.record(id).await?.to_user())
+        self.user_to_restamp(id).await
     }
 
     /// Checks the current password of a logged-in user (a change, a
@@ -355,6 +355,9 @@ impl Authenticator {
             new_password,
             &[&rec.username, &rec.email],
         )?;
+        // An account an operator locked keeps its password (and the link
+        // stays usable until it expires): the operator settles it.
+        self.refuse_if_admin_locked(rec.id).await?;
         // Single use, reserved before the hash: of a burst with one token,
         // one request hashes and the rest are refused at once. A failure
         // after this point burns the token; the user asks for a new link.
@@ -375,7 +378,7 @@ impl Authenticator {
             via_reset: true,
         })
         .await?;
-        Ok(self.record(rec.id).await?.to_user())
+        self.user_to_restamp(rec.id).await
     }
 }
 

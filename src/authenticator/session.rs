@@ -194,7 +194,19 @@ impl Authenticator {
         self.credentials_changed(id).await?;
         self.emit(AuthEvent::SignedOutEverywhere { user: id })
             .await?;
-        Ok(self.record(id).await?.to_user())
+        self.user_to_restamp(id).await
+    }
+
+    /// The user that the acting session is stamped anew from after a change
+    /// of `id`'s credentials: read, then the operator's lock checked. A lock
+    /// set before the read is refused; one set after it has moved the
+    /// credential generation past the one read, so the new stamp ends with
+    /// it. (Read last and not checked, a lock that landed during the change
+    /// would be stamped over and the session would outlive it.)
+    pub(super) async fn user_to_restamp(&self, id: UserId) -> Result<User> {
+        let user = self.record(id).await?.to_user();
+        self.refuse_if_admin_locked(id).await?;
+        Ok(user)
     }
 
     /// Moves the credential generation on after a change of a credential

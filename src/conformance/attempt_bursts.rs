@@ -1,7 +1,7 @@
 //! The compound [`StateStore`] operations under bursts of
 //! [`ATTEMPT_BURST`] concurrent calls: every limit of their contracts
 //! holds whatever the interleaving (the step-by-step checks are in
-//! [`attempts`](super::attempts)).
+//! [`attempts`]).
 
 use super::attempts::{admitted, reservation, spec};
 use super::*;

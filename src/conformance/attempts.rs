@@ -3,9 +3,9 @@
 //! [`settle_attempt`](StateStore::settle_attempt) and
 //! [`reserve_attempt_and_accept_step`](StateStore::reserve_attempt_and_accept_step),
 //! each step of their contracts in order (the bursts of [`ATTEMPT_BURST`]
-//! concurrent calls are in [`attempt_bursts`](super::attempt_bursts)). They pass for the trait's default
-//! methods too (which keep every limit); a store that overrides them must
-//! keep the same results.
+//! concurrent calls are in [`attempt_bursts`]). They pass for the trait's
+//! default methods too (which keep every limit); a store that overrides
+//! them must keep the same results.
 
 use std::time::Duration;
 
