@@ -12,13 +12,12 @@ mod harness;
 
 use std::sync::{Arc, OnceLock};
 
-use harness::{GOOD, KINDS, burst, policy, pw, site};
+use harness::{GOOD, KINDS, LockOn, burst, policy, pw, site};
 use twofa_verify::authenticator::Operator;
 use twofa_verify::secrecy::SecretString;
-use twofa_verify::store::{AuditRecord, AuditStore, NewAuditRecord};
 use twofa_verify::{
     Authenticator, ConsoleSms, Error, Factor, LocalCodes, Login, MemoryStore, SecretKey, StepUp,
-    Timestamp, User, UserId,
+    User,
 };
 
 const BURST: usize = 200;
@@ -142,44 +141,6 @@ async fn an_admin_lock_in_a_burst_of_second_factors_holds() {
     }
 }
 
-/// An audit trail that locks the account the moment it records `kind`: the
-/// operator's lock lands after a change was written and before its user is
-/// read again for the new session stamp, the gap a concurrent
-/// `Admin::lock` can fall in.
-#[derive(Debug, Clone)]
-struct LockOn {
-    records: MemoryStore,
-    kind: &'static str,
-    auth: Arc<OnceLock<Authenticator>>,
-}
-
-#[async_trait::async_trait]
-impl AuditStore for LockOn {
-    async fn append_audit(&self, record: &NewAuditRecord) -> twofa_verify::Result<()> {
-        self.records.append_audit(record).await?;
-        if record.kind == self.kind
-            && let Some(auth) = self.auth.get()
-        {
-            let op = Operator::new("jane", "account takeover suspected").unwrap();
-            auth.admin().lock(record.user, &op).await?;
-        }
-        Ok(())
-    }
-
-    async fn audit_for_user(
-        &self,
-        user: UserId,
-        before: Option<i64>,
-        limit: usize,
-    ) -> twofa_verify::Result<Vec<AuditRecord>> {
-        self.records.audit_for_user(user, before, limit).await
-    }
-
-    async fn prune_audit(&self, older_than: Timestamp) -> twofa_verify::Result<u64> {
-        self.records.prune_audit(older_than).await
-    }
-}
-
 /// A site whose audit trail locks an account when it records `kind`, and
 /// a user of it.
 async fn locking_site(kind: &'static str) -> (Authenticator, ConsoleSms, User) {
@@ -188,11 +149,7 @@ async fn locking_site(kind: &'static str) -> (Authenticator, ConsoleSms, User) {
     let hook = Arc::new(OnceLock::new());
     let auth = Authenticator::builder()
         .store(store.clone())
-        .audit_store(LockOn {
-            records: store,
-            kind,
-            auth: hook.clone(),
-        })
+        .audit_store(LockOn::new(store, kind, hook.clone()))
         .secret_key(SecretKey::generate())
         .sms(LocalCodes::new(sms.clone()))
         .build()

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -432,3 +432,62 @@ Gv3ovqPu27tqQQZt8vKsFuImoADCoAIgcjL7p6KFYtf2u+la8Om9JnPwbQNM7W6b
 2HbTQV18S68=
 -----END CERTIFICATE-----
 ";
+
+/// An audit trail that locks the account the moment it records `kind`: the
+/// operator's lock lands after a change was written and before its user is
+/// read again for the new session stamp, the gap a concurrent
+/// `Admin::lock` can fall in.
+#[derive(Debug, Clone)]
+pub struct LockOn {
+    records: MemoryStore,
+    kind: &'static str,
+    auth: Arc<OnceLock<Authenticator>>,
+}
+
+impl LockOn {
+    /// Keeps the records in `records`; locks through the authenticator
+    /// `auth` holds once it is set (after the build that takes this).
+    pub fn new(
+        records: MemoryStore,
+        kind: &'static str,
+        auth: Arc<OnceLock<Authenticator>>,
+    ) -> Self {
+        LockOn {
+            records,
+            kind,
+            auth,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl twofa_verify::store::AuditStore for LockOn {
+    async fn append_audit(
+        &self,
+        record: &twofa_verify::store::NewAuditRecord,
+    ) -> twofa_verify::Result<()> {
+        twofa_verify::store::AuditStore::append_audit(&self.records, record).await?;
+        if record.kind == self.kind
+            && let Some(auth) = self.auth.get()
+        {
+            let op =
+                twofa_verify::authenticator::Operator::new("jane", "account takeover suspected")
+                    .unwrap();
+            auth.admin().lock(record.user, &op).await?;
+        }
+        Ok(())
+    }
+
+    async fn audit_for_user(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> twofa_verify::Result<Vec<twofa_verify::store::AuditRecord>> {
+        twofa_verify::store::AuditStore::audit_for_user(&self.records, user, before, limit).await
+    }
+
+    async fn prune_audit(&self, older_than: twofa_verify::Timestamp) -> twofa_verify::Result<u64> {
+        twofa_verify::store::AuditStore::prune_audit(&self.records, older_than).await
+    }
+}
