@@ -164,6 +164,10 @@ impl Authenticator {
     /// The current username given again is kept even if it predates
     /// today's username rules.
     ///
+    /// No credential changes, so the session is not stamped anew from the
+    /// returned user (a stamp from a user read after a change elsewhere,
+    /// such as an operator's lock, would outlive that change).
+    ///
     /// ```
     /// use twofa_verify::secrecy::SecretString;
     /// use twofa_verify::{Authenticator, Error, MemoryStore, SecretKey};
